@@ -1,0 +1,322 @@
+// Package config reads Outpost's site configuration: one strict YAML file
+// whose every error names the file, line and field. The check kinds are
+// looked up in the checks registry, so a new kind needs no change here.
+package config
+
+import (
+	"bytes"
+	_ "embed"
+	"errors"
+	"fmt"
+	"os"
+	"reflect"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"outpost/checks"
+)
+
+// Limits on a check's schedule.
+const (
+	MinInterval = time.Second
+	MaxInterval = 24 * time.Hour
+)
+
+// Defaults applied where the file is silent (documented in the README).
+const (
+	DefaultListen      = "127.0.0.1:8470"
+	DefaultInterval    = 60 * time.Second
+	DefaultTimeout     = 10 * time.Second
+	DefaultConcurrency = 64
+	DefaultSeverity    = "critical"
+	DefaultRaw         = 48 * time.Hour
+	DefaultRollup5m    = 35 * 24 * time.Hour
+	DefaultRollup1h    = 400 * 24 * time.Hour
+)
+
+// Config is a whole site configuration.
+type Config struct {
+	// Site is the human name of the site, shown everywhere.
+	Site string `yaml:"site"`
+	// Listen is the status endpoint's address (/healthz, /metrics).
+	Listen string `yaml:"listen"`
+	// Scheduler tunes how checks are run.
+	Scheduler Scheduler `yaml:"scheduler"`
+	// Store tunes retention.
+	Store Store `yaml:"store"`
+	// Defaults apply to checks that leave a field out.
+	Defaults Defaults `yaml:"defaults"`
+	// Checks are the site's checks.
+	Checks []Check `yaml:"checks"`
+
+	// File is where the config was read from ("" for the embedded default).
+	File string `yaml:"-"`
+	// Raw is the file's bytes, recorded in the store when applied.
+	Raw []byte `yaml:"-"`
+}
+
+// Scheduler settings.
+type Scheduler struct {
+	// Concurrency caps the checks running at once (default 64).
+	Concurrency int `yaml:"concurrency"`
+}
+
+// Store settings: how long each resolution of history is kept.
+type Store struct {
+	RawRetention      time.Duration `yaml:"raw_retention"`
+	Rollup5mRetention time.Duration `yaml:"rollup_5m_retention"`
+	Rollup1hRetention time.Duration `yaml:"rollup_1h_retention"`
+}
+
+// Defaults for checks.
+type Defaults struct {
+	Interval time.Duration `yaml:"interval"`
+	Timeout  time.Duration `yaml:"timeout"`
+	Severity string        `yaml:"severity"`
+}
+
+// Check is one entry under `checks:`.
+type Check struct {
+	ID       string        `yaml:"id"`
+	Kind     string        `yaml:"kind"`
+	Target   string        `yaml:"target"`
+	Interval time.Duration `yaml:"interval"`
+	Timeout  time.Duration `yaml:"timeout"`
+	Labels   checks.Labels `yaml:"labels"`
+	// Options are the kind-specific settings, decoded by the kind.
+	Options yaml.Node `yaml:"options"`
+
+	line int
+	path string
+}
+
+//go:embed default.yaml
+var defaultYAML []byte
+
+// Default returns the embedded default config: the box watching itself and
+// its loopback services, nothing on the network.
+func Default() (*Config, error) {
+	return Parse("default.yaml", defaultYAML)
+}
+
+// DefaultYAML returns the embedded default config's text.
+func DefaultYAML() []byte { return bytes.Clone(defaultYAML) }
+
+// Load reads and validates a config file.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading config: %w", err)
+	}
+	return Parse(path, data)
+}
+
+// Parse decodes and validates a config. name is used in error messages.
+// The returned error is an Errors listing every problem found.
+func Parse(name string, data []byte) (*Config, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, &Error{File: name, Line: yamlErrLine(err), Msg: cleanYAMLErr(err)}
+	}
+	c := &Config{File: name, Raw: bytes.Clone(data)}
+	d := &decoder{file: name}
+	if root.Kind == 0 {
+		return nil, Errors{{File: name, Msg: "empty config (expected at least `site:`)"}}
+	}
+	d.decode(&root, reflect.ValueOf(c).Elem(), "")
+	// Remember where each check is, for errors found after decoding.
+	if seq := findKey(&root, "checks"); seq != nil && seq.Kind == yaml.SequenceNode {
+		for i, n := range seq.Content {
+			if i < len(c.Checks) {
+				c.Checks[i].line = n.Line
+				c.Checks[i].path = fmt.Sprintf("checks[%d]", i)
+			}
+		}
+	}
+	if len(d.errs) == 0 {
+		c.applyDefaults()
+		c.validate(d)
+	}
+	if len(d.errs) > 0 {
+		return nil, d.errs.sorted()
+	}
+	return c, nil
+}
+
+func (c *Config) applyDefaults() {
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	if c.Scheduler.Concurrency == 0 {
+		c.Scheduler.Concurrency = DefaultConcurrency
+	}
+	if c.Store.RawRetention == 0 {
+		c.Store.RawRetention = DefaultRaw
+	}
+	if c.Store.Rollup5mRetention == 0 {
+		c.Store.Rollup5mRetention = DefaultRollup5m
+	}
+	if c.Store.Rollup1hRetention == 0 {
+		c.Store.Rollup1hRetention = DefaultRollup1h
+	}
+	if c.Defaults.Interval == 0 {
+		c.Defaults.Interval = DefaultInterval
+	}
+	if c.Defaults.Timeout == 0 {
+		c.Defaults.Timeout = DefaultTimeout
+	}
+	if c.Defaults.Severity == "" {
+		c.Defaults.Severity = DefaultSeverity
+	}
+	for i := range c.Checks {
+		ch := &c.Checks[i]
+		if ch.Interval == 0 {
+			ch.Interval = c.Defaults.Interval
+		}
+		if ch.Timeout == 0 {
+			ch.Timeout = min(c.Defaults.Timeout, ch.Interval)
+		}
+		if ch.Labels.Severity == "" {
+			ch.Labels.Severity = c.Defaults.Severity
+		}
+		if ch.Labels.Device == "" {
+			ch.Labels.Device = ch.Target
+		}
+	}
+}
+
+var idRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$`)
+
+func (c *Config) validate(d *decoder) {
+	if strings.TrimSpace(c.Site) == "" {
+		d.errs = append(d.errs, &Error{File: c.File, Line: 1, Field: "site", Msg: "is required (the site's name, e.g. \"Acme Dental, 2nd floor closet\")"})
+	}
+	if c.Scheduler.Concurrency < 1 || c.Scheduler.Concurrency > 4096 {
+		d.errs = append(d.errs, &Error{File: c.File, Field: "scheduler.concurrency", Msg: fmt.Sprintf("%d is out of range (1 to 4096)", c.Scheduler.Concurrency)})
+	}
+	if !slices.Contains(checks.Severities, c.Defaults.Severity) {
+		d.errs = append(d.errs, &Error{File: c.File, Field: "defaults.severity", Msg: fmt.Sprintf("%q is not a severity (one of %s)", c.Defaults.Severity, strings.Join(checks.Severities, ", "))})
+	}
+	seen := map[string]int{}
+	for i := range c.Checks {
+		ch := &c.Checks[i]
+		fail := func(field, format string, args ...any) {
+			d.errs = append(d.errs, &Error{File: c.File, Line: ch.line, Field: ch.path + "." + field, Msg: fmt.Sprintf(format, args...)})
+		}
+		switch {
+		case ch.ID == "":
+			fail("id", "is required")
+		case !idRE.MatchString(ch.ID):
+			fail("id", "%q is not a valid id (letters, digits, '_', '-', '.', ':'; at most 64)", ch.ID)
+		default:
+			if prev, dup := seen[ch.ID]; dup {
+				fail("id", "%q is used twice (first at line %d)", ch.ID, prev)
+			}
+			seen[ch.ID] = ch.line
+		}
+		if ch.Kind == "" {
+			fail("kind", "is required (one of %s)", strings.Join(checks.KindNames(), ", "))
+			continue
+		}
+		if ch.Interval < MinInterval || ch.Interval > MaxInterval {
+			fail("interval", "%s is out of range (1s to 24h)", ch.Interval)
+		}
+		if ch.Timeout <= 0 {
+			fail("timeout", "must be positive")
+		} else if ch.Timeout > ch.Interval {
+			fail("timeout", "%s is longer than the interval %s", ch.Timeout, ch.Interval)
+		}
+		if !slices.Contains(checks.Severities, ch.Labels.Severity) {
+			fail("labels.severity", "%q is not a severity (one of %s)", ch.Labels.Severity, strings.Join(checks.Severities, ", "))
+		}
+		if _, err := checks.Build(c.spec(ch)); err != nil {
+			d.errs = append(d.errs, c.checkErr(ch, err)...)
+		}
+	}
+}
+
+// checkErr locates an error from a kind's constructor.
+func (c *Config) checkErr(ch *Check, err error) Errors {
+	var es Errors
+	if errors.As(err, &es) {
+		return es
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return Errors{e}
+	}
+	var fe *checks.FieldError
+	if errors.As(err, &fe) {
+		line := ch.line
+		if strings.HasPrefix(fe.Field, "options") && ch.Options.Line > 0 {
+			line = ch.Options.Line
+		}
+		return Errors{{File: c.File, Line: line, Field: ch.path + "." + fe.Field, Msg: fe.Msg}}
+	}
+	return Errors{{File: c.File, Line: ch.line, Field: ch.path, Msg: err.Error()}}
+}
+
+func (c *Config) spec(ch *Check) checks.Spec {
+	var opts checks.Options = checks.NoOptions{}
+	if ch.Options.Kind != 0 {
+		n := ch.Options
+		opts = nodeOptions{file: c.File, path: ch.path + ".options", node: &n}
+	}
+	return checks.Spec{
+		ID: ch.ID, Kind: ch.Kind, Target: ch.Target,
+		Interval: ch.Interval, Timeout: ch.Timeout,
+		Labels: ch.Labels, Options: opts, Env: c,
+	}
+}
+
+// Specs returns the checks as specs, in file order.
+func (c *Config) Specs() []checks.Spec {
+	out := make([]checks.Spec, len(c.Checks))
+	for i := range c.Checks {
+		out[i] = c.spec(&c.Checks[i])
+	}
+	return out
+}
+
+// Lookup implements checks.Env. The foundation has no site-level objects
+// yet; devices and credentials add cases here.
+func (c *Config) Lookup(kind, name string) any { return nil }
+
+func findKey(root *yaml.Node, key string) *yaml.Node {
+	n := root
+	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+		n = n.Content[0]
+	}
+	if n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
+}
+
+var yamlLineRE = regexp.MustCompile(`line (\d+)`)
+
+func yamlErrLine(err error) int {
+	m := yamlLineRE.FindStringSubmatch(err.Error())
+	if m == nil {
+		return 0
+	}
+	var n int
+	fmt.Sscan(m[1], &n)
+	return n
+}
+
+func cleanYAMLErr(err error) string {
+	s := strings.TrimPrefix(err.Error(), "yaml: ")
+	s = yamlLineRE.ReplaceAllString(s, "")
+	s = strings.TrimPrefix(strings.TrimSpace(s), ": ")
+	return "not valid YAML: " + s
+}

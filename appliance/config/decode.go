@@ -1,0 +1,320 @@
+package config
+
+import (
+	"encoding"
+	"fmt"
+	"math"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Error is one problem in a config file, located by file, line and field
+// path, e.g. `site.yaml:14: checks[3].interval: "5x" is not a duration`.
+type Error struct {
+	File  string
+	Line  int
+	Field string
+	Msg   string
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	if e.File != "" {
+		b.WriteString(e.File)
+		if e.Line > 0 {
+			fmt.Fprintf(&b, ":%d", e.Line)
+		}
+		b.WriteString(": ")
+	}
+	if e.Field != "" {
+		b.WriteString(e.Field)
+		b.WriteString(": ")
+	}
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+// Errors is every problem found in one file, in file order.
+type Errors []*Error
+
+func (es Errors) Error() string {
+	msgs := make([]string, len(es))
+	for i, e := range es {
+		msgs[i] = e.Error()
+	}
+	return strings.Join(msgs, "\n")
+}
+
+func (es Errors) sorted() Errors {
+	sort.SliceStable(es, func(i, j int) bool { return es[i].Line < es[j].Line })
+	return es
+}
+
+// decoder turns yaml nodes into Go values strictly: unknown fields, wrong
+// types and bad durations are reported with line and field path, and
+// decoding goes on so that one run shows every problem.
+type decoder struct {
+	file string
+	errs Errors
+}
+
+func (d *decoder) fail(n *yaml.Node, field, format string, args ...any) {
+	line := 0
+	if n != nil {
+		line = n.Line
+	}
+	d.errs = append(d.errs, &Error{File: d.file, Line: line, Field: field, Msg: fmt.Sprintf(format, args...)})
+}
+
+var (
+	durationType = reflect.TypeOf(time.Duration(0))
+	nodeType     = reflect.TypeOf(yaml.Node{})
+	textType     = reflect.TypeOf((*encoding.TextUnmarshaler)(nil)).Elem()
+)
+
+func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
+	if n.Kind == yaml.DocumentNode {
+		if len(n.Content) == 0 {
+			return
+		}
+		n = n.Content[0]
+	}
+	if n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	if v.Type() == nodeType {
+		v.Set(reflect.ValueOf(*n))
+		return
+	}
+	if v.Kind() == reflect.Pointer {
+		if n.Tag == "!!null" {
+			return
+		}
+		if v.IsNil() {
+			v.Set(reflect.New(v.Type().Elem()))
+		}
+		d.decode(n, v.Elem(), path)
+		return
+	}
+	if n.Tag == "!!null" && n.Kind == yaml.ScalarNode {
+		return
+	}
+	if v.Type() == durationType {
+		d.duration(n, v, path)
+		return
+	}
+	if v.CanAddr() && v.Addr().Type().Implements(textType) {
+		if !d.scalar(n, path, "a string") {
+			return
+		}
+		if err := v.Addr().Interface().(encoding.TextUnmarshaler).UnmarshalText([]byte(n.Value)); err != nil {
+			d.fail(n, path, "%v", err)
+		}
+		return
+	}
+	switch v.Kind() {
+	case reflect.Struct:
+		d.strct(n, v, path)
+	case reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			d.fail(n, path, "expected a list, got %s", describe(n))
+			return
+		}
+		s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
+		for i, c := range n.Content {
+			d.decode(c, s.Index(i), fmt.Sprintf("%s[%d]", path, i))
+		}
+		v.Set(s)
+	case reflect.Map:
+		if n.Kind != yaml.MappingNode {
+			d.fail(n, path, "expected a mapping, got %s", describe(n))
+			return
+		}
+		if v.Type().Key().Kind() != reflect.String {
+			d.fail(n, path, "internal: map keys must be strings")
+			return
+		}
+		m := reflect.MakeMapWithSize(v.Type(), len(n.Content)/2)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, val := n.Content[i], n.Content[i+1]
+			e := reflect.New(v.Type().Elem()).Elem()
+			d.decode(val, e, join(path, k.Value))
+			m.SetMapIndex(reflect.ValueOf(k.Value).Convert(v.Type().Key()), e)
+		}
+		v.Set(m)
+	case reflect.String:
+		if d.scalar(n, path, "a string") {
+			v.SetString(n.Value)
+		}
+	case reflect.Bool:
+		if !d.scalar(n, path, "true or false") {
+			return
+		}
+		b, err := strconv.ParseBool(n.Value)
+		if err != nil {
+			d.fail(n, path, "%q is not true or false", n.Value)
+			return
+		}
+		v.SetBool(b)
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		if !d.scalar(n, path, "a whole number") {
+			return
+		}
+		i, err := strconv.ParseInt(n.Value, 0, v.Type().Bits())
+		if err != nil {
+			d.fail(n, path, "%q is not a whole number", n.Value)
+			return
+		}
+		v.SetInt(i)
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		if !d.scalar(n, path, "a whole number") {
+			return
+		}
+		u, err := strconv.ParseUint(n.Value, 0, v.Type().Bits())
+		if err != nil {
+			d.fail(n, path, "%q is not a non-negative whole number", n.Value)
+			return
+		}
+		v.SetUint(u)
+	case reflect.Float32, reflect.Float64:
+		if !d.scalar(n, path, "a number") {
+			return
+		}
+		f, err := strconv.ParseFloat(n.Value, 64)
+		if err != nil || math.IsNaN(f) {
+			d.fail(n, path, "%q is not a number", n.Value)
+			return
+		}
+		v.SetFloat(f)
+	case reflect.Interface:
+		var x any
+		if err := n.Decode(&x); err != nil {
+			d.fail(n, path, "%v", err)
+			return
+		}
+		if x != nil {
+			v.Set(reflect.ValueOf(x))
+		}
+	default:
+		d.fail(n, path, "internal: cannot decode into %s", v.Type())
+	}
+}
+
+func (d *decoder) scalar(n *yaml.Node, path, want string) bool {
+	if n.Kind != yaml.ScalarNode {
+		d.fail(n, path, "expected %s, got %s", want, describe(n))
+		return false
+	}
+	return true
+}
+
+func (d *decoder) duration(n *yaml.Node, v reflect.Value, path string) {
+	if !d.scalar(n, path, "a duration") {
+		return
+	}
+	dur, err := ParseDuration(n.Value)
+	if err != nil {
+		d.fail(n, path, "%q is not a duration (e.g. 30s, 5m, 2h, 7d)", n.Value)
+		return
+	}
+	v.SetInt(int64(dur))
+}
+
+// ParseDuration is time.ParseDuration plus a "d" (day) unit, since
+// retention and backup checks are naturally counted in days.
+func ParseDuration(s string) (time.Duration, error) {
+	if strings.HasSuffix(s, "d") {
+		days, err := strconv.ParseFloat(strings.TrimSuffix(s, "d"), 64)
+		if err != nil || days < 0 || days > 100*365 {
+			return 0, fmt.Errorf("bad duration %q", s)
+		}
+		return time.Duration(days * float64(24*time.Hour)), nil
+	}
+	return time.ParseDuration(s)
+}
+
+func (d *decoder) strct(n *yaml.Node, v reflect.Value, path string) {
+	if n.Kind != yaml.MappingNode {
+		d.fail(n, path, "expected a mapping, got %s", describe(n))
+		return
+	}
+	fields := map[string]int{}
+	var names []string
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if name == "-" {
+			continue
+		}
+		if name == "" {
+			name = strings.ToLower(f.Name)
+		}
+		fields[name] = i
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], n.Content[i+1]
+		fp := join(path, k.Value)
+		idx, ok := fields[k.Value]
+		if !ok {
+			d.fail(k, fp, "unknown field (expected one of %s)", strings.Join(names, ", "))
+			continue
+		}
+		if seen[k.Value] {
+			d.fail(k, fp, "given twice")
+			continue
+		}
+		seen[k.Value] = true
+		d.decode(val, v.Field(idx), fp)
+	}
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+func describe(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		return fmt.Sprintf("%q", n.Value)
+	}
+	return "nothing"
+}
+
+// nodeOptions implements checks.Options over a check's `options:` node.
+type nodeOptions struct {
+	file string
+	path string
+	node *yaml.Node
+}
+
+// Decode decodes the options strictly into v (a pointer to a struct).
+func (o nodeOptions) Decode(v any) error {
+	if o.node == nil {
+		return nil
+	}
+	d := &decoder{file: o.file}
+	d.decode(o.node, reflect.ValueOf(v).Elem(), o.path)
+	if len(d.errs) > 0 {
+		return d.errs
+	}
+	return nil
+}

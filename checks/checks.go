@@ -1,0 +1,282 @@
+// Package checks holds Outpost's shared vocabulary (Status, Result, Spec,
+// Checker) and the registry of check kinds. Each kind lives in its own file
+// and registers itself in init, so adding a kind is one file and one
+// Register call; config validation reads the same registry.
+package checks
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Status is the outcome of one check run. The order is severity order:
+// a larger value is worse, except Unknown which sorts after Critical only
+// for display.
+type Status uint8
+
+// The statuses a check can report.
+const (
+	OK Status = iota
+	Warning
+	Critical
+	Unknown
+)
+
+var statusNames = [...]string{"ok", "warning", "critical", "unknown"}
+
+// String returns the lower-case name used in config, CLI and JSON.
+func (s Status) String() string {
+	if int(s) < len(statusNames) {
+		return statusNames[s]
+	}
+	return fmt.Sprintf("status(%d)", s)
+}
+
+// ParseStatus is the inverse of String.
+func ParseStatus(s string) (Status, error) {
+	for i, n := range statusNames {
+		if n == s {
+			return Status(i), nil
+		}
+	}
+	return Unknown, fmt.Errorf("%q is not a status (one of %s)", s, strings.Join(statusNames[:], ", "))
+}
+
+// MarshalText makes Status print by name in JSON and YAML.
+func (s Status) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText parses a status name.
+func (s *Status) UnmarshalText(b []byte) error {
+	v, err := ParseStatus(string(b))
+	if err != nil {
+		return err
+	}
+	*s = v
+	return nil
+}
+
+// Worst returns the worse of two statuses (Critical > Warning > Unknown > OK).
+func Worst(a, b Status) Status {
+	rank := func(s Status) int {
+		switch s {
+		case Critical:
+			return 3
+		case Warning:
+			return 2
+		case Unknown:
+			return 1
+		}
+		return 0
+	}
+	if rank(b) > rank(a) {
+		return b
+	}
+	return a
+}
+
+// Result is what one run of a check found. A target that is down is a
+// Result with Status Critical and a Detail saying why, never a Go error.
+type Result struct {
+	// Time is when the check started.
+	Time time.Time `json:"time"`
+	// Status is the verdict.
+	Status Status `json:"status"`
+	// Value is the kind's main number (ms round trip, % used, days left,
+	// ...); meaningful only when HasValue is true.
+	Value    float64 `json:"value,omitempty"`
+	HasValue bool    `json:"has_value,omitempty"`
+	// Latency is how long the check took to answer.
+	Latency time.Duration `json:"latency"`
+	// Detail is one human-readable line.
+	Detail string `json:"detail"`
+}
+
+// WithValue returns r with Value set.
+func (r Result) WithValue(v float64) Result {
+	r.Value, r.HasValue = v, true
+	return r
+}
+
+// Checker runs one configured check. Check must honour ctx (its deadline is
+// the check's timeout) and must not panic; anything that goes wrong with
+// the target is reported in the Result.
+type Checker interface {
+	Check(ctx context.Context) Result
+}
+
+// Closer is implemented by checkers that hold resources (sessions, sockets)
+// which must be released when the configuration changes.
+type Closer interface {
+	Close() error
+}
+
+// Labels attach a check to a device, a group and a severity.
+type Labels struct {
+	Device   string `yaml:"device,omitempty" json:"device,omitempty"`
+	Group    string `yaml:"group,omitempty" json:"group,omitempty"`
+	Severity string `yaml:"severity,omitempty" json:"severity,omitempty"`
+}
+
+// Severities lists the values Labels.Severity accepts, least severe first.
+var Severities = []string{"info", "warning", "critical"}
+
+// Spec is one check as configured: everything needed to build its Checker.
+type Spec struct {
+	ID       string
+	Kind     string
+	Target   string
+	Interval time.Duration
+	Timeout  time.Duration
+	Labels   Labels
+	// Options holds the kind-specific settings, still undecoded.
+	Options Options
+	// Env gives access to site-level things a kind may need (devices,
+	// credentials). It is nil for kinds that need none.
+	Env Env
+}
+
+// Options decodes a check's kind-specific settings into a struct with yaml
+// tags. Decode is strict: unknown fields are errors, and errors name the
+// file, line and field. A nil or empty Options decodes to the zero value.
+type Options interface {
+	Decode(v any) error
+}
+
+// Env is the site context a kind may look things up in. Implemented by the
+// config package; kinds that need more than this declare their own narrower
+// interface and type-assert.
+type Env interface {
+	// Lookup returns a named site-level object (e.g. a device) or nil.
+	Lookup(kind, name string) any
+}
+
+// FieldError is a configuration error in a kind's options. The config
+// package turns it into "file:line: checks[i].options.field: msg".
+type FieldError struct {
+	Field string
+	Msg   string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
+
+// Kind describes one check kind.
+type Kind struct {
+	// Name is what `kind:` says in the config.
+	Name string
+	// Summary is one line for `outpost check --kinds` and the README.
+	Summary string
+	// NeedsTarget is false for kinds that check the box itself.
+	NeedsTarget bool
+	// New builds a Checker from a Spec, validating the target and options.
+	// Errors are configuration errors; use *FieldError to point at a field.
+	New func(Spec) (Checker, error)
+}
+
+var (
+	regMu    sync.RWMutex
+	registry = map[string]Kind{}
+)
+
+// Register adds a kind. It panics on a duplicate name: that is a
+// programming error caught by any test.
+func Register(k Kind) {
+	regMu.Lock()
+	defer regMu.Unlock()
+	if _, dup := registry[k.Name]; dup {
+		panic("checks: kind registered twice: " + k.Name)
+	}
+	registry[k.Name] = k
+}
+
+// Lookup returns the kind with the given name.
+func Lookup(name string) (Kind, bool) {
+	regMu.RLock()
+	defer regMu.RUnlock()
+	k, ok := registry[name]
+	return k, ok
+}
+
+// Kinds returns every registered kind sorted by name.
+func Kinds() []Kind {
+	regMu.RLock()
+	defer regMu.RUnlock()
+	out := make([]Kind, 0, len(registry))
+	for _, k := range registry {
+		out = append(out, k)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// KindNames returns the registered kind names, sorted, for error messages.
+func KindNames() []string {
+	ks := Kinds()
+	names := make([]string, len(ks))
+	for i, k := range ks {
+		names[i] = k.Name
+	}
+	return names
+}
+
+// Build makes the Checker for spec through the registry.
+func Build(spec Spec) (Checker, error) {
+	k, ok := Lookup(spec.Kind)
+	if !ok {
+		return nil, &FieldError{Field: "kind", Msg: fmt.Sprintf("unknown kind %q (one of %s)", spec.Kind, strings.Join(KindNames(), ", "))}
+	}
+	if k.NeedsTarget && spec.Target == "" {
+		return nil, &FieldError{Field: "target", Msg: "is required for kind " + spec.Kind}
+	}
+	if spec.Options == nil {
+		spec.Options = NoOptions{}
+	}
+	return k.New(spec)
+}
+
+// NoOptions is an Options with nothing in it.
+type NoOptions struct{}
+
+// Decode leaves v at its zero value.
+func (NoOptions) Decode(any) error { return nil }
+
+// Since measures from start to now as a latency, never negative.
+func Since(start time.Time) time.Duration {
+	d := time.Since(start)
+	if d < 0 {
+		return 0
+	}
+	return d
+}
+
+// Thresholds is the common "warn above / critical above" pair used by kinds
+// with a numeric value. A zero field is "not set".
+type Thresholds struct {
+	Warning  *float64 `yaml:"warning,omitempty"`
+	Critical *float64 `yaml:"critical,omitempty"`
+	// Below flips the comparison: alarm when the value falls below.
+	Below bool `yaml:"below,omitempty"`
+}
+
+// Eval returns the status of v against the thresholds.
+func (t Thresholds) Eval(v float64) Status {
+	past := func(limit *float64) bool {
+		if limit == nil {
+			return false
+		}
+		if t.Below {
+			return v < *limit
+		}
+		return v > *limit
+	}
+	switch {
+	case past(t.Critical):
+		return Critical
+	case past(t.Warning):
+		return Warning
+	}
+	return OK
+}

@@ -1,0 +1,19 @@
+module outpost
+
+go 1.26.8
+
+require (
+	github.com/a-h/templ v0.3.960 // indirect
+	github.com/go-ole/go-ole v1.2.6 // indirect
+	github.com/google/uuid v1.6.0 // indirect
+	github.com/gosnmp/gosnmp v1.47.0 // indirect
+	github.com/kardianos/service v1.3.0 // indirect
+	github.com/miekg/dns v1.1.73 // indirect
+	github.com/prometheus-community/pro-bing v0.9.1 // indirect
+	github.com/yusufpapurcu/wmi v1.2.4 // indirect
+	go.etcd.io/bbolt v1.5.0 // indirect
+	go.yaml.in/yaml/v3 v3.0.6 // indirect
+	golang.org/x/net v0.57.0 // indirect
+	golang.org/x/sync v0.22.0 // indirect
+	golang.org/x/sys v0.49.0 // indirect
+)
