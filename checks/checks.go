@@ -280,3 +280,20 @@ func (t Thresholds) Eval(v float64) Status {
 	}
 	return OK
 }
+
+// Event is something a device said on its own (an SNMP trap, a syslog
+// line, a Windows event) rather than something a check measured. Events
+// are stored per device and may feed incidents.
+type Event struct {
+	Time time.Time `json:"time"`
+	// Device is the configured device name, or the sender's address when
+	// no device matches.
+	Device string `json:"device"`
+	// Source says where it came from: "trap", "syslog", "eventlog".
+	Source string `json:"source"`
+	// Name is the understood name (e.g. "linkDown") or the raw identifier.
+	Name     string            `json:"name"`
+	Severity Status            `json:"severity"`
+	Detail   string            `json:"detail"`
+	Fields   map[string]string `json:"fields,omitempty"`
+}
