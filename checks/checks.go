@@ -297,3 +297,23 @@ type Event struct {
 	Detail   string            `json:"detail"`
 	Fields   map[string]string `json:"fields,omitempty"`
 }
+
+// Secret is a password, community or key: it decodes from config like a
+// string but never prints, so logs, `outpost check` and exports show
+// "<secret>" instead.
+type Secret string
+
+// String hides the value.
+func (Secret) String() string { return "<secret>" }
+
+// GoString hides the value from %#v too.
+func (Secret) GoString() string { return `"<secret>"` }
+
+// MarshalText hides the value from JSON and YAML output.
+func (s Secret) MarshalText() ([]byte, error) { return []byte("<secret>"), nil }
+
+// UnmarshalText reads the value.
+func (s *Secret) UnmarshalText(b []byte) error { *s = Secret(b); return nil }
+
+// Reveal returns the value, for the one place that must send it.
+func (s Secret) Reveal() string { return string(s) }

@@ -50,6 +50,8 @@ type Config struct {
 	Store Store `yaml:"store"`
 	// Defaults apply to checks that leave a field out.
 	Defaults Defaults `yaml:"defaults"`
+	// Devices are the site's devices, referred to by checks by name.
+	Devices []Device `yaml:"devices"`
 	// Checks are the site's checks.
 	Checks []Check `yaml:"checks"`
 
@@ -137,8 +139,16 @@ func Parse(name string, data []byte) (*Config, error) {
 			}
 		}
 	}
+	if seq := findKey(&root, "devices"); seq != nil && seq.Kind == yaml.SequenceNode {
+		for i, n := range seq.Content {
+			if i < len(c.Devices) {
+				c.Devices[i].line = n.Line
+			}
+		}
+	}
 	if len(d.errs) == 0 {
 		c.applyDefaults()
+		c.validateDevices(d)
 		c.validate(d)
 	}
 	if len(d.errs) > 0 {
@@ -282,9 +292,17 @@ func (c *Config) Specs() []checks.Spec {
 	return out
 }
 
-// Lookup implements checks.Env. The foundation has no site-level objects
-// yet; devices and credentials add cases here.
-func (c *Config) Lookup(kind, name string) any { return nil }
+// Lookup implements checks.Env: kind "device" finds a configured device by
+// name (a *Device), or nil.
+func (c *Config) Lookup(kind, name string) any {
+	switch kind {
+	case "device":
+		if d := c.Device(name); d != nil {
+			return d
+		}
+	}
+	return nil
+}
 
 func findKey(root *yaml.Node, key string) *yaml.Node {
 	n := root
