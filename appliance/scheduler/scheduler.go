@@ -1,0 +1,368 @@
+// Package scheduler runs every check at its own interval. Each check has a
+// fixed phase inside its interval derived from its id (deterministic
+// jitter), so a thousand checks at 60 s spread over the minute instead of
+// firing together, and restarts keep the same rhythm. A check never
+// overlaps itself, a worker pool caps concurrency, and the lateness of
+// every start (actual minus planned) is measured.
+package scheduler
+
+import (
+	"container/heap"
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"outpost/appliance/clock"
+	"outpost/checks"
+)
+
+// Job is one check to schedule.
+type Job struct {
+	Spec    checks.Spec
+	Checker checks.Checker
+}
+
+// Options configure a Scheduler.
+type Options struct {
+	Clock clock.Clock
+	// Concurrency caps checks running at once.
+	Concurrency int
+	// OnResult receives every result, from worker goroutines: serially for
+	// one check, concurrently across checks.
+	OnResult func(checks.Spec, checks.Result)
+	// Grace is how long in-flight checks may finish after Run's context
+	// ends before they are cancelled (default 5 s).
+	Grace time.Duration
+	Log   *slog.Logger
+}
+
+// Scheduler runs jobs on their schedules. Create with New, then Set the
+// jobs and call Run.
+type Scheduler struct {
+	o     Options
+	mu    sync.Mutex
+	jobs  map[string]*entry
+	queue entryHeap
+	wake  chan struct{}
+	work  chan dispatch
+
+	lateness *Histogram
+	runs     atomic.Uint64
+	skipped  atomic.Uint64
+	inflight atomic.Int64
+
+	runCtx   context.Context // cancelled Grace after Run's ctx ends
+	runCtxMu sync.Mutex
+}
+
+type entry struct {
+	job   Job
+	phase time.Duration
+	next  time.Time
+	index int // in the heap; -1 when removed
+	busy  sync.Mutex
+	gen   uint64
+}
+
+type dispatch struct {
+	e       *entry
+	planned time.Time
+}
+
+// New returns a Scheduler with no jobs.
+func New(o Options) *Scheduler {
+	if o.Clock == nil {
+		o.Clock = clock.Real{}
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = 64
+	}
+	if o.Grace <= 0 {
+		o.Grace = 5 * time.Second
+	}
+	if o.OnResult == nil {
+		o.OnResult = func(checks.Spec, checks.Result) {}
+	}
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	return &Scheduler{
+		o:        o,
+		jobs:     map[string]*entry{},
+		wake:     make(chan struct{}, 1),
+		work:     make(chan dispatch, 4096),
+		lateness: NewHistogram(),
+		runCtx:   context.Background(),
+	}
+}
+
+// Phase is the check's fixed offset inside its interval.
+func Phase(id string, interval time.Duration) time.Duration {
+	h := fnv.New64a()
+	h.Write([]byte(id))
+	return time.Duration(h.Sum64() % uint64(interval))
+}
+
+// NextRun returns the first planned start at or after t for a check with
+// this id and interval: slots are at phase + k*interval since the epoch.
+func NextRun(id string, interval time.Duration, t time.Time) time.Time {
+	phase := Phase(id, interval)
+	ns := t.UnixNano() - int64(phase)
+	k := ns / int64(interval)
+	slot := time.Unix(0, k*int64(interval)+int64(phase))
+	if slot.Before(t) {
+		slot = slot.Add(interval)
+	}
+	return slot
+}
+
+// Set replaces the scheduled jobs. Jobs whose id, interval and kind are
+// unchanged keep their place in the schedule; removed jobs' checkers are
+// closed once idle.
+func (s *Scheduler) Set(jobs []Job) {
+	now := s.o.Clock.Now()
+	s.mu.Lock()
+	old := s.jobs
+	s.jobs = make(map[string]*entry, len(jobs))
+	s.queue = s.queue[:0]
+	for _, j := range jobs {
+		e := &entry{job: j, phase: Phase(j.Spec.ID, j.Spec.Interval)}
+		if prev, ok := old[j.Spec.ID]; ok && prev.job.Spec.Interval == j.Spec.Interval {
+			e.next = prev.next
+			delete(old, j.Spec.ID)
+		} else {
+			e.next = NextRun(j.Spec.ID, j.Spec.Interval, now)
+		}
+		s.jobs[j.Spec.ID] = e
+		s.queue = append(s.queue, e)
+	}
+	heap.Init(&s.queue)
+	s.mu.Unlock()
+	for _, e := range old {
+		go func(e *entry) {
+			e.busy.Lock()
+			defer e.busy.Unlock()
+			if c, ok := e.job.Checker.(checks.Closer); ok {
+				c.Close()
+			}
+		}(e)
+	}
+	s.poke()
+}
+
+func (s *Scheduler) poke() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run dispatches checks until ctx ends, then lets in-flight checks finish
+// for up to Grace before cancelling them, and returns when all are done.
+func (s *Scheduler) Run(ctx context.Context) error {
+	runCtx, cancelRuns := context.WithCancel(context.Background())
+	defer cancelRuns()
+	s.runCtxMu.Lock()
+	s.runCtx = runCtx
+	s.runCtxMu.Unlock()
+
+	var wg sync.WaitGroup
+	for i := 0; i < s.o.Concurrency; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for d := range s.work {
+				s.execute(runCtx, d)
+			}
+		}()
+	}
+	s.loop(ctx)
+	close(s.work)
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(s.o.Grace):
+		cancelRuns()
+		<-done
+	}
+	return nil
+}
+
+func (s *Scheduler) loop(ctx context.Context) {
+	t := s.o.Clock.NewTimer(time.Hour)
+	defer t.Stop()
+	for {
+		s.mu.Lock()
+		now := s.o.Clock.Now()
+		var due []dispatch
+		for len(s.queue) > 0 && !s.queue[0].next.After(now) {
+			e := s.queue[0]
+			due = append(due, dispatch{e: e, planned: e.next})
+			e.next = e.next.Add(e.job.Spec.Interval)
+			if e.next.Before(now) {
+				// We fell behind (machine suspended, clock jump): skip
+				// missed slots rather than running them all at once.
+				e.next = NextRun(e.job.Spec.ID, e.job.Spec.Interval, now)
+			}
+			heap.Fix(&s.queue, 0)
+		}
+		wait := time.Hour
+		if len(s.queue) > 0 {
+			wait = s.queue[0].next.Sub(now)
+		}
+		s.mu.Unlock()
+		for _, d := range due {
+			select {
+			case s.work <- d:
+			case <-ctx.Done():
+				return
+			}
+		}
+		if len(due) > 0 {
+			continue
+		}
+		t.Reset(wait)
+		if s.o.Clock.Now().Sub(now) > time.Millisecond {
+			// Time jumped while we computed the wait (a stepped test
+			// clock, a stalled machine): recompute rather than oversleep.
+			t.Stop()
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.wake:
+			t.Stop()
+		case <-t.C():
+		}
+	}
+}
+
+func (s *Scheduler) execute(runCtx context.Context, d dispatch) {
+	e := d.e
+	if !e.busy.TryLock() {
+		// The previous run of this check is still going: never overlap.
+		s.skipped.Add(1)
+		return
+	}
+	defer e.busy.Unlock()
+	start := s.o.Clock.Now()
+	s.lateness.Observe(start.Sub(d.planned))
+	r, ok := s.runOne(runCtx, e, start)
+	if ok {
+		s.o.OnResult(e.job.Spec, r)
+	}
+}
+
+// runOne runs a check with its timeout. ok is false when the run was
+// cancelled by shutdown: such a result says nothing about the target.
+func (s *Scheduler) runOne(parent context.Context, e *entry, start time.Time) (r checks.Result, ok bool) {
+	s.inflight.Add(1)
+	defer s.inflight.Add(-1)
+	ctx, cancel := context.WithTimeout(parent, e.job.Spec.Timeout)
+	defer cancel()
+	defer func() {
+		if p := recover(); p != nil {
+			s.o.Log.Error("check panicked", "check", e.job.Spec.ID, "panic", p)
+			r = checks.Result{Time: start, Status: checks.Unknown, Detail: fmt.Sprintf("internal error: check panicked: %v", p)}
+			ok = true
+		}
+	}()
+	r = e.job.Checker.Check(ctx)
+	if parent.Err() != nil {
+		return r, false
+	}
+	if r.Time.IsZero() {
+		r.Time = start
+	}
+	s.runs.Add(1)
+	return r, true
+}
+
+// ErrUnknownCheck is returned by RunNow for an id that is not scheduled.
+var ErrUnknownCheck = errors.New("no such check")
+
+// RunNow runs one check at once, outside its schedule (a "run now" button,
+// a healing re-check). It waits for a run already in progress to finish
+// first, and delivers the result to OnResult like a scheduled run.
+func (s *Scheduler) RunNow(ctx context.Context, id string) (checks.Result, error) {
+	s.mu.Lock()
+	e, ok := s.jobs[id]
+	s.mu.Unlock()
+	if !ok {
+		return checks.Result{}, fmt.Errorf("%w: %q", ErrUnknownCheck, id)
+	}
+	e.busy.Lock()
+	defer e.busy.Unlock()
+	r, ok := s.runOne(ctx, e, s.o.Clock.Now())
+	if !ok {
+		return r, ctx.Err()
+	}
+	s.o.OnResult(e.job.Spec, r)
+	return r, nil
+}
+
+// Planned is one check's place in the schedule.
+type Planned struct {
+	Spec  checks.Spec
+	Phase time.Duration
+	Next  time.Time
+}
+
+// Plan returns every job with its next planned start, soonest first.
+func (s *Scheduler) Plan() []Planned {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	q := make(entryHeap, len(s.queue))
+	copy(q, s.queue)
+	out := make([]Planned, 0, len(q))
+	for _, e := range q {
+		out = append(out, Planned{Spec: e.job.Spec, Phase: e.phase, Next: e.next})
+	}
+	sortPlanned(out)
+	return out
+}
+
+// Stats are the scheduler's counters.
+type Stats struct {
+	Jobs     int
+	Runs     uint64
+	Skipped  uint64
+	InFlight int64
+	Lateness *Histogram
+}
+
+// Stats returns current counters; Lateness is live (read-only use).
+func (s *Scheduler) Stats() Stats {
+	s.mu.Lock()
+	n := len(s.jobs)
+	s.mu.Unlock()
+	return Stats{Jobs: n, Runs: s.runs.Load(), Skipped: s.skipped.Load(), InFlight: s.inflight.Load(), Lateness: s.lateness}
+}
+
+type entryHeap []*entry
+
+func (h entryHeap) Len() int           { return len(h) }
+func (h entryHeap) Less(i, j int) bool { return h[i].next.Before(h[j].next) }
+func (h entryHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index, h[j].index = i, j
+}
+func (h *entryHeap) Push(x any) { e := x.(*entry); e.index = len(*h); *h = append(*h, e) }
+func (h *entryHeap) Pop() any {
+	old := *h
+	e := old[len(old)-1]
+	*h = old[:len(old)-1]
+	e.index = -1
+	return e
+}
+
+func sortPlanned(p []Planned) {
+	sortSlice(p, func(a, b Planned) bool { return a.Next.Before(b.Next) || (a.Next.Equal(b.Next) && a.Spec.ID < b.Spec.ID) })
+}
