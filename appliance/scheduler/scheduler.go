@@ -364,5 +364,7 @@ func (h *entryHeap) Pop() any {
 }
 
 func sortPlanned(p []Planned) {
-	sortSlice(p, func(a, b Planned) bool { return a.Next.Before(b.Next) || (a.Next.Equal(b.Next) && a.Spec.ID < b.Spec.ID) })
+	sortSlice(p, func(a, b Planned) bool {
+		return a.Next.Before(b.Next) || (a.Next.Equal(b.Next) && a.Spec.ID < b.Spec.ID)
+	})
 }
