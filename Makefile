@@ -1,0 +1,54 @@
+# Outpost. `make run` starts the appliance on its embedded default config;
+# `make test` installs what the tests need (Debian packages) and runs them.
+
+GO       ?= go
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT   ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+DATE     ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+LDFLAGS  := -s -w -X outpost/appliance.Version=$(VERSION) -X outpost/appliance.Commit=$(COMMIT) -X outpost/appliance.BuildDate=$(DATE)
+DATA     ?= ./data
+# Debian packages the tests use as real peers.
+TEST_DEBS := snmpsim snmpd snmp iproute2 procps
+TEST_TIMEOUT ?= 12m
+
+.PHONY: build run test test-deps generate check-generated bench cross vet clean
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o outpost .
+
+run: build
+	./outpost run --data $(DATA)
+
+test-deps:
+	@missing=""; for p in $(TEST_DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing test dependencies:$$missing"; \
+		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+vet:
+	$(GO) vet ./...
+	GOOS=windows $(GO) build ./...
+	GOOS=windows $(GO) vet ./...
+
+test: test-deps vet check-generated
+	$(GO) test -timeout $(TEST_TIMEOUT) ./...
+
+generate:
+	$(GO) tool templ generate
+
+check-generated:
+	@./scripts/check-generated.sh
+
+bench: build
+	./scripts/bench.sh
+
+cross:
+	GOOS=linux GOARCH=amd64 CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o dist/outpost-linux-amd64 .
+	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o dist/outpost-linux-arm64 .
+	GOOS=linux GOARCH=arm GOARM=7 CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o dist/outpost-linux-armv7 .
+	GOOS=windows GOARCH=amd64 CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o dist/outpost-windows-amd64.exe .
+
+clean:
+	rm -rf outpost outpost.exe dist
