@@ -8,7 +8,7 @@ import (
 )
 
 // Histogram counts durations in fixed exponential buckets (10 µs to about
-// 2 min), cheap enough to observe on every check run and exported as a
+// 2 min, 25 % apart), cheap enough to observe on every check run and exported as a
 // Prometheus histogram.
 type Histogram struct {
 	mu     sync.Mutex
@@ -21,7 +21,7 @@ type Histogram struct {
 // Bounds are the bucket upper bounds.
 var Bounds = func() []time.Duration {
 	var b []time.Duration
-	for d := 10 * time.Microsecond; d < 3*time.Minute; d = time.Duration(float64(d) * 1.5) {
+	for d := 10 * time.Microsecond; d < 3*time.Minute; d = time.Duration(float64(d) * 1.25) {
 		b = append(b, d)
 	}
 	return b
