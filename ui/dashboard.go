@@ -1,0 +1,150 @@
+package ui
+
+import (
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+)
+
+func init() { pages = append(pages, (*Server).dashboardPage) }
+
+// DashboardView is the site at a glance.
+type DashboardView struct {
+	Now      time.Time
+	Counts   []StatusCount
+	Failing  []CheckRow
+	Devices  []DeviceRow
+	Capacity []CheckRow
+	Total    int
+}
+
+// StatusCount is how many checks have one status.
+type StatusCount struct {
+	Status string
+	N      int
+}
+
+// CheckRow is a check in a table.
+type CheckRow struct {
+	ID, Kind, Target, Device, Group, Severity string
+	Status                                    string
+	Detail                                    string
+	Since                                     time.Time
+	Age                                       string
+	Spark                                     []Point
+}
+
+// DeviceRow summarises one device's checks.
+type DeviceRow struct {
+	Name            string
+	Worst           string
+	Checks, Failing int
+}
+
+func (s *Server) dashboardPage() {
+	s.handle("GET", "/{$}", RoleViewer, func(w http.ResponseWriter, r *http.Request, sess *Session) error {
+		return s.render(w, r, sess, "Dashboard", dashboardView(BuildDashboard(s.o.Backend.CheckStates(), s.o.Clock.Now())))
+	})
+}
+
+// BuildDashboard turns check states into the dashboard's view model:
+// counts, failing checks worst and oldest first, devices with their worst
+// status, and capacity warnings (disk, memory, storage kinds).
+func BuildDashboard(states []CheckState, now time.Time) DashboardView {
+	v := DashboardView{Now: now, Total: len(states)}
+	counts := map[string]int{}
+	devices := map[string]*DeviceRow{}
+	for _, c := range states {
+		row := rowOf(c, now)
+		counts[row.Status]++
+		d := devices[row.Device]
+		if d == nil {
+			d = &DeviceRow{Name: row.Device, Worst: "ok"}
+			devices[row.Device] = d
+		}
+		d.Checks++
+		if row.Status != "ok" && row.Status != "pending" {
+			d.Failing++
+			v.Failing = append(v.Failing, row)
+			if rankOf(row.Status) > rankOf(d.Worst) {
+				d.Worst = row.Status
+			}
+		}
+		if row.Status == "warning" || row.Status == "critical" {
+			if isCapacity(c.Kind) {
+				v.Capacity = append(v.Capacity, row)
+			}
+		}
+	}
+	for _, st := range []string{"critical", "warning", "unknown", "ok", "pending"} {
+		if counts[st] > 0 || st != "pending" {
+			v.Counts = append(v.Counts, StatusCount{Status: st, N: counts[st]})
+		}
+	}
+	sort.SliceStable(v.Failing, func(i, j int) bool {
+		a, b := v.Failing[i], v.Failing[j]
+		if rankOf(a.Status) != rankOf(b.Status) {
+			return rankOf(a.Status) > rankOf(b.Status)
+		}
+		return a.Since.Before(b.Since)
+	})
+	for _, d := range devices {
+		if d.Failing > 0 {
+			v.Devices = append(v.Devices, *d)
+		}
+	}
+	sort.Slice(v.Devices, func(i, j int) bool {
+		if rankOf(v.Devices[i].Worst) != rankOf(v.Devices[j].Worst) {
+			return rankOf(v.Devices[i].Worst) > rankOf(v.Devices[j].Worst)
+		}
+		return v.Devices[i].Name < v.Devices[j].Name
+	})
+	return v
+}
+
+func rowOf(c CheckState, now time.Time) CheckRow {
+	row := CheckRow{ID: c.ID, Kind: c.Kind, Target: c.Target, Device: c.Labels.Device, Group: c.Labels.Group, Severity: c.Labels.Severity, Status: "pending", Detail: "not run yet", Since: c.Since}
+	if row.Device == "" {
+		row.Device = "(none)"
+	}
+	if c.Latest != nil {
+		row.Status, row.Detail = c.Latest.Status.String(), c.Latest.Detail
+	}
+	if !c.Since.IsZero() {
+		row.Age = Age(now.Sub(c.Since))
+	}
+	return row
+}
+
+func isCapacity(kind string) bool {
+	return kind == "disk" || kind == "memory" || strings.Contains(kind, "storage") || strings.HasSuffix(kind, "_disk")
+}
+
+func rankOf(status string) int {
+	switch status {
+	case "critical":
+		return 4
+	case "warning":
+		return 3
+	case "unknown":
+		return 2
+	case "ok":
+		return 1
+	}
+	return 0
+}
+
+// Age prints a duration the way a technician says it: 3m, 2h 5m, 4d 3h.
+func Age(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return "<1m"
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", d/time.Minute)
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh %dm", d/time.Hour, (d%time.Hour)/time.Minute)
+	}
+	return fmt.Sprintf("%dd %dh", d/(24*time.Hour), (d%(24*time.Hour))/time.Hour)
+}

@@ -1,0 +1,88 @@
+package ui
+
+import (
+	"net/http"
+	"slices"
+	"strings"
+)
+
+func init() { pages = append(pages, (*Server).settingsPages) }
+
+// SettingsView is the settings page.
+type SettingsView struct {
+	Site    string
+	About   About
+	Users   []User
+	IsAdmin bool
+	Me      string
+	CSRF    string
+	Err     string
+	Msg     string
+}
+
+func (s *Server) settingsPages() {
+	s.handle("GET", "/settings", RoleViewer, func(w http.ResponseWriter, r *http.Request, sess *Session) error {
+		return s.renderSettings(w, r, sess, "", r.URL.Query().Get("msg"))
+	})
+	s.handle("POST", "/settings/users", RoleAdmin, func(w http.ResponseWriter, r *http.Request, sess *Session) error {
+		name := strings.TrimSpace(r.PostForm.Get("user"))
+		role := Role(r.PostForm.Get("role"))
+		pw := r.PostForm.Get("password")
+		if err := validUserName(name); err != nil {
+			return s.settingsErr(w, r, sess, err.Error())
+		}
+		if !slices.Contains(Roles, role) {
+			return s.settingsErr(w, r, sess, "role must be viewer, technician or admin")
+		}
+		if _, exists, err := s.o.Users.GetUser(name); err != nil {
+			return err
+		} else if exists {
+			return s.settingsErr(w, r, sess, "user "+name+" already exists")
+		}
+		if err := CheckPassword(name, pw); err != nil {
+			return s.settingsErr(w, r, sess, err.Error())
+		}
+		hash, err := HashPassword(pw)
+		if err != nil {
+			return err
+		}
+		if err := s.o.Users.PutUser(User{Name: name, Role: role, Hash: hash, Created: s.o.Clock.Now()}); err != nil {
+			return err
+		}
+		s.o.Log.Info("user added", "user", name, "role", role, "by", sess.User)
+		http.Redirect(w, r, "/settings?msg=user+added", http.StatusSeeOther)
+		return nil
+	})
+	s.handle("POST", "/settings/users/{name}/delete", RoleAdmin, func(w http.ResponseWriter, r *http.Request, sess *Session) error {
+		name := r.PathValue("name")
+		if name == sess.User {
+			return s.settingsErr(w, r, sess, "you cannot delete your own account")
+		}
+		if err := s.o.Users.DeleteUserSessions(name); err != nil {
+			return err
+		}
+		if err := s.o.Users.DeleteUser(name); err != nil {
+			return err
+		}
+		s.o.Log.Info("user deleted", "user", name, "by", sess.User)
+		http.Redirect(w, r, "/settings?msg=user+deleted", http.StatusSeeOther)
+		return nil
+	})
+}
+
+func (s *Server) settingsErr(w http.ResponseWriter, r *http.Request, sess *Session, msg string) error {
+	w.WriteHeader(http.StatusUnprocessableEntity)
+	return s.renderSettings(w, r, sess, msg, "")
+}
+
+func (s *Server) renderSettings(w http.ResponseWriter, r *http.Request, sess *Session, errMsg, msg string) error {
+	v := SettingsView{Site: s.o.Backend.SiteName(), About: s.o.Backend.About(), IsAdmin: sess.Role.AtLeast(RoleAdmin), Me: sess.User, CSRF: sess.CSRF, Err: errMsg, Msg: msg}
+	if v.IsAdmin {
+		users, err := s.o.Users.ListUsers()
+		if err != nil {
+			return err
+		}
+		v.Users = users
+	}
+	return s.render(w, r, sess, "Settings", settingsView(v))
+}

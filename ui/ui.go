@@ -1,0 +1,227 @@
+// Package ui is Outpost's local web interface: server-rendered templ pages
+// that work without JavaScript, fast on a phone on the site Wi-Fi. It
+// reads and acts through the narrow interfaces declared here (Backend,
+// Users); it imports neither the store nor other features.
+package ui
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/a-h/templ"
+
+	"outpost/appliance/clock"
+	"outpost/checks"
+)
+
+// Backend is what the UI reads and asks of the daemon.
+type Backend interface {
+	SiteName() string
+	// CheckStates returns every check with its latest result.
+	CheckStates() []CheckState
+	// History returns a check's raw results in [from, to].
+	History(id string, from, to time.Time) ([]checks.Result, error)
+	// Changes returns a check's status changes in [from, to].
+	Changes(id string, from, to time.Time) ([]Change, error)
+	// Rollups returns aggregated points for long ranges; step is 5m or 1h.
+	Rollups(id string, step time.Duration, from, to time.Time) ([]Point, error)
+	// RunNow runs a check at once.
+	RunNow(ctx context.Context, id string) (checks.Result, error)
+	// About returns the box facts for the settings page.
+	About() About
+}
+
+// CheckState is one check as the UI shows it.
+type CheckState struct {
+	ID       string
+	Kind     string
+	Target   string
+	Labels   checks.Labels
+	Interval time.Duration
+	Latest   *checks.Result
+	Since    time.Time
+}
+
+// Change is a status change.
+type Change struct {
+	Time     time.Time
+	From, To checks.Status
+	Detail   string
+}
+
+// Point is one aggregated history point (a rollup bucket or a raw result).
+type Point struct {
+	Time     time.Time
+	Value    float64
+	HasValue bool
+	Latency  time.Duration
+	Count    int
+	Failures int
+}
+
+// About is what the settings page shows about the box.
+type About struct {
+	Version         string
+	CertFingerprint string
+	StoreSize       int64
+	ConfigVersion   int
+	ConfigApplied   time.Time
+	ConfigSource    string
+}
+
+// Options configure the UI server.
+type Options struct {
+	Backend Backend
+	Users   Users
+	Clock   clock.Clock
+	Log     *slog.Logger
+	// Secure marks cookies Secure; true when served over HTTPS.
+	Secure bool
+}
+
+// Server serves the UI.
+type Server struct {
+	o       Options
+	mux     *http.ServeMux
+	limiter *loginLimiter
+	routes  []Route
+	mu      sync.Mutex
+}
+
+// Route is one UI route; Routes lists them so tests can prove every
+// state-changing route demands a CSRF token.
+type Route struct {
+	Method, Pattern string
+	// Role is the least role allowed ("" = no login needed).
+	Role Role
+}
+
+//go:embed static
+var static embed.FS
+
+// New builds the UI server.
+func New(o Options) *Server {
+	if o.Clock == nil {
+		o.Clock = clock.Real{}
+	}
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	s := &Server{o: o, mux: http.NewServeMux(), limiter: newLoginLimiter(o.Clock, 5, time.Minute)}
+	s.mux.Handle("GET /static/", http.StripPrefix("/static/", cacheFor(24*time.Hour, http.FileServerFS(mustSub(static, "static")))))
+	for _, p := range pages {
+		p(s)
+	}
+	return s
+}
+
+// pages registers each page's routes; each page file appends to it in
+// init, so adding a page is one file.
+var pages []func(*Server)
+
+// handle registers a route with its role and CSRF protection.
+func (s *Server) handle(method, pattern string, role Role, h func(w http.ResponseWriter, r *http.Request, sess *Session) error) {
+	s.routes = append(s.routes, Route{Method: method, Pattern: pattern, Role: role})
+	s.mux.HandleFunc(method+" "+pattern, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Frame-Options", "DENY")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header().Set("Referrer-Policy", "same-origin")
+		w.Header().Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'")
+		w.Header().Set("Cache-Control", "no-store")
+		sess := s.session(r)
+		if role != RoleNone {
+			if sess == nil {
+				if n, _ := s.o.Users.CountUsers(); n == 0 {
+					http.Redirect(w, r, "/setup", http.StatusSeeOther)
+					return
+				}
+				http.Redirect(w, r, "/login?next="+urlEscape(r.URL.RequestURI()), http.StatusSeeOther)
+				return
+			}
+			if !sess.Role.AtLeast(role) {
+				s.fail(w, r, sess, &Error{Code: http.StatusForbidden, Msg: fmt.Sprintf("this needs the %s role; you are %s", role, sess.Role)})
+				return
+			}
+		}
+		if method == http.MethodPost {
+			if err := s.checkCSRF(r, sess); err != nil {
+				s.fail(w, r, sess, err)
+				return
+			}
+		}
+		if err := h(w, r, sess); err != nil {
+			s.fail(w, r, sess, err)
+		}
+	})
+}
+
+// Routes lists every route the UI serves.
+func (s *Server) Routes() []Route {
+	out := append([]Route(nil), s.routes...)
+	sort.Slice(out, func(i, j int) bool { return out[i].Pattern+out[i].Method < out[j].Pattern+out[j].Method })
+	return out
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// Error is an error meant for the person at the browser: a status code
+// and a message that is safe to show.
+type Error struct {
+	Code int
+	Msg  string
+}
+
+func (e *Error) Error() string { return e.Msg }
+
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, sess *Session, err error) {
+	var ue *Error
+	if !errors.As(err, &ue) {
+		s.o.Log.Error("ui request failed", "path", r.URL.Path, "err", err)
+		ue = &Error{Code: http.StatusInternalServerError, Msg: "internal error; the box's log has the details"}
+	}
+	w.WriteHeader(ue.Code)
+	s.render(w, r, sess, "Error", errorPage(ue.Code, ue.Msg))
+}
+
+func (s *Server) render(w http.ResponseWriter, r *http.Request, sess *Session, title string, body templ.Component) error {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	return page(s.layoutData(r, sess, title), body).Render(r.Context(), w)
+}
+
+// LayoutData is what the page shell needs.
+type LayoutData struct {
+	Title string
+	Site  string
+	User  string
+	Role  Role
+	CSRF  string
+	Path  string
+}
+
+func (s *Server) layoutData(r *http.Request, sess *Session, title string) LayoutData {
+	d := LayoutData{Title: title, Site: s.o.Backend.SiteName(), Path: r.URL.Path}
+	if sess != nil {
+		d.User, d.Role, d.CSRF = sess.User, sess.Role, sess.CSRF
+	}
+	return d
+}
+
+func cacheFor(d time.Duration, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", fmt.Sprintf("public, max-age=%d", int(d.Seconds())))
+		h.ServeHTTP(w, r)
+	})
+}
+
+func urlEscape(s string) string {
+	return strings.NewReplacer("%", "%25", "&", "%26", "?", "%3F", "#", "%23", " ", "%20").Replace(s)
+}

@@ -1,0 +1,354 @@
+package ui
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"outpost/appliance/clock"
+	"outpost/checks"
+)
+
+// memUsers keeps accounts in memory for handler tests; the daemon's real
+// implementation is bbolt-backed and tested in the appliance package.
+type memUsers struct {
+	mu       sync.Mutex
+	users    map[string]User
+	sessions map[string]Session
+}
+
+func newMemUsers() *memUsers {
+	return &memUsers{users: map[string]User{}, sessions: map[string]Session{}}
+}
+func (m *memUsers) CountUsers() (int, error) { m.mu.Lock(); defer m.mu.Unlock(); return len(m.users), nil }
+func (m *memUsers) CreateFirstAdmin(u User) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.users) > 0 {
+		return false, nil
+	}
+	m.users[u.Name] = u
+	return true, nil
+}
+func (m *memUsers) PutUser(u User) error { m.mu.Lock(); defer m.mu.Unlock(); m.users[u.Name] = u; return nil }
+func (m *memUsers) GetUser(n string) (User, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	u, ok := m.users[n]
+	return u, ok, nil
+}
+func (m *memUsers) ListUsers() ([]User, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []User
+	for _, u := range m.users {
+		out = append(out, u)
+	}
+	return out, nil
+}
+func (m *memUsers) DeleteUser(n string) error { m.mu.Lock(); defer m.mu.Unlock(); delete(m.users, n); return nil }
+func (m *memUsers) PutSession(s Session) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.sessions[s.ID] = s
+	return nil
+}
+func (m *memUsers) GetSession(id string) (Session, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s, ok := m.sessions[id]
+	return s, ok, nil
+}
+func (m *memUsers) DeleteSession(id string) error { m.mu.Lock(); defer m.mu.Unlock(); delete(m.sessions, id); return nil }
+func (m *memUsers) DeleteUserSessions(u string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for id, s := range m.sessions {
+		if s.User == u {
+			delete(m.sessions, id)
+		}
+	}
+	return nil
+}
+
+// staticBackend serves fixed check states (the real one is the daemon).
+type staticBackend struct {
+	states []CheckState
+	runs   int
+}
+
+func (b *staticBackend) SiteName() string           { return "Acme Dental" }
+func (b *staticBackend) CheckStates() []CheckState  { return b.states }
+func (b *staticBackend) About() About               { return About{Version: "v1", CertFingerprint: "AB:CD"} }
+func (b *staticBackend) History(id string, from, to time.Time) ([]checks.Result, error) {
+	return []checks.Result{{Time: to.Add(-time.Minute), Status: checks.OK, Latency: 3 * time.Millisecond, Detail: "fine"}}, nil
+}
+func (b *staticBackend) Changes(id string, from, to time.Time) ([]Change, error) { return nil, nil }
+func (b *staticBackend) Rollups(id string, step time.Duration, from, to time.Time) ([]Point, error) {
+	return nil, nil
+}
+func (b *staticBackend) RunNow(ctx context.Context, id string) (checks.Result, error) {
+	b.runs++
+	return checks.Result{Status: checks.OK}, nil
+}
+
+func testServer(t *testing.T) (*httptest.Server, *memUsers, *clock.Fake) {
+	now := time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
+	fc := clock.NewFake(now)
+	crit := checks.Result{Time: now, Status: checks.Critical, Detail: "connection refused"}
+	ok := checks.Result{Time: now, Status: checks.OK, Detail: "200 OK"}
+	b := &staticBackend{states: []CheckState{
+		{ID: "web", Kind: "http", Target: "http://127.0.0.1/", Labels: checks.Labels{Device: "web01"}, Latest: &ok, Interval: time.Minute},
+		{ID: "db", Kind: "tcp", Target: "127.0.0.1:5432", Labels: checks.Labels{Device: "db01"}, Latest: &crit, Since: now.Add(-90 * time.Minute), Interval: time.Minute},
+	}}
+	users := newMemUsers()
+	srv := httptest.NewServer(New(Options{Backend: b, Users: users, Clock: fc, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}))
+	t.Cleanup(srv.Close)
+	return srv, users, fc
+}
+
+func client(t *testing.T) *http.Client {
+	jar, _ := cookiejar.New(nil)
+	return &http.Client{Jar: jar}
+}
+
+var csrfRE = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+func get(t *testing.T, c *http.Client, u string) (int, string) {
+	t.Helper()
+	resp, err := c.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func post(t *testing.T, c *http.Client, u string, form url.Values) (int, string) {
+	t.Helper()
+	resp, err := c.PostForm(u, form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func token(t *testing.T, body string) string {
+	t.Helper()
+	m := csrfRE.FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("no csrf token in page:\n%s", body)
+	}
+	return m[1]
+}
+
+func setupAdmin(t *testing.T, srv *httptest.Server, c *http.Client) string {
+	t.Helper()
+	code, body := get(t, c, srv.URL+"/")
+	if code != 200 || !strings.Contains(body, "Create admin account") {
+		t.Fatalf("first visit should land on setup: %d\n%s", code, body)
+	}
+	code, body = post(t, c, srv.URL+"/setup", url.Values{"csrf": {token(t, body)}, "user": {"admin"}, "password": {"Correct-Horse-9"}, "confirm": {"Correct-Horse-9"}})
+	if code != 200 || !strings.Contains(body, "Site health") {
+		t.Fatalf("after setup: %d\n%s", code, body)
+	}
+	return token(t, body)
+}
+
+func TestFirstBootForcesAdminAndRejectsWeakPasswords(t *testing.T) {
+	srv, users, _ := testServer(t)
+	c := client(t)
+	_, body := get(t, c, srv.URL+"/setup")
+	for _, tc := range []struct{ pw, want string }{
+		{"short", "at least 12 characters"},
+		{"alllowercaseletters", "at least three of"},
+		{"Admin-Password-1", "must not contain the user name"},
+	} {
+		code, b := post(t, c, srv.URL+"/setup", url.Values{"csrf": {token(t, body)}, "user": {"admin"}, "password": {tc.pw}, "confirm": {tc.pw}})
+		if code != http.StatusUnprocessableEntity || !strings.Contains(b, tc.want) {
+			t.Fatalf("password %q: %d, want message %q", tc.pw, code, tc.want)
+		}
+	}
+	if n, _ := users.CountUsers(); n != 0 {
+		t.Fatal("weak password created a user")
+	}
+	setupAdmin(t, srv, c)
+	// Setup is closed once an admin exists.
+	other := client(t)
+	_, body = get(t, other, srv.URL+"/login")
+	code, b := post(t, other, srv.URL+"/setup", url.Values{"csrf": {token(t, body)}, "user": {"evil"}, "password": {"Correct-Horse-9"}, "confirm": {"Correct-Horse-9"}})
+	if code != http.StatusConflict || !strings.Contains(b, "already exists") {
+		t.Fatalf("second setup: %d", code)
+	}
+}
+
+func TestLoginRateLimitAndSessionRotation(t *testing.T) {
+	srv, users, fc := testServer(t)
+	setupAdmin(t, srv, client(t))
+	c := client(t)
+	_, body := get(t, c, srv.URL+"/login")
+	tok := token(t, body)
+	for i := 0; i < 5; i++ {
+		code, _ := post(t, c, srv.URL+"/login", url.Values{"csrf": {tok}, "user": {"admin"}, "password": {"wrong"}})
+		if code != http.StatusUnauthorized {
+			t.Fatalf("failure %d: %d", i, code)
+		}
+	}
+	code, b := post(t, c, srv.URL+"/login", url.Values{"csrf": {tok}, "user": {"admin"}, "password": {"Correct-Horse-9"}})
+	if code != http.StatusTooManyRequests || !strings.Contains(b, "too many failed logins") {
+		t.Fatalf("sixth attempt within a minute: %d", code)
+	}
+	fc.Advance(61 * time.Second)
+	code, _ = post(t, c, srv.URL+"/login", url.Values{"csrf": {tok}, "user": {"admin"}, "password": {"Correct-Horse-9"}})
+	if code != 200 {
+		t.Fatalf("login after the window: %d", code)
+	}
+	u, _ := url.Parse(srv.URL)
+	var first string
+	for _, ck := range c.Jar.Cookies(u) {
+		if ck.Name == sessionCookie {
+			first = ck.Value
+		}
+	}
+	_, body = get(t, c, srv.URL+"/login")
+	if code, b := post(t, c, srv.URL+"/login", url.Values{"csrf": {token(t, body)}, "user": {"admin"}, "password": {"Correct-Horse-9"}}); code != 200 {
+		t.Fatalf("second login: %d\n%s", code, b)
+	}
+	for _, ck := range c.Jar.Cookies(u) {
+		if ck.Name == sessionCookie && ck.Value == first {
+			t.Fatal("session id not renewed at login")
+		}
+	}
+	if _, ok, _ := users.GetSession(first); ok {
+		t.Fatal("old session still valid after a new login")
+	}
+}
+
+func TestCookieFlags(t *testing.T) {
+	users := newMemUsers()
+	s := New(Options{Backend: &staticBackend{}, Users: users, Secure: true, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	rec := httptest.NewRecorder()
+	if err := s.startSession(rec, User{Name: "a", Role: RoleAdmin}); err != nil {
+		t.Fatal(err)
+	}
+	c := rec.Result().Cookies()[0]
+	if !c.HttpOnly || !c.Secure || c.SameSite != http.SameSiteLaxMode {
+		t.Fatalf("cookie flags: %+v", c)
+	}
+}
+
+// TestEveryPostRefusesMissingCSRF enumerates the routes and proves each
+// state-changing one refuses a request without a valid token, logged in.
+func TestEveryPostRefusesMissingCSRF(t *testing.T) {
+	srv, _, _ := testServer(t)
+	c := client(t)
+	setupAdmin(t, srv, c)
+	s := New(Options{Backend: &staticBackend{}, Users: newMemUsers()})
+	n := 0
+	for _, r := range s.Routes() {
+		if r.Method != http.MethodPost {
+			continue
+		}
+		n++
+		path := strings.NewReplacer("{id}", "web", "{name}", "someone", "{$}", "").Replace(r.Pattern)
+		for _, form := range []url.Values{{}, {"csrf": {"forged-token-value-000000000000"}}} {
+			code, body := post(t, c, srv.URL+path, form)
+			if code != http.StatusForbidden || !strings.Contains(body, "security token") {
+				t.Errorf("POST %s with %v: %d, want 403", path, form, code)
+			}
+		}
+	}
+	if n < 5 {
+		t.Fatalf("only %d POST routes found", n)
+	}
+}
+
+func TestRolesAndPages(t *testing.T) {
+	srv, users, _ := testServer(t)
+	admin := client(t)
+	tok := setupAdmin(t, srv, admin)
+	code, _ := post(t, admin, srv.URL+"/settings/users", url.Values{"csrf": {tok}, "user": {"vera"}, "role": {"viewer"}, "password": {"Viewer-Pass-123"}})
+	if code != 200 {
+		t.Fatalf("add viewer: %d", code)
+	}
+	if u, ok, _ := users.GetUser("vera"); !ok || u.Role != RoleViewer {
+		t.Fatal("viewer not stored")
+	}
+	v := client(t)
+	_, body := get(t, v, srv.URL+"/login")
+	code, body = post(t, v, srv.URL+"/login", url.Values{"csrf": {token(t, body)}, "user": {"vera"}, "password": {"Viewer-Pass-123"}})
+	if code != 200 {
+		t.Fatalf("viewer login: %d", code)
+	}
+	// Dashboard: the failing check first, with its age.
+	if !strings.Contains(body, `data-testid="failing-db"`) || !strings.Contains(body, "1h 30m") || strings.Contains(body, `data-testid="failing-web"`) {
+		t.Fatalf("dashboard:\n%s", body)
+	}
+	code, body = get(t, v, srv.URL+"/checks/db")
+	if code != 200 || strings.Contains(body, "Run now") {
+		t.Fatalf("viewer check page: %d (viewers get no run button)", code)
+	}
+	code, _ = post(t, v, srv.URL+"/checks/db/run", url.Values{"csrf": {token(t, body)}})
+	if code != http.StatusForbidden {
+		t.Fatalf("viewer run now: %d, want 403", code)
+	}
+	code, body = get(t, v, srv.URL+"/checks?status=critical")
+	if code != 200 || !strings.Contains(body, `data-testid="check-db"`) || strings.Contains(body, `data-testid="check-web"`) {
+		t.Fatalf("filter: %d", code)
+	}
+	code, body = get(t, v, srv.URL+"/checks?q=web01")
+	if !strings.Contains(body, `data-testid="check-web"`) || strings.Contains(body, `data-testid="check-db"`) {
+		t.Fatal("search by device")
+	}
+	// Logout ends every session of the user.
+	other := client(t)
+	_, body = get(t, other, srv.URL+"/login")
+	post(t, other, srv.URL+"/login", url.Values{"csrf": {token(t, body)}, "user": {"admin"}, "password": {"Correct-Horse-9"}})
+	_, body = get(t, admin, srv.URL+"/")
+	post(t, admin, srv.URL+"/logout", url.Values{"csrf": {token(t, body)}})
+	code, body = get(t, other, srv.URL+"/settings")
+	if !strings.Contains(body, "Log in") {
+		t.Fatalf("other browser still logged in after logout everywhere: %d", code)
+	}
+}
+
+func TestStaticAssetsCached(t *testing.T) {
+	srv, _, _ := testServer(t)
+	resp, err := http.Get(srv.URL + "/static/style.css")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(resp.Header.Get("Cache-Control"), "max-age=86400") {
+		t.Fatalf("static: %d %q", resp.StatusCode, resp.Header.Get("Cache-Control"))
+	}
+}
+
+func TestGraphBounded(t *testing.T) {
+	now := time.Now()
+	var pts []Point
+	for i := 0; i < 8760; i++ {
+		pts = append(pts, Point{Time: now.Add(-time.Duration(8760-i) * time.Hour), Latency: time.Duration(i%50) * time.Millisecond, Failures: i % 500 / 499})
+	}
+	g := BuildGraph(pts, now.Add(-8760*time.Hour), now, 600, 160, true)
+	if segs := strings.Count(g.Path, "L") + strings.Count(g.Path, "M"); segs > maxPoints {
+		t.Fatalf("path has %d points for a year", segs)
+	}
+	if len(g.Fails) == 0 || g.Empty {
+		t.Fatal("failures not marked")
+	}
+	fmt.Sprint(g)
+}
