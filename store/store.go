@@ -1,0 +1,544 @@
+// Package store is Outpost's only state: one bbolt file holding check
+// results packed into compact blocks, rollups, status changes, events and
+// config versions, written in batches of at most one commit per flush
+// interval (each commit is two fsyncs on the box's SD card).
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+
+	"outpost/appliance/clock"
+	"outpost/checks"
+)
+
+// Top-level buckets. Other files of this package add theirs with
+// registerBucket in an init function; Open creates them all.
+var (
+	bucketResults = []byte("results") // check id -> block start -> block
+	bucketChanges = []byte("changes") // check id -> time+seq -> change
+	bucketR5m     = []byte("r5m")     // check id -> day -> 5-minute rollups
+	bucketR1h     = []byte("r1h")     // check id -> day -> hourly rollups
+	bucketEvents  = []byte("events")  // device -> time+seq -> event
+	bucketConfig  = []byte("config")  // version -> ConfigVersion
+	bucketMeta    = []byte("meta")    // check id -> rolled-up-until day
+
+	buckets = [][]byte{bucketResults, bucketChanges, bucketR5m, bucketR1h, bucketEvents, bucketConfig, bucketMeta}
+)
+
+func registerBucket(name string) { buckets = append(buckets, []byte(name)) }
+
+// Options configure a Store.
+type Options struct {
+	Clock             clock.Clock
+	RawRetention      time.Duration // default 48h; at least 26h so a whole day is rolled up first
+	Rollup5mRetention time.Duration // default 14d
+	Rollup1hRetention time.Duration // default 400d
+	FlushInterval     time.Duration // default 1s
+	OpenTimeout       time.Duration // default 2s
+	// MaintainEvery is how often Run applies rollups and retention
+	// (default 1m).
+	MaintainEvery time.Duration
+}
+
+// Store is an open outpost.db.
+type Store struct {
+	db   *bolt.DB
+	o    Options
+	path string
+
+	mu      sync.Mutex
+	pending map[string][]checks.Result
+	npend   int
+	events  []checks.Event
+	latest  map[string]checks.Result
+	enc     map[string]*encState // open block per check
+	seq     uint32
+
+	commits    atomic.Uint64
+	written    atomic.Uint64
+	lastCommit atomic.Int64
+	commitDur  atomic.Int64
+	flushMu    sync.Mutex
+}
+
+// Open opens (creating if needed) the database at path. A second process
+// on the same file fails after OpenTimeout with a clear error.
+func Open(path string, o Options) (*Store, error) {
+	if o.Clock == nil {
+		o.Clock = clock.Real{}
+	}
+	if o.RawRetention == 0 {
+		o.RawRetention = 48 * time.Hour
+	}
+	if o.RawRetention < 26*time.Hour {
+		o.RawRetention = 26 * time.Hour
+	}
+	if o.Rollup5mRetention == 0 {
+		o.Rollup5mRetention = 14 * 24 * time.Hour
+	}
+	if o.Rollup1hRetention == 0 {
+		o.Rollup1hRetention = 400 * 24 * time.Hour
+	}
+	if o.FlushInterval == 0 {
+		o.FlushInterval = time.Second
+	}
+	if o.OpenTimeout == 0 {
+		o.OpenTimeout = 2 * time.Second
+	}
+	if o.MaintainEvery == 0 {
+		o.MaintainEvery = time.Minute
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return nil, fmt.Errorf("opening store: %w", err)
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{
+		Timeout:        o.OpenTimeout,
+		NoFreelistSync: true, // the freelist is rebuilt on open; saves a write per commit
+		FreelistType:   bolt.FreelistMapType,
+	})
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		return nil, fmt.Errorf("opening store %s: database is locked by another outpost process", path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("opening store %s: %w", path, err)
+	}
+	s := &Store{db: db, o: o, path: path, pending: map[string][]checks.Result{}, latest: map[string]checks.Result{}, enc: map[string]*encState{}}
+	if err := db.Update(func(tx *bolt.Tx) error {
+		for _, b := range buckets {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("opening store %s: %w", path, err)
+	}
+	if err := s.loadLatest(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("opening store %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// loadLatest reads each check's newest result and its open block's
+// encoder state, so appending and change detection go on after a restart.
+func (s *Store) loadLatest() error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketResults).ForEachBucket(func(id []byte) error {
+			b := tx.Bucket(bucketResults).Bucket(id)
+			k, v := b.Cursor().Last()
+			if k == nil {
+				return nil
+			}
+			var last checks.Result
+			st, err := decodeBlock(keyTime(k), v, func(r checks.Result) bool { last = r; return true })
+			if err != nil {
+				return fmt.Errorf("check %s block %s: %w", id, keyTime(k).UTC().Format(time.RFC3339), err)
+			}
+			s.latest[string(id)] = last
+			s.enc[string(id)] = &st
+			return nil
+		})
+	})
+}
+
+// DB is the underlying bbolt handle, for the store's own extension files.
+func (s *Store) DB() *bolt.DB { return s.db }
+
+// Close flushes pending writes and closes the file.
+func (s *Store) Close() error {
+	ferr := s.Flush()
+	if err := s.db.Close(); err != nil {
+		return err
+	}
+	return ferr
+}
+
+// Append buffers a result; it is committed at the next flush. It never
+// waits for the disk.
+func (s *Store) Append(checkID string, r checks.Result) {
+	s.mu.Lock()
+	s.pending[checkID] = append(s.pending[checkID], r)
+	s.npend++
+	s.mu.Unlock()
+}
+
+// AppendEvent buffers an event for its device.
+func (s *Store) AppendEvent(e checks.Event) {
+	s.mu.Lock()
+	s.events = append(s.events, e)
+	s.npend++
+	s.mu.Unlock()
+}
+
+// Change is a status change of a check.
+type Change struct {
+	Time   time.Time     `json:"time"`
+	From   checks.Status `json:"from"`
+	To     checks.Status `json:"to"`
+	Detail string        `json:"detail"`
+}
+
+// Flush commits everything pending in one transaction.
+func (s *Store) Flush() error {
+	s.flushMu.Lock()
+	defer s.flushMu.Unlock()
+	s.mu.Lock()
+	pending, events := s.pending, s.events
+	if len(pending) == 0 && len(events) == 0 {
+		s.mu.Unlock()
+		return nil
+	}
+	s.pending, s.events, s.npend = map[string][]checks.Result{}, nil, 0
+	// Work out status changes against the latest known results, and
+	// move "latest" on, under the same lock that Latest reads with.
+	type chg struct {
+		id string
+		c  Change
+	}
+	var changes []chg
+	n := 0
+	for id, rs := range pending {
+		prev, had := s.latest[id]
+		for _, r := range rs {
+			if !had || r.Status != prev.Status {
+				from := checks.Unknown
+				if had {
+					from = prev.Status
+				}
+				// The first result ever counts as a change from unknown,
+				// so "since when" always has an answer.
+				changes = append(changes, chg{id, Change{Time: r.Time, From: from, To: r.Status, Detail: r.Detail}})
+			}
+			prev, had = r, true
+			n++
+		}
+		s.latest[id] = prev
+	}
+	seq := s.seq
+	s.seq += uint32(len(changes) + len(events))
+	s.mu.Unlock()
+
+	start := time.Now()
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		res := tx.Bucket(bucketResults)
+		ids := make([]string, 0, len(pending))
+		for id := range pending {
+			ids = append(ids, id)
+		}
+		sort.Strings(ids)
+		for _, id := range ids {
+			if err := s.appendResults(res, id, pending[id]); err != nil {
+				return fmt.Errorf("check %s: %w", id, err)
+			}
+		}
+		cb := tx.Bucket(bucketChanges)
+		for _, c := range changes {
+			b, err := cb.CreateBucketIfNotExists([]byte(c.id))
+			if err != nil {
+				return err
+			}
+			v, _ := json.Marshal(c.c)
+			seq++
+			if err := b.Put(seqKey(c.c.Time, seq), v); err != nil {
+				return err
+			}
+		}
+		eb := tx.Bucket(bucketEvents)
+		for _, e := range events {
+			b, err := eb.CreateBucketIfNotExists([]byte(e.Device))
+			if err != nil {
+				return err
+			}
+			v, _ := json.Marshal(e)
+			seq++
+			if err := b.Put(seqKey(e.Time, seq), v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		// Put the results back so the next flush retries them; the
+		// encoder state of the failed transaction is dropped with it.
+		s.mu.Lock()
+		for id, rs := range pending {
+			s.pending[id] = append(rs, s.pending[id]...)
+			s.npend += len(rs)
+			delete(s.enc, id)
+		}
+		s.events = append(events, s.events...)
+		s.npend += len(events)
+		s.mu.Unlock()
+		s.reloadEnc(pending)
+		return fmt.Errorf("store flush: %w", err)
+	}
+	s.commits.Add(1)
+	s.written.Add(uint64(n))
+	s.lastCommit.Store(s.o.Clock.Now().UnixNano())
+	s.commitDur.Store(int64(time.Since(start)))
+	return nil
+}
+
+// reloadEnc re-reads encoder state from disk after a failed commit.
+func (s *Store) reloadEnc(ids map[string][]checks.Result) {
+	s.db.View(func(tx *bolt.Tx) error {
+		for id := range ids {
+			b := tx.Bucket(bucketResults).Bucket([]byte(id))
+			if b == nil {
+				continue
+			}
+			if k, v := b.Cursor().Last(); k != nil {
+				st, err := decodeBlock(keyTime(k), v, nil)
+				if err == nil {
+					s.mu.Lock()
+					s.enc[id] = &st
+					s.mu.Unlock()
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// appendResults adds rs to the check's open block, opening new blocks
+// when one is full or spans too long.
+func (s *Store) appendResults(res *bolt.Bucket, id string, rs []checks.Result) error {
+	b, err := res.CreateBucketIfNotExists([]byte(id))
+	if err != nil {
+		return err
+	}
+	b.FillPercent = 0.95 // blocks are appended in time order: pack pages full
+	s.mu.Lock()
+	st := s.enc[id]
+	s.mu.Unlock()
+	var buf []byte
+	if st != nil {
+		buf = append(buf, b.Get(timeKey(st.key))...)
+	}
+	for _, r := range rs {
+		t := r.Time.Truncate(time.Millisecond)
+		if st == nil || st.n >= blockMaxRecords || t.Sub(st.key) >= blockMaxSpan {
+			if st != nil && len(buf) > 0 {
+				if err := b.Put(timeKey(st.key), buf); err != nil {
+					return err
+				}
+			}
+			key := t
+			if st != nil && !key.After(st.last) {
+				key = st.last.Add(time.Millisecond)
+			}
+			st = &encState{key: key, last: key}
+			buf = nil
+		}
+		buf = appendRecord(buf, st, r)
+	}
+	s.mu.Lock()
+	s.enc[id] = st
+	s.mu.Unlock()
+	return b.Put(timeKey(st.key), buf)
+}
+
+// Run flushes every FlushInterval and maintains rollups and retention
+// every MaintainEvery, until ctx ends; then it flushes a last time.
+func (s *Store) Run(ctx context.Context) error {
+	flush := s.o.Clock.NewTimer(s.o.FlushInterval)
+	maint := s.o.Clock.NewTimer(5 * time.Second)
+	defer flush.Stop()
+	defer maint.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return s.Flush()
+		case <-flush.C():
+			if err := s.Flush(); err != nil {
+				// Kept pending; retried at the next tick.
+				fmt.Fprintln(os.Stderr, "outpost store:", err)
+			}
+			flush.Reset(s.o.FlushInterval)
+		case <-maint.C():
+			if err := s.Maintain(); err != nil {
+				fmt.Fprintln(os.Stderr, "outpost store maintenance:", err)
+			}
+			maint.Reset(s.o.MaintainEvery)
+		}
+	}
+}
+
+// Latest returns the newest result of a check, including unflushed ones.
+func (s *Store) Latest(checkID string) (checks.Result, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if rs := s.pending[checkID]; len(rs) > 0 {
+		return rs[len(rs)-1], true
+	}
+	r, ok := s.latest[checkID]
+	return r, ok
+}
+
+// Results returns a check's raw results in [from, to], in time order,
+// including not yet flushed ones. A result's Detail is the detail as of
+// the last change in substance (numbers in details are not kept for
+// every run; Value and Latency are).
+func (s *Store) Results(checkID string, from, to time.Time) ([]checks.Result, error) {
+	var out []checks.Result
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketResults).Bucket([]byte(checkID))
+		if b == nil {
+			return nil
+		}
+		c := b.Cursor()
+		// The block holding `from` may start before it.
+		k, v := c.Seek(timeKey(from))
+		if k == nil || keyTime(k).After(from) {
+			if pk, pv := c.Prev(); pk != nil {
+				k, v = pk, pv
+			} else {
+				k, v = c.Seek(timeKey(from))
+			}
+		}
+		max := timeKey(to)
+		for ; k != nil && bytes.Compare(k, max) <= 0; k, v = c.Next() {
+			_, err := decodeBlock(keyTime(k), v, func(r checks.Result) bool {
+				if !r.Time.Before(from) && !r.Time.After(to) {
+					out = append(out, r)
+				}
+				return !r.Time.After(to)
+			})
+			if err != nil {
+				return fmt.Errorf("reading %s: %w", checkID, err)
+			}
+		}
+		return nil
+	})
+	s.mu.Lock()
+	for _, r := range s.pending[checkID] {
+		if !r.Time.Before(from) && !r.Time.After(to) {
+			out = append(out, r)
+		}
+	}
+	s.mu.Unlock()
+	return out, err
+}
+
+// Changes returns a check's status changes in [from, to].
+func (s *Store) Changes(checkID string, from, to time.Time) ([]Change, error) {
+	var out []Change
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketChanges).Bucket([]byte(checkID))
+		if b == nil {
+			return nil
+		}
+		c := b.Cursor()
+		max := seqKey(to, ^uint32(0))
+		for k, v := c.Seek(timeKey(from)); k != nil && bytes.Compare(k, max) <= 0; k, v = c.Next() {
+			var ch Change
+			if err := json.Unmarshal(v, &ch); err != nil {
+				return fmt.Errorf("change of %s: %w", checkID, err)
+			}
+			out = append(out, ch)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// LastChange returns a check's most recent committed status change: "when
+// did this go down" is one seek.
+func (s *Store) LastChange(checkID string) (Change, bool, error) {
+	var ch Change
+	var ok bool
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketChanges).Bucket([]byte(checkID))
+		if b == nil {
+			return nil
+		}
+		_, v := b.Cursor().Last()
+		if v == nil {
+			return nil
+		}
+		ok = true
+		return json.Unmarshal(v, &ch)
+	})
+	return ch, ok, err
+}
+
+// Events returns a device's events in [from, to].
+func (s *Store) Events(device string, from, to time.Time) ([]checks.Event, error) {
+	var out []checks.Event
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketEvents).Bucket([]byte(device))
+		if b == nil {
+			return nil
+		}
+		c := b.Cursor()
+		max := seqKey(to, ^uint32(0))
+		for k, v := c.Seek(timeKey(from)); k != nil && bytes.Compare(k, max) <= 0; k, v = c.Next() {
+			var e checks.Event
+			if err := json.Unmarshal(v, &e); err != nil {
+				return err
+			}
+			out = append(out, e)
+		}
+		return nil
+	})
+	s.mu.Lock()
+	for _, e := range s.events {
+		if e.Device == device && !e.Time.Before(from) && !e.Time.After(to) {
+			out = append(out, e)
+		}
+	}
+	s.mu.Unlock()
+	return out, err
+}
+
+// CheckIDs lists every check with stored results.
+func (s *Store) CheckIDs() ([]string, error) {
+	var ids []string
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketResults).ForEachBucket(func(k []byte) error {
+			ids = append(ids, string(k))
+			return nil
+		})
+	})
+	return ids, err
+}
+
+// Stats are the store's counters.
+type Stats struct {
+	Commits        uint64
+	LastCommit     time.Time
+	CommitDuration time.Duration
+	FileSize       int64
+	Pending        int
+	ResultsWritten uint64
+}
+
+// Stats returns the current counters.
+func (s *Store) Stats() Stats {
+	st := Stats{Commits: s.commits.Load(), ResultsWritten: s.written.Load(), CommitDuration: time.Duration(s.commitDur.Load())}
+	if ns := s.lastCommit.Load(); ns != 0 {
+		st.LastCommit = time.Unix(0, ns)
+	}
+	if fi, err := os.Stat(s.path); err == nil {
+		st.FileSize = fi.Size()
+	}
+	s.mu.Lock()
+	st.Pending = s.npend
+	s.mu.Unlock()
+	return st
+}
