@@ -174,7 +174,7 @@ func TestRetentionAndRollups(t *testing.T) {
 		if m%10 == 0 {
 			st = checks.Critical
 		}
-		s.Append("disk", checks.Result{Time: tm, Status: st, Latency: time.Duration(m%5+1) * time.Millisecond}.WithValue(float64(m % 100)))
+		s.Append("disk", checks.Result{Time: tm, Status: st, Latency: time.Duration(m%5+1) * time.Millisecond}.WithValue(float64(m%100)))
 		if m%60 == 59 {
 			fc.Set(tm)
 			if err := s.Flush(); err != nil {

@@ -2,7 +2,6 @@ package ui
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -30,7 +29,11 @@ type memUsers struct {
 func newMemUsers() *memUsers {
 	return &memUsers{users: map[string]User{}, sessions: map[string]Session{}}
 }
-func (m *memUsers) CountUsers() (int, error) { m.mu.Lock(); defer m.mu.Unlock(); return len(m.users), nil }
+func (m *memUsers) CountUsers() (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.users), nil
+}
 func (m *memUsers) CreateFirstAdmin(u User) (bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -40,7 +43,12 @@ func (m *memUsers) CreateFirstAdmin(u User) (bool, error) {
 	m.users[u.Name] = u
 	return true, nil
 }
-func (m *memUsers) PutUser(u User) error { m.mu.Lock(); defer m.mu.Unlock(); m.users[u.Name] = u; return nil }
+func (m *memUsers) PutUser(u User) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.users[u.Name] = u
+	return nil
+}
 func (m *memUsers) GetUser(n string) (User, bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -56,7 +64,12 @@ func (m *memUsers) ListUsers() ([]User, error) {
 	}
 	return out, nil
 }
-func (m *memUsers) DeleteUser(n string) error { m.mu.Lock(); defer m.mu.Unlock(); delete(m.users, n); return nil }
+func (m *memUsers) DeleteUser(n string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.users, n)
+	return nil
+}
 func (m *memUsers) PutSession(s Session) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -69,7 +82,12 @@ func (m *memUsers) GetSession(id string) (Session, bool, error) {
 	s, ok := m.sessions[id]
 	return s, ok, nil
 }
-func (m *memUsers) DeleteSession(id string) error { m.mu.Lock(); defer m.mu.Unlock(); delete(m.sessions, id); return nil }
+func (m *memUsers) DeleteSession(id string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.sessions, id)
+	return nil
+}
 func (m *memUsers) DeleteUserSessions(u string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -87,9 +105,9 @@ type staticBackend struct {
 	runs   int
 }
 
-func (b *staticBackend) SiteName() string           { return "Acme Dental" }
-func (b *staticBackend) CheckStates() []CheckState  { return b.states }
-func (b *staticBackend) About() About               { return About{Version: "v1", CertFingerprint: "AB:CD"} }
+func (b *staticBackend) SiteName() string          { return "Acme Dental" }
+func (b *staticBackend) CheckStates() []CheckState { return b.states }
+func (b *staticBackend) About() About              { return About{Version: "v1", CertFingerprint: "AB:CD"} }
 func (b *staticBackend) History(id string, from, to time.Time) ([]checks.Result, error) {
 	return []checks.Result{{Time: to.Add(-time.Minute), Status: checks.OK, Latency: 3 * time.Millisecond, Detail: "fine"}}, nil
 }
@@ -350,5 +368,4 @@ func TestGraphBounded(t *testing.T) {
 	if len(g.Fails) == 0 || g.Empty {
 		t.Fatal("failures not marked")
 	}
-	fmt.Sprint(g)
 }

@@ -8,6 +8,7 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"reflect"
 	"regexp"
@@ -29,6 +30,7 @@ const (
 // Defaults applied where the file is silent (documented in the README).
 const (
 	DefaultListen      = "127.0.0.1:8470"
+	DefaultUIListen    = ":8443"
 	DefaultInterval    = 60 * time.Second
 	DefaultTimeout     = 10 * time.Second
 	DefaultConcurrency = 64
@@ -44,6 +46,8 @@ type Config struct {
 	Site string `yaml:"site"`
 	// Listen is the status endpoint's address (/healthz, /metrics).
 	Listen string `yaml:"listen"`
+	// UI is the local web interface.
+	UI UI `yaml:"ui"`
 	// Scheduler tunes how checks are run.
 	Scheduler Scheduler `yaml:"scheduler"`
 	// Store tunes retention.
@@ -59,6 +63,18 @@ type Config struct {
 	File string `yaml:"-"`
 	// Raw is the file's bytes, recorded in the store when applied.
 	Raw []byte `yaml:"-"`
+}
+
+// UI settings.
+type UI struct {
+	// Listen is the web UI's address (default ":8443", every interface:
+	// technicians reach the box from the site network).
+	Listen string `yaml:"listen"`
+	// PlainHTTP serves without TLS. Only for loopback use such as
+	// `make run`; the default is HTTPS with the box's own certificate.
+	PlainHTTP bool `yaml:"plain_http"`
+	// Disabled turns the UI off.
+	Disabled bool `yaml:"disabled"`
 }
 
 // Scheduler settings.
@@ -161,6 +177,9 @@ func (c *Config) applyDefaults() {
 	if c.Listen == "" {
 		c.Listen = DefaultListen
 	}
+	if c.UI.Listen == "" {
+		c.UI.Listen = DefaultUIListen
+	}
 	if c.Scheduler.Concurrency == 0 {
 		c.Scheduler.Concurrency = DefaultConcurrency
 	}
@@ -204,6 +223,9 @@ var idRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$`)
 func (c *Config) validate(d *decoder) {
 	if strings.TrimSpace(c.Site) == "" {
 		d.errs = append(d.errs, &Error{File: c.File, Line: 1, Field: "site", Msg: "is required (the site's name, e.g. \"Acme Dental, 2nd floor closet\")"})
+	}
+	if c.UI.PlainHTTP && !c.UI.Disabled && !isLoopback(c.UI.Listen) {
+		d.errs = append(d.errs, &Error{File: c.File, Field: "ui.plain_http", Msg: fmt.Sprintf("plain HTTP is only allowed on a loopback address, not %q (passwords would cross the network in clear)", c.UI.Listen)})
 	}
 	if c.Scheduler.Concurrency < 1 || c.Scheduler.Concurrency > 4096 {
 		d.errs = append(d.errs, &Error{File: c.File, Field: "scheduler.concurrency", Msg: fmt.Sprintf("%d is out of range (1 to 4096)", c.Scheduler.Concurrency)})
@@ -337,4 +359,16 @@ func cleanYAMLErr(err error) string {
 	s = yamlLineRE.ReplaceAllString(s, "")
 	s = strings.TrimPrefix(strings.TrimSpace(s), ": ")
 	return "not valid YAML: " + s
+}
+
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -1,0 +1,365 @@
+// Package appliance wires Outpost together: config, store, scheduler,
+// checks and the status and control endpoints. New builds a daemon, Run
+// runs it until its context ends, Close releases it; an end-to-end test
+// runs the whole daemon in-process this way.
+package appliance
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"outpost/appliance/clock"
+	"outpost/appliance/config"
+	"outpost/appliance/scheduler"
+	"outpost/checks"
+	"outpost/store"
+	"outpost/ui"
+)
+
+// Build information, set by the Makefile with -ldflags -X.
+var (
+	Version   = "dev"
+	Commit    = "unknown"
+	BuildDate = "unknown"
+)
+
+// Options configure a daemon.
+type Options struct {
+	// ConfigPath is the site config file; "" runs the embedded default.
+	ConfigPath string
+	// DataDir holds outpost.db and the control socket.
+	DataDir string
+	// Listen overrides the config's status address (tests use
+	// "127.0.0.1:0").
+	Listen string
+	// UIListen overrides the config's UI address.
+	UIListen string
+	Clock    clock.Clock
+	Log      *slog.Logger
+}
+
+// ResultHook is told about every check result.
+type ResultHook func(checks.Spec, checks.Result)
+
+// Appliance is one running Outpost daemon.
+type Appliance struct {
+	o     Options
+	log   *slog.Logger
+	store *store.Store
+	sched *scheduler.Scheduler
+
+	mu     sync.RWMutex
+	cfg    *config.Config
+	cfgVer store.ConfigVersion
+	hooks  []ResultHook
+	routes []func(*http.ServeMux)
+
+	status   net.Listener
+	control  net.Listener
+	uiLn     net.Listener
+	uiTLS    bool
+	certFP   string
+	cert     tls.Certificate
+	started  time.Time
+	counters sync.Map // kind -> *kindCounters
+	running  atomic.Bool
+}
+
+type kindCounters struct {
+	runs, failures atomic.Uint64
+}
+
+// New loads the config, opens the store and prepares every check; nothing
+// runs until Run.
+func New(o Options) (*Appliance, error) {
+	if o.Clock == nil {
+		o.Clock = clock.Real{}
+	}
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	if o.DataDir == "" {
+		o.DataDir = "./data"
+	}
+	cfg, err := loadConfig(o.ConfigPath)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(o.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("creating data dir: %w", err)
+	}
+	st, err := store.Open(filepath.Join(o.DataDir, "outpost.db"), store.Options{
+		Clock:             o.Clock,
+		RawRetention:      cfg.Store.RawRetention,
+		Rollup5mRetention: cfg.Store.Rollup5mRetention,
+		Rollup1hRetention: cfg.Store.Rollup1hRetention,
+	})
+	if err != nil {
+		return nil, err
+	}
+	a := &Appliance{o: o, log: o.Log, store: st}
+	if a.cert, a.certFP, err = boxCertificate(st, o.Clock.Now()); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("box certificate: %w", err)
+	}
+	a.sched = scheduler.New(scheduler.Options{
+		Clock:       o.Clock,
+		Concurrency: cfg.Scheduler.Concurrency,
+		OnResult:    a.onResult,
+		Log:         o.Log,
+	})
+	if err := a.apply(cfg); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+func loadConfig(path string) (*config.Config, error) {
+	if path == "" {
+		return config.Default()
+	}
+	return config.Load(path)
+}
+
+// apply builds the checkers of cfg, records cfg in the store as a new
+// version when it changed, and swaps it in.
+func (a *Appliance) apply(cfg *config.Config) error {
+	jobs, err := BuildJobs(cfg)
+	if err != nil {
+		return err
+	}
+	source := cfg.File
+	if source == "" || source == "default.yaml" {
+		source = "embedded default"
+	}
+	ver, err := a.store.SaveConfig(source, cfg.Raw)
+	if err != nil {
+		return fmt.Errorf("recording config: %w", err)
+	}
+	a.mu.Lock()
+	a.cfg, a.cfgVer = cfg, ver
+	a.mu.Unlock()
+	a.sched.Set(jobs)
+	a.log.Info("config applied", "site", cfg.Site, "checks", len(jobs), "version", ver.Version, "source", source)
+	return nil
+}
+
+// BuildJobs turns a validated config into scheduler jobs.
+func BuildJobs(cfg *config.Config) ([]scheduler.Job, error) {
+	specs := cfg.Specs()
+	jobs := make([]scheduler.Job, 0, len(specs))
+	for _, sp := range specs {
+		c, err := checks.Build(sp)
+		if err != nil {
+			return nil, fmt.Errorf("check %q: %w", sp.ID, err)
+		}
+		jobs = append(jobs, scheduler.Job{Spec: sp, Checker: c})
+	}
+	return jobs, nil
+}
+
+// Reload re-reads the config file and applies it. A bad file is refused
+// with its errors and the running config stays.
+func (a *Appliance) Reload() error {
+	cfg, err := loadConfig(a.o.ConfigPath)
+	if err != nil {
+		return err
+	}
+	return a.apply(cfg)
+}
+
+// OnResult adds a hook told about every result (incidents, UI, ...).
+// Hooks must not block.
+func (a *Appliance) OnResult(h ResultHook) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.hooks = append(a.hooks, h)
+}
+
+func (a *Appliance) onResult(sp checks.Spec, r checks.Result) {
+	a.store.Append(sp.ID, r)
+	v, _ := a.counters.LoadOrStore(sp.Kind, &kindCounters{})
+	kc := v.(*kindCounters)
+	kc.runs.Add(1)
+	if r.Status != checks.OK {
+		kc.failures.Add(1)
+	}
+	a.mu.RLock()
+	hooks := a.hooks
+	a.mu.RUnlock()
+	for _, h := range hooks {
+		h(sp, r)
+	}
+}
+
+// Config returns the config in force.
+func (a *Appliance) Config() *config.Config {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return a.cfg
+}
+
+// Store returns the daemon's store.
+func (a *Appliance) Store() *store.Store { return a.store }
+
+// Scheduler returns the daemon's scheduler.
+func (a *Appliance) Scheduler() *scheduler.Scheduler { return a.sched }
+
+// StatusAddr is the status endpoint's address once Run has started
+// listening ("" before).
+func (a *Appliance) StatusAddr() string {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	if a.status == nil {
+		return ""
+	}
+	return a.status.Addr().String()
+}
+
+// UIURL is the web UI's base URL once listening ("" when disabled).
+func (a *Appliance) UIURL() string {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	if a.uiLn == nil {
+		return ""
+	}
+	scheme := "http"
+	if a.uiTLS {
+		scheme = "https"
+	}
+	return scheme + "://" + a.uiLn.Addr().String()
+}
+
+// CertFingerprint is the SHA-256 fingerprint of the box's certificate.
+func (a *Appliance) CertFingerprint() string { return a.certFP }
+
+// Listen opens the status and control listeners. Run calls it if needed;
+// tests call it first to learn the port.
+func (a *Appliance) Listen() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.status != nil {
+		return nil
+	}
+	addr := a.o.Listen
+	if addr == "" {
+		addr = a.cfg.Listen
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("status endpoint: %w", err)
+	}
+	sock := filepath.Join(a.o.DataDir, "control.sock")
+	os.Remove(sock) // a stale socket from a crash; the store lock proves we are alone
+	cl, err := net.Listen("unix", sock)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("control socket: %w", err)
+	}
+	if err := os.Chmod(sock, 0o600); err != nil {
+		ln.Close()
+		cl.Close()
+		return fmt.Errorf("control socket: %w", err)
+	}
+	a.status, a.control = ln, cl
+	if !a.cfg.UI.Disabled {
+		uaddr := a.o.UIListen
+		if uaddr == "" {
+			uaddr = a.cfg.UI.Listen
+		}
+		u, err := net.Listen("tcp", uaddr)
+		if err != nil {
+			ln.Close()
+			cl.Close()
+			return fmt.Errorf("web UI: %w", err)
+		}
+		a.uiTLS = !a.cfg.UI.PlainHTTP
+		if a.uiTLS {
+			u = tls.NewListener(u, &tls.Config{Certificates: []tls.Certificate{a.cert}, MinVersion: tls.VersionTLS12})
+		}
+		a.uiLn = u
+	}
+	return nil
+}
+
+// Run runs the daemon until ctx ends: the scheduler, the store's flush
+// and retention loop, and the endpoints. On return in-flight checks have
+// finished or been cancelled and the store is flushed.
+func (a *Appliance) Run(ctx context.Context) error {
+	if err := a.Listen(); err != nil {
+		return err
+	}
+	a.started = a.o.Clock.Now()
+	a.running.Store(true)
+	defer a.running.Store(false)
+
+	statusSrv := &http.Server{Handler: a.statusMux(), ReadHeaderTimeout: 5 * time.Second}
+	controlSrv := &http.Server{Handler: a.controlMux(), ReadHeaderTimeout: 5 * time.Second}
+	errc := make(chan error, 4)
+	go func() { errc <- serve(statusSrv, a.status) }()
+	go func() { errc <- serve(controlSrv, a.control) }()
+	var uiSrv *http.Server
+	if a.uiLn != nil {
+		uiSrv = &http.Server{Handler: ui.New(ui.Options{Backend: uiBackend{a}, Users: uiUsers{a.store}, Clock: a.o.Clock, Log: a.log, Secure: a.uiTLS}), ReadHeaderTimeout: 10 * time.Second}
+		go func() { errc <- serve(uiSrv, a.uiLn) }()
+	}
+
+	storeCtx, stopStore := context.WithCancel(context.Background())
+	storeDone := make(chan error, 1)
+	go func() { storeDone <- a.store.Run(storeCtx) }()
+
+	schedDone := make(chan error, 1)
+	go func() { schedDone <- a.sched.Run(ctx) }()
+	a.log.Info("outpost running", "status", a.status.Addr().String(), "ui", a.UIURL(), "data", a.o.DataDir, "version", Version)
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+	}
+	shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	statusSrv.Shutdown(shut)
+	controlSrv.Shutdown(shut)
+	if uiSrv != nil {
+		uiSrv.Shutdown(shut)
+	}
+	<-schedDone // in-flight checks done or cancelled
+	stopStore()
+	if err := <-storeDone; err != nil && runErr == nil {
+		runErr = err
+	}
+	return runErr
+}
+
+func serve(srv *http.Server, ln net.Listener) error {
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// Close flushes and closes the store and listeners.
+func (a *Appliance) Close() error {
+	a.mu.Lock()
+	if a.status != nil {
+		a.status.Close()
+		a.control.Close()
+	}
+	if a.uiLn != nil {
+		a.uiLn.Close()
+	}
+	a.mu.Unlock()
+	return a.store.Close()
+}

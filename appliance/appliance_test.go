@@ -1,0 +1,119 @@
+package appliance_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"outpost/appliance"
+	"outpost/checks"
+)
+
+// MustRun starts a whole daemon in-process on a free loopback port with a
+// temp data dir, and stops it when the test ends.
+func MustRun(tb testing.TB, cfg string) (*appliance.Appliance, string) {
+	tb.Helper()
+	dir := tb.TempDir()
+	p := filepath.Join(dir, "site.yaml")
+	if err := os.WriteFile(p, []byte(cfg), 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	a, err := appliance.New(appliance.Options{
+		ConfigPath: p, DataDir: filepath.Join(dir, "data"), Listen: "127.0.0.1:0",
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := a.Listen(); err != nil {
+		tb.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	tb.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			tb.Errorf("Run: %v", err)
+		}
+		a.Close()
+	})
+	return a, p
+}
+
+func waitFor(tb testing.TB, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestDaemonRunsChecksStoresAndReloads(t *testing.T) {
+	var down bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if down {
+			http.Error(w, "maintenance", http.StatusServiceUnavailable)
+			return
+		}
+		io.WriteString(w, "hello")
+	}))
+	defer srv.Close()
+	a, cfgPath := MustRun(t, "site: Acme\nchecks:\n  - {id: web, kind: http, target: '"+srv.URL+"', interval: 1s}\n")
+
+	waitFor(t, "a first ok result", func() bool {
+		r, ok := a.Store().Latest("web")
+		return ok && r.Status == checks.OK
+	})
+	down = true
+	waitFor(t, "the outage to be seen", func() bool {
+		r, ok := a.Store().Latest("web")
+		return ok && r.Status == checks.Critical && strings.Contains(r.Detail, "503")
+	})
+	waitFor(t, "the change to be committed", func() bool {
+		ch, ok, err := a.Store().LastChange("web")
+		return err == nil && ok && ch.To == checks.Critical && ch.From == checks.OK
+	})
+
+	// /healthz and /metrics on the status port.
+	resp, err := http.Get("http://" + a.StatusAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`outpost_checks_run_total{kind="http"}`, `outpost_check_failures_total{kind="http"}`, "outpost_scheduler_lateness_seconds_bucket", "outpost_store_commits_total", "outpost_store_size_bytes", `outpost_check_status{check="web",kind="http"`} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+
+	// A reload with a bad file keeps the running config; a good one is
+	// applied and recorded as a new version.
+	os.WriteFile(cfgPath, []byte("site: Acme\nchecks:\n  - {id: web, kind: http, target: '"+srv.URL+"', interval: 5x}\n"), 0o644)
+	if err := a.Reload(); err == nil || !strings.Contains(err.Error(), `"5x" is not a duration`) {
+		t.Fatalf("bad reload: %v", err)
+	}
+	if len(a.Config().Checks) != 1 {
+		t.Fatal("bad reload changed the running config")
+	}
+	os.WriteFile(cfgPath, []byte("site: Acme\nchecks:\n  - {id: web, kind: http, target: '"+srv.URL+"', interval: 1s}\n  - {id: web2, kind: http, target: '"+srv.URL+"', interval: 1s}\n"), 0o644)
+	if err := a.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	hist, err := a.Store().ConfigHistory()
+	if err != nil || len(hist) != 2 || hist[len(hist)-1].Version != 2 {
+		t.Fatalf("config history: %+v %v", hist, err)
+	}
+	waitFor(t, "the new check to run", func() bool { _, ok := a.Store().Latest("web2"); return ok })
+}

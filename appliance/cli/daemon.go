@@ -1,0 +1,302 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/kardianos/service"
+
+	"outpost/appliance"
+	"outpost/appliance/config"
+	"outpost/appliance/scheduler"
+	"outpost/checks"
+)
+
+func init() {
+	Register(Command{Name: "run", Summary: "run the daemon in the foreground", Run: runCmd})
+	Register(Command{Name: "check", Summary: "validate a config and print the schedule it would run", Run: checkCmd})
+	Register(Command{Name: "once", Summary: "run every check once and print a table", Run: onceCmd})
+	Register(Command{Name: "version", Summary: "print version, commit and build date", Run: versionCmd})
+	Register(Command{Name: "status", Summary: "show the running daemon's health and checks (or the service state with --service)", Run: statusCmd})
+}
+
+func configFlag(fs interface {
+	String(string, string, string) *string
+}) *string {
+	return fs.String("config", "", "site config file (YAML); empty runs the embedded default")
+}
+
+func runCmd(ctx context.Context, env *Env, args []string) error {
+	fs := NewFlags(env, "run", "run [--config site.yaml] [--data DIR] [--listen ADDR]")
+	cfgPath := configFlag(fs)
+	data := DataDirFlag(fs)
+	listen := fs.String("listen", "", "status endpoint address (overrides the config's listen)")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	if err := Parse(fs, args, false); err != nil {
+		return err
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(*logLevel)); err != nil {
+		return Usagef("--log-level: %v", err)
+	}
+	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: lvl}))
+	o := appliance.Options{ConfigPath: *cfgPath, DataDir: *data, Listen: *listen, Log: log}
+	if runtime.GOOS == "windows" && !service.Interactive() {
+		// Started by the Windows service manager: it needs the handshake.
+		return RunAsService(o)
+	}
+	return RunDaemon(ctx, o)
+}
+
+// RunDaemon builds and runs the appliance until ctx ends; SIGHUP reloads
+// the config file. It is shared by `outpost run` and the service.
+func RunDaemon(ctx context.Context, o appliance.Options) error {
+	a, err := appliance.New(o)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				if err := a.Reload(); err != nil {
+					o.Log.Error("config reload refused; the running config stays", "err", err)
+				}
+			}
+		}
+	}()
+	if err := a.Run(ctx); err != nil {
+		return err
+	}
+	o.Log.Info("outpost stopped cleanly")
+	return nil
+}
+
+func loadFlagConfig(path string) (*config.Config, error) {
+	if path == "" {
+		return config.Default()
+	}
+	return config.Load(path)
+}
+
+func checkCmd(ctx context.Context, env *Env, args []string) error {
+	fs := NewFlags(env, "check", "check [--config site.yaml]")
+	cfgPath := configFlag(fs)
+	if err := Parse(fs, args, false); err != nil {
+		return err
+	}
+	cfg, err := loadFlagConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	jobs, err := appliance.BuildJobs(cfg)
+	if err != nil {
+		return err
+	}
+	name := cfg.File
+	if *cfgPath == "" {
+		name = "embedded default config"
+	}
+	fmt.Fprintf(env.Stdout, "%s: ok, site %q, %d checks\n\n", name, cfg.Site, len(jobs))
+	s := scheduler.New(scheduler.Options{})
+	s.Set(jobs)
+	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "CHECK\tKIND\tTARGET\tINTERVAL\tTIMEOUT\tSEVERITY\tOFFSET\tNEXT RUN")
+	for _, p := range s.Plan() {
+		sp := p.Spec
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t+%s\t%s\n", sp.ID, sp.Kind, dash(sp.Target), sp.Interval, sp.Timeout, sp.Labels.Severity, p.Phase.Round(time.Millisecond), p.Next.Format("15:04:05.000"))
+	}
+	tw.Flush()
+	fmt.Fprintf(env.Stdout, "\nRuns per minute: %.1f (concurrency limit %d)\n", runsPerMinute(jobs), cfg.Scheduler.Concurrency)
+	return nil
+}
+
+func runsPerMinute(jobs []scheduler.Job) float64 {
+	var n float64
+	for _, j := range jobs {
+		n += float64(time.Minute) / float64(j.Spec.Interval)
+	}
+	return n
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func onceCmd(ctx context.Context, env *Env, args []string) error {
+	fs := NewFlags(env, "once", "once [--config site.yaml] [--only ID,...]")
+	cfgPath := configFlag(fs)
+	only := fs.String("only", "", "comma-separated check ids to run (default all)")
+	if err := Parse(fs, args, false); err != nil {
+		return err
+	}
+	cfg, err := loadFlagConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	jobs, err := appliance.BuildJobs(cfg)
+	if err != nil {
+		return err
+	}
+	if *only != "" {
+		want := map[string]bool{}
+		for _, id := range strings.Split(*only, ",") {
+			want[strings.TrimSpace(id)] = true
+		}
+		kept := jobs[:0]
+		for _, j := range jobs {
+			if want[j.Spec.ID] {
+				kept = append(kept, j)
+				delete(want, j.Spec.ID)
+			}
+		}
+		for id := range want {
+			return Usagef("--only: no check %q in the config", id)
+		}
+		jobs = kept
+	}
+	results := RunOnce(ctx, jobs, cfg.Scheduler.Concurrency)
+	printResults(env.Stdout, jobs, results)
+	bad := 0
+	for _, r := range results {
+		if r.Status != checks.OK {
+			bad++
+		}
+	}
+	if bad > 0 {
+		return fmt.Errorf("%d of %d checks not ok", bad, len(results))
+	}
+	return nil
+}
+
+// RunOnce runs every job once with at most conc at a time and returns the
+// results in job order.
+func RunOnce(ctx context.Context, jobs []scheduler.Job, conc int) []checks.Result {
+	results := make([]checks.Result, len(jobs))
+	sem := make(chan struct{}, max(conc, 1))
+	var wg sync.WaitGroup
+	for i, j := range jobs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			cctx, cancel := context.WithTimeout(ctx, j.Spec.Timeout)
+			defer cancel()
+			start := time.Now()
+			r := j.Checker.Check(cctx)
+			if r.Time.IsZero() {
+				r.Time = start
+			}
+			results[i] = r
+		}()
+	}
+	wg.Wait()
+	return results
+}
+
+func printResults(w io.Writer, jobs []scheduler.Job, results []checks.Result) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "CHECK\tTARGET\tSTATUS\tLATENCY\tDETAIL")
+	for i, j := range jobs {
+		r := results[i]
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", j.Spec.ID, dash(j.Spec.Target), strings.ToUpper(r.Status.String()), fmtLatency(r.Latency), r.Detail)
+	}
+	tw.Flush()
+}
+
+func fmtLatency(d time.Duration) string {
+	switch {
+	case d <= 0:
+		return "-"
+	case d < time.Millisecond:
+		return fmt.Sprintf("%.2fms", float64(d)/float64(time.Millisecond))
+	case d < time.Second:
+		return fmt.Sprintf("%.1fms", float64(d)/float64(time.Millisecond))
+	}
+	return d.Round(10 * time.Millisecond).String()
+}
+
+func versionCmd(ctx context.Context, env *Env, args []string) error {
+	fs := NewFlags(env, "version", "version")
+	if err := Parse(fs, args, false); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "outpost %s (commit %s, built %s)\n", appliance.Version, appliance.Commit, appliance.BuildDate)
+	return nil
+}
+
+func statusCmd(ctx context.Context, env *Env, args []string) error {
+	fs := NewFlags(env, "status", "status [--data DIR] [--service]")
+	data := DataDirFlag(fs)
+	svc := fs.Bool("service", false, "show the system service's state instead of the daemon's")
+	if err := Parse(fs, args, false); err != nil {
+		return err
+	}
+	if *svc {
+		return serviceAction(env, "status")
+	}
+	var h appliance.Health
+	if err := Control(ctx, *data, "GET", "/health", nil, &h); err != nil {
+		return err
+	}
+	var cs []appliance.CheckState
+	if err := Control(ctx, *data, "GET", "/checks", nil, &cs); err != nil {
+		return err
+	}
+	state := "healthy"
+	if !h.OK {
+		state = "UNHEALTHY: " + strings.Join(h.Problems, "; ")
+	}
+	fmt.Fprintf(env.Stdout, "outpost %s, up %s, %s\n%d checks, scheduling lateness p99 %s, last store commit %s\n\n",
+		h.Version, h.Uptime.Round(time.Second), state, h.Checks, fmtLatency(h.LatenessP99), h.LastCommit.Format(time.RFC3339))
+	sort.SliceStable(cs, func(i, j int) bool { return rank(cs[i]) > rank(cs[j]) })
+	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "CHECK\tKIND\tTARGET\tSTATUS\tSINCE\tDETAIL")
+	for _, c := range cs {
+		st, detail, since := "PENDING", "not run yet", "-"
+		if c.Latest != nil {
+			st, detail = strings.ToUpper(c.Latest.Status.String()), c.Latest.Detail
+		}
+		if !c.Since.IsZero() {
+			since = c.Since.Format("2006-01-02 15:04")
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, c.Kind, dash(c.Target), st, since, detail)
+	}
+	return tw.Flush()
+}
+
+func rank(c appliance.CheckState) int {
+	if c.Latest == nil {
+		return 0
+	}
+	switch c.Latest.Status {
+	case checks.Critical:
+		return 3
+	case checks.Warning:
+		return 2
+	case checks.Unknown:
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,200 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+
+	"github.com/kardianos/service"
+
+	"outpost/appliance"
+	"outpost/appliance/config"
+)
+
+func init() {
+	Register(Command{Name: "install", Summary: "register outpost with the service manager (systemd, Windows services)", Run: installCmd})
+	Register(Command{Name: "uninstall", Summary: "remove the outpost service", Run: func(ctx context.Context, env *Env, args []string) error {
+		return simpleServiceCmd(env, "uninstall", args)
+	}})
+	Register(Command{Name: "start", Summary: "start the installed service", Run: func(ctx context.Context, env *Env, args []string) error { return simpleServiceCmd(env, "start", args) }})
+	Register(Command{Name: "stop", Summary: "stop the installed service", Run: func(ctx context.Context, env *Env, args []string) error { return simpleServiceCmd(env, "stop", args) }})
+}
+
+// ServiceName is the service's name in systemd and the Windows SCM.
+var ServiceName = "outpost"
+
+// systemdUnit is kardianos/service's unit template, replaced so that the
+// box restarts within seconds after a crash (the library's default waits
+// two minutes) and never gives up restarting, and SIGHUP reloads config.
+const systemdUnit = `[Unit]
+Description={{Description}}
+ConditionFileIsExecutable={{Path | cmdEscape}}
+After=network-online.target
+Wants=network-online.target
+StartLimitIntervalSec=0
+
+[Service]
+ExecStart={{Path | cmdEscape}}{{range Arguments}} {{. | cmd}}{{end}}
+{{if WorkingDirectory}}WorkingDirectory={{WorkingDirectory | cmdEscape}}
+{{end}}{{if UserName}}User={{UserName}}
+{{end}}ExecReload=/bin/kill -HUP $MAINPID
+Restart=on-failure
+RestartSec=5
+TimeoutStopSec=30
+KillMode=mixed
+
+[Install]
+WantedBy=multi-user.target
+`
+
+// ServiceConfig is what `outpost install` registers: the service runs
+// `outpost run` with absolute config and data paths.
+func ServiceConfig(configPath, dataDir string) (*service.Config, error) {
+	args := []string{"run"}
+	if configPath != "" {
+		abs, err := filepath.Abs(configPath)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := config.Load(abs); err != nil {
+			return nil, fmt.Errorf("refusing to install with a config that does not load:\n%w", err)
+		}
+		args = append(args, "--config", abs)
+	}
+	absData, err := filepath.Abs(dataDir)
+	if err != nil {
+		return nil, err
+	}
+	args = append(args, "--data", absData)
+	return &service.Config{
+		Name:             ServiceName,
+		DisplayName:      "Outpost monitoring appliance",
+		Description:      "Outpost: watches the site, heals what it can, notifies the MSP.",
+		Arguments:        args,
+		WorkingDirectory: absData,
+		Option: service.KeyValue{
+			"SystemdScript": systemdUnit,
+			"Restart":       "on-failure",
+			// Windows: restart on failure, start at boot.
+			"OnFailure":              "restart",
+			"OnFailureDelayDuration": "5s",
+			"OnFailureResetPeriod":   86400,
+			"StartType":              "automatic",
+			"DelayedAutoStart":       true,
+		},
+	}, nil
+}
+
+func installCmd(ctx context.Context, env *Env, args []string) error {
+	fs := NewFlags(env, "install", "install [--config site.yaml] [--data DIR]")
+	cfgPath := configFlag(fs)
+	data := fs.String("data", defaultServiceData(), "data directory for the service")
+	if err := Parse(fs, args, false); err != nil {
+		return err
+	}
+	sc, err := ServiceConfig(*cfgPath, *data)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(*data, 0o750); err != nil {
+		return err
+	}
+	s, err := service.New(&program{}, sc)
+	if err != nil {
+		return err
+	}
+	if err := s.Install(); err != nil {
+		return fmt.Errorf("installing service on %s: %w", service.Platform(), err)
+	}
+	fmt.Fprintf(env.Stdout, "installed service %q (%s): outpost %v\nstart it with `outpost start`\n", ServiceName, service.Platform(), sc.Arguments)
+	return nil
+}
+
+func defaultServiceData() string {
+	if runtime.GOOS == "windows" {
+		return filepath.Join(os.Getenv("ProgramData"), "Outpost")
+	}
+	return "/var/lib/outpost"
+}
+
+func simpleServiceCmd(env *Env, action string, args []string) error {
+	fs := NewFlags(env, action, action)
+	if err := Parse(fs, args, false); err != nil {
+		return err
+	}
+	return serviceAction(env, action)
+}
+
+func serviceAction(env *Env, action string) error {
+	s, err := service.New(&program{}, &service.Config{Name: ServiceName})
+	if err != nil {
+		return err
+	}
+	if action == "status" {
+		st, err := s.Status()
+		if err != nil {
+			return fmt.Errorf("service %q on %s: %w", ServiceName, service.Platform(), err)
+		}
+		names := map[service.Status]string{service.StatusRunning: "running", service.StatusStopped: "stopped"}
+		name, ok := names[st]
+		if !ok {
+			name = "unknown"
+		}
+		fmt.Fprintf(env.Stdout, "service %q: %s\n", ServiceName, name)
+		return nil
+	}
+	if err := service.Control(s, action); err != nil {
+		return fmt.Errorf("%s service %q on %s: %w", action, ServiceName, service.Platform(), err)
+	}
+	fmt.Fprintf(env.Stdout, "service %q: %s done\n", ServiceName, action)
+	return nil
+}
+
+// program adapts the daemon to kardianos/service for the Windows SCM,
+// where the service must answer start/stop requests itself.
+type program struct {
+	opts   appliance.Options
+	cancel context.CancelFunc
+	done   chan error
+	mu     sync.Mutex
+}
+
+func (p *program) Start(s service.Service) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ctx, cancel := context.WithCancel(context.Background())
+	p.cancel, p.done = cancel, make(chan error, 1)
+	go func() { p.done <- RunDaemon(ctx, p.opts) }()
+	return nil
+}
+
+func (p *program) Stop(s service.Service) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cancel == nil {
+		return nil
+	}
+	p.cancel()
+	if err := <-p.done; err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}
+
+// RunAsService runs the daemon under a service manager that needs the
+// handshake (Windows). On systemd `outpost run` is enough.
+func RunAsService(o appliance.Options) error {
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	s, err := service.New(&program{opts: o}, &service.Config{Name: ServiceName})
+	if err != nil {
+		return err
+	}
+	return s.Run()
+}

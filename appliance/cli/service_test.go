@@ -1,0 +1,102 @@
+package cli
+
+import (
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/kardianos/service"
+)
+
+func TestServiceConfigArguments(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "site.yaml")
+	os.WriteFile(cfg, []byte("site: Acme\nchecks: []\n"), 0o644)
+	wd, _ := os.Getwd()
+	defer os.Chdir(wd)
+	os.Chdir(dir)
+	sc, err := ServiceConfig("site.yaml", "data")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"run", "--config", filepath.Join(dir, "site.yaml"), "--data", filepath.Join(dir, "data")}
+	if strings.Join(sc.Arguments, " ") != strings.Join(want, " ") {
+		t.Fatalf("arguments %q, want %q", sc.Arguments, want)
+	}
+	if sc.Name != "outpost" || sc.Option["Restart"] != "on-failure" {
+		t.Fatalf("config %+v", sc)
+	}
+	// Without --config the service runs the embedded default.
+	sc, err = ServiceConfig("", "/var/lib/outpost")
+	if err != nil || strings.Join(sc.Arguments, " ") != "run --data /var/lib/outpost" {
+		t.Fatalf("default: %v %v", sc.Arguments, err)
+	}
+	// A config that does not load is refused before anything is installed.
+	os.WriteFile(cfg, []byte("site: Acme\nchecks:\n  - {id: a, kind: tcp, target: '127.0.0.1:1', interval: 5x}\n"), 0o644)
+	_, err = ServiceConfig(cfg, "data")
+	if err == nil || !strings.Contains(err.Error(), `checks[0].interval: "5x" is not a duration`) {
+		t.Fatalf("bad config: %v", err)
+	}
+}
+
+// TestSystemdUnitGenerated installs the service through kardianos/service
+// with the systemd backend forced (this machine's PID 1 may not be
+// systemd) and reads the unit file it wrote. `systemctl enable` and
+// daemon-reload may fail without a running systemd; the unit file is what
+// is under test.
+func TestSystemdUnitGenerated(t *testing.T) {
+	if runtime.GOOS != "linux" || os.Geteuid() != 0 {
+		t.Skip("needs root on Linux to write /etc/systemd/system")
+	}
+	var sys service.System
+	for _, s := range service.AvailableSystems() {
+		if s.String() == "linux-systemd" {
+			sys = s
+		}
+	}
+	if sys == nil {
+		t.Fatal("kardianos/service has no linux-systemd backend")
+	}
+	service.ChooseSystem(forcedSystem{sys})
+	defer service.ChooseSystem(service.AvailableSystems()...)
+
+	sc, err := ServiceConfig("", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc.Name = "outpost-unittest-" + strings.ReplaceAll(filepath.Base(t.TempDir()), "_", "")
+	unit := "/etc/systemd/system/" + sc.Name + ".service"
+	os.MkdirAll("/etc/systemd/system", 0o755)
+	defer os.Remove(unit)
+	s, err := service.New(&program{}, sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	installErr := s.Install()
+	body, err := os.ReadFile(unit)
+	if err != nil {
+		t.Fatalf("unit not written (install error: %v): %v", installErr, err)
+	}
+	exe, _ := os.Executable()
+	for _, want := range []string{
+		"ExecStart=" + exe + ` "run" "--data" "` + sc.Arguments[2] + `"`,
+		"Restart=on-failure",
+		"RestartSec=5",
+		"ExecReload=/bin/kill -HUP $MAINPID",
+		"After=network-online.target",
+		"WantedBy=multi-user.target",
+		"WorkingDirectory=" + sc.WorkingDirectory,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("unit lacks %q:\n%s", want, body)
+		}
+	}
+	s.Uninstall()
+}
+
+// forcedSystem makes kardianos/service use a backend whatever PID 1 is.
+type forcedSystem struct{ service.System }
+
+func (forcedSystem) Detect() bool { return true }

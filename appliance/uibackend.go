@@ -1,0 +1,101 @@
+package appliance
+
+import (
+	"context"
+	"time"
+
+	"outpost/checks"
+	"outpost/store"
+	"outpost/ui"
+)
+
+// uiBackend adapts the daemon to the UI's narrow interfaces.
+type uiBackend struct{ a *Appliance }
+
+var (
+	_ ui.Backend = uiBackend{}
+	_ ui.Users   = uiUsers{}
+)
+
+func (b uiBackend) SiteName() string { return b.a.Config().Site }
+
+func (b uiBackend) CheckStates() []ui.CheckState {
+	cs := b.a.Checks()
+	out := make([]ui.CheckState, len(cs))
+	for i, c := range cs {
+		out[i] = ui.CheckState{ID: c.ID, Kind: c.Kind, Target: c.Target, Labels: c.Labels, Interval: c.Interval, Latest: c.Latest, Since: c.Since}
+	}
+	return out
+}
+
+func (b uiBackend) History(id string, from, to time.Time) ([]checks.Result, error) {
+	return b.a.store.Results(id, from, to)
+}
+
+func (b uiBackend) Changes(id string, from, to time.Time) ([]ui.Change, error) {
+	cs, err := b.a.store.Changes(id, from, to)
+	out := make([]ui.Change, len(cs))
+	for i, c := range cs {
+		out[i] = ui.Change{Time: c.Time, From: c.From, To: c.To, Detail: c.Detail}
+	}
+	return out, err
+}
+
+func (b uiBackend) Rollups(id string, step time.Duration, from, to time.Time) ([]ui.Point, error) {
+	res := store.Res5m
+	if step >= time.Hour {
+		res = store.Res1h
+	}
+	rs, err := b.a.store.Rollups(id, res, from, to)
+	out := make([]ui.Point, len(rs))
+	for i, r := range rs {
+		out[i] = ui.Point{Time: r.Start, Value: r.ValueMean, HasValue: r.HasValue, Latency: r.LatencyMean, Count: int(r.Count), Failures: int(r.Failures)}
+	}
+	return out, err
+}
+
+func (b uiBackend) RunNow(ctx context.Context, id string) (checks.Result, error) {
+	return b.a.sched.RunNow(ctx, id)
+}
+
+func (b uiBackend) About() ui.About {
+	b.a.mu.RLock()
+	cv := b.a.cfgVer
+	b.a.mu.RUnlock()
+	return ui.About{Version: Version, CertFingerprint: b.a.certFP, StoreSize: b.a.store.Stats().FileSize, ConfigVersion: cv.Version, ConfigApplied: cv.Applied, ConfigSource: cv.Source}
+}
+
+// uiUsers stores UI accounts and sessions in bbolt.
+type uiUsers struct{ s *store.Store }
+
+func (u uiUsers) CountUsers() (int, error) { return u.s.CountUsers() }
+func (u uiUsers) CreateFirstAdmin(x ui.User) (bool, error) {
+	return u.s.CreateFirstAdmin(userRec(x))
+}
+func (u uiUsers) PutUser(x ui.User) error { return u.s.PutUser(userRec(x)) }
+func (u uiUsers) GetUser(name string) (ui.User, bool, error) {
+	r, ok, err := u.s.GetUser(name)
+	return ui.User{Name: r.Name, Role: ui.Role(r.Role), Hash: r.Hash, Created: r.Created}, ok, err
+}
+func (u uiUsers) ListUsers() ([]ui.User, error) {
+	rs, err := u.s.ListUsers()
+	out := make([]ui.User, len(rs))
+	for i, r := range rs {
+		out[i] = ui.User{Name: r.Name, Role: ui.Role(r.Role), Hash: r.Hash, Created: r.Created}
+	}
+	return out, err
+}
+func (u uiUsers) DeleteUser(name string) error { return u.s.DeleteUser(name) }
+func (u uiUsers) PutSession(x ui.Session) error {
+	return u.s.PutSession(store.SessionRecord{ID: x.ID, User: x.User, Role: string(x.Role), CSRF: x.CSRF, Created: x.Created, Expires: x.Expires})
+}
+func (u uiUsers) GetSession(id string) (ui.Session, bool, error) {
+	r, ok, err := u.s.GetSession(id)
+	return ui.Session{ID: r.ID, User: r.User, Role: ui.Role(r.Role), CSRF: r.CSRF, Created: r.Created, Expires: r.Expires}, ok, err
+}
+func (u uiUsers) DeleteSession(id string) error        { return u.s.DeleteSession(id) }
+func (u uiUsers) DeleteUserSessions(user string) error { return u.s.DeleteUserSessions(user) }
+
+func userRec(x ui.User) store.UserRecord {
+	return store.UserRecord{Name: x.Name, Role: string(x.Role), Hash: x.Hash, Created: x.Created}
+}

@@ -1,0 +1,236 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"outpost/store"
+)
+
+// The tests here run the real binary, as a technician would.
+
+var binPath string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "outpost-bin-")
+	if err != nil {
+		panic(err)
+	}
+	binPath = filepath.Join(dir, "outpost")
+	build := exec.Command("go", "build", "-ldflags", "-X outpost/appliance.Version=v9.9.9-test -X outpost/appliance.Commit=abc1234 -X outpost/appliance.BuildDate=2026-11-24T00:00:00Z", "-o", binPath, ".")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building outpost:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func outpost(t *testing.T, args ...string) (string, int) {
+	t.Helper()
+	cmd := exec.Command(binPath, args...)
+	out, err := cmd.CombinedOutput()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return string(out), code
+}
+
+func TestVersion(t *testing.T) {
+	out, code := outpost(t, "version")
+	if code != 0 || strings.TrimSpace(out) != "outpost v9.9.9-test (commit abc1234, built 2026-11-24T00:00:00Z)" {
+		t.Fatalf("version: %d %q", code, out)
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	if out, code := outpost(t); code != 2 || !strings.Contains(out, "Commands:") {
+		t.Fatalf("no args: %d %s", code, out)
+	}
+	if out, code := outpost(t, "frobnicate"); code != 2 || !strings.Contains(out, `unknown command "frobnicate"`) {
+		t.Fatalf("unknown command: %d %s", code, out)
+	}
+	if out, code := outpost(t, "check", "--nope"); code != 2 || !strings.Contains(out, "flag provided but not defined: -nope") {
+		t.Fatalf("bad flag: %d %s", code, out)
+	}
+	if out, code := outpost(t, "check", "--config", "/nonexistent/site.yaml"); code != 1 || !strings.Contains(out, "reading config") {
+		t.Fatalf("missing file: %d %s", code, out)
+	}
+}
+
+func writeConfig(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "site.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestCheckPrintsScheduleOrExactError(t *testing.T) {
+	good := writeConfig(t, "site: Acme Dental\nchecks:\n  - {id: web, kind: tcp, target: '127.0.0.1:80', interval: 30s}\n  - {id: dns, kind: tcp, target: '127.0.0.1:53', interval: 5m, timeout: 2s}\n")
+	out, code := outpost(t, "check", "--config", good)
+	if code != 0 || !strings.Contains(out, "ok, site \"Acme Dental\", 2 checks") || !strings.Contains(out, "NEXT RUN") || !strings.Contains(out, "web") {
+		t.Fatalf("check good: %d\n%s", code, out)
+	}
+	bad := writeConfig(t, "site: Acme Dental\nchecks:\n  - id: web\n    kind: tcp\n    target: 127.0.0.1:80\n    interval: 5x\n")
+	out, code = outpost(t, "check", "--config", bad)
+	want := bad + `:6: checks[0].interval: "5x" is not a duration (e.g. 30s, 5m, 2h, 7d)`
+	if code != 1 || !strings.Contains(out, want) {
+		t.Fatalf("check bad: %d\n%s\nwant %s", code, out, want)
+	}
+	out, code = outpost(t, "check")
+	if code != 0 || !strings.Contains(out, "embedded default config: ok") {
+		t.Fatalf("check default: %d\n%s", code, out)
+	}
+}
+
+func TestOnceTable(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hello") }))
+	defer up.Close()
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	closed := ln.Addr().String()
+	ln.Close()
+	cfg := writeConfig(t, fmt.Sprintf("site: Acme\nchecks:\n  - {id: web, kind: http, target: %q}\n  - {id: dead, kind: tcp, target: %q, timeout: 2s}\n", up.URL, closed))
+	out, code := outpost(t, "once", "--config", cfg)
+	if code != 1 || !strings.Contains(out, "1 of 2 checks not ok") {
+		t.Fatalf("once: %d\n%s", code, out)
+	}
+	lines := strings.Split(out, "\n")
+	if !strings.HasPrefix(lines[0], "CHECK") || !strings.Contains(lines[1], "web") || !strings.Contains(lines[1], "OK") ||
+		!strings.Contains(lines[2], "dead") || !strings.Contains(lines[2], "CRITICAL") {
+		t.Fatalf("once table:\n%s", out)
+	}
+	out, code = outpost(t, "once", "--config", cfg, "--only", "web")
+	if code != 0 || strings.Contains(out, "dead") {
+		t.Fatalf("once --only: %d\n%s", code, out)
+	}
+}
+
+// TestRunStopsCleanlyOnSIGTERM runs the daemon, lets it store results,
+// stops it with SIGTERM and checks everything it reported is on disk.
+func TestRunStopsCleanlyOnSIGTERM(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hello") }))
+	defer up.Close()
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	status := ln.Addr().String()
+	ln.Close()
+	cfg := writeConfig(t, fmt.Sprintf("site: Acme\nlisten: %s\nchecks:\n  - {id: web, kind: http, target: %q, interval: 1s}\n", status, up.URL))
+	data := t.TempDir()
+	cmd := exec.Command(binPath, "run", "--config", cfg, "--data", data)
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	logs := make(chan string, 100)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			logs <- sc.Text()
+		}
+		close(logs)
+	}()
+	deadline := time.Now().Add(15 * time.Second)
+	var body string
+	for time.Now().Before(deadline) {
+		resp, err := http.Get("http://" + status + "/metrics")
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			body = string(b)
+			if strings.Contains(body, `outpost_checks_run_total{kind="http"} 3`) {
+				break
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !strings.Contains(body, `outpost_checks_run_total{kind="http"}`) {
+		t.Fatalf("daemon never ran checks; metrics:\n%s", body)
+	}
+	resp, err := http.Get("http://" + status + "/healthz")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("healthz: %v %v", resp, err)
+	}
+	out, code := outpost(t, "status", "--data", data)
+	if code != 0 || !strings.Contains(out, "web") || !strings.Contains(out, "OK") {
+		t.Fatalf("status: %d\n%s", code, out)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("daemon exit after SIGTERM: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("daemon did not stop within 15s of SIGTERM")
+	}
+	var all []string
+	for l := range logs {
+		all = append(all, l)
+	}
+	if !strings.Contains(strings.Join(all, "\n"), "outpost stopped cleanly") {
+		t.Fatalf("no clean-stop log line:\n%s", strings.Join(all, "\n"))
+	}
+	st, err := store.Open(filepath.Join(data, "outpost.db"), store.Options{})
+	if err != nil {
+		t.Fatalf("store after stop: %v", err)
+	}
+	defer st.Close()
+	rs, err := st.Results("web", time.Now().Add(-time.Hour), time.Now())
+	if err != nil || len(rs) < 3 {
+		t.Fatalf("stored results after clean stop: %d, %v", len(rs), err)
+	}
+	cv, ok, err := st.CurrentConfig()
+	if err != nil || !ok || cv.Version != 1 || !strings.Contains(string(cv.Raw), "site: Acme") {
+		t.Fatalf("recorded config: %+v %v %v", cv, ok, err)
+	}
+}
+
+// TestSecondInstanceFailsFast: the store lock keeps a second daemon on
+// the same data dir from starting (and from corrupting anything).
+func TestSecondInstanceFailsFast(t *testing.T) {
+	data := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	first := exec.CommandContext(ctx, binPath, "run", "--data", data, "--listen", "127.0.0.1:0")
+	if err := first.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer first.Wait()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := os.Stat(filepath.Join(data, "control.sock")); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("first daemon never started")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	start := time.Now()
+	out, code := outpost(t, "run", "--data", data, "--listen", "127.0.0.1:0")
+	if code == 0 || !strings.Contains(out, "locked") || time.Since(start) > 10*time.Second {
+		t.Fatalf("second instance: code %d after %s:\n%s", code, time.Since(start), out)
+	}
+	first.Process.Signal(syscall.SIGTERM)
+}

@@ -1,0 +1,35 @@
+package store
+
+import bolt "go.etcd.io/bbolt"
+
+var bucketBlobs = []byte("blobs")
+
+func init() { registerBucket(string(bucketBlobs)) }
+
+// GetBlob returns a small named value (the UI certificate, keys), or nil.
+func (s *Store) GetBlob(name string) ([]byte, error) {
+	var out []byte
+	err := s.db.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucketBlobs).Get([]byte(name)); v != nil {
+			out = append([]byte(nil), v...)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// PutBlobIfAbsent stores value under name unless one exists, and returns
+// the value in force: two racing first boots agree on one certificate.
+func (s *Store) PutBlobIfAbsent(name string, value []byte) ([]byte, error) {
+	var out []byte
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketBlobs)
+		if v := b.Get([]byte(name)); v != nil {
+			out = append([]byte(nil), v...)
+			return nil
+		}
+		out = value
+		return b.Put([]byte(name), value)
+	})
+	return out, err
+}
