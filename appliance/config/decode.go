@@ -243,24 +243,9 @@ func (d *decoder) strct(n *yaml.Node, v reflect.Value, path string) {
 		d.fail(n, path, "expected a mapping, got %s", describe(n))
 		return
 	}
-	fields := map[string]int{}
+	fields := map[string][]int{}
 	var names []string
-	t := v.Type()
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		if !f.IsExported() {
-			continue
-		}
-		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-		if name == "-" {
-			continue
-		}
-		if name == "" {
-			name = strings.ToLower(f.Name)
-		}
-		fields[name] = i
-		names = append(names, name)
-	}
+	collectFields(v.Type(), nil, fields, &names)
 	sort.Strings(names)
 	seen := map[string]bool{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
@@ -276,7 +261,32 @@ func (d *decoder) strct(n *yaml.Node, v reflect.Value, path string) {
 			continue
 		}
 		seen[k.Value] = true
-		d.decode(val, v.Field(idx), fp)
+		d.decode(val, v.FieldByIndex(idx), fp)
+	}
+}
+
+// collectFields maps yaml names to field index paths; embedded structs
+// without a yaml name contribute their fields inline.
+func collectFields(t reflect.Type, prefix []int, fields map[string][]int, names *[]string) {
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if name == "-" {
+			continue
+		}
+		idx := append(append([]int(nil), prefix...), i)
+		if f.Anonymous && name == "" && f.Type.Kind() == reflect.Struct {
+			collectFields(f.Type, idx, fields, names)
+			continue
+		}
+		if name == "" {
+			name = strings.ToLower(f.Name)
+		}
+		fields[name] = idx
+		*names = append(*names, name)
 	}
 }
 
