@@ -223,7 +223,11 @@ func runDaemon(b *testing.B, bin, name, cfg string, nChecks int, interval, measu
 	addr := ln.Addr().String()
 	ln.Close()
 	data := filepath.Join(dir, "data")
-	cmd := exec.Command(bin, "run", "--config", cfgPath, "--data", data, "--listen", addr, "--log-level", "warn")
+	args := []string{"run", "--config", cfgPath, "--data", data, "--listen", addr, "--log-level", "warn"}
+	if p := os.Getenv("FLEET_CPU_PROFILE"); p != "" {
+		args = append(args, "--cpu-profile", p+"-"+strings.ReplaceAll(name, " ", "_")+".pprof")
+	}
+	cmd := exec.Command(bin, args...)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
