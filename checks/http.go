@@ -239,8 +239,7 @@ func (h *HTTP) fetch(ctx context.Context, u *url.URL, req []byte) (httpAnswer, e
 			host = net.JoinHostPort(u.Hostname(), "80")
 		}
 	}
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", host)
+	conn, err := dialTCP(ctx, host)
 	if err != nil {
 		return a, fmt.Errorf("connect %s: %s", host, netReason(err))
 	}

@@ -49,8 +49,7 @@ func newTCP(s Spec) (Checker, error) {
 // Check connects and reads the banner if one is expected.
 func (t *TCP) Check(ctx context.Context) Result {
 	start := time.Now()
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", t.addr)
+	conn, err := dialTCP(ctx, t.addr)
 	if err != nil {
 		return Result{Time: start, Status: Critical, Latency: Since(start), Detail: "connect: " + netReason(err)}
 	}
