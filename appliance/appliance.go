@@ -20,8 +20,10 @@ import (
 
 	"outpost/appliance/clock"
 	"outpost/appliance/config"
+	"outpost/appliance/incidents"
 	"outpost/appliance/scheduler"
 	"outpost/checks"
+	"outpost/healing"
 	"outpost/store"
 	"outpost/ui"
 )
@@ -57,6 +59,7 @@ type Appliance struct {
 	log   *slog.Logger
 	store *store.Store
 	sched *scheduler.Scheduler
+	inc   *incidents.Engine
 
 	mu     sync.RWMutex
 	cfg    *config.Config
@@ -118,6 +121,18 @@ func New(o Options) (*Appliance, error) {
 		OnResult:    a.onResult,
 		Log:         o.Log,
 	})
+	a.inc = incidents.New(incidents.Options{
+		Store:   st,
+		Clock:   o.Clock,
+		Runner:  healing.NewRunner(o.Clock, auditor{st}),
+		Recheck: a.sched.RunNow,
+		Log:     o.Log,
+		OnChange: func(inc incidents.Incident, ev incidents.Event) {
+			o.Log.Info("incident "+string(ev.Kind), "id", inc.ID, "check", inc.Check, "text", ev.Text)
+		},
+	})
+	a.hooks = append(a.hooks, a.inc.Observe)
+	a.routes = append(a.routes, a.inc.Routes, a.auditRoutes)
 	if err := a.apply(cfg); err != nil {
 		st.Close()
 		return nil, err
@@ -137,6 +152,9 @@ func loadConfig(path string) (*config.Config, error) {
 func (a *Appliance) apply(cfg *config.Config) error {
 	jobs, err := BuildJobs(cfg)
 	if err != nil {
+		return err
+	}
+	if err := a.inc.Configure(cfg); err != nil {
 		return err
 	}
 	source := cfg.File
@@ -209,6 +227,9 @@ func (a *Appliance) Config() *config.Config {
 	defer a.mu.RUnlock()
 	return a.cfg
 }
+
+// Incidents returns the incident engine.
+func (a *Appliance) Incidents() *incidents.Engine { return a.inc }
 
 // Store returns the daemon's store.
 func (a *Appliance) Store() *store.Store { return a.store }
@@ -336,6 +357,7 @@ func (a *Appliance) Run(ctx context.Context) error {
 		uiSrv.Shutdown(shut)
 	}
 	<-schedDone // in-flight checks done or cancelled
+	a.inc.Close()
 	stopStore()
 	if err := <-storeDone; err != nil && runErr == nil {
 		runErr = err

@@ -56,6 +56,10 @@ type Config struct {
 	Defaults Defaults `yaml:"defaults"`
 	// Devices are the site's devices, referred to by checks by name.
 	Devices []Device `yaml:"devices"`
+	// Incidents, Healing and Maintenance shape what failures lead to.
+	Incidents   Incidents     `yaml:"incidents"`
+	Healing     Healing       `yaml:"healing"`
+	Maintenance []Maintenance `yaml:"maintenance"`
 	// Checks are the site's checks.
 	Checks []Check `yaml:"checks"`
 
@@ -107,6 +111,14 @@ type Check struct {
 	Labels   checks.Labels `yaml:"labels"`
 	// Options are the kind-specific settings, decoded by the kind.
 	Options yaml.Node `yaml:"options"`
+	// Confirm and Recover override incidents.confirm / incidents.recover.
+	Confirm int `yaml:"confirm"`
+	Recover int `yaml:"recover"`
+	// DependsOn is the check this one is reached through (a switch's
+	// ping): while it is down, this check's failures join its incident.
+	DependsOn string `yaml:"depends_on"`
+	// Remediations run in order when this check's incident opens.
+	Remediations []yaml.Node `yaml:"remediations"`
 
 	line int
 	path string
@@ -164,7 +176,9 @@ func Parse(name string, data []byte) (*Config, error) {
 	}
 	if len(d.errs) == 0 {
 		c.applyDefaults()
+		c.applyIncidentDefaults()
 		c.validateDevices(d)
+		c.validateIncidents(d)
 		c.validate(d)
 	}
 	if len(d.errs) > 0 {

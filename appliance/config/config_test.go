@@ -18,7 +18,7 @@ func TestBadConfigs(t *testing.T) {
 	kinds := strings.Join(checks.KindNames(), ", ")
 	cases := map[string]string{
 		"bad-duration.yaml":       `testdata/bad-duration.yaml:9: checks[1].interval: "5x" is not a duration (e.g. 30s, 5m, 2h, 7d)`,
-		"bad-unknown-field.yaml":  `testdata/bad-unknown-field.yaml:6: checks[0].intervall: unknown field (expected one of id, interval, kind, labels, options, target, timeout)`,
+		"bad-unknown-field.yaml":  `testdata/bad-unknown-field.yaml:6: checks[0].intervall: unknown field (expected one of confirm, depends_on, id, interval, kind, labels, options, recover, remediations, target, timeout)`,
 		"bad-duplicate-id.yaml":   `testdata/bad-duplicate-id.yaml:6: checks[1].id: "web" is used twice (first at line 3)`,
 		"bad-timeout.yaml":        `testdata/bad-timeout.yaml:3: checks[0].timeout: 15s is longer than the interval 10s`,
 		"bad-kind.yaml":           `testdata/bad-kind.yaml:3: checks[0].kind: unknown kind "telnet" (one of ` + kinds + `)`,
@@ -26,7 +26,7 @@ func TestBadConfigs(t *testing.T) {
 		"bad-no-site.yaml":        `testdata/bad-no-site.yaml:1: site: is required (the site's name, e.g. "Acme Dental, 2nd floor closet")`,
 		"bad-yaml.yaml":           `testdata/bad-yaml.yaml:3: not valid YAML: found a tab character that violates indentation`,
 		"bad-severity.yaml":       `testdata/bad-severity.yaml:3: checks[0].labels.severity: "urgent" is not a severity (one of info, warning, critical)`,
-		"bad-top-level.yaml":      `testdata/bad-top-level.yaml:2: chekcs: unknown field (expected one of checks, defaults, devices, listen, scheduler, site, store, ui)`,
+		"bad-top-level.yaml":      `testdata/bad-top-level.yaml:2: chekcs: unknown field (expected one of checks, defaults, devices, healing, incidents, listen, maintenance, scheduler, site, store, ui)`,
 		"bad-type.yaml": `testdata/bad-type.yaml:3: scheduler.concurrency: "lots" is not a whole number
 testdata/bad-type.yaml:8: checks[0].labels: expected a mapping, got a list`,
 		"bad-missing-target.yaml": `testdata/bad-missing-target.yaml:3: checks[0].target: is required for kind tcp`,

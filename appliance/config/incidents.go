@@ -1,0 +1,265 @@
+package config
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"outpost/checks"
+	"outpost/healing"
+)
+
+// Incidents tunes how results become incidents.
+type Incidents struct {
+	// Confirm is how many failures in a row open an incident (default 2).
+	Confirm int `yaml:"confirm"`
+	// Recover is how many ok results in a row resolve it (default 2).
+	Recover int `yaml:"recover"`
+	// FlapLow and FlapHigh are the state-change percentages over the last
+	// 21 results that end and start flapping (defaults 20 and 30).
+	FlapLow  float64 `yaml:"flap_low"`
+	FlapHigh float64 `yaml:"flap_high"`
+}
+
+// Healing tunes self-healing.
+type Healing struct {
+	// MaxAttempts automatic remediation runs per check within Window
+	// (default 3 per 1h); past that healing is suspended and escalates.
+	MaxAttempts int           `yaml:"max_attempts"`
+	Window      time.Duration `yaml:"window"`
+	// Settle is the wait after an action before the check runs again
+	// (default 10s).
+	Settle time.Duration `yaml:"settle"`
+	// ActionTimeout bounds one action (default 60s).
+	ActionTimeout time.Duration `yaml:"action_timeout"`
+	// AllowCommands are the absolute paths the `command` action may run.
+	AllowCommands []string `yaml:"allow_commands"`
+}
+
+// Maintenance is a window in which checks run and record but incidents
+// neither notify nor heal. Scope by device, group or check; none of them
+// means the whole site. Either start/end (one-off) or weekly.
+type Maintenance struct {
+	Name   string  `yaml:"name"`
+	Device string  `yaml:"device"`
+	Group  string  `yaml:"group"`
+	Check  string  `yaml:"check"`
+	Start  string  `yaml:"start"`
+	End    string  `yaml:"end"`
+	Weekly *Weekly `yaml:"weekly"`
+
+	start, end time.Time
+}
+
+// Weekly is a recurring window, e.g. Sundays 02:00 for 3h.
+type Weekly struct {
+	Days     []string      `yaml:"days"` // mon, tue, ...
+	At       string        `yaml:"at"`   // "02:00"
+	Duration time.Duration `yaml:"duration"`
+	Timezone string        `yaml:"timezone"` // IANA name, default the box's
+
+	days     map[time.Weekday]bool
+	min      int
+	location *time.Location
+}
+
+var weekdays = map[string]time.Weekday{"sun": time.Sunday, "mon": time.Monday, "tue": time.Tuesday, "wed": time.Wednesday, "thu": time.Thursday, "fri": time.Friday, "sat": time.Saturday}
+
+// Covers reports whether the window applies to a check.
+func (m *Maintenance) Covers(check, device, group string) bool {
+	switch {
+	case m.Check != "":
+		return m.Check == check
+	case m.Device != "":
+		return m.Device == device
+	case m.Group != "":
+		return m.Group == group
+	}
+	return true
+}
+
+// Active reports whether t falls in the window.
+func (m *Maintenance) Active(t time.Time) bool {
+	if m.Weekly == nil {
+		return !t.Before(m.start) && t.Before(m.end)
+	}
+	w := m.Weekly
+	lt := t.In(w.location)
+	// A window may start yesterday (or earlier) and still be running.
+	for back := 0; back <= int(w.Duration/(24*time.Hour))+1; back++ {
+		day := lt.AddDate(0, 0, -back)
+		if !w.days[day.Weekday()] {
+			continue
+		}
+		start := time.Date(day.Year(), day.Month(), day.Day(), w.min/60, w.min%60, 0, 0, w.location)
+		if !lt.Before(start) && lt.Before(start.Add(w.Duration)) {
+			return true
+		}
+	}
+	return false
+}
+
+// healingEnv lets remediation constructors see the allow-list.
+type healingEnv struct{ c *Config }
+
+func (e healingEnv) AllowedCommand(p string) bool { return slices.Contains(e.c.Healing.AllowCommands, p) }
+func (e healingEnv) Lookup(kind, name string) any { return e.c.Lookup(kind, name) }
+
+// HealingEnv is the environment remediations are built with.
+func (c *Config) HealingEnv() healing.Env { return healingEnv{c} }
+
+// Remediations builds a check's remediations, in order.
+func (c *Config) Remediations(ch *Check) ([]healing.Action, error) {
+	var out []healing.Action
+	for i := range ch.Remediations {
+		n := &ch.Remediations[i]
+		path := fmt.Sprintf("%s.remediations[%d]", ch.path, i)
+		var head struct {
+			Action string `yaml:"action"`
+		}
+		for j := 0; j+1 < len(n.Content); j += 2 {
+			if n.Content[j].Value == "action" {
+				head.Action = n.Content[j+1].Value
+			}
+		}
+		if head.Action == "" {
+			return nil, Errors{{File: c.File, Line: n.Line, Field: path + ".action", Msg: fmt.Sprintf("is required (one of %s)", strings.Join(healing.Names(), ", "))}}
+		}
+		a, err := healing.Build(head.Action, nodeOptions{file: c.File, path: path, node: n}, c.HealingEnv())
+		if err != nil {
+			return nil, c.locate(n, path, err)
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+func (c *Config) locate(n *yaml.Node, path string, err error) error {
+	if es, ok := err.(Errors); ok {
+		return es
+	}
+	field, msg := path, err.Error()
+	if fe, ok := err.(*checks.FieldError); ok {
+		field, msg = path+"."+fe.Field, fe.Msg
+	}
+	return Errors{{File: c.File, Line: n.Line, Field: field, Msg: msg}}
+}
+
+func (c *Config) applyIncidentDefaults() {
+	if c.Incidents.Confirm == 0 {
+		c.Incidents.Confirm = 2
+	}
+	if c.Incidents.Recover == 0 {
+		c.Incidents.Recover = 2
+	}
+	if c.Incidents.FlapLow == 0 {
+		c.Incidents.FlapLow = 20
+	}
+	if c.Incidents.FlapHigh == 0 {
+		c.Incidents.FlapHigh = 30
+	}
+	if c.Healing.MaxAttempts == 0 {
+		c.Healing.MaxAttempts = 3
+	}
+	if c.Healing.Window == 0 {
+		c.Healing.Window = time.Hour
+	}
+	if c.Healing.Settle == 0 {
+		c.Healing.Settle = 10 * time.Second
+	}
+	if c.Healing.ActionTimeout == 0 {
+		c.Healing.ActionTimeout = time.Minute
+	}
+	for i := range c.Checks {
+		ch := &c.Checks[i]
+		if ch.Confirm == 0 {
+			ch.Confirm = c.Incidents.Confirm
+		}
+		if ch.Recover == 0 {
+			ch.Recover = c.Incidents.Recover
+		}
+	}
+}
+
+func (c *Config) validateIncidents(d *decoder) {
+	fail := func(line int, field, format string, args ...any) {
+		d.errs = append(d.errs, &Error{File: c.File, Line: line, Field: field, Msg: fmt.Sprintf(format, args...)})
+	}
+	if c.Incidents.FlapLow >= c.Incidents.FlapHigh || c.Incidents.FlapHigh > 100 {
+		fail(0, "incidents.flap_low", "must be below flap_high, both percentages")
+	}
+	for i, p := range c.Healing.AllowCommands {
+		if !strings.HasPrefix(p, "/") {
+			fail(0, fmt.Sprintf("healing.allow_commands[%d]", i), "%q must be an absolute path", p)
+		}
+	}
+	ids := map[string]bool{}
+	for _, ch := range c.Checks {
+		ids[ch.ID] = true
+	}
+	for i := range c.Checks {
+		ch := &c.Checks[i]
+		if ch.Confirm < 1 || ch.Confirm > 100 {
+			fail(ch.line, ch.path+".confirm", "%d is out of range (1 to 100)", ch.Confirm)
+		}
+		if ch.Recover < 1 || ch.Recover > 100 {
+			fail(ch.line, ch.path+".recover", "%d is out of range (1 to 100)", ch.Recover)
+		}
+		if ch.DependsOn != "" && (!ids[ch.DependsOn] || ch.DependsOn == ch.ID) {
+			fail(ch.line, ch.path+".depends_on", "%q is not another check of this config", ch.DependsOn)
+		}
+		if _, err := c.Remediations(ch); err != nil {
+			if es, ok := err.(Errors); ok {
+				d.errs = append(d.errs, es...)
+			}
+		}
+	}
+	for i := range c.Maintenance {
+		m := &c.Maintenance[i]
+		path := fmt.Sprintf("maintenance[%d]", i)
+		if m.Weekly == nil {
+			var err error
+			if m.start, err = time.Parse(time.RFC3339, m.Start); err != nil {
+				fail(0, path+".start", "%q is not a time like 2026-12-24T18:00:00+01:00", m.Start)
+			}
+			if m.end, err = time.Parse(time.RFC3339, m.End); err != nil {
+				fail(0, path+".end", "%q is not a time like 2026-12-24T22:00:00+01:00", m.End)
+			} else if !m.end.After(m.start) {
+				fail(0, path+".end", "is not after start")
+			}
+			continue
+		}
+		w := m.Weekly
+		w.days = map[time.Weekday]bool{}
+		for _, dname := range w.Days {
+			wd, ok := weekdays[strings.ToLower(dname)]
+			if !ok {
+				fail(0, path+".weekly.days", "%q is not a day (mon, tue, wed, thu, fri, sat, sun)", dname)
+			}
+			w.days[wd] = true
+		}
+		if len(w.days) == 0 {
+			fail(0, path+".weekly.days", "lists no day")
+		}
+		var h, mm int
+		if _, err := fmt.Sscanf(w.At, "%d:%d", &h, &mm); err != nil || h > 23 || mm > 59 || h < 0 || mm < 0 {
+			fail(0, path+".weekly.at", "%q is not a time of day like 02:00", w.At)
+		}
+		w.min = h*60 + mm
+		if w.Duration <= 0 || w.Duration > 7*24*time.Hour {
+			fail(0, path+".weekly.duration", "must be between 1s and 7d")
+		}
+		w.location = time.Local
+		if w.Timezone != "" {
+			loc, err := time.LoadLocation(w.Timezone)
+			if err != nil {
+				fail(0, path+".weekly.timezone", "%q is not a time zone (e.g. Europe/Berlin)", w.Timezone)
+			} else {
+				w.location = loc
+			}
+		}
+	}
+}

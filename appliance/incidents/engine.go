@@ -1,0 +1,620 @@
+package incidents
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"outpost/appliance/clock"
+	"outpost/appliance/config"
+	"outpost/checks"
+	"outpost/healing"
+)
+
+// Store persists incidents as JSON documents (bbolt in the daemon).
+type Store interface {
+	NextIncidentID() (uint64, error)
+	PutIncident(id uint64, open bool, doc []byte) error
+	GetIncident(id uint64) ([]byte, bool, error)
+	// ListIncidents calls fn newest first until it returns false.
+	ListIncidents(openOnly bool, fn func(doc []byte) bool) error
+}
+
+// Options configure an Engine.
+type Options struct {
+	Store   Store
+	Clock   clock.Clock
+	Runner  *healing.Runner
+	Recheck func(ctx context.Context, checkID string) (checks.Result, error)
+	Log     *slog.Logger
+	// OnChange is told about every timeline event, after it is stored
+	// (notifications, phone home). It must not block.
+	OnChange func(Incident, Event)
+}
+
+// Engine turns results into incidents.
+type Engine struct {
+	o      Options
+	mu     sync.Mutex
+	cfg    *config.Config
+	checks map[string]*checkState
+	open   map[uint64]*Incident
+	healWG sync.WaitGroup
+	heals  atomic.Int32
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+type checkState struct {
+	spec       checks.Spec
+	confirm    int
+	recover    int
+	dependsOn  string
+	parentDev  string
+	actions    []healing.Action
+	fails, oks int
+	history    []checks.Status // last 21
+	flapping   bool
+	open       *Incident
+	behind     uint64 // parent incident this check is unreachable behind
+	healing    bool
+}
+
+// New returns an Engine; call Configure before Observe.
+func New(o Options) *Engine {
+	if o.Clock == nil {
+		o.Clock = clock.Real{}
+	}
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	if o.OnChange == nil {
+		o.OnChange = func(Incident, Event) {}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Engine{o: o, checks: map[string]*checkState{}, open: map[uint64]*Incident{}, ctx: ctx, cancel: cancel}
+}
+
+// Configure applies a config: per-check rules and remediations. Open
+// incidents are loaded from the store on the first call, so a restart
+// continues them.
+func (e *Engine) Configure(cfg *config.Config) error {
+	states := map[string]*checkState{}
+	for i := range cfg.Checks {
+		ch := &cfg.Checks[i]
+		acts, err := cfg.Remediations(ch)
+		if err != nil {
+			return err
+		}
+		st := &checkState{confirm: ch.Confirm, recover: ch.Recover, dependsOn: ch.DependsOn, actions: acts}
+		if d := cfg.Device(ch.Labels.Device); d != nil {
+			st.parentDev = d.Parent
+		}
+		states[ch.ID] = st
+	}
+	for _, sp := range cfg.Specs() {
+		states[sp.ID].spec = sp
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	first := e.cfg == nil
+	for id, st := range states {
+		if old, ok := e.checks[id]; ok {
+			st.fails, st.oks, st.history, st.flapping, st.open, st.behind = old.fails, old.oks, old.history, old.flapping, old.open, old.behind
+		}
+	}
+	e.checks, e.cfg = states, cfg
+	if first {
+		err := e.o.Store.ListIncidents(true, func(doc []byte) bool {
+			var inc Incident
+			if json.Unmarshal(doc, &inc) == nil && inc.IsOpen() {
+				e.open[inc.ID] = &inc
+				if st := e.checks[inc.Check]; st != nil && st.open == nil {
+					st.open = &inc
+				}
+			}
+			return true
+		})
+		if err != nil {
+			return fmt.Errorf("loading open incidents: %w", err)
+		}
+	}
+	return nil
+}
+
+// HealingInProgress is how many checks are being healed right now.
+func (e *Engine) HealingInProgress() int { return int(e.heals.Load()) }
+
+// Close stops healing in progress and waits for it.
+func (e *Engine) Close() {
+	e.cancel()
+	e.healWG.Wait()
+}
+
+func isFailure(s checks.Status) bool { return s != checks.OK }
+
+// flapPercent is the weighted share of state changes among the last 21
+// results, newer changes weighing more (0.8 to 1.2), as Nagios does.
+func flapPercent(h []checks.Status) float64 {
+	if len(h) < 2 {
+		return 0
+	}
+	var changed, total float64
+	n := len(h) - 1
+	for i := 1; i < len(h); i++ {
+		w := 0.8 + 0.4*float64(i-1)/float64(max(n-1, 1))
+		total += w
+		if h[i] != h[i-1] {
+			changed += w
+		}
+	}
+	return 100 * changed / total
+}
+
+type pending struct {
+	inc Incident
+	ev  Event
+}
+
+// Observe takes one result of a check. It is cheap: healing runs in its
+// own goroutine.
+func (e *Engine) Observe(spec checks.Spec, r checks.Result) {
+	var notes []pending
+	e.mu.Lock()
+	st := e.checks[spec.ID]
+	if st == nil {
+		e.mu.Unlock()
+		return
+	}
+	now := e.o.Clock.Now()
+	st.history = append(st.history, r.Status)
+	if len(st.history) > 21 {
+		st.history = st.history[len(st.history)-21:]
+	}
+	if isFailure(r.Status) {
+		st.fails++
+		st.oks = 0
+	} else {
+		st.oks++
+		st.fails = 0
+	}
+	pct := flapPercent(st.history)
+	wasFlapping := st.flapping
+	// Judge flapping only on enough history: a short series of changes
+	// is an outage and its recovery, not flapping.
+	if !st.flapping && len(st.history) >= 10 && pct > e.cfg.Incidents.FlapHigh {
+		st.flapping = true
+	} else if st.flapping && pct < e.cfg.Incidents.FlapLow {
+		st.flapping = false
+	}
+	inc := st.open
+	if st.flapping && !wasFlapping {
+		text := fmt.Sprintf("flapping: %.0f%% state changes over the last %d results", pct, len(st.history))
+		if inc != nil {
+			// One incident for the whole episode: the open one turns into
+			// the flapping incident.
+			inc.Flapping = true
+			ev := e.addLocked(inc, Event{Time: now, Kind: Updated, Text: text})
+			notes = append(notes, pending{*inc, ev})
+		} else {
+			inc = e.openLocked(st, r, now, text, &notes)
+		}
+	}
+	switch {
+	case st.flapping:
+		// While flapping, individual changes neither open nor resolve.
+	case inc == nil && st.fails >= st.confirm:
+		if parent := e.parentIncidentLocked(st); parent != nil {
+			if st.behind != parent.ID {
+				st.behind = parent.ID
+				parent.Children = appendUnique(parent.Children, spec.ID)
+				ev := e.addLocked(parent, Event{Time: now, Kind: Unreachable, Text: fmt.Sprintf("%s unreachable behind %s: %s", spec.ID, parent.Check, r.Detail)})
+				notes = append(notes, pending{*parent, ev})
+			}
+			break
+		}
+		st.behind = 0
+		inc = e.openLocked(st, r, now, r.Detail, &notes)
+		if !inc.InMaintenance && len(st.actions) > 0 && !st.healing {
+			st.healing = true
+			e.healWG.Add(1)
+			e.heals.Add(1)
+			go e.heal(st, inc.ID)
+		} else if !inc.InMaintenance && len(st.actions) == 0 {
+			e.escalateLocked(inc, now, "no remediation configured: a technician is needed", &notes)
+		}
+	case inc != nil && isFailure(r.Status) && r.Status != inc.Status && !inc.Flapping:
+		inc.Status = r.Status
+		inc.Summary = r.Detail
+		ev := e.addLocked(inc, Event{Time: now, Kind: Updated, Text: fmt.Sprintf("now %s: %s", r.Status, r.Detail)})
+		notes = append(notes, pending{*inc, ev})
+	case inc != nil && !st.healing && ((inc.Flapping && !st.flapping && !isFailure(r.Status)) || (!inc.Flapping && st.oks >= st.recover)):
+		e.resolveLocked(inc, now, "recovered", "", fmt.Sprintf("recovered: %s", r.Detail), &notes)
+	}
+	if !isFailure(r.Status) {
+		st.behind = 0
+	}
+	e.mu.Unlock()
+	for _, p := range notes {
+		e.o.OnChange(p.inc, p.ev)
+	}
+}
+
+// parentIncidentLocked finds an open incident of the check's parent: its
+// depends_on check, or any check of its device's parent device.
+func (e *Engine) parentIncidentLocked(st *checkState) *Incident {
+	if st.dependsOn != "" {
+		if p := e.checks[st.dependsOn]; p != nil {
+			if p.open != nil && !p.open.Flapping {
+				return p.open
+			}
+			// The parent is itself unreachable behind its own parent.
+			if p.behind != 0 && e.open[p.behind] != nil {
+				return e.open[p.behind]
+			}
+		}
+	}
+	if st.parentDev != "" {
+		for _, p := range e.checks {
+			if p.spec.Labels.Device == st.parentDev && p.open != nil && !p.open.Flapping {
+				return p.open
+			}
+		}
+	}
+	return nil
+}
+
+func (e *Engine) inMaintenanceLocked(sp checks.Spec, now time.Time) string {
+	for i := range e.cfg.Maintenance {
+		m := &e.cfg.Maintenance[i]
+		if m.Covers(sp.ID, sp.Labels.Device, sp.Labels.Group) && m.Active(now) {
+			if m.Name != "" {
+				return m.Name
+			}
+			return fmt.Sprintf("maintenance window %d", i+1)
+		}
+	}
+	return ""
+}
+
+func (e *Engine) openLocked(st *checkState, r checks.Result, now time.Time, summary string, notes *[]pending) *Incident {
+	id, err := e.o.Store.NextIncidentID()
+	if err != nil {
+		e.o.Log.Error("incident id", "err", err)
+	}
+	sp := st.spec
+	inc := &Incident{ID: id, Check: sp.ID, Kind: sp.Kind, Device: sp.Labels.Device, Group: sp.Labels.Group, Severity: sp.Labels.Severity, Status: r.Status, State: Open, Summary: summary, Opened: now, Flapping: st.flapping}
+	text := fmt.Sprintf("%s %s after %d failed runs: %s", sp.ID, r.Status, st.fails, r.Detail)
+	if st.flapping {
+		text = fmt.Sprintf("%s is %s", sp.ID, summary)
+	}
+	if w := e.inMaintenanceLocked(sp, now); w != "" {
+		inc.InMaintenance = true
+		text += fmt.Sprintf(" (in %s: no notification, no healing)", w)
+	}
+	st.open = inc
+	e.open[id] = inc
+	ev := e.addLocked(inc, Event{Time: now, Kind: Detected, Text: text})
+	*notes = append(*notes, pending{*inc, ev})
+	return inc
+}
+
+// addLocked appends an event and stores the incident.
+func (e *Engine) addLocked(inc *Incident, ev Event) Event {
+	inc.Timeline = append(inc.Timeline, ev)
+	doc, _ := json.Marshal(inc)
+	if err := e.o.Store.PutIncident(inc.ID, inc.IsOpen(), doc); err != nil {
+		e.o.Log.Error("storing incident", "id", inc.ID, "err", err)
+	}
+	return ev
+}
+
+func (e *Engine) resolveLocked(inc *Incident, now time.Time, how, by, text string, notes *[]pending) {
+	if !inc.IsOpen() {
+		return
+	}
+	if how == "recovered" {
+		for _, ev := range inc.Timeline {
+			if ev.Kind == Healing && ev.OK != nil && *ev.OK {
+				how = "self-healed"
+			}
+		}
+	}
+	inc.State, inc.Resolution = Resolved, how
+	t := now
+	inc.Resolved = &t
+	ev := e.addLocked(inc, Event{Time: now, Kind: Resolve, By: by, Text: fmt.Sprintf("%s (%s, after %s)", text, how, now.Sub(inc.Opened).Round(time.Second))})
+	delete(e.open, inc.ID)
+	if st := e.checks[inc.Check]; st != nil && st.open == inc {
+		st.open = nil
+	}
+	for _, st := range e.checks {
+		if st.behind == inc.ID {
+			st.behind = 0
+		}
+	}
+	*notes = append(*notes, pending{*inc, ev})
+}
+
+func (e *Engine) escalateLocked(inc *Incident, now time.Time, why string, notes *[]pending) {
+	if inc.Escalated || !inc.IsOpen() {
+		return
+	}
+	inc.Escalated = true
+	ev := e.addLocked(inc, Event{Time: now, Kind: Escalation, Text: why})
+	*notes = append(*notes, pending{*inc, ev})
+}
+
+func appendUnique(xs []string, x string) []string {
+	for _, y := range xs {
+		if y == x {
+			return xs
+		}
+	}
+	return append(xs, x)
+}
+
+// heal runs the check's remediations in order: act, wait to settle,
+// re-check; stop when healed, escalate when none worked or the attempts
+// limit is reached.
+func (e *Engine) heal(st *checkState, id uint64) {
+	defer e.healWG.Done()
+	defer func() {
+		e.mu.Lock()
+		st.healing = false
+		e.mu.Unlock()
+		e.heals.Add(-1)
+	}()
+	e.mu.Lock()
+	acts, limits, settle, timeout := st.actions, healing.Limits{MaxAttempts: e.cfg.Healing.MaxAttempts, Window: e.cfg.Healing.Window}, e.cfg.Healing.Settle, e.cfg.Healing.ActionTimeout
+	check := st.spec.ID
+	e.mu.Unlock()
+	var last checks.Result
+	for _, a := range acts {
+		var notes []pending
+		allowed, n := e.o.Runner.Allow(check, limits)
+		if !allowed {
+			e.mu.Lock()
+			if inc := e.open[id]; inc != nil {
+				inc.HealingSuspended = true
+				now := e.o.Clock.Now()
+				ev := e.addLocked(inc, Event{Time: now, Kind: Healing, Text: fmt.Sprintf("healing suspended: %d attempts in the last %s (limit %d)", n, limits.Window, limits.MaxAttempts)})
+				notes = append(notes, pending{*inc, ev})
+				e.escalateLocked(inc, now, "self-healing suspended after repeated attempts: a technician is needed", &notes)
+			}
+			e.mu.Unlock()
+			e.flush(notes)
+			return
+		}
+		entry := e.o.Runner.Run(e.ctx, a, check, id, "auto", timeout)
+		ok := entry.OK
+		e.mu.Lock()
+		inc := e.open[id]
+		if inc != nil {
+			text := fmt.Sprintf("tried %s: done", entry.Action)
+			if !ok {
+				text = fmt.Sprintf("tried %s: failed: %s", entry.Action, entry.Error)
+			}
+			ev := e.addLocked(inc, Event{Time: e.o.Clock.Now(), Kind: Healing, By: "auto", Text: text, Output: entry.Output, OK: &ok})
+			notes = append(notes, pending{*inc, ev})
+		}
+		e.mu.Unlock()
+		e.flush(notes)
+		if inc == nil {
+			return // resolved meanwhile
+		}
+		if !e.sleep(settle) {
+			return
+		}
+		res, err := e.o.Recheck(e.ctx, check)
+		if err != nil {
+			return
+		}
+		last = res
+		if res.Status == checks.OK {
+			notes = nil
+			e.mu.Lock()
+			if inc := e.open[id]; inc != nil {
+				e.resolveLocked(inc, e.o.Clock.Now(), "self-healed", "auto", "healed by "+entry.Action+", re-check ok: "+res.Detail, &notes)
+			}
+			e.mu.Unlock()
+			e.flush(notes)
+			return
+		}
+	}
+	var notes []pending
+	e.mu.Lock()
+	if inc := e.open[id]; inc != nil {
+		e.escalateLocked(inc, e.o.Clock.Now(), fmt.Sprintf("healing exhausted: %d action(s) tried, still %s: %s", len(acts), last.Status, last.Detail), &notes)
+	}
+	e.mu.Unlock()
+	e.flush(notes)
+}
+
+func (e *Engine) flush(notes []pending) {
+	for _, p := range notes {
+		e.o.OnChange(p.inc, p.ev)
+	}
+}
+
+func (e *Engine) sleep(d time.Duration) bool {
+	t := e.o.Clock.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C():
+		return true
+	case <-e.ctx.Done():
+		return false
+	}
+}
+
+// ErrNotFound is returned for an unknown incident id.
+var ErrNotFound = errors.New("no such incident")
+
+func (e *Engine) get(id uint64) (*Incident, error) {
+	if inc := e.open[id]; inc != nil {
+		return inc, nil
+	}
+	doc, ok, err := e.o.Store.GetIncident(id)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, fmt.Errorf("%w: %d", ErrNotFound, id)
+	}
+	var inc Incident
+	if err := json.Unmarshal(doc, &inc); err != nil {
+		return nil, err
+	}
+	return &inc, nil
+}
+
+// Get returns one incident.
+func (e *Engine) Get(id uint64) (Incident, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	inc, err := e.get(id)
+	if err != nil {
+		return Incident{}, err
+	}
+	return *inc, nil
+}
+
+// List returns incidents newest first (open ones only if openOnly), at
+// most limit.
+func (e *Engine) List(openOnly bool, limit int) ([]Incident, error) {
+	var out []Incident
+	err := e.o.Store.ListIncidents(openOnly, func(doc []byte) bool {
+		var inc Incident
+		if json.Unmarshal(doc, &inc) == nil {
+			out = append(out, inc)
+		}
+		return limit <= 0 || len(out) < limit
+	})
+	sort.SliceStable(out, func(i, j int) bool { return out[i].ID > out[j].ID })
+	return out, err
+}
+
+// Acknowledge records that a technician owns the incident.
+func (e *Engine) Acknowledge(id uint64, by, note string) (Incident, error) {
+	return e.act(id, func(inc *Incident, now time.Time, notes *[]pending) error {
+		if !inc.IsOpen() {
+			return fmt.Errorf("incident %d is already resolved", id)
+		}
+		if inc.State == Acknowledged {
+			return fmt.Errorf("incident %d was already acknowledged by %s", id, inc.AckedBy)
+		}
+		inc.State, inc.AckedBy = Acknowledged, by
+		t := now
+		inc.Acked = &t
+		text := "acknowledged"
+		if note != "" {
+			text += ": " + note
+		}
+		ev := e.addLocked(inc, Event{Time: now, Kind: Ack, By: by, Text: text})
+		*notes = append(*notes, pending{*inc, ev})
+		return nil
+	})
+}
+
+// AddNote adds a technician's note to the timeline.
+func (e *Engine) AddNote(id uint64, by, note string) (Incident, error) {
+	return e.act(id, func(inc *Incident, now time.Time, notes *[]pending) error {
+		if note == "" {
+			return fmt.Errorf("the note is empty")
+		}
+		ev := e.addLocked(inc, Event{Time: now, Kind: Note, By: by, Text: note})
+		*notes = append(*notes, pending{*inc, ev})
+		return nil
+	})
+}
+
+// Resolve closes the incident by hand.
+func (e *Engine) Resolve(id uint64, by, note string) (Incident, error) {
+	return e.act(id, func(inc *Incident, now time.Time, notes *[]pending) error {
+		if !inc.IsOpen() {
+			return fmt.Errorf("incident %d is already resolved", id)
+		}
+		text := "resolved by " + by
+		if note != "" {
+			text += ": " + note
+		}
+		e.resolveLocked(inc, now, "technician", by, text, notes)
+		return nil
+	})
+}
+
+// Notified records in the timeline that a notification went out.
+func (e *Engine) Notified(id uint64, text string) {
+	e.act(id, func(inc *Incident, now time.Time, notes *[]pending) error {
+		e.addLocked(inc, Event{Time: now, Kind: Notified, Text: text})
+		return nil
+	})
+}
+
+func (e *Engine) act(id uint64, f func(*Incident, time.Time, *[]pending) error) (Incident, error) {
+	var notes []pending
+	e.mu.Lock()
+	inc, err := e.get(id)
+	if err == nil {
+		err = f(inc, e.o.Clock.Now(), &notes)
+	}
+	var out Incident
+	if inc != nil {
+		out = *inc
+	}
+	e.mu.Unlock()
+	e.flush(notes)
+	return out, err
+}
+
+// Heal runs one configured remediation of a check on a technician's
+// request (all of them in order when index < 0), audited like automatic
+// ones; manual runs do not count against the automatic attempts limit.
+func (e *Engine) Heal(ctx context.Context, check string, index int, who string) ([]healing.AuditEntry, error) {
+	e.mu.Lock()
+	st := e.checks[check]
+	if st == nil {
+		e.mu.Unlock()
+		return nil, fmt.Errorf("no check %q", check)
+	}
+	acts, timeout := st.actions, e.cfg.Healing.ActionTimeout
+	var incID uint64
+	if st.open != nil {
+		incID = st.open.ID
+	}
+	e.mu.Unlock()
+	if len(acts) == 0 {
+		return nil, fmt.Errorf("check %q has no remediation configured", check)
+	}
+	if index >= len(acts) {
+		return nil, fmt.Errorf("check %q has %d remediation(s); there is no number %d", check, len(acts), index+1)
+	}
+	if index >= 0 {
+		acts = acts[index : index+1]
+	}
+	var out []healing.AuditEntry
+	for _, a := range acts {
+		entry := e.o.Runner.Run(ctx, a, check, incID, who, timeout)
+		out = append(out, entry)
+		if incID != 0 {
+			ok := entry.OK
+			text := fmt.Sprintf("%s ran %s: done", who, entry.Action)
+			if !ok {
+				text = fmt.Sprintf("%s ran %s: failed: %s", who, entry.Action, entry.Error)
+			}
+			e.act(incID, func(inc *Incident, now time.Time, notes *[]pending) error {
+				ev := e.addLocked(inc, Event{Time: now, Kind: Healing, By: who, Text: text, Output: entry.Output, OK: &ok})
+				*notes = append(*notes, pending{*inc, ev})
+				return nil
+			})
+		}
+	}
+	return out, nil
+}

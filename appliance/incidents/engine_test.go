@@ -1,0 +1,388 @@
+package incidents_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"outpost/appliance/clock"
+	"outpost/appliance/config"
+	"outpost/appliance/incidents"
+	"outpost/checks"
+	"outpost/healing"
+	"outpost/store"
+)
+
+var flakyBin string
+
+func TestMain(m *testing.M) {
+	dir, _ := os.MkdirTemp("", "flaky-")
+	flakyBin = filepath.Join(dir, "flaky")
+	if out, err := exec.Command("go", "build", "-o", flakyBin, "./testdata/flaky").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building flaky: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+var t0 = time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
+
+type harness struct {
+	t       *testing.T
+	clock   *clock.Fake
+	st      *store.Store
+	eng     *incidents.Engine
+	cfg     *config.Config
+	mu      sync.Mutex
+	recheck checks.Status
+	events  []incidents.Event
+}
+
+func newHarness(t *testing.T, yaml string, path string) *harness {
+	t.Helper()
+	h := &harness{t: t, clock: clock.NewFake(t0), recheck: checks.Critical}
+	if path == "" {
+		path = filepath.Join(t.TempDir(), "o.db")
+	}
+	var err error
+	h.st, err = store.Open(path, store.Options{Clock: h.clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.cfg, err = config.Parse("site.yaml", []byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.eng = incidents.New(incidents.Options{
+		Store: h.st, Clock: h.clock, Runner: healing.NewRunner(h.clock, nil),
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Recheck: func(ctx context.Context, id string) (checks.Result, error) {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			return checks.Result{Time: h.clock.Now(), Status: h.recheck, Detail: "recheck " + h.recheck.String()}, nil
+		},
+		OnChange: func(inc incidents.Incident, ev incidents.Event) {
+			h.mu.Lock()
+			h.events = append(h.events, ev)
+			h.mu.Unlock()
+		},
+	})
+	if err := h.eng.Configure(h.cfg); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.eng.Close(); h.st.Close() })
+	return h
+}
+
+func (h *harness) spec(id string) checks.Spec {
+	for _, s := range h.cfg.Specs() {
+		if s.ID == id {
+			return s
+		}
+	}
+	h.t.Fatalf("no check %s", id)
+	return checks.Spec{}
+}
+
+func (h *harness) feed(id string, sts ...checks.Status) {
+	for _, s := range sts {
+		h.clock.Advance(time.Minute)
+		h.eng.Observe(h.spec(id), checks.Result{Time: h.clock.Now(), Status: s, Detail: id + " " + s.String()})
+	}
+}
+
+func (h *harness) list(open bool) []incidents.Incident {
+	l, err := h.eng.List(open, 0)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return l
+}
+
+const (
+	C = checks.Critical
+	O = checks.OK
+	W = checks.Warning
+)
+
+func TestConfirmationAndRecovery(t *testing.T) {
+	h := newHarness(t, "site: s\nchecks:\n  - {id: web, kind: tcp, target: '127.0.0.1:1'}\n", "")
+	h.feed("web", C)
+	if len(h.list(false)) != 0 {
+		t.Fatal("one failure opened an incident")
+	}
+	h.feed("web", O, C, C)
+	open := h.list(true)
+	if len(open) != 1 || open[0].Check != "web" || open[0].Status != C || !open[0].Escalated {
+		t.Fatalf("open: %+v", open)
+	}
+	h.feed("web", W)
+	if inc := h.list(true)[0]; inc.Status != W || inc.Timeline[len(inc.Timeline)-1].Kind != incidents.Updated {
+		t.Fatalf("status change not on the timeline: %+v", inc)
+	}
+	h.feed("web", O)
+	if len(h.list(true)) != 1 {
+		t.Fatal("one ok resolved it; recovery needs 2")
+	}
+	h.feed("web", O)
+	all := h.list(false)
+	if len(all) != 1 || all[0].State != incidents.Resolved || all[0].Resolution != "recovered" {
+		t.Fatalf("after recovery: %+v", all)
+	}
+}
+
+func TestFlappingOpensOneIncident(t *testing.T) {
+	h := newHarness(t, "site: s\nincidents: {confirm: 1, recover: 1}\nchecks:\n  - {id: wan, kind: tcp, target: '127.0.0.1:1'}\n", "")
+	for i := 0; i < 30; i++ {
+		h.feed("wan", C, O)
+	}
+	all := h.list(false)
+	flapping := 0
+	for _, inc := range all {
+		if inc.Flapping {
+			flapping++
+		}
+	}
+	// The first couple of changes come before the flap threshold is
+	// crossed; after that, one flapping incident and nothing else.
+	if flapping != 1 || len(all) > 3 {
+		t.Fatalf("%d incidents (%d flapping) for 60 alternating results", len(all), flapping)
+	}
+	// Steady again: the flapping incident resolves.
+	for i := 0; i < 21; i++ {
+		h.feed("wan", O)
+	}
+	if open := h.list(true); len(open) != 0 {
+		t.Fatalf("still open after stable results: %+v", open)
+	}
+}
+
+func TestParentOutageMakesOneIncident(t *testing.T) {
+	y := `site: s
+devices:
+  - {name: core-switch}
+  - {name: printer, parent: core-switch}
+  - {name: nas, parent: core-switch}
+checks:
+  - {id: switch-ping, kind: tcp, target: '127.0.0.1:1', labels: {device: core-switch}}
+  - {id: printer-web, kind: tcp, target: '127.0.0.1:2', labels: {device: printer}}
+  - {id: nas-smb, kind: tcp, target: '127.0.0.1:3', labels: {device: nas}}
+  - {id: nas-web, kind: tcp, target: '127.0.0.1:4', depends_on: nas-smb, labels: {device: other}}
+`
+	h := newHarness(t, y, "")
+	for i := 0; i < 3; i++ {
+		h.feed("switch-ping", C)
+		h.feed("printer-web", C)
+		h.feed("nas-smb", C)
+		h.feed("nas-web", C)
+	}
+	open := h.list(true)
+	if len(open) != 1 || open[0].Check != "switch-ping" {
+		t.Fatalf("want one incident for the switch, got %d: %+v", len(open), open)
+	}
+	// nas-web depends on nas-smb, itself behind the switch: it joins too.
+	if got := strings.Join(open[0].Children, ","); got != "printer-web,nas-smb,nas-web" {
+		t.Fatalf("children %q", got)
+	}
+	unreach := 0
+	for _, ev := range open[0].Timeline {
+		if ev.Kind == incidents.Unreachable && strings.Contains(ev.Text, "unreachable behind switch-ping") {
+			unreach++
+		}
+	}
+	if unreach != 3 {
+		t.Fatalf("%d unreachable entries", unreach)
+	}
+}
+
+func TestMaintenanceWindowNoHealing(t *testing.T) {
+	counter := filepath.Join(t.TempDir(), "count")
+	y := fmt.Sprintf(`site: s
+healing: {allow_commands: [%s], settle: 1s}
+maintenance:
+  - {name: patch night, device: web01, start: "2026-11-24T09:00:00Z", end: "2026-11-24T12:00:00Z"}
+checks:
+  - id: web
+    kind: tcp
+    target: 127.0.0.1:1
+    labels: {device: web01}
+    remediations:
+      - {action: command, command: [%s, count, %s]}
+`, flakyBin, flakyBin, counter)
+	h := newHarness(t, y, "")
+	h.feed("web", C, C)
+	open := h.list(true)
+	if len(open) != 1 || !open[0].InMaintenance || !strings.Contains(open[0].Timeline[0].Text, "in patch night") || open[0].Escalated {
+		t.Fatalf("incident in maintenance: %+v", open)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if _, err := os.Stat(counter); err == nil {
+		t.Fatal("healing ran during maintenance")
+	}
+}
+
+func TestWeeklyMaintenance(t *testing.T) {
+	cfg, err := config.Parse("s.yaml", []byte("site: s\nmaintenance:\n  - {weekly: {days: [sun], at: '23:00', duration: 3h, timezone: UTC}}\nchecks: []\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &cfg.Maintenance[0]
+	sunday := time.Date(2026, 11, 29, 23, 30, 0, 0, time.UTC)
+	for at, want := range map[time.Time]bool{sunday: true, sunday.Add(2 * time.Hour): true, sunday.Add(3 * time.Hour): false, sunday.Add(-time.Hour): false, sunday.Add(-7*24*time.Hour + time.Hour): true} {
+		if m.Active(at) != want {
+			t.Errorf("Active(%v) = %v", at, !want)
+		}
+	}
+}
+
+// TestServiceThatDiesAfterEveryRestart: the remediation "works" but the
+// re-check fails each time: at most max_attempts runs in the window,
+// then healing is suspended and exactly one escalation is raised.
+func TestServiceThatDiesAfterEveryRestart(t *testing.T) {
+	counter := filepath.Join(t.TempDir(), "count")
+	y := fmt.Sprintf(`site: s
+healing: {allow_commands: [%s], settle: 10s, max_attempts: 3, window: 1h}
+checks:
+  - id: app
+    kind: tcp
+    target: 127.0.0.1:1
+    remediations:
+      - {action: command, command: [%s, count, %s]}
+`, flakyBin, flakyBin, counter)
+	h := newHarness(t, y, "")
+	h.mu.Lock()
+	h.recheck = C
+	h.mu.Unlock()
+	// Each incident: healing runs, the re-check fails, it escalates; the
+	// service then "comes back" (two oks) and dies again.
+	for round := 0; round < 6; round++ {
+		h.feed("app", C, C)
+		h.waitHealing()
+		h.feed("app", O, O)
+	}
+	data, _ := os.ReadFile(counter)
+	if n := strings.Count(string(data), "restart"); n != 3 {
+		t.Fatalf("%d restarts, want exactly 3 (max_attempts)", n)
+	}
+	suspended := 0
+	for _, inc := range h.list(false) {
+		if inc.HealingSuspended {
+			suspended++
+		}
+	}
+	if suspended == 0 {
+		t.Fatal("healing was never suspended")
+	}
+	// Now the service stays down: one incident, suspended, escalated once.
+	h.feed("app", C, C)
+	h.waitHealing()
+	h.feed("app", C, C, C)
+	open := h.list(true)
+	if len(open) != 1 || !open[0].HealingSuspended {
+		t.Fatalf("open %+v", open)
+	}
+	esc := 0
+	for _, ev := range open[0].Timeline {
+		if ev.Kind == incidents.Escalation {
+			esc++
+		}
+	}
+	if esc != 1 {
+		t.Fatalf("%d escalations on the open incident, want 1", esc)
+	}
+}
+
+// waitHealing drives the fake clock through settle times until no heal
+// goroutine is waiting.
+func (h *harness) waitHealing() {
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if h.eng.HealingInProgress() == 0 {
+			return
+		}
+		if h.clock.Waiters() > 0 {
+			h.clock.Advance(10 * time.Second)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	h.t.Fatal("healing did not finish")
+}
+
+func TestSelfHealedAndRestartKeepsIncident(t *testing.T) {
+	dir := t.TempDir()
+	counter := filepath.Join(dir, "count")
+	path := filepath.Join(dir, "o.db")
+	y := fmt.Sprintf(`site: s
+healing: {allow_commands: [%s]}
+checks:
+  - id: app
+    kind: tcp
+    target: 127.0.0.1:1
+    remediations:
+      - {action: command, command: [%s, count, %s]}
+  - id: db
+    kind: tcp
+    target: 127.0.0.1:2
+`, flakyBin, flakyBin, counter)
+	h := newHarness(t, y, path)
+	h.feed("db", C, C)
+	dbInc := h.list(true)[0]
+	if _, err := h.eng.Acknowledge(dbInc.ID, "alice", "on my way"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.eng.Acknowledge(dbInc.ID, "bob", ""); err == nil {
+		t.Fatal("acknowledged twice")
+	}
+	h.mu.Lock()
+	h.recheck = O
+	h.mu.Unlock()
+	h.feed("app", C, C)
+	h.waitHealing()
+	var app incidents.Incident
+	for _, inc := range h.list(false) {
+		if inc.Check == "app" {
+			app = inc
+		}
+	}
+	if app.Resolution != "self-healed" || app.Escalated {
+		t.Fatalf("app incident: %+v", app)
+	}
+	var kinds []string
+	for _, ev := range app.Timeline {
+		kinds = append(kinds, string(ev.Kind))
+	}
+	if strings.Join(kinds, ",") != "detected,healing,resolved" {
+		t.Fatalf("timeline %v", kinds)
+	}
+	if app.Timeline[1].Output != "restarted\n" {
+		t.Fatalf("action output not captured: %q", app.Timeline[1].Output)
+	}
+	// Restart the engine on the same file in the middle of db's incident.
+	h.eng.Close()
+	h.st.Close()
+	h2 := newHarness(t, y, path)
+	open := h2.list(true)
+	if len(open) != 1 || open[0].ID != dbInc.ID || open[0].AckedBy != "alice" {
+		t.Fatalf("after restart: %+v", open)
+	}
+	h2.eng.AddNote(dbInc.ID, "alice", "replaced the disk")
+	h2.feed("db", O, O)
+	got, _ := h2.eng.Get(dbInc.ID)
+	var kinds2 []string
+	for _, ev := range got.Timeline {
+		kinds2 = append(kinds2, string(ev.Kind))
+	}
+	if got.State != incidents.Resolved || strings.Join(kinds2, ",") != "detected,escalated,acknowledged,note,resolved" {
+		t.Fatalf("db after restart: %s %v", got.State, kinds2)
+	}
+}

@@ -1,0 +1,191 @@
+// Package healing holds the remediations Outpost can run when a check
+// fails: one file per action kind, registered like check kinds, plus the
+// Runner that enforces the safeguards (attempts per window, one action at
+// a time per target) and audits every run.
+package healing
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"outpost/appliance/clock"
+	"outpost/checks"
+)
+
+// Action is one configured remediation.
+type Action interface {
+	// Run performs the action. The error says why it could not be done;
+	// output is what the action printed or answered (kept for the audit
+	// and the incident timeline).
+	Run(ctx context.Context) (output string, err error)
+	// Target names what the action touches (a unit, a URL, a MAC), so
+	// two actions on the same target never run at once.
+	Target() string
+	// Describe is one line for timelines: "restart unit nginx.service".
+	Describe() string
+}
+
+// Env is what action constructors may consult.
+type Env interface {
+	// AllowedCommand reports whether an absolute path may be run by the
+	// `command` action.
+	AllowedCommand(path string) bool
+	// Lookup finds site objects, e.g. ("device", name).
+	Lookup(kind, name string) any
+}
+
+// Kind describes one action kind.
+type Kind struct {
+	Name    string
+	Summary string
+	// New decodes the remediation's fields (the `action:` key included)
+	// and validates them; errors are configuration errors.
+	New func(opts checks.Options, env Env) (Action, error)
+}
+
+var (
+	mu       sync.RWMutex
+	registry = map[string]Kind{}
+)
+
+// Register adds an action kind; duplicates panic.
+func Register(k Kind) {
+	mu.Lock()
+	defer mu.Unlock()
+	if _, dup := registry[k.Name]; dup {
+		panic("healing: action registered twice: " + k.Name)
+	}
+	registry[k.Name] = k
+}
+
+// Names lists the registered action kinds.
+func Names() []string {
+	mu.RLock()
+	defer mu.RUnlock()
+	var out []string
+	for n := range registry {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Build makes an action of the named kind.
+func Build(name string, opts checks.Options, env Env) (Action, error) {
+	mu.RLock()
+	k, ok := registry[name]
+	mu.RUnlock()
+	if !ok {
+		return nil, &checks.FieldError{Field: "action", Msg: fmt.Sprintf("unknown action %q (one of %s)", name, strings.Join(Names(), ", "))}
+	}
+	return k.New(opts, env)
+}
+
+// AuditEntry records one action run, automatic or by a technician.
+type AuditEntry struct {
+	Time     time.Time     `json:"time"`
+	Check    string        `json:"check"`
+	Incident uint64        `json:"incident,omitempty"`
+	Who      string        `json:"who"` // "auto" or the technician's name
+	Action   string        `json:"action"`
+	Target   string        `json:"target"`
+	Duration time.Duration `json:"duration_ns"`
+	OK       bool          `json:"ok"`
+	Output   string        `json:"output"`
+	Error    string        `json:"error,omitempty"`
+}
+
+// Auditor keeps the audit trail (bbolt in the daemon).
+type Auditor interface {
+	Audit(AuditEntry) error
+}
+
+// Limits are the safeguards.
+type Limits struct {
+	// MaxAttempts automatic runs per check within Window (default 3/1h).
+	MaxAttempts int
+	Window      time.Duration
+}
+
+// Runner runs actions with the safeguards and the audit.
+type Runner struct {
+	clock   clock.Clock
+	audit   Auditor
+	mu      sync.Mutex
+	targets map[string]*sync.Mutex
+	history map[string][]time.Time // check -> automatic attempt times
+}
+
+// NewRunner returns a Runner.
+func NewRunner(c clock.Clock, a Auditor) *Runner {
+	if c == nil {
+		c = clock.Real{}
+	}
+	return &Runner{clock: c, audit: a, targets: map[string]*sync.Mutex{}, history: map[string][]time.Time{}}
+}
+
+// Allow records an automatic attempt for check if the limits allow one,
+// and says how many were made in the window.
+func (r *Runner) Allow(check string, l Limits) (bool, int) {
+	if l.MaxAttempts <= 0 {
+		l.MaxAttempts = 3
+	}
+	if l.Window <= 0 {
+		l.Window = time.Hour
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := r.clock.Now()
+	var kept []time.Time
+	for _, t := range r.history[check] {
+		if now.Sub(t) < l.Window {
+			kept = append(kept, t)
+		}
+	}
+	if len(kept) >= l.MaxAttempts {
+		r.history[check] = kept
+		return false, len(kept)
+	}
+	r.history[check] = append(kept, now)
+	return true, len(kept) + 1
+}
+
+// Run runs one action under its target's lock and audits it.
+func (r *Runner) Run(ctx context.Context, a Action, check string, incident uint64, who string, timeout time.Duration) AuditEntry {
+	r.mu.Lock()
+	lock := r.targets[a.Target()]
+	if lock == nil {
+		lock = &sync.Mutex{}
+		r.targets[a.Target()] = lock
+	}
+	r.mu.Unlock()
+	lock.Lock()
+	defer lock.Unlock()
+	if timeout <= 0 {
+		timeout = time.Minute
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	start := r.clock.Now()
+	wall := time.Now()
+	out, err := a.Run(ctx)
+	e := AuditEntry{Time: start, Check: check, Incident: incident, Who: who, Action: a.Describe(), Target: a.Target(), Duration: time.Since(wall), OK: err == nil, Output: truncate(out, 4096)}
+	if err != nil {
+		e.Error = err.Error()
+	}
+	if r.audit != nil {
+		r.audit.Audit(e)
+	}
+	return e
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "\n[... truncated]"
+}

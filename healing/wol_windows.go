@@ -1,0 +1,9 @@
+//go:build windows
+
+package healing
+
+import "syscall"
+
+func setBroadcast(fd uintptr) {
+	syscall.SetsockoptInt(syscall.Handle(fd), syscall.SOL_SOCKET, syscall.SO_BROADCAST, 1)
+}
