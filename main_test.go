@@ -134,7 +134,7 @@ func TestRunStopsCleanlyOnSIGTERM(t *testing.T) {
 	ln.Close()
 	cfg := writeConfig(t, fmt.Sprintf("site: Acme\nlisten: %s\nchecks:\n  - {id: web, kind: http, target: %q, interval: 1s}\n", status, up.URL))
 	data := t.TempDir()
-	cmd := exec.Command(binPath, "run", "--config", cfg, "--data", data)
+	cmd := exec.Command(binPath, "run", "--config", cfg, "--data", data, "--ui-listen", "127.0.0.1:0")
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -212,7 +212,7 @@ func TestSecondInstanceFailsFast(t *testing.T) {
 	data := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	first := exec.CommandContext(ctx, binPath, "run", "--data", data, "--listen", "127.0.0.1:0")
+	first := exec.CommandContext(ctx, binPath, "run", "--data", data, "--listen", "127.0.0.1:0", "--ui-listen", "127.0.0.1:0")
 	if err := first.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -228,7 +228,7 @@ func TestSecondInstanceFailsFast(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	start := time.Now()
-	out, code := outpost(t, "run", "--data", data, "--listen", "127.0.0.1:0")
+	out, code := outpost(t, "run", "--data", data, "--listen", "127.0.0.1:0", "--ui-listen", "127.0.0.1:0")
 	if code == 0 || !strings.Contains(out, "locked") || time.Since(start) > 10*time.Second {
 		t.Fatalf("second instance: code %d after %s:\n%s", code, time.Since(start), out)
 	}

@@ -2,17 +2,21 @@ package appliance_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"outpost/appliance"
+	"outpost/appliance/incidents"
 	"outpost/checks"
 )
 
@@ -26,7 +30,7 @@ func MustRun(tb testing.TB, cfg string) (*appliance.Appliance, string) {
 		tb.Fatal(err)
 	}
 	a, err := appliance.New(appliance.Options{
-		ConfigPath: p, DataDir: filepath.Join(dir, "data"), Listen: "127.0.0.1:0",
+		ConfigPath: p, DataDir: filepath.Join(dir, "data"), Listen: "127.0.0.1:0", UIListen: "127.0.0.1:0",
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
@@ -116,4 +120,63 @@ func TestDaemonRunsChecksStoresAndReloads(t *testing.T) {
 		t.Fatalf("config history: %+v %v", hist, err)
 	}
 	waitFor(t, "the new check to run", func() bool { _, ok := a.Store().Latest("web2"); return ok })
+}
+
+// TestRealProcessHealed kills a real service and lets the daemon restart
+// it through an allow-listed command: detect, confirm, act, re-check,
+// resolve as self-healed, with the action audited.
+func TestRealProcessHealed(t *testing.T) {
+	dir := t.TempDir()
+	flaky := filepath.Join(dir, "flaky")
+	if out, err := exec.Command("go", "build", "-o", flaky, "./incidents/testdata/flaky").CombinedOutput(); err != nil {
+		t.Fatalf("building flaky: %v\n%s", err, out)
+	}
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := ln.Addr().String()
+	ln.Close()
+	srv := exec.Command(flaky, "serve", addr)
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	cfg := fmt.Sprintf(`site: Acme
+healing: {allow_commands: [%s], settle: 300ms}
+checks:
+  - id: app
+    kind: tcp
+    target: %s
+    interval: 1s
+    remediations:
+      - {action: command, command: [%s, start, %s]}
+`, flaky, addr, flaky, addr)
+	a, _ := MustRun(t, cfg)
+	waitFor(t, "the service to be seen up", func() bool { r, ok := a.Store().Latest("app"); return ok && r.Status == checks.OK })
+	srv.Process.Kill()
+	srv.Wait()
+	killed := time.Now()
+	var healed incidents.Incident
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) && healed.ID == 0 {
+		list, _ := a.Incidents().List(false, 0)
+		for _, inc := range list {
+			if inc.State == incidents.Resolved {
+				healed = inc
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if healed.ID == 0 {
+		list, _ := a.Incidents().List(false, 0)
+		t.Fatalf("not healed: %+v", list)
+	}
+	t.Logf("failure to healed: %s (interval 1s, confirm 2, settle 300ms)", time.Since(killed).Round(time.Millisecond))
+	if healed.Resolution != "self-healed" || len(healed.Timeline) < 3 || !strings.Contains(healed.Timeline[1].Output, "started pid") {
+		t.Fatalf("incident %+v", healed)
+	}
+	defer exec.Command("pkill", "-f", flaky+" serve").Run()
+	// The action is in the audit trail.
+	var audit []byte
+	a.Store().ListAudit(func(doc []byte) bool { audit = doc; return false })
+	if !strings.Contains(string(audit), `"who":"auto"`) || !strings.Contains(string(audit), `"ok":true`) {
+		t.Fatalf("audit %s", audit)
+	}
 }

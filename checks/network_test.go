@@ -264,11 +264,11 @@ func TestOptionErrorsNameFileLineField(t *testing.T) {
 	cases := map[string]string{
 		"site: t\nchecks:\n  - id: a\n    kind: http\n    target: http://127.0.0.1/\n    options: {expect_status: [abc]}\n": `t.yaml:6: checks[0].options.expect_status[0]: "abc" is not a whole number`,
 		"site: t\nchecks:\n  - id: a\n    kind: http\n    target: 'ftp://127.0.0.1/'\n":                                     `t.yaml:3: checks[0].target: "ftp://127.0.0.1/" is not an http:// or https:// URL`,
-		"site: t\nchecks:\n  - id: a\n    kind: tcp\n    target: 127.0.0.1:25\n    options:\n      bannr: ESMTP\n":           `t.yaml:7: checks[0].options.bannr: unknown field (expected one of banner, below, critical, send, tls, verify, warning)`,
+		"site: t\nchecks:\n  - id: a\n    kind: tcp\n    target: 127.0.0.1:25\n    options:\n      bannr: ESMTP\n":          `t.yaml:7: checks[0].options.bannr: unknown field (expected one of banner, below, critical, send, tls, verify, warning)`,
 		"site: t\nchecks:\n  - id: a\n    kind: tcp\n    target: 127.0.0.1\n":                                               `t.yaml:3: checks[0].target: "127.0.0.1" is not host:port`,
 		"site: t\nchecks:\n  - id: a\n    kind: dns\n    target: acme.test\n    options: {type: BOGUS}\n":                   `t.yaml:6: checks[0].options.type: "BOGUS" is not one of A, AAAA, CNAME, MX, TXT, PTR, NS, SRV, SOA`,
 		"site: t\nchecks:\n  - id: a\n    kind: ping\n    target: 127.0.0.1\n    timeout: 1s\n    options: {count: 20}\n":   `t.yaml:7: checks[0].options.count: 20 packets 200ms apart do not fit in the timeout 1s`,
-		"site: t\nchecks:\n  - id: a\n    kind: http\n    target: http://127.0.0.1/\n    options: {body_regex: '(['}\n":      "t.yaml:6: checks[0].options.body_regex: error parsing regexp: missing closing ]: `[`",
+		"site: t\nchecks:\n  - id: a\n    kind: http\n    target: http://127.0.0.1/\n    options: {body_regex: '(['}\n":     "t.yaml:6: checks[0].options.body_regex: error parsing regexp: missing closing ]: `[`",
 	}
 	for y, wantErr := range cases {
 		_, err := config.Parse("t.yaml", []byte(y))

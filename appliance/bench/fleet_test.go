@@ -223,7 +223,7 @@ func runDaemon(b *testing.B, bin, name, cfg string, nChecks int, interval, measu
 	addr := ln.Addr().String()
 	ln.Close()
 	data := filepath.Join(dir, "data")
-	args := []string{"run", "--config", cfgPath, "--data", data, "--listen", addr, "--log-level", "warn"}
+	args := []string{"run", "--config", cfgPath, "--data", data, "--listen", addr, "--ui-listen", "127.0.0.1:0", "--log-level", "warn"}
 	if p := os.Getenv("FLEET_CPU_PROFILE"); p != "" {
 		args = append(args, "--cpu-profile", p+"-"+strings.ReplaceAll(name, " ", "_")+".pprof")
 	}

@@ -43,6 +43,7 @@ func runCmd(ctx context.Context, env *Env, args []string) error {
 	cfgPath := configFlag(fs)
 	data := DataDirFlag(fs)
 	listen := fs.String("listen", "", "status endpoint address (overrides the config's listen)")
+	uiListen := fs.String("ui-listen", "", "web UI address (overrides the config's ui.listen)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	cpuProfile := fs.String("cpu-profile", "", "write a Go CPU profile of the whole run to this file (diagnostics)")
 	if err := Parse(fs, args, false); err != nil {
@@ -64,7 +65,7 @@ func runCmd(ctx context.Context, env *Env, args []string) error {
 		return Usagef("--log-level: %v", err)
 	}
 	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: lvl}))
-	o := appliance.Options{ConfigPath: *cfgPath, DataDir: *data, Listen: *listen, Log: log}
+	o := appliance.Options{ConfigPath: *cfgPath, DataDir: *data, Listen: *listen, UIListen: *uiListen, Log: log}
 	if runtime.GOOS == "windows" && !service.Interactive() {
 		// Started by the Windows service manager: it needs the handshake.
 		return RunAsService(o)

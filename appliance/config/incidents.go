@@ -105,7 +105,9 @@ func (m *Maintenance) Active(t time.Time) bool {
 // healingEnv lets remediation constructors see the allow-list.
 type healingEnv struct{ c *Config }
 
-func (e healingEnv) AllowedCommand(p string) bool { return slices.Contains(e.c.Healing.AllowCommands, p) }
+func (e healingEnv) AllowedCommand(p string) bool {
+	return slices.Contains(e.c.Healing.AllowCommands, p)
+}
 func (e healingEnv) Lookup(kind, name string) any { return e.c.Lookup(kind, name) }
 
 // HealingEnv is the environment remediations are built with.
