@@ -3,7 +3,6 @@ package checks
 import (
 	"context"
 	"fmt"
-	"runtime"
 	"sync"
 	"time"
 )
@@ -12,88 +11,75 @@ func init() {
 	Register(Kind{Name: "cpu", Summary: "the box's CPU busy % since the previous run, with load averages", New: newCPU})
 }
 
-// CPU measures how busy the box's processors were since the last run
-// (on the first run, over a short sample).
+// cpuFirstSample is how long the first run samples, having no earlier
+// reading to compare with.
+const cpuFirstSample = 200 * time.Millisecond
+
+// CPU measures how busy the box's processors were since its previous run,
+// from /proc/stat. Busy is everything but idle and iowait.
 type CPU struct {
-	t    Thresholds
-	mu   sync.Mutex
+	t Thresholds
+
+	mu   sync.Mutex // serialises runs: each one moves prev
 	prev *cpuTimes
 }
 
 var _ Checker = (*CPU)(nil)
 
-type pctOptions struct {
-	Warning  *float64 `yaml:"warning"`
-	Critical *float64 `yaml:"critical"`
-}
-
-func pctThresholds(s Spec, warn, crit float64) (Thresholds, error) {
-	var o pctOptions
-	if err := s.Options.Decode(&o); err != nil {
-		return Thresholds{}, err
-	}
-	return makePct(o, warn, crit)
-}
-
-// makePct applies defaults to percentage thresholds and validates them.
-func makePct(o pctOptions, warn, crit float64) (Thresholds, error) {
-	if o.Warning == nil {
-		o.Warning = &warn
-	}
-	if o.Critical == nil {
-		o.Critical = &crit
-	}
-	for name, v := range map[string]float64{"warning": *o.Warning, "critical": *o.Critical} {
-		if v < 0 || v > 100 {
-			return Thresholds{}, &FieldError{Field: "options." + name, Msg: fmt.Sprintf("%g is not a percentage (0 to 100)", v)}
-		}
-	}
-	if *o.Warning > *o.Critical {
-		return Thresholds{}, &FieldError{Field: "options.warning", Msg: fmt.Sprintf("%g is above critical %g", *o.Warning, *o.Critical)}
-	}
-	return Thresholds{Warning: o.Warning, Critical: o.Critical}, nil
-}
-
 func newCPU(s Spec) (Checker, error) {
-	if runtime.GOOS != "linux" {
-		return &CPU{}, nil
+	var o struct {
+		Warning  *percent `yaml:"warning"`
+		Critical *percent `yaml:"critical"`
 	}
-	t, err := pctThresholds(s, 85, 95)
-	return &CPU{t: t}, err
+	if err := s.Options.Decode(&o); err != nil {
+		return nil, err
+	}
+	t, err := pctThresholds(o.Warning, o.Critical, 85, 95, "")
+	if err != nil {
+		return nil, err
+	}
+	return &CPU{t: t}, nil
 }
 
-// Check reports busy % since the previous run.
+// Check reports busy % since the previous run; the first run (and a run
+// after the counters went backwards) samples for 200 ms instead.
 func (c *CPU) Check(ctx context.Context) Result {
 	start := time.Now()
-	if runtime.GOOS != "linux" {
-		return Result{Time: start, Status: Unknown, Detail: "cpu checks the box itself and need Linux's /proc"}
+	unknown := func(d string) Result {
+		return Result{Time: start, Status: Unknown, Latency: Since(start), Detail: "cpu: " + d}
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	cur, cores, err := readCPUTimes()
 	if err != nil {
-		return Result{Time: start, Status: Unknown, Detail: err.Error()}
+		return unknown(err.Error())
 	}
-	if c.prev == nil {
-		// First run: sample over a short window.
+	pct, ok := 0.0, false
+	if c.prev != nil {
+		pct, ok = busyPercent(*c.prev, cur)
+	}
+	if !ok {
+		t := time.NewTimer(cpuFirstSample)
+		defer t.Stop()
 		select {
-		case <-time.After(250 * time.Millisecond):
+		case <-t.C:
 		case <-ctx.Done():
-			return Result{Time: start, Status: Unknown, Detail: "cancelled while sampling"}
+			return unknown(fmt.Sprintf("cancelled while sampling (%v)", context.Cause(ctx)))
 		}
-		prev := cur
-		c.prev = &prev
+		base := cur
 		if cur, cores, err = readCPUTimes(); err != nil {
-			return Result{Time: start, Status: Unknown, Detail: err.Error()}
+			return unknown(err.Error())
+		}
+		if pct, ok = busyPercent(base, cur); !ok {
+			c.prev = &cur
+			return unknown("/proc/stat counters did not advance in 200 ms")
 		}
 	}
-	dt, db := cur.total-c.prev.total, cur.busy-c.prev.busy
 	c.prev = &cur
-	pct := 0.0
-	if dt > 0 {
-		pct = 100 * float64(db) / float64(dt)
-	}
 	r := Result{Time: start, Status: c.t.Eval(pct), Latency: Since(start)}.WithValue(pct)
-	r.Detail = fmt.Sprintf("%.1f%% busy on %d cores, load %s", pct, cores, readLoadavg())
+	r.Detail = fmt.Sprintf("%.1f%% busy on %d cores", pct, cores)
+	if la, ok := readLoadavg(); ok {
+		r.Detail += ", load " + la
+	}
 	return r
 }

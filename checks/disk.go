@@ -4,8 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
-	"strconv"
-	"strings"
+	"sync"
 	"time"
 )
 
@@ -17,9 +16,15 @@ func init() {
 type Disk struct {
 	path    string
 	t       Thresholds
-	inodeT  Thresholds
-	inodes  bool
+	inodeT  *Thresholds // nil: inodes not checked
 	minFree uint64
+
+	// pending is the answer channel of a statfs that has not returned yet.
+	// statfs on a hung network mount blocks in the kernel and cannot be
+	// cancelled; later runs wait on the same call instead of piling up
+	// blocked goroutines.
+	mu      sync.Mutex
+	pending chan statAnswer
 }
 
 var _ Checker = (*Disk)(nil)
@@ -30,13 +35,19 @@ type fsUsage struct {
 	files, filesFree   uint64
 }
 
+type statAnswer struct {
+	asked time.Time
+	u     fsUsage
+	err   error
+}
+
 func newDisk(s Spec) (Checker, error) {
 	var o struct {
-		Warning       *float64 `yaml:"warning"`
-		Critical      *float64 `yaml:"critical"`
-		InodeWarning  *float64 `yaml:"inode_warning"`
-		InodeCritical *float64 `yaml:"inode_critical"`
-		MinFree       string   `yaml:"min_free"`
+		Warning       *percent `yaml:"warning"`
+		Critical      *percent `yaml:"critical"`
+		InodeWarning  *percent `yaml:"inode_warning"`
+		InodeCritical *percent `yaml:"inode_critical"`
+		MinFree       Bytes    `yaml:"min_free"`
 	}
 	if err := s.Options.Decode(&o); err != nil {
 		return nil, err
@@ -44,56 +55,60 @@ func newDisk(s Spec) (Checker, error) {
 	if !filepath.IsAbs(s.Target) {
 		return nil, &FieldError{Field: "target", Msg: fmt.Sprintf("%q is not an absolute mount point such as / or /srv", s.Target)}
 	}
-	d := &Disk{path: s.Target}
+	d := &Disk{path: filepath.Clean(s.Target), minFree: uint64(o.MinFree)}
 	var err error
-	if d.t, err = makePct(pctOptions{Warning: o.Warning, Critical: o.Critical}, 80, 90); err != nil {
+	if d.t, err = pctThresholds(o.Warning, o.Critical, 80, 90, ""); err != nil {
 		return nil, err
 	}
 	if o.InodeWarning != nil || o.InodeCritical != nil {
-		d.inodes = true
-		if d.inodeT, err = makePct(pctOptions{Warning: o.InodeWarning, Critical: o.InodeCritical}, 90, 95); err != nil {
-			if fe, ok := err.(*FieldError); ok {
-				fe.Field = strings.Replace(fe.Field, "options.", "options.inode_", 1)
-			}
+		it, err := pctThresholds(o.InodeWarning, o.InodeCritical, 90, 95, "inode_")
+		if err != nil {
 			return nil, err
 		}
-	}
-	if o.MinFree != "" {
-		if d.minFree, err = ParseBytes(o.MinFree); err != nil {
-			return nil, &FieldError{Field: "options.min_free", Msg: err.Error()}
-		}
+		d.inodeT = &it
 	}
 	return d, nil
 }
 
-// ParseBytes reads sizes like "512MiB", "2GB", "10G" or a plain number of
-// bytes.
-func ParseBytes(s string) (uint64, error) {
-	t := strings.TrimSpace(strings.ToUpper(s))
-	mult := map[string]float64{"": 1, "B": 1, "K": 1 << 10, "KB": 1e3, "KIB": 1 << 10, "M": 1 << 20, "MB": 1e6, "MIB": 1 << 20, "G": 1 << 30, "GB": 1e9, "GIB": 1 << 30, "T": 1 << 40, "TB": 1e12, "TIB": 1 << 40}
-	i := strings.IndexFunc(t, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
-	num, unit := t, ""
-	if i >= 0 {
-		num, unit = strings.TrimSpace(t[:i]), strings.TrimSpace(t[i:])
+// statfs asks the kernel about the file system, giving up when ctx ends.
+func (d *Disk) statfs(ctx context.Context, start time.Time) (fsUsage, error) {
+	for {
+		d.mu.Lock()
+		ch := d.pending
+		if ch == nil {
+			ch = make(chan statAnswer, 1)
+			d.pending = ch
+			go func(asked time.Time) {
+				u, err := statFS(d.path)
+				ch <- statAnswer{asked: asked, u: u, err: err}
+			}(time.Now())
+		}
+		d.mu.Unlock()
+		select {
+		case a := <-ch:
+			d.mu.Lock()
+			d.pending = nil
+			d.mu.Unlock()
+			if a.asked.Before(start) {
+				continue // the answer to a run that gave up: ask afresh
+			}
+			return a.u, a.err
+		case <-ctx.Done():
+			return fsUsage{}, fmt.Errorf("statfs did not answer in time (a hung network mount?): %w", context.Cause(ctx))
+		}
 	}
-	m, ok := mult[unit]
-	v, err := strconv.ParseFloat(num, 64)
-	if !ok || err != nil || v < 0 {
-		return 0, fmt.Errorf("%q is not a size (e.g. 500MiB, 2GB)", s)
-	}
-	return uint64(v * m), nil
 }
 
 // Check reads statfs for the mount point.
 func (d *Disk) Check(ctx context.Context) Result {
 	start := time.Now()
-	u, err := statFS(d.path)
+	u, err := d.statfs(ctx, start)
 	if err != nil {
 		return Result{Time: start, Status: Critical, Latency: Since(start), Detail: fmt.Sprintf("%s: %v", d.path, err)}
 	}
-	used := u.total - u.free
-	// Like df: used / (used + available to non-root), so the reserved
-	// blocks count as full.
+	used := u.total - min(u.free, u.total)
+	// Like df: used / (used + available to non-root), so the blocks
+	// reserved for root count as full.
 	pct := 0.0
 	if used+u.avail > 0 {
 		pct = 100 * float64(used) / float64(used+u.avail)
@@ -102,14 +117,21 @@ func (d *Disk) Check(ctx context.Context) Result {
 	r.Detail = fmt.Sprintf("%s: %.1f%% used, %s free of %s", d.path, pct, fmtBytes(u.avail), fmtBytes(u.total))
 	if d.minFree > 0 && u.avail < d.minFree {
 		r.Status = Critical
-		r.Detail += fmt.Sprintf(" (below the minimum %s)", fmtBytes(d.minFree))
+		r.Detail += fmt.Sprintf(", below the minimum %s", fmtBytes(d.minFree))
 	}
-	if d.inodes && u.files > 0 {
-		ip := 100 * float64(u.files-u.filesFree) / float64(u.files)
-		if st := d.inodeT.Eval(ip); st != OK {
-			r.Status = Worst(r.Status, st)
-		}
+	if d.inodeT != nil && u.files > 0 {
+		ip := 100 * float64(u.files-min(u.filesFree, u.files)) / float64(u.files)
+		r.Status = Worst(r.Status, d.inodeT.Eval(ip))
 		r.Detail += fmt.Sprintf(", inodes %.1f%% used", ip)
+	}
+	// An unmounted backup disk leaves an empty directory behind: say whose
+	// file system is really being measured.
+	if mounts, err := readMountPoints(); err == nil {
+		if real, err := filepath.EvalSymlinks(d.path); err == nil {
+			if m := mountPointOf(real, mounts); m != real {
+				r.Detail += fmt.Sprintf(" (not a mount point: this is the file system on %s)", m)
+			}
+		}
 	}
 	return r
 }

@@ -3,7 +3,6 @@ package checks
 import (
 	"context"
 	"fmt"
-	"runtime"
 	"time"
 )
 
@@ -11,7 +10,8 @@ func init() {
 	Register(Kind{Name: "memory", Summary: "the box's memory used % (MemTotal - MemAvailable) and swap", New: newMemory})
 }
 
-// Memory checks the box's RAM use.
+// Memory checks the box's RAM use from /proc/meminfo. Page cache the
+// kernel can drop counts as available, as in free's "available" column.
 type Memory struct {
 	t    Thresholds
 	swap *float64
@@ -21,42 +21,49 @@ var _ Checker = (*Memory)(nil)
 
 func newMemory(s Spec) (Checker, error) {
 	var o struct {
-		Warning     *float64 `yaml:"warning"`
-		Critical    *float64 `yaml:"critical"`
-		SwapWarning *float64 `yaml:"swap_warning"`
+		Warning     *percent `yaml:"warning"`
+		Critical    *percent `yaml:"critical"`
+		SwapWarning *percent `yaml:"swap_warning"`
 	}
 	if err := s.Options.Decode(&o); err != nil {
 		return nil, err
 	}
-	t, err := makePct(pctOptions{Warning: o.Warning, Critical: o.Critical}, 85, 95)
-	return &Memory{t: t, swap: o.SwapWarning}, err
+	t, err := pctThresholds(o.Warning, o.Critical, 85, 95, "")
+	if err != nil {
+		return nil, err
+	}
+	m := &Memory{t: t}
+	if o.SwapWarning != nil {
+		v := float64(*o.SwapWarning)
+		m.swap = &v
+	}
+	return m, nil
 }
 
 // Check reads /proc/meminfo.
 func (m *Memory) Check(ctx context.Context) Result {
 	start := time.Now()
-	if runtime.GOOS != "linux" {
-		return Result{Time: start, Status: Unknown, Detail: "memory checks the box itself and needs Linux's /proc"}
-	}
 	mi, err := readMeminfo()
 	if err != nil {
-		return Result{Time: start, Status: Unknown, Detail: err.Error()}
+		return Result{Time: start, Status: Unknown, Latency: Since(start), Detail: "memory: " + err.Error()}
 	}
-	total, avail := mi["MemTotal"], mi["MemAvailable"]
-	if total == 0 {
-		return Result{Time: start, Status: Unknown, Detail: "/proc/meminfo has no MemTotal"}
+	u, err := memFromInfo(mi)
+	if err != nil {
+		return Result{Time: start, Status: Unknown, Latency: Since(start), Detail: "memory: " + err.Error()}
 	}
-	used := total - min(avail, total)
-	pct := 100 * float64(used) / float64(total)
-	r := Result{Time: start, Status: m.t.Eval(pct), Latency: Since(start)}.WithValue(pct)
+	pct := 100 * float64(u.used) / float64(u.total)
 	swapPct := 0.0
-	if st := mi["SwapTotal"]; st > 0 {
-		swapPct = 100 * float64(st-min(mi["SwapFree"], st)) / float64(st)
+	if u.swapTotal > 0 {
+		swapPct = 100 * float64(u.swapUsed) / float64(u.swapTotal)
 	}
-	r.Detail = fmt.Sprintf("used %s of %s (%.0f%%), swap %.0f%%", fmtBytes(used), fmtBytes(total), pct, swapPct)
+	r := Result{Time: start, Status: m.t.Eval(pct), Latency: Since(start)}.WithValue(pct)
+	r.Detail = fmt.Sprintf("used %s of %s (%.0f%%), swap %.0f%%", fmtBytes(u.used), fmtBytes(u.total), pct, swapPct)
+	if u.estimated {
+		r.Detail += " (estimated: this kernel has no MemAvailable)"
+	}
 	if m.swap != nil && swapPct > *m.swap {
 		r.Status = Worst(r.Status, Warning)
-		r.Detail += fmt.Sprintf(" (swap above %g%%)", *m.swap)
+		r.Detail += fmt.Sprintf(", swap above %g%%", *m.swap)
 	}
 	return r
 }

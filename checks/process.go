@@ -3,7 +3,7 @@ package checks
 import (
 	"context"
 	"fmt"
-	"runtime"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -12,8 +12,11 @@ func init() {
 	Register(Kind{Name: "process", Summary: "a process on the box is running (count between min and max)", NeedsTarget: true, New: newProcess})
 }
 
-// Process counts running processes by name: the kernel's comm, the
-// executable's base name, or a substring of the command line.
+// commLen is how much of a process name the kernel keeps in comm.
+const commLen = 15
+
+// Process counts running processes by name: the kernel's comm or the
+// executable's base name, or by a substring of the command line.
 type Process struct {
 	name     string
 	contains string
@@ -32,12 +35,15 @@ func newProcess(s Spec) (Checker, error) {
 	if err := s.Options.Decode(&o); err != nil {
 		return nil, err
 	}
+	if strings.Contains(s.Target, "/") {
+		return nil, &FieldError{Field: "target", Msg: fmt.Sprintf("%q is a path; give the process name (e.g. %q)", s.Target, s.Target[strings.LastIndexByte(s.Target, '/')+1:])}
+	}
 	p := &Process{name: s.Target, contains: o.CmdlineContains, min: 1, max: o.Max}
 	if o.Min != nil {
 		p.min = *o.Min
 	}
 	if p.min < 0 {
-		return nil, &FieldError{Field: "options.min", Msg: "must not be negative"}
+		return nil, &FieldError{Field: "options.min", Msg: fmt.Sprintf("%d is negative", p.min)}
 	}
 	if p.max != nil && *p.max < p.min {
 		return nil, &FieldError{Field: "options.max", Msg: fmt.Sprintf("%d is below min %d", *p.max, p.min)}
@@ -45,23 +51,26 @@ func newProcess(s Spec) (Checker, error) {
 	return p, nil
 }
 
+// matches says whether pi is one of the processes counted.
 func (p *Process) matches(pi procInfo) bool {
 	if p.contains != "" {
 		return strings.Contains(pi.cmdline, p.contains)
 	}
-	// comm is cut to 15 characters by the kernel.
-	return pi.comm == p.name || pi.exe == p.name || (len(p.name) > 15 && pi.comm == p.name[:15])
+	if pi.comm == p.name || pi.exe == p.name {
+		return true
+	}
+	// The kernel cuts comm to 15 bytes, and exe can be unreadable
+	// (another user's process when not root) or an interpreter (a script
+	// named by its shebang), so a long name also matches its cut form.
+	return len(p.name) > commLen && pi.comm == p.name[:commLen]
 }
 
 // Check counts matching processes.
 func (p *Process) Check(ctx context.Context) Result {
 	start := time.Now()
-	if runtime.GOOS != "linux" {
-		return Result{Time: start, Status: Unknown, Detail: "process checks the box itself and needs Linux's /proc"}
-	}
-	ps, err := listProcesses()
+	ps, err := listProcesses(ctx)
 	if err != nil {
-		return Result{Time: start, Status: Unknown, Detail: err.Error()}
+		return Result{Time: start, Status: Unknown, Latency: Since(start), Detail: "process: " + err.Error()}
 	}
 	n := 0
 	var pids []string
@@ -69,27 +78,31 @@ func (p *Process) Check(ctx context.Context) Result {
 		if p.matches(pi) {
 			n++
 			if len(pids) < 5 {
-				pids = append(pids, fmt.Sprint(pi.pid))
+				pids = append(pids, strconv.Itoa(pi.pid))
 			}
 		}
+	}
+	if n > len(pids) {
+		pids = append(pids, "...")
 	}
 	r := Result{Time: start, Status: OK, Latency: Since(start)}.WithValue(float64(n))
 	what := p.name
 	if p.contains != "" {
 		what = fmt.Sprintf("command line containing %q", p.contains)
 	}
+	running := fmt.Sprintf("%d %s running", n, what)
+	if n > 0 {
+		running += " (pid " + strings.Join(pids, ", ") + ")"
+	}
 	switch {
-	case n < p.min && n == 0:
-		r.Status, r.Detail = Critical, fmt.Sprintf("%s is not running", what)
+	case n == 0 && p.min > 0:
+		r.Status, r.Detail = Critical, what+" is not running"
 	case n < p.min:
-		r.Status, r.Detail = Critical, fmt.Sprintf("%d %s running, expected at least %d", n, what, p.min)
+		r.Status, r.Detail = Critical, fmt.Sprintf("%s, expected at least %d", running, p.min)
 	case p.max != nil && n > *p.max:
-		r.Status, r.Detail = Warning, fmt.Sprintf("%d %s running, expected at most %d", n, what, *p.max)
+		r.Status, r.Detail = Warning, fmt.Sprintf("%s, expected at most %d", running, *p.max)
 	default:
-		r.Detail = fmt.Sprintf("%d running (pid %s)", n, strings.Join(pids, ", "))
-		if n == 0 {
-			r.Detail = "0 running"
-		}
+		r.Detail = running
 	}
 	return r
 }
