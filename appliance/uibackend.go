@@ -2,8 +2,11 @@ package appliance
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"time"
 
+	"outpost/appliance/incidents"
 	"outpost/checks"
 	"outpost/store"
 	"outpost/ui"
@@ -98,4 +101,77 @@ func (u uiUsers) DeleteUserSessions(user string) error { return u.s.DeleteUserSe
 
 func userRec(x ui.User) store.UserRecord {
 	return store.UserRecord{Name: x.Name, Role: string(x.Role), Hash: x.Hash, Created: x.Created}
+}
+
+func uiIncident(inc incidents.Incident) ui.Incident {
+	out := ui.Incident{ID: inc.ID, Check: inc.Check, Device: inc.Device, Severity: inc.Severity, State: string(inc.State), Summary: inc.Summary, AckedBy: inc.AckedBy,
+		Status: inc.Status, Flapping: inc.Flapping, InMaintenance: inc.InMaintenance, Escalated: inc.Escalated, Suspended: inc.HealingSuspended,
+		Opened: inc.Opened, Acked: inc.Acked, Resolved: inc.Resolved, Resolution: inc.Resolution, Children: inc.Children}
+	for _, ev := range inc.Timeline {
+		out.Timeline = append(out.Timeline, ui.TimelineEntry{Time: ev.Time, Kind: string(ev.Kind), By: ev.By, Text: ev.Text, Output: ev.Output, OK: ev.OK})
+	}
+	return out
+}
+
+func (b uiBackend) Incidents(open bool, limit int) ([]ui.Incident, error) {
+	list, err := b.a.inc.List(open, limit)
+	out := make([]ui.Incident, len(list))
+	for i, inc := range list {
+		out[i] = uiIncident(inc)
+	}
+	return out, err
+}
+
+func (b uiBackend) Incident(id uint64) (ui.Incident, error) {
+	inc, err := b.a.inc.Get(id)
+	return uiIncident(inc), err
+}
+
+func (b uiBackend) Act(id uint64, verb, user, note string) error {
+	var err error
+	switch verb {
+	case "ack":
+		_, err = b.a.inc.Acknowledge(id, user, note)
+	case "note":
+		_, err = b.a.inc.AddNote(id, user, note)
+	case "resolve":
+		_, err = b.a.inc.Resolve(id, user, note)
+	default:
+		err = fmt.Errorf("unknown action %q", verb)
+	}
+	return err
+}
+
+func (b uiBackend) Remediations(check string) []string {
+	cfg := b.a.Config()
+	for i := range cfg.Checks {
+		if cfg.Checks[i].ID == check {
+			acts, err := cfg.Remediations(&cfg.Checks[i])
+			if err != nil {
+				return nil
+			}
+			out := make([]string, len(acts))
+			for j, a := range acts {
+				out[j] = a.Describe()
+			}
+			return out
+		}
+	}
+	return nil
+}
+
+func (b uiBackend) Heal(ctx context.Context, check string, index int, user string) (string, error) {
+	entries, err := b.a.inc.Heal(ctx, check, index, user)
+	if err != nil {
+		return "", err
+	}
+	var sb strings.Builder
+	for _, e := range entries {
+		res := "ok"
+		if !e.OK {
+			res = "failed: " + e.Error
+		}
+		fmt.Fprintf(&sb, "%s: %s\n%s", e.Action, res, e.Output)
+	}
+	return sb.String(), nil
 }

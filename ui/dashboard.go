@@ -18,6 +18,10 @@ type DashboardView struct {
 	Devices  []DeviceRow
 	Capacity []CheckRow
 	Total    int
+	// Open incidents first on the page; Healed are the recently
+	// self-healed ones.
+	Open   []IncidentRow
+	Healed []IncidentRow
 }
 
 // StatusCount is how many checks have one status.
@@ -45,7 +49,31 @@ type DeviceRow struct {
 
 func (s *Server) dashboardPage() {
 	s.handle("GET", "/{$}", RoleViewer, func(w http.ResponseWriter, r *http.Request, sess *Session) error {
-		return s.render(w, r, sess, "Dashboard", dashboardView(BuildDashboard(s.o.Backend.CheckStates(), s.o.Clock.Now())))
+		now := s.o.Clock.Now()
+		v := BuildDashboard(s.o.Backend.CheckStates(), now)
+		recent, err := s.o.Backend.Incidents(false, 100)
+		if err != nil {
+			return err
+		}
+		for _, inc := range recent {
+			switch {
+			case inc.State != "resolved":
+				v.Open = append(v.Open, rowOfIncident(inc, now))
+			case inc.Resolution == "self-healed" && inc.Resolved != nil && now.Sub(*inc.Resolved) < 24*time.Hour && len(v.Healed) < 10:
+				v.Healed = append(v.Healed, rowOfIncident(inc, now))
+			}
+		}
+		sort.SliceStable(v.Open, func(i, j int) bool {
+			a, b := v.Open[i], v.Open[j]
+			if (a.State == "open") != (b.State == "open") {
+				return a.State == "open" // unacknowledged first
+			}
+			if sevRank(a.Severity) != sevRank(b.Severity) {
+				return sevRank(a.Severity) > sevRank(b.Severity)
+			}
+			return a.Opened.Before(b.Opened)
+		})
+		return s.render(w, r, sess, "Dashboard", dashboardView(v))
 	})
 }
 
@@ -116,6 +144,16 @@ func rowOf(c CheckState, now time.Time) CheckRow {
 		row.Age = Age(now.Sub(c.Since))
 	}
 	return row
+}
+
+func sevRank(s string) int {
+	switch s {
+	case "critical":
+		return 3
+	case "warning":
+		return 2
+	}
+	return 1
 }
 
 func isCapacity(kind string) bool {

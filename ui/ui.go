@@ -37,6 +37,37 @@ type Backend interface {
 	RunNow(ctx context.Context, id string) (checks.Result, error)
 	// About returns the box facts for the settings page.
 	About() About
+	// Incidents lists incidents newest first (open ones only if open).
+	Incidents(open bool, limit int) ([]Incident, error)
+	// Incident returns one incident; ErrNotFound-like errors become 404.
+	Incident(id uint64) (Incident, error)
+	// Act acknowledges, notes or resolves an incident as user.
+	Act(id uint64, verb, user, note string) error
+	// Remediations lists a check's remediations, in order.
+	Remediations(check string) []string
+	// Heal runs remediation index (0-based) of a check as user and says
+	// what happened.
+	Heal(ctx context.Context, check string, index int, user string) (string, error)
+}
+
+// Incident is an incident as the UI shows it.
+type Incident struct {
+	ID                                               uint64
+	Check, Device, Severity, State, Summary, AckedBy string
+	Status                                           checks.Status
+	Flapping, InMaintenance, Escalated, Suspended    bool
+	Opened                                           time.Time
+	Acked, Resolved                                  *time.Time
+	Resolution                                       string
+	Children                                         []string
+	Timeline                                         []TimelineEntry
+}
+
+// TimelineEntry is one line of an incident's timeline.
+type TimelineEntry struct {
+	Time                   time.Time
+	Kind, By, Text, Output string
+	OK                     *bool
 }
 
 // CheckState is one check as the UI shows it.

@@ -2,6 +2,7 @@ package ui
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -101,8 +102,9 @@ func (m *memUsers) DeleteUserSessions(u string) error {
 
 // staticBackend serves fixed check states (the real one is the daemon).
 type staticBackend struct {
-	states []CheckState
-	runs   int
+	states    []CheckState
+	runs      int
+	incidents []*Incident
 }
 
 func (b *staticBackend) SiteName() string          { return "Acme Dental" }
@@ -114,6 +116,44 @@ func (b *staticBackend) History(id string, from, to time.Time) ([]checks.Result,
 func (b *staticBackend) Changes(id string, from, to time.Time) ([]Change, error) { return nil, nil }
 func (b *staticBackend) Rollups(id string, step time.Duration, from, to time.Time) ([]Point, error) {
 	return nil, nil
+}
+func (b *staticBackend) Incidents(open bool, limit int) ([]Incident, error) {
+	var out []Incident
+	for _, inc := range b.incidents {
+		if !open || inc.State != "resolved" {
+			out = append(out, *inc)
+		}
+	}
+	return out, nil
+}
+func (b *staticBackend) Incident(id uint64) (Incident, error) {
+	for _, inc := range b.incidents {
+		if inc.ID == id {
+			return *inc, nil
+		}
+	}
+	return Incident{}, fmt.Errorf("no incident %d", id)
+}
+func (b *staticBackend) Act(id uint64, verb, user, note string) error {
+	for _, inc := range b.incidents {
+		if inc.ID == id {
+			if verb == "ack" {
+				if inc.State != "open" {
+					return fmt.Errorf("already acknowledged")
+				}
+				inc.State, inc.AckedBy = "acknowledged", user
+			}
+			inc.Timeline = append(inc.Timeline, TimelineEntry{Kind: verb, By: user, Text: note})
+			return nil
+		}
+	}
+	return fmt.Errorf("no incident %d", id)
+}
+func (b *staticBackend) Remediations(check string) []string {
+	return []string{"restart unit db.service"}
+}
+func (b *staticBackend) Heal(ctx context.Context, check string, i int, user string) (string, error) {
+	return "restart unit db.service: ok", nil
 }
 func (b *staticBackend) RunNow(ctx context.Context, id string) (checks.Result, error) {
 	b.runs++
@@ -128,7 +168,7 @@ func testServer(t *testing.T) (*httptest.Server, *memUsers, *clock.Fake) {
 	b := &staticBackend{states: []CheckState{
 		{ID: "web", Kind: "http", Target: "http://127.0.0.1/", Labels: checks.Labels{Device: "web01"}, Latest: &ok, Interval: time.Minute},
 		{ID: "db", Kind: "tcp", Target: "127.0.0.1:5432", Labels: checks.Labels{Device: "db01"}, Latest: &crit, Since: now.Add(-90 * time.Minute), Interval: time.Minute},
-	}}
+	}, incidents: []*Incident{{ID: 7, Check: "db", Device: "db01", Severity: "critical", State: "open", Status: checks.Critical, Summary: "connection refused", Opened: now.Add(-88 * time.Minute), Timeline: []TimelineEntry{{Time: now.Add(-88 * time.Minute), Kind: "detected", Text: "db critical after 2 failed runs"}}}}}
 	users := newMemUsers()
 	srv := httptest.NewServer(New(Options{Backend: b, Users: users, Clock: fc, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}))
 	t.Cleanup(srv.Close)
@@ -340,6 +380,40 @@ func TestRolesAndPages(t *testing.T) {
 	code, body = get(t, other, srv.URL+"/settings")
 	if !strings.Contains(body, "Log in") {
 		t.Fatalf("other browser still logged in after logout everywhere: %d", code)
+	}
+}
+
+func TestIncidentPages(t *testing.T) {
+	srv, _, _ := testServer(t)
+	c := client(t)
+	tok := setupAdmin(t, srv, c)
+	_, body := get(t, c, srv.URL+"/")
+	if !strings.Contains(body, `data-testid="incident-7"`) {
+		t.Fatal("dashboard lacks the open incident")
+	}
+	code, body := get(t, c, srv.URL+"/incidents/7")
+	if code != 200 || !strings.Contains(body, "db critical after 2 failed runs") || !strings.Contains(body, `data-testid="ack"`) {
+		t.Fatalf("incident page: %d", code)
+	}
+	code, body = post(t, c, srv.URL+"/incidents/7/act", url.Values{"csrf": {tok}, "verb": {"note"}, "note": {""}})
+	if code != http.StatusUnprocessableEntity || !strings.Contains(body, "write the note first") {
+		t.Fatalf("empty note: %d", code)
+	}
+	code, body = post(t, c, srv.URL+"/incidents/7/act", url.Values{"csrf": {tok}, "verb": {"ack"}, "note": {"on it"}})
+	if code != 200 || !strings.Contains(body, "acknowledged") || !strings.Contains(body, "on it") {
+		t.Fatalf("ack: %d", code)
+	}
+	code, body = post(t, c, srv.URL+"/incidents/7/act", url.Values{"csrf": {tok}, "verb": {"ack"}})
+	if code != http.StatusConflict || !strings.Contains(body, "already acknowledged") {
+		t.Fatalf("second ack: %d", code)
+	}
+	code, body = post(t, c, srv.URL+"/incidents/7/heal", url.Values{"csrf": {tok}, "action": {"0"}})
+	if code != 200 || !strings.Contains(body, "restart unit db.service: ok") {
+		t.Fatalf("heal: %d", code)
+	}
+	code, body = get(t, c, srv.URL+"/incidents?all=1")
+	if code != 200 || !strings.Contains(body, `data-testid="incident-7"`) {
+		t.Fatalf("list: %d", code)
 	}
 }
 
