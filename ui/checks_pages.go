@@ -125,24 +125,13 @@ func (s *Server) checkView(r *http.Request, sess *Session) (CheckView, error) {
 		v.Ranges = append(v.Ranges, x.Name)
 	}
 	from := now.Add(-rng.Span)
-	var points []Point
 	raw, err := s.o.Backend.History(id, now.Add(-24*time.Hour), now)
 	if err != nil {
 		return v, err
 	}
-	if rng.Step == 0 {
-		for _, res := range raw {
-			p := Point{Time: res.Time, Value: res.Value, HasValue: res.HasValue, Latency: res.Latency, Count: 1}
-			if res.Status.String() != "ok" {
-				p.Failures = 1
-			}
-			points = append(points, p)
-		}
-	} else {
-		points, err = s.o.Backend.Rollups(id, rng.Step, from, now)
-		if err != nil {
-			return v, err
-		}
+	points, err := s.points(id, rng, from, now)
+	if err != nil {
+		return v, err
 	}
 	v.Graph = BuildGraph(points, from, now, 600, 160, true)
 	ch, err := s.o.Backend.Changes(id, from, now)
