@@ -67,15 +67,16 @@ func TestCPUMatchesProcStat(t *testing.T) {
 		for !stop.Load() {
 		}
 	}()
-	time.Sleep(400 * time.Millisecond)
+	time.Sleep(500 * time.Millisecond)
 	stop.Store(true)
 	<-done
 	b1, t1 := statSample(t)
 	r = runLocal(t, c, time.Second)
 	want := 100 * float64(b1-b0) / float64(t1-t0)
 	// The windows differ only by the microseconds around each reading:
-	// a few clock ticks out of ~40 per core.
-	if !r.HasValue || r.Value < want-10 || r.Value > want+10 {
+	// a few clock ticks out of ~50 per core, more if
+	// the test goroutine waits for a CPU on a loaded machine.
+	if !r.HasValue || r.Value < want-12 || r.Value > want+12 {
 		t.Fatalf("check says %.1f%% busy, /proc/stat over the same window says %.1f%%", r.Value, want)
 	}
 	if want < 100/float64(countCores(t))-10 {

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -102,6 +103,9 @@ func (s *Systemd) Check(ctx context.Context) Result {
 	start := time.Now()
 	unknown := func(d string) Result {
 		return Result{Time: start, Status: Unknown, Latency: Since(start), Detail: d}
+	}
+	if runtime.GOOS != "linux" {
+		return unknown("systemd: not supported on " + runtime.GOOS + " (systemd units exist only on Linux)")
 	}
 	out, err := exec.CommandContext(ctx, "systemctl", "show", "--property=ActiveState,SubState,LoadState,Result", "--", s.unit).Output()
 	if err != nil {
