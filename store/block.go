@@ -21,8 +21,9 @@ import (
 //	         value*1000)
 //	uvarint  latency in microseconds
 //	value    zigzag varint of round(value*1000), or 8 bytes float64 bits
-//	detail   uvarint length + bytes, only when the detail changed in
-//	         substance (digits aside) since the previous record
+//	detail   uvarint length + bytes, when the detail changed in substance
+//	         (digits aside) since the previous record, and on every
+//	         change of a failing result's detail
 //
 // A typical result costs 6 to 10 bytes, against about 170 for one bbolt
 // key per result.
@@ -73,7 +74,9 @@ func appendRecord(buf []byte, st *encState, r checks.Result) []byte {
 		detail = detail[:maxDetail]
 	}
 	sh := shape(detail)
-	writeDetail := st.n == 0 || sh != st.detailSh
+	// Failures keep their exact detail; ok results only when the text
+	// changes in substance (their numbers are in Value and Latency).
+	writeDetail := st.n == 0 || sh != st.detailSh || (r.Status != checks.OK && detail != st.detail)
 	if writeDetail {
 		flags |= flagDetail
 		st.detail, st.detailSh = detail, sh

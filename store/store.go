@@ -391,9 +391,10 @@ func (s *Store) Latest(checkID string) (checks.Result, bool) {
 }
 
 // Results returns a check's raw results in [from, to], in time order,
-// including not yet flushed ones. A result's Detail is the detail as of
-// the last change in substance (numbers in details are not kept for
-// every run; Value and Latency are).
+// including not yet flushed ones. Failing results keep their exact
+// detail; an ok result's detail is the text as of its last change in
+// substance (the numbers in it are not kept for every run: Value and
+// Latency are).
 func (s *Store) Results(checkID string, from, to time.Time) ([]checks.Result, error) {
 	var out []checks.Result
 	err := s.db.View(func(tx *bolt.Tx) error {

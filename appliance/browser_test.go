@@ -1,0 +1,211 @@
+package appliance_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// browser starts headless Debian chromium for a test.
+func browser(t *testing.T) (context.Context, context.CancelFunc) {
+	t.Helper()
+	path, err := exec.LookPath("chromium")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("chromium is not installed (make test installs it)")
+		}
+		t.Skip("chromium is not installed; `make test` installs it")
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(path),
+		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("ignore-certificate-errors", true), // the box's self-signed certificate
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 900),
+	}
+	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelC := chromedp.NewContext(actx)
+	ctx, cancelT := context.WithTimeout(ctx, 90*time.Second)
+	return ctx, func() { cancelT(); cancelC(); cancelA() }
+}
+
+// screenshot saves the page at desktop and phone widths into
+// testout/screenshots (and docs/screenshots when OUTPOST_DOC_SHOTS is set).
+func screenshot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	dirs := []string{filepath.Join("..", "testout", "screenshots")}
+	if os.Getenv("OUTPOST_DOC_SHOTS") != "" {
+		dirs = append(dirs, filepath.Join("..", "docs", "screenshots"))
+	}
+	for _, size := range []struct {
+		suffix string
+		w, h   int64
+		mobile bool
+	}{{"desktop", 1280, 900, false}, {"phone", 390, 844, true}} {
+		var vopts []chromedp.EmulateViewportOption
+		if size.mobile {
+			vopts = append(vopts, chromedp.EmulateMobile, chromedp.EmulateScale(2))
+		}
+		if err := chromedp.Do(ctx,
+			chromedp.EmulateViewport(size.w, size.h, vopts...),
+			chromedp.Sleep(150*time.Millisecond),
+		); err != nil {
+			t.Fatalf("screenshot %s: %v", name, err)
+		}
+		buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		if err != nil {
+			t.Fatalf("screenshot %s: %v", name, err)
+		}
+		for _, d := range dirs {
+			os.MkdirAll(d, 0o755)
+			os.WriteFile(filepath.Join(d, name+"-"+size.suffix+".png"), buf, 0o644)
+		}
+	}
+	chromedp.Do(ctx, chromedp.EmulateViewport(1280, 900))
+}
+
+// TestBrowserFlow drives the real UI of a running daemon in chromium:
+// first-boot admin, the dashboard changing when a target goes down
+// (refreshed in place by the page's script), acknowledging the incident,
+// logging out and in.
+func TestBrowserFlow(t *testing.T) {
+	var down atomic.Bool
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if down.Load() {
+			http.Error(w, "down for the test", http.StatusBadGateway)
+			return
+		}
+		io.WriteString(w, "welcome")
+	}))
+	defer target.Close()
+	a, _ := MustRun(t, "site: Acme Dental, 2nd floor closet\ndevices:\n  - {name: web01, class: server}\nchecks:\n  - {id: intranet, kind: http, target: '"+target.URL+"', interval: 1s, labels: {device: web01}}\n  - {id: disk-root, kind: disk, target: /, interval: 5s, labels: {device: outpost}}\n")
+	base := a.UIURL()
+	if !strings.HasPrefix(base, "https://") {
+		t.Fatalf("UI not on HTTPS by default: %s", base)
+	}
+	ctx, cancel := browser(t)
+	defer cancel()
+
+	// First boot: any page leads to account creation.
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(base+"/"),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="create-admin"]`)),
+	); err != nil {
+		t.Fatal(err)
+	}
+	heading := text(t, ctx, "h1")
+	if heading != "Welcome to Outpost" {
+		t.Fatalf("first page heading %q", heading)
+	}
+	screenshot(t, ctx, "setup")
+	if err := chromedp.Do(ctx,
+		chromedp.SetValue(chromedp.CSS("#password"), "weak"),
+		chromedp.SetValue(chromedp.CSS("#confirm"), "weak"),
+		chromedp.Click(chromedp.CSS(`[data-testid="create-admin"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="form-error"]`)),
+	); err != nil {
+		t.Fatal(err)
+	}
+	formErr := text(t, ctx, `[data-testid="form-error"]`)
+	if !strings.Contains(formErr, "at least 12 characters") {
+		t.Fatalf("weak password message %q", formErr)
+	}
+	if err := chromedp.Do(ctx,
+		chromedp.SetValue(chromedp.CSS("#password"), "Molar-Crown-2026"),
+		chromedp.SetValue(chromedp.CSS("#confirm"), "Molar-Crown-2026"),
+		chromedp.Click(chromedp.CSS(`[data-testid="create-admin"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="counts"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="all-ok"]`)),
+	); err != nil {
+		t.Fatal(err)
+	}
+	screenshot(t, ctx, "dashboard-ok")
+
+	// The target goes down: the open dashboard changes by itself.
+	down.Store(true)
+	if err := chromedp.Do(ctx,
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="failing-intranet"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="open-incidents"]`)),
+	); err != nil {
+		t.Fatal(err)
+	}
+	failing := text(t, ctx, `[data-testid="failing-intranet"]`)
+	if !strings.Contains(failing, "502") {
+		t.Fatalf("failing row %q", failing)
+	}
+	screenshot(t, ctx, "dashboard-incident")
+
+	// Acknowledge the incident from its page.
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(base+"/incidents"),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="incidents"]`)),
+		chromedp.Click(chromedp.CSS(`[data-testid="incidents"] tbody tr a`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="ack"]`)),
+		chromedp.SetValue(chromedp.CSS("#note"), "Looking at web01 now"),
+		chromedp.Click(chromedp.CSS(`[data-testid="ack"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="msg"]`)),
+	); err != nil {
+		t.Fatal(err)
+	}
+	state := text(t, ctx, `[data-testid="state"]`)
+	if !strings.HasPrefix(strings.TrimSpace(state), "acknowledged") {
+		t.Fatalf("state after ack %q", state)
+	}
+	screenshot(t, ctx, "incident")
+	for _, page := range []struct{ path, wait, name string }{
+		{"/checks", `[data-testid="checks"]`, "checks"},
+		{"/checks/intranet", `[data-testid="recent"]`, "check"},
+		{"/devices", `[data-testid="devices"]`, "devices"},
+		{"/devices/web01", `[data-testid="device-checks"]`, "device"},
+		{"/settings", `[data-testid="fingerprint"]`, "settings"},
+	} {
+		if err := chromedp.Do(ctx, chromedp.Navigate(base+page.path), chromedp.WaitVisible(chromedp.CSS(page.wait))); err != nil {
+			t.Fatalf("%s: %v", page.path, err)
+		}
+		screenshot(t, ctx, page.name)
+	}
+	fp := text(t, ctx, `[data-testid="fingerprint"]`)
+	if fp != a.CertFingerprint() || len(fp) != 95 {
+		t.Fatalf("fingerprint shown %q, box has %q", fp, a.CertFingerprint())
+	}
+
+	// Log out (everywhere), then log in again.
+	if err := chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`form.logout button`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="login"]`)),
+	); err != nil {
+		t.Fatal(err)
+	}
+	screenshot(t, ctx, "login")
+	if err := chromedp.Do(ctx,
+		chromedp.SetValue(chromedp.CSS("#user"), "admin"),
+		chromedp.SetValue(chromedp.CSS("#password"), "Molar-Crown-2026"),
+		chromedp.Click(chromedp.CSS(`[data-testid="login"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="counts"]`)),
+	); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func text(t *testing.T, ctx context.Context, sel string) string {
+	t.Helper()
+	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+	if err != nil {
+		t.Fatalf("text of %s: %v", sel, err)
+	}
+	return s
+}
