@@ -197,6 +197,9 @@ checks:
 	if healed.Resolution != "self-healed" || len(healed.Timeline) < 3 || !strings.Contains(healed.Timeline[1].Output, "started pid") {
 		tb.Fatalf("incident %+v", healed)
 	}
+	for _, ev := range healed.Timeline {
+		tb.Logf("%s %s %s", ev.Time.Sub(killed).Round(10*time.Millisecond), ev.Kind, ev.Text)
+	}
 	var audit []byte
 	a.Store().ListAudit(func(doc []byte) bool { audit = doc; return false })
 	if !strings.Contains(string(audit), `"who":"auto"`) || !strings.Contains(string(audit), `"ok":true`) {

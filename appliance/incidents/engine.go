@@ -64,6 +64,7 @@ type checkState struct {
 	open       *Incident
 	behind     uint64 // parent incident this check is unreachable behind
 	healing    bool
+	retrying   bool
 }
 
 // New returns an Engine; call Configure before Observe.
@@ -239,6 +240,14 @@ func (e *Engine) Observe(spec checks.Spec, r checks.Result) {
 	}
 	if !isFailure(r.Status) {
 		st.behind = 0
+	}
+	// A first failure is confirmed by a quick re-check rather than by
+	// waiting a whole interval: detection is then one interval plus the
+	// retry delay, not N intervals.
+	if isFailure(r.Status) && st.open == nil && st.fails < st.confirm && !st.retrying && e.o.Recheck != nil && st.behind == 0 {
+		st.retrying = true
+		e.healWG.Add(1)
+		go e.retry(st, retryDelay(st.spec.Interval))
 	}
 	e.mu.Unlock()
 	for _, p := range notes {
@@ -452,6 +461,25 @@ func (e *Engine) sleep(d time.Duration) bool {
 	case <-e.ctx.Done():
 		return false
 	}
+}
+
+// retryDelay is how soon a first failure is checked again: a fifth of
+// the interval, between 1 s and 30 s.
+func retryDelay(interval time.Duration) time.Duration {
+	return min(max(interval/5, time.Second), 30*time.Second)
+}
+
+func (e *Engine) retry(st *checkState, d time.Duration) {
+	defer e.healWG.Done()
+	defer func() {
+		e.mu.Lock()
+		st.retrying = false
+		e.mu.Unlock()
+	}()
+	if !e.sleep(d) {
+		return
+	}
+	e.o.Recheck(e.ctx, st.spec.ID)
 }
 
 // ErrNotFound is returned for an unknown incident id.

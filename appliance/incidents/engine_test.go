@@ -45,6 +45,7 @@ type harness struct {
 	cfg     *config.Config
 	mu      sync.Mutex
 	recheck checks.Status
+	checked int
 	events  []incidents.Event
 }
 
@@ -69,6 +70,7 @@ func newHarness(t *testing.T, yaml string, path string) *harness {
 		Recheck: func(ctx context.Context, id string) (checks.Result, error) {
 			h.mu.Lock()
 			defer h.mu.Unlock()
+			h.checked++
 			return checks.Result{Time: h.clock.Now(), Status: h.recheck, Detail: "recheck " + h.recheck.String()}, nil
 		},
 		OnChange: func(inc incidents.Incident, ev incidents.Event) {
@@ -384,5 +386,32 @@ checks:
 	}
 	if got.State != incidents.Resolved || strings.Join(kinds2, ",") != "detected,escalated,acknowledged,note,resolved" {
 		t.Fatalf("db after restart: %s %v", got.State, kinds2)
+	}
+}
+
+func TestFirstFailureIsRecheckedSoon(t *testing.T) {
+	h := newHarness(t, "site: s\nchecks:\n  - {id: web, kind: tcp, target: '127.0.0.1:1', interval: 60s}\n", "")
+	h.eng.Observe(h.spec("web"), checks.Result{Time: h.clock.Now(), Status: C})
+	deadline := time.Now().Add(5 * time.Second)
+	for h.clock.Waiters() == 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	h.clock.Advance(11 * time.Second) // a fifth of 60 s is 12 s
+	time.Sleep(20 * time.Millisecond)
+	h.mu.Lock()
+	early := h.checked
+	h.mu.Unlock()
+	h.clock.Advance(2 * time.Second)
+	for time.Now().Before(deadline) {
+		h.mu.Lock()
+		n := h.checked
+		h.mu.Unlock()
+		if n == 1 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if early != 0 || h.checked != 1 {
+		t.Fatalf("rechecks: %d before 12 s, %d after", early, h.checked)
 	}
 }
