@@ -33,11 +33,13 @@ const (
 	flagDetail     = 0x08
 	flagFloat      = 0x10
 
-	// blockMaxRecords and blockMaxSpan close a block; the open block is
-	// rewritten at each flush, so it is kept small.
-	blockMaxRecords = 240
-	blockMaxSpan    = 6 * time.Hour
-	maxDetail       = 512
+	// A block closes when it nears one bbolt page (4 KiB less the page
+	// and element headers and the key): bbolt keeps a value whole in one
+	// leaf, so two 2.2 KB blocks would each take a page half empty. The
+	// span limit bounds how much of a slow check's history one block holds.
+	blockMaxBytes = 4000
+	blockMaxSpan  = 24 * time.Hour
+	maxDetail     = 512
 )
 
 // encState is what the encoder must remember between records of a block.

@@ -332,20 +332,25 @@ func (s *Store) appendResults(res *bolt.Bucket, id string, rs []checks.Result) e
 	}
 	for _, r := range rs {
 		t := r.Time.Truncate(time.Millisecond)
-		if st == nil || st.n >= blockMaxRecords || t.Sub(st.key) >= blockMaxSpan {
-			if st != nil && len(buf) > 0 {
-				if err := b.Put(timeKey(st.key), buf); err != nil {
-					return err
-				}
+		if st != nil && t.Sub(st.key) < blockMaxSpan {
+			saved := *st
+			if nb := appendRecord(buf, st, r); len(nb) <= blockMaxBytes {
+				buf = nb
+				continue
 			}
-			key := t
-			if st != nil && !key.After(st.last) {
-				key = st.last.Add(time.Millisecond)
-			}
-			st = &encState{key: key, last: key}
-			buf = nil
+			*st = saved // does not fit in this block's page: start a new one
 		}
-		buf = appendRecord(buf, st, r)
+		if st != nil && len(buf) > 0 {
+			if err := b.Put(timeKey(st.key), buf); err != nil {
+				return err
+			}
+		}
+		key := t
+		if st != nil && !key.After(st.last) {
+			key = st.last.Add(time.Millisecond)
+		}
+		st = &encState{key: key, last: key}
+		buf = appendRecord(nil, st, r)
 	}
 	s.mu.Lock()
 	s.enc[id] = st
