@@ -1,0 +1,168 @@
+package healing_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"outpost/appliance/clock"
+	"outpost/appliance/config"
+	"outpost/healing"
+)
+
+// remediation builds the first remediation of a one-check config through
+// the real config decoder.
+func remediation(t *testing.T, allow, yaml string) healing.Action {
+	t.Helper()
+	y := "site: s\nhealing: {allow_commands: [" + allow + "]}\nchecks:\n  - id: c\n    kind: tcp\n    target: 127.0.0.1:1\n    remediations:\n      - " + yaml + "\n"
+	cfg, err := config.Parse("s.yaml", []byte(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	acts, err := cfg.Remediations(&cfg.Checks[0])
+	if err != nil || len(acts) != 1 {
+		t.Fatalf("%v %v", acts, err)
+	}
+	return acts[0]
+}
+
+func TestConfigErrors(t *testing.T) {
+	cases := map[string]string{
+		"{action: command, command: [/bin/echo, hi]}":          `s.yaml:8: checks[0].remediations[0].command: "/bin/echo" is not in healing.allow_commands`,
+		"{action: command, command: [echo, hi]}":               `s.yaml:8: checks[0].remediations[0].command: "echo" must be an absolute path`,
+		"{action: reboot}":                                     `s.yaml:8: checks[0].remediations[0].action: unknown action "reboot" (one of command, http, systemd_restart, wol)`,
+		"{action: wol, mac: nope, broadcast: '127.0.0.1:9'}":   `s.yaml:8: checks[0].remediations[0].mac: "nope" is not a MAC address like 00:11:22:33:44:55`,
+		"{action: http, url: 'ftp://x/'}":                      `s.yaml:8: checks[0].remediations[0].url: "ftp://x/" is not an http:// or https:// URL`,
+		"{action: systemd_restart, unit: nginx, restart: yes}": `s.yaml:8: checks[0].remediations[0].restart: unknown field (expected one of action, unit)`,
+	}
+	for y, want := range cases {
+		_, err := config.Parse("s.yaml", []byte("site: s\nhealing: {allow_commands: [/usr/bin/true]}\nchecks:\n  - id: c\n    kind: tcp\n    target: 127.0.0.1:1\n    remediations:\n      - "+y+"\n"))
+		if err == nil || err.Error() != want {
+			t.Errorf("%s:\n got  %v\n want %s", y, err, want)
+		}
+	}
+}
+
+func TestCommandCapturesOutputWithoutShell(t *testing.T) {
+	a := remediation(t, "/bin/echo", "{action: command, command: [/bin/echo, 'hello; rm -rf /tmp/x', '$HOME']}")
+	r := healing.NewRunner(nil, nil)
+	e := r.Run(context.Background(), a, "c", 0, "alice", time.Second)
+	if !e.OK || e.Output != "hello; rm -rf /tmp/x $HOME\n" || e.Who != "alice" {
+		t.Fatalf("%+v", e)
+	}
+	slow := remediation(t, "/bin/sleep", "{action: command, command: [/bin/sleep, '5']}")
+	e = r.Run(context.Background(), slow, "c", 0, "auto", 100*time.Millisecond)
+	if e.OK || !strings.Contains(e.Error, "timed out") {
+		t.Fatalf("timeout: %+v", e)
+	}
+}
+
+func TestHTTPAction(t *testing.T) {
+	var got atomic.Value
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got.Store(r.Method + " " + r.URL.Path + " " + r.Header.Get("X-Key") + " " + string(b))
+		if r.URL.Path == "/bad" {
+			http.Error(w, "nope", 403)
+			return
+		}
+		io.WriteString(w, "outlet 4 cycled")
+	}))
+	defer srv.Close()
+	a := remediation(t, "", "{action: http, url: '"+srv.URL+"/outlet/4', headers: {X-Key: k1}, body: 'cycle'}")
+	e := healing.NewRunner(nil, nil).Run(context.Background(), a, "c", 0, "auto", time.Second)
+	if !e.OK || !strings.Contains(e.Output, "outlet 4 cycled") || got.Load() != "POST /outlet/4 k1 cycle" {
+		t.Fatalf("%+v %v", e, got.Load())
+	}
+	bad := remediation(t, "", "{action: http, url: '"+srv.URL+"/bad'}")
+	e = healing.NewRunner(nil, nil).Run(context.Background(), bad, "c", 0, "auto", time.Second)
+	if e.OK || !strings.Contains(e.Error, "403") {
+		t.Fatalf("%+v", e)
+	}
+}
+
+func TestWakeOnLANPacket(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	a := remediation(t, "", "{action: wol, mac: '00:11:22:aa:bb:cc', broadcast: '"+pc.LocalAddr().String()+"'}")
+	e := healing.NewRunner(nil, nil).Run(context.Background(), a, "c", 0, "auto", time.Second)
+	if !e.OK {
+		t.Fatal(e.Error)
+	}
+	buf := make([]byte, 200)
+	pc.SetReadDeadline(time.Now().Add(2 * time.Second))
+	n, _, err := pc.ReadFrom(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mac, _ := net.ParseMAC("00:11:22:aa:bb:cc")
+	want := append(bytes.Repeat([]byte{0xff}, 6), bytes.Repeat(mac, 16)...)
+	if !bytes.Equal(buf[:n], want) {
+		t.Fatalf("packet % x", buf[:n])
+	}
+}
+
+type memAudit struct {
+	mu sync.Mutex
+	es []healing.AuditEntry
+}
+
+func (m *memAudit) Audit(e healing.AuditEntry) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.es = append(m.es, e)
+	return nil
+}
+
+func TestAttemptLimitsAndTargetLock(t *testing.T) {
+	fc := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	r := healing.NewRunner(fc, nil)
+	l := healing.Limits{MaxAttempts: 3, Window: time.Hour}
+	for i := 1; i <= 3; i++ {
+		if ok, n := r.Allow("app", l); !ok || n != i {
+			t.Fatalf("attempt %d refused (%v %d)", i, ok, n)
+		}
+		fc.Advance(10 * time.Minute)
+	}
+	if ok, n := r.Allow("app", l); ok || n != 3 {
+		t.Fatalf("4th attempt within the hour allowed (%v %d)", ok, n)
+	}
+	if ok, _ := r.Allow("other", l); !ok {
+		t.Fatal("limits are per check")
+	}
+	fc.Advance(35 * time.Minute) // the first attempt leaves the window
+	if ok, _ := r.Allow("app", l); !ok {
+		t.Fatal("attempt refused after the window moved on")
+	}
+
+	// Two actions on the same target never overlap.
+	audit := &memAudit{}
+	rr := healing.NewRunner(nil, audit)
+	a := remediation(t, "/bin/sleep", "{action: command, command: [/bin/sleep, '0.2']}")
+	var wg sync.WaitGroup
+	for i := 0; i < 2; i++ {
+		wg.Add(1)
+		go func() { defer wg.Done(); rr.Run(context.Background(), a, "c", 0, "auto", 5*time.Second) }()
+	}
+	wg.Wait()
+	audit.mu.Lock()
+	defer audit.mu.Unlock()
+	if len(audit.es) != 2 {
+		t.Fatalf("%d audit entries", len(audit.es))
+	}
+	first, second := audit.es[0], audit.es[1]
+	if second.Time.Before(first.Time.Add(first.Duration - 20*time.Millisecond)) {
+		t.Fatalf("actions overlapped: %v+%v then %v", first.Time, first.Duration, second.Time)
+	}
+}
