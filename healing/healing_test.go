@@ -22,7 +22,11 @@ import (
 // the real config decoder.
 func remediation(t *testing.T, allow, yaml string) healing.Action {
 	t.Helper()
-	y := "site: s\nhealing: {allow_commands: [" + allow + "]}\nchecks:\n  - id: c\n    kind: tcp\n    target: 127.0.0.1:1\n    remediations:\n      - " + yaml + "\n"
+	return remediationYAML(t, "site: s\nhealing: {allow_commands: ["+allow+"]}\nchecks:\n  - id: c\n    kind: tcp\n    target: 127.0.0.1:1\n    remediations:\n      - "+yaml+"\n")
+}
+
+func remediationYAML(t *testing.T, y string) healing.Action {
+	t.Helper()
 	cfg, err := config.Parse("s.yaml", []byte(y))
 	if err != nil {
 		t.Fatal(err)
@@ -38,7 +42,7 @@ func TestConfigErrors(t *testing.T) {
 	cases := map[string]string{
 		"{action: command, command: [/bin/echo, hi]}":          `s.yaml:8: checks[0].remediations[0].command: "/bin/echo" is not in healing.allow_commands`,
 		"{action: command, command: [echo, hi]}":               `s.yaml:8: checks[0].remediations[0].command: "echo" must be an absolute path`,
-		"{action: reboot}":                                     `s.yaml:8: checks[0].remediations[0].action: unknown action "reboot" (one of command, http, systemd_restart, wol)`,
+		"{action: reboot}":                                     `s.yaml:8: checks[0].remediations[0].action: unknown action "reboot" (one of command, http, snmp_set, systemd_restart, wol)`,
 		"{action: wol, mac: nope, broadcast: '127.0.0.1:9'}":   `s.yaml:8: checks[0].remediations[0].mac: "nope" is not a MAC address like 00:11:22:33:44:55`,
 		"{action: http, url: 'ftp://x/'}":                      `s.yaml:8: checks[0].remediations[0].url: "ftp://x/" is not an http:// or https:// URL`,
 		"{action: systemd_restart, unit: nginx, restart: yes}": `s.yaml:8: checks[0].remediations[0].restart: unknown field (expected one of action, unit)`,
