@@ -234,3 +234,79 @@ func TestSecondInstanceFailsFast(t *testing.T) {
 	}
 	first.Process.Signal(syscall.SIGTERM)
 }
+
+// TestIncidentCommands drives incidents through the CLI against a running
+// daemon: list, show, acknowledge, note, run a remediation, audit.
+func TestIncidentCommands(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	dead := ln.Addr().String()
+	ln.Close()
+	cfg := writeConfig(t, fmt.Sprintf(`site: Acme
+healing: {allow_commands: [/bin/echo], settle: 100ms}
+checks:
+  - id: db
+    kind: tcp
+    target: %s
+    interval: 1s
+    timeout: 500ms
+    remediations:
+      - {action: command, command: [/bin/echo, restarting db]}
+`, dead))
+	data := t.TempDir()
+	cmd := exec.Command(binPath, "run", "--config", cfg, "--data", data, "--listen", "127.0.0.1:0", "--ui-listen", "127.0.0.1:0")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }()
+	var out string
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		out, _ = outpost(t, "incidents", "--open", "--data", data)
+		if strings.Contains(out, " db ") {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if !strings.Contains(out, "ID") || !strings.Contains(out, "db") {
+		t.Fatalf("incidents --open:\n%s", out)
+	}
+	// Wait for healing to finish (one attempt, then escalation).
+	for time.Now().Before(deadline) {
+		out, _ = outpost(t, "incident", "show", "1", "--data", data)
+		if strings.Contains(out, "escalated") {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if !strings.Contains(out, "detected") || !strings.Contains(out, "| restarting db") || !strings.Contains(out, "healing exhausted") {
+		t.Fatalf("incident show:\n%s", out)
+	}
+	out, code := outpost(t, "incident", "ack", "1", "--by", "alice", "--note", "on my way", "--data", data)
+	if code != 0 || !strings.Contains(out, "[alice] acknowledged: on my way") {
+		t.Fatalf("ack: %d\n%s", code, out)
+	}
+	out, code = outpost(t, "incident", "ack", "1", "--by", "bob", "--data", data)
+	if code != 1 || !strings.Contains(out, "already acknowledged by alice") {
+		t.Fatalf("second ack: %d\n%s", code, out)
+	}
+	out, code = outpost(t, "incident", "note", "1", "--data", data)
+	if code != 2 || !strings.Contains(out, "needs --note") {
+		t.Fatalf("empty note: %d\n%s", code, out)
+	}
+	out, code = outpost(t, "heal", "db", "--by", "alice", "--data", data)
+	if code != 0 || !strings.Contains(out, "run /bin/echo restarting db (command:/bin/echo): ok") {
+		t.Fatalf("heal: %d\n%s", code, out)
+	}
+	out, code = outpost(t, "audit", "--data", data)
+	if code != 0 || !strings.Contains(out, "alice") || !strings.Contains(out, "auto") {
+		t.Fatalf("audit: %d\n%s", code, out)
+	}
+	out, code = outpost(t, "incident", "show", "99", "--data", data)
+	if code != 1 || !strings.Contains(out, "no such incident: 99") {
+		t.Fatalf("missing incident: %d\n%s", code, out)
+	}
+	out, code = outpost(t, "incidents", "--data", t.TempDir())
+	if code != 1 || !strings.Contains(out, "cannot reach the outpost daemon") {
+		t.Fatalf("no daemon: %d\n%s", code, out)
+	}
+}
