@@ -5,6 +5,7 @@
 package appliance
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -76,6 +77,7 @@ type Appliance struct {
 	started  time.Time
 	counters sync.Map // kind -> *kindCounters
 	running  atomic.Bool
+	editMu   sync.Mutex
 }
 
 type kindCounters struct {
@@ -133,11 +135,37 @@ func New(o Options) (*Appliance, error) {
 	})
 	a.hooks = append(a.hooks, a.inc.Observe)
 	a.routes = append(a.routes, a.inc.Routes, a.auditRoutes)
-	if err := a.apply(cfg); err != nil {
+	if err := a.applyStartup(cfg); err != nil {
 		st.Close()
 		return nil, err
 	}
 	return a, nil
+}
+
+// seedBlob remembers the file config last applied from disk. While the
+// file stays the same, changes made in the web UI (or by a provisioning
+// bundle) stay in force across restarts; a changed file wins.
+const seedBlob = "config-file-seed"
+
+func (a *Appliance) applyStartup(fileCfg *config.Config) error {
+	cur, ok, err := a.store.CurrentConfig()
+	if err != nil {
+		return err
+	}
+	seed, err := a.store.GetBlob(seedBlob)
+	if err != nil {
+		return err
+	}
+	if ok && bytes.Equal(seed, fileCfg.Raw) && !bytes.Equal(cur.Raw, fileCfg.Raw) {
+		stored, err := config.Parse(fileCfg.File, cur.Raw)
+		if err == nil {
+			stored.File = fileCfg.File
+			a.log.Info("running the config edited since the file was applied", "version", cur.Version, "source", cur.Source)
+			return a.applySource(stored, cur.Source)
+		}
+		a.log.Error("stored config no longer validates; using the file", "version", cur.Version, "err", err)
+	}
+	return a.apply(fileCfg)
 }
 
 func loadConfig(path string) (*config.Config, error) {
@@ -147,19 +175,27 @@ func loadConfig(path string) (*config.Config, error) {
 	return config.Load(path)
 }
 
-// apply builds the checkers of cfg, records cfg in the store as a new
-// version when it changed, and swaps it in.
+// apply applies a config read from its file (or the embedded default).
 func (a *Appliance) apply(cfg *config.Config) error {
+	source := cfg.File
+	if source == "" || source == "default.yaml" {
+		source = "embedded default"
+	}
+	if err := a.applySource(cfg, source); err != nil {
+		return err
+	}
+	return a.store.PutBlob(seedBlob, cfg.Raw)
+}
+
+// applySource builds the checkers of cfg, records cfg in the store as a
+// new version when it changed, and swaps it in.
+func (a *Appliance) applySource(cfg *config.Config, source string) error {
 	jobs, err := BuildJobs(cfg)
 	if err != nil {
 		return err
 	}
 	if err := a.inc.Configure(cfg); err != nil {
 		return err
-	}
-	source := cfg.File
-	if source == "" || source == "default.yaml" {
-		source = "embedded default"
 	}
 	ver, err := a.store.SaveConfig(source, cfg.Raw)
 	if err != nil {
@@ -193,6 +229,10 @@ func (a *Appliance) Reload() error {
 	cfg, err := loadConfig(a.o.ConfigPath)
 	if err != nil {
 		return err
+	}
+	if seed, err := a.store.GetBlob(seedBlob); err == nil && bytes.Equal(seed, cfg.Raw) {
+		a.log.Info("config file unchanged; keeping the running config")
+		return nil
 	}
 	return a.apply(cfg)
 }

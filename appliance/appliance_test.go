@@ -2,6 +2,7 @@ package appliance_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -206,4 +207,65 @@ checks:
 		tb.Fatalf("audit %s", audit)
 	}
 	return took
+}
+
+// TestUIEditSurvivesRestartUntilFileChanges: a check added in the UI is a
+// new config version that the next start keeps, while the file on disk is
+// unchanged; editing the file makes the file win again.
+func TestUIEditSurvivesRestartUntilFileChanges(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "site.yaml")
+	os.WriteFile(cfgPath, []byte("site: Acme\n# the seed file\nchecks:\n  - {id: a, kind: tcp, target: '127.0.0.1:1'}\n"), 0o644)
+	open := func() *appliance.Appliance {
+		a, err := appliance.New(appliance.Options{ConfigPath: cfgPath, DataDir: filepath.Join(dir, "data"), Listen: "127.0.0.1:0", UIListen: "127.0.0.1:0", Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	a := open()
+	err := a.EditCheck("", appliance.CheckEdit{ID: "b", Kind: "tcp", Target: "127.0.0.1:2", Interval: "5x"}, "alice")
+	if !errors.Is(err, appliance.ErrConfigInvalid) || !strings.Contains(err.Error(), `checks[1].interval: "5x" is not a duration`) {
+		t.Fatalf("invalid edit: %v", err)
+	}
+	if err := a.EditCheck("", appliance.CheckEdit{ID: "b", Kind: "http", Target: "http://127.0.0.1:2/", Interval: "30s", Device: "web01", Options: "{body_contains: ok}"}, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if f, ok := a.CheckForm("b"); !ok || f.Options != "{body_contains: ok}" || f.Device != "web01" {
+		t.Fatalf("form back: %+v", f)
+	}
+	if err := a.DeleteCheck("a", "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(a.ConfigYAML()), "# the seed file") {
+		t.Fatalf("comments lost:\n%s", a.ConfigYAML())
+	}
+	a.Close()
+	a = open()
+	if ids := checkIDs(a); ids != "b" {
+		t.Fatalf("after restart: %s", ids)
+	}
+	a.Close()
+	os.WriteFile(cfgPath, []byte("site: Acme\nchecks:\n  - {id: c, kind: tcp, target: '127.0.0.1:3'}\n"), 0o644)
+	a = open()
+	defer a.Close()
+	if ids := checkIDs(a); ids != "c" {
+		t.Fatalf("after the file changed: %s", ids)
+	}
+	hist, _ := a.Store().ConfigHistory()
+	var sources []string
+	for _, h := range hist {
+		sources = append(sources, h.Source)
+	}
+	if len(hist) != 4 || !strings.HasPrefix(sources[1], "web UI by alice") {
+		t.Fatalf("history %v", sources)
+	}
+}
+
+func checkIDs(a *appliance.Appliance) string {
+	var ids []string
+	for _, c := range a.Config().Checks {
+		ids = append(ids, c.ID)
+	}
+	return strings.Join(ids, ",")
 }

@@ -166,6 +166,38 @@ func TestBrowserFlow(t *testing.T) {
 		t.Fatalf("state after ack %q", state)
 	}
 	screenshot(t, ctx, "incident")
+
+	// Add a check with a mistake, read the error, fix it.
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(base+"/checks"),
+		chromedp.Click(chromedp.CSS(`[data-testid="add-check"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="save-check"]`)),
+		chromedp.SetValue(chromedp.CSS("#id"), "front-desk-pc"),
+		chromedp.SetValue(chromedp.CSS("#kind"), "tcp"),
+		chromedp.SetValue(chromedp.CSS("#target"), "127.0.0.1:9"),
+		chromedp.SetValue(chromedp.CSS("#interval"), "5x"),
+		chromedp.Click(chromedp.CSS(`[data-testid="save-check"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="form-errors"]`)),
+	); err != nil {
+		t.Fatal(err)
+	}
+	if msg := text(t, ctx, `[data-testid="form-errors"]`); !strings.Contains(msg, `checks[2].interval: "5x" is not a duration (e.g. 30s, 5m, 2h, 7d)`) {
+		t.Fatalf("form error %q", msg)
+	}
+	screenshot(t, ctx, "check-form-error")
+	if err := chromedp.Do(ctx,
+		chromedp.SetValue(chromedp.CSS("#interval"), "30s"),
+		chromedp.Click(chromedp.CSS(`[data-testid="save-check"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="check-id"]`)),
+	); err != nil {
+		t.Fatal(err)
+	}
+	if id := text(t, ctx, `[data-testid="check-id"]`); id != "front-desk-pc" {
+		t.Fatalf("after save: %q", id)
+	}
+	if cv, _, _ := a.Store().CurrentConfig(); !strings.HasPrefix(cv.Source, "web UI by admin") || !strings.Contains(string(cv.Raw), "front-desk-pc") {
+		t.Fatalf("config version after UI edit: %+v", cv)
+	}
 	for _, page := range []struct{ path, wait, name string }{
 		{"/checks", `[data-testid="checks"]`, "checks"},
 		{"/checks/intranet", `[data-testid="recent"]`, "check"},

@@ -2,10 +2,12 @@ package appliance
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
+	"outpost/appliance/config"
 	"outpost/appliance/incidents"
 	"outpost/checks"
 	"outpost/store"
@@ -174,4 +176,47 @@ func (b uiBackend) Heal(ctx context.Context, check string, index int, user strin
 		fmt.Fprintf(&sb, "%s: %s\n%s", e.Action, res, e.Output)
 	}
 	return sb.String(), nil
+}
+
+func (b uiBackend) Kinds() []string { return checks.KindNames() }
+
+func (b uiBackend) CheckForm(id string) (ui.CheckForm, bool) {
+	e, ok := b.a.CheckForm(id)
+	return ui.CheckForm(e), ok
+}
+
+func (b uiBackend) SaveCheck(orig string, f ui.CheckForm, user string) error {
+	return formError(b.a.EditCheck(orig, CheckEdit(f), user))
+}
+
+func (b uiBackend) DeleteCheck(id, user string) error {
+	return formError(b.a.DeleteCheck(id, user))
+}
+
+func (b uiBackend) ConfigYAML() []byte { return b.a.ConfigYAML() }
+
+// formError turns config validation errors into the form's problem list:
+// the same field paths and messages as in a config file, without the
+// line numbers of a file the technician never saw.
+func formError(err error) error {
+	if err == nil || !errors.Is(err, ErrConfigInvalid) {
+		return err
+	}
+	var es config.Errors
+	if errors.As(err, &es) {
+		fe := &ui.FormError{}
+		for _, e := range es {
+			if e.Field != "" {
+				fe.Problems = append(fe.Problems, e.Field+": "+e.Msg)
+			} else {
+				fe.Problems = append(fe.Problems, e.Msg)
+			}
+		}
+		return fe
+	}
+	var e *config.Error
+	if errors.As(err, &e) {
+		return &ui.FormError{Problems: []string{e.Msg}}
+	}
+	return &ui.FormError{Problems: []string{strings.TrimPrefix(err.Error(), ErrConfigInvalid.Error()+": ")}}
 }

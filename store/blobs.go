@@ -33,3 +33,8 @@ func (s *Store) PutBlobIfAbsent(name string, value []byte) ([]byte, error) {
 	})
 	return out, err
 }
+
+// PutBlob stores value under name, replacing what was there.
+func (s *Store) PutBlob(name string, value []byte) error {
+	return s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketBlobs).Put([]byte(name), value) })
+}

@@ -15,6 +15,7 @@ type ChecksView struct {
 	Q, Status, Device string
 	Statuses          []string
 	Total             int
+	CanEdit           bool
 }
 
 // Range is one of the history ranges a check page offers.
@@ -45,6 +46,7 @@ type CheckView struct {
 	Recent   []RecentResult
 	CSRF     string
 	CanRun   bool
+	CanEdit  bool
 	Ran      *RecentResult
 }
 
@@ -60,6 +62,7 @@ func (s *Server) checkPages() {
 	s.handle("GET", "/checks", RoleViewer, func(w http.ResponseWriter, r *http.Request, sess *Session) error {
 		q := r.URL.Query()
 		v := FilterChecks(s.o.Backend.CheckStates(), s.o.Clock.Now(), q.Get("q"), q.Get("status"), q.Get("device"))
+		v.CanEdit = sess.Role.AtLeast(RoleAdmin)
 		return s.render(w, r, sess, "Checks", checksView(v))
 	})
 	s.handle("GET", "/checks/{id}", RoleViewer, func(w http.ResponseWriter, r *http.Request, sess *Session) error {
@@ -120,7 +123,7 @@ func (s *Server) checkView(r *http.Request, sess *Session) (CheckView, error) {
 			rng = x
 		}
 	}
-	v := CheckView{Row: rowOf(*st, now), Interval: st.Interval, Range: rng.Name, CSRF: sess.CSRF, CanRun: sess.Role.AtLeast(RoleTechnician)}
+	v := CheckView{Row: rowOf(*st, now), Interval: st.Interval, Range: rng.Name, CSRF: sess.CSRF, CanRun: sess.Role.AtLeast(RoleTechnician), CanEdit: sess.Role.AtLeast(RoleAdmin)}
 	for _, x := range Ranges {
 		v.Ranges = append(v.Ranges, x.Name)
 	}

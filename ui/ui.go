@@ -48,7 +48,30 @@ type Backend interface {
 	// Heal runs remediation index (0-based) of a check as user and says
 	// what happened.
 	Heal(ctx context.Context, check string, index int, user string) (string, error)
+	// Kinds lists the check kinds this build knows.
+	Kinds() []string
+	// CheckForm returns a configured check for editing.
+	CheckForm(id string) (CheckForm, bool)
+	// SaveCheck replaces check orig (adds one when orig is "") and
+	// applies the config as a new version. Validation problems come back
+	// as a *FormError.
+	SaveCheck(orig string, f CheckForm, user string) error
+	// DeleteCheck removes a check from the config.
+	DeleteCheck(id, user string) error
+	// ConfigYAML is the config in force.
+	ConfigYAML() []byte
 }
+
+// CheckForm is the add/edit check form.
+type CheckForm struct {
+	ID, Kind, Target, Interval, Timeout, Device, Group, Severity, Options string
+}
+
+// FormError lists validation problems, each "field: what is wrong", worded
+// as the config file's errors are.
+type FormError struct{ Problems []string }
+
+func (e *FormError) Error() string { return strings.Join(e.Problems, "; ") }
 
 // Incident is an incident as the UI shows it.
 type Incident struct {

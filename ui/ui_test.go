@@ -155,6 +155,24 @@ func (b *staticBackend) Remediations(check string) []string {
 func (b *staticBackend) Heal(ctx context.Context, check string, i int, user string) (string, error) {
 	return "restart unit db.service: ok", nil
 }
+func (b *staticBackend) Kinds() []string { return []string{"http", "tcp"} }
+func (b *staticBackend) CheckForm(id string) (CheckForm, bool) {
+	for _, c := range b.states {
+		if c.ID == id {
+			return CheckForm{ID: c.ID, Kind: c.Kind, Target: c.Target}, true
+		}
+	}
+	return CheckForm{}, false
+}
+func (b *staticBackend) SaveCheck(orig string, f CheckForm, user string) error {
+	if f.Interval == "5x" {
+		return &FormError{Problems: []string{`checks[2].interval: "5x" is not a duration (e.g. 30s, 5m, 2h, 7d)`}}
+	}
+	b.states = append(b.states, CheckState{ID: f.ID, Kind: f.Kind, Target: f.Target})
+	return nil
+}
+func (b *staticBackend) DeleteCheck(id, user string) error { return nil }
+func (b *staticBackend) ConfigYAML() []byte                { return []byte("site: Acme Dental\n") }
 func (b *staticBackend) RunNow(ctx context.Context, id string) (checks.Result, error) {
 	b.runs++
 	return checks.Result{Status: checks.OK}, nil
@@ -414,6 +432,35 @@ func TestIncidentPages(t *testing.T) {
 	code, body = get(t, c, srv.URL+"/incidents?all=1")
 	if code != 200 || !strings.Contains(body, `data-testid="incident-7"`) {
 		t.Fatalf("list: %d", code)
+	}
+}
+
+func TestCheckEditingIsForAdmins(t *testing.T) {
+	srv, _, _ := testServer(t)
+	c := client(t)
+	tok := setupAdmin(t, srv, c)
+	code, body := post(t, c, srv.URL+"/checks/new", url.Values{"csrf": {tok}, "id": {"web2"}, "kind": {"http"}, "target": {"http://127.0.0.1/"}, "interval": {"5x"}})
+	if code != http.StatusUnprocessableEntity || !strings.Contains(body, `checks[2].interval: &#34;5x&#34; is not a duration`) || !strings.Contains(body, `value="web2"`) {
+		t.Fatalf("invalid check: %d", code)
+	}
+	code, _ = post(t, c, srv.URL+"/checks/new", url.Values{"csrf": {tok}, "id": {"web2"}, "kind": {"http"}, "target": {"http://127.0.0.1/"}, "interval": {"30s"}})
+	if code != 200 {
+		t.Fatalf("valid check: %d", code)
+	}
+	code, body = get(t, c, srv.URL+"/settings/config.yaml")
+	if code != 200 || body != "site: Acme Dental\n" {
+		t.Fatalf("export: %d %q", code, body)
+	}
+	post(t, c, srv.URL+"/settings/users", url.Values{"csrf": {tok}, "user": {"tech"}, "role": {"technician"}, "password": {"Wrench-Socket-77"}})
+	tc := client(t)
+	_, body = get(t, tc, srv.URL+"/login")
+	post(t, tc, srv.URL+"/login", url.Values{"csrf": {token(t, body)}, "user": {"tech"}, "password": {"Wrench-Socket-77"}})
+	_, body = get(t, tc, srv.URL+"/checks")
+	if strings.Contains(body, "Add a check") {
+		t.Fatal("technicians see the add link")
+	}
+	if code, _ := post(t, tc, srv.URL+"/checks/web/delete", url.Values{"csrf": {token(t, body)}}); code != http.StatusForbidden {
+		t.Fatalf("technician delete: %d", code)
 	}
 }
 
