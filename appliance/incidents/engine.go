@@ -105,9 +105,12 @@ func (e *Engine) Configure(cfg *config.Config) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	first := e.cfg == nil
+	// Keep the state object of checks that stay, so counters, history
+	// and a healing or retry in progress carry over a reload.
 	for id, st := range states {
 		if old, ok := e.checks[id]; ok {
-			st.fails, st.oks, st.history, st.flapping, st.open, st.behind = old.fails, old.oks, old.history, old.flapping, old.open, old.behind
+			old.spec, old.confirm, old.recover, old.dependsOn, old.parentDev, old.actions = st.spec, st.confirm, st.recover, st.dependsOn, st.parentDev, st.actions
+			states[id] = old
 		}
 	}
 	e.checks, e.cfg = states, cfg
