@@ -253,7 +253,11 @@ func (d *decoder) strct(n *yaml.Node, v reflect.Value, path string) {
 		fp := join(path, k.Value)
 		idx, ok := fields[k.Value]
 		if !ok {
-			d.fail(k, fp, "unknown field (expected one of %s)", strings.Join(names, ", "))
+			if len(names) == 0 {
+				d.fail(k, fp, "unknown field (%s takes no fields)", orRoot(path))
+			} else {
+				d.fail(k, fp, "unknown field (expected one of %s)", strings.Join(names, ", "))
+			}
 			continue
 		}
 		if seen[k.Value] {
@@ -288,6 +292,13 @@ func collectFields(t reflect.Type, prefix []int, fields map[string][]int, names 
 		fields[name] = idx
 		*names = append(*names, name)
 	}
+}
+
+func orRoot(path string) string {
+	if path == "" {
+		return "the config"
+	}
+	return path
 }
 
 func join(path, key string) string {
