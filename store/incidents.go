@@ -7,13 +7,11 @@ import (
 var (
 	bucketIncidents = []byte("incidents")      // id -> incident JSON
 	bucketOpenIdx   = []byte("incidents_open") // id -> nothing, for open ones
-	bucketAudit     = []byte("audit")          // time+seq -> audit JSON
 )
 
 func init() {
 	registerBucket(string(bucketIncidents))
 	registerBucket(string(bucketOpenIdx))
-	registerBucket(string(bucketAudit))
 }
 
 // NextIncidentID allocates an incident number (1, 2, 3 ... never reused).
@@ -67,33 +65,6 @@ func (s *Store) ListIncidents(openOnly bool, fn func(doc []byte) bool) error {
 			if v == nil {
 				continue
 			}
-			if !fn(append([]byte(nil), v...)) {
-				return nil
-			}
-		}
-		return nil
-	})
-}
-
-// AppendAudit records one healing action run.
-func (s *Store) AppendAudit(doc []byte) error {
-	now := s.o.Clock.Now()
-	return s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketAudit)
-		seq, err := b.NextSequence()
-		if err != nil {
-			return err
-		}
-		return b.Put(seqKey(now, uint32(seq)), doc)
-	})
-}
-
-// ListAudit calls fn with audit documents, newest first, until it
-// returns false.
-func (s *Store) ListAudit(fn func(doc []byte) bool) error {
-	return s.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketAudit).Cursor()
-		for k, v := c.Last(); k != nil; k, v = c.Prev() {
 			if !fn(append([]byte(nil), v...)) {
 				return nil
 			}
