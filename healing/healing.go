@@ -118,6 +118,15 @@ type Runner struct {
 	mu      sync.Mutex
 	targets map[string]*sync.Mutex
 	history map[string][]time.Time // check -> automatic attempt times
+	agents  AgentCommander
+}
+
+// SetAgents gives agent actions (agent_restart) their way to the
+// agents; until it is called they fail with ErrNoAgent.
+func (r *Runner) SetAgents(a AgentCommander) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.agents = a
 }
 
 // NewRunner returns a Runner.
@@ -162,6 +171,7 @@ func (r *Runner) Run(ctx context.Context, a Action, check string, incident uint6
 		lock = &sync.Mutex{}
 		r.targets[a.Target()] = lock
 	}
+	agents := r.agents
 	r.mu.Unlock()
 	lock.Lock()
 	defer lock.Unlock()
@@ -172,7 +182,13 @@ func (r *Runner) Run(ctx context.Context, a Action, check string, incident uint6
 	defer cancel()
 	start := r.clock.Now()
 	wall := time.Now()
-	out, err := a.Run(ctx)
+	var out string
+	var err error
+	if aa, ok := a.(AgentAction); ok {
+		out, err = aa.RunThrough(ctx, agents)
+	} else {
+		out, err = a.Run(ctx)
+	}
 	e := AuditEntry{Time: start, Check: check, Incident: incident, Who: who, Action: a.Describe(), Target: a.Target(), Duration: time.Since(wall), OK: err == nil, Output: truncate(out, 4096)}
 	if err != nil {
 		e.Error = err.Error()
