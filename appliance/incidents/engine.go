@@ -14,6 +14,7 @@ import (
 	"outpost/appliance/clock"
 	"outpost/appliance/config"
 	"outpost/checks"
+	"outpost/checks/incident"
 	"outpost/healing"
 )
 
@@ -239,7 +240,7 @@ func (e *Engine) Observe(spec checks.Spec, r checks.Result) {
 		ev := e.addLocked(inc, Event{Time: now, Kind: Updated, Text: fmt.Sprintf("now %s: %s", r.Status, r.Detail)})
 		notes = append(notes, pending{*inc, ev})
 	case inc != nil && !st.healing && ((inc.Flapping && !st.flapping && !isFailure(r.Status)) || (!inc.Flapping && st.oks >= st.recover)):
-		e.resolveLocked(inc, now, "recovered", "", fmt.Sprintf("recovered: %s", r.Detail), &notes)
+		e.resolveLocked(inc, now, incident.ResolvedByItself, "", fmt.Sprintf("recovered: %s", r.Detail), &notes)
 	}
 	if !isFailure(r.Status) {
 		st.behind = 0
@@ -331,10 +332,10 @@ func (e *Engine) resolveLocked(inc *Incident, now time.Time, how, by, text strin
 	if !inc.IsOpen() {
 		return
 	}
-	if how == "recovered" {
+	if how == incident.ResolvedByItself {
 		for _, ev := range inc.Timeline {
 			if ev.Kind == Healing && ev.OK != nil && *ev.OK {
-				how = "self-healed"
+				how = incident.SelfHealed
 			}
 		}
 	}
@@ -433,7 +434,7 @@ func (e *Engine) heal(st *checkState, id uint64) {
 			notes = nil
 			e.mu.Lock()
 			if inc := e.open[id]; inc != nil {
-				e.resolveLocked(inc, e.o.Clock.Now(), "self-healed", "auto", "healed by "+entry.Action+", re-check ok: "+res.Detail, &notes)
+				e.resolveLocked(inc, e.o.Clock.Now(), incident.SelfHealed, "auto", "healed by "+entry.Action+", re-check ok: "+res.Detail, &notes)
 			}
 			e.mu.Unlock()
 			e.flush(notes)
@@ -576,7 +577,7 @@ func (e *Engine) Resolve(id uint64, by, note string) (Incident, error) {
 		if note != "" {
 			text += ": " + note
 		}
-		e.resolveLocked(inc, now, "technician", by, text, notes)
+		e.resolveLocked(inc, now, incident.ByTechnician, by, text, notes)
 		return nil
 	})
 }

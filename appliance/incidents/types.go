@@ -3,81 +3,42 @@
 // windows, a timeline per incident, and self-healing with safeguards.
 // Incidents are persisted through the Store interface (bbolt in the
 // daemon) and survive restarts.
+//
+// The data types live in the leaf package checks/incident, so that
+// notify, ui and phone home can use them without importing this engine;
+// the aliases below keep callers of this package short.
 package incidents
 
-import (
-	"time"
+import "outpost/checks/incident"
 
-	"outpost/checks"
-)
+// Incident is one problem with one check (see incident.Incident).
+type Incident = incident.Incident
+
+// Event is one timeline entry (see incident.Event).
+type Event = incident.Event
 
 // State is an incident's lifecycle state.
-type State string
+type State = incident.State
+
+// EventKind names a timeline entry.
+type EventKind = incident.EventKind
 
 // Incident states.
 const (
-	Open         State = "open"
-	Acknowledged State = "acknowledged"
-	Resolved     State = "resolved"
+	Open         = incident.Open
+	Acknowledged = incident.Acknowledged
+	Resolved     = incident.Resolved
 )
-
-// Incident is one problem with one check, from detection to resolution.
-type Incident struct {
-	ID       uint64        `json:"id"`
-	Check    string        `json:"check"`
-	Kind     string        `json:"kind"`
-	Device   string        `json:"device"`
-	Group    string        `json:"group,omitempty"`
-	Severity string        `json:"severity"`
-	Status   checks.Status `json:"status"`
-	State    State         `json:"state"`
-	Summary  string        `json:"summary"`
-	// Flapping marks an incident opened for a check that keeps changing
-	// state, instead of one incident per change.
-	Flapping bool `json:"flapping,omitempty"`
-	// InMaintenance: opened during a maintenance window; it neither
-	// notifies nor heals.
-	InMaintenance bool `json:"in_maintenance,omitempty"`
-	// Children are checks unreachable behind this incident's check.
-	Children []string `json:"children,omitempty"`
-	// HealingSuspended: the attempts limit was reached.
-	HealingSuspended bool `json:"healing_suspended,omitempty"`
-	// Escalated: healing could not fix it (or was not allowed to try);
-	// a human is needed.
-	Escalated  bool       `json:"escalated,omitempty"`
-	Opened     time.Time  `json:"opened"`
-	Acked      *time.Time `json:"acked,omitempty"`
-	AckedBy    string     `json:"acked_by,omitempty"`
-	Resolved   *time.Time `json:"resolved,omitempty"`
-	Resolution string     `json:"resolution,omitempty"` // recovered, self-healed, technician
-	Timeline   []Event    `json:"timeline"`
-}
-
-// EventKind names a timeline entry.
-type EventKind string
 
 // Timeline entry kinds.
 const (
-	Detected    EventKind = "detected"
-	Updated     EventKind = "updated"
-	Unreachable EventKind = "unreachable"
-	Healing     EventKind = "healing"
-	Escalation  EventKind = "escalated"
-	Notified    EventKind = "notified"
-	Ack         EventKind = "acknowledged"
-	Note        EventKind = "note"
-	Resolve     EventKind = "resolved"
+	Detected    = incident.Detected
+	Updated     = incident.Updated
+	Unreachable = incident.Unreachable
+	Healing     = incident.Healing
+	Escalation  = incident.Escalation
+	Notified    = incident.Notified
+	Ack         = incident.Ack
+	Note        = incident.Note
+	Resolve     = incident.Resolve
 )
-
-// Event is one timeline entry.
-type Event struct {
-	Time   time.Time `json:"time"`
-	Kind   EventKind `json:"kind"`
-	By     string    `json:"by,omitempty"`
-	Text   string    `json:"text"`
-	Output string    `json:"output,omitempty"`
-	OK     *bool     `json:"ok,omitempty"`
-}
-
-// IsOpen reports whether the incident is not resolved.
-func (i *Incident) IsOpen() bool { return i.State != Resolved }

@@ -1,0 +1,94 @@
+// Package incident holds the plain data of an incident: the Incident
+// record, its timeline Events, states and resolutions. It is a leaf
+// package so that everything that shows or sends incidents (notify, ui,
+// phone home) can use the same types without importing the engine that
+// makes them (appliance/incidents) or the store that keeps them.
+package incident
+
+import (
+	"time"
+
+	"outpost/checks"
+)
+
+// State is an incident's lifecycle state.
+type State string
+
+// Incident states.
+const (
+	Open         State = "open"
+	Acknowledged State = "acknowledged"
+	Resolved     State = "resolved"
+)
+
+// Incident is one problem with one check, from detection to resolution.
+type Incident struct {
+	ID       uint64        `json:"id"`
+	Check    string        `json:"check"`
+	Kind     string        `json:"kind"`
+	Device   string        `json:"device"`
+	Group    string        `json:"group,omitempty"`
+	Severity string        `json:"severity"`
+	Status   checks.Status `json:"status"`
+	State    State         `json:"state"`
+	Summary  string        `json:"summary"`
+	// Flapping marks an incident opened for a check that keeps changing
+	// state, instead of one incident per change.
+	Flapping bool `json:"flapping,omitempty"`
+	// InMaintenance: opened during a maintenance window; it neither
+	// notifies nor heals.
+	InMaintenance bool `json:"in_maintenance,omitempty"`
+	// Children are checks unreachable behind this incident's check.
+	Children []string `json:"children,omitempty"`
+	// HealingSuspended: the attempts limit was reached.
+	HealingSuspended bool `json:"healing_suspended,omitempty"`
+	// Escalated: healing could not fix it (or was not allowed to try);
+	// a human is needed.
+	Escalated  bool       `json:"escalated,omitempty"`
+	Opened     time.Time  `json:"opened"`
+	Acked      *time.Time `json:"acked,omitempty"`
+	AckedBy    string     `json:"acked_by,omitempty"`
+	Resolved   *time.Time `json:"resolved,omitempty"`
+	Resolution string     `json:"resolution,omitempty"` // ResolvedByItself, SelfHealed or ByTechnician
+	Timeline   []Event    `json:"timeline"`
+}
+
+// EventKind names a timeline entry.
+type EventKind string
+
+// Timeline entry kinds.
+const (
+	Detected    EventKind = "detected"
+	Updated     EventKind = "updated"
+	Unreachable EventKind = "unreachable"
+	Healing     EventKind = "healing"
+	Escalation  EventKind = "escalated"
+	Notified    EventKind = "notified"
+	Ack         EventKind = "acknowledged"
+	Note        EventKind = "note"
+	Resolve     EventKind = "resolved"
+)
+
+// Event is one timeline entry.
+type Event struct {
+	Time   time.Time `json:"time"`
+	Kind   EventKind `json:"kind"`
+	By     string    `json:"by,omitempty"`
+	Text   string    `json:"text"`
+	Output string    `json:"output,omitempty"`
+	OK     *bool     `json:"ok,omitempty"`
+}
+
+// IsOpen reports whether the incident is not resolved.
+func (i *Incident) IsOpen() bool { return i.State != Resolved }
+
+// Resolutions: how an incident ended.
+const (
+	// ResolvedByItself: the check recovered without anyone acting.
+	ResolvedByItself = "recovered"
+	// SelfHealed: a remediation ran and the re-check (or the next
+	// results) came back ok.
+	SelfHealed = "self-healed"
+	// ByTechnician: someone resolved it by hand.
+	ByTechnician = "technician"
+)
