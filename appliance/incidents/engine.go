@@ -489,6 +489,9 @@ func (e *Engine) retry(st *checkState, d time.Duration) {
 // ErrNotFound is returned for an unknown incident id.
 var ErrNotFound = errors.New("no such incident")
 
+// ErrNoCheck is returned by Heal for a check that is not configured.
+var ErrNoCheck = errors.New("no such check")
+
 func (e *Engine) get(id uint64) (*Incident, error) {
 	if inc := e.open[id]; inc != nil {
 		return inc, nil
@@ -614,7 +617,7 @@ func (e *Engine) Heal(ctx context.Context, check string, index int, who string) 
 	st := e.checks[check]
 	if st == nil {
 		e.mu.Unlock()
-		return nil, fmt.Errorf("no check %q", check)
+		return nil, fmt.Errorf("%w: %q", ErrNoCheck, check)
 	}
 	acts, timeout := st.actions, e.cfg.Healing.ActionTimeout
 	var incID uint64
@@ -623,10 +626,10 @@ func (e *Engine) Heal(ctx context.Context, check string, index int, who string) 
 	}
 	e.mu.Unlock()
 	if len(acts) == 0 {
-		return nil, fmt.Errorf("check %q has no remediation configured", check)
+		return nil, badRequestf("check %q has no remediation configured", check)
 	}
 	if index >= len(acts) {
-		return nil, fmt.Errorf("check %q has %d remediation(s); there is no number %d", check, len(acts), index+1)
+		return nil, badRequestf("check %q has %d remediation(s); there is no number %d", check, len(acts), index+1)
 	}
 	if index >= 0 {
 		acts = acts[index : index+1]

@@ -3,6 +3,7 @@ package incidents
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 )
@@ -67,6 +68,10 @@ func (e *Engine) Routes(mux *http.ServeMux) {
 			reply(w, nil, &badRequest{"request body needs {\"by\": name, \"action\": N}"})
 			return
 		}
+		if body.Action < 0 {
+			reply(w, nil, badRequestf("action %d: remediations are numbered from 1 (0 runs them all)", body.Action))
+			return
+		}
 		out, err := e.Heal(r.Context(), r.PathValue("check"), body.Action-1, body.By)
 		reply(w, out, err)
 	})
@@ -74,7 +79,13 @@ func (e *Engine) Routes(mux *http.ServeMux) {
 
 var errBadID = &badRequest{"incident id must be a number"}
 
+// badRequest is an error in what was asked (answered 400), as opposed
+// to a conflict with the incident's state (409).
 type badRequest struct{ msg string }
+
+func badRequestf(format string, args ...any) error {
+	return &badRequest{fmt.Sprintf(format, args...)}
+}
 
 func (b *badRequest) Error() string { return b.msg }
 
@@ -84,7 +95,7 @@ func reply(w http.ResponseWriter, v any, err error) {
 		code := http.StatusConflict
 		var br *badRequest
 		switch {
-		case errors.Is(err, ErrNotFound):
+		case errors.Is(err, ErrNotFound), errors.Is(err, ErrNoCheck):
 			code = http.StatusNotFound
 		case errors.As(err, &br):
 			code = http.StatusBadRequest
