@@ -174,6 +174,7 @@ func Parse(name string, data []byte) (*Config, error) {
 			}
 		}
 	}
+	c.locateIncidentSections(&root)
 	if len(d.errs) == 0 {
 		c.applyDefaults()
 		c.applyIncidentDefaults()

@@ -22,6 +22,8 @@ type Incidents struct {
 	// 21 results that end and start flapping (defaults 20 and 30).
 	FlapLow  float64 `yaml:"flap_low"`
 	FlapHigh float64 `yaml:"flap_high"`
+
+	node *yaml.Node // where the section is, for errors
 }
 
 // Healing tunes self-healing.
@@ -37,6 +39,8 @@ type Healing struct {
 	ActionTimeout time.Duration `yaml:"action_timeout"`
 	// AllowCommands are the absolute paths the `command` action may run.
 	AllowCommands []string `yaml:"allow_commands"`
+
+	node *yaml.Node
 }
 
 // Maintenance is a window in which checks run and record but incidents
@@ -52,6 +56,7 @@ type Maintenance struct {
 	Weekly *Weekly `yaml:"weekly"`
 
 	start, end time.Time
+	node       *yaml.Node
 }
 
 // Weekly is a recurring window, e.g. Sundays 02:00 for 3h.
@@ -100,6 +105,49 @@ func (m *Maintenance) Active(t time.Time) bool {
 		}
 	}
 	return false
+}
+
+// locateIncidentSections remembers where the incidents, healing and
+// maintenance sections are, so errors found after decoding name a line.
+func (c *Config) locateIncidentSections(root *yaml.Node) {
+	c.Incidents.node = findKey(root, "incidents")
+	c.Healing.node = findKey(root, "healing")
+	if seq := findKey(root, "maintenance"); seq != nil && seq.Kind == yaml.SequenceNode {
+		for i, n := range seq.Content {
+			if i < len(c.Maintenance) {
+				c.Maintenance[i].node = n
+			}
+		}
+	}
+}
+
+// lineOf is the line of the value at the key path under n, or of the
+// nearest node found on the way (0 when n is nil: the section is absent).
+// A numeric key indexes a sequence.
+func lineOf(n *yaml.Node, keys ...string) int {
+	if n == nil {
+		return 0
+	}
+	line := n.Line
+	for _, k := range keys {
+		if n.Kind == yaml.SequenceNode {
+			var i int
+			if _, err := fmt.Sscan(k, &i); err != nil || i >= len(n.Content) {
+				break
+			}
+			n = n.Content[i]
+			line = n.Line
+			continue
+		}
+		if n.Kind != yaml.MappingNode {
+			break
+		}
+		if n = findKey(n, k); n == nil {
+			break
+		}
+		line = n.Line
+	}
+	return line
 }
 
 // healingEnv lets remediation constructors see the allow-list.
@@ -190,12 +238,31 @@ func (c *Config) validateIncidents(d *decoder) {
 	fail := func(line int, field, format string, args ...any) {
 		d.errs = append(d.errs, &Error{File: c.File, Line: line, Field: field, Msg: fmt.Sprintf(format, args...)})
 	}
-	if c.Incidents.FlapLow >= c.Incidents.FlapHigh || c.Incidents.FlapHigh > 100 {
-		fail(0, "incidents.flap_low", "must be below flap_high, both percentages")
+	if c.Incidents.FlapLow < 0 || c.Incidents.FlapLow >= c.Incidents.FlapHigh || c.Incidents.FlapHigh > 100 {
+		fail(lineOf(c.Incidents.node, "flap_low"), "incidents.flap_low", "%g must be below flap_high (%g); both are percentages, 0 to 100", c.Incidents.FlapLow, c.Incidents.FlapHigh)
+	}
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"confirm", c.Incidents.Confirm}, {"recover", c.Incidents.Recover}} {
+		if f.v < 1 || f.v > 100 {
+			fail(lineOf(c.Incidents.node, f.name), "incidents."+f.name, "%d is out of range (1 to 100)", f.v)
+		}
+	}
+	if c.Healing.MaxAttempts < 1 || c.Healing.MaxAttempts > 100 {
+		fail(lineOf(c.Healing.node, "max_attempts"), "healing.max_attempts", "%d is out of range (1 to 100)", c.Healing.MaxAttempts)
+	}
+	for _, f := range []struct {
+		name string
+		v    time.Duration
+	}{{"window", c.Healing.Window}, {"settle", c.Healing.Settle}, {"action_timeout", c.Healing.ActionTimeout}} {
+		if f.v < 0 {
+			fail(lineOf(c.Healing.node, f.name), "healing."+f.name, "must be positive")
+		}
 	}
 	for i, p := range c.Healing.AllowCommands {
 		if !strings.HasPrefix(p, "/") {
-			fail(0, fmt.Sprintf("healing.allow_commands[%d]", i), "%q must be an absolute path", p)
+			fail(lineOf(c.Healing.node, "allow_commands", fmt.Sprint(i)), fmt.Sprintf("healing.allow_commands[%d]", i), "%q must be an absolute path", p)
 		}
 	}
 	ids := map[string]bool{}
@@ -204,10 +271,11 @@ func (c *Config) validateIncidents(d *decoder) {
 	}
 	for i := range c.Checks {
 		ch := &c.Checks[i]
-		if ch.Confirm < 1 || ch.Confirm > 100 {
+		// A value inherited from incidents: was judged there already.
+		if ch.Confirm != c.Incidents.Confirm && (ch.Confirm < 1 || ch.Confirm > 100) {
 			fail(ch.line, ch.path+".confirm", "%d is out of range (1 to 100)", ch.Confirm)
 		}
-		if ch.Recover < 1 || ch.Recover > 100 {
+		if ch.Recover != c.Incidents.Recover && (ch.Recover < 1 || ch.Recover > 100) {
 			fail(ch.line, ch.path+".recover", "%d is out of range (1 to 100)", ch.Recover)
 		}
 		if ch.DependsOn != "" && (!ids[ch.DependsOn] || ch.DependsOn == ch.ID) {
@@ -222,15 +290,37 @@ func (c *Config) validateIncidents(d *decoder) {
 	for i := range c.Maintenance {
 		m := &c.Maintenance[i]
 		path := fmt.Sprintf("maintenance[%d]", i)
+		fail := func(line int, field, format string, args ...any) {
+			if line == 0 {
+				line = lineOf(m.node)
+			}
+			d.errs = append(d.errs, &Error{File: c.File, Line: line, Field: field, Msg: fmt.Sprintf(format, args...)})
+		}
+		scopes := 0
+		for _, s := range []string{m.Check, m.Device, m.Group} {
+			if s != "" {
+				scopes++
+			}
+		}
+		if scopes > 1 {
+			fail(0, path, "give one scope (check, device or group), or none for the whole site")
+		}
+		if m.Check != "" && !ids[m.Check] {
+			fail(lineOf(m.node, "check"), path+".check", "%q is not a check of this config", m.Check)
+		}
+		if m.Weekly != nil && (m.Start != "" || m.End != "") {
+			fail(lineOf(m.node, "weekly"), path, "is either one-off (start, end) or weekly, not both")
+			continue
+		}
 		if m.Weekly == nil {
 			var err error
 			if m.start, err = time.Parse(time.RFC3339, m.Start); err != nil {
-				fail(0, path+".start", "%q is not a time like 2026-12-24T18:00:00+01:00", m.Start)
+				fail(lineOf(m.node, "start"), path+".start", "%q is not a time like 2026-12-24T18:00:00+01:00", m.Start)
 			}
 			if m.end, err = time.Parse(time.RFC3339, m.End); err != nil {
-				fail(0, path+".end", "%q is not a time like 2026-12-24T22:00:00+01:00", m.End)
+				fail(lineOf(m.node, "end"), path+".end", "%q is not a time like 2026-12-24T22:00:00+01:00", m.End)
 			} else if !m.end.After(m.start) {
-				fail(0, path+".end", "is not after start")
+				fail(lineOf(m.node, "end"), path+".end", "is not after start")
 			}
 			continue
 		}
@@ -239,26 +329,26 @@ func (c *Config) validateIncidents(d *decoder) {
 		for _, dname := range w.Days {
 			wd, ok := weekdays[strings.ToLower(dname)]
 			if !ok {
-				fail(0, path+".weekly.days", "%q is not a day (mon, tue, wed, thu, fri, sat, sun)", dname)
+				fail(lineOf(m.node, "weekly", "days"), path+".weekly.days", "%q is not a day (mon, tue, wed, thu, fri, sat, sun)", dname)
 			}
 			w.days[wd] = true
 		}
 		if len(w.days) == 0 {
-			fail(0, path+".weekly.days", "lists no day")
+			fail(lineOf(m.node, "weekly", "days"), path+".weekly.days", "lists no day")
 		}
-		var h, mm int
-		if _, err := fmt.Sscanf(w.At, "%d:%d", &h, &mm); err != nil || h > 23 || mm > 59 || h < 0 || mm < 0 {
-			fail(0, path+".weekly.at", "%q is not a time of day like 02:00", w.At)
+		if at, err := time.Parse("15:04", w.At); err != nil {
+			fail(lineOf(m.node, "weekly", "at"), path+".weekly.at", "%q is not a time of day like 02:00", w.At)
+		} else {
+			w.min = at.Hour()*60 + at.Minute()
 		}
-		w.min = h*60 + mm
 		if w.Duration <= 0 || w.Duration > 7*24*time.Hour {
-			fail(0, path+".weekly.duration", "must be between 1s and 7d")
+			fail(lineOf(m.node, "weekly", "duration"), path+".weekly.duration", "must be between 1s and 7d")
 		}
 		w.location = time.Local
 		if w.Timezone != "" {
 			loc, err := time.LoadLocation(w.Timezone)
 			if err != nil {
-				fail(0, path+".weekly.timezone", "%q is not a time zone (e.g. Europe/Berlin)", w.Timezone)
+				fail(lineOf(m.node, "weekly", "timezone"), path+".weekly.timezone", "%q is not a time zone (e.g. Europe/Berlin)", w.Timezone)
 			} else {
 				w.location = loc
 			}
