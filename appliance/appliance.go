@@ -25,6 +25,7 @@ import (
 	"outpost/appliance/scheduler"
 	"outpost/checks"
 	"outpost/healing"
+	"outpost/notify"
 	"outpost/store"
 	"outpost/ui"
 )
@@ -56,11 +57,13 @@ type ResultHook func(checks.Spec, checks.Result)
 
 // Appliance is one running Outpost daemon.
 type Appliance struct {
-	o     Options
-	log   *slog.Logger
-	store *store.Store
-	sched *scheduler.Scheduler
-	inc   *incidents.Engine
+	o      Options
+	log    *slog.Logger
+	store  *store.Store
+	sched  *scheduler.Scheduler
+	inc    *incidents.Engine
+	notify *notify.Engine
+	ackKey []byte
 
 	mu     sync.RWMutex
 	cfg    *config.Config
@@ -124,15 +127,24 @@ func New(o Options) (*Appliance, error) {
 		Log:         o.Log,
 	})
 	a.inc = incidents.New(incidents.Options{
-		Store:   st,
-		Clock:   o.Clock,
-		Runner:  healing.NewRunner(o.Clock, auditor{st}),
-		Recheck: a.sched.RunNow,
-		Log:     o.Log,
-		OnChange: func(inc incidents.Incident, ev incidents.Event) {
-			o.Log.Info("incident "+string(ev.Kind), "id", inc.ID, "check", inc.Check, "text", ev.Text)
-		},
+		Store:    st,
+		Clock:    o.Clock,
+		Runner:   healing.NewRunner(o.Clock, auditor{st}),
+		Recheck:  a.sched.RunNow,
+		Log:      o.Log,
+		OnChange: func(inc incidents.Incident, ev incidents.Event) { a.onIncident(inc, ev) },
 	})
+	if a.ackKey, err = ackSecret(st); err != nil {
+		st.Close()
+		return nil, err
+	}
+	if a.notify, err = notify.New(notify.Options{
+		Outbox: notify.NewOutbox(st), Clock: o.Clock, Log: o.Log, AckURL: a.ackURL,
+		Sent: func(id uint64, text string) { a.inc.Notified(id, text) },
+	}); err != nil {
+		st.Close()
+		return nil, err
+	}
 	a.hooks = append(a.hooks, a.inc.Observe)
 	a.routes = append(a.routes, a.inc.Routes, a.auditRoutes)
 	if err := a.applyStartup(cfg); err != nil {
@@ -197,6 +209,11 @@ func (a *Appliance) applySource(cfg *config.Config, source string) error {
 	if err := a.inc.Configure(cfg); err != nil {
 		return err
 	}
+	channels, err := cfg.NotifyChannels()
+	if err != nil {
+		return err
+	}
+	a.notify.Configure(channels, cfg.NotifyPolicies())
 	ver, err := a.store.SaveConfig(source, cfg.Raw)
 	if err != nil {
 		return fmt.Errorf("recording config: %w", err)
@@ -372,13 +389,20 @@ func (a *Appliance) Run(ctx context.Context) error {
 	go func() { errc <- serve(controlSrv, a.control) }()
 	var uiSrv *http.Server
 	if a.uiLn != nil {
-		uiSrv = &http.Server{Handler: ui.New(ui.Options{Backend: uiBackend{a}, Users: uiUsers{a.store}, Clock: a.o.Clock, Log: a.log, Secure: a.uiTLS}), ReadHeaderTimeout: 10 * time.Second}
+		top := http.NewServeMux()
+		top.Handle("/ack/", a.ackHandler())
+		top.Handle("/", ui.New(ui.Options{Backend: uiBackend{a}, Users: uiUsers{a.store}, Clock: a.o.Clock, Log: a.log, Secure: a.uiTLS}))
+		uiSrv = &http.Server{Handler: top, ReadHeaderTimeout: 10 * time.Second}
 		go func() { errc <- serve(uiSrv, a.uiLn) }()
 	}
 
 	storeCtx, stopStore := context.WithCancel(context.Background())
 	storeDone := make(chan error, 1)
 	go func() { storeDone <- a.store.Run(storeCtx) }()
+
+	notifyCtx, stopNotify := context.WithCancel(context.Background())
+	notifyDone := make(chan struct{})
+	go func() { a.notify.Run(notifyCtx); close(notifyDone) }()
 
 	schedDone := make(chan error, 1)
 	go func() { schedDone <- a.sched.Run(ctx) }()
@@ -398,6 +422,8 @@ func (a *Appliance) Run(ctx context.Context) error {
 	}
 	<-schedDone // in-flight checks done or cancelled
 	a.inc.Close()
+	stopNotify()
+	<-notifyDone
 	stopStore()
 	if err := <-storeDone; err != nil && runErr == nil {
 		runErr = err

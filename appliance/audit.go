@@ -20,8 +20,25 @@ func (a auditor) Audit(e healing.AuditEntry) error {
 	return a.s.AppendAudit(doc)
 }
 
-// auditRoutes serves GET /audit[?limit=N] on the control socket.
+// auditRoutes serves GET /audit[?limit=N] and GET /notify/log[?limit=N]
+// on the control socket.
 func (a *Appliance) auditRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /notify/log", func(w http.ResponseWriter, r *http.Request) {
+		limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
+		if limit <= 0 {
+			limit = 100
+		}
+		var out []json.RawMessage
+		err := a.store.NotifyLogList(func(doc []byte) bool {
+			out = append(out, doc)
+			return len(out) < limit
+		})
+		if err != nil {
+			writeError(w, http.StatusInternalServerError, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, out)
+	})
 	mux.HandleFunc("GET /audit", func(w http.ResponseWriter, r *http.Request) {
 		limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
 		if limit <= 0 {

@@ -60,6 +60,8 @@ type Config struct {
 	Incidents   Incidents     `yaml:"incidents"`
 	Healing     Healing       `yaml:"healing"`
 	Maintenance []Maintenance `yaml:"maintenance"`
+	// Notify configures who is told about incidents.
+	Notify Notify `yaml:"notify"`
 	// Checks are the site's checks.
 	Checks []Check `yaml:"checks"`
 
@@ -180,6 +182,7 @@ func Parse(name string, data []byte) (*Config, error) {
 		c.applyIncidentDefaults()
 		c.validateDevices(d)
 		c.validateIncidents(d)
+		c.validateNotify(d)
 		c.validate(d)
 	}
 	if len(d.errs) > 0 {

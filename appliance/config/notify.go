@@ -1,0 +1,138 @@
+package config
+
+import (
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"outpost/checks"
+	"outpost/notify"
+)
+
+// Notify configures notifications: channels, policies, acknowledge links.
+type Notify struct {
+	// AckBaseURL is the box's web UI address as technicians reach it
+	// (e.g. https://outpost.acme.lan:8443); acknowledge links point there.
+	AckBaseURL string `yaml:"ack_base_url"`
+	// AckValid is how long an acknowledge link works (default 72h).
+	AckValid time.Duration     `yaml:"ack_valid"`
+	Channels []NotifyChannel   `yaml:"channels"`
+	Policies []NotifyPolicyCfg `yaml:"policies"`
+}
+
+// NotifyChannel is one channel.
+type NotifyChannel struct {
+	Name    string    `yaml:"name"`
+	Kind    string    `yaml:"kind"`
+	Options yaml.Node `yaml:"options"`
+}
+
+// NotifyPolicyCfg is one policy as configured.
+type NotifyPolicyCfg struct {
+	Name           string        `yaml:"name"`
+	Severities     []string      `yaml:"severities"`
+	Groups         []string      `yaml:"groups"`
+	Repeat         time.Duration `yaml:"repeat"`
+	SelfHealedInfo bool          `yaml:"self_healed_info"`
+	Steps          []struct {
+		After    time.Duration `yaml:"after"`
+		Channels []string      `yaml:"channels"`
+	} `yaml:"steps"`
+}
+
+// NotifyChannels builds the configured channels by name.
+func (c *Config) NotifyChannels() (map[string]notify.Channel, error) {
+	out := map[string]notify.Channel{}
+	for i := range c.Notify.Channels {
+		ch := &c.Notify.Channels[i]
+		path := fmt.Sprintf("notify.channels[%d]", i)
+		var opts checks.Options = checks.NoOptions{}
+		if ch.Options.Kind != 0 {
+			n := ch.Options
+			opts = nodeOptions{file: c.File, path: path + ".options", node: &n}
+		}
+		built, err := notify.Build(ch.Kind, opts)
+		if err != nil {
+			if es, ok := err.(Errors); ok {
+				return nil, es
+			}
+			field, msg := path, err.Error()
+			if fe, ok := err.(*checks.FieldError); ok {
+				field, msg = path+"."+fe.Field, fe.Msg
+				if fe.Field != "kind" {
+					field = path + ".options." + fe.Field
+				}
+			}
+			return nil, Errors{{File: c.File, Line: ch.Options.Line, Field: field, Msg: msg}}
+		}
+		out[ch.Name] = built
+	}
+	return out, nil
+}
+
+// NotifyPolicies returns the policies in notify's terms.
+func (c *Config) NotifyPolicies() []notify.Policy {
+	var out []notify.Policy
+	for _, p := range c.Notify.Policies {
+		np := notify.Policy{Name: p.Name, Severities: p.Severities, Groups: p.Groups, Repeat: p.Repeat, SelfHealedInfo: p.SelfHealedInfo}
+		for _, s := range p.Steps {
+			np.Steps = append(np.Steps, notify.Step{After: s.After, Channels: s.Channels})
+		}
+		out = append(out, np)
+	}
+	return out
+}
+
+func (c *Config) validateNotify(d *decoder) {
+	fail := func(field, format string, args ...any) {
+		d.errs = append(d.errs, &Error{File: c.File, Field: field, Msg: fmt.Sprintf(format, args...)})
+	}
+	if c.Notify.AckValid == 0 {
+		c.Notify.AckValid = 72 * time.Hour
+	}
+	if c.Notify.AckBaseURL != "" {
+		if u, err := url.Parse(c.Notify.AckBaseURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			fail("notify.ack_base_url", "%q is not an http(s) URL", c.Notify.AckBaseURL)
+		}
+	}
+	names := map[string]bool{}
+	for i, ch := range c.Notify.Channels {
+		if ch.Name == "" || names[ch.Name] {
+			fail(fmt.Sprintf("notify.channels[%d].name", i), "%q is empty or used twice", ch.Name)
+		}
+		names[ch.Name] = true
+	}
+	if _, err := c.NotifyChannels(); err != nil {
+		if es, ok := err.(Errors); ok {
+			d.errs = append(d.errs, es...)
+		}
+	}
+	for i, p := range c.Notify.Policies {
+		path := fmt.Sprintf("notify.policies[%d]", i)
+		if p.Name == "" {
+			fail(path+".name", "is required")
+		}
+		if len(p.Steps) == 0 {
+			fail(path+".steps", "needs at least one step")
+		}
+		for _, s := range p.Severities {
+			if !slices.Contains(checks.Severities, s) {
+				fail(path+".severities", "%q is not a severity (one of %s)", s, strings.Join(checks.Severities, ", "))
+			}
+		}
+		for j, s := range p.Steps {
+			if len(s.Channels) == 0 {
+				fail(fmt.Sprintf("%s.steps[%d].channels", path, j), "lists no channel")
+			}
+			for _, ch := range s.Channels {
+				if !names[ch] {
+					fail(fmt.Sprintf("%s.steps[%d].channels", path, j), "%q is not a configured channel", ch)
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,196 @@
+package notify
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"fmt"
+	"html"
+	"mime"
+	"mime/multipart"
+	"net"
+	"net/mail"
+	"net/textproto"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+
+	"outpost/checks"
+)
+
+func init() { Register(Kind{Name: "email", New: newEmail}) }
+
+// Email sends through an SMTP server: STARTTLS (port 587), implicit TLS
+// (465) or plain (loopback relays), AUTH PLAIN or LOGIN, several
+// recipients, a text and an HTML part. All messages of one incident share
+// a thread (In-Reply-To/References to the first one's Message-ID).
+type Email struct {
+	addr, from     string
+	to             []string
+	security       string
+	user, password string
+	auth           string
+	tls            *tls.Config
+}
+
+func newEmail(opts checks.Options) (Channel, error) {
+	var o struct {
+		Server             string        `yaml:"server"`
+		Security           string        `yaml:"security"`
+		From               string        `yaml:"from"`
+		To                 []string      `yaml:"to"`
+		User               string        `yaml:"user"`
+		Password           checks.Secret `yaml:"password"`
+		Auth               string        `yaml:"auth"`
+		InsecureSkipVerify bool          `yaml:"insecure_skip_verify"`
+	}
+	if err := opts.Decode(&o); err != nil {
+		return nil, err
+	}
+	host, _, err := net.SplitHostPort(o.Server)
+	if err != nil {
+		return nil, &checks.FieldError{Field: "server", Msg: fmt.Sprintf("%q is not host:port", o.Server)}
+	}
+	if o.Security == "" {
+		o.Security = "starttls"
+	}
+	if o.Security != "starttls" && o.Security != "tls" && o.Security != "none" {
+		return nil, &checks.FieldError{Field: "security", Msg: fmt.Sprintf("%q is not starttls, tls or none", o.Security)}
+	}
+	if _, err := mail.ParseAddress(o.From); err != nil {
+		return nil, &checks.FieldError{Field: "from", Msg: fmt.Sprintf("%q is not an email address", o.From)}
+	}
+	if len(o.To) == 0 {
+		return nil, &checks.FieldError{Field: "to", Msg: "needs at least one recipient"}
+	}
+	for _, t := range o.To {
+		if _, err := mail.ParseAddress(t); err != nil {
+			return nil, &checks.FieldError{Field: "to", Msg: fmt.Sprintf("%q is not an email address", t)}
+		}
+	}
+	if o.Auth == "" {
+		o.Auth = "plain"
+	}
+	if o.Auth != "plain" && o.Auth != "login" {
+		return nil, &checks.FieldError{Field: "auth", Msg: fmt.Sprintf("%q is not plain or login", o.Auth)}
+	}
+	return &Email{addr: o.Server, from: o.From, to: o.To, security: o.Security, user: o.User, password: o.Password.Reveal(), auth: o.Auth,
+		tls: &tls.Config{ServerName: host, InsecureSkipVerify: o.InsecureSkipVerify, MinVersion: tls.VersionTLS12}}, nil
+}
+
+// msgID is the Message-ID of message m; threadID that of its incident's
+// first message.
+func msgID(id, from string) string {
+	domain := "outpost.local"
+	if a, err := mail.ParseAddress(from); err == nil {
+		if i := strings.LastIndexByte(a.Address, '@'); i >= 0 {
+			domain = a.Address[i+1:]
+		}
+	}
+	return "<" + id + "@" + domain + ">"
+}
+
+// Compose builds the MIME message.
+func (e *Email) Compose(m Message) []byte {
+	var buf bytes.Buffer
+	h := func(k, v string) { fmt.Fprintf(&buf, "%s: %s\r\n", k, v) }
+	h("From", e.from)
+	h("To", strings.Join(e.to, ", "))
+	h("Subject", mime.QEncoding.Encode("utf-8", m.Subject()))
+	h("Date", m.Time.Format(time.RFC1123Z))
+	h("Message-ID", msgID(m.ID, e.from))
+	if m.Thread != "" && m.Thread != m.ID {
+		root := msgID(m.Thread, e.from)
+		h("In-Reply-To", root)
+		h("References", root)
+	}
+	h("X-Outpost-Idempotency-Key", m.ID)
+	h("MIME-Version", "1.0")
+	mw := multipart.NewWriter(&buf)
+	h("Content-Type", "multipart/alternative; boundary="+strconv.Quote(mw.Boundary()))
+	buf.WriteString("\r\n")
+	for _, part := range []struct{ ctype, body string }{
+		{"text/plain; charset=utf-8", m.Text()},
+		{"text/html; charset=utf-8", "<html><body><pre style=\"font-family:sans-serif\">" + html.EscapeString(m.Text()) + "</pre>" + ackButton(m) + "</body></html>"},
+	} {
+		w, _ := mw.CreatePart(textproto.MIMEHeader{"Content-Type": {part.ctype}, "Content-Transfer-Encoding": {"8bit"}})
+		w.Write([]byte(strings.ReplaceAll(part.body, "\n", "\r\n")))
+	}
+	mw.Close()
+	return buf.Bytes()
+}
+
+func ackButton(m Message) string {
+	if m.AckURL == "" {
+		return ""
+	}
+	return `<p><a href="` + html.EscapeString(m.AckURL) + `">Acknowledge this incident</a></p>`
+}
+
+// Send delivers the message.
+func (e *Email) Send(ctx context.Context, m Message) (string, error) {
+	var c *smtp.Client
+	var err error
+	d := net.Dialer{}
+	deadline, _ := ctx.Deadline()
+	d.Deadline = deadline
+	switch e.security {
+	case "tls":
+		var conn net.Conn
+		conn, err = tls.DialWithDialer(&d, "tcp", e.addr, e.tls)
+		if err == nil {
+			c = smtp.NewClient(conn)
+		}
+	default:
+		var conn net.Conn
+		conn, err = d.DialContext(ctx, "tcp", e.addr)
+		if err == nil {
+			if e.security == "starttls" {
+				if c, err = smtp.NewClientStartTLS(conn, e.tls); err != nil {
+					conn.Close()
+					return "", fmt.Errorf("STARTTLS with %s: %w", e.addr, err)
+				}
+			} else {
+				c = smtp.NewClient(conn)
+			}
+		}
+	}
+	if err != nil {
+		return "", fmt.Errorf("connecting to %s: %w", e.addr, err)
+	}
+	defer c.Close()
+	if e.user != "" {
+		var a sasl.Client
+		if e.auth == "login" {
+			a = sasl.NewLoginClient(e.user, e.password)
+		} else {
+			a = sasl.NewPlainClient("", e.user, e.password)
+		}
+		if err := c.Auth(a); err != nil {
+			return "", smtpErr("AUTH", err)
+		}
+	}
+	from, _ := mail.ParseAddress(e.from)
+	rcpts := make([]string, len(e.to))
+	for i, t := range e.to {
+		a, _ := mail.ParseAddress(t)
+		rcpts[i] = a.Address
+	}
+	if err := c.SendMail(from.Address, rcpts, bytes.NewReader(e.Compose(m))); err != nil {
+		return "", smtpErr("sending", err)
+	}
+	c.Quit()
+	return fmt.Sprintf("accepted by %s for %s", e.addr, strings.Join(e.to, ", ")), nil
+}
+
+// smtpErr makes 5xx answers permanent (bad address, refused) and leaves
+// 4xx and network errors to retry.
+func smtpErr(what string, err error) error {
+	if se, ok := err.(*smtp.SMTPError); ok && se.Code >= 500 {
+		return &PermanentError{fmt.Errorf("%s: %w", what, err)}
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}

@@ -1,0 +1,418 @@
+package notify_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+
+	"outpost/appliance/clock"
+	"outpost/appliance/config"
+	"outpost/notify"
+	"outpost/store"
+)
+
+var t0 = time.Date(2026, 11, 24, 3, 0, 0, 0, time.UTC)
+
+// receiver is a webhook endpoint that records what it gets.
+type receiver struct {
+	mu     sync.Mutex
+	msgs   []notify.Message
+	sigs   []string
+	keys   []string
+	status int
+	srv    *httptest.Server
+}
+
+func newReceiver(t *testing.T) *receiver {
+	r := &receiver{status: 200}
+	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		body, _ := io.ReadAll(req.Body)
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		var m notify.Message
+		json.Unmarshal(body, &m)
+		r.msgs = append(r.msgs, m)
+		r.sigs = append(r.sigs, req.Header.Get("X-Outpost-Signature")+"|"+string(body))
+		r.keys = append(r.keys, req.Header.Get("X-Outpost-Idempotency-Key"))
+		w.WriteHeader(r.status)
+	}))
+	t.Cleanup(r.srv.Close)
+	return r
+}
+
+func (r *receiver) kinds() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var k []string
+	for _, m := range r.msgs {
+		k = append(k, m.Kind)
+	}
+	return strings.Join(k, ",")
+}
+
+func channels(t *testing.T, y string) map[string]notify.Channel {
+	t.Helper()
+	cfg, err := config.Parse("s.yaml", []byte("site: s\nnotify:\n"+y+"checks: []\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	chs, err := cfg.NotifyChannels()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return chs
+}
+
+func openStore(t *testing.T, path string, c clock.Clock) *store.Store {
+	st, err := store.Open(path, store.Options{Clock: c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func TestEscalationTimeline(t *testing.T) {
+	oncall, senior := newReceiver(t), newReceiver(t)
+	chs := channels(t, "  channels:\n    - {name: oncall, kind: webhook, options: {url: '"+oncall.srv.URL+"', secret: s3cret}}\n    - {name: senior, kind: webhook, options: {url: '"+senior.srv.URL+"'}}\n")
+	fc := clock.NewFake(t0)
+	st := openStore(t, filepath.Join(t.TempDir(), "o.db"), fc)
+	defer st.Close()
+	var sentMu sync.Mutex
+	var sent []string
+	e, err := notify.New(notify.Options{Outbox: notify.NewOutbox(st), Clock: fc, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Channels: chs,
+		Policies: []notify.Policy{{Name: "critical", Severities: []string{"critical"}, Repeat: 15 * time.Minute,
+			Steps: []notify.Step{{After: 0, Channels: []string{"oncall"}}, {After: 30 * time.Minute, Channels: []string{"senior"}}}}},
+		AckURL: func(id uint64) string { return "https://box/ack/x" },
+		Sent:   func(id uint64, text string) { sentMu.Lock(); sent = append(sent, text); sentMu.Unlock() },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	step := func(d time.Duration) { fc.Advance(d); e.Tick(); e.Deliver(ctx) }
+	inc := notify.Incident{ID: 7, Site: "Acme", Check: "db", Device: "db01", Severity: "critical", Status: "critical", Summary: "connection refused", Opened: t0}
+	e.Opened(inc)
+	step(0)
+	if oncall.kinds() != "opened" || senior.kinds() != "" {
+		t.Fatalf("at once: oncall %q senior %q", oncall.kinds(), senior.kinds())
+	}
+	step(15 * time.Minute)
+	if oncall.kinds() != "opened,reminder" {
+		t.Fatalf("after 15 min: %q", oncall.kinds())
+	}
+	step(15 * time.Minute) // 30 min: escalate
+	if senior.kinds() != "escalated" {
+		t.Fatalf("after 30 min senior: %q", senior.kinds())
+	}
+	step(15 * time.Minute) // 45 min: a reminder to both
+	if oncall.kinds() != "opened,reminder,reminder" || senior.kinds() != "escalated,reminder" {
+		t.Fatalf("after 45 min: %q / %q", oncall.kinds(), senior.kinds())
+	}
+	e.Acknowledged(7)
+	step(time.Hour)
+	if oncall.kinds() != "opened,reminder,reminder" {
+		t.Fatalf("reminders went on after ack: %q", oncall.kinds())
+	}
+	// Resolved after ack still reaches... nobody: state ended at ack.
+	// A fresh incident resolves with a message to everyone notified.
+	inc2 := inc
+	inc2.ID, inc2.Opened = 8, fc.Now()
+	e.Opened(inc2)
+	step(0)
+	e.Resolved(inc2, 42*time.Minute)
+	step(0)
+	oncall.mu.Lock()
+	last := oncall.msgs[len(oncall.msgs)-1]
+	first := oncall.msgs[0]
+	sig := oncall.sigs[0]
+	oncall.mu.Unlock()
+	if last.Kind != "resolved" || !strings.Contains(last.Summary, "resolved after 42m0s") || last.AckURL != "" {
+		t.Fatalf("resolved message %+v", last)
+	}
+	if first.Site != "Acme" || first.Device != "db01" || first.Check != "db" || first.AckURL != "https://box/ack/x" || !first.Since.Equal(t0) {
+		t.Fatalf("message content %+v", first)
+	}
+	// HMAC: t=<ts>,v1=<hex of HMAC("<ts>." + body)>.
+	head, body, _ := strings.Cut(sig, "|")
+	ts := strings.TrimPrefix(strings.Split(head, ",")[0], "t=")
+	if head != "t="+ts+",v1="+notify.Sign("s3cret", ts, []byte(body)) {
+		t.Fatalf("signature %q does not verify", head)
+	}
+	if senior.sigs[0][0] != '|' {
+		t.Fatal("a channel without secret signed")
+	}
+	sentMu.Lock()
+	defer sentMu.Unlock()
+	if len(sent) < 5 || !strings.Contains(sent[0], "opened message sent to oncall") {
+		t.Fatalf("timeline callbacks %v", sent)
+	}
+}
+
+func TestMaintenanceIsQuiet(t *testing.T) {
+	r := newReceiver(t)
+	fc := clock.NewFake(t0)
+	st := openStore(t, filepath.Join(t.TempDir(), "o.db"), fc)
+	defer st.Close()
+	e, _ := notify.New(notify.Options{Outbox: notify.NewOutbox(st), Clock: fc, Channels: channels(t, "  channels:\n    - {name: a, kind: webhook, options: {url: '"+r.srv.URL+"'}}\n"),
+		Policies: []notify.Policy{{Name: "all", Steps: []notify.Step{{Channels: []string{"a"}}}}}})
+	e.Opened(notify.Incident{ID: 1, Severity: "critical", Opened: t0, InMaintenance: true})
+	e.Tick()
+	e.Deliver(context.Background())
+	if r.kinds() != "" {
+		t.Fatalf("notified during maintenance: %q", r.kinds())
+	}
+}
+
+func TestRetriesAndPermanentFailures(t *testing.T) {
+	r := newReceiver(t)
+	r.status = 503
+	fc := clock.NewFake(t0)
+	st := openStore(t, filepath.Join(t.TempDir(), "o.db"), fc)
+	defer st.Close()
+	chs := channels(t, "  channels:\n    - {name: a, kind: webhook, options: {url: '"+r.srv.URL+"'}}\n")
+	e, _ := notify.New(notify.Options{Outbox: notify.NewOutbox(st), Clock: fc, Channels: chs, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Policies: []notify.Policy{{Name: "all", Steps: []notify.Step{{Channels: []string{"a"}}}}}})
+	e.Opened(notify.Incident{ID: 1, Severity: "critical", Opened: t0})
+	e.Tick()
+	e.Deliver(context.Background())
+	e.Deliver(context.Background()) // not due yet: no second attempt
+	if r.kinds() != "opened" {
+		t.Fatalf("attempts %q", r.kinds())
+	}
+	r.mu.Lock()
+	r.status = 200
+	r.mu.Unlock()
+	fc.Advance(time.Hour) // past any backoff
+	e.Deliver(context.Background())
+	if r.kinds() != "opened,opened" || r.keys[0] != r.keys[1] {
+		t.Fatalf("retry: %q keys %v", r.kinds(), r.keys)
+	}
+	var log []notify.LogEntry
+	st.NotifyLogList(func(doc []byte) bool {
+		var l notify.LogEntry
+		json.Unmarshal(doc, &l)
+		log = append(log, l)
+		return true
+	})
+	if len(log) != 2 || !log[0].OK || log[1].OK || !strings.Contains(log[1].Answer, "503") {
+		t.Fatalf("log %+v", log)
+	}
+	// A 4xx is permanent: logged once, not retried.
+	bad := newReceiver(t)
+	bad.status = 404
+	ch := channels(t, "  channels:\n    - {name: b, kind: webhook, options: {url: '"+bad.srv.URL+"'}}\n")["b"]
+	_, err := notify.Test(context.Background(), ch, "Acme", t0)
+	if !notify.IsPermanent(err) {
+		t.Fatalf("404 not permanent: %v", err)
+	}
+	if d := notify.Backoff(20); d > 30*time.Minute+time.Second {
+		t.Fatalf("backoff not capped: %v", d)
+	}
+}
+
+// TestCrashBetweenSentAndRecorded: a message sent but not removed from the
+// outbox (the box died in between) goes again after a restart, with the
+// same idempotency key, so nothing is lost and the receiver can drop it.
+func TestCrashBetweenSentAndRecorded(t *testing.T) {
+	r := newReceiver(t)
+	path := filepath.Join(t.TempDir(), "o.db")
+	fc := clock.NewFake(t0)
+	st := openStore(t, path, fc)
+	ob := notify.NewOutbox(st)
+	if err := ob.Enqueue([]notify.Item{{Channel: "a", Message: notify.Message{ID: "msg-1", Kind: "opened", Incident: 3, Time: t0}, Next: t0}}); err != nil {
+		t.Fatal(err)
+	}
+	chs := channels(t, "  channels:\n    - {name: a, kind: webhook, options: {url: '"+r.srv.URL+"'}}\n")
+	items, _ := ob.Pending()
+	if _, err := chs["a"].Send(context.Background(), items[0].Message); err != nil { // sent ...
+		t.Fatal(err)
+	}
+	st.Close() // ... and the box dies before recording it
+	st = openStore(t, path, fc)
+	defer st.Close()
+	e, _ := notify.New(notify.Options{Outbox: notify.NewOutbox(st), Clock: fc, Channels: chs})
+	e.Deliver(context.Background())
+	if len(r.keys) != 2 || r.keys[0] != "msg-1" || r.keys[1] != "msg-1" {
+		t.Fatalf("deliveries %v", r.keys)
+	}
+	if left, _ := notify.NewOutbox(st).Pending(); len(left) != 0 {
+		t.Fatalf("outbox not emptied: %v", left)
+	}
+}
+
+func TestAckTokens(t *testing.T) {
+	key := []byte("box-secret-0123456789")
+	tok := notify.MakeAckToken(key, 42, t0.Add(time.Hour))
+	if id, err := notify.CheckAckToken(key, tok, t0); err != nil || id != 42 {
+		t.Fatalf("valid token: %d %v", id, err)
+	}
+	if _, err := notify.CheckAckToken(key, tok, t0.Add(2*time.Hour)); err == nil || !strings.Contains(err.Error(), "expired") {
+		t.Fatalf("expired token accepted: %v", err)
+	}
+	if _, err := notify.CheckAckToken([]byte("other-box"), tok, t0); !errors.Is(err, notify.ErrBadToken) {
+		t.Fatal("token from another key accepted")
+	}
+	// Moving a token to another incident breaks the signature.
+	raw, _ := base64.RawURLEncoding.DecodeString(tok)
+	raw[7] = 43 // same signature, another incident
+	forged := base64.RawURLEncoding.EncodeToString(raw)
+	if _, err := notify.CheckAckToken(key, forged, t0); !errors.Is(err, notify.ErrBadToken) {
+		t.Fatal("spliced token accepted")
+	}
+	if _, err := notify.CheckAckToken(key, "garbage", t0); !errors.Is(err, notify.ErrBadToken) {
+		t.Fatal("garbage accepted")
+	}
+}
+
+// smtpBackend records mail received by a real SMTP server (go-smtp).
+type smtpBackend struct {
+	mu   sync.Mutex
+	mail []received
+}
+
+type received struct {
+	from string
+	to   []string
+	data string
+	user string
+}
+
+func (b *smtpBackend) NewSession(c *smtp.Conn) (smtp.Session, error) { return &smtpSession{b: b}, nil }
+
+type smtpSession struct {
+	b *smtpBackend
+	r received
+}
+
+func (s *smtpSession) AuthMechanisms() []string { return []string{sasl.Plain} }
+func (s *smtpSession) Auth(mech string) (sasl.Server, error) {
+	check := func(user, pass string) error {
+		if user != "outpost@acme.test" || pass != "hunter22" {
+			return errors.New("bad credentials")
+		}
+		s.r.user = user
+		return nil
+	}
+	return sasl.NewPlainServer(func(identity, user, pass string) error { return check(user, pass) }), nil
+}
+func (s *smtpSession) Mail(from string, opts *smtp.MailOptions) error { s.r.from = from; return nil }
+func (s *smtpSession) Rcpt(to string, opts *smtp.RcptOptions) error {
+	if strings.HasPrefix(to, "nobody@") {
+		return &smtp.SMTPError{Code: 550, Message: "no such user"}
+	}
+	s.r.to = append(s.r.to, to)
+	return nil
+}
+func (s *smtpSession) Data(r io.Reader) error {
+	b, _ := io.ReadAll(r)
+	s.r.data = string(b)
+	s.b.mu.Lock()
+	s.b.mail = append(s.b.mail, s.r)
+	s.b.mu.Unlock()
+	return nil
+}
+func (s *smtpSession) Reset()        {}
+func (s *smtpSession) Logout() error { return nil }
+
+func selfSigned(t *testing.T) tls.Certificate {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, _ := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+func TestEmailOverSTARTTLSAndTLS(t *testing.T) {
+	be := &smtpBackend{}
+	cert := selfSigned(t)
+	for _, mode := range []string{"starttls", "tls"} {
+		t.Run(mode, func(t *testing.T) {
+			s := smtp.NewServer(be)
+			s.Domain = "mail.acme.test"
+			s.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
+			var ln net.Listener
+			if mode == "tls" {
+				ln, _ = tls.Listen("tcp", "127.0.0.1:0", s.TLSConfig)
+			} else {
+				ln, _ = net.Listen("tcp", "127.0.0.1:0")
+			}
+			go s.Serve(ln)
+			defer s.Close()
+			auth := "plain"
+			chs := channels(t, "  channels:\n    - name: mail\n      kind: email\n      options: {server: '"+ln.Addr().String()+"', security: "+mode+", insecure_skip_verify: true, auth: "+auth+", from: 'Outpost <outpost@acme.test>', to: [oncall@acme.test, boss@acme.test], user: outpost@acme.test, password: hunter22}\n")
+			first := notify.Message{ID: "m1", Thread: "m1", Kind: "opened", Incident: 9, Site: "Acme Dental", Device: "srv1", Check: "exchange", Severity: "critical", Status: "critical", Summary: "MSExchangeIS stopped", Since: t0, Time: t0.Add(5 * time.Minute), AckURL: "https://box/ack/tok", Healing: []string{"tried restart: failed"}}
+			ans, err := chs["mail"].Send(context.Background(), first)
+			if err != nil {
+				t.Fatalf("send: %v", err)
+			}
+			second := first
+			second.ID, second.Kind = "m2", "reminder"
+			if _, err := chs["mail"].Send(context.Background(), second); err != nil {
+				t.Fatal(err)
+			}
+			be.mu.Lock()
+			defer be.mu.Unlock()
+			got := be.mail[len(be.mail)-2]
+			reply := be.mail[len(be.mail)-1]
+			for _, want := range []string{"From: Outpost <outpost@acme.test>", "Message-ID: <m1@acme.test>", "Date: Tue, 24 Nov 2026 03:05:00 +0000", "Content-Type: multipart/alternative", "text/plain", "text/html", "Site:     Acme Dental", "Healing:  tried restart: failed", "Acknowledge: https://box/ack/tok", "X-Outpost-Idempotency-Key: m1"} {
+				if !strings.Contains(got.data, want) {
+					t.Errorf("mail lacks %q:\n%s", want, got.data)
+				}
+			}
+			if got.user != "outpost@acme.test" || len(got.to) != 2 || !strings.Contains(ans, "accepted") {
+				t.Fatalf("envelope %+v answer %q", got, ans)
+			}
+			if !strings.Contains(reply.data, "In-Reply-To: <m1@acme.test>") || !strings.Contains(reply.data, "References: <m1@acme.test>") {
+				t.Fatalf("reminder not threaded:\n%s", reply.data)
+			}
+		})
+	}
+	// Wrong password and an unknown recipient.
+	s := smtp.NewServer(be)
+	s.AllowInsecureAuth = true
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	go s.Serve(ln)
+	defer s.Close()
+	bad := channels(t, "  channels:\n    - {name: m, kind: email, options: {server: '"+ln.Addr().String()+"', security: none, from: a@acme.test, to: [nobody@acme.test], user: outpost@acme.test, password: hunter22}}\n")["m"]
+	if _, err := notify.Test(context.Background(), bad, "Acme", t0); !notify.IsPermanent(err) || !strings.Contains(err.Error(), "no such user") {
+		t.Fatalf("bad recipient: %v", err)
+	}
+	wrong := channels(t, "  channels:\n    - {name: m, kind: email, options: {server: '"+ln.Addr().String()+"', security: none, from: a@acme.test, to: [x@acme.test], user: outpost@acme.test, password: nope}}\n")["m"]
+	if _, err := notify.Test(context.Background(), wrong, "Acme", t0); err == nil || !strings.Contains(err.Error(), "AUTH") {
+		t.Fatalf("wrong password: %v", err)
+	}
+}
+
+func TestChannelConfigErrors(t *testing.T) {
+	for y, want := range map[string]string{
+		"  channels:\n    - {name: a, kind: pager, options: {}}\n":                                       `unknown channel kind "pager" (one of email, slack, webhook)`,
+		"  channels:\n    - {name: a, kind: email, options: {server: smtp, from: x@y.z, to: [a@b.c]}}\n": `notify.channels[0].options.server: "smtp" is not host:port`,
+		"  channels:\n    - {name: a, kind: webhook, options: {url: 'ftp://x'}}\n":                       `notify.channels[0].options.url: "ftp://x" is not an http(s) URL`,
+		"  policies:\n    - {name: p, steps: [{channels: [ghost]}]}\n":                                   `notify.policies[0].steps[0].channels: "ghost" is not a configured channel`,
+	} {
+		_, err := config.Parse("s.yaml", []byte("site: s\nnotify:\n"+y+"checks: []\n"))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s\n got %v\n want %s", y, err, want)
+		}
+	}
+}
