@@ -163,6 +163,19 @@ func (r *Runner) Allow(check string, l Limits) (bool, int) {
 	return true, len(kept) + 1
 }
 
+// Restore counts an audited automatic run towards its check's attempts
+// limit, so that a daemon restart does not give a crash-looping service
+// a fresh set of attempts. Manual runs (Who other than "auto") do not
+// count, as with Allow.
+func (r *Runner) Restore(e AuditEntry) {
+	if e.Who != "auto" || e.Check == "" {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.history[e.Check] = append(r.history[e.Check], e.Time)
+}
+
 // Run runs one action under its target's lock and audits it.
 func (r *Runner) Run(ctx context.Context, a Action, check string, incident uint64, who string, timeout time.Duration) AuditEntry {
 	r.mu.Lock()

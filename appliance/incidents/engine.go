@@ -129,8 +129,39 @@ func (e *Engine) Configure(cfg *config.Config) error {
 		if err != nil {
 			return fmt.Errorf("loading open incidents: %w", err)
 		}
+		if err := e.restoreAttemptsLocked(); err != nil {
+			return fmt.Errorf("reading the healing audit: %w", err)
+		}
 	}
 	return nil
+}
+
+// AuditLister is implemented by stores that keep healing's audit trail
+// (*store.Store); the engine reads it at start so that attempts made
+// before a restart still count against healing.max_attempts.
+type AuditLister interface {
+	// ListAudit calls fn with audit documents, newest first, until fn
+	// returns false.
+	ListAudit(fn func(doc []byte) bool) error
+}
+
+func (e *Engine) restoreAttemptsLocked() error {
+	al, ok := e.o.Store.(AuditLister)
+	if !ok || e.o.Runner == nil {
+		return nil
+	}
+	since := e.o.Clock.Now().Add(-e.cfg.Healing.Window)
+	return al.ListAudit(func(doc []byte) bool {
+		var a healing.AuditEntry
+		if json.Unmarshal(doc, &a) != nil {
+			return true
+		}
+		if a.Time.Before(since) {
+			return false // newest first: the rest is older still
+		}
+		e.o.Runner.Restore(a)
+		return true
+	})
 }
 
 // HealingInProgress is how many checks are being healed right now.

@@ -2,6 +2,7 @@ package incidents_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -65,7 +66,7 @@ func newHarness(t *testing.T, yaml string, path string) *harness {
 		t.Fatal(err)
 	}
 	h.eng = incidents.New(incidents.Options{
-		Store: h.st, Clock: h.clock, Runner: healing.NewRunner(h.clock, nil),
+		Store: h.st, Clock: h.clock, Runner: healing.NewRunner(h.clock, storeAudit{h.st}),
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Recheck: func(ctx context.Context, id string) (checks.Result, error) {
 			h.mu.Lock()
@@ -84,6 +85,17 @@ func newHarness(t *testing.T, yaml string, path string) *harness {
 	}
 	t.Cleanup(func() { h.eng.Close(); h.st.Close() })
 	return h
+}
+
+// storeAudit keeps the audit in the store, as the daemon does.
+type storeAudit struct{ s *store.Store }
+
+func (a storeAudit) Audit(e healing.AuditEntry) error {
+	doc, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
+	return a.s.AppendAudit(doc)
 }
 
 func (h *harness) spec(id string) checks.Spec {
@@ -413,5 +425,42 @@ func TestFirstFailureIsRecheckedSoon(t *testing.T) {
 	}
 	if early != 0 || h.checked != 1 {
 		t.Fatalf("rechecks: %d before 12 s, %d after", early, h.checked)
+	}
+}
+
+// TestAttemptsCountAcrossRestart: a daemon restarted in the middle of a
+// crash loop does not give the service a fresh set of attempts.
+func TestAttemptsCountAcrossRestart(t *testing.T) {
+	dir := t.TempDir()
+	counter := filepath.Join(dir, "count")
+	path := filepath.Join(dir, "o.db")
+	y := fmt.Sprintf(`site: s
+healing: {allow_commands: [%s], max_attempts: 2, window: 1h}
+checks:
+  - id: app
+    kind: tcp
+    target: 127.0.0.1:1
+    remediations:
+      - {action: command, command: [%s, count, %s]}
+`, flakyBin, flakyBin, counter)
+	h := newHarness(t, y, path)
+	for round := 0; round < 2; round++ {
+		h.feed("app", C, C)
+		h.waitHealing()
+		h.feed("app", O, O)
+	}
+	h.eng.Close()
+	h.st.Close()
+	h2 := newHarness(t, y, path)
+	h2.clock.Set(h.clock.Now())
+	h2.feed("app", C, C)
+	h2.waitHealing()
+	data, _ := os.ReadFile(counter)
+	if n := strings.Count(string(data), "restart"); n != 2 {
+		t.Fatalf("%d restarts across a restart of the engine, want 2 (max_attempts)", n)
+	}
+	open := h2.list(true)
+	if len(open) != 1 || !open[0].HealingSuspended || !open[0].Escalated {
+		t.Fatalf("after restart: %+v", open)
 	}
 }
