@@ -10,41 +10,134 @@ import (
 	"outpost/checks"
 )
 
+// rollupGrace is how long after midnight a day is still left open for
+// late results (a check that started at 23:59:59 and timed out, a flush
+// that carried it) before it is rolled up for good.
+const rollupGrace = 10 * time.Minute
+
 // Maintain rolls up every complete UTC day not rolled up yet (5-minute
 // and hourly buckets, one block per check and day) and then deletes what
-// is past its retention. Raw results of a day are never deleted before
-// that day is rolled up. Each check is its own transaction, so the
-// flush loop is never held up for long.
+// is past its retention, for every check, in one commit together with
+// whatever results are pending. Raw results of a day are never deleted
+// before that day is rolled up. Run does the same work spread over its
+// flush commits; Maintain is for tests, tools and shutdown.
 func (s *Store) Maintain() error {
 	ids, err := s.CheckIDs()
 	if err != nil {
 		return err
 	}
+	return s.commit(ids)
+}
+
+// planMaintenance finds the checks that have rollup or retention work
+// due, with one read transaction of a few cursor moves per check, and
+// queues them for Run's flush commits.
+func (s *Store) planMaintenance() error {
 	now := s.o.Clock.Now()
-	today := dayStart(now)
-	for _, id := range ids {
-		if err := s.db.Update(func(tx *bolt.Tx) error { return s.maintainCheck(tx, id, now, today) }); err != nil {
-			return fmt.Errorf("maintaining %s: %w", id, err)
+	var due []string
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketResults).ForEachBucket(func(id []byte) error {
+			if s.maintenanceDue(tx, id, now) {
+				due = append(due, string(id))
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	queued := make(map[string]bool, len(s.maint))
+	for _, id := range s.maint {
+		queued[id] = true
+	}
+	for _, id := range due {
+		if !queued[id] {
+			s.maint = append(s.maint, id)
 		}
 	}
 	return nil
 }
 
-func (s *Store) maintainCheck(tx *bolt.Tx, id string, now, today time.Time) error {
+// maintenanceDue reports whether maintainCheck would change anything for
+// the check: a day to roll up, or data past a retention.
+func (s *Store) maintenanceDue(tx *bolt.Tx, id []byte, now time.Time) bool {
+	raw := tx.Bucket(bucketResults).Bucket(id)
+	if raw == nil {
+		return false
+	}
+	c := raw.Cursor()
+	first, _ := c.First()
+	if first == nil {
+		return false
+	}
+	rolled := dayStart(keyTime(first))
+	if v := tx.Bucket(bucketMeta).Get(id); v != nil {
+		rolled = keyTime(v)
+	}
+	if rolled.Before(rollupDay(now)) {
+		return true
+	}
+	if next, _ := c.Next(); next != nil && !keyTime(next).After(s.rawCut(now, rolled)) {
+		return true
+	}
+	for _, x := range s.rollupRetentions(now) {
+		if b := tx.Bucket(x.bucket).Bucket(id); b != nil {
+			if k, _ := b.Cursor().First(); k != nil && keyTime(k).Before(x.cut) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// rollupDay is the first day that is not complete yet at now.
+func rollupDay(now time.Time) time.Time { return dayStart(now.Add(-rollupGrace)) }
+
+// rawCut is the time before which raw blocks go: the raw retention, but
+// never past what is rolled up.
+func (s *Store) rawCut(now, rolled time.Time) time.Time {
+	cut := now.Add(-s.o.RawRetention)
+	if cut.After(rolled) {
+		cut = rolled
+	}
+	return cut
+}
+
+type retention struct {
+	bucket []byte
+	cut    time.Time
+}
+
+// rollupRetentions lists the buckets other than raw results that are
+// cut by age, with their cutoffs at now. Status changes live as long as
+// the hourly rollups.
+func (s *Store) rollupRetentions(now time.Time) []retention {
+	return []retention{
+		{bucketR5m, dayStart(now.Add(-s.o.Rollup5mRetention))},
+		{bucketR1h, dayStart(now.Add(-s.o.Rollup1hRetention))},
+		{bucketChanges, now.Add(-s.o.Rollup1hRetention)},
+	}
+}
+
+func (s *Store) maintainCheck(tx *bolt.Tx, id string, now time.Time) error {
 	raw := tx.Bucket(bucketResults).Bucket([]byte(id))
 	if raw == nil {
 		return nil
 	}
 	meta := tx.Bucket(bucketMeta)
 	// Days before `rolled` are done.
-	var rolled time.Time
+	var rolled, stored time.Time
 	if v := meta.Get([]byte(id)); v != nil {
 		rolled = keyTime(v)
+		stored = rolled
 	} else if k, _ := raw.Cursor().First(); k != nil {
 		rolled = dayStart(keyTime(k))
 	} else {
 		return nil
 	}
+	today := rollupDay(now)
 	for day := rolled; day.Before(today); day = day.Add(24 * time.Hour) {
 		rs, err := rawRange(raw, day, day.Add(24*time.Hour-time.Millisecond))
 		if err != nil {
@@ -64,31 +157,19 @@ func (s *Store) maintainCheck(tx *bolt.Tx, id string, now, today time.Time) erro
 		}
 		rolled = day.Add(24 * time.Hour)
 	}
-	if err := meta.Put([]byte(id), timeKey(rolled)); err != nil {
-		return err
-	}
-	// Raw retention, never past what is rolled up.
-	cut := now.Add(-s.o.RawRetention)
-	if cut.After(rolled) {
-		cut = rolled
-	}
-	if err := deleteBlocksBefore(raw, cut); err != nil {
-		return err
-	}
-	for _, x := range []struct {
-		b   []byte
-		ret time.Duration
-	}{{bucketR5m, s.o.Rollup5mRetention}, {bucketR1h, s.o.Rollup1hRetention}} {
-		if b := tx.Bucket(x.b).Bucket([]byte(id)); b != nil {
-			if err := deleteKeysBefore(b, dayStart(now.Add(-x.ret))); err != nil {
-				return err
-			}
+	if !rolled.Equal(stored) {
+		if err := meta.Put([]byte(id), timeKey(rolled)); err != nil {
+			return err
 		}
 	}
-	// Status changes live as long as the hourly rollups.
-	if b := tx.Bucket(bucketChanges).Bucket([]byte(id)); b != nil {
-		if err := deleteKeysBefore(b, now.Add(-s.o.Rollup1hRetention)); err != nil {
-			return err
+	if err := deleteBlocksBefore(raw, s.rawCut(now, rolled)); err != nil {
+		return err
+	}
+	for _, x := range s.rollupRetentions(now) {
+		if b := tx.Bucket(x.bucket).Bucket([]byte(id)); b != nil {
+			if err := deleteKeysBefore(b, x.cut); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

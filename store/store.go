@@ -44,12 +44,13 @@ func registerBucket(name string) { buckets = append(buckets, []byte(name)) }
 type Options struct {
 	Clock             clock.Clock
 	RawRetention      time.Duration // default 48h; at least 26h so a whole day is rolled up first
-	Rollup5mRetention time.Duration // default 14d
+	Rollup5mRetention time.Duration // default 35d
 	Rollup1hRetention time.Duration // default 400d
 	FlushInterval     time.Duration // default 1s
 	OpenTimeout       time.Duration // default 2s
-	// MaintainEvery is how often Run applies rollups and retention
-	// (default 1m).
+	// MaintainEvery is how often Run looks for rollup and retention work
+	// (default 1m). The work itself rides along in the flush commits, a
+	// few checks per commit, so it never adds commits of its own.
 	MaintainEvery time.Duration
 }
 
@@ -66,6 +67,9 @@ type Store struct {
 	latest  map[string]checks.Result
 	enc     map[string]*encState // open block per check
 	seq     uint32
+	// maint holds check ids with rollup or retention work found by the
+	// last maintenance scan, done maintPerCommit at a time by Run.
+	maint []string
 
 	commits    atomic.Uint64
 	written    atomic.Uint64
@@ -87,7 +91,7 @@ func Open(path string, o Options) (*Store, error) {
 		o.RawRetention = 26 * time.Hour
 	}
 	if o.Rollup5mRetention == 0 {
-		o.Rollup5mRetention = 14 * 24 * time.Hour
+		o.Rollup5mRetention = 35 * 24 * time.Hour
 	}
 	if o.Rollup1hRetention == 0 {
 		o.Rollup1hRetention = 400 * 24 * time.Hour
@@ -194,26 +198,41 @@ type Change struct {
 }
 
 // Flush commits everything pending in one transaction.
-func (s *Store) Flush() error {
+func (s *Store) Flush() error { return s.commit(nil) }
+
+// maintPerCommit bounds how many checks' rollup and retention work one
+// flush commit carries, so a commit stays short at midnight too.
+const maintPerCommit = 100
+
+// commit writes pending results, changes and events, and the maintenance
+// of the checks in maint, in one transaction: one commit, two fsyncs.
+func (s *Store) commit(maint []string) error {
 	s.flushMu.Lock()
 	defer s.flushMu.Unlock()
 	s.mu.Lock()
 	pending, events := s.pending, s.events
-	if len(pending) == 0 && len(events) == 0 {
+	if len(pending) == 0 && len(events) == 0 && len(maint) == 0 {
 		s.mu.Unlock()
 		return nil
 	}
 	s.pending, s.events, s.npend = map[string][]checks.Result{}, nil, 0
 	// Work out status changes against the latest known results, and
-	// move "latest" on, under the same lock that Latest reads with.
+	// move "latest" on, under the same lock that Latest reads with. The
+	// previous values are kept to undo this if the commit fails.
 	type chg struct {
 		id string
 		c  Change
 	}
 	var changes []chg
+	type prevLatest struct {
+		r   checks.Result
+		had bool
+	}
+	undo := make(map[string]prevLatest, len(pending))
 	n := 0
 	for id, rs := range pending {
 		prev, had := s.latest[id]
+		undo[id] = prevLatest{prev, had}
 		for _, r := range rs {
 			if !had || r.Status != prev.Status {
 				from := checks.Unknown
@@ -233,6 +252,7 @@ func (s *Store) Flush() error {
 	s.seq += uint32(len(changes) + len(events))
 	s.mu.Unlock()
 
+	now := s.o.Clock.Now()
 	start := time.Now()
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		res := tx.Bucket(bucketResults)
@@ -252,6 +272,7 @@ func (s *Store) Flush() error {
 			if err != nil {
 				return err
 			}
+			b.FillPercent = 0.95 // keys only grow: pack pages full
 			v, _ := json.Marshal(c.c)
 			seq++
 			if err := b.Put(seqKey(c.c.Time, seq), v); err != nil {
@@ -264,32 +285,44 @@ func (s *Store) Flush() error {
 			if err != nil {
 				return err
 			}
+			b.FillPercent = 0.95
 			v, _ := json.Marshal(e)
 			seq++
 			if err := b.Put(seqKey(e.Time, seq), v); err != nil {
 				return err
 			}
 		}
+		for _, id := range maint {
+			if err := s.maintainCheck(tx, id, now); err != nil {
+				return fmt.Errorf("maintaining %s: %w", id, err)
+			}
+		}
 		return nil
 	})
 	if err != nil {
-		// Put the results back so the next flush retries them; the
-		// encoder state of the failed transaction is dropped with it.
+		// Put everything back so the next flush retries it; the encoder
+		// state of the failed transaction is dropped with it.
 		s.mu.Lock()
 		for id, rs := range pending {
 			s.pending[id] = append(rs, s.pending[id]...)
 			s.npend += len(rs)
 			delete(s.enc, id)
+			if u := undo[id]; u.had {
+				s.latest[id] = u.r
+			} else {
+				delete(s.latest, id)
+			}
 		}
 		s.events = append(events, s.events...)
 		s.npend += len(events)
+		s.maint = append(maint, s.maint...)
 		s.mu.Unlock()
 		s.reloadEnc(pending)
 		return fmt.Errorf("store flush: %w", err)
 	}
 	s.commits.Add(1)
 	s.written.Add(uint64(n))
-	s.lastCommit.Store(s.o.Clock.Now().UnixNano())
+	s.lastCommit.Store(now.UnixNano())
 	s.commitDur.Store(int64(time.Since(start)))
 	return nil
 }
@@ -358,11 +391,15 @@ func (s *Store) appendResults(res *bolt.Bucket, id string, rs []checks.Result) e
 	return b.Put(timeKey(st.key), buf)
 }
 
-// Run flushes every FlushInterval and maintains rollups and retention
-// every MaintainEvery, until ctx ends; then it flushes a last time.
+// Run commits every FlushInterval and looks for rollup and retention
+// work every MaintainEvery, until ctx ends; then it flushes a last time.
+// Maintenance is done inside the flush commits (maintPerCommit checks
+// each), so Run never commits more than once per FlushInterval.
 func (s *Store) Run(ctx context.Context) error {
 	flush := s.o.Clock.NewTimer(s.o.FlushInterval)
-	maint := s.o.Clock.NewTimer(5 * time.Second)
+	// The first scan comes soon after start, so a box that was off over
+	// midnight rolls up without waiting a whole MaintainEvery.
+	maint := s.o.Clock.NewTimer(min(5*time.Second, s.o.MaintainEvery))
 	defer flush.Stop()
 	defer maint.Stop()
 	for {
@@ -370,13 +407,18 @@ func (s *Store) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return s.Flush()
 		case <-flush.C():
-			if err := s.Flush(); err != nil {
+			s.mu.Lock()
+			n := min(len(s.maint), maintPerCommit)
+			batch := s.maint[:n:n]
+			s.maint = s.maint[n:]
+			s.mu.Unlock()
+			if err := s.commit(batch); err != nil {
 				// Kept pending; retried at the next tick.
 				fmt.Fprintln(os.Stderr, "outpost store:", err)
 			}
 			flush.Reset(s.o.FlushInterval)
 		case <-maint.C():
-			if err := s.Maintain(); err != nil {
+			if err := s.planMaintenance(); err != nil {
 				fmt.Fprintln(os.Stderr, "outpost store maintenance:", err)
 			}
 			maint.Reset(s.o.MaintainEvery)
