@@ -255,6 +255,12 @@ func (e *Engine) Observe(spec checks.Spec, r checks.Result) {
 			}
 			break
 		}
+		if e.parentSuspectLocked(st) {
+			// The parent is failing but not confirmed yet: wait for its
+			// verdict (seconds, with its quick re-check) rather than open
+			// an incident that would duplicate the parent's.
+			break
+		}
 		st.behind = 0
 		inc = e.openLocked(st, r, now, r.Detail, &notes)
 		if !inc.InMaintenance && len(st.actions) > 0 && !st.healing {
@@ -312,6 +318,13 @@ func (e *Engine) parentIncidentLocked(st *checkState) *Incident {
 		}
 	}
 	return nil
+}
+
+// parentSuspectLocked reports whether the check's depends_on parent has
+// failed without (yet) opening an incident.
+func (e *Engine) parentSuspectLocked(st *checkState) bool {
+	p := e.checks[st.dependsOn]
+	return p != nil && p.open == nil && p.behind == 0 && p.fails > 0 && p.fails < p.confirm
 }
 
 func (e *Engine) inMaintenanceLocked(sp checks.Spec, now time.Time) string {

@@ -219,6 +219,38 @@ checks:
 	}
 }
 
+// TestChildConfirmedBeforeParent: a child whose failures are confirmed
+// while its parent has failed once (not yet confirmed) waits for the
+// parent's verdict instead of opening an incident of its own.
+func TestChildConfirmedBeforeParent(t *testing.T) {
+	y := `site: s
+checks:
+  - {id: router, kind: tcp, target: '127.0.0.1:1'}
+  - {id: nas, kind: tcp, target: '127.0.0.1:2', depends_on: router}
+  - {id: cam, kind: tcp, target: '127.0.0.1:3', depends_on: router}
+`
+	h := newHarness(t, y, "")
+	h.feed("router", C)
+	h.feed("nas", C, C)
+	if n := len(h.list(true)); n != 0 {
+		t.Fatalf("%d incidents before the parent's verdict", n)
+	}
+	h.feed("router", C)
+	h.feed("nas", C)
+	open := h.list(true)
+	if len(open) != 1 || open[0].Check != "router" || strings.Join(open[0].Children, ",") != "nas" {
+		t.Fatalf("want one router incident with nas behind it: %+v", open)
+	}
+	// The parent recovers, the child still fails: now it is the child's own.
+	h.feed("router", O, O)
+	h.feed("cam", C, C)
+	h.feed("nas", C)
+	open = h.list(true)
+	if len(open) != 2 || open[0].Check != "nas" || open[1].Check != "cam" {
+		t.Fatalf("after the parent recovered: %+v", open)
+	}
+}
+
 func TestMaintenanceWindowNoHealing(t *testing.T) {
 	counter := filepath.Join(t.TempDir(), "count")
 	y := fmt.Sprintf(`site: s
