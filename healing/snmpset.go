@@ -125,4 +125,6 @@ func (s *SNMPSet) Run(ctx context.Context) (string, error) {
 func (s *SNMPSet) Target() string { return "snmp:" + s.device }
 
 // Describe says what it does.
-func (s *SNMPSet) Describe() string { return fmt.Sprintf("SNMP SET %s = %s on %s", s.oid, s.show, s.device) }
+func (s *SNMPSet) Describe() string {
+	return fmt.Sprintf("SNMP SET %s = %s on %s", s.oid, s.show, s.device)
+}
