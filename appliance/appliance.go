@@ -213,7 +213,7 @@ func (a *Appliance) applySource(cfg *config.Config, source string) error {
 	if err != nil {
 		return err
 	}
-	a.notify.Configure(channels, cfg.NotifyPolicies())
+	a.notify.Configure(channels, cfg.NotifyPolicies(), cfg.Notify.People, cfg.NotifyOnCalls())
 	ver, err := a.store.SaveConfig(source, cfg.Raw)
 	if err != nil {
 		return fmt.Errorf("recording config: %w", err)

@@ -103,6 +103,10 @@ type Options struct {
 	AckURL func(incident uint64) string
 	// Sent is told about each delivered message (the incident timeline).
 	Sent func(incident uint64, text string)
+	// People maps a person to their channels; OnCalls are rotations
+	// that steps name as "oncall:<name>".
+	People  map[string][]string
+	OnCalls []OnCall
 }
 
 // Engine runs the policies and the outbox.
@@ -209,7 +213,7 @@ func (e *Engine) Resolved(inc Incident, took time.Duration) {
 		summary := fmt.Sprintf("resolved after %s: %s", took.Round(time.Second), inc.Summary)
 		if len(st.Notified) == 0 {
 			if p, _ := e.policy(st.Policy); inc.SelfHealed && p.SelfHealedInfo && len(p.Steps) > 0 {
-				items = e.itemsLocked(st, "resolved", p.Steps[0].Channels, "self-healed after "+took.Round(time.Second).String()+": "+inc.Summary)
+				items = e.itemsLocked(st, "resolved", e.expand(p.Steps[0].Channels, e.o.Clock.Now()), "self-healed after "+took.Round(time.Second).String()+": "+inc.Summary)
 			}
 		} else {
 			items = e.itemsLocked(st, "resolved", st.Notified, summary)
@@ -279,7 +283,7 @@ func (e *Engine) Tick() {
 			if st.Fired > 0 {
 				kind = "escalated"
 			}
-			chs := p.Steps[st.Fired].Channels
+			chs := e.expand(p.Steps[st.Fired].Channels, now)
 			items = append(items, e.itemsLocked(st, kind, chs, st.Inc.Summary)...)
 			for _, c := range chs {
 				if !slices.Contains(st.Notified, c) {
@@ -382,9 +386,10 @@ func Test(ctx context.Context, ch Channel, site string, now time.Time) (string, 
 	return ch.Send(ctx, m)
 }
 
-// Configure swaps in new channels and policies (a config reload).
-func (e *Engine) Configure(channels map[string]Channel, policies []Policy) {
+// Configure swaps in new channels, policies, people and rotations (a
+// config reload).
+func (e *Engine) Configure(channels map[string]Channel, policies []Policy, people map[string][]string, oncalls []OnCall) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.o.Channels, e.o.Policies = channels, policies
+	e.o.Channels, e.o.Policies, e.o.People, e.o.OnCalls = channels, policies, people, oncalls
 }

@@ -405,7 +405,7 @@ func TestEmailOverSTARTTLSAndTLS(t *testing.T) {
 
 func TestChannelConfigErrors(t *testing.T) {
 	for y, want := range map[string]string{
-		"  channels:\n    - {name: a, kind: pager, options: {}}\n":                                       `unknown channel kind "pager" (one of email, slack, webhook)`,
+		"  channels:\n    - {name: a, kind: pager, options: {}}\n":                                       `unknown channel kind "pager" (one of discord, email, ntfy, pushover, slack, sms, teams, webhook)`,
 		"  channels:\n    - {name: a, kind: email, options: {server: smtp, from: x@y.z, to: [a@b.c]}}\n": `notify.channels[0].options.server: "smtp" is not host:port`,
 		"  channels:\n    - {name: a, kind: webhook, options: {url: 'ftp://x'}}\n":                       `notify.channels[0].options.url: "ftp://x" is not an http(s) URL`,
 		"  policies:\n    - {name: p, steps: [{channels: [ghost]}]}\n":                                   `notify.policies[0].steps[0].channels: "ghost" is not a configured channel`,
@@ -414,5 +414,67 @@ func TestChannelConfigErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s\n got %v\n want %s", y, err, want)
 		}
+	}
+}
+
+// capture records raw requests for the shape tests.
+type capture struct {
+	mu   sync.Mutex
+	reqs []*http.Request
+	body []string
+	srv  *httptest.Server
+}
+
+func newCapture(t *testing.T) *capture {
+	c := &capture{}
+	c.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		c.mu.Lock()
+		c.reqs = append(c.reqs, r)
+		c.body = append(c.body, string(b))
+		c.mu.Unlock()
+		io.WriteString(w, `{"status":1}`)
+	}))
+	t.Cleanup(c.srv.Close)
+	return c
+}
+
+func TestReadyMadeShapes(t *testing.T) {
+	c := newCapture(t)
+	m := notify.Message{ID: "m1", Kind: "opened", Site: "Acme", Device: "db01", Check: "db", Severity: "critical", Status: "critical", Summary: "connection refused", Since: t0, Time: t0, AckURL: "https://box/ack/t"}
+	chs := channels(t, `  channels:
+    - {name: teams, kind: teams, options: {url: '`+c.srv.URL+`/teams'}}
+    - {name: discord, kind: discord, options: {url: '`+c.srv.URL+`/discord'}}
+    - {name: ntfy, kind: ntfy, options: {url: '`+c.srv.URL+`/'}}
+    - {name: push, kind: pushover, options: {url: '`+c.srv.URL+`/push', token: tok, user: usr}}
+    - {name: sms, kind: sms, options: {url: '`+c.srv.URL+`/sms', account: AC1, token: secret, from: '+100', to: ['+201', '+202']}}
+`)
+	for _, name := range []string{"teams", "discord", "ntfy", "push", "sms"} {
+		if _, err := chs[name].Send(context.Background(), m); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var teams map[string]any
+	json.Unmarshal([]byte(c.body[0]), &teams)
+	card := teams["attachments"].([]any)[0].(map[string]any)
+	if card["contentType"] != "application/vnd.microsoft.card.adaptive" || !strings.Contains(c.body[0], `"Action.OpenUrl"`) || !strings.Contains(c.body[0], "https://box/ack/t") {
+		t.Fatalf("teams body %s", c.body[0])
+	}
+	if !strings.Contains(c.body[1], `"content":"[Acme] CRITICAL db on db01`) {
+		t.Fatalf("discord body %s", c.body[1])
+	}
+	if !strings.Contains(c.body[2], `"priority":5`) || !strings.Contains(c.body[2], `"action":"view"`) {
+		t.Fatalf("ntfy body %s", c.body[2])
+	}
+	if !strings.Contains(c.body[3], "token=tok") || !strings.Contains(c.body[3], "user=usr") || !strings.Contains(c.body[3], "priority=1") {
+		t.Fatalf("pushover form %s", c.body[3])
+	}
+	if len(c.body) != 6 || !strings.Contains(c.body[4], "To=%2B201") || !strings.Contains(c.body[5], "To=%2B202") {
+		t.Fatalf("sms: %v", c.body[4:])
+	}
+	if u, p, ok := c.reqs[4].BasicAuth(); !ok || u != "AC1" || p != "secret" {
+		t.Fatal("sms basic auth missing")
 	}
 }

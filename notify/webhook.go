@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"outpost/checks"
@@ -89,20 +90,7 @@ func (w *Webhook) Send(ctx context.Context, m Message) (string, error) {
 		ts := strconv.FormatInt(time.Now().Unix(), 10)
 		req.Header.Set("X-Outpost-Signature", "t="+ts+",v1="+Sign(w.secret, ts, body))
 	}
-	resp, err := hookClient.Do(req)
-	if err != nil {
-		return "", err // network trouble: retry
-	}
-	defer resp.Body.Close()
-	ans, _ := io.ReadAll(io.LimitReader(resp.Body, 2048))
-	answer := fmt.Sprintf("%s %s", resp.Status, bytes.TrimSpace(ans))
-	switch {
-	case resp.StatusCode >= 200 && resp.StatusCode < 300:
-		return answer, nil
-	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
-		return answer, fmt.Errorf("webhook answered %s", answer)
-	}
-	return answer, &PermanentError{fmt.Errorf("webhook answered %s", answer)}
+	return classify(hookClient.Do(req))
 }
 
 // Sign is the webhook signature: hex HMAC-SHA256 of "<ts>." + body.
@@ -111,4 +99,36 @@ func Sign(secret, ts string, body []byte) string {
 	mac.Write([]byte(ts + "."))
 	mac.Write(body)
 	return hex.EncodeToString(mac.Sum(nil))
+}
+
+// Send posts the form.
+func (f *formPoster) Send(ctx context.Context, m Message) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, f.url, strings.NewReader(f.form(m).Encode()))
+	if err != nil {
+		return "", &PermanentError{err}
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("X-Outpost-Idempotency-Key", m.ID)
+	if f.user != "" {
+		req.SetBasicAuth(f.user, f.password)
+	}
+	return classify(hookClient.Do(req))
+}
+
+// classify reads an HTTP answer: 2xx delivered, 429/5xx retried, other
+// 4xx permanent.
+func classify(resp *http.Response, err error) (string, error) {
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	ans, _ := io.ReadAll(io.LimitReader(resp.Body, 2048))
+	answer := fmt.Sprintf("%s %s", resp.Status, bytes.TrimSpace(ans))
+	switch {
+	case resp.StatusCode >= 200 && resp.StatusCode < 300:
+		return answer, nil
+	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
+		return answer, fmt.Errorf("answered %s", answer)
+	}
+	return answer, &PermanentError{fmt.Errorf("answered %s", answer)}
 }

@@ -22,6 +22,40 @@ type Notify struct {
 	AckValid time.Duration     `yaml:"ack_valid"`
 	Channels []NotifyChannel   `yaml:"channels"`
 	Policies []NotifyPolicyCfg `yaml:"policies"`
+	// People maps a person to the channels that reach them.
+	People map[string][]string `yaml:"people"`
+	// OnCall rotations, named in policy steps as "oncall:<name>".
+	OnCall []OnCallCfg `yaml:"oncall"`
+}
+
+// OnCallCfg is a weekly rotation as configured.
+type OnCallCfg struct {
+	Name string `yaml:"name"`
+	// Handover is when the first person's week starts (RFC 3339); the
+	// next person takes over every 7 days at the same time.
+	Handover  string   `yaml:"handover"`
+	Rotation  []string `yaml:"rotation"`
+	Overrides []struct {
+		Start  string `yaml:"start"`
+		End    string `yaml:"end"`
+		Person string `yaml:"person"`
+	} `yaml:"overrides"`
+}
+
+// NotifyOnCalls returns the rotations in notify's terms (validated).
+func (c *Config) NotifyOnCalls() []notify.OnCall {
+	var out []notify.OnCall
+	for _, o := range c.Notify.OnCall {
+		h, _ := time.Parse(time.RFC3339, o.Handover)
+		oc := notify.OnCall{Name: o.Name, Handover: h, Rotation: o.Rotation}
+		for _, ov := range o.Overrides {
+			s, _ := time.Parse(time.RFC3339, ov.Start)
+			e, _ := time.Parse(time.RFC3339, ov.End)
+			oc.Overrides = append(oc.Overrides, notify.Override{Start: s, End: e, Person: ov.Person})
+		}
+		out = append(out, oc)
+	}
+	return out
 }
 
 // NotifyChannel is one channel.
@@ -111,6 +145,39 @@ func (c *Config) validateNotify(d *decoder) {
 			d.errs = append(d.errs, es...)
 		}
 	}
+	rotations := map[string]bool{}
+	for person, chs := range c.Notify.People {
+		for _, ch := range chs {
+			if !names[ch] {
+				fail("notify.people."+person, "%q is not a configured channel", ch)
+			}
+		}
+	}
+	for i, o := range c.Notify.OnCall {
+		path := fmt.Sprintf("notify.oncall[%d]", i)
+		rotations[o.Name] = true
+		if _, err := time.Parse(time.RFC3339, o.Handover); err != nil {
+			fail(path+".handover", "%q is not a time like 2026-11-23T09:00:00+01:00", o.Handover)
+		}
+		if len(o.Rotation) == 0 {
+			fail(path+".rotation", "names nobody")
+		}
+		for _, p := range o.Rotation {
+			if _, ok := c.Notify.People[p]; !ok {
+				fail(path+".rotation", "%q is not in notify.people", p)
+			}
+		}
+		for j, ov := range o.Overrides {
+			s, err1 := time.Parse(time.RFC3339, ov.Start)
+			e, err2 := time.Parse(time.RFC3339, ov.End)
+			if err1 != nil || err2 != nil || !e.After(s) {
+				fail(fmt.Sprintf("%s.overrides[%d]", path, j), "start and end must be times like 2026-12-24T00:00:00+01:00, end after start")
+			}
+			if _, ok := c.Notify.People[ov.Person]; !ok {
+				fail(fmt.Sprintf("%s.overrides[%d].person", path, j), "%q is not in notify.people", ov.Person)
+			}
+		}
+	}
 	for i, p := range c.Notify.Policies {
 		path := fmt.Sprintf("notify.policies[%d]", i)
 		if p.Name == "" {
@@ -129,6 +196,12 @@ func (c *Config) validateNotify(d *decoder) {
 				fail(fmt.Sprintf("%s.steps[%d].channels", path, j), "lists no channel")
 			}
 			for _, ch := range s.Channels {
+				if r, ok := strings.CutPrefix(ch, "oncall:"); ok {
+					if !rotations[r] {
+						fail(fmt.Sprintf("%s.steps[%d].channels", path, j), "%q names no configured on-call rotation", ch)
+					}
+					continue
+				}
 				if !names[ch] {
 					fail(fmt.Sprintf("%s.steps[%d].channels", path, j), "%q is not a configured channel", ch)
 				}
