@@ -10,6 +10,7 @@ import (
 	"math"
 	mrand "math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -31,6 +32,10 @@ type Policy struct {
 	// SelfHealedInfo sends an info message for incidents that healed
 	// before anybody was notified (default: say nothing).
 	SelfHealedInfo bool
+	// GroupWindow holds the first message this long so that incidents
+	// opening together (a site losing power, everything behind a dead
+	// link) go out as one message per channel (0: no grouping).
+	GroupWindow time.Duration
 }
 
 // Step is one escalation step.
@@ -115,6 +120,10 @@ type Engine struct {
 	mu     sync.Mutex
 	states map[uint64]*state
 	wake   chan struct{}
+	// failing counts consecutive failed attempts per channel; alerted
+	// is when the channel's own alert last went out.
+	failing map[string]int
+	alerted map[string]time.Time
 }
 
 // New loads the notification state of open incidents and returns an
@@ -132,7 +141,7 @@ func New(o Options) (*Engine, error) {
 	if o.Sent == nil {
 		o.Sent = func(uint64, string) {}
 	}
-	e := &Engine{o: o, states: map[uint64]*state{}, wake: make(chan struct{}, 1)}
+	e := &Engine{o: o, states: map[uint64]*state{}, wake: make(chan struct{}, 1), failing: map[string]int{}, alerted: map[string]time.Time{}}
 	docs, err := o.Outbox.LoadStates()
 	if err != nil {
 		return nil, err
@@ -272,13 +281,19 @@ func (e *Engine) Tick() {
 	now := e.o.Clock.Now()
 	var items []Item
 	e.mu.Lock()
-	for id, st := range e.states {
+	ids := make([]uint64, 0, len(e.states))
+	for id := range e.states {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids) // oldest incident first, in messages and groups
+	for _, id := range ids {
+		st := e.states[id]
 		p, ok := e.policy(st.Policy)
 		if !ok {
 			continue
 		}
 		changed := false
-		for st.Fired < len(p.Steps) && !now.Before(st.Inc.Opened.Add(p.Steps[st.Fired].After)) {
+		for st.Fired < len(p.Steps) && !now.Before(st.Inc.Opened.Add(max(p.Steps[st.Fired].After, p.GroupWindow))) {
 			kind := "opened"
 			if st.Fired > 0 {
 				kind = "escalated"
@@ -304,7 +319,33 @@ func (e *Engine) Tick() {
 		}
 	}
 	e.mu.Unlock()
-	e.enqueue(items)
+	e.enqueue(group(items))
+}
+
+// group merges the first messages of several incidents bound for the same
+// channel in one tick into one message.
+func group(items []Item) []Item {
+	var out []Item
+	first := map[string]int{}
+	for _, it := range items {
+		if it.Message.Kind != "opened" {
+			out = append(out, it)
+			continue
+		}
+		i, seen := first[it.Channel]
+		if !seen {
+			first[it.Channel] = len(out)
+			out = append(out, it)
+			continue
+		}
+		m := &out[i].Message
+		if !strings.HasPrefix(m.Summary, "several incidents") {
+			m.Summary = fmt.Sprintf("several incidents at once: %s on %s (%s)", m.Check, m.Device, m.Summary)
+			m.Check = "several checks"
+		}
+		m.Summary += fmt.Sprintf("; %s on %s (%s)", it.Message.Check, it.Message.Device, it.Message.Summary)
+	}
+	return out
 }
 
 // Deliver tries every due item in the outbox once.
@@ -334,6 +375,9 @@ func (e *Engine) Deliver(ctx context.Context) {
 		entry := LogEntry{Time: now, Channel: it.Channel, Message: it.Message.ID, Incident: it.Message.Incident, Kind: it.Message.Kind, OK: err == nil, Answer: answer}
 		switch {
 		case err == nil:
+			e.mu.Lock()
+			delete(e.failing, it.Channel)
+			e.mu.Unlock()
 			entry.Final = true
 			e.o.Outbox.Log(entry)
 			e.o.Outbox.Remove(it.Seq)
@@ -341,11 +385,13 @@ func (e *Engine) Deliver(ctx context.Context) {
 				e.o.Sent(it.Message.Incident, fmt.Sprintf("%s message sent to %s", it.Message.Kind, it.Channel))
 			}
 		case IsPermanent(err):
+			e.channelFailed(it.Channel, err)
 			entry.Final, entry.Answer = true, err.Error()
 			e.o.Outbox.Log(entry)
 			e.o.Outbox.Remove(it.Seq)
 			e.o.Log.Error("notification failed for good", "channel", it.Channel, "err", err)
 		default:
+			e.channelFailed(it.Channel, err)
 			entry.Answer = err.Error()
 			e.o.Outbox.Log(entry)
 			it.Attempts++
@@ -353,6 +399,38 @@ func (e *Engine) Deliver(ctx context.Context) {
 			e.o.Outbox.Update(it)
 		}
 	}
+}
+
+// channelFailed counts a failure; at the third in a row it tells the
+// other channels (at most once an hour per channel) that this one is
+// broken, since nobody hears about a broken channel through itself.
+func (e *Engine) channelFailed(name string, err error) {
+	now := e.o.Clock.Now()
+	e.mu.Lock()
+	e.failing[name]++
+	n := e.failing[name]
+	if n < 3 || now.Sub(e.alerted[name]) < time.Hour {
+		e.mu.Unlock()
+		return
+	}
+	e.alerted[name] = now
+	var items []Item
+	for other := range e.o.Channels {
+		if other == name {
+			continue
+		}
+		m := Message{ID: newID(), Kind: "channel-failing", Device: "outpost", Check: "notification channel " + name, Severity: "warning", Status: "warning",
+			Summary: fmt.Sprintf("%s is broken on this box: %d failures in a row, last: %v", name, n, err), Time: now}
+		m.Thread = m.ID
+		for _, st := range e.states {
+			m.Site = st.Inc.Site
+			break
+		}
+		items = append(items, Item{Channel: other, Message: m, Next: now})
+	}
+	e.mu.Unlock()
+	e.o.Log.Error("notification channel failing", "channel", name, "failures", n, "err", err)
+	e.enqueue(items)
 }
 
 // Backoff is the wait before retry n: exponential from 10 s, capped at

@@ -478,3 +478,45 @@ func TestReadyMadeShapes(t *testing.T) {
 		t.Fatal("sms basic auth missing")
 	}
 }
+
+func TestGroupingAndBrokenChannelAlert(t *testing.T) {
+	a, b := newReceiver(t), newReceiver(t)
+	b.status = 503
+	fc := clock.NewFake(t0)
+	st := openStore(t, filepath.Join(t.TempDir(), "o.db"), fc)
+	defer st.Close()
+	chs := channels(t, "  channels:\n    - {name: a, kind: webhook, options: {url: '"+a.srv.URL+"'}}\n    - {name: b, kind: webhook, options: {url: '"+b.srv.URL+"'}}\n")
+	e, _ := notify.New(notify.Options{Outbox: notify.NewOutbox(st), Clock: fc, Channels: chs, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Policies: []notify.Policy{{Name: "all", GroupWindow: 30 * time.Second, Steps: []notify.Step{{Channels: []string{"a", "b"}}}}}})
+	for i, dev := range []string{"printer", "nas", "cam"} {
+		fc.Advance(5 * time.Second)
+		e.Opened(notify.Incident{ID: uint64(i + 1), Site: "Acme", Check: dev + "-ping", Device: dev, Severity: "critical", Opened: fc.Now(), Summary: "timed out"})
+		e.Tick()
+	}
+	e.Deliver(context.Background())
+	if a.kinds() != "" {
+		t.Fatal("sent before the group window ended")
+	}
+	fc.Advance(30 * time.Second)
+	e.Tick()
+	e.Deliver(context.Background())
+	a.mu.Lock()
+	if len(a.msgs) != 1 || !strings.Contains(a.msgs[0].Summary, "several incidents at once: printer-ping on printer") || !strings.Contains(a.msgs[0].Summary, "cam-ping on cam") {
+		t.Fatalf("grouped: %+v", a.msgs)
+	}
+	a.mu.Unlock()
+	// b keeps failing: after the third failure a tells about it, once
+	// within the hour.
+	for i := 0; i < 5; i++ {
+		fc.Advance(10 * time.Minute)
+		e.Deliver(context.Background())
+	}
+	if got := a.kinds(); got != "opened,channel-failing" {
+		t.Fatalf("a got %q", got)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if !strings.Contains(a.msgs[1].Summary, "b is broken on this box: 3 failures in a row") {
+		t.Fatalf("alert %q", a.msgs[1].Summary)
+	}
+}
