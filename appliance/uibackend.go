@@ -2,6 +2,7 @@ package appliance
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"outpost/appliance/config"
 	"outpost/appliance/incidents"
 	"outpost/checks"
+	"outpost/notify"
 	"outpost/store"
 	"outpost/ui"
 )
@@ -219,4 +221,85 @@ func formError(err error) error {
 		return &ui.FormError{Problems: []string{e.Msg}}
 	}
 	return &ui.FormError{Problems: []string{strings.TrimPrefix(err.Error(), ErrConfigInvalid.Error()+": ")}}
+}
+
+func (b uiBackend) Notifications() ui.NotifyView {
+	cfg := b.a.Config()
+	var v ui.NotifyView
+	for _, c := range cfg.Notify.Channels {
+		v.Channels = append(v.Channels, ui.NamedKind{Name: c.Name, Kind: c.Kind})
+	}
+	for _, p := range cfg.Notify.Policies {
+		pv := ui.PolicyView{Name: p.Name, Matches: "any incident", Repeat: "no reminders"}
+		var m []string
+		if len(p.Severities) > 0 {
+			m = append(m, "severity "+strings.Join(p.Severities, " or "))
+		}
+		if len(p.Groups) > 0 {
+			m = append(m, "group "+strings.Join(p.Groups, " or "))
+		}
+		if len(m) > 0 {
+			pv.Matches = strings.Join(m, ", ")
+		}
+		if p.Repeat > 0 {
+			pv.Repeat = "reminders every " + p.Repeat.String() + " until acknowledged"
+		}
+		for _, s := range p.Steps {
+			when := "at once"
+			if s.After > 0 {
+				when = "after " + s.After.String() + " unacknowledged"
+			}
+			pv.Steps = append(pv.Steps, when+": "+strings.Join(s.Channels, ", "))
+		}
+		v.Policies = append(v.Policies, pv)
+	}
+	now := b.a.o.Clock.Now()
+	for _, oc := range cfg.NotifyOnCalls() {
+		v.OnCall = append(v.OnCall, ui.NamedKind{Name: oc.Name, Kind: oc.Who(now)})
+	}
+	for _, m := range cfg.Maintenance {
+		scope := "the whole site"
+		switch {
+		case m.Check != "":
+			scope = "check " + m.Check
+		case m.Device != "":
+			scope = "device " + m.Device
+		case m.Group != "":
+			scope = "group " + m.Group
+		}
+		when := m.Start + " to " + m.End
+		if m.Weekly != nil {
+			when = fmt.Sprintf("every %s at %s for %s", strings.Join(m.Weekly.Days, ", "), m.Weekly.At, m.Weekly.Duration)
+		}
+		v.Maintenance = append(v.Maintenance, fmt.Sprintf("%s: %s, %s", m.Name, scope, when))
+	}
+	b.a.store.NotifyLogList(func(doc []byte) bool {
+		var e notify.LogEntry
+		if json.Unmarshal(doc, &e) == nil {
+			res := "sent"
+			switch {
+			case !e.OK && e.Final:
+				res = "failed (gave up)"
+			case !e.OK:
+				res = "failed, will retry"
+			}
+			v.Log = append(v.Log, ui.LogLine{Time: e.Time, Channel: e.Channel, Kind: e.Kind, Result: res, Answer: e.Answer, Incident: e.Incident})
+		}
+		return len(v.Log) < 30
+	})
+	return v
+}
+
+func (b uiBackend) SendTest(ctx context.Context, channel string) (string, error) {
+	chs, err := b.a.Config().NotifyChannels()
+	if err != nil {
+		return "", err
+	}
+	ch, ok := chs[channel]
+	if !ok {
+		return "", fmt.Errorf("no channel %q", channel)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	return notify.Test(ctx, ch, b.a.Config().Site, b.a.o.Clock.Now())
 }

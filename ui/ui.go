@@ -60,6 +60,36 @@ type Backend interface {
 	DeleteCheck(id, user string) error
 	// ConfigYAML is the config in force.
 	ConfigYAML() []byte
+	// Notifications describes channels, policies, on-call and recent
+	// deliveries.
+	Notifications() NotifyView
+	// SendTest sends a test message through a channel.
+	SendTest(ctx context.Context, channel string) (string, error)
+}
+
+// NotifyView is the notifications page's content.
+type NotifyView struct {
+	Channels    []NamedKind
+	Policies    []PolicyView
+	OnCall      []NamedKind // rotation name, who now
+	Maintenance []string
+	Log         []LogLine
+}
+
+// NamedKind is a name and what it is.
+type NamedKind struct{ Name, Kind string }
+
+// PolicyView is a policy in words.
+type PolicyView struct {
+	Name, Matches, Repeat string
+	Steps                 []string
+}
+
+// LogLine is one delivery attempt.
+type LogLine struct {
+	Time                          time.Time
+	Channel, Kind, Result, Answer string
+	Incident                      uint64
 }
 
 // CheckForm is the add/edit check form.

@@ -155,6 +155,15 @@ func (b *staticBackend) Remediations(check string) []string {
 func (b *staticBackend) Heal(ctx context.Context, check string, i int, user string) (string, error) {
 	return "restart unit db.service: ok", nil
 }
+func (b *staticBackend) Notifications() NotifyView {
+	return NotifyView{Channels: []NamedKind{{"oncall", "webhook"}}, Policies: []PolicyView{{Name: "all", Matches: "any incident", Steps: []string{"at once: oncall"}}}}
+}
+func (b *staticBackend) SendTest(ctx context.Context, ch string) (string, error) {
+	if ch != "oncall" {
+		return "", fmt.Errorf("no channel %q", ch)
+	}
+	return "200 OK", nil
+}
 func (b *staticBackend) Kinds() []string { return []string{"http", "tcp"} }
 func (b *staticBackend) CheckForm(id string) (CheckForm, bool) {
 	for _, c := range b.states {
@@ -461,6 +470,24 @@ func TestCheckEditingIsForAdmins(t *testing.T) {
 	}
 	if code, _ := post(t, tc, srv.URL+"/checks/web/delete", url.Values{"csrf": {token(t, body)}}); code != http.StatusForbidden {
 		t.Fatalf("technician delete: %d", code)
+	}
+}
+
+func TestNotificationsPage(t *testing.T) {
+	srv, _, _ := testServer(t)
+	c := client(t)
+	tok := setupAdmin(t, srv, c)
+	code, body := get(t, c, srv.URL+"/notifications")
+	if code != 200 || !strings.Contains(body, `data-testid="test-oncall"`) || !strings.Contains(body, "at once: oncall") {
+		t.Fatalf("page: %d", code)
+	}
+	code, body = post(t, c, srv.URL+"/notifications/test", url.Values{"csrf": {tok}, "channel": {"oncall"}})
+	if code != 200 || !strings.Contains(body, "test message sent to oncall: 200 OK") {
+		t.Fatalf("send test: %d", code)
+	}
+	code, body = post(t, c, srv.URL+"/notifications/test", url.Values{"csrf": {tok}, "channel": {"ghost"}})
+	if code != http.StatusBadGateway || !strings.Contains(body, "test to ghost failed") {
+		t.Fatalf("bad channel: %d", code)
 	}
 }
 
