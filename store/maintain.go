@@ -150,8 +150,10 @@ func (s *Store) maintainCheck(tx *bolt.Tx, id string, now time.Time) error {
 					return err
 				}
 				rb.FillPercent = 0.95
-				if err := rb.Put(timeKey(day), encodeRollups(day, res.Step(), computeRollups(rs, res.Step()))); err != nil {
-					return err
+				for _, blk := range rollupBlocks(res.Step(), computeRollups(rs, res.Step())) {
+					if err := rb.Put(timeKey(blk.start), blk.data); err != nil {
+						return err
+					}
 				}
 			}
 		}

@@ -197,6 +197,31 @@ type Change struct {
 	Detail string        `json:"detail"`
 }
 
+// changeFormat starts a binary change value: the format byte, from, to,
+// then the detail. The time is the key's. Values from before it are JSON
+// and start with '{'.
+const changeFormat = 1
+
+func encodeChange(c Change) []byte {
+	d := c.Detail
+	if len(d) > maxDetail {
+		d = d[:maxDetail]
+	}
+	v := make([]byte, 0, 3+len(d))
+	return append(append(v, changeFormat, byte(c.From), byte(c.To)), d...)
+}
+
+func decodeChange(k, v []byte, c *Change) error {
+	if len(v) > 0 && v[0] == '{' {
+		return json.Unmarshal(v, c)
+	}
+	if len(v) < 3 || v[0] != changeFormat {
+		return fmt.Errorf("status change at %s: %w", keyTime(k).UTC().Format(time.RFC3339Nano), errCorrupt)
+	}
+	*c = Change{Time: keyTime(k), From: checks.Status(v[1]), To: checks.Status(v[2]), Detail: string(v[3:])}
+	return nil
+}
+
 // Flush commits everything pending in one transaction.
 func (s *Store) Flush() error { return s.commit(nil) }
 
@@ -273,7 +298,7 @@ func (s *Store) commit(maint []string) error {
 				return err
 			}
 			b.FillPercent = 0.95 // keys only grow: pack pages full
-			v, _ := json.Marshal(c.c)
+			v := encodeChange(c.c)
 			seq++
 			if err := b.Put(seqKey(c.c.Time, seq), v); err != nil {
 				return err
@@ -495,7 +520,7 @@ func (s *Store) Changes(checkID string, from, to time.Time) ([]Change, error) {
 		max := seqKey(to, ^uint32(0))
 		for k, v := c.Seek(timeKey(from)); k != nil && bytes.Compare(k, max) <= 0; k, v = c.Next() {
 			var ch Change
-			if err := json.Unmarshal(v, &ch); err != nil {
+			if err := decodeChange(k, v, &ch); err != nil {
 				return fmt.Errorf("change of %s: %w", checkID, err)
 			}
 			out = append(out, ch)
@@ -515,12 +540,12 @@ func (s *Store) LastChange(checkID string) (Change, bool, error) {
 		if b == nil {
 			return nil
 		}
-		_, v := b.Cursor().Last()
+		k, v := b.Cursor().Last()
 		if v == nil {
 			return nil
 		}
 		ok = true
-		return json.Unmarshal(v, &ch)
+		return decodeChange(k, v, &ch)
 	})
 	return ch, ok, err
 }
