@@ -203,6 +203,7 @@ func TestBrowserFlow(t *testing.T) {
 		{"/checks/intranet", `[data-testid="recent"]`, "check"},
 		{"/devices", `[data-testid="devices"]`, "devices"},
 		{"/devices/web01", `[data-testid="device-checks"]`, "device"},
+		{"/notifications", `[data-testid="channels"]`, "notifications"},
 		{"/settings", `[data-testid="fingerprint"]`, "settings"},
 	} {
 		if err := chromedp.Do(ctx, chromedp.Navigate(base+page.path), chromedp.WaitVisible(chromedp.CSS(page.wait))); err != nil {
