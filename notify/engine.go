@@ -20,9 +20,10 @@ import (
 // Policy decides who hears about which incidents, and when.
 type Policy struct {
 	Name string
-	// Severities and Groups match incidents (empty: any).
+	// Severities, Groups and Devices match incidents (each empty: any).
 	Severities []string
 	Groups     []string
+	Devices    []string
 	// Steps notify channels in order, each After the incident opened
 	// while it is still unacknowledged.
 	Steps []Step
@@ -47,7 +48,8 @@ type Step struct {
 // Matches reports whether the policy applies to an incident.
 func (p Policy) Matches(inc Incident) bool {
 	return (len(p.Severities) == 0 || slices.Contains(p.Severities, inc.Severity)) &&
-		(len(p.Groups) == 0 || slices.Contains(p.Groups, inc.Group))
+		(len(p.Groups) == 0 || slices.Contains(p.Groups, inc.Group)) &&
+		(len(p.Devices) == 0 || slices.Contains(p.Devices, inc.Device))
 }
 
 // Item is one message for one channel in the outbox.

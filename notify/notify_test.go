@@ -305,7 +305,7 @@ type smtpSession struct {
 	r received
 }
 
-func (s *smtpSession) AuthMechanisms() []string { return []string{sasl.Plain} }
+func (s *smtpSession) AuthMechanisms() []string { return []string{sasl.Plain, sasl.Login} }
 func (s *smtpSession) Auth(mech string) (sasl.Server, error) {
 	check := func(user, pass string) error {
 		if user != "outpost@acme.test" || pass != "hunter22" {
@@ -314,7 +314,35 @@ func (s *smtpSession) Auth(mech string) (sasl.Server, error) {
 		s.r.user = user
 		return nil
 	}
+	if mech == sasl.Login {
+		return &loginServer{check: check}, nil
+	}
 	return sasl.NewPlainServer(func(identity, user, pass string) error { return check(user, pass) }), nil
+}
+
+// loginServer is the server side of AUTH LOGIN (go-sasl ships only the
+// client): ask for the user name, then the password.
+type loginServer struct {
+	check func(user, pass string) error
+	step  int
+	user  string
+}
+
+func (l *loginServer) Next(resp []byte) ([]byte, bool, error) {
+	l.step++
+	switch l.step {
+	case 1:
+		if len(resp) > 0 { // initial response carries the user name
+			l.user = string(resp)
+			l.step++
+			return []byte("Password:"), false, nil
+		}
+		return []byte("Username:"), false, nil
+	case 2:
+		l.user = string(resp)
+		return []byte("Password:"), false, nil
+	}
+	return nil, true, l.check(l.user, string(resp))
 }
 func (s *smtpSession) Mail(from string, opts *smtp.MailOptions) error { s.r.from = from; return nil }
 func (s *smtpSession) Rcpt(to string, opts *smtp.RcptOptions) error {
@@ -359,6 +387,9 @@ func TestEmailOverSTARTTLSAndTLS(t *testing.T) {
 			go s.Serve(ln)
 			defer s.Close()
 			auth := "plain"
+			if mode == "tls" {
+				auth = "login"
+			}
 			chs := channels(t, "  channels:\n    - name: mail\n      kind: email\n      options: {server: '"+ln.Addr().String()+"', security: "+mode+", insecure_skip_verify: true, auth: "+auth+", from: 'Outpost <outpost@acme.test>', to: [oncall@acme.test, boss@acme.test], user: outpost@acme.test, password: hunter22}\n")
 			first := notify.Message{ID: "m1", Thread: "m1", Kind: "opened", Incident: 9, Site: "Acme Dental", Device: "srv1", Check: "exchange", Severity: "critical", Status: "critical", Summary: "MSExchangeIS stopped", Since: t0, Time: t0.Add(5 * time.Minute), AckURL: "https://box/ack/tok", Healing: []string{"tried restart: failed"}}
 			ans, err := chs["mail"].Send(context.Background(), first)
@@ -518,5 +549,22 @@ func TestGroupingAndBrokenChannelAlert(t *testing.T) {
 	defer a.mu.Unlock()
 	if !strings.Contains(a.msgs[1].Summary, "b is broken on this box: 3 failures in a row") {
 		t.Fatalf("alert %q", a.msgs[1].Summary)
+	}
+}
+
+func TestPolicyMatching(t *testing.T) {
+	p := notify.Policy{Severities: []string{"critical"}, Groups: []string{"servers"}, Devices: []string{"fs1", "fs2"}}
+	for inc, want := range map[notify.Incident]bool{
+		{Severity: "critical", Group: "servers", Device: "fs1"}: true,
+		{Severity: "warning", Group: "servers", Device: "fs1"}:  false,
+		{Severity: "critical", Group: "printers", Device: "fs1"}: false,
+		{Severity: "critical", Group: "servers", Device: "web"}:  false,
+	} {
+		if p.Matches(inc) != want {
+			t.Errorf("%+v: %v", inc, !want)
+		}
+	}
+	if !(notify.Policy{}).Matches(notify.Incident{Severity: "info"}) {
+		t.Error("an empty policy matches everything")
 	}
 }

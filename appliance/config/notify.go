@@ -70,6 +70,7 @@ type NotifyPolicyCfg struct {
 	Name           string        `yaml:"name"`
 	Severities     []string      `yaml:"severities"`
 	Groups         []string      `yaml:"groups"`
+	Devices        []string      `yaml:"devices"`
 	Repeat         time.Duration `yaml:"repeat"`
 	SelfHealedInfo bool          `yaml:"self_healed_info"`
 	GroupWindow    time.Duration `yaml:"group_window"`
@@ -113,7 +114,7 @@ func (c *Config) NotifyChannels() (map[string]notify.Channel, error) {
 func (c *Config) NotifyPolicies() []notify.Policy {
 	var out []notify.Policy
 	for _, p := range c.Notify.Policies {
-		np := notify.Policy{Name: p.Name, Severities: p.Severities, Groups: p.Groups, Repeat: p.Repeat, SelfHealedInfo: p.SelfHealedInfo, GroupWindow: p.GroupWindow}
+		np := notify.Policy{Name: p.Name, Severities: p.Severities, Groups: p.Groups, Devices: p.Devices, Repeat: p.Repeat, SelfHealedInfo: p.SelfHealedInfo, GroupWindow: p.GroupWindow}
 		for _, s := range p.Steps {
 			np.Steps = append(np.Steps, notify.Step{After: s.After, Channels: s.Channels})
 		}
