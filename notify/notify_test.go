@@ -554,14 +554,17 @@ func TestGroupingAndBrokenChannelAlert(t *testing.T) {
 
 func TestPolicyMatching(t *testing.T) {
 	p := notify.Policy{Severities: []string{"critical"}, Groups: []string{"servers"}, Devices: []string{"fs1", "fs2"}}
-	for inc, want := range map[notify.Incident]bool{
-		{Severity: "critical", Group: "servers", Device: "fs1"}: true,
-		{Severity: "warning", Group: "servers", Device: "fs1"}:  false,
-		{Severity: "critical", Group: "printers", Device: "fs1"}: false,
-		{Severity: "critical", Group: "servers", Device: "web"}:  false,
+	for _, tc := range []struct {
+		inc  notify.Incident
+		want bool
+	}{
+		{notify.Incident{Severity: "critical", Group: "servers", Device: "fs1"}, true},
+		{notify.Incident{Severity: "warning", Group: "servers", Device: "fs1"}, false},
+		{notify.Incident{Severity: "critical", Group: "printers", Device: "fs1"}, false},
+		{notify.Incident{Severity: "critical", Group: "servers", Device: "web"}, false},
 	} {
-		if p.Matches(inc) != want {
-			t.Errorf("%+v: %v", inc, !want)
+		if p.Matches(tc.inc) != tc.want {
+			t.Errorf("%+v: %v", tc.inc, !tc.want)
 		}
 	}
 	if !(notify.Policy{}).Matches(notify.Incident{Severity: "info"}) {
