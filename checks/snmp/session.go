@@ -409,7 +409,7 @@ func (s *Session) explain(ctx context.Context, err error) error {
 	}
 	msg := err.Error()
 	switch {
-	case errors.Is(err, gosnmp.ErrWrongDigest) || strings.Contains(msg, "wrong digest"):
+	case errors.Is(err, gosnmp.ErrWrongDigest) || strings.Contains(msg, "wrong digest") || strings.Contains(msg, "not authentic"):
 		return fmt.Errorf("SNMPv3 authentication failed for user %q at %s (wrong auth password or protocol)", s.t.User, s.addr())
 	case errors.Is(err, gosnmp.ErrUnknownUsername) || strings.Contains(msg, "unknown user"):
 		return fmt.Errorf("SNMPv3 user %q is unknown to %s", s.t.User, s.addr())
