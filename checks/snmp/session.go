@@ -304,7 +304,9 @@ func (s *Session) Table(ctx context.Context, roots ...string) (map[string][]gosn
 		}
 		cols = append(cols, &col{root: r, prefix: r + ".", last: r, lastParsed: p})
 	}
-	reps := max(1, s.t.MaxRepetitions*2/max(1, len(cols)))
+	// Ask for about four times MaxRepetitions values per answer in all, so a
+	// many-column table does not need many small answers.
+	reps := min(s.t.MaxRepetitions, max(1, s.t.MaxRepetitions*4/max(1, len(cols))))
 	for req := 0; ; req++ {
 		var active []*col
 		for _, c := range cols {
