@@ -234,6 +234,23 @@ func TestUIEditSurvivesRestartUntilFileChanges(t *testing.T) {
 	if f, ok := a.CheckForm("b"); !ok || f.Options != "{body_contains: ok}" || f.Device != "web01" {
 		t.Fatalf("form back: %+v", f)
 	}
+	// Sections edited as YAML: validated like the file, applied as a version.
+	err = a.EditSection("maintenance", "- {name: x, weekly: {days: [funday], at: '02:00', duration: 1h}}\n", "alice")
+	if !errors.Is(err, appliance.ErrConfigInvalid) || !strings.Contains(err.Error(), `"funday" is not a day`) {
+		t.Fatalf("bad section: %v", err)
+	}
+	if err := a.EditSection("maintenance", "- {name: patch night, weekly: {days: [sun], at: '02:00', duration: 3h}}\n", "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if got := a.SectionYAML("maintenance"); !strings.Contains(got, "patch night") || len(a.Config().Maintenance) != 1 {
+		t.Fatalf("section back: %q", got)
+	}
+	if err := a.EditSection("store", "raw_retention: 1h\n", "alice"); err == nil {
+		t.Fatal("store section editable")
+	}
+	if err := a.EditSection("maintenance", "", "alice"); err != nil || len(a.Config().Maintenance) != 0 {
+		t.Fatalf("removing a section: %v", err)
+	}
 	if err := a.DeleteCheck("a", "alice"); err != nil {
 		t.Fatal(err)
 	}
@@ -257,7 +274,7 @@ func TestUIEditSurvivesRestartUntilFileChanges(t *testing.T) {
 	for _, h := range hist {
 		sources = append(sources, h.Source)
 	}
-	if len(hist) != 4 || !strings.HasPrefix(sources[1], "web UI by alice") {
+	if len(hist) != 6 || !strings.HasPrefix(sources[1], "web UI by alice") {
 		t.Fatalf("history %v", sources)
 	}
 }

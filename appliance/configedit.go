@@ -63,6 +63,23 @@ func (a *Appliance) DeleteCheck(id, who string) error {
 func (a *Appliance) ConfigYAML() []byte { return bytes.Clone(a.Config().Raw) }
 
 func (a *Appliance) editConfig(who string, change func(checks *yaml.Node) error) error {
+	return a.editDoc(who, func(root *yaml.Node) error {
+		checks := mapNode(root, "checks")
+		if checks == nil {
+			checks = &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
+			root.Content = append(root.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: "checks"}, checks)
+		}
+		if checks.Kind != yaml.SequenceNode {
+			return fmt.Errorf("checks: is not a list in the running config")
+		}
+		checks.Style = 0 // block style, so each check is on its own lines
+		return change(checks)
+	})
+}
+
+// editDoc changes the running config's YAML tree, validates the result
+// exactly like a config file and applies it as a new version.
+func (a *Appliance) editDoc(who string, change func(root *yaml.Node) error) error {
 	a.editMu.Lock()
 	defer a.editMu.Unlock()
 	cur := a.Config()
@@ -70,17 +87,7 @@ func (a *Appliance) editConfig(who string, change func(checks *yaml.Node) error)
 	if err := yaml.Unmarshal(cur.Raw, &doc); err != nil || len(doc.Content) == 0 {
 		return fmt.Errorf("the running config cannot be edited: %v", err)
 	}
-	root := doc.Content[0]
-	checks := mapNode(root, "checks")
-	if checks == nil {
-		checks = &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
-		root.Content = append(root.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: "checks"}, checks)
-	}
-	if checks.Kind != yaml.SequenceNode {
-		return fmt.Errorf("checks: is not a list in the running config")
-	}
-	checks.Style = 0 // block style, so each check is on its own lines
-	if err := change(checks); err != nil {
+	if err := change(doc.Content[0]); err != nil {
 		return err
 	}
 	var buf bytes.Buffer
@@ -180,4 +187,72 @@ func (a *Appliance) CheckForm(id string) (CheckEdit, bool) {
 		return e, true
 	}
 	return CheckEdit{}, false
+}
+
+// EditableSections are the top-level config sections the web UI edits as
+// YAML text.
+var EditableSections = []string{"notify", "maintenance", "incidents", "healing"}
+
+// SectionYAML returns one top-level section of the running config as YAML
+// ("" when the config does not have it).
+func (a *Appliance) SectionYAML(name string) string {
+	var doc yaml.Node
+	if yaml.Unmarshal(a.Config().Raw, &doc) != nil || len(doc.Content) == 0 {
+		return ""
+	}
+	n := mapNode(doc.Content[0], name)
+	if n == nil {
+		return ""
+	}
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(n); err != nil {
+		return ""
+	}
+	return buf.String()
+}
+
+// EditSection replaces one top-level section with text (YAML), validates
+// the whole config like a file and applies it as a new version. An empty
+// text removes the section.
+func (a *Appliance) EditSection(name, text, who string) error {
+	if !contains(EditableSections, name) {
+		return fmt.Errorf("section %q cannot be edited here", name)
+	}
+	var val *yaml.Node
+	if strings.TrimSpace(text) != "" {
+		var n yaml.Node
+		if err := yaml.Unmarshal([]byte(text), &n); err != nil {
+			return fmt.Errorf("%w: %s: not valid YAML: %s", ErrConfigInvalid, name, strings.TrimPrefix(err.Error(), "yaml: "))
+		}
+		if len(n.Content) > 0 {
+			val = n.Content[0]
+		}
+	}
+	return a.editDoc(who, func(root *yaml.Node) error {
+		for i := 0; i+1 < len(root.Content); i += 2 {
+			if root.Content[i].Value == name {
+				if val == nil {
+					root.Content = append(root.Content[:i], root.Content[i+2:]...)
+				} else {
+					root.Content[i+1] = val
+				}
+				return nil
+			}
+		}
+		if val != nil {
+			root.Content = append(root.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: name}, val)
+		}
+		return nil
+	})
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
 }

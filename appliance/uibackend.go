@@ -303,3 +303,16 @@ func (b uiBackend) SendTest(ctx context.Context, channel string) (string, error)
 	defer cancel()
 	return notify.Test(ctx, ch, b.a.Config().Site, b.a.o.Clock.Now())
 }
+
+func (b uiBackend) Section(name string) (string, bool) {
+	for _, s := range EditableSections {
+		if s == name {
+			return b.a.SectionYAML(name), true
+		}
+	}
+	return "", false
+}
+
+func (b uiBackend) SaveSection(name, text, user string) error {
+	return formError(b.a.EditSection(name, text, user))
+}

@@ -398,9 +398,15 @@ func notifyView(v NotifyPageView) templ.Component {
 				return templ_7745c5c3_Err
 			}
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 43, "</tbody></table><p class=\"hint\">Channels, policies and windows are edited in the site config (or a provisioning bundle) for now.</p>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 43, "</tbody></table>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
+		}
+		if v.IsAdmin {
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 44, "<p>Edit: <a href=\"/settings/config/notify\" data-testid=\"edit-notify\">channels, people, on-call and policies</a> · <a href=\"/settings/config/maintenance\">maintenance windows</a> · <a href=\"/settings/config/incidents\">incident rules</a> · <a href=\"/settings/config/healing\">self-healing limits</a></p>")
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
 		}
 		return nil
 	})

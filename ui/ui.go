@@ -65,6 +65,11 @@ type Backend interface {
 	Notifications() NotifyView
 	// SendTest sends a test message through a channel.
 	SendTest(ctx context.Context, channel string) (string, error)
+	// Section returns a top-level config section as YAML text; ok is
+	// false for a section the UI may not edit.
+	Section(name string) (text string, ok bool)
+	// SaveSection replaces a section (validation problems as *FormError).
+	SaveSection(name, text, user string) error
 }
 
 // NotifyView is the notifications page's content.

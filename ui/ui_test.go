@@ -164,6 +164,18 @@ func (b *staticBackend) SendTest(ctx context.Context, ch string) (string, error)
 	}
 	return "200 OK", nil
 }
+func (b *staticBackend) Section(name string) (string, bool) {
+	if name != "notify" {
+		return "", false
+	}
+	return "channels: []\n", true
+}
+func (b *staticBackend) SaveSection(name, text, user string) error {
+	if text == "bad" {
+		return &FormError{Problems: []string{"notify: expected a mapping, got \"bad\""}}
+	}
+	return nil
+}
 func (b *staticBackend) Kinds() []string { return []string{"http", "tcp"} }
 func (b *staticBackend) CheckForm(id string) (CheckForm, bool) {
 	for _, c := range b.states {
@@ -488,6 +500,26 @@ func TestNotificationsPage(t *testing.T) {
 	code, body = post(t, c, srv.URL+"/notifications/test", url.Values{"csrf": {tok}, "channel": {"ghost"}})
 	if code != http.StatusBadGateway || !strings.Contains(body, "test to ghost failed") {
 		t.Fatalf("bad channel: %d", code)
+	}
+}
+
+func TestSectionEditor(t *testing.T) {
+	srv, _, _ := testServer(t)
+	c := client(t)
+	tok := setupAdmin(t, srv, c)
+	code, body := get(t, c, srv.URL+"/settings/config/notify")
+	if code != 200 || !strings.Contains(body, "channels: []") {
+		t.Fatalf("editor: %d", code)
+	}
+	if code, _ := get(t, c, srv.URL+"/settings/config/store"); code != 404 {
+		t.Fatalf("store section editable: %d", code)
+	}
+	code, body = post(t, c, srv.URL+"/settings/config/notify", url.Values{"csrf": {tok}, "yaml": {"bad"}})
+	if code != http.StatusUnprocessableEntity || !strings.Contains(body, "expected a mapping") {
+		t.Fatalf("invalid section: %d", code)
+	}
+	if code, _ := post(t, c, srv.URL+"/settings/config/notify", url.Values{"csrf": {tok}, "yaml": {"channels: []"}}); code != 200 {
+		t.Fatalf("valid section: %d", code)
 	}
 }
 
