@@ -177,6 +177,8 @@ func (s *Store) maintainCheck(tx *bolt.Tx, id string, now time.Time) error {
 	return nil
 }
 
+// rawRange decodes a check's results in [from, to]; the block holding
+// `from` may start before it.
 func rawRange(b *bolt.Bucket, from, to time.Time) ([]checks.Result, error) {
 	var out []checks.Result
 	c := b.Cursor()

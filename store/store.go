@@ -474,28 +474,11 @@ func (s *Store) Results(checkID string, from, to time.Time) ([]checks.Result, er
 		if b == nil {
 			return nil
 		}
-		c := b.Cursor()
-		// The block holding `from` may start before it.
-		k, v := c.Seek(timeKey(from))
-		if k == nil || keyTime(k).After(from) {
-			if pk, pv := c.Prev(); pk != nil {
-				k, v = pk, pv
-			} else {
-				k, v = c.Seek(timeKey(from))
-			}
+		rs, err := rawRange(b, from, to)
+		if err != nil {
+			return fmt.Errorf("reading %s: %w", checkID, err)
 		}
-		max := timeKey(to)
-		for ; k != nil && bytes.Compare(k, max) <= 0; k, v = c.Next() {
-			_, err := decodeBlock(keyTime(k), v, func(r checks.Result) bool {
-				if !r.Time.Before(from) && !r.Time.After(to) {
-					out = append(out, r)
-				}
-				return !r.Time.After(to)
-			})
-			if err != nil {
-				return fmt.Errorf("reading %s: %w", checkID, err)
-			}
-		}
+		out = rs
 		return nil
 	})
 	s.mu.Lock()

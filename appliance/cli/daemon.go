@@ -110,17 +110,23 @@ func loadFlagConfig(path string) (*config.Config, error) {
 	return config.Load(path)
 }
 
+// loadJobs loads a config (or the embedded default) and builds its checks.
+func loadJobs(path string) (*config.Config, []scheduler.Job, error) {
+	cfg, err := loadFlagConfig(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	jobs, err := appliance.BuildJobs(cfg)
+	return cfg, jobs, err
+}
+
 func checkCmd(ctx context.Context, env *Env, args []string) error {
 	fs := NewFlags(env, "check", "check [--config site.yaml]")
 	cfgPath := configFlag(fs)
 	if err := Parse(fs, args, false); err != nil {
 		return err
 	}
-	cfg, err := loadFlagConfig(*cfgPath)
-	if err != nil {
-		return err
-	}
-	jobs, err := appliance.BuildJobs(cfg)
+	cfg, jobs, err := loadJobs(*cfgPath)
 	if err != nil {
 		return err
 	}
@@ -164,11 +170,7 @@ func onceCmd(ctx context.Context, env *Env, args []string) error {
 	if err := Parse(fs, args, false); err != nil {
 		return err
 	}
-	cfg, err := loadFlagConfig(*cfgPath)
-	if err != nil {
-		return err
-	}
-	jobs, err := appliance.BuildJobs(cfg)
+	cfg, jobs, err := loadJobs(*cfgPath)
 	if err != nil {
 		return err
 	}
