@@ -536,15 +536,15 @@ type UPS struct {
 }
 
 var (
-	upsBattery     = map[int64]string{1: "unknown", 2: "normal", 3: "low", 4: "depleted"}
-	upsSource      = map[int64]string{1: "other", 2: "none", 3: "normal", 4: "bypass", 5: "battery", 6: "booster", 7: "reducer"}
-	apcBattery     = map[int64]string{1: "unknown", 2: "normal", 3: "low", 4: "fault"}
-	apcOutput      = map[int64]string{1: "unknown", 2: "normal", 3: "battery", 4: "smart boost", 5: "timed sleeping", 6: "software bypass", 7: "off", 8: "rebooting", 9: "switched bypass", 10: "hardware failure bypass", 11: "sleeping until power return", 12: "smart trim"}
-	upsMIBScalars  = []string{".1.3.6.1.2.1.33.1.2.1.0", ".1.3.6.1.2.1.33.1.2.3.0", ".1.3.6.1.2.1.33.1.2.4.0", ".1.3.6.1.2.1.33.1.4.1.0", ".1.3.6.1.2.1.33.1.6.1.0"}
-	apcScalars     = []string{".1.3.6.1.4.1.318.1.1.1.2.1.1.0", ".1.3.6.1.4.1.318.1.1.1.2.2.1.0", ".1.3.6.1.4.1.318.1.1.1.2.2.3.0", ".1.3.6.1.4.1.318.1.1.1.4.1.1.0", ".1.3.6.1.4.1.318.1.1.1.3.2.1.0", ".1.3.6.1.4.1.318.1.1.1.4.2.1.0", ".1.3.6.1.4.1.318.1.1.1.4.2.3.0"}
-	oidUpsInputV   = ".1.3.6.1.2.1.33.1.3.3.1.3"
-	oidUpsOutputV  = ".1.3.6.1.2.1.33.1.4.4.1.2"
-	oidUpsOutLoad  = ".1.3.6.1.2.1.33.1.4.4.1.5"
+	upsBattery    = map[int64]string{1: "unknown", 2: "normal", 3: "low", 4: "depleted"}
+	upsSource     = map[int64]string{1: "other", 2: "none", 3: "normal", 4: "bypass", 5: "battery", 6: "booster", 7: "reducer"}
+	apcBattery    = map[int64]string{1: "unknown", 2: "normal", 3: "low", 4: "fault"}
+	apcOutput     = map[int64]string{1: "unknown", 2: "normal", 3: "battery", 4: "smart boost", 5: "timed sleeping", 6: "software bypass", 7: "off", 8: "rebooting", 9: "switched bypass", 10: "hardware failure bypass", 11: "sleeping until power return", 12: "smart trim"}
+	upsMIBScalars = []string{".1.3.6.1.2.1.33.1.2.1.0", ".1.3.6.1.2.1.33.1.2.3.0", ".1.3.6.1.2.1.33.1.2.4.0", ".1.3.6.1.2.1.33.1.4.1.0", ".1.3.6.1.2.1.33.1.6.1.0"}
+	apcScalars    = []string{".1.3.6.1.4.1.318.1.1.1.2.1.1.0", ".1.3.6.1.4.1.318.1.1.1.2.2.1.0", ".1.3.6.1.4.1.318.1.1.1.2.2.3.0", ".1.3.6.1.4.1.318.1.1.1.4.1.1.0", ".1.3.6.1.4.1.318.1.1.1.3.2.1.0", ".1.3.6.1.4.1.318.1.1.1.4.2.1.0", ".1.3.6.1.4.1.318.1.1.1.4.2.3.0"}
+	oidUpsInputV  = ".1.3.6.1.2.1.33.1.3.3.1.3"
+	oidUpsOutputV = ".1.3.6.1.2.1.33.1.4.4.1.2"
+	oidUpsOutLoad = ".1.3.6.1.2.1.33.1.4.4.1.5"
 )
 
 // nonNeg returns v as a pointer, or nil for the negative "unknown" values

@@ -175,9 +175,9 @@ var (
 		".1.3.6.1.6.3.1.1.5.1": "coldStart", ".1.3.6.1.6.3.1.1.5.2": "warmStart", ".1.3.6.1.6.3.1.1.5.3": "linkDown",
 		".1.3.6.1.6.3.1.1.5.4": "linkUp", ".1.3.6.1.6.3.1.1.5.5": "authenticationFailure", ".1.3.6.1.6.3.1.1.5.6": "egpNeighborLoss",
 	}
-	genericNames  = []string{"coldStart", "warmStart", "linkDown", "linkUp", "authenticationFailure", "egpNeighborLoss"}
-	trapSeverity  = map[string]checks.Status{"coldStart": checks.Warning, "warmStart": checks.Warning, "linkDown": checks.Warning, "linkUp": checks.OK, "authenticationFailure": checks.Warning, "egpNeighborLoss": checks.Warning}
-	trapMeaning   = map[string]string{"coldStart": "device restarted (cold start)", "warmStart": "agent restarted (warm start)", "linkDown": "interface went down", "linkUp": "interface came up", "authenticationFailure": "someone used a wrong community or credentials on the device", "egpNeighborLoss": "EGP neighbour lost"}
+	genericNames   = []string{"coldStart", "warmStart", "linkDown", "linkUp", "authenticationFailure", "egpNeighborLoss"}
+	trapSeverity   = map[string]checks.Status{"coldStart": checks.Warning, "warmStart": checks.Warning, "linkDown": checks.Warning, "linkUp": checks.OK, "authenticationFailure": checks.Warning, "egpNeighborLoss": checks.Warning}
+	trapMeaning    = map[string]string{"coldStart": "device restarted (cold start)", "warmStart": "agent restarted (warm start)", "linkDown": "interface went down", "linkUp": "interface came up", "authenticationFailure": "someone used a wrong community or credentials on the device", "egpNeighborLoss": "EGP neighbour lost"}
 	oidSnmpTrapOID = ".1.3.6.1.6.3.1.1.4.1.0"
 	oidSysUpTime0  = ".1.3.6.1.2.1.1.3.0"
 	oidIfIndex     = ".1.3.6.1.2.1.2.2.1.1."
