@@ -15,6 +15,7 @@ import (
 
 	"github.com/gosnmp/gosnmp"
 
+	"outpost/appliance/config"
 	"outpost/checks"
 )
 
@@ -340,4 +341,25 @@ func peekVersion(b []byte) (int, bool) {
 		return 0, false
 	}
 	return int(b[i+2]), true
+}
+
+// TrapConfigFor builds the receiver's settings from the config's traps
+// section and devices (so events attach to devices by address).
+func TrapConfigFor(t config.Traps, devices []config.Device) TrapConfig {
+	c := TrapConfig{Devices: map[string]string{}}
+	for _, s := range t.Communities {
+		c.Communities = append(c.Communities, s.Reveal())
+	}
+	for _, u := range t.V3Users {
+		c.Users = append(c.Users, Target{Version: "3", User: u.User, SecurityLevel: u.SecurityLevel, AuthProtocol: u.AuthProtocol,
+			AuthPassword: u.AuthPassword.Reveal(), PrivProtocol: u.PrivProtocol, PrivPassword: u.PrivPassword.Reveal()})
+	}
+	for _, d := range devices {
+		if ip := net.ParseIP(d.Address); ip != nil {
+			c.Devices[ip.String()] = d.Name
+		} else if d.Address != "" {
+			c.Devices[d.Address] = d.Name
+		}
+	}
+	return c
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gosnmp/gosnmp"
 
+	"outpost/appliance/config"
 	"outpost/checks"
 )
 
@@ -63,8 +64,18 @@ func wait(t *testing.T, ch chan checks.Event) checks.Event {
 }
 
 func TestTrapsFromSnmptrap(t *testing.T) {
-	users := []Target{{User: "trapuser", AuthProtocol: "SHA256", AuthPassword: "authpass123", PrivProtocol: "AES", PrivPassword: "privpass123"}}
-	r, ch := startReceiver(t, TrapConfig{Communities: []string{"public"}, Users: users, Devices: map[string]string{"127.0.0.1": "core-switch"}})
+	cfg, err := config.Parse("site.yaml", []byte(`site: t
+devices:
+  - {name: core-switch, address: 127.0.0.1}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	traps := config.Traps{Communities: []checks.Secret{"public"}, V3Users: []config.TrapUser{{User: "trapuser", AuthProtocol: "SHA256", AuthPassword: "authpass123", PrivProtocol: "AES", PrivPassword: "privpass123"}}}
+	if errs := traps.Validate(); len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	r, ch := startReceiver(t, TrapConfigFor(traps, cfg.Devices))
 	addr := r.Addr().String()
 
 	snmptrap(t, "-v", "2c", "-c", "public", addr, "", "1.3.6.1.6.3.1.1.5.3",
