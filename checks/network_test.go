@@ -277,3 +277,16 @@ func TestOptionErrorsNameFileLineField(t *testing.T) {
 		}
 	}
 }
+
+func buildB(b *testing.B, kind, target string) checks.Checker {
+	b.Helper()
+	cfg, err := config.Parse("t.yaml", []byte("site: t\nchecks:\n  - {id: c, kind: "+kind+", target: '"+target+"'}\n"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	c, err := checks.Build(cfg.Specs()[0])
+	if err != nil {
+		b.Fatal(err)
+	}
+	return c
+}
