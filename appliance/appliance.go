@@ -24,6 +24,7 @@ import (
 	"outpost/appliance/incidents"
 	"outpost/appliance/scheduler"
 	"outpost/checks"
+	"outpost/checks/snmp"
 	"outpost/healing"
 	"outpost/notify"
 	"outpost/store"
@@ -403,6 +404,18 @@ func (a *Appliance) Run(ctx context.Context) error {
 	notifyCtx, stopNotify := context.WithCancel(context.Background())
 	notifyDone := make(chan struct{})
 	go func() { a.notify.Run(notifyCtx); close(notifyDone) }()
+
+	if l := a.Config().Traps.Listen; l != "" {
+		cfg := a.Config()
+		// A receiver that cannot bind (port 162 without the capability)
+		// must not stop the monitoring: it is logged and the rest runs.
+		if tr, err := snmp.NewTrapReceiver(l, snmp.TrapConfigFor(cfg.Traps, cfg.Devices), func(e checks.Event) { a.store.AppendEvent(e) }); err != nil {
+			a.log.Error("SNMP trap receiver not started", "addr", l, "err", err)
+		} else {
+			go tr.Run(ctx)
+			a.log.Info("SNMP trap receiver listening", "addr", l)
+		}
+	}
 
 	schedDone := make(chan error, 1)
 	go func() { schedDone <- a.sched.Run(ctx) }()

@@ -286,3 +286,33 @@ func checkIDs(a *appliance.Appliance) string {
 	}
 	return strings.Join(ids, ",")
 }
+
+// TestTrapsBecomeDeviceEvents: the daemon's trap receiver turns a real
+// snmptrap into an event attached to the sending device.
+func TestTrapsBecomeDeviceEvents(t *testing.T) {
+	bin, err := exec.LookPath("snmptrap")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("snmptrap is not installed (make test installs Debian's snmp)")
+		}
+		t.Skip("snmptrap is not installed")
+	}
+	pc, _ := net.ListenPacket("udp", "127.0.0.1:0")
+	addr := pc.LocalAddr().String()
+	pc.Close()
+	a, _ := MustRun(t, "site: Acme\ntraps: {listen: '"+addr+"', communities: [public]}\ndevices:\n  - {name: core-switch, address: 127.0.0.1, class: switch}\nchecks: []\n")
+	waitFor(t, "the trap to arrive", func() bool {
+		out, err := exec.Command(bin, "-v", "2c", "-c", "public", addr, "", "1.3.6.1.6.3.1.1.5.3", "1.3.6.1.2.1.2.2.1.1.7", "i", "7").CombinedOutput()
+		if err != nil {
+			t.Fatalf("snmptrap: %v %s", err, out)
+		}
+		time.Sleep(50 * time.Millisecond)
+		evs, _ := a.Store().Events("core-switch", time.Now().Add(-time.Minute), time.Now().Add(time.Minute))
+		for _, e := range evs {
+			if e.Source == "trap" && e.Name == "linkDown" {
+				return true
+			}
+		}
+		return false
+	})
+}

@@ -62,11 +62,16 @@ type Config struct {
 	Maintenance []Maintenance `yaml:"maintenance"`
 	// Notify configures who is told about incidents.
 	Notify Notify `yaml:"notify"`
+	// Traps configures the SNMP trap receiver (off unless traps.listen
+	// is set; read at start-up).
+	Traps Traps `yaml:"traps"`
 	// Checks are the site's checks.
 	Checks []Check `yaml:"checks"`
 
 	// File is where the config was read from ("" for the embedded default).
 	File string `yaml:"-"`
+	// trapsLine is where `traps:` is, for its errors.
+	trapsLine int
 	// Raw is the file's bytes, recorded in the store when applied.
 	Raw []byte `yaml:"-"`
 }
@@ -177,12 +182,18 @@ func Parse(name string, data []byte) (*Config, error) {
 		}
 	}
 	c.locateIncidentSections(&root)
+	if n := findKey(&root, "traps"); n != nil {
+		c.trapsLine = n.Line
+	}
 	if len(d.errs) == 0 {
 		c.applyDefaults()
 		c.applyIncidentDefaults()
 		c.validateDevices(d)
 		c.validateIncidents(d)
 		c.validateNotify(d)
+		for _, err := range c.Traps.Validate() {
+			d.errs = append(d.errs, &Error{File: c.File, Line: c.trapsLine, Msg: err.Error()})
+		}
 		c.validate(d)
 	}
 	if len(d.errs) > 0 {
