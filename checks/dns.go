@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -14,11 +15,13 @@ func init() {
 	Register(Kind{Name: "dns", Summary: "resolve a name against a chosen DNS server, expected answers, response time", NeedsTarget: true, New: newDNS})
 }
 
-// DNS asks a DNS server for a name and checks the answer.
+// DNS asks one DNS server for a name and checks the answer. It talks to
+// the server directly (not through the box's resolver stack) so that the
+// result is that server's health, without caches in between.
 type DNS struct {
 	name   string
 	qtype  uint16
-	server string
+	server string // host:port, or "" for the system resolver
 	o      dnsOptions
 }
 
@@ -26,7 +29,7 @@ var _ Checker = (*DNS)(nil)
 
 type dnsOptions struct {
 	// Server is host:port (port 53 if left out); default the first
-	// nameserver in /etc/resolv.conf.
+	// nameserver in /etc/resolv.conf, read at every run.
 	Server     string   `yaml:"server"`
 	Type       string   `yaml:"type"`
 	Expect     []string `yaml:"expect"`
@@ -35,51 +38,84 @@ type dnsOptions struct {
 	CriticalMS float64  `yaml:"critical_ms"`
 }
 
-var dnsTypes = map[string]uint16{"A": dns.TypeA, "AAAA": dns.TypeAAAA, "CNAME": dns.TypeCNAME, "MX": dns.TypeMX, "TXT": dns.TypeTXT, "PTR": dns.TypePTR, "NS": dns.TypeNS, "SRV": dns.TypeSRV, "SOA": dns.TypeSOA}
+// dnsTypeNames is the order error messages list the types in.
+var dnsTypeNames = []string{"A", "AAAA", "CNAME", "MX", "TXT", "PTR", "NS", "SRV", "SOA"}
+
+// resolvConf is where the system resolver is read from (a variable for tests).
+var resolvConf = "/etc/resolv.conf"
 
 func newDNS(s Spec) (Checker, error) {
 	d := &DNS{o: dnsOptions{Type: "A", Protocol: "udp"}}
 	if err := s.Options.Decode(&d.o); err != nil {
 		return nil, err
 	}
-	t, ok := dnsTypes[strings.ToUpper(d.o.Type)]
-	if !ok {
-		return nil, &FieldError{Field: "options.type", Msg: fmt.Sprintf("%q is not one of A, AAAA, CNAME, MX, TXT, PTR, NS, SRV, SOA", d.o.Type)}
+	typ := strings.ToUpper(d.o.Type)
+	if !contains(dnsTypeNames, typ) {
+		return nil, &FieldError{Field: "options.type", Msg: fmt.Sprintf("%q is not one of %s", d.o.Type, strings.Join(dnsTypeNames, ", "))}
 	}
-	d.qtype = t
+	d.qtype = dns.StringToType[typ]
 	if d.o.Protocol != "udp" && d.o.Protocol != "tcp" {
 		return nil, &FieldError{Field: "options.protocol", Msg: fmt.Sprintf("%q is not udp or tcp", d.o.Protocol)}
 	}
-	d.name = dns.Fqdn(s.Target)
-	if _, ok := dns.IsDomainName(d.name); !ok {
-		return nil, &FieldError{Field: "target", Msg: fmt.Sprintf("%q is not a domain name", s.Target)}
+	// For PTR an IP address is the natural target; it is turned into its
+	// in-addr.arpa / ip6.arpa name here.
+	if ip, err := netip.ParseAddr(s.Target); err == nil && d.qtype == dns.TypePTR {
+		d.name, _ = dns.ReverseAddr(ip.String())
+	} else {
+		d.name = dns.Fqdn(s.Target)
+		if _, ok := dns.IsDomainName(d.name); !ok || strings.ContainsAny(s.Target, " /:@") {
+			return nil, &FieldError{Field: "target", Msg: fmt.Sprintf("%q is not a domain name", s.Target)}
+		}
 	}
-	if d.qtype == dns.TypePTR {
-		if rev, err := dns.ReverseAddr(s.Target); err == nil {
-			d.name = rev
+	for i, e := range d.o.Expect {
+		if strings.TrimSpace(e) == "" {
+			return nil, &FieldError{Field: fmt.Sprintf("options.expect[%d]", i), Msg: "is empty"}
 		}
 	}
 	if d.o.Server != "" {
-		d.server = d.o.Server
-		if _, _, err := net.SplitHostPort(d.server); err != nil {
-			d.server = net.JoinHostPort(d.server, "53")
+		srv, err := dnsServerAddr(d.o.Server)
+		if err != nil {
+			return nil, &FieldError{Field: "options.server", Msg: err.Error()}
 		}
+		d.server = srv
+	}
+	if err := checkMS(d.o.WarningMS, d.o.CriticalMS); err != nil {
+		return nil, err
 	}
 	return d, nil
 }
 
+// dnsServerAddr accepts "host", "host:port", an IPv6 address with or
+// without brackets, and returns host:port.
+func dnsServerAddr(s string) (string, error) {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		host, port = strings.Trim(s, "[]"), "53"
+	}
+	if host == "" || strings.ContainsAny(host, " /@") {
+		return "", fmt.Errorf("%q is not a host or host:port", s)
+	}
+	if err := checkPort(port); err != nil {
+		return "", fmt.Errorf("%q: %s", s, err)
+	}
+	return net.JoinHostPort(host, port), nil
+}
+
+// systemResolver returns the first nameserver of /etc/resolv.conf. It is
+// read at every run so a DHCP-changed resolver is followed.
 func systemResolver() (string, error) {
-	cc, err := dns.ClientConfigFromFile("/etc/resolv.conf")
-	if err != nil || len(cc.Servers) == 0 {
-		if err == nil {
-			err = fmt.Errorf("no nameserver line")
-		}
-		return "", fmt.Errorf("no DNS server configured (set options.server): /etc/resolv.conf: %v", err)
+	cc, err := dns.ClientConfigFromFile(resolvConf)
+	if err != nil {
+		return "", fmt.Errorf("no DNS server to ask (set options.server): %v", err)
+	}
+	if len(cc.Servers) == 0 {
+		return "", fmt.Errorf("no DNS server to ask (set options.server): no nameserver line in %s", resolvConf)
 	}
 	return net.JoinHostPort(cc.Servers[0], cc.Port), nil
 }
 
-// Check sends one query.
+// Check sends one query (and again over TCP if the UDP answer was
+// truncated, as a resolver would).
 func (d *DNS) Check(ctx context.Context) Result {
 	start := time.Now()
 	server := d.server
@@ -89,57 +125,79 @@ func (d *DNS) Check(ctx context.Context) Result {
 			return Result{Time: start, Status: Unknown, Detail: err.Error()}
 		}
 	}
-	m := new(dns.Msg)
-	m.SetQuestion(d.name, d.qtype)
-	m.RecursionDesired = true
-	c := &dns.Client{Net: d.o.Protocol}
-	in, rtt, err := c.ExchangeContext(ctx, m, server)
-	if err != nil {
-		return Result{Time: start, Status: Critical, Latency: Since(start), Detail: fmt.Sprintf("%s via %s: %s", strings.TrimSuffix(d.name, "."), server, netReason(err))}
+	name := strings.TrimSuffix(d.name, ".")
+	typ := dns.TypeToString[d.qtype]
+	q := new(dns.Msg)
+	q.SetQuestion(d.name, d.qtype)
+	q.RecursionDesired = true
+	in, err := d.exchange(ctx, q, server, d.o.Protocol)
+	if err == nil && in.Truncated && d.o.Protocol == "udp" {
+		in, err = d.exchange(ctx, q, server, "tcp")
 	}
-	r := Result{Time: start, Status: OK, Latency: rtt}.WithValue(ms(rtt))
+	lat := Since(start)
+	if err != nil {
+		return Result{Time: start, Status: Critical, Latency: lat, Detail: fmt.Sprintf("%s %s via %s: %s", name, typ, server, netReason(err))}
+	}
+	r := Result{Time: start, Status: OK, Latency: lat}.WithValue(ms(lat))
 	if in.Rcode != dns.RcodeSuccess {
 		r.Status = Critical
-		r.Detail = fmt.Sprintf("%s %s via %s: %s", strings.TrimSuffix(d.name, "."), dns.TypeToString[d.qtype], server, dns.RcodeToString[in.Rcode])
+		r.Detail = fmt.Sprintf("%s %s via %s: %s in %s", name, typ, server, dns.RcodeToString[in.Rcode], fmtMS(lat))
 		return r
 	}
 	var answers []string
 	for _, rr := range in.Answer {
-		if rr.Header().Rrtype != d.qtype {
-			continue
+		if rr.Header().Rrtype == d.qtype {
+			answers = append(answers, rrValue(rr))
 		}
-		answers = append(answers, rrValue(rr))
 	}
 	if len(answers) == 0 {
 		r.Status = Critical
-		r.Detail = fmt.Sprintf("%s %s via %s: no answer", strings.TrimSuffix(d.name, "."), dns.TypeToString[d.qtype], server)
+		r.Detail = fmt.Sprintf("%s %s via %s: no %s record in the answer (%s)", name, typ, server, typ, fmtMS(lat))
 		return r
 	}
 	var missing []string
 	for _, want := range d.o.Expect {
 		found := false
 		for _, a := range answers {
-			if strings.EqualFold(strings.TrimSuffix(a, "."), strings.TrimSuffix(want, ".")) {
+			if sameAnswer(a, want) {
 				found = true
+				break
 			}
 		}
 		if !found {
 			missing = append(missing, want)
 		}
 	}
-	r.Detail = fmt.Sprintf("%s %s = %s in %s", strings.TrimSuffix(d.name, "."), dns.TypeToString[d.qtype], strings.Join(answers, ", "), fmtMS(rtt))
+	r.Detail = fmt.Sprintf("%s %s = %s in %s", name, typ, strings.Join(answers, ", "), fmtMS(lat))
 	if len(missing) > 0 {
 		r.Status = Critical
-		r.Detail += fmt.Sprintf("; expected %s missing", strings.Join(missing, ", "))
+		r.Detail += "; expected " + strings.Join(missing, ", ") + " missing"
 	}
-	if d.o.CriticalMS > 0 && ms(rtt) > d.o.CriticalMS {
-		r.Status = Worst(r.Status, Critical)
-	} else if d.o.WarningMS > 0 && ms(rtt) > d.o.WarningMS {
-		r.Status = Worst(r.Status, Warning)
+	if st := evalMS(ms(lat), d.o.WarningMS, d.o.CriticalMS); st != OK {
+		r.Status = Worst(r.Status, st)
+		r.Detail += " (slow)"
 	}
 	return r
 }
 
+func (d *DNS) exchange(ctx context.Context, q *dns.Msg, server, proto string) (*dns.Msg, error) {
+	c := dns.Client{Net: proto}
+	// The library's own 2 s default would cut a longer check timeout
+	// short: the ctx deadline is the one limit.
+	if dl, ok := ctx.Deadline(); ok {
+		c.Timeout = max(time.Until(dl), time.Millisecond)
+	}
+	in, _, err := c.ExchangeContext(ctx, q, server)
+	return in, err
+}
+
+// sameAnswer compares an answer with an expected value, ignoring case
+// and the trailing dot of names.
+func sameAnswer(got, want string) bool {
+	return strings.EqualFold(strings.TrimSuffix(got, "."), strings.TrimSuffix(strings.TrimSpace(want), "."))
+}
+
+// rrValue is the part of a record a technician would write in expect.
 func rrValue(rr dns.RR) string {
 	switch v := rr.(type) {
 	case *dns.A:

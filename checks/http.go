@@ -2,13 +2,16 @@ package checks
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/textproto"
 	"net/url"
 	"os"
 	"regexp"
@@ -24,18 +27,24 @@ func init() {
 
 // HTTP fetches a URL over a fresh connection each time (a monitor must
 // see connection failures, not a pooled connection's health). It writes
-// a precomputed request on a plain net.Conn and parses the answer with
-// net/http's ReadResponse: a fraction of http.Client's CPU per check,
-// which matters with thousands of endpoints on a Pi.
+// a request prepared at config time on a plain net.Conn and parses the
+// answer with net/http's ReadResponse: a fraction of http.Client's CPU
+// and allocations per check (no Transport, no connection pool, no
+// per-request goroutines), which matters with thousands of endpoints on
+// a small box. TLS handshakes are always full: the check must see the
+// certificate the server serves now, so no session resumption.
 type HTTP struct {
 	o       httpOptions
 	url     *url.URL
-	req     []byte // precomputed request for url
+	req     []byte        // request bytes for url, built once
+	readReq *http.Request // tells ReadResponse the method (HEAD has no body)
 	re      *regexp.Regexp
+	body    []byte // options.body_contains as bytes
 	expect  map[int]bool
-	tls     *tls.Config
+	tls     *tls.Config // verification settings, no ServerName
+	tlsHost *tls.Config // tls with ServerName of url, for the first hop
 	follow  bool
-	bodyMax int64
+	readMax int64
 }
 
 var _ Checker = (*HTTP)(nil)
@@ -56,14 +65,22 @@ type httpOptions struct {
 }
 
 const (
+	// httpBodyLimit is how much body is read when a body match is set:
+	// a health page's marker is near the top, and a check must not pull
+	// a large download.
 	httpBodyLimit = 64 << 10
 	maxRedirects  = 5
+	day           = 24 * time.Hour
 )
 
+// bufPool reuses response readers across checks: one 4 KiB buffer per
+// check in flight instead of one per run.
 var bufPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
 
+var httpMethods = []string{"GET", "HEAD", "POST", "PUT", "OPTIONS"}
+
 func newHTTP(s Spec) (Checker, error) {
-	h := &HTTP{bodyMax: httpBodyLimit}
+	h := &HTTP{readMax: httpBodyLimit}
 	if err := s.Options.Decode(&h.o); err != nil {
 		return nil, err
 	}
@@ -71,21 +88,28 @@ func newHTTP(s Spec) (Checker, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, &FieldError{Field: "target", Msg: fmt.Sprintf("%q is not an http:// or https:// URL", s.Target)}
 	}
+	if p := u.Port(); p != "" {
+		if err := checkPort(p); err != nil {
+			return nil, &FieldError{Field: "target", Msg: fmt.Sprintf("%q: %s", s.Target, err)}
+		}
+	}
+	if u.User != nil {
+		return nil, &FieldError{Field: "target", Msg: "credentials in the URL are not supported: use options.headers with an Authorization header"}
+	}
 	h.url = u
 	if h.o.Method == "" {
 		h.o.Method = "GET"
 	}
 	h.o.Method = strings.ToUpper(h.o.Method)
-	switch h.o.Method {
-	case "GET", "HEAD", "POST", "PUT", "OPTIONS":
-	default:
-		return nil, &FieldError{Field: "options.method", Msg: fmt.Sprintf("%q is not one of GET, HEAD, POST, PUT, OPTIONS", h.o.Method)}
+	if !contains(httpMethods, h.o.Method) {
+		return nil, &FieldError{Field: "options.method", Msg: fmt.Sprintf("%q is not one of %s", h.o.Method, strings.Join(httpMethods, ", "))}
 	}
+	h.readReq = &http.Request{Method: h.o.Method}
 	if len(h.o.ExpectStatus) > 0 {
 		h.expect = map[int]bool{}
-		for _, c := range h.o.ExpectStatus {
+		for i, c := range h.o.ExpectStatus {
 			if c < 100 || c > 599 {
-				return nil, &FieldError{Field: "options.expect_status", Msg: fmt.Sprintf("%d is not an HTTP status code", c)}
+				return nil, &FieldError{Field: fmt.Sprintf("options.expect_status[%d]", i), Msg: fmt.Sprintf("%d is not an HTTP status code (100 to 599)", c)}
 			}
 			h.expect[c] = true
 		}
@@ -95,9 +119,22 @@ func newHTTP(s Spec) (Checker, error) {
 			return nil, &FieldError{Field: "options.body_regex", Msg: err.Error()}
 		}
 	}
-	for k := range h.o.Headers {
-		if k == "" || strings.ContainsAny(k, " :\r\n") || strings.ContainsAny(h.o.Headers[k], "\r\n") {
-			return nil, &FieldError{Field: "options.headers", Msg: fmt.Sprintf("header %q is not a valid header", k)}
+	if h.o.BodyContains != "" {
+		h.body = []byte(h.o.BodyContains)
+	}
+	if h.o.Method == "HEAD" && (h.body != nil || h.re != nil) {
+		return nil, &FieldError{Field: "options.method", Msg: "HEAD answers have no body to match body_contains or body_regex against"}
+	}
+	for _, k := range sortedKeys(h.o.Headers) {
+		if k == "" || strings.ContainsAny(k, " :\r\n\t") {
+			return nil, &FieldError{Field: "options.headers", Msg: fmt.Sprintf("%q is not a valid header name", k)}
+		}
+		if strings.ContainsAny(h.o.Headers[k], "\r\n") {
+			return nil, &FieldError{Field: "options.headers." + k, Msg: "a header value cannot contain a line break"}
+		}
+		switch textproto.CanonicalMIMEHeaderKey(k) {
+		case "Connection", "Content-Length", "Transfer-Encoding":
+			return nil, &FieldError{Field: "options.headers." + k, Msg: "is set by Outpost (fresh connection, no request body)"}
 		}
 	}
 	h.follow = h.o.FollowRedirects == nil || *h.o.FollowRedirects
@@ -106,6 +143,17 @@ func newHTTP(s Spec) (Checker, error) {
 	}
 	if h.o.CertCriticalDays == nil {
 		h.o.CertCriticalDays = intp(3)
+	}
+	switch {
+	case *h.o.CertWarningDays < 0:
+		return nil, &FieldError{Field: "options.cert_warning_days", Msg: fmt.Sprintf("%d is negative", *h.o.CertWarningDays)}
+	case *h.o.CertCriticalDays < 0:
+		return nil, &FieldError{Field: "options.cert_critical_days", Msg: fmt.Sprintf("%d is negative", *h.o.CertCriticalDays)}
+	case *h.o.CertCriticalDays > *h.o.CertWarningDays:
+		return nil, &FieldError{Field: "options.cert_critical_days", Msg: fmt.Sprintf("%d is more than cert_warning_days %d", *h.o.CertCriticalDays, *h.o.CertWarningDays)}
+	}
+	if err := checkMS(h.o.WarningMS, h.o.CriticalMS); err != nil {
+		return nil, err
 	}
 	h.tls = &tls.Config{InsecureSkipVerify: h.o.InsecureSkipVerify, MinVersion: tls.VersionTLS12}
 	if h.o.CAFile != "" {
@@ -119,107 +167,156 @@ func newHTTP(s Spec) (Checker, error) {
 		}
 		h.tls.RootCAs = pool
 	}
+	h.tlsHost = h.tlsFor(u)
 	h.req = h.buildRequest(u)
 	return h, nil
 }
 
 func intp(i int) *int { return &i }
 
-func (h *HTTP) buildRequest(u *url.URL) []byte {
-	var b strings.Builder
-	path := u.RequestURI()
-	fmt.Fprintf(&b, "%s %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: Outpost-monitor/1\r\nAccept: */*\r\nConnection: close\r\n", h.o.Method, path, u.Host)
-	keys := make([]string, 0, len(h.o.Headers))
-	for k := range h.o.Headers {
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	for _, k := range keys {
-		fmt.Fprintf(&b, "%s: %s\r\n", k, h.o.Headers[k])
+	return keys
+}
+
+// tlsFor returns the TLS settings for a hop to u.
+func (h *HTTP) tlsFor(u *url.URL) *tls.Config {
+	c := h.tls.Clone()
+	c.ServerName = u.Hostname()
+	return c
+}
+
+// buildRequest renders the request for u. Configured headers replace
+// the defaults of the same name (a Host header for a name-based virtual
+// host reached by IP, a User-Agent a firewall expects).
+func (h *HTTP) buildRequest(u *url.URL) []byte {
+	hdr := map[string]string{"Host": u.Host, "User-Agent": "Outpost-monitor/1", "Accept": "*/*"}
+	for k, v := range h.o.Headers {
+		hdr[textproto.CanonicalMIMEHeaderKey(k)] = v
 	}
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "%s %s HTTP/1.1\r\n", h.o.Method, u.RequestURI())
+	for _, k := range sortedKeys(hdr) {
+		fmt.Fprintf(&b, "%s: %s\r\n", k, hdr[k])
+	}
+	b.WriteString("Connection: close\r\n")
 	if h.o.Method == "POST" || h.o.Method == "PUT" {
 		b.WriteString("Content-Length: 0\r\n")
 	}
 	b.WriteString("\r\n")
-	return []byte(b.String())
+	return b.Bytes()
 }
 
 // httpAnswer is what one hop found.
 type httpAnswer struct {
 	status   int
-	text     string
 	location string
 	body     []byte
-	certLeft *time.Duration
+	hasCert  bool
 	certEnd  time.Time
 }
 
-// Check fetches the URL, following redirects when asked.
+// Check fetches the URL, following redirects when asked, and judges the
+// last answer's status and body and the soonest-expiring certificate
+// seen on the way.
 func (h *HTTP) Check(ctx context.Context) Result {
 	start := time.Now()
-	u, req := h.url, h.req
+	u, req, tc := h.url, h.req, h.tlsHost
 	var a httpAnswer
-	var certLeft *time.Duration
 	var certEnd time.Time
-	for hop := 0; ; hop++ {
+	hasCert := false
+	hops := 0
+	for {
 		var err error
-		a, err = h.fetch(ctx, u, req)
+		a, err = h.fetch(ctx, u, req, tc)
 		if err != nil {
 			return Result{Time: start, Status: Critical, Latency: Since(start), Detail: err.Error()}
 		}
-		if a.certLeft != nil && (certLeft == nil || *a.certLeft < *certLeft) {
-			certLeft, certEnd = a.certLeft, a.certEnd
+		if a.hasCert && (!hasCert || a.certEnd.Before(certEnd)) {
+			hasCert, certEnd = true, a.certEnd
 		}
-		if !h.follow || a.status < 300 || a.status > 399 || a.location == "" || hop == maxRedirects {
+		if !h.follow || a.status < 300 || a.status > 399 || a.location == "" {
 			break
 		}
+		if hops == maxRedirects {
+			return Result{Time: start, Status: Critical, Latency: Since(start), Detail: fmt.Sprintf("more than %d redirects (last to %s)", maxRedirects, a.location)}
+		}
 		next, err := u.Parse(a.location)
-		if err != nil || (next.Scheme != "http" && next.Scheme != "https") {
-			return Result{Time: start, Status: Critical, Latency: Since(start), Detail: fmt.Sprintf("bad redirect to %q", a.location)}
+		if err != nil || (next.Scheme != "http" && next.Scheme != "https") || next.Host == "" {
+			return Result{Time: start, Status: Critical, Latency: Since(start), Detail: fmt.Sprintf("%d redirect to unusable location %q", a.status, a.location)}
+		}
+		hops++
+		if next.Hostname() != u.Hostname() {
+			tc = h.tlsFor(next)
 		}
 		u, req = next, h.buildRequest(next)
 	}
 	lat := Since(start)
 	r := Result{Time: start, Status: OK, Latency: lat}.WithValue(ms(lat))
-	var parts []string
-	parts = append(parts, fmt.Sprintf("%d %s in %s", a.status, a.text, fmtMS(lat)))
+	var b strings.Builder
 	if !h.statusOK(a.status) {
 		r.Status = Critical
-		parts[0] = fmt.Sprintf("unexpected status %d %s in %s", a.status, a.text, fmtMS(lat))
+		b.WriteString("unexpected status ")
 	}
-	if h.o.BodyContains != "" && !strings.Contains(string(a.body), h.o.BodyContains) {
+	fmt.Fprintf(&b, "%d %s in %s", a.status, http.StatusText(a.status), fmtMS(lat))
+	if hops > 0 {
+		fmt.Fprintf(&b, " after %d redirect%s", hops, plural(hops))
+	}
+	if h.body != nil && !bytes.Contains(a.body, h.body) {
 		r.Status = Critical
-		parts = append(parts, fmt.Sprintf("body lacks %q", h.o.BodyContains))
+		fmt.Fprintf(&b, ", body lacks %q", h.o.BodyContains)
 	}
 	if h.re != nil && !h.re.Match(a.body) {
 		r.Status = Critical
-		parts = append(parts, fmt.Sprintf("body does not match /%s/", h.re))
+		fmt.Fprintf(&b, ", body does not match /%s/", h.o.BodyRegex)
 	}
-	if certLeft != nil {
-		days := int(*certLeft / (24 * time.Hour))
+	if hasCert {
+		left := certEnd.Sub(start)
+		days := int(left / day)
 		switch {
-		case *certLeft <= 0:
+		case left <= 0:
 			r.Status = Critical
-			parts = append(parts, "certificate expired on "+certEnd.UTC().Format("2006-01-02"))
+			b.WriteString(", certificate expired on " + certEnd.UTC().Format("2006-01-02"))
 		case days < *h.o.CertCriticalDays:
-			r.Status = Worst(r.Status, Critical)
-			parts = append(parts, fmt.Sprintf("certificate expires in %d days", days))
+			r.Status = Critical
+			fmt.Fprintf(&b, ", certificate expires in %d day%s", days, plural(days))
 		case days < *h.o.CertWarningDays:
 			r.Status = Worst(r.Status, Warning)
-			parts = append(parts, fmt.Sprintf("certificate expires in %d days", days))
+			fmt.Fprintf(&b, ", certificate expires in %d day%s", days, plural(days))
 		default:
-			parts = append(parts, fmt.Sprintf("cert expires in %d days", days))
+			fmt.Fprintf(&b, ", cert expires in %d days", days)
 		}
 	}
-	if h.o.CriticalMS > 0 && ms(lat) > h.o.CriticalMS {
-		r.Status = Worst(r.Status, Critical)
-		parts = append(parts, fmt.Sprintf("slower than %g ms", h.o.CriticalMS))
-	} else if h.o.WarningMS > 0 && ms(lat) > h.o.WarningMS {
-		r.Status = Worst(r.Status, Warning)
-		parts = append(parts, fmt.Sprintf("slower than %g ms", h.o.WarningMS))
+	if st := evalMS(ms(lat), h.o.WarningMS, h.o.CriticalMS); st != OK {
+		r.Status = Worst(r.Status, st)
+		limit := h.o.WarningMS
+		if st == Critical {
+			limit = h.o.CriticalMS
+		}
+		fmt.Fprintf(&b, ", slower than %g ms", limit)
 	}
-	r.Detail = strings.Join(parts, ", ")
+	r.Detail = b.String()
 	return r
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
 }
 
 func (h *HTTP) statusOK(code int) bool {
@@ -229,92 +326,78 @@ func (h *HTTP) statusOK(code int) bool {
 	return code >= 200 && code < 400
 }
 
-func (h *HTTP) fetch(ctx context.Context, u *url.URL, req []byte) (httpAnswer, error) {
+// fetch does one request on a new connection. Errors are the reason the
+// target is down, worded for the Result's detail.
+func (h *HTTP) fetch(ctx context.Context, u *url.URL, req []byte, tc *tls.Config) (httpAnswer, error) {
 	var a httpAnswer
-	host := u.Host
+	addr := u.Host
 	if u.Port() == "" {
+		port := "80"
 		if u.Scheme == "https" {
-			host = net.JoinHostPort(u.Hostname(), "443")
-		} else {
-			host = net.JoinHostPort(u.Hostname(), "80")
+			port = "443"
 		}
+		addr = net.JoinHostPort(u.Hostname(), port)
 	}
-	conn, err := dialTCP(ctx, host)
+	conn, err := dialTCP(ctx, addr)
 	if err != nil {
-		return a, fmt.Errorf("connect %s: %s", host, netReason(err))
+		return a, fmt.Errorf("connect %s: %s", addr, netReason(err))
 	}
 	defer conn.Close()
 	if dl, ok := ctx.Deadline(); ok {
 		conn.SetDeadline(dl)
 	}
 	if u.Scheme == "https" {
-		cfg := h.tls.Clone()
-		cfg.ServerName = u.Hostname()
-		tc := tls.Client(conn, cfg)
-		if err := tc.HandshakeContext(ctx); err != nil {
-			return a, fmt.Errorf("TLS: %s", tlsReason(err))
+		c := tls.Client(conn, tc)
+		if err := handshake(ctx, c); err != nil {
+			return a, fmt.Errorf("TLS with %s: %s", addr, tlsReason(err))
 		}
-		if certs := tc.ConnectionState().PeerCertificates; len(certs) > 0 {
-			left := time.Until(certs[0].NotAfter)
-			a.certLeft, a.certEnd = &left, certs[0].NotAfter
+		if certs := c.ConnectionState().PeerCertificates; len(certs) > 0 {
+			a.hasCert, a.certEnd = true, certs[0].NotAfter
 		}
-		conn = tc
+		conn = c
 	}
 	if _, err := conn.Write(req); err != nil {
-		return a, fmt.Errorf("sending request: %s", netReason(err))
+		return a, fmt.Errorf("sending request to %s: %s", addr, netReason(err))
 	}
 	br := bufPool.Get().(*bufio.Reader)
 	br.Reset(conn)
 	defer func() { br.Reset(nil); bufPool.Put(br) }()
-	resp, err := http.ReadResponse(br, nil)
+	resp, err := http.ReadResponse(br, h.readReq)
 	if err != nil {
-		if err == io.EOF || err == io.ErrUnexpectedEOF {
-			return a, fmt.Errorf("server closed the connection without answering")
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return a, fmt.Errorf("%s closed the connection without answering", addr)
 		}
-		return a, fmt.Errorf("reading response: %s", netReason(err))
+		return a, fmt.Errorf("reading response from %s: %s", addr, netReason(err))
 	}
 	defer resp.Body.Close()
 	a.status = resp.StatusCode
-	a.text = http.StatusText(resp.StatusCode)
 	a.location = resp.Header.Get("Location")
-	if h.o.BodyContains != "" || h.re != nil {
-		a.body, err = io.ReadAll(io.LimitReader(resp.Body, h.bodyMax))
+	// The body is read only when it is judged, and only on the last hop
+	// that matters; otherwise closing the connection discards it.
+	if (h.body != nil || h.re != nil) && !(h.follow && a.status >= 300 && a.status <= 399 && a.location != "") {
+		a.body, err = io.ReadAll(io.LimitReader(resp.Body, h.readMax))
 		if err != nil {
-			return a, fmt.Errorf("reading body: %s", netReason(err))
+			return a, fmt.Errorf("reading body from %s: %s", addr, netReason(err))
 		}
 	}
 	return a, nil
 }
 
+// tlsReason explains a failed handshake in a technician's words.
 func tlsReason(err error) string {
 	var ci x509.CertificateInvalidError
 	var ua x509.UnknownAuthorityError
 	var hn x509.HostnameError
 	switch {
-	case asErr(err, &ci):
+	case errors.As(err, &ci):
 		if ci.Reason == x509.Expired {
 			return "certificate expired or not yet valid (" + ci.Detail + ")"
 		}
 		return "certificate invalid: " + ci.Error()
-	case asErr(err, &ua):
+	case errors.As(err, &ua):
 		return "certificate signed by an unknown authority (set options.ca_file, or insecure_skip_verify for a self-signed device)"
-	case asErr(err, &hn):
+	case errors.As(err, &hn):
 		return "certificate is not valid for this host: " + hn.Error()
 	}
 	return netReason(err)
-}
-
-func asErr[T error](err error, target *T) bool {
-	for err != nil {
-		if t, ok := err.(T); ok {
-			*target = t
-			return true
-		}
-		u, ok := err.(interface{ Unwrap() error })
-		if !ok {
-			return false
-		}
-		err = u.Unwrap()
-	}
-	return false
 }

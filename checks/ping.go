@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
+	"sync/atomic"
 	"time"
 
 	probing "github.com/prometheus-community/pro-bing"
@@ -13,12 +15,14 @@ func init() {
 	Register(Kind{Name: "ping", Summary: "ICMP echo: round trip min/avg/max and loss", NeedsTarget: true, New: newPing})
 }
 
-// Ping sends ICMP echo requests. It uses unprivileged ICMP sockets where
-// the kernel allows them (net.ipv4.ping_group_range) and raw sockets
-// otherwise (root or CAP_NET_RAW), unless options.privileged forces one.
+// Ping sends ICMP echo requests. By default it uses unprivileged ICMP
+// ("ping") sockets, which Linux allows for the groups in
+// net.ipv4.ping_group_range, and falls back to raw sockets (root or
+// CAP_NET_RAW) when those are refused; options.privileged forces one.
 type Ping struct {
-	target string
-	o      pingOptions
+	host string
+	ip   netip.Addr // set when the target is an IP literal
+	o    pingOptions
 }
 
 var _ Checker = (*Ping)(nil)
@@ -33,80 +37,166 @@ type pingOptions struct {
 	CriticalMS     float64       `yaml:"critical_ms"`
 }
 
+// Socket modes remembered per address family once the automatic choice
+// has found what works, so later runs do not retry a refused socket.
+const (
+	pingModeUnknown int32 = iota
+	pingModeDatagram
+	pingModeRaw
+)
+
+var pingMode [2]atomic.Int32 // [0] IPv4, [1] IPv6
+
 func newPing(s Spec) (Checker, error) {
-	p := &Ping{target: s.Target, o: pingOptions{Count: 3, PacketInterval: 200 * time.Millisecond, WarningLoss: 1, CriticalLoss: 100}}
+	p := &Ping{host: s.Target, o: pingOptions{Count: 3, PacketInterval: 200 * time.Millisecond, WarningLoss: 0, CriticalLoss: 100}}
 	if err := s.Options.Decode(&p.o); err != nil {
 		return nil, err
+	}
+	if ip, err := netip.ParseAddr(s.Target); err == nil {
+		p.ip = ip.Unmap()
+	} else if !validHostname(s.Target) {
+		return nil, &FieldError{Field: "target", Msg: fmt.Sprintf("%q is not a host name or IP address", s.Target)}
 	}
 	if p.o.Count < 1 || p.o.Count > 100 {
 		return nil, &FieldError{Field: "options.count", Msg: fmt.Sprintf("%d is out of range (1 to 100)", p.o.Count)}
 	}
 	if p.o.PacketInterval < 10*time.Millisecond {
-		return nil, &FieldError{Field: "options.packet_interval", Msg: "must be at least 10ms"}
+		return nil, &FieldError{Field: "options.packet_interval", Msg: fmt.Sprintf("%s is below the minimum 10ms", p.o.PacketInterval)}
 	}
+	// The last request must leave time for its reply before the timeout.
 	if s.Timeout > 0 && time.Duration(p.o.Count-1)*p.o.PacketInterval >= s.Timeout {
 		return nil, &FieldError{Field: "options.count", Msg: fmt.Sprintf("%d packets %s apart do not fit in the timeout %s", p.o.Count, p.o.PacketInterval, s.Timeout)}
 	}
-	if p.o.CriticalLoss <= 0 || p.o.CriticalLoss > 100 || p.o.WarningLoss < 0 || p.o.WarningLoss > p.o.CriticalLoss {
-		return nil, &FieldError{Field: "options.critical_loss", Msg: "loss thresholds are percentages with warning_loss <= critical_loss <= 100"}
+	switch {
+	case p.o.CriticalLoss <= 0 || p.o.CriticalLoss > 100:
+		return nil, &FieldError{Field: "options.critical_loss", Msg: fmt.Sprintf("%g is not a percentage above 0 and at most 100", p.o.CriticalLoss)}
+	case p.o.WarningLoss < 0 || p.o.WarningLoss > p.o.CriticalLoss:
+		return nil, &FieldError{Field: "options.warning_loss", Msg: fmt.Sprintf("%g is not a percentage from 0 to critical_loss (%g)", p.o.WarningLoss, p.o.CriticalLoss)}
+	}
+	if err := checkMS(p.o.WarningMS, p.o.CriticalMS); err != nil {
+		return nil, err
 	}
 	return p, nil
 }
 
-// Check pings the target count times.
+// validHostname accepts letters, digits, '-', '_' and dots: enough to
+// catch a URL or host:port put where a host belongs.
+func validHostname(s string) bool {
+	if s == "" || len(s) > 253 {
+		return false
+	}
+	for _, c := range s {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_', c == '.':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// Check pings the target count times and waits for the replies until
+// the ctx deadline.
 func (p *Ping) Check(ctx context.Context) Result {
 	start := time.Now()
-	pinger, err := probing.NewPinger(p.target)
-	if err != nil {
-		return Result{Time: start, Status: Critical, Latency: Since(start), Detail: "resolve: " + netReason(err)}
+	ip := p.ip
+	if !ip.IsValid() {
+		ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", p.host)
+		if err != nil || len(ips) == 0 {
+			why := "no address"
+			if err != nil {
+				why = netReason(err)
+			}
+			return Result{Time: start, Status: Critical, Latency: Since(start), Detail: "resolve " + p.host + ": " + why}
+		}
+		ip = ips[0].Unmap()
+		for _, a := range ips {
+			if a.Unmap().Is4() { // IPv4 first, like ping(8)
+				ip = a.Unmap()
+				break
+			}
+		}
 	}
-	pinger.Count = p.o.Count
-	pinger.Interval = p.o.PacketInterval
-	pinger.Timeout = time.Duration(p.o.Count)*p.o.PacketInterval + time.Second
-	if dl, ok := ctx.Deadline(); ok {
-		pinger.Timeout = time.Until(dl)
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = start.Add(time.Duration(p.o.Count)*p.o.PacketInterval + time.Second)
 	}
-	if p.o.Privileged != nil {
-		pinger.SetPrivileged(*p.o.Privileged)
-	} else {
-		pinger.SetPrivileged(!unprivilegedPingAllowed(pinger.IPAddr()))
+	fam := 0
+	if !ip.Is4() {
+		fam = 1
 	}
-	if err := pinger.RunWithContext(ctx); err != nil && ctx.Err() == nil {
-		return Result{Time: start, Status: Unknown, Latency: Since(start), Detail: "cannot send ICMP: " + err.Error() + " (run as root, or allow unprivileged ping with sysctl net.ipv4.ping_group_range)"}
-	}
-	st := pinger.Statistics()
-	r := Result{Time: start, Status: OK, Latency: st.AvgRtt}
-	if st.PacketsRecv == 0 {
-		r.Status = Critical
-		r.Detail = fmt.Sprintf("0/%d replies, 100%% loss", st.PacketsSent)
-		return r
-	}
-	r = r.WithValue(ms(st.AvgRtt))
-	r.Detail = fmt.Sprintf("%d/%d replies, rtt min/avg/max %.2f/%.2f/%.2f ms, %.0f%% loss", st.PacketsRecv, st.PacketsSent, ms(st.MinRtt), ms(st.AvgRtt), ms(st.MaxRtt), st.PacketLoss)
+	var (
+		st     *probing.Statistics
+		opened bool
+		err    error
+	)
 	switch {
-	case st.PacketLoss >= p.o.CriticalLoss:
+	case p.o.Privileged != nil:
+		st, opened, err = p.run(ctx, ip, deadline, *p.o.Privileged)
+	case pingMode[fam].Load() == pingModeRaw:
+		st, opened, err = p.run(ctx, ip, deadline, true)
+	default:
+		st, opened, err = p.run(ctx, ip, deadline, false)
+		if !opened && ctx.Err() == nil {
+			// Ping sockets refused (group not in ping_group_range):
+			// raw sockets may still be allowed.
+			st, opened, err = p.run(ctx, ip, deadline, true)
+			if opened {
+				pingMode[fam].Store(pingModeRaw)
+			}
+		} else if opened {
+			pingMode[fam].Store(pingModeDatagram)
+		}
+	}
+	if !opened {
+		why := "context ended"
+		if err != nil {
+			why = err.Error()
+		}
+		return Result{Time: start, Status: Unknown, Latency: Since(start), Detail: "cannot open an ICMP socket: " + why + pingHelp(p.o.Privileged)}
+	}
+	if err != nil && ctx.Err() == nil && st.PacketsSent == 0 {
+		return Result{Time: start, Status: Critical, Latency: Since(start), Detail: "sending to " + ip.String() + ": " + netReason(err)}
+	}
+	if st.PacketsRecv == 0 {
+		return Result{Time: start, Status: Critical, Latency: Since(start), Detail: fmt.Sprintf("0/%d replies, 100%% loss", st.PacketsSent)}
+	}
+	r := Result{Time: start, Status: OK, Latency: st.AvgRtt}.WithValue(ms(st.AvgRtt))
+	loss := st.PacketLoss
+	r.Detail = fmt.Sprintf("%d/%d replies, rtt min/avg/max %.2f/%.2f/%.2f ms, %.0f%% loss", st.PacketsRecv, st.PacketsSent, ms(st.MinRtt), ms(st.AvgRtt), ms(st.MaxRtt), loss)
+	switch {
+	case loss >= p.o.CriticalLoss:
 		r.Status = Critical
-	case p.o.WarningLoss > 0 && st.PacketLoss >= p.o.WarningLoss:
+	case loss > 0 && loss >= p.o.WarningLoss:
 		r.Status = Warning
 	}
-	if p.o.CriticalMS > 0 && ms(st.AvgRtt) > p.o.CriticalMS {
-		r.Status = Worst(r.Status, Critical)
-	} else if p.o.WarningMS > 0 && ms(st.AvgRtt) > p.o.WarningMS {
-		r.Status = Worst(r.Status, Warning)
-	}
+	r.Status = Worst(r.Status, evalMS(ms(st.AvgRtt), p.o.WarningMS, p.o.CriticalMS))
 	return r
 }
 
-// unprivilegedPingAllowed tries to open an unprivileged ICMP socket.
-func unprivilegedPingAllowed(ip *net.IPAddr) bool {
-	network := "udp4"
-	if ip != nil && ip.IP.To4() == nil {
-		network = "udp6"
+// pingHelp says what to change when no ICMP socket could be opened.
+func pingHelp(privileged *bool) string {
+	switch {
+	case privileged == nil:
+		return " (allow Outpost's group in sysctl net.ipv4.ping_group_range, or run with CAP_NET_RAW)"
+	case *privileged:
+		return " (privileged: true needs root or CAP_NET_RAW)"
 	}
-	c, err := listenICMP(network)
-	if err != nil {
-		return false
-	}
-	c.Close()
-	return true
+	return " (privileged: false needs Outpost's group in sysctl net.ipv4.ping_group_range)"
+}
+
+// run does one pro-bing run. opened reports whether the socket could be
+// opened at all, which separates "not permitted" from "target silent".
+func (p *Ping) run(ctx context.Context, ip netip.Addr, deadline time.Time, privileged bool) (st *probing.Statistics, opened bool, err error) {
+	pinger := probing.New("")
+	pinger.SetIPAddr(&net.IPAddr{IP: ip.AsSlice(), Zone: ip.Zone()})
+	pinger.SetPrivileged(privileged)
+	pinger.SetLogger(probing.NoopLogger{})
+	pinger.Count = p.o.Count
+	pinger.Interval = p.o.PacketInterval
+	pinger.RecordRtts, pinger.RecordTTLs = false, false
+	pinger.Timeout = max(time.Until(deadline), time.Millisecond)
+	pinger.OnSetup = func() { opened = true }
+	err = pinger.RunWithContext(ctx)
+	return pinger.Statistics(), opened, err
 }

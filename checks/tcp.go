@@ -10,13 +10,15 @@ import (
 )
 
 func init() {
-	Register(Kind{Name: "tcp", Summary: "TCP connect to host:port, optional banner match", NeedsTarget: true, New: newTCP})
+	Register(Kind{Name: "tcp", Summary: "TCP connect to host:port, optional send, banner match and TLS handshake", NeedsTarget: true, New: newTCP})
 }
 
 // TCP connects to a port and, optionally, checks what the server says
-// first (an SMTP or SSH banner).
+// first (an SMTP or SSH banner) or that it completes a TLS handshake.
 type TCP struct {
 	addr string
+	tls  *tls.Config // nil unless options.tls
+	send []byte
 	o    tcpOptions
 }
 
@@ -25,14 +27,22 @@ var _ Checker = (*TCP)(nil)
 type tcpOptions struct {
 	// Banner is a substring expected in the first bytes the server sends.
 	Banner string `yaml:"banner"`
-	// Send is written before reading the banner.
+	// Send is written after connecting (and after the TLS handshake),
+	// before reading the banner.
 	Send string `yaml:"send"`
-	// TLS does a TLS handshake after connecting (certificate not verified
-	// unless verify is set: this checks the service answers).
-	TLS    bool `yaml:"tls"`
-	Verify bool `yaml:"verify"`
-	Thresholds
+	// TLS does a TLS handshake after connecting. The certificate is not
+	// verified unless Verify is set: the check asks "does the service
+	// answer", the http kind is the one that judges certificates.
+	TLS        bool    `yaml:"tls"`
+	Verify     bool    `yaml:"verify"`
+	WarningMS  float64 `yaml:"warning_ms"`
+	CriticalMS float64 `yaml:"critical_ms"`
 }
+
+// bannerMax bounds how much of a greeting is read while looking for the
+// expected banner: greetings are one line, a talkative server must not
+// keep the check reading.
+const bannerMax = 1024
 
 func newTCP(s Spec) (Checker, error) {
 	t := &TCP{addr: s.Target}
@@ -43,60 +53,131 @@ func newTCP(s Spec) (Checker, error) {
 	if err != nil || host == "" || port == "" {
 		return nil, &FieldError{Field: "target", Msg: fmt.Sprintf("%q is not host:port", s.Target)}
 	}
+	if err := checkPort(port); err != nil {
+		return nil, &FieldError{Field: "target", Msg: fmt.Sprintf("%q: %s", s.Target, err)}
+	}
+	if t.o.Verify && !t.o.TLS {
+		return nil, &FieldError{Field: "options.verify", Msg: "needs tls: true"}
+	}
+	if err := checkMS(t.o.WarningMS, t.o.CriticalMS); err != nil {
+		return nil, err
+	}
+	if t.o.TLS {
+		t.tls = &tls.Config{ServerName: host, InsecureSkipVerify: !t.o.Verify, MinVersion: tls.VersionTLS12}
+	}
+	if t.o.Send != "" {
+		t.send = []byte(t.o.Send)
+	}
 	return t, nil
 }
 
-// Check connects and reads the banner if one is expected.
+// checkPort accepts a decimal port 1..65535.
+func checkPort(p string) error {
+	n := 0
+	for _, c := range p {
+		if c < '0' || c > '9' || n > 65535 {
+			return fmt.Errorf("port %q is not a number from 1 to 65535", p)
+		}
+		n = n*10 + int(c-'0')
+	}
+	if n < 1 || n > 65535 {
+		return fmt.Errorf("port %q is not a number from 1 to 65535", p)
+	}
+	return nil
+}
+
+// checkMS validates the optional warning_ms / critical_ms pair shared by
+// the network kinds.
+func checkMS(warn, crit float64) error {
+	switch {
+	case warn < 0:
+		return &FieldError{Field: "options.warning_ms", Msg: fmt.Sprintf("%g is negative", warn)}
+	case crit < 0:
+		return &FieldError{Field: "options.critical_ms", Msg: fmt.Sprintf("%g is negative", crit)}
+	case warn > 0 && crit > 0 && warn > crit:
+		return &FieldError{Field: "options.warning_ms", Msg: fmt.Sprintf("%g is above critical_ms %g", warn, crit)}
+	}
+	return nil
+}
+
+// evalMS judges a time in ms against warning_ms / critical_ms (0 = off).
+func evalMS(v, warn, crit float64) Status {
+	switch {
+	case crit > 0 && v > crit:
+		return Critical
+	case warn > 0 && v > warn:
+		return Warning
+	}
+	return OK
+}
+
+// Check connects, does the TLS handshake, sends and reads the banner as
+// configured.
 func (t *TCP) Check(ctx context.Context) Result {
 	start := time.Now()
 	conn, err := dialTCP(ctx, t.addr)
 	if err != nil {
-		return Result{Time: start, Status: Critical, Latency: Since(start), Detail: "connect: " + netReason(err)}
+		return Result{Time: start, Status: Critical, Latency: Since(start), Detail: "connect " + t.addr + ": " + netReason(err)}
 	}
 	defer conn.Close()
 	connectTime := Since(start)
 	if dl, ok := ctx.Deadline(); ok {
 		conn.SetDeadline(dl)
 	}
-	if t.o.TLS {
-		host, _, _ := net.SplitHostPort(t.addr)
-		tc := tls.Client(conn, &tls.Config{ServerName: host, InsecureSkipVerify: !t.o.Verify})
-		if err := tc.HandshakeContext(ctx); err != nil {
-			return Result{Time: start, Status: Critical, Latency: Since(start), Detail: "TLS handshake: " + netReason(err)}
+	r := Result{Time: start, Status: OK, Latency: connectTime}.WithValue(ms(connectTime))
+	r.Detail = "connected in " + fmtMS(connectTime)
+	if t.tls != nil {
+		tc := tls.Client(conn, t.tls)
+		if err := handshake(ctx, tc); err != nil {
+			r.Status, r.Detail = Critical, r.Detail+", TLS handshake failed: "+tlsReason(err)
+			return r
 		}
 		conn = tc
+		r.Detail += ", TLS " + tls.VersionName(tc.ConnectionState().Version)
 	}
-	r := Result{Time: start, Status: OK, Latency: connectTime}.WithValue(ms(connectTime))
-	r.Detail = fmt.Sprintf("connected in %s", fmtMS(connectTime))
-	if t.o.Send != "" {
-		if _, err := conn.Write([]byte(t.o.Send)); err != nil {
-			r.Status, r.Detail = Critical, "send: "+netReason(err)
+	if t.send != nil {
+		if _, err := conn.Write(t.send); err != nil {
+			r.Status, r.Detail = Critical, r.Detail+", send failed: "+netReason(err)
 			return r
 		}
 	}
 	if t.o.Banner != "" {
-		buf := make([]byte, 1024)
-		n, err := readSome(conn, buf, t.o.Banner)
+		buf := make([]byte, bannerMax)
+		n, err := readUntil(conn, buf, t.o.Banner)
 		got := string(buf[:n])
 		if !strings.Contains(got, t.o.Banner) {
-			why := fmt.Sprintf("banner %q not found in %q", t.o.Banner, printable(got))
-			if err != nil && n == 0 {
-				why = fmt.Sprintf("no banner (expected %q): %s", t.o.Banner, netReason(err))
+			if n == 0 && err != nil {
+				r.Detail += fmt.Sprintf(", no banner (expected %q): %s", t.o.Banner, netReason(err))
+			} else {
+				r.Detail += fmt.Sprintf(", banner %q not found in %q", t.o.Banner, printable(got))
 			}
-			r.Status, r.Detail = Critical, why
+			r.Status = Critical
 			return r
 		}
 		r.Detail += fmt.Sprintf(", banner %q", printable(strings.TrimSpace(firstLine(got))))
 	}
-	if st := t.o.Eval(ms(connectTime)); st != OK {
+	if st := evalMS(ms(connectTime), t.o.WarningMS, t.o.CriticalMS); st != OK {
 		r.Status = st
-		r.Detail += " (slow)"
+		r.Detail += " (slow connect)"
 	}
 	return r
 }
 
-// readSome reads until want appears, the buffer fills, or the deadline.
-func readSome(c net.Conn, buf []byte, want string) (int, error) {
+// handshake runs the TLS handshake bounded by the connection's deadline,
+// which the caller set from ctx. HandshakeContext would also close the
+// connection from another goroutine on cancellation; on the blocking
+// sockets of dial_linux.go that would race a read in progress, so it is
+// used only when ctx has no deadline (and the conn came from net.Dialer).
+func handshake(ctx context.Context, tc *tls.Conn) error {
+	if _, ok := ctx.Deadline(); ok {
+		return tc.Handshake()
+	}
+	return tc.HandshakeContext(ctx)
+}
+
+// readUntil reads until want appears, the buffer fills, the peer closes
+// or the deadline passes.
+func readUntil(c net.Conn, buf []byte, want string) (int, error) {
 	n := 0
 	for n < len(buf) {
 		m, err := c.Read(buf[n:])
@@ -118,6 +199,7 @@ func firstLine(s string) string {
 	return s
 }
 
+// printable keeps a server's bytes fit for a one-line detail.
 func printable(s string) string {
 	if len(s) > 80 {
 		s = s[:80] + "..."
@@ -137,7 +219,7 @@ func netReason(err error) string {
 	switch {
 	case strings.Contains(s, "connection refused"):
 		return "connection refused"
-	case strings.Contains(s, "i/o timeout"), strings.Contains(s, "deadline exceeded"):
+	case strings.Contains(s, "i/o timeout"), strings.Contains(s, "deadline exceeded"), strings.Contains(s, "timed out"):
 		return "timed out"
 	case strings.Contains(s, "no such host"):
 		return "no such host"
@@ -147,6 +229,10 @@ func netReason(err error) string {
 		return "no route to host"
 	case strings.Contains(s, "connection reset"):
 		return "connection reset by peer"
+	case strings.Contains(s, "operation not permitted"), strings.Contains(s, "permission denied"):
+		return "operation not permitted"
+	case strings.Contains(s, "context canceled"):
+		return "cancelled"
 	}
 	if i := strings.LastIndex(s, ": "); i >= 0 && len(s)-i < 80 {
 		return s[i+2:]
