@@ -62,7 +62,7 @@ func leafTemplate(notBefore, notAfter time.Time) *x509.Certificate {
 	return &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"}, NotBefore: notBefore, NotAfter: notAfter, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, KeyUsage: x509.KeyUsageDigitalSignature}
 }
 
-func tlsServer(t *testing.T, cert tls.Certificate, h http.Handler) *httptest.Server {
+func tlsServer(t testing.TB, cert tls.Certificate, h http.Handler) *httptest.Server {
 	t.Helper()
 	s := httptest.NewUnstartedServer(h)
 	s.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
@@ -72,7 +72,7 @@ func tlsServer(t *testing.T, cert tls.Certificate, h http.Handler) *httptest.Ser
 	return s
 }
 
-func writeFile(t *testing.T, name string, data []byte) string {
+func writeFile(t testing.TB, name string, data []byte) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), name)
 	if err := os.WriteFile(p, data, 0o644); err != nil {
@@ -230,16 +230,21 @@ func TestHTTPFreshConnectionEachRun(t *testing.T) {
 // ns/op includes the server's work; allocs/op is the check's plus the
 // server's. See docs/checks-network.md for figures.
 func BenchmarkHTTPCheck(b *testing.B) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok outpost\n") }))
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok outpost\n") })
+	srv := httptest.NewServer(h)
 	defer srv.Close()
-	for _, bc := range []struct{ name, target string }{
-		{"status", srv.URL + "/"},
-		{"body_contains", srv.URL + "/"},
+	cert, caPEM := certPair(b, time.Now().Add(-time.Hour), time.Now().Add(90*24*time.Hour))
+	tlsSrv := tlsServer(b, cert, h)
+	caFile := writeFile(b, "ca.pem", caPEM)
+	for _, bc := range []struct{ name, target, opts string }{
+		{"status", srv.URL + "/", ""},
+		{"body_contains", srv.URL + "/", "{body_contains: outpost}"},
+		{"https_verified", tlsSrv.URL + "/", "{ca_file: '" + caFile + "'}"},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			cfg := "site: t\nchecks:\n  - {id: c, kind: http, target: '" + bc.target + "'"
-			if bc.name == "body_contains" {
-				cfg += ", options: {body_contains: outpost}"
+			if bc.opts != "" {
+				cfg += ", options: " + bc.opts
 			}
 			c := buildFromYAML(b, cfg+"}\n")
 			b.ReportAllocs()
