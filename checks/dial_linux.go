@@ -93,7 +93,14 @@ type rawConn struct {
 
 var _ net.Conn = (*rawConn)(nil)
 
+// errClosed is returned for use after Close: the descriptor number may
+// already belong to another socket.
+var errClosed = net.ErrClosed
+
 func (c *rawConn) Read(b []byte) (int, error) {
+	if c.closed.Load() {
+		return 0, errClosed
+	}
 	if len(b) == 0 {
 		return 0, nil
 	}
@@ -114,6 +121,9 @@ func (c *rawConn) Read(b []byte) (int, error) {
 }
 
 func (c *rawConn) Write(b []byte) (int, error) {
+	if c.closed.Load() {
+		return 0, errClosed
+	}
 	done := 0
 	for done < len(b) {
 		n, err := syscall.Write(c.fd, b[done:])
@@ -171,6 +181,9 @@ func (c *rawConn) SetWriteDeadline(t time.Time) error {
 // setTimeout turns a deadline into a socket timeout. A zero time means
 // no timeout; a deadline already past becomes the smallest timeout.
 func (c *rawConn) setTimeout(opt int, t time.Time) error {
+	if c.closed.Load() {
+		return errClosed
+	}
 	var d time.Duration
 	if !t.IsZero() {
 		d = time.Until(t)
