@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"html"
 	"mime"
@@ -21,7 +22,11 @@ import (
 	"outpost/checks"
 )
 
-func init() { Register(Kind{Name: "email", New: newEmail}) }
+func init() {
+	Register(Kind{Name: "email", Summary: "SMTP mail (STARTTLS or TLS, AUTH PLAIN/LOGIN, text and HTML, threaded per incident)", New: newEmail})
+}
+
+var _ Channel = (*Email)(nil)
 
 // Email sends through an SMTP server: STARTTLS (port 587), implicit TLS
 // (465) or plain (loopback relays), AUTH PLAIN or LOGIN, several
@@ -108,6 +113,7 @@ func (e *Email) Compose(m Message) []byte {
 		h("References", root)
 	}
 	h("X-Outpost-Idempotency-Key", m.ID)
+	h("Auto-Submitted", "auto-generated")
 	h("MIME-Version", "1.0")
 	mw := multipart.NewWriter(&buf)
 	h("Content-Type", "multipart/alternative; boundary="+strconv.Quote(mw.Boundary()))
@@ -130,36 +136,38 @@ func ackButton(m Message) string {
 	return `<p><a href="` + html.EscapeString(m.AckURL) + `">Acknowledge this incident</a></p>`
 }
 
-// Send delivers the message.
+// Recipient lists the addresses.
+func (e *Email) Recipient() string { return strings.Join(e.to, ", ") }
+
+// Send delivers the message. The whole SMTP conversation runs under ctx's
+// deadline (the connection's deadline is set from it).
 func (e *Email) Send(ctx context.Context, m Message) (string, error) {
-	var c *smtp.Client
+	var conn net.Conn
 	var err error
-	d := net.Dialer{}
-	deadline, _ := ctx.Deadline()
-	d.Deadline = deadline
-	switch e.security {
-	case "tls":
-		var conn net.Conn
-		conn, err = tls.DialWithDialer(&d, "tcp", e.addr, e.tls)
-		if err == nil {
-			c = smtp.NewClient(conn)
-		}
-	default:
-		var conn net.Conn
+	if e.security == "tls" {
+		d := tls.Dialer{Config: e.tls}
 		conn, err = d.DialContext(ctx, "tcp", e.addr)
-		if err == nil {
-			if e.security == "starttls" {
-				if c, err = smtp.NewClientStartTLS(conn, e.tls); err != nil {
-					conn.Close()
-					return "", fmt.Errorf("STARTTLS with %s: %w", e.addr, err)
-				}
-			} else {
-				c = smtp.NewClient(conn)
-			}
-		}
+	} else {
+		var d net.Dialer
+		conn, err = d.DialContext(ctx, "tcp", e.addr)
 	}
 	if err != nil {
 		return "", fmt.Errorf("connecting to %s: %w", e.addr, err)
+	}
+	if deadline, ok := ctx.Deadline(); ok {
+		conn.SetDeadline(deadline)
+	}
+	// Cancelling ctx also cuts a conversation stuck mid-command.
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	var c *smtp.Client
+	if e.security == "starttls" {
+		if c, err = smtp.NewClientStartTLS(conn, e.tls); err != nil {
+			conn.Close()
+			return "", smtpErr(fmt.Sprintf("STARTTLS with %s", e.addr), err)
+		}
+	} else {
+		c = smtp.NewClient(conn)
 	}
 	defer c.Close()
 	if e.user != "" {
@@ -170,7 +178,7 @@ func (e *Email) Send(ctx context.Context, m Message) (string, error) {
 			a = sasl.NewPlainClient("", e.user, e.password)
 		}
 		if err := c.Auth(a); err != nil {
-			return "", smtpErr("AUTH", err)
+			return "", smtpErr("AUTH "+strings.ToUpper(e.auth), err)
 		}
 	}
 	from, _ := mail.ParseAddress(e.from)
@@ -183,13 +191,14 @@ func (e *Email) Send(ctx context.Context, m Message) (string, error) {
 		return "", smtpErr("sending", err)
 	}
 	c.Quit()
-	return fmt.Sprintf("accepted by %s for %s", e.addr, strings.Join(e.to, ", ")), nil
+	return fmt.Sprintf("accepted by %s for %s", e.addr, strings.Join(rcpts, ", ")), nil
 }
 
 // smtpErr makes 5xx answers permanent (bad address, refused) and leaves
 // 4xx and network errors to retry.
 func smtpErr(what string, err error) error {
-	if se, ok := err.(*smtp.SMTPError); ok && se.Code >= 500 {
+	var se *smtp.SMTPError
+	if errors.As(err, &se) && se.Code >= 500 {
 		return &PermanentError{fmt.Errorf("%s: %w", what, err)}
 	}
 	return fmt.Errorf("%s: %w", what, err)

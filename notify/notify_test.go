@@ -11,6 +11,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/big"
@@ -131,23 +132,26 @@ func TestEscalationTimeline(t *testing.T) {
 	}
 	e.Acknowledged(7)
 	step(time.Hour)
-	if oncall.kinds() != "opened,reminder,reminder" {
-		t.Fatalf("reminders went on after ack: %q", oncall.kinds())
+	if oncall.kinds() != "opened,reminder,reminder" || senior.kinds() != "escalated,reminder" {
+		t.Fatalf("reminders went on after ack: %q / %q", oncall.kinds(), senior.kinds())
 	}
-	// Resolved after ack still reaches... nobody: state ended at ack.
-	// A fresh incident resolves with a message to everyone notified.
-	inc2 := inc
-	inc2.ID, inc2.Opened = 8, fc.Now()
-	e.Opened(inc2)
+	// Resolved after the ack still reaches everybody who was notified.
+	inc.Resolution = "by technician"
+	e.Resolved(inc, 42*time.Minute)
 	step(0)
-	e.Resolved(inc2, 42*time.Minute)
-	step(0)
+	if oncall.kinds() != "opened,reminder,reminder,resolved" || senior.kinds() != "escalated,reminder,resolved" {
+		t.Fatalf("resolved: %q / %q", oncall.kinds(), senior.kinds())
+	}
+	step(2 * time.Hour)
+	if oncall.kinds() != "opened,reminder,reminder,resolved" {
+		t.Fatalf("messages after resolve: %q", oncall.kinds())
+	}
 	oncall.mu.Lock()
 	last := oncall.msgs[len(oncall.msgs)-1]
 	first := oncall.msgs[0]
 	sig := oncall.sigs[0]
 	oncall.mu.Unlock()
-	if last.Kind != "resolved" || !strings.Contains(last.Summary, "resolved after 42m0s") || last.AckURL != "" {
+	if last.Kind != "resolved" || !strings.Contains(last.Summary, "resolved after 42m0s (by technician)") || last.AckURL != "" || last.Thread != first.Thread {
 		t.Fatalf("resolved message %+v", last)
 	}
 	if first.Site != "Acme" || first.Device != "db01" || first.Check != "db" || first.AckURL != "https://box/ack/x" || !first.Since.Equal(t0) {
@@ -164,7 +168,7 @@ func TestEscalationTimeline(t *testing.T) {
 	}
 	sentMu.Lock()
 	defer sentMu.Unlock()
-	if len(sent) < 5 || !strings.Contains(sent[0], "opened message sent to oncall") {
+	if len(sent) != 7 || !strings.Contains(sent[0], "opened message sent to oncall (127.0.0.1:") {
 		t.Fatalf("timeline callbacks %v", sent)
 	}
 }
@@ -231,33 +235,59 @@ func TestRetriesAndPermanentFailures(t *testing.T) {
 	}
 }
 
-// TestCrashBetweenSentAndRecorded: a message sent but not removed from the
-// outbox (the box died in between) goes again after a restart, with the
-// same idempotency key, so nothing is lost and the receiver can drop it.
+// TestCrashBetweenSentAndRecorded: a message sent but not recorded (the
+// box died in between) goes again after a restart, with the same
+// idempotency key, so nothing is lost and the receiver can drop it; the
+// restarted engine does not make a second "opened" message either.
 func TestCrashBetweenSentAndRecorded(t *testing.T) {
 	r := newReceiver(t)
 	path := filepath.Join(t.TempDir(), "o.db")
 	fc := clock.NewFake(t0)
+	chs := channels(t, "  channels:\n    - {name: a, kind: webhook, options: {url: '"+r.srv.URL+"'}}\n")
+	policies := []notify.Policy{{Name: "all", Repeat: time.Hour, Steps: []notify.Step{{Channels: []string{"a"}}}}}
 	st := openStore(t, path, fc)
-	ob := notify.NewOutbox(st)
-	if err := ob.Enqueue([]notify.Item{{Channel: "a", Message: notify.Message{ID: "msg-1", Kind: "opened", Incident: 3, Time: t0}, Next: t0}}); err != nil {
+	e, err := notify.New(notify.Options{Outbox: notify.NewOutbox(st), Clock: fc, Channels: chs, Policies: policies})
+	if err != nil {
 		t.Fatal(err)
 	}
-	chs := channels(t, "  channels:\n    - {name: a, kind: webhook, options: {url: '"+r.srv.URL+"'}}\n")
-	items, _ := ob.Pending()
+	e.Opened(notify.Incident{ID: 3, Site: "Acme", Check: "db", Device: "db01", Severity: "critical", Opened: t0, Summary: "down"})
+	e.Tick() // state and message committed together
+	items, _ := notify.NewOutbox(st).Pending()
+	if len(items) != 1 {
+		t.Fatalf("queued %d", len(items))
+	}
 	if _, err := chs["a"].Send(context.Background(), items[0].Message); err != nil { // sent ...
 		t.Fatal(err)
 	}
 	st.Close() // ... and the box dies before recording it
 	st = openStore(t, path, fc)
 	defer st.Close()
-	e, _ := notify.New(notify.Options{Outbox: notify.NewOutbox(st), Clock: fc, Channels: chs})
+	e, err = notify.New(notify.Options{Outbox: notify.NewOutbox(st), Clock: fc, Channels: chs, Policies: policies})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Tick()
 	e.Deliver(context.Background())
-	if len(r.keys) != 2 || r.keys[0] != "msg-1" || r.keys[1] != "msg-1" {
-		t.Fatalf("deliveries %v", r.keys)
+	if len(r.keys) != 2 || r.keys[0] != items[0].Message.ID || r.keys[1] != r.keys[0] {
+		t.Fatalf("deliveries %v, want the same key twice", r.keys)
+	}
+	seen := map[string]bool{}
+	for _, k := range r.keys {
+		seen[k] = true
+	}
+	if len(seen) != 1 {
+		t.Fatal("the receiver cannot drop the duplicate")
 	}
 	if left, _ := notify.NewOutbox(st).Pending(); len(left) != 0 {
 		t.Fatalf("outbox not emptied: %v", left)
+	}
+	// The restarted engine remembers the step: the next message is the
+	// reminder an hour later, not a second "opened".
+	fc.Advance(time.Hour)
+	e.Tick()
+	e.Deliver(context.Background())
+	if r.kinds() != "opened,opened,reminder" {
+		t.Fatalf("after restart: %q", r.kinds())
 	}
 }
 
@@ -476,9 +506,9 @@ func TestReadyMadeShapes(t *testing.T) {
 	chs := channels(t, `  channels:
     - {name: teams, kind: teams, options: {url: '`+c.srv.URL+`/teams'}}
     - {name: discord, kind: discord, options: {url: '`+c.srv.URL+`/discord'}}
-    - {name: ntfy, kind: ntfy, options: {url: '`+c.srv.URL+`/'}}
+    - {name: ntfy, kind: ntfy, options: {url: '`+c.srv.URL+`/alerts', token: tk}}
     - {name: push, kind: pushover, options: {url: '`+c.srv.URL+`/push', token: tok, user: usr}}
-    - {name: sms, kind: sms, options: {url: '`+c.srv.URL+`/sms', account: AC1, token: secret, from: '+100', to: ['+201', '+202']}}
+    - {name: sms, kind: sms, options: {url: '`+c.srv.URL+`/sms', account: AC1, token: secret, from: '+1000000000', to: ['+2010000001', '+2020000002']}}
 `)
 	for _, name := range []string{"teams", "discord", "ntfy", "push", "sms"} {
 		if _, err := chs[name].Send(context.Background(), m); err != nil {
@@ -493,16 +523,16 @@ func TestReadyMadeShapes(t *testing.T) {
 	if card["contentType"] != "application/vnd.microsoft.card.adaptive" || !strings.Contains(c.body[0], `"Action.OpenUrl"`) || !strings.Contains(c.body[0], "https://box/ack/t") {
 		t.Fatalf("teams body %s", c.body[0])
 	}
-	if !strings.Contains(c.body[1], `"content":"[Acme] CRITICAL db on db01`) {
+	if !strings.Contains(c.body[1], `"content":"[Acme] CRITICAL db on db01`) || c.reqs[1].Header.Get("X-Outpost-Idempotency-Key") != "m1" {
 		t.Fatalf("discord body %s", c.body[1])
 	}
-	if !strings.Contains(c.body[2], `"priority":5`) || !strings.Contains(c.body[2], `"action":"view"`) {
+	if c.reqs[2].URL.Path != "/" || !strings.Contains(c.body[2], `"topic":"alerts"`) || !strings.Contains(c.body[2], `"priority":5`) || !strings.Contains(c.body[2], `"action":"view"`) || c.reqs[2].Header.Get("Authorization") != "Bearer tk" {
 		t.Fatalf("ntfy body %s", c.body[2])
 	}
 	if !strings.Contains(c.body[3], "token=tok") || !strings.Contains(c.body[3], "user=usr") || !strings.Contains(c.body[3], "priority=1") {
 		t.Fatalf("pushover form %s", c.body[3])
 	}
-	if len(c.body) != 6 || !strings.Contains(c.body[4], "To=%2B201") || !strings.Contains(c.body[5], "To=%2B202") {
+	if len(c.body) != 6 || !strings.Contains(c.body[4], "To=%2B2010000001") || !strings.Contains(c.body[5], "To=%2B2020000002") || !strings.Contains(c.body[4], "Ack%3A+https%3A%2F%2Fbox%2Fack%2Ft") {
 		t.Fatalf("sms: %v", c.body[4:])
 	}
 	if u, p, ok := c.reqs[4].BasicAuth(); !ok || u != "AC1" || p != "secret" {
@@ -518,37 +548,69 @@ func TestGroupingAndBrokenChannelAlert(t *testing.T) {
 	defer st.Close()
 	chs := channels(t, "  channels:\n    - {name: a, kind: webhook, options: {url: '"+a.srv.URL+"'}}\n    - {name: b, kind: webhook, options: {url: '"+b.srv.URL+"'}}\n")
 	e, _ := notify.New(notify.Options{Outbox: notify.NewOutbox(st), Clock: fc, Channels: chs, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Policies: []notify.Policy{{Name: "all", GroupWindow: 30 * time.Second, Steps: []notify.Step{{Channels: []string{"a", "b"}}}}}})
+		AckURL: func(id uint64) string { return fmt.Sprintf("https://box/ack/%d", id) },
+		Policies: []notify.Policy{{Name: "all", GroupWindow: 30 * time.Second, Repeat: 10 * time.Minute, Steps: []notify.Step{{Channels: []string{"a", "b"}}}}}})
+	// Two devices behind switch1 open 5 s apart; the camera (no parent)
+	// opens 10 s later and is another cause.
 	for i, dev := range []string{"printer", "nas", "cam"} {
 		fc.Advance(5 * time.Second)
-		e.Opened(notify.Incident{ID: uint64(i + 1), Site: "Acme", Check: dev + "-ping", Device: dev, Severity: "critical", Opened: fc.Now(), Summary: "timed out"})
+		parent := "switch1"
+		if dev == "cam" {
+			parent = ""
+		}
+		e.Opened(notify.Incident{ID: uint64(i + 1), Site: "Acme", Check: dev + "-ping", Device: dev, Severity: "critical", Opened: fc.Now(), Summary: "timed out", Parent: parent})
 		e.Tick()
 	}
 	e.Deliver(context.Background())
 	if a.kinds() != "" {
 		t.Fatal("sent before the group window ended")
 	}
-	fc.Advance(30 * time.Second)
+	fc.Advance(20 * time.Second) // printer's window ends; nas joins it
 	e.Tick()
 	e.Deliver(context.Background())
 	a.mu.Lock()
-	if len(a.msgs) != 1 || !strings.Contains(a.msgs[0].Summary, "several incidents at once: printer-ping on printer") || !strings.Contains(a.msgs[0].Summary, "cam-ping on cam") {
+	if len(a.msgs) != 1 || a.msgs[0].Incident != 1 || len(a.msgs[0].Grouped) != 1 || a.msgs[0].Grouped[0].Incident != 2 || a.msgs[0].Grouped[0].AckURL != "https://box/ack/2" || a.msgs[0].Parent != "switch1" {
 		t.Fatalf("grouped: %+v", a.msgs)
 	}
 	a.mu.Unlock()
-	// b keeps failing: after the third failure a tells about it, once
-	// within the hour.
-	for i := 0; i < 5; i++ {
-		fc.Advance(10 * time.Minute)
-		e.Deliver(context.Background())
+	fc.Advance(10 * time.Second) // the camera's own window ends
+	e.Tick()
+	e.Deliver(context.Background())
+	a.mu.Lock()
+	if len(a.msgs) != 2 || a.msgs[1].Incident != 3 || len(a.msgs[1].Grouped) != 0 {
+		t.Fatalf("camera: %+v", a.msgs)
 	}
-	if got := a.kinds(); got != "opened,channel-failing" {
+	a.mu.Unlock()
+	// b keeps failing: after the third failure a hears about it, once
+	// within the hour, between the grouped reminders.
+	for i := 0; i < 5; i++ {
+		fc.Advance(4 * time.Minute)
+		e.Tick()
+		e.Deliver(context.Background())
+		e.Deliver(context.Background()) // the alert queued during the pass
+	}
+	got := a.kinds()
+	if strings.Count(got, "channel-failing") != 1 || !strings.HasPrefix(got, "opened,opened,") {
 		t.Fatalf("a got %q", got)
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if !strings.Contains(a.msgs[1].Summary, "b is broken on this box: 3 failures in a row") {
-		t.Fatalf("alert %q", a.msgs[1].Summary)
+	var reminders []notify.Message
+	for _, m := range a.msgs {
+		switch m.Kind {
+		case "channel-failing":
+			if !strings.Contains(m.Summary, "b is broken on this box: 3 failures in a row") {
+				t.Fatalf("alert %q", m.Summary)
+			}
+		case "reminder":
+			reminders = append(reminders, m)
+		}
+	}
+	if len(reminders) != 2 || len(reminders[0].Grouped) != 1 || len(reminders[1].Grouped) != 0 {
+		t.Fatalf("reminders (grouped like the first messages): %+v", reminders)
+	}
+	if h := e.Failing()["b"]; h.Failures < 3 || !strings.Contains(h.LastError, "503") {
+		t.Fatalf("failing %+v", e.Failing())
 	}
 }
 

@@ -21,7 +21,7 @@ type Override struct {
 	Person     string
 }
 
-// Who is on call at t.
+// Who is on call at t: an override covering t, else the rotation.
 func (o OnCall) Who(t time.Time) string {
 	for _, ov := range o.Overrides {
 		if !t.Before(ov.Start) && t.Before(ov.End) {
@@ -41,21 +41,37 @@ func (o OnCall) Who(t time.Time) string {
 	return o.Rotation[((weeks%n)+n)%n]
 }
 
-// expand resolves "oncall:<name>" entries to the channels of whoever is on
-// call at t.
-func (e *Engine) expand(channels []string, t time.Time) []string {
+// expandLocked resolves "oncall:<name>" entries to the channels of
+// whoever is on call at t, without repeats.
+func (e *Engine) expandLocked(channels []string, t time.Time) []string {
 	var out []string
 	for _, c := range channels {
 		name, ok := strings.CutPrefix(c, "oncall:")
 		if !ok {
-			out = append(out, c)
+			out = union(out, []string{c})
 			continue
 		}
 		for _, oc := range e.o.OnCalls {
 			if oc.Name == name {
-				out = append(out, e.o.People[oc.Who(t)]...)
+				who := oc.Who(t)
+				if len(e.o.People[who]) == 0 {
+					e.o.Log.Error("on-call person has no channels", "rotation", name, "person", who)
+				}
+				out = union(out, e.o.People[who])
 			}
 		}
+	}
+	return out
+}
+
+// OnCallNow says who is on call in each rotation now (for the UI).
+func (e *Engine) OnCallNow() map[string]string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	now := e.o.Clock.Now()
+	out := map[string]string{}
+	for _, oc := range e.o.OnCalls {
+		out[oc.Name] = oc.Who(now)
 	}
 	return out
 }

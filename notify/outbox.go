@@ -1,17 +1,79 @@
 package notify
 
-import "encoding/json"
+import (
+	"encoding/json"
+	"time"
+)
 
-// DocStore is the persistence notify needs: queued messages, the delivery
-// log and per-incident state, as JSON documents (the daemon's bbolt store
-// implements it).
+// Item is one message for one channel in the outbox.
+type Item struct {
+	Seq      uint64    `json:"seq"`
+	Channel  string    `json:"channel"`
+	Message  Message   `json:"message"`
+	Attempts int       `json:"attempts"`
+	Created  time.Time `json:"created"`
+	Next     time.Time `json:"next"`
+	// group is the grouping key while a tick builds its messages.
+	group string
+}
+
+// LogEntry records one delivery attempt.
+type LogEntry struct {
+	Time      time.Time `json:"time"`
+	Channel   string    `json:"channel"`
+	Recipient string    `json:"recipient,omitempty"`
+	Message   string    `json:"message"`
+	Incident  uint64    `json:"incident"`
+	Kind      string    `json:"kind"`
+	Attempt   int       `json:"attempt"`
+	OK        bool      `json:"ok"`
+	Final     bool      `json:"final"` // delivered, or given up
+	Answer    string    `json:"answer"`
+}
+
+// Result is the log's one-word verdict on an attempt.
+func (e LogEntry) Result() string {
+	switch {
+	case e.OK:
+		return "sent"
+	case e.Final:
+		return "FAILED (gave up)"
+	}
+	return "failed, will retry"
+}
+
+// Outbox persists queued messages, the delivery log and each incident's
+// notification state (bbolt in the daemon). Commit is durable before it
+// returns and writes states and messages together, so a crash cannot
+// leave a step marked done without its messages queued (lost) or queued
+// twice (duplicated). An item stays until an Attempt marks it done, so a
+// crash between sending and recording sends it again with the same
+// message id (at least once; receivers drop duplicates by that id).
+type Outbox interface {
+	// Commit queues items (setting their Seq) and saves incident states
+	// (a nil document deletes one), in one transaction.
+	Commit(items []Item, states map[uint64][]byte) error
+	// Pending lists queued items, oldest first.
+	Pending() ([]Item, error)
+	// Attempt logs e and, in the same transaction, removes the item
+	// (done) or stores its new retry count and time.
+	Attempt(it Item, done bool, e LogEntry) error
+	// LoadStates returns every saved incident state.
+	LoadStates() (map[uint64][]byte, error)
+}
+
+// DocStore is the persistence an Outbox needs, as JSON documents; the
+// daemon's bbolt store implements it (store/notify.go).
 type DocStore interface {
-	OutboxAdd(n int, encode func(i int, seq uint64) []byte) error
+	// NotifyCommit saves states (nil deletes) and queues n documents in
+	// one transaction; encode gives document i with its sequence number.
+	NotifyCommit(states map[uint64][]byte, n int, encode func(i int, seq uint64) []byte) error
+	// OutboxList calls fn for each queued document, oldest first.
 	OutboxList(fn func(seq uint64, doc []byte)) error
-	OutboxPut(seq uint64, doc []byte) error
-	OutboxDelete(seq uint64) error
-	NotifyLogAdd(doc []byte) error
-	NotifyStatePut(id uint64, doc []byte) error
+	// NotifyAttempt appends logDoc to the delivery log and replaces the
+	// queued document seq with doc (nil removes it), in one transaction.
+	NotifyAttempt(seq uint64, doc, logDoc []byte) error
+	// NotifyStates returns every saved state.
 	NotifyStates() (map[uint64][]byte, error)
 }
 
@@ -20,10 +82,10 @@ func NewOutbox(s DocStore) Outbox { return docOutbox{s} }
 
 type docOutbox struct{ s DocStore }
 
-func (o docOutbox) Enqueue(items []Item) error {
-	return o.s.OutboxAdd(len(items), func(i int, seq uint64) []byte {
+func (o docOutbox) Commit(items []Item, states map[uint64][]byte) error {
+	return o.s.NotifyCommit(states, len(items), func(i int, seq uint64) []byte {
 		items[i].Seq = seq
-		doc, _ := json.Marshal(items[i])
+		doc, _ := json.Marshal(items[i]) // plain data: cannot fail
 		return doc
 	})
 }
@@ -40,23 +102,13 @@ func (o docOutbox) Pending() ([]Item, error) {
 	return out, err
 }
 
-func (o docOutbox) Update(it Item) error {
-	doc, err := json.Marshal(it)
-	if err != nil {
-		return err
+func (o docOutbox) Attempt(it Item, done bool, e LogEntry) error {
+	logDoc, _ := json.Marshal(e)
+	var doc []byte
+	if !done {
+		doc, _ = json.Marshal(it)
 	}
-	return o.s.OutboxPut(it.Seq, doc)
+	return o.s.NotifyAttempt(it.Seq, doc, logDoc)
 }
 
-func (o docOutbox) Remove(seq uint64) error { return o.s.OutboxDelete(seq) }
-
-func (o docOutbox) Log(e LogEntry) error {
-	doc, err := json.Marshal(e)
-	if err != nil {
-		return err
-	}
-	return o.s.NotifyLogAdd(doc)
-}
-
-func (o docOutbox) SaveState(id uint64, doc []byte) error  { return o.s.NotifyStatePut(id, doc) }
 func (o docOutbox) LoadStates() (map[uint64][]byte, error) { return o.s.NotifyStates() }

@@ -1,16 +1,12 @@
 package notify
 
 import (
-	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
-	"io"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -19,8 +15,7 @@ import (
 )
 
 func init() {
-	Register(Kind{Name: "webhook", New: newWebhook})
-	Register(Kind{Name: "slack", New: newSlack})
+	Register(Kind{Name: "webhook", Summary: "POST the message as JSON (documented schema), optionally HMAC-signed", New: newWebhook})
 }
 
 // Webhook POSTs the message as JSON (schema: docs/notifications.md). With
@@ -28,12 +23,18 @@ func init() {
 // "<unix>." + body>" so a receiver can check origin and freshness.
 type Webhook struct {
 	url     string
+	host    string
 	secret  string
-	headers map[string]string
-	shape   func(Message) any
+	headers http.Header
+	// shape turns a message into the body a service expects; the generic
+	// webhook sends the Message itself.
+	shape func(Message) any
+	// now stamps signatures; the receiver compares it with its own clock,
+	// so it is real time even when the engine runs on a fake clock.
+	now func() time.Time
 }
 
-var hookClient = &http.Client{Timeout: 30 * time.Second}
+var _ Channel = (*Webhook)(nil)
 
 func webhookOpts(opts checks.Options) (*Webhook, error) {
 	var o struct {
@@ -44,11 +45,15 @@ func webhookOpts(opts checks.Options) (*Webhook, error) {
 	if err := opts.Decode(&o); err != nil {
 		return nil, err
 	}
-	u, err := url.Parse(o.URL)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return nil, &checks.FieldError{Field: "url", Msg: fmt.Sprintf("%q is not an http(s) URL", o.URL)}
+	u, err := httpURL("url", o.URL)
+	if err != nil {
+		return nil, err
 	}
-	return &Webhook{url: o.URL, secret: o.Secret.Reveal(), headers: o.Headers}, nil
+	h := http.Header{}
+	for k, v := range o.Headers {
+		h.Set(k, v)
+	}
+	return &Webhook{url: o.URL, host: u.Host, secret: o.Secret.Reveal(), headers: h, now: time.Now}, nil
 }
 
 func newWebhook(opts checks.Options) (Channel, error) {
@@ -60,15 +65,20 @@ func newWebhook(opts checks.Options) (Channel, error) {
 	return w, nil
 }
 
-// newSlack shapes the message for a Slack incoming webhook.
-func newSlack(opts checks.Options) (Channel, error) {
-	w, err := webhookOpts(opts)
-	if err != nil {
-		return nil, err
+// shaped makes a channel kind that posts body(m) the way Webhook does.
+func shaped(body func(Message) any) func(checks.Options) (Channel, error) {
+	return func(opts checks.Options) (Channel, error) {
+		w, err := webhookOpts(opts)
+		if err != nil {
+			return nil, err
+		}
+		w.shape = body
+		return w, nil
 	}
-	w.shape = func(m Message) any { return map[string]string{"text": m.Text()} }
-	return w, nil
 }
+
+// Recipient is the receiving host (URLs may hold secrets in their path).
+func (w *Webhook) Recipient() string { return w.host }
 
 // Send posts the message.
 func (w *Webhook) Send(ctx context.Context, m Message) (string, error) {
@@ -76,21 +86,12 @@ func (w *Webhook) Send(ctx context.Context, m Message) (string, error) {
 	if err != nil {
 		return "", &PermanentError{err}
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.url, bytes.NewReader(body))
-	if err != nil {
-		return "", &PermanentError{err}
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "Outpost-notify/1")
-	req.Header.Set("X-Outpost-Idempotency-Key", m.ID)
-	for k, v := range w.headers {
-		req.Header.Set(k, v)
-	}
+	h := w.headers.Clone()
 	if w.secret != "" {
-		ts := strconv.FormatInt(time.Now().Unix(), 10)
-		req.Header.Set("X-Outpost-Signature", "t="+ts+",v1="+Sign(w.secret, ts, body))
+		ts := strconv.FormatInt(w.now().Unix(), 10)
+		h.Set("X-Outpost-Signature", "t="+ts+",v1="+Sign(w.secret, ts, body))
 	}
-	return classify(hookClient.Do(req))
+	return post(ctx, w.url, "application/json", body, h, m.ID)
 }
 
 // Sign is the webhook signature: hex HMAC-SHA256 of "<ts>." + body.
@@ -101,34 +102,25 @@ func Sign(secret, ts string, body []byte) string {
 	return hex.EncodeToString(mac.Sum(nil))
 }
 
-// Send posts the form.
-func (f *formPoster) Send(ctx context.Context, m Message) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, f.url, strings.NewReader(f.form(m).Encode()))
-	if err != nil {
-		return "", &PermanentError{err}
+// VerifySignature checks an X-Outpost-Signature header against body: the
+// signature must match and its timestamp be within tolerance of now. It
+// is what a receiver written in Go would call.
+func VerifySignature(secret, header string, body []byte, now time.Time, tolerance time.Duration) bool {
+	var ts, sig string
+	for _, part := range strings.Split(header, ",") {
+		switch {
+		case len(part) > 2 && part[:2] == "t=":
+			ts = part[2:]
+		case len(part) > 3 && part[:3] == "v1=":
+			sig = part[3:]
+		}
 	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("X-Outpost-Idempotency-Key", m.ID)
-	if f.user != "" {
-		req.SetBasicAuth(f.user, f.password)
+	unix, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil || sig == "" {
+		return false
 	}
-	return classify(hookClient.Do(req))
-}
-
-// classify reads an HTTP answer: 2xx delivered, 429/5xx retried, other
-// 4xx permanent.
-func classify(resp *http.Response, err error) (string, error) {
-	if err != nil {
-		return "", err
+	if d := now.Sub(time.Unix(unix, 0)); d > tolerance || d < -tolerance {
+		return false
 	}
-	defer resp.Body.Close()
-	ans, _ := io.ReadAll(io.LimitReader(resp.Body, 2048))
-	answer := fmt.Sprintf("%s %s", resp.Status, bytes.TrimSpace(ans))
-	switch {
-	case resp.StatusCode >= 200 && resp.StatusCode < 300:
-		return answer, nil
-	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
-		return answer, fmt.Errorf("answered %s", answer)
-	}
-	return answer, &PermanentError{fmt.Errorf("answered %s", answer)}
+	return hmac.Equal([]byte(sig), []byte(Sign(secret, ts, body)))
 }

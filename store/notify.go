@@ -1,25 +1,49 @@
 package store
 
 import (
+	"bytes"
+	"time"
+
 	bolt "go.etcd.io/bbolt"
 )
 
+// Notification persistence: the outbox (messages queued before they are
+// sent), the delivery log, each open incident's notification state, and
+// acknowledge tokens already used. notify.DocStore is the contract.
 var (
 	bucketOutbox      = []byte("notify_outbox") // seq -> queued message
 	bucketNotifyLog   = []byte("notify_log")    // time+seq -> attempt
 	bucketNotifyState = []byte("notify_state")  // incident id -> state
+	bucketAckUsed     = []byte("ack_used")      // token -> expiry (unix ms)
 )
+
+// NotifyLogRetention is how long delivery attempts are kept.
+const NotifyLogRetention = 90 * 24 * time.Hour
 
 func init() {
 	registerBucket(string(bucketOutbox))
 	registerBucket(string(bucketNotifyLog))
 	registerBucket(string(bucketNotifyState))
+	registerBucket(string(bucketAckUsed))
 }
 
-// OutboxAdd queues n messages in one commit; encode gives the document of
-// message i with its sequence number.
-func (s *Store) OutboxAdd(n int, encode func(i int, seq uint64) []byte) error {
+// NotifyCommit saves incident states (a nil document deletes one) and
+// queues n messages in one transaction: a crash keeps both or neither.
+// encode gives the document of message i with its sequence number.
+func (s *Store) NotifyCommit(states map[uint64][]byte, n int, encode func(i int, seq uint64) []byte) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
+		sb := tx.Bucket(bucketNotifyState)
+		for id, doc := range states {
+			var err error
+			if doc == nil {
+				err = sb.Delete(u64Key(id))
+			} else {
+				err = sb.Put(u64Key(id), doc)
+			}
+			if err != nil {
+				return err
+			}
+		}
 		b := tx.Bucket(bucketOutbox)
 		for i := 0; i < n; i++ {
 			seq, err := b.NextSequence()
@@ -44,27 +68,50 @@ func (s *Store) OutboxList(fn func(seq uint64, doc []byte)) error {
 	})
 }
 
-// OutboxPut replaces a queued message (its retry count and time).
-func (s *Store) OutboxPut(seq uint64, doc []byte) error {
-	return s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketOutbox).Put(u64Key(seq), doc) })
-}
-
-// OutboxDelete removes a delivered or abandoned message.
-func (s *Store) OutboxDelete(seq uint64) error {
-	return s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketOutbox).Delete(u64Key(seq)) })
-}
-
-// NotifyLogAdd records a delivery attempt.
-func (s *Store) NotifyLogAdd(doc []byte) error {
+// NotifyAttempt logs a delivery attempt and, in the same transaction,
+// replaces queued message seq with doc, or removes it when doc is nil.
+// Log entries older than NotifyLogRetention go at the same time.
+func (s *Store) NotifyAttempt(seq uint64, doc, logDoc []byte) error {
 	now := s.o.Clock.Now()
 	return s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketNotifyLog)
-		seq, err := b.NextSequence()
+		ob := tx.Bucket(bucketOutbox)
+		var err error
+		if doc == nil {
+			err = ob.Delete(u64Key(seq))
+		} else {
+			err = ob.Put(u64Key(seq), doc)
+		}
 		if err != nil {
 			return err
 		}
-		return b.Put(seqKey(now, uint32(seq)), doc)
+		return addNotifyLog(tx, now, logDoc)
 	})
+}
+
+// NotifyLogAdd records a delivery attempt on its own.
+func (s *Store) NotifyLogAdd(doc []byte) error {
+	now := s.o.Clock.Now()
+	return s.db.Update(func(tx *bolt.Tx) error { return addNotifyLog(tx, now, doc) })
+}
+
+func addNotifyLog(tx *bolt.Tx, now time.Time, doc []byte) error {
+	b := tx.Bucket(bucketNotifyLog)
+	seq, err := b.NextSequence()
+	if err != nil {
+		return err
+	}
+	if err := b.Put(seqKey(now, uint32(seq)), doc); err != nil {
+		return err
+	}
+	// Retention from First() up to the cutoff: usually one key looked at.
+	cutoff := timeKey(now.Add(-NotifyLogRetention))
+	c := b.Cursor()
+	for k, _ := c.First(); k != nil && bytes.Compare(k[:8], cutoff) < 0; k, _ = c.First() {
+		if err := b.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // NotifyLogList calls fn with attempts, newest first, until it returns false.
@@ -80,11 +127,6 @@ func (s *Store) NotifyLogList(fn func(doc []byte) bool) error {
 	})
 }
 
-// NotifyStatePut keeps an incident's notification state.
-func (s *Store) NotifyStatePut(id uint64, doc []byte) error {
-	return s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketNotifyState).Put(u64Key(id), doc) })
-}
-
 // NotifyStates returns every stored notification state.
 func (s *Store) NotifyStates() (map[uint64][]byte, error) {
 	out := map[uint64][]byte{}
@@ -97,18 +139,38 @@ func (s *Store) NotifyStates() (map[uint64][]byte, error) {
 	return out, err
 }
 
-// UseOnce records token as used and reports whether it was unused: the
-// check and the record are one transaction.
-func (s *Store) UseOnce(token string) (bool, error) {
+// UseToken records an acknowledge token as used until it expires and
+// reports whether it was unused; check and record are one transaction.
+// Records of expired tokens are dropped on the way (they are refused by
+// their signature's expiry anyway).
+func (s *Store) UseToken(token string, expires time.Time) (bool, error) {
+	now := s.o.Clock.Now()
 	fresh := false
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketBlobs)
-		k := []byte("used-token:" + token)
-		if b.Get(k) != nil {
+		b := tx.Bucket(bucketAckUsed)
+		if b.Get([]byte(token)) != nil {
 			return nil
 		}
 		fresh = true
-		return b.Put(k, []byte{1})
+		var stale [][]byte
+		b.ForEach(func(k, v []byte) error {
+			if len(v) == 8 && keyTime(v).Before(now) {
+				stale = append(stale, append([]byte(nil), k...))
+			}
+			return nil
+		})
+		for _, k := range stale {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+		return b.Put([]byte(token), timeKey(expires))
 	})
 	return fresh, err
+}
+
+// UseOnce is UseToken for callers that do not know the expiry: the
+// record is kept for a year, longer than any acknowledge link lives.
+func (s *Store) UseOnce(token string) (bool, error) {
+	return s.UseToken(token, s.o.Clock.Now().Add(365*24*time.Hour))
 }

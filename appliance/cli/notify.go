@@ -72,18 +72,20 @@ func notifyCmd(ctx context.Context, env *Env, args []string) error {
 			return err
 		}
 		tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "TIME\tCHANNEL\tINCIDENT\tKIND\tRESULT\tANSWER")
+		fmt.Fprintln(tw, "TIME\tCHANNEL\tRECIPIENT\tINCIDENT\tKIND\tATTEMPT\tRESULT\tANSWER")
 		for _, e := range out {
-			res := "sent"
-			switch {
-			case !e.OK && e.Final:
-				res = "FAILED (gave up)"
-			case !e.OK:
-				res = "failed, will retry"
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", e.Time.Format("2006-01-02 15:04:05"), e.Channel, e.Incident, e.Kind, res, e.Answer)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%d\t%s\t%s\n", e.Time.Format("2006-01-02 15:04:05"), e.Channel, e.Recipient, e.Incident, e.Kind, e.Attempt, e.Result(), oneLine(e.Answer))
 		}
 		return tw.Flush()
 	}
 	return Usagef("unknown notify action %q (test, log)", args[0])
+}
+
+// oneLine keeps a server's answer on one table row.
+func oneLine(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > 120 {
+		s = s[:117] + "..."
+	}
+	return s
 }

@@ -67,14 +67,22 @@ type NotifyChannel struct {
 
 // NotifyPolicyCfg is one policy as configured.
 type NotifyPolicyCfg struct {
-	Name           string        `yaml:"name"`
-	Severities     []string      `yaml:"severities"`
-	Groups         []string      `yaml:"groups"`
-	Devices        []string      `yaml:"devices"`
-	Repeat         time.Duration `yaml:"repeat"`
-	SelfHealedInfo bool          `yaml:"self_healed_info"`
-	GroupWindow    time.Duration `yaml:"group_window"`
-	Steps          []struct {
+	Name       string   `yaml:"name"`
+	Severities []string `yaml:"severities"`
+	Groups     []string `yaml:"groups"`
+	Devices    []string `yaml:"devices"`
+	Checks     []string `yaml:"checks"`
+	// Labels must all be equal on the incident.
+	Labels map[string]string `yaml:"labels"`
+	Repeat time.Duration     `yaml:"repeat"`
+	// RepeatBySeverity overrides Repeat per severity.
+	RepeatBySeverity map[string]time.Duration `yaml:"repeat_by_severity"`
+	SelfHealedInfo   bool                     `yaml:"self_healed_info"`
+	GroupWindow      time.Duration            `yaml:"group_window"`
+	// HealingGrace is the longest the first message waits while
+	// self-healing still tries (default 10m).
+	HealingGrace time.Duration `yaml:"healing_grace"`
+	Steps        []struct {
 		After    time.Duration `yaml:"after"`
 		Channels []string      `yaml:"channels"`
 	} `yaml:"steps"`
@@ -114,7 +122,8 @@ func (c *Config) NotifyChannels() (map[string]notify.Channel, error) {
 func (c *Config) NotifyPolicies() []notify.Policy {
 	var out []notify.Policy
 	for _, p := range c.Notify.Policies {
-		np := notify.Policy{Name: p.Name, Severities: p.Severities, Groups: p.Groups, Devices: p.Devices, Repeat: p.Repeat, SelfHealedInfo: p.SelfHealedInfo, GroupWindow: p.GroupWindow}
+		np := notify.Policy{Name: p.Name, Severities: p.Severities, Groups: p.Groups, Devices: p.Devices, Checks: p.Checks, Labels: p.Labels,
+			Repeat: p.Repeat, RepeatBySeverity: p.RepeatBySeverity, SelfHealedInfo: p.SelfHealedInfo, GroupWindow: p.GroupWindow, HealingGrace: p.HealingGrace}
 		for _, s := range p.Steps {
 			np.Steps = append(np.Steps, notify.Step{After: s.After, Channels: s.Channels})
 		}
@@ -180,11 +189,15 @@ func (c *Config) validateNotify(d *decoder) {
 			}
 		}
 	}
+	policyNames := map[string]bool{}
 	for i, p := range c.Notify.Policies {
 		path := fmt.Sprintf("notify.policies[%d]", i)
 		if p.Name == "" {
 			fail(path+".name", "is required")
+		} else if policyNames[p.Name] {
+			fail(path+".name", "%q is used twice", p.Name)
 		}
+		policyNames[p.Name] = true
 		if len(p.Steps) == 0 {
 			fail(path+".steps", "needs at least one step")
 		}
@@ -193,7 +206,30 @@ func (c *Config) validateNotify(d *decoder) {
 				fail(path+".severities", "%q is not a severity (one of %s)", s, strings.Join(checks.Severities, ", "))
 			}
 		}
+		if p.Repeat != 0 && p.Repeat < time.Minute {
+			fail(path+".repeat", "%s is too often (at least 1m, or 0 for no reminders)", p.Repeat)
+		}
+		for sev, d := range p.RepeatBySeverity {
+			if !slices.Contains(checks.Severities, sev) {
+				fail(path+".repeat_by_severity", "%q is not a severity (one of %s)", sev, strings.Join(checks.Severities, ", "))
+			}
+			if d != 0 && d < time.Minute {
+				fail(path+".repeat_by_severity."+sev, "%s is too often (at least 1m, or 0 for no reminders)", d)
+			}
+		}
+		if p.GroupWindow < 0 || p.GroupWindow > 10*time.Minute {
+			fail(path+".group_window", "%s is out of range (0 to 10m: it delays the first message)", p.GroupWindow)
+		}
+		if p.HealingGrace < 0 || p.HealingGrace > time.Hour {
+			fail(path+".healing_grace", "%s is out of range (0 for the default 10m, at most 1h)", p.HealingGrace)
+		}
 		for j, s := range p.Steps {
+			if s.After < 0 {
+				fail(fmt.Sprintf("%s.steps[%d].after", path, j), "%s is negative", s.After)
+			}
+			if j > 0 && s.After < p.Steps[j-1].After {
+				fail(fmt.Sprintf("%s.steps[%d].after", path, j), "%s comes before the previous step's %s (steps are in time order)", s.After, p.Steps[j-1].After)
+			}
 			if len(s.Channels) == 0 {
 				fail(fmt.Sprintf("%s.steps[%d].channels", path, j), "lists no channel")
 			}

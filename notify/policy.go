@@ -1,0 +1,77 @@
+package notify
+
+import (
+	"slices"
+	"time"
+)
+
+// Policy decides who hears about which incidents, and when.
+type Policy struct {
+	Name string
+	// Severities, Groups, Devices and Checks match incidents (each
+	// empty: any); Labels must all be equal on the incident.
+	Severities []string
+	Groups     []string
+	Devices    []string
+	Checks     []string
+	Labels     map[string]string
+	// Steps notify channels in order, each After the incident opened
+	// while it is still unacknowledged. A channel "oncall:<rotation>"
+	// means whoever is on call when the message goes out.
+	Steps []Step
+	// Repeat re-notifies everybody reached so far this often until the
+	// incident is acknowledged or resolved (0: no reminders);
+	// RepeatBySeverity overrides it per severity (critical more often).
+	Repeat           time.Duration
+	RepeatBySeverity map[string]time.Duration
+	// SelfHealedInfo sends an info message for incidents that healed
+	// before anybody was notified (default: say nothing).
+	SelfHealedInfo bool
+	// GroupWindow holds the first message this long so that incidents of
+	// one site with the same parent that open together (everything
+	// behind a dead switch) go out as one message (0: no grouping).
+	GroupWindow time.Duration
+	// HealingGrace is the longest the first message waits while
+	// self-healing is still trying (default 10 min).
+	HealingGrace time.Duration
+}
+
+// Step is one escalation step.
+type Step struct {
+	After    time.Duration
+	Channels []string
+}
+
+// DefaultHealingGrace is used when a policy sets no HealingGrace.
+const DefaultHealingGrace = 10 * time.Minute
+
+// Matches reports whether the policy applies to an incident.
+func (p Policy) Matches(inc Incident) bool {
+	if !(len(p.Severities) == 0 || slices.Contains(p.Severities, inc.Severity)) ||
+		!(len(p.Groups) == 0 || slices.Contains(p.Groups, inc.Group)) ||
+		!(len(p.Devices) == 0 || slices.Contains(p.Devices, inc.Device)) ||
+		!(len(p.Checks) == 0 || slices.Contains(p.Checks, inc.Check)) {
+		return false
+	}
+	for k, v := range p.Labels {
+		if got, ok := inc.Labels[k]; !ok || got != v {
+			return false
+		}
+	}
+	return true
+}
+
+// RepeatFor is the reminder interval for a severity (0: none).
+func (p Policy) RepeatFor(severity string) time.Duration {
+	if d, ok := p.RepeatBySeverity[severity]; ok {
+		return d
+	}
+	return p.Repeat
+}
+
+func (p Policy) healingGrace() time.Duration {
+	if p.HealingGrace > 0 {
+		return p.HealingGrace
+	}
+	return DefaultHealingGrace
+}
