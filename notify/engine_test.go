@@ -1,0 +1,291 @@
+package notify_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"outpost/appliance/clock"
+	"outpost/notify"
+	"outpost/store"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// harness is an engine on a fake clock over a real bbolt file.
+type harness struct {
+	fc *clock.Fake
+	st *store.Store
+	e  *notify.Engine
+}
+
+func newHarness(t *testing.T, chs map[string]notify.Channel, o notify.Options) *harness {
+	t.Helper()
+	h := &harness{fc: clock.NewFake(t0)}
+	h.st = openStore(t, filepath.Join(t.TempDir(), "o.db"), h.fc)
+	t.Cleanup(func() { h.st.Close() })
+	o.Outbox, o.Clock, o.Log, o.Channels = notify.NewOutbox(h.st), h.fc, quiet, chs
+	e, err := notify.New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.e = e
+	return h
+}
+
+func (h *harness) step(d time.Duration) {
+	h.fc.Advance(d)
+	h.e.Tick()
+	h.e.Deliver(context.Background())
+}
+
+// TestOnCallResolvedAtSendTime: the first message goes to whoever is on
+// call then; a reminder after the weekly handover goes to the next
+// person; an override wins while it lasts; the resolved message reaches
+// everybody who was actually notified.
+func TestOnCallResolvedAtSendTime(t *testing.T) {
+	alice, bob, carol := newReceiver(t), newReceiver(t), newReceiver(t)
+	chs := channels(t, "  channels:\n    - {name: alice-hook, kind: webhook, options: {url: '"+alice.srv.URL+"'}}\n    - {name: bob-hook, kind: webhook, options: {url: '"+bob.srv.URL+"'}}\n    - {name: carol-hook, kind: webhook, options: {url: '"+carol.srv.URL+"'}}\n")
+	handover := t0.Add(-7*24*time.Hour + 2*time.Hour) // alice's week ends 2 h after t0
+	rot := notify.OnCall{Name: "primary", Handover: handover, Rotation: []string{"alice", "bob"},
+		Overrides: []notify.Override{{Start: t0.Add(4 * time.Hour), End: t0.Add(5 * time.Hour), Person: "carol"}}}
+	if rot.Who(t0) != "alice" || rot.Who(t0.Add(3*time.Hour)) != "bob" || rot.Who(t0.Add(4*time.Hour)) != "carol" || rot.Who(t0.Add(7*24*time.Hour+3*time.Hour)) != "alice" || rot.Who(handover.Add(-time.Minute)) != "bob" {
+		t.Fatal("rotation arithmetic")
+	}
+	h := newHarness(t, chs, notify.Options{
+		People:   map[string][]string{"alice": {"alice-hook"}, "bob": {"bob-hook"}, "carol": {"carol-hook"}},
+		OnCalls:  []notify.OnCall{rot},
+		Policies: []notify.Policy{{Name: "p", Repeat: 90 * time.Minute, Steps: []notify.Step{{Channels: []string{"oncall:primary"}}}}},
+	})
+	h.e.Opened(notify.Incident{ID: 1, Site: "Acme", Check: "wan", Device: "router", Severity: "critical", Opened: t0, Summary: "no route"})
+	h.step(0)
+	h.step(90 * time.Minute) // 1:30 alice still
+	h.step(90 * time.Minute) // 3:00 bob took over at 2:00
+	h.step(90 * time.Minute) // 4:30 carol's override
+	h.step(90 * time.Minute) // 6:00 bob again
+	if alice.kinds() != "opened,reminder" || bob.kinds() != "reminder,reminder" || carol.kinds() != "reminder" {
+		t.Fatalf("alice %q bob %q carol %q", alice.kinds(), bob.kinds(), carol.kinds())
+	}
+	h.e.Resolved(notify.Incident{ID: 1, Site: "Acme", Check: "wan", Device: "router", Severity: "critical", Opened: t0, Resolved: h.fc.Now(), Summary: "no route"}, 0)
+	h.step(0)
+	for name, r := range map[string]*receiver{"alice": alice, "bob": bob, "carol": carol} {
+		r.mu.Lock()
+		last := r.msgs[len(r.msgs)-1]
+		r.mu.Unlock()
+		if last.Kind != "resolved" || !strings.Contains(last.Summary, "resolved after 6h0m0s") {
+			t.Errorf("%s last got %+v", name, last)
+		}
+	}
+}
+
+// TestRepeatBySeverityAndMaintenance: critical reminds every 5 min,
+// warning every hour; an incident that enters maintenance goes quiet.
+func TestRepeatBySeverityAndMaintenance(t *testing.T) {
+	r := newReceiver(t)
+	h := newHarness(t, channels(t, "  channels:\n    - {name: a, kind: webhook, options: {url: '"+r.srv.URL+"'}}\n"), notify.Options{
+		Policies: []notify.Policy{{Name: "p", Repeat: time.Hour, RepeatBySeverity: map[string]time.Duration{"critical": 5 * time.Minute}, Steps: []notify.Step{{Channels: []string{"a"}}}}},
+	})
+	crit := notify.Incident{ID: 1, Site: "Acme", Check: "db", Device: "db01", Severity: "critical", Opened: t0, Summary: "down"}
+	h.e.Opened(crit)
+	h.e.Opened(notify.Incident{ID: 2, Site: "Acme", Check: "disk", Device: "fs1", Severity: "warning", Opened: t0, Summary: "91% used"})
+	h.step(0)
+	for i := 0; i < 12; i++ {
+		h.step(5 * time.Minute)
+	}
+	count := func(id uint64) (n int) {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		for _, m := range r.msgs {
+			if m.Incident == id {
+				n++
+			}
+		}
+		return n
+	}
+	if count(1) != 13 || count(2) != 2 {
+		t.Fatalf("critical %d (want 13), warning %d (want 2)", count(1), count(2))
+	}
+	crit.InMaintenance = true
+	h.e.Updated(crit)
+	h.step(time.Hour)
+	if count(1) != 13 {
+		t.Fatalf("reminded during maintenance: %d", count(1))
+	}
+}
+
+// TestHealingHoldAndSelfHealedInfo: while healing still tries, the first
+// message waits; healed in time, the policy's info message goes out
+// instead of an alarm, and a policy without self_healed_info says
+// nothing. A stuck healing flag cannot hold the alarm past the grace.
+func TestHealingHoldAndSelfHealedInfo(t *testing.T) {
+	r := newReceiver(t)
+	chs := channels(t, "  channels:\n    - {name: a, kind: webhook, options: {url: '"+r.srv.URL+"'}}\n")
+	h := newHarness(t, chs, notify.Options{Policies: []notify.Policy{
+		{Name: "servers", Groups: []string{"servers"}, SelfHealedInfo: true, HealingGrace: 5 * time.Minute, Steps: []notify.Step{{Channels: []string{"a"}}}},
+		{Name: "rest", Steps: []notify.Step{{Channels: []string{"a"}}}},
+	}})
+	svc := notify.Incident{ID: 1, Site: "Acme", Check: "spooler", Device: "srv1", Group: "servers", Severity: "critical", Opened: t0, Summary: "service stopped", HealingPending: true}
+	h.e.Opened(svc)
+	h.step(time.Minute)
+	if r.kinds() != "" {
+		t.Fatalf("alarm while healing tries: %q", r.kinds())
+	}
+	svc.HealingPending, svc.SelfHealed, svc.Healing = false, true, []string{"restart service spooler: ok"}
+	h.e.Resolved(svc, 2*time.Minute)
+	h.step(0)
+	r.mu.Lock()
+	if r.kinds2() != "self-healed" || r.msgs[0].AckURL != "" || !strings.Contains(r.msgs[0].Summary, "self-healed after 2m0s") || r.msgs[0].Healing[0] != "restart service spooler: ok" {
+		t.Fatalf("info: %+v", r.msgs)
+	}
+	r.mu.Unlock()
+	// The "rest" policy has no info message.
+	pc := notify.Incident{ID: 2, Site: "Acme", Check: "pc", Device: "pc1", Severity: "warning", Opened: h.fc.Now(), Summary: "down", HealingPending: true}
+	h.e.Opened(pc)
+	pc.SelfHealed = true
+	h.e.Resolved(pc, time.Minute)
+	h.step(0)
+	// Healing that never reports back: the alarm goes out at the grace.
+	stuck := svc
+	stuck.ID, stuck.Opened, stuck.SelfHealed, stuck.HealingPending = 3, h.fc.Now(), false, true
+	h.e.Opened(stuck)
+	h.step(4 * time.Minute)
+	if r.kinds() != "self-healed" {
+		t.Fatalf("before the grace: %q", r.kinds())
+	}
+	h.step(time.Minute)
+	if r.kinds() != "self-healed,opened" {
+		t.Fatalf("after the grace: %q", r.kinds())
+	}
+}
+
+func (r *receiver) kinds2() string {
+	var k []string
+	for _, m := range r.msgs {
+		k = append(k, m.Kind)
+	}
+	return strings.Join(k, ",")
+}
+
+// TestRetryAfterAndGivingUp: a 429 with Retry-After waits exactly that
+// long; a message that cannot get through for MaxAge is given up and
+// logged as final.
+func TestRetryAfterAndGivingUp(t *testing.T) {
+	var calls []time.Time
+	var fc *clock.Fake
+	status := http.StatusTooManyRequests
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		calls = append(calls, fc.Now())
+		w.Header().Set("Retry-After", "120")
+		w.WriteHeader(status)
+	}))
+	defer srv.Close()
+	h := newHarness(t, channels(t, "  channels:\n    - {name: a, kind: webhook, options: {url: '"+srv.URL+"'}}\n"), notify.Options{
+		MaxAge:   10 * time.Minute,
+		Policies: []notify.Policy{{Name: "p", Steps: []notify.Step{{Channels: []string{"a"}}}}},
+	})
+	fc = h.fc
+	h.e.Opened(notify.Incident{ID: 1, Site: "Acme", Check: "db", Device: "db01", Severity: "critical", Opened: t0, Summary: "down"})
+	h.step(0)
+	h.step(119 * time.Second)
+	if len(calls) != 1 {
+		t.Fatalf("retried before Retry-After: %d calls", len(calls))
+	}
+	h.step(time.Second)
+	if len(calls) != 2 || calls[1].Sub(calls[0]) != 2*time.Minute {
+		t.Fatalf("calls %v", calls)
+	}
+	status = http.StatusServiceUnavailable
+	for i := 0; i < 10; i++ {
+		h.step(2 * time.Minute)
+	}
+	if left, _ := notify.NewOutbox(h.st).Pending(); len(left) != 0 {
+		t.Fatalf("still queued after MaxAge: %+v", left)
+	}
+	var last notify.LogEntry
+	h.st.NotifyLogList(func(doc []byte) bool { json.Unmarshal(doc, &last); return false })
+	if !last.Final || last.OK || !strings.Contains(last.Answer, "gave up after") || last.Result() != "FAILED (gave up)" || last.Recipient == "" {
+		t.Fatalf("last log entry %+v", last)
+	}
+}
+
+// TestAckHandler: the link shows the incident on GET without acting,
+// acknowledges once on POST, and refuses replay, forgery, another
+// incident's signature and expiry.
+func TestAckHandler(t *testing.T) {
+	fc := clock.NewFake(t0)
+	st := openStore(t, filepath.Join(t.TempDir(), "o.db"), fc)
+	defer st.Close()
+	secret := []byte("box-secret-for-ack-links-000000")
+	var acked []string
+	h := &notify.AckHandler{Secret: secret, Clock: fc, Used: st,
+		Describe: func(id uint64) (string, string, bool, error) {
+			return "Incident " + itoa(id), "db on db01 is down", len(acked) == 0, nil
+		},
+		Ack: func(id uint64, by string) error { acked = append(acked, itoa(id)+":"+by); return nil },
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/ack/", h)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	tok := notify.MakeAckToken(secret, 42, t0.Add(72*time.Hour))
+	get := func(tok string) (int, string) {
+		resp, err := http.Get(srv.URL + "/ack/" + tok)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	post := func(tok string) (int, string) {
+		resp, err := http.PostForm(srv.URL+"/ack/"+tok, url.Values{"by": {"alice"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, page := get(tok); code != 200 || !strings.Contains(page, `data-testid="ack-button"`) || len(acked) != 0 {
+		t.Fatalf("GET: %d %s (acked %v)", code, page, acked)
+	}
+	if code, page := post(tok); code != 200 || !strings.Contains(page, "Acknowledged") || len(acked) != 1 || acked[0] != "42:alice (via link)" {
+		t.Fatalf("POST: %d %s %v", code, page, acked)
+	}
+	if code, page := post(tok); code != 403 || !strings.Contains(page, "used already") || len(acked) != 1 {
+		t.Fatalf("replay: %d %s", code, page)
+	}
+	other := notify.MakeAckToken([]byte("another box's secret"), 43, t0.Add(time.Hour))
+	if code, _ := post(other); code != 403 || len(acked) != 1 {
+		t.Fatalf("forged token: %d", code)
+	}
+	// The signature of 42's token on incident 43.
+	spliced := []byte(tok)
+	fresh43 := notify.MakeAckToken(secret, 43, t0.Add(72*time.Hour))
+	copy(spliced[:11], fresh43[:11]) // first 8 bytes (the id) live in the first 11 characters
+	if string(spliced) == tok {
+		t.Fatal("splice did nothing")
+	}
+	if code, _ := post(string(spliced)); code != 403 || len(acked) != 1 {
+		t.Fatalf("spliced token: %d", code)
+	}
+	short := notify.MakeAckToken(secret, 44, t0.Add(time.Hour))
+	fc.Advance(2 * time.Hour)
+	if code, page := post(short); code != 403 || !strings.Contains(page, "expired") || len(acked) != 1 {
+		t.Fatalf("expired: %d %s", code, page)
+	}
+	if fresh, _ := st.UseToken("x", t0); !fresh {
+		t.Fatal("unused token not fresh")
+	}
+}
+
+func itoa(id uint64) string { return strconv.FormatUint(id, 10) }
