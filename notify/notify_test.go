@@ -15,9 +15,12 @@ import (
 	"io"
 	"log/slog"
 	"math/big"
+	"mime"
+	"mime/multipart"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/mail"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -162,6 +165,11 @@ func TestEscalationTimeline(t *testing.T) {
 	ts := strings.TrimPrefix(strings.Split(head, ",")[0], "t=")
 	if head != "t="+ts+",v1="+notify.Sign("s3cret", ts, []byte(body)) {
 		t.Fatalf("signature %q does not verify", head)
+	}
+	if !notify.VerifySignature("s3cret", head, []byte(body), time.Now(), time.Minute) ||
+		notify.VerifySignature("s3cret", head, []byte(body+" "), time.Now(), time.Minute) ||
+		notify.VerifySignature("s3cret", head, []byte(body), time.Now().Add(10*time.Minute), time.Minute) {
+		t.Fatal("VerifySignature accepts what it should refuse or refuses the real one")
 	}
 	if senior.sigs[0][0] != '|' {
 		t.Fatal("a channel without secret signed")
@@ -446,6 +454,40 @@ func TestEmailOverSTARTTLSAndTLS(t *testing.T) {
 			if !strings.Contains(reply.data, "In-Reply-To: <m1@acme.test>") || !strings.Contains(reply.data, "References: <m1@acme.test>") {
 				t.Fatalf("reminder not threaded:\n%s", reply.data)
 			}
+			// Parse the received MIME for real: headers and both parts.
+			msg, err := mail.ReadMessage(strings.NewReader(reply.data))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if msg.Header.Get("Message-Id") != "<m2@acme.test>" || msg.Header.Get("In-Reply-To") != "<m1@acme.test>" || msg.Header.Get("Auto-Submitted") != "auto-generated" {
+				t.Fatalf("headers %v", msg.Header)
+			}
+			if d, err := msg.Header.Date(); err != nil || !d.Equal(t0.Add(5*time.Minute)) {
+				t.Fatalf("Date %v %v", d, err)
+			}
+			mt, params, _ := mime.ParseMediaType(msg.Header.Get("Content-Type"))
+			if mt != "multipart/alternative" {
+				t.Fatalf("content type %q", mt)
+			}
+			mr := multipart.NewReader(msg.Body, params["boundary"])
+			var types []string
+			for {
+				part, err := mr.NextPart()
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				body, _ := io.ReadAll(part)
+				types = append(types, part.Header.Get("Content-Type"))
+				if !strings.Contains(string(body), "STILL CRITICAL exchange on srv1") || !strings.Contains(string(body), "https://box/ack/tok") {
+					t.Fatalf("part %s:\n%s", part.Header.Get("Content-Type"), body)
+				}
+			}
+			if strings.Join(types, ",") != "text/plain; charset=utf-8,text/html; charset=utf-8" {
+				t.Fatalf("parts %v", types)
+			}
 		})
 	}
 	// Wrong password and an unknown recipient.
@@ -466,10 +508,19 @@ func TestEmailOverSTARTTLSAndTLS(t *testing.T) {
 
 func TestChannelConfigErrors(t *testing.T) {
 	for y, want := range map[string]string{
-		"  channels:\n    - {name: a, kind: pager, options: {}}\n":                                       `unknown channel kind "pager" (one of discord, email, ntfy, pushover, slack, sms, teams, webhook)`,
-		"  channels:\n    - {name: a, kind: email, options: {server: smtp, from: x@y.z, to: [a@b.c]}}\n": `notify.channels[0].options.server: "smtp" is not host:port`,
-		"  channels:\n    - {name: a, kind: webhook, options: {url: 'ftp://x'}}\n":                       `notify.channels[0].options.url: "ftp://x" is not an http(s) URL`,
-		"  policies:\n    - {name: p, steps: [{channels: [ghost]}]}\n":                                   `notify.policies[0].steps[0].channels: "ghost" is not a configured channel`,
+		"  channels:\n    - {name: a, kind: pager, options: {}}\n":                                                            `unknown channel kind "pager" (one of discord, email, ntfy, pushover, slack, sms, teams, webhook)`,
+		"  channels:\n    - {name: a, kind: email, options: {server: smtp, from: x@y.z, to: [a@b.c]}}\n":                      `notify.channels[0].options.server: "smtp" is not host:port`,
+		"  channels:\n    - {name: a, kind: webhook, options: {url: 'ftp://x'}}\n":                                            `notify.channels[0].options.url: "ftp://x" is not an http(s) URL`,
+		"  policies:\n    - {name: p, steps: [{channels: [ghost]}]}\n":                                                        `notify.policies[0].steps[0].channels: "ghost" is not a configured channel`,
+		"  policies:\n    - {name: p, repeat: 10s, steps: [{channels: []}]}\n":                                                `notify.policies[0].repeat: 10s is too often (at least 1m, or 0 for no reminders)`,
+		"  policies:\n    - {name: p, repeat_by_severity: {urgent: 5m}, steps: [{channels: []}]}\n":                           `notify.policies[0].repeat_by_severity: "urgent" is not a severity (one of info, warning, critical)`,
+		"  policies:\n    - {name: p, steps: [{after: 30m, channels: []}, {after: 10m, channels: []}]}\n":                     `notify.policies[0].steps[1].after: 10m0s comes before the previous step's 30m0s (steps are in time order)`,
+		"  policies:\n    - {name: p, group_window: 1h, steps: [{channels: []}]}\n":                                           `notify.policies[0].group_window: 1h0m0s is out of range (0 to 10m: it delays the first message)`,
+		"  policies:\n    - {name: p, steps: [{channels: [oncall:nights]}]}\n":                                                `notify.policies[0].steps[0].channels: "oncall:nights" names no configured on-call rotation`,
+		"  channels:\n    - {name: a, kind: sms, options: {account: AC1, token: t, from: '+15550001', to: ['555-1234']}}\n":   `notify.channels[0].options.to: "555-1234" is not a phone number in E.164 form (+15551234567)`,
+		"  channels:\n    - {name: a, kind: ntfy, options: {url: 'https://ntfy.sh/'}}\n":                                      `notify.channels[0].options.url: needs the topic as its last path element (https://ntfy.sh/<topic>)`,
+		"  channels:\n    - {name: a, kind: pushover, options: {token: t}}\n":                                                 `notify.channels[0].options.user: is required (the user or group key from pushover.net)`,
+		"  channels:\n    - {name: a, kind: email, options: {server: 'smtp:587', from: x@y.z, to: [a@b.c], security: ssl}}\n": `notify.channels[0].options.security: "ssl" is not starttls, tls or none`,
 	} {
 		_, err := config.Parse("s.yaml", []byte("site: s\nnotify:\n"+y+"checks: []\n"))
 		if err == nil || !strings.Contains(err.Error(), want) {
@@ -548,7 +599,7 @@ func TestGroupingAndBrokenChannelAlert(t *testing.T) {
 	defer st.Close()
 	chs := channels(t, "  channels:\n    - {name: a, kind: webhook, options: {url: '"+a.srv.URL+"'}}\n    - {name: b, kind: webhook, options: {url: '"+b.srv.URL+"'}}\n")
 	e, _ := notify.New(notify.Options{Outbox: notify.NewOutbox(st), Clock: fc, Channels: chs, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		AckURL: func(id uint64) string { return fmt.Sprintf("https://box/ack/%d", id) },
+		AckURL:   func(id uint64) string { return fmt.Sprintf("https://box/ack/%d", id) },
 		Policies: []notify.Policy{{Name: "all", GroupWindow: 30 * time.Second, Repeat: 10 * time.Minute, Steps: []notify.Step{{Channels: []string{"a", "b"}}}}}})
 	// Two devices behind switch1 open 5 s apart; the camera (no parent)
 	// opens 10 s later and is another cause.
