@@ -289,3 +289,31 @@ func TestAckHandler(t *testing.T) {
 }
 
 func itoa(id uint64) string { return strconv.FormatUint(id, 10) }
+
+// TestStoreLogRetentionAndTokens: the delivery log drops attempts older
+// than 90 days as new ones come in; used-token records outlive nothing
+// but their expiry.
+func TestStoreLogRetentionAndTokens(t *testing.T) {
+	fc := clock.NewFake(t0)
+	st := openStore(t, filepath.Join(t.TempDir(), "o.db"), fc)
+	defer st.Close()
+	st.NotifyLogAdd([]byte(`{"answer":"old"}`))
+	fc.Advance(store.NotifyLogRetention - time.Hour)
+	st.NotifyLogAdd([]byte(`{"answer":"recent"}`))
+	fc.Advance(2 * time.Hour)
+	st.NotifyLogAdd([]byte(`{"answer":"new"}`))
+	var got []string
+	st.NotifyLogList(func(doc []byte) bool { got = append(got, string(doc)); return true })
+	if strings.Join(got, ",") != `{"answer":"new"},{"answer":"recent"}` {
+		t.Fatalf("log %v", got)
+	}
+	if fresh, _ := st.UseToken("a", fc.Now().Add(time.Hour)); !fresh {
+		t.Fatal("first use refused")
+	}
+	if fresh, _ := st.UseToken("a", fc.Now().Add(time.Hour)); fresh {
+		t.Fatal("second use accepted")
+	}
+	if fresh, _ := st.UseOnce("a"); fresh {
+		t.Fatal("UseOnce accepted a used token")
+	}
+}
