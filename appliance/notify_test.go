@@ -66,7 +66,7 @@ checks:
 	}
 	page, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != 200 || !strings.Contains(string(page), `data-testid="ack-link"`) {
+	if resp.StatusCode != 200 || !strings.Contains(string(page), `data-testid="ack-button"`) {
 		t.Fatalf("GET link: %d\n%s", resp.StatusCode, page)
 	}
 	list, _ := a.Incidents().List(true, 0)

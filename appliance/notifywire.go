@@ -3,7 +3,6 @@ package appliance
 import (
 	"crypto/rand"
 	"fmt"
-	"html/template"
 	"net/http"
 	"strings"
 	"time"
@@ -29,6 +28,35 @@ func notifyIncident(site string, inc incidents.Incident) notify.Incident {
 			n.Healing = append(n.Healing, ev.Text)
 		}
 	}
+	if inc.Acked != nil {
+		n.Acked, n.AckedBy = *inc.Acked, inc.AckedBy
+	}
+	if inc.Resolved != nil {
+		n.Resolved = *inc.Resolved
+	}
+	n.Resolution = inc.Resolution
+	return n
+}
+
+// notifyIncident adds what only the config knows: the parent the
+// incident sits behind (for grouping) and whether self-healing is still
+// at work (the first message waits for it, up to the policy's grace).
+func (a *Appliance) notifyIncident(inc incidents.Incident) notify.Incident {
+	cfg := a.Config()
+	n := notifyIncident(cfg.Site, inc)
+	if d := cfg.Device(inc.Device); d != nil && d.Parent != "" {
+		n.Parent = "device:" + d.Parent
+	}
+	for i := range cfg.Checks {
+		ch := &cfg.Checks[i]
+		if ch.ID != inc.Check {
+			continue
+		}
+		if ch.DependsOn != "" {
+			n.Parent = "check:" + ch.DependsOn
+		}
+		n.HealingPending = inc.IsOpen() && len(ch.Remediations) > 0 && !inc.Escalated && !inc.HealingSuspended && !inc.InMaintenance
+	}
 	return n
 }
 
@@ -38,11 +66,12 @@ func (a *Appliance) onIncident(inc incidents.Incident, ev incidents.Event) {
 	if a.notify == nil {
 		return
 	}
-	n := notifyIncident(a.Config().Site, inc)
+	n := a.notifyIncident(inc)
 	switch ev.Kind {
 	case incidents.Detected:
 		a.notify.Opened(n)
 	case incidents.Ack:
+		a.notify.Updated(n)
 		a.notify.Acknowledged(inc.ID)
 	case incidents.Resolve:
 		took := time.Duration(0)
@@ -65,60 +94,26 @@ func (a *Appliance) ackURL(id uint64) string {
 	return strings.TrimRight(cfg.Notify.AckBaseURL, "/") + "/ack/" + tok
 }
 
-var ackPage = template.Must(template.New("ack").Parse(`<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Acknowledge · Outpost</title><link rel="stylesheet" href="/static/style.css"></head>
-<body><main><section class="card narrow"><h1>{{.Title}}</h1>{{if .Error}}<p class="error" role="alert">{{.Error}}</p>{{end}}{{if .Text}}<p>{{.Text}}</p>{{end}}
-{{if .Form}}<form method="post"><label for="by">Your name</label><input id="by" name="by" required autocomplete="name"><button type="submit" data-testid="ack-link">Acknowledge</button></form>{{end}}</section></main></body></html>`))
-
-// ackHandler serves the acknowledge links in notifications: GET shows the
-// incident and a button (mail scanners that open links must not
-// acknowledge), POST acknowledges once. No login: the signed token is the
-// credential, bound to one incident, expiring, single use.
+// ackHandler serves the acknowledge links in notifications (notify's
+// AckHandler: GET shows, POST acknowledges once; the signed token is the
+// credential).
 func (a *Appliance) ackHandler() http.Handler {
-	mux := http.NewServeMux()
-	page := func(w http.ResponseWriter, code int, v map[string]any) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		w.Header().Set("Cache-Control", "no-store")
-		w.Header().Set("Referrer-Policy", "no-referrer")
-		w.WriteHeader(code)
-		ackPage.Execute(w, v)
+	return &notify.AckHandler{
+		Secret: a.ackKey,
+		Clock:  a.o.Clock,
+		Used:   a.store,
+		Describe: func(id uint64) (string, string, bool, error) {
+			inc, err := a.inc.Get(id)
+			if err != nil {
+				return "", "", false, err
+			}
+			title := fmt.Sprintf("Incident %d: %s on %s", inc.ID, inc.Check, inc.Device)
+			text := fmt.Sprintf("%s, %s since %s: %s.", inc.Status, inc.State, inc.Opened.Format("2006-01-02 15:04"), inc.Summary)
+			return title, text, inc.State == incidents.Open, nil
+		},
+		Ack: func(id uint64, by string) error {
+			_, err := a.inc.Acknowledge(id, by, "")
+			return err
+		},
 	}
-	check := func(w http.ResponseWriter, r *http.Request) (incidents.Incident, bool) {
-		id, err := notify.CheckAckToken(a.ackKey, r.PathValue("token"), a.o.Clock.Now())
-		if err != nil {
-			page(w, http.StatusForbidden, map[string]any{"Title": "Link not valid", "Error": err.Error()})
-			return incidents.Incident{}, false
-		}
-		inc, err := a.inc.Get(id)
-		if err != nil {
-			page(w, http.StatusNotFound, map[string]any{"Title": "Unknown incident", "Error": err.Error()})
-			return inc, false
-		}
-		return inc, true
-	}
-	mux.HandleFunc("GET /ack/{token}", func(w http.ResponseWriter, r *http.Request) {
-		if inc, ok := check(w, r); ok {
-			page(w, http.StatusOK, map[string]any{"Title": fmt.Sprintf("Incident %d: %s on %s", inc.ID, inc.Check, inc.Device), "Text": fmt.Sprintf("%s, %s since %s: %s", inc.Status, inc.State, inc.Opened.Format("2006-01-02 15:04"), inc.Summary), "Form": inc.State == incidents.Open})
-		}
-	})
-	mux.HandleFunc("POST /ack/{token}", func(w http.ResponseWriter, r *http.Request) {
-		inc, ok := check(w, r)
-		if !ok {
-			return
-		}
-		fresh, err := a.store.UseOnce(r.PathValue("token"))
-		if err != nil || !fresh {
-			page(w, http.StatusForbidden, map[string]any{"Title": "Link already used", "Error": "this acknowledge link was used already; open the box's web UI"})
-			return
-		}
-		by := strings.TrimSpace(r.FormValue("by"))
-		if by == "" {
-			by = "someone"
-		}
-		if _, err := a.inc.Acknowledge(inc.ID, by+" (via link)", ""); err != nil {
-			page(w, http.StatusConflict, map[string]any{"Title": "Not acknowledged", "Error": err.Error()})
-			return
-		}
-		page(w, http.StatusOK, map[string]any{"Title": "Acknowledged", "Text": fmt.Sprintf("Incident %d (%s on %s) is yours. Reminders stop.", inc.ID, inc.Check, inc.Device)})
-	})
-	return mux
 }
