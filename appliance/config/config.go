@@ -65,6 +65,8 @@ type Config struct {
 	// Traps configures the SNMP trap receiver (off unless traps.listen
 	// is set; read at start-up).
 	Traps Traps `yaml:"traps"`
+	// Agents are the Outpost agents the box polls (agent_* checks).
+	Agents []Agent `yaml:"agents"`
 	// Checks are the site's checks.
 	Checks []Check `yaml:"checks"`
 
@@ -189,6 +191,7 @@ func Parse(name string, data []byte) (*Config, error) {
 		c.applyDefaults()
 		c.applyIncidentDefaults()
 		c.validateDevices(d)
+		c.validateAgents(d, &root)
 		c.validateIncidents(d)
 		c.validateNotify(d)
 		for _, err := range c.Traps.Validate() {
@@ -344,12 +347,16 @@ func (c *Config) Specs() []checks.Spec {
 }
 
 // Lookup implements checks.Env: kind "device" finds a configured device by
-// name (a *Device), or nil.
+// name (a *Device), kind "agent" a configured agent (an *Agent), or nil.
 func (c *Config) Lookup(kind, name string) any {
 	switch kind {
 	case "device":
 		if d := c.Device(name); d != nil {
 			return d
+		}
+	case "agent":
+		if a := c.Agent(name); a != nil {
+			return a
 		}
 	}
 	return nil

@@ -19,11 +19,13 @@ func New() Host { return unsupported{} }
 
 func errOS() error { return fmt.Errorf("%s: %w", runtime.GOOS, ErrUnsupported) }
 
-func (unsupported) Service(context.Context, string) (wire.Service, error)     { return wire.Service{}, errOS() }
-func (unsupported) Volumes(context.Context, string) ([]wire.Volume, error)    { return nil, errOS() }
-func (unsupported) CPU(context.Context) (wire.CPU, error)                     { return wire.CPU{}, errOS() }
-func (unsupported) Memory(context.Context) (wire.Memory, error)               { return wire.Memory{}, errOS() }
-func (unsupported) Uptime(context.Context) (wire.Uptime, error)               { return wire.Uptime{}, errOS() }
+func (unsupported) Service(context.Context, string) (wire.Service, error) {
+	return wire.Service{}, errOS()
+}
+func (unsupported) Volumes(context.Context, string) ([]wire.Volume, error) { return nil, errOS() }
+func (unsupported) CPU(context.Context) (wire.CPU, error)                  { return wire.CPU{}, errOS() }
+func (unsupported) Memory(context.Context) (wire.Memory, error)            { return wire.Memory{}, errOS() }
+func (unsupported) Uptime(context.Context) (wire.Uptime, error)            { return wire.Uptime{}, errOS() }
 func (unsupported) Processes(context.Context, string) (wire.ProcessList, error) {
 	return wire.ProcessList{}, errOS()
 }
@@ -33,7 +35,9 @@ func (unsupported) Events(context.Context, wire.EventQuery) (wire.EventBatch, er
 func (unsupported) Perf(context.Context, wire.PerfQuery) (wire.PerfValue, error) {
 	return wire.PerfValue{}, errOS()
 }
-func (unsupported) Inventory(context.Context) (wire.Inventory, error) { return wire.Inventory{}, errOS() }
+func (unsupported) Inventory(context.Context) (wire.Inventory, error) {
+	return wire.Inventory{}, errOS()
+}
 func (unsupported) ControlService(context.Context, string, string) (string, error) {
 	return "", errOS()
 }

@@ -204,3 +204,10 @@ var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,127}$`)
 // ValidIdent reports whether s can be a WMI class or property name; they
 // are spliced into WQL, so nothing else is accepted.
 func ValidIdent(s string) bool { return identRE.MatchString(s) }
+
+// ValidateEventQuery reports a query the agent could not run (a bad
+// pattern), so the box can refuse it at config time.
+func ValidateEventQuery(q wire.EventQuery) error {
+	_, err := newEventFilter(q)
+	return err
+}

@@ -1,0 +1,121 @@
+package agent
+
+import (
+	"encoding/json"
+	"net/http"
+	"slices"
+	"time"
+
+	"outpost/store"
+)
+
+// PairCodeAnswer is what `outpost agent pair-code` prints.
+type PairCodeAnswer struct {
+	Agent   string    `json:"agent"`
+	Code    string    `json:"code"`
+	Expires time.Time `json:"expires"`
+	// BoxFingerprint is the pairing endpoint's certificate, for the
+	// agent's --box-fingerprint.
+	BoxFingerprint string `json:"box_fingerprint"`
+}
+
+// AgentStatus is one line of `outpost agent list`.
+type AgentStatus struct {
+	Name       string            `json:"name"`
+	Configured bool              `json:"configured"`
+	Paired     bool              `json:"paired"`
+	Record     store.AgentRecord `json:"record"`
+}
+
+// RevokeAnswer says whether the agent itself heard of its revocation.
+type RevokeAnswer struct {
+	Agent string `json:"agent"`
+	Told  bool   `json:"told"`
+}
+
+// Routes adds the control-socket API used by `outpost agent pair-code`,
+// `list`, `revoke` and `inventory`.
+func (c *Client) Routes(mux *http.ServeMux) {
+	mux.HandleFunc("POST /agents/pair-code", func(w http.ResponseWriter, r *http.Request) {
+		var req struct{ Name string }
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			writeJSON(w, 400, map[string]string{"error": err.Error()})
+			return
+		}
+		code, exp, err := c.NewPairCode(req.Name)
+		if err != nil {
+			writeJSON(w, 400, map[string]string{"error": err.Error()})
+			return
+		}
+		writeJSON(w, 200, PairCodeAnswer{Agent: req.Name, Code: code, Expires: exp, BoxFingerprint: c.o.PairTLSFingerprint})
+	})
+	mux.HandleFunc("GET /agents", func(w http.ResponseWriter, r *http.Request) {
+		list, err := c.Status()
+		if err != nil {
+			writeJSON(w, 500, map[string]string{"error": err.Error()})
+			return
+		}
+		writeJSON(w, 200, list)
+	})
+	mux.HandleFunc("POST /agents/revoke", func(w http.ResponseWriter, r *http.Request) {
+		var req struct{ Name string }
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			writeJSON(w, 400, map[string]string{"error": err.Error()})
+			return
+		}
+		told, err := c.Revoke(r.Context(), req.Name)
+		if err != nil {
+			writeJSON(w, 400, map[string]string{"error": err.Error()})
+			return
+		}
+		writeJSON(w, 200, RevokeAnswer{Agent: req.Name, Told: told})
+	})
+	mux.HandleFunc("POST /agents/inventory", func(w http.ResponseWriter, r *http.Request) {
+		var req struct{ Name string }
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			writeJSON(w, 400, map[string]string{"error": err.Error()})
+			return
+		}
+		inv, err := c.CollectInventory(r.Context(), req.Name)
+		if err != nil {
+			writeJSON(w, 502, map[string]string{"error": err.Error()})
+			return
+		}
+		writeJSON(w, 200, inv)
+	})
+}
+
+// Status lists configured and paired agents.
+func (c *Client) Status() ([]AgentStatus, error) {
+	recs, err := c.o.Store.ListAgents()
+	if err != nil {
+		return nil, err
+	}
+	byName := map[string]*AgentStatus{}
+	for _, r := range recs {
+		byName[r.Name] = &AgentStatus{Name: r.Name, Paired: !r.Revoked(), Record: r}
+	}
+	c.mu.Lock()
+	for n := range c.peers {
+		if s, ok := byName[n]; ok {
+			s.Configured = true
+		} else {
+			byName[n] = &AgentStatus{Name: n, Configured: true}
+		}
+	}
+	c.mu.Unlock()
+	out := make([]AgentStatus, 0, len(byName))
+	for _, s := range byName {
+		out = append(out, *s)
+	}
+	slices.SortFunc(out, func(a, b AgentStatus) int {
+		if a.Name < b.Name {
+			return -1
+		}
+		if a.Name > b.Name {
+			return 1
+		}
+		return 0
+	})
+	return out, nil
+}
