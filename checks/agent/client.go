@@ -19,6 +19,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -403,7 +404,11 @@ func (c *Client) send(ctx context.Context, name string, cn *conn, method, path s
 	resp, err := cn.http.Do(req)
 	if err != nil {
 		if errors.Is(err, wire.ErrPinMismatch) {
-			return fmt.Errorf("agent %s at %s: %w", name, cn.addr, errors.Unwrap(errors.Unwrap(err)))
+			var ue *url.Error
+			if errors.As(err, &ue) {
+				err = ue.Err
+			}
+			return fmt.Errorf("agent %s at %s: %w", name, cn.addr, err)
 		}
 		return fmt.Errorf("agent %s at %s unreachable: %w", name, cn.addr, err)
 	}
