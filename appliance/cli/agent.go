@@ -112,16 +112,20 @@ func agentRun(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	// Listen before pairing so the box learns the real port (":0" in
+	// tests, or a port the technician chose).
+	ln, err := net.Listen("tcp", *f.listen)
+	if err != nil {
+		return fmt.Errorf("agent listen %s: %w", *f.listen, err)
+	}
+	defer ln.Close()
 	if *f.code != "" && !a.Paired() {
+		*f.listen = ln.Addr().String()
 		if err := f.pair(ctx, env, a); err != nil {
 			return err
 		}
 	}
 	serve := func(ctx context.Context) error {
-		ln, err := net.Listen("tcp", *f.listen)
-		if err != nil {
-			return fmt.Errorf("agent listen %s: %w", *f.listen, err)
-		}
 		fmt.Fprintf(env.Stdout, "agent listening on %s (fingerprint %s)\n", ln.Addr(), a.Fingerprint())
 		return a.Serve(ctx, ln)
 	}

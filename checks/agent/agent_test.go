@@ -99,7 +99,7 @@ type rig struct {
 	cmd    *exec.Cmd
 }
 
-func newBox(t *testing.T) *rig {
+func newBox(t testing.TB) *rig {
 	t.Helper()
 	dir := t.TempDir()
 	r := &rig{data: filepath.Join(dir, "agent"), mark: filepath.Join(dir, "mark"), logf: filepath.Join(dir, "app.log"), logs: &strings.Builder{}}
@@ -149,7 +149,7 @@ func (w lockedWriter) Write(p []byte) (int, error) {
 
 // startAgent runs the agent child with a pair code; it returns the first
 // line it prints ("listening ADDR" or "pair error: ...").
-func (r *rig) startAgent(t *testing.T, code string) string {
+func (r *rig) startAgent(t testing.TB, code string) string {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "OUTPOST_TEST_AGENT=1", "AGENT_DATA="+r.data, "AGENT_BOX="+r.pairTS.URL, "AGENT_CODE="+code)
@@ -174,7 +174,7 @@ func (r *rig) startAgent(t *testing.T, code string) string {
 	return line
 }
 
-func paired(t *testing.T) *rig {
+func paired(t testing.TB) *rig {
 	t.Helper()
 	r := newBox(t)
 	code, _, err := r.c.NewPairCode("srv1")
@@ -312,7 +312,7 @@ func TestPairedAgentReportsThisMachine(t *testing.T) {
 	})
 }
 
-func build(t *testing.T, r *rig, id string) checks.Checker {
+func build(t testing.TB, r *rig, id string) checks.Checker {
 	t.Helper()
 	Use(r.c)
 	for _, s := range r.cfg.Specs() {
