@@ -102,6 +102,27 @@ type Client struct {
 	failures int
 	conns    map[string]*conn // by agent name
 	synced   map[string]string
+	touched  map[string]time.Time
+}
+
+// touchEvery bounds how often last contact is written: each write is a
+// bbolt commit (two fsyncs on the box's SD card), too dear per poll.
+const touchEvery = 5 * time.Minute
+
+func (c *Client) touch(name string) {
+	now := c.o.Clock.Now()
+	c.mu.Lock()
+	due := now.Sub(c.touched[name]) >= touchEvery
+	if due {
+		c.touched[name] = now
+	}
+	c.mu.Unlock()
+	if !due {
+		return
+	}
+	if err := c.o.Store.TouchAgent(name, now); err != nil {
+		c.o.Log.Warn("recording agent contact", "agent", name, "err", err)
+	}
 }
 
 type pending struct {
@@ -134,7 +155,7 @@ func New(o Options) (*Client, error) {
 	if o.CodeTTL == 0 {
 		o.CodeTTL = 15 * time.Minute
 	}
-	c := &Client{o: o, peers: map[string]Peer{}, codes: map[string]*pending{}, conns: map[string]*conn{}, synced: map[string]string{}}
+	c := &Client{o: o, peers: map[string]Peer{}, codes: map[string]*pending{}, conns: map[string]*conn{}, synced: map[string]string{}, touched: map[string]time.Time{}}
 	if o.Identity != nil {
 		c.cert = *o.Identity
 	} else {
@@ -425,9 +446,7 @@ func (c *Client) send(ctx context.Context, name string, cn *conn, method, path s
 	if err := json.NewDecoder(io.LimitReader(resp.Body, maxAnswer)).Decode(out); err != nil {
 		return fmt.Errorf("agent %s at %s answered something that is not the agent protocol: %v", name, cn.addr, err)
 	}
-	if err := c.o.Store.TouchAgent(name, c.o.Clock.Now()); err != nil {
-		c.o.Log.Warn("recording agent contact", "agent", name, "err", err)
-	}
+	c.touch(name)
 	return nil
 }
 
