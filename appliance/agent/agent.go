@@ -9,9 +9,7 @@ package agent
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/tls"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -436,13 +434,6 @@ func (a *Agent) report(w http.ResponseWriter, c wire.Command, out string, err er
 	}
 	a.o.Log.Info("command done", "action", c.Action, "target", c.Target)
 	writeJSON(w, 200, wire.CommandResult{OK: true, Output: out})
-}
-
-// NewNonce returns a random nonce for a Command.
-func NewNonce() string {
-	var b [16]byte
-	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }
 
 // readError turns a non-2xx answer into an error with the peer's message.
