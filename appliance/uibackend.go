@@ -11,6 +11,7 @@ import (
 	"outpost/appliance/config"
 	"outpost/appliance/incidents"
 	"outpost/checks"
+	"outpost/checks/agent/wire"
 	"outpost/notify"
 	"outpost/store"
 	"outpost/ui"
@@ -315,4 +316,48 @@ func (b uiBackend) Section(name string) (string, bool) {
 
 func (b uiBackend) SaveSection(name, text, user string) error {
 	return formError(b.a.EditSection(name, text, user))
+}
+
+// Agents returns the configured agents that serve a device (named by the
+// agent or by its device), with their pairing and latest inventory.
+func (b uiBackend) Agents(device string) []ui.AgentView {
+	var out []ui.AgentView
+	for _, ac := range b.a.Config().Agents {
+		if ac.Name != device && ac.Device != device {
+			continue
+		}
+		v := ui.AgentView{Name: ac.Name}
+		if rec, ok, err := b.a.store.GetAgent(ac.Name); err == nil && ok && !rec.Revoked() {
+			v.Paired, v.Hostname, v.OS, v.Address, v.PairedAt, v.LastSeen = true, rec.Hostname, rec.OS, rec.Address, rec.PairedAt, rec.LastSeen
+		}
+		if inv, ok, err := b.a.store.GetAgentInventory(ac.Name); err == nil && ok {
+			var w wire.Inventory
+			if err := json.Unmarshal(inv.Data, &w); err != nil {
+				b.a.log.Error("stored agent inventory unreadable", "agent", ac.Name, "err", err)
+			} else {
+				v.Inventory = inventoryView(w)
+			}
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+func inventoryView(w wire.Inventory) *ui.InventoryView {
+	v := &ui.InventoryView{Collected: w.Collected, OS: strings.TrimSpace(w.OS.Name + " " + w.OS.Version), CPU: w.CPU, Cores: w.Cores,
+		RAMBytes: w.RAM, Serial: w.Serial, BootTime: w.BootTime, Problems: w.Problems}
+	if w.OS.Build != "" {
+		v.OS += " (build " + w.OS.Build + ")"
+	}
+	for _, p := range w.Patches {
+		if p.Pending {
+			v.PendingPatches++
+		} else {
+			v.Patches++
+		}
+	}
+	for _, app := range w.Apps {
+		v.Apps = append(v.Apps, ui.InventoryApp{Name: app.Name, Version: app.Version})
+	}
+	return v
 }

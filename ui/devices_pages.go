@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"fmt"
 	"net/http"
 	"sort"
 	"strings"
@@ -24,6 +25,29 @@ type DeviceView struct {
 	Ranges    []string
 	Checks    []DeviceCheck
 	Incidents []IncidentRow
+	Agents    []AgentView
+}
+
+// stamp formats a time for fact tables; the zero time is "never".
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	return t.Local().Format("2006-01-02 15:04 MST")
+}
+
+// fmtBytes formats a byte count with a binary unit.
+func fmtBytes(n uint64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := uint64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 // DeviceCheck is a check on the device page, with its graph.
@@ -89,6 +113,7 @@ func (s *Server) devicePages() {
 				v.Incidents = append(v.Incidents, rowOfIncident(inc, now))
 			}
 		}
+		v.Agents = s.o.Backend.Agents(name)
 		return s.render(w, r, sess, name, deviceView(v))
 	})
 }

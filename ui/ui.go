@@ -70,7 +70,35 @@ type Backend interface {
 	Section(name string) (text string, ok bool)
 	// SaveSection replaces a section (validation problems as *FormError).
 	SaveSection(name, text, user string) error
+	// Agents returns the Outpost agents that serve a device (by agent
+	// or device name), with their latest inventory.
+	Agents(device string) []AgentView
 }
+
+// AgentView is an agent on a device page: its pairing and its latest
+// inventory (Inventory nil until one was collected).
+type AgentView struct {
+	Name, Hostname, OS, Address string
+	Paired                      bool
+	PairedAt, LastSeen          time.Time
+	Inventory                   *InventoryView
+}
+
+// InventoryView is the part of an agent's inventory a technician looks
+// at on site.
+type InventoryView struct {
+	Collected                time.Time
+	OS, CPU, Serial          string
+	Cores                    int
+	RAMBytes                 uint64
+	BootTime                 time.Time
+	Apps                     []InventoryApp
+	Patches, PendingPatches  int
+	Problems                 []string
+}
+
+// InventoryApp is one installed application or package.
+type InventoryApp struct{ Name, Version string }
 
 // NotifyView is the notifications page's content.
 type NotifyView struct {

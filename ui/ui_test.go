@@ -105,6 +105,7 @@ type staticBackend struct {
 	states    []CheckState
 	runs      int
 	incidents []*Incident
+	agents    map[string][]AgentView
 }
 
 func (b *staticBackend) SiteName() string          { return "Acme Dental" }
@@ -170,6 +171,8 @@ func (b *staticBackend) Section(name string) (string, bool) {
 	}
 	return "channels: []\n", true
 }
+func (b *staticBackend) Agents(device string) []AgentView { return b.agents[device] }
+
 func (b *staticBackend) SaveSection(name, text, user string) error {
 	if text == "bad" {
 		return &FormError{Problems: []string{"notify: expected a mapping, got \"bad\""}}
@@ -207,7 +210,10 @@ func testServer(t *testing.T) (*httptest.Server, *memUsers, *clock.Fake) {
 	b := &staticBackend{states: []CheckState{
 		{ID: "web", Kind: "http", Target: "http://127.0.0.1/", Labels: checks.Labels{Device: "web01"}, Latest: &ok, Interval: time.Minute},
 		{ID: "db", Kind: "tcp", Target: "127.0.0.1:5432", Labels: checks.Labels{Device: "db01"}, Latest: &crit, Since: now.Add(-90 * time.Minute), Interval: time.Minute},
-	}, incidents: []*Incident{{ID: 7, Check: "db", Device: "db01", Severity: "critical", State: "open", Status: checks.Critical, Summary: "connection refused", Opened: now.Add(-88 * time.Minute), Timeline: []TimelineEntry{{Time: now.Add(-88 * time.Minute), Kind: "detected", Text: "db critical after 2 failed runs"}}}}}
+	}, incidents: []*Incident{{ID: 7, Check: "db", Device: "db01", Severity: "critical", State: "open", Status: checks.Critical, Summary: "connection refused", Opened: now.Add(-88 * time.Minute), Timeline: []TimelineEntry{{Time: now.Add(-88 * time.Minute), Kind: "detected", Text: "db critical after 2 failed runs"}}}},
+		agents: map[string][]AgentView{"db01": {{Name: "db01", Paired: true, Hostname: "DB01", OS: "windows", Address: "127.0.0.1:7443", PairedAt: now.Add(-48 * time.Hour), LastSeen: now,
+			Inventory: &InventoryView{Collected: now.Add(-time.Hour), OS: "Windows Server 2022 Standard 10.0.20348 (build 20348)", CPU: "Xeon E-2314", Cores: 4, RAMBytes: 32 << 30, Serial: "CZ2049XYZ",
+				Apps: []InventoryApp{{Name: "Microsoft SQL Server 2019", Version: "15.0.2000.5"}}, Patches: 12, PendingPatches: 1, Problems: []string{"serial: access denied"}}}}}}
 	users := newMemUsers()
 	srv := httptest.NewServer(New(Options{Backend: b, Users: users, Clock: fc, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}))
 	t.Cleanup(srv.Close)
@@ -419,6 +425,22 @@ func TestRolesAndPages(t *testing.T) {
 	code, body = get(t, other, srv.URL+"/settings")
 	if !strings.Contains(body, "Log in") {
 		t.Fatalf("other browser still logged in after logout everywhere: %d", code)
+	}
+}
+
+func TestDevicePageShowsAgentInventory(t *testing.T) {
+	srv, _, _ := testServer(t)
+	c := client(t)
+	setupAdmin(t, srv, c)
+	code, body := get(t, c, srv.URL+"/devices/db01")
+	for _, want := range []string{`data-testid="agent-db01"`, "Windows Server 2022 Standard", "32.0 GiB", "CZ2049XYZ", "12 installed, 1 pending", "Microsoft SQL Server 2019", "15.0.2000.5", "Not read: serial: access denied", "1 installed applications"} {
+		if code != 200 || !strings.Contains(body, want) {
+			t.Fatalf("device page lacks %q: %d\n%s", want, code, body)
+		}
+	}
+	_, body = get(t, c, srv.URL+"/devices/web01")
+	if !strings.Contains(body, "No Outpost agent serves this device") {
+		t.Fatalf("device without agent:\n%s", body)
 	}
 }
 
