@@ -24,6 +24,8 @@ import (
 	"outpost/appliance/incidents"
 	"outpost/appliance/scheduler"
 	"outpost/checks"
+	"outpost/checks/agent"
+	"outpost/checks/agent/wire"
 	"outpost/checks/snmp"
 	"outpost/healing"
 	"outpost/notify"
@@ -64,6 +66,7 @@ type Appliance struct {
 	sched  *scheduler.Scheduler
 	inc    *incidents.Engine
 	notify *notify.Engine
+	agents *agent.Client
 	ackKey []byte
 
 	mu     sync.RWMutex
@@ -121,6 +124,14 @@ func New(o Options) (*Appliance, error) {
 		st.Close()
 		return nil, fmt.Errorf("box certificate: %w", err)
 	}
+	// The agent client pairs on the UI's HTTPS endpoint, so pairing
+	// proofs are bound to the box certificate's fingerprint.
+	if a.agents, err = agent.New(agent.Options{Store: st, Site: cfg.Site, Clock: o.Clock, Log: o.Log, PairTLSFingerprint: wire.Fingerprint(a.cert.Certificate[0])}); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("agent mode: %w", err)
+	}
+	runner := healing.NewRunner(o.Clock, auditor{st})
+	runner.SetAgents(a.agents)
 	a.sched = scheduler.New(scheduler.Options{
 		Clock:       o.Clock,
 		Concurrency: cfg.Scheduler.Concurrency,
@@ -130,7 +141,7 @@ func New(o Options) (*Appliance, error) {
 	a.inc = incidents.New(incidents.Options{
 		Store:    st,
 		Clock:    o.Clock,
-		Runner:   healing.NewRunner(o.Clock, auditor{st}),
+		Runner:   runner,
 		Recheck:  a.sched.RunNow,
 		Log:      o.Log,
 		OnChange: func(inc incidents.Incident, ev incidents.Event) { a.onIncident(inc, ev) },
@@ -147,7 +158,7 @@ func New(o Options) (*Appliance, error) {
 		return nil, err
 	}
 	a.hooks = append(a.hooks, a.inc.Observe)
-	a.routes = append(a.routes, a.inc.Routes, a.auditRoutes)
+	a.routes = append(a.routes, a.inc.Routes, a.auditRoutes, a.agents.Routes)
 	if err := a.applyStartup(cfg); err != nil {
 		st.Close()
 		return nil, err
@@ -215,6 +226,7 @@ func (a *Appliance) applySource(cfg *config.Config, source string) error {
 		return err
 	}
 	a.notify.Configure(channels, cfg.NotifyPolicies(), cfg.Notify.People, cfg.NotifyOnCalls())
+	a.agents.SetPeers(agent.PeersFromConfig(cfg))
 	ver, err := a.store.SaveConfig(source, cfg.Raw)
 	if err != nil {
 		return fmt.Errorf("recording config: %w", err)
@@ -392,6 +404,9 @@ func (a *Appliance) Run(ctx context.Context) error {
 	if a.uiLn != nil {
 		top := http.NewServeMux()
 		top.Handle("/ack/", a.ackHandler())
+		// Agents present their one-time pair code here; the code is the
+		// credential, so it sits outside the UI login.
+		top.Handle(wire.PathPair, a.agents.PairHandler())
 		top.Handle("/", ui.New(ui.Options{Backend: uiBackend{a}, Users: uiUsers{a.store}, Clock: a.o.Clock, Log: a.log, Secure: a.uiTLS}))
 		uiSrv = &http.Server{Handler: top, ReadHeaderTimeout: 10 * time.Second}
 		go func() { errc <- serve(uiSrv, a.uiLn) }()
@@ -417,6 +432,14 @@ func (a *Appliance) Run(ctx context.Context) error {
 		}
 	}
 
+	// agent_* checks are built from config before the client exists, so
+	// they find it through agent.Current when they run.
+	agent.Use(a.agents)
+	if a.uiLn == nil || !a.uiTLS {
+		a.log.Warn("agents cannot pair: pairing needs the web UI over HTTPS", "ui_disabled", a.Config().UI.Disabled)
+	}
+	go a.collectInventory(ctx)
+
 	schedDone := make(chan error, 1)
 	go func() { schedDone <- a.sched.Run(ctx) }()
 	a.log.Info("outpost running", "status", a.status.Addr().String(), "ui", a.UIURL(), "data", a.o.DataDir, "version", Version)
@@ -435,6 +458,7 @@ func (a *Appliance) Run(ctx context.Context) error {
 	}
 	<-schedDone // in-flight checks done or cancelled
 	a.inc.Close()
+	a.agents.Close()
 	stopNotify()
 	<-notifyDone
 	stopStore()
@@ -463,4 +487,29 @@ func (a *Appliance) Close() error {
 	}
 	a.mu.Unlock()
 	return a.store.Close()
+}
+
+// Inventory from agents is refreshed once a day, and within a minute of
+// an agent pairing (its inventory is missing then).
+const (
+	inventoryMaxAge = 24 * time.Hour
+	inventoryPoll   = time.Minute
+)
+
+func (a *Appliance) collectInventory(ctx context.Context) {
+	t := a.o.Clock.NewTimer(inventoryPoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C():
+		case <-a.agents.NewPairings():
+		}
+		if n := a.agents.RefreshInventory(ctx, inventoryMaxAge); n > 0 {
+			a.log.Info("agent inventory collected", "agents", n)
+		}
+		t.Stop()
+		t.Reset(inventoryPoll)
+	}
 }

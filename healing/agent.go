@@ -14,12 +14,13 @@ func init() {
 }
 
 // ErrNoAgent is what an agent action fails with while no agent is
-// connected for its device (and, until agent mode lands, always).
+// paired for its device.
 var ErrNoAgent = errors.New("no agent connected")
 
 // AgentCommander reaches the Outpost agents running on the site's
-// servers. The daemon gives one to the Runner (Runner.SetAgents) once
-// agents exist; until then agent actions fail with ErrNoAgent.
+// servers. The daemon gives its agent client (checks/agent) to the
+// Runner with Runner.SetAgents; without one, agent actions fail with
+// ErrNoAgent.
 type AgentCommander interface {
 	// RestartService restarts a Windows service or a systemd unit on the
 	// device's agent and returns what the agent reported. It returns an
@@ -57,8 +58,10 @@ func newAgentRestart(opts checks.Options, env Env) (Action, error) {
 	if o.Device == "" {
 		return nil, &checks.FieldError{Field: "device", Msg: "is required: the configured device whose agent restarts the service"}
 	}
-	if env == nil || env.Lookup("device", o.Device) == nil {
-		return nil, &checks.FieldError{Field: "device", Msg: fmt.Sprintf("%q is not a configured device", o.Device)}
+	// An agent stands for the server it runs on, so its name will do
+	// where no devices: entry describes that server.
+	if env == nil || (env.Lookup("device", o.Device) == nil && env.Lookup("agent", o.Device) == nil) {
+		return nil, &checks.FieldError{Field: "device", Msg: fmt.Sprintf("%q is neither a configured device nor a configured agent", o.Device)}
 	}
 	// Service names go to the agent as data, never through a shell, but
 	// an option-looking or path-looking name is always a mistake.
@@ -74,7 +77,7 @@ func (a *AgentRestart) Run(ctx context.Context) (string, error) { return a.RunTh
 // RunThrough asks the device's agent to restart the service.
 func (a *AgentRestart) RunThrough(ctx context.Context, agents AgentCommander) (string, error) {
 	if agents == nil {
-		return "", fmt.Errorf("%w for device %s (agent mode is not available in this version)", ErrNoAgent, a.device)
+		return "", fmt.Errorf("%w for device %s (no agent client in this process)", ErrNoAgent, a.device)
 	}
 	out, err := agents.RestartService(ctx, a.device, a.service)
 	if err != nil {

@@ -47,7 +47,7 @@ func TestConfigErrors(t *testing.T) {
 		"{action: wol, mac: nope, broadcast: '127.0.0.1:9'}":     `s.yaml:8: checks[0].remediations[0].mac: "nope" is not a MAC address like 00:11:22:33:44:55`,
 		"{action: http, url: 'ftp://x/'}":                        `s.yaml:8: checks[0].remediations[0].url: "ftp://x/" is not an http:// or https:// URL`,
 		"{action: systemd_restart, unit: nginx, restart: yes}":   `s.yaml:8: checks[0].remediations[0].restart: unknown field (expected one of action, unit)`,
-		"{action: agent_restart, device: fs9, service: Spooler}": `s.yaml:8: checks[0].remediations[0].device: "fs9" is not a configured device`,
+		"{action: agent_restart, device: fs9, service: Spooler}": `s.yaml:8: checks[0].remediations[0].device: "fs9" is neither a configured device nor a configured agent`,
 	}
 	for y, want := range cases {
 		_, err := config.Parse("s.yaml", []byte("site: s\nhealing: {allow_commands: [/usr/bin/true]}\nchecks:\n  - id: c\n    kind: tcp\n    target: 127.0.0.1:1\n    remediations:\n      - "+y+"\n"))
@@ -203,7 +203,7 @@ func TestAgentRestart(t *testing.T) {
 	r := healing.NewRunner(nil, audit)
 	// No agent support wired: a clear failure, audited like any other.
 	e := r.Run(context.Background(), a, "c", 7, "auto", time.Second)
-	if e.OK || e.Error != "no agent connected for device fs1 (agent mode is not available in this version)" {
+	if e.OK || e.Error != "no agent connected for device fs1 (no agent client in this process)" {
 		t.Fatalf("without agents: %+v", e)
 	}
 	ag := &agents{}

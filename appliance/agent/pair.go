@@ -56,7 +56,7 @@ func (a *Agent) Pair(ctx context.Context, o PairOptions) (State, error) {
 	if err != nil {
 		return State{}, fmt.Errorf("reaching the box at %s: %w", o.BoxURL, err)
 	}
-	if o.BoxFingerprint != "" && !strings.EqualFold(seen, o.BoxFingerprint) {
+	if o.BoxFingerprint != "" && !wire.SameFingerprint(seen, o.BoxFingerprint) {
 		return State{}, fmt.Errorf("the box at %s presented certificate %s, not the expected %s: refusing to pair (wrong address, or something in between)", o.BoxURL, seen, o.BoxFingerprint)
 	}
 	hostname, _ := os.Hostname()

@@ -103,6 +103,7 @@ type Client struct {
 	conns    map[string]*conn // by agent name
 	synced   map[string]string
 	touched  map[string]time.Time
+	newPair  chan struct{}
 }
 
 // touchEvery bounds how often last contact is written: each write is a
@@ -155,7 +156,7 @@ func New(o Options) (*Client, error) {
 	if o.CodeTTL == 0 {
 		o.CodeTTL = 15 * time.Minute
 	}
-	c := &Client{o: o, peers: map[string]Peer{}, codes: map[string]*pending{}, conns: map[string]*conn{}, synced: map[string]string{}, touched: map[string]time.Time{}}
+	c := &Client{o: o, peers: map[string]Peer{}, codes: map[string]*pending{}, conns: map[string]*conn{}, synced: map[string]string{}, touched: map[string]time.Time{}, newPair: make(chan struct{}, 1)}
 	if o.Identity != nil {
 		c.cert = *o.Identity
 	} else {
@@ -319,6 +320,10 @@ func (c *Client) pair(req wire.PairRequest, remote string) (wire.PairResponse, e
 		return wire.PairResponse{}, fmt.Errorf("saving the pairing: %w", err)
 	}
 	c.o.Log.Info("agent paired", "agent", rec.Name, "hostname", rec.Hostname, "os", rec.OS, "address", rec.Address, "fingerprint", rec.CertFingerprint)
+	select {
+	case c.newPair <- struct{}{}:
+	default:
+	}
 	return wire.PairResponse{Version: wire.Version, Name: match.name, Site: c.o.Site, BoxCert: c.cert.Certificate[0], Policy: peer.policy()}, nil
 }
 
@@ -611,6 +616,45 @@ func (c *Client) CollectInventory(ctx context.Context, name string) (wire.Invent
 		return inv, err
 	}
 	return inv, c.o.Store.PutAgentInventory(store.AgentInventory{Name: name, Collected: inv.Collected, Data: data})
+}
+
+// NewPairings receives a value after an agent pairs (at most one value
+// waits), so the daemon can collect its first inventory right away.
+func (c *Client) NewPairings() <-chan struct{} { return c.newPair }
+
+// RefreshInventory collects the inventory of every configured, paired
+// agent whose stored inventory is missing or older than maxAge, and
+// returns how many it collected. An unreachable agent is logged and
+// tried again on the next call; one agent's failure does not stop the
+// others.
+func (c *Client) RefreshInventory(ctx context.Context, maxAge time.Duration) int {
+	c.mu.Lock()
+	names := make([]string, 0, len(c.peers))
+	for n := range c.peers {
+		names = append(names, n)
+	}
+	c.mu.Unlock()
+	slices.Sort(names)
+	now := c.o.Clock.Now()
+	n := 0
+	for _, name := range names {
+		rec, ok, err := c.o.Store.GetAgent(name)
+		if err != nil || !ok || rec.Revoked() {
+			continue
+		}
+		if inv, ok, err := c.o.Store.GetAgentInventory(name); err == nil && ok && now.Sub(inv.Collected) < maxAge {
+			continue
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		if _, err := c.CollectInventory(ctx, name); err != nil {
+			c.o.Log.Warn("agent inventory not collected", "agent", name, "err", err)
+			continue
+		}
+		n++
+	}
+	return n
 }
 
 // Close drops kept-alive connections.

@@ -167,7 +167,7 @@ func statVolume(path, fs string) (wire.Volume, error) {
 		return wire.Volume{}, fmt.Errorf("statfs %s: %w", path, err)
 	}
 	bs := uint64(st.Bsize)
-	return wire.Volume{Name: path, FS: fs, Total: st.Blocks * bs, Free: st.Bavail * bs}, nil
+	return wire.Volume{Name: path, FS: fs, Total: st.Blocks * bs, Free: st.Bavail * bs, Used: (st.Blocks - st.Bfree) * bs}, nil
 }
 
 // unescapeMount undoes the octal escapes of /proc/self/mounts ("\040").

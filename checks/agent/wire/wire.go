@@ -217,14 +217,23 @@ type Volume struct {
 	FS    string `json:"fs,omitempty"`
 	Total uint64 `json:"total"`
 	Free  uint64 `json:"free"` // available to unprivileged users
+	// Used is the space in use; 0 means Total-Free (Windows, where no
+	// blocks are reserved). Linux reports it apart because root-reserved
+	// blocks are neither used nor available.
+	Used uint64 `json:"used,omitempty"`
 }
 
-// UsedPercent is the share of the volume in use.
+// UsedPercent is the share of the volume in use, as df's Use% shows it:
+// used / (used + available), so reserved blocks do not count as used.
 func (v Volume) UsedPercent() float64 {
-	if v.Total == 0 {
+	used := v.Used
+	if used == 0 && v.Total >= v.Free {
+		used = v.Total - v.Free
+	}
+	if used+v.Free == 0 {
 		return 0
 	}
-	return 100 * float64(v.Total-v.Free) / float64(v.Total)
+	return 100 * float64(used) / float64(used+v.Free)
 }
 
 // CPU is the busy share over the sample window.
@@ -351,6 +360,18 @@ type Patch struct {
 func Fingerprint(der []byte) string {
 	sum := sha256.Sum256(der)
 	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// SameFingerprint compares certificate fingerprints written either way a
+// technician meets them: "sha256:" and lower-case hex (agent mode), or
+// colon-separated upper-case hex (the web UI's settings page).
+func SameFingerprint(a, b string) bool {
+	norm := func(s string) string {
+		s = strings.ToLower(strings.TrimSpace(s))
+		s = strings.TrimPrefix(s, "sha256:")
+		return strings.ReplaceAll(s, ":", "")
+	}
+	return norm(a) != "" && norm(a) == norm(b)
 }
 
 // PairProof proves knowledge of the pair code, bound to the agent's
