@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -424,11 +425,16 @@ func (a *Appliance) Run(ctx context.Context) error {
 		cfg := a.Config()
 		// A receiver that cannot bind (port 162 without the capability)
 		// must not stop the monitoring: it is logged and the rest runs.
-		if tr, err := snmp.NewTrapReceiver(l, snmp.TrapConfigFor(cfg.Traps, cfg.Devices), func(e checks.Event) { a.store.AppendEvent(e) }); err != nil {
+		tc := snmp.TrapConfigFor(cfg.Traps, cfg.Devices)
+		var err error
+		if tc.EngineID, tc.EngineBoots, err = a.snmpEngine(); err != nil {
+			a.log.Error("SNMP engine ID not kept: v3 informs get a new one each start", "err", err)
+		}
+		if tr, err := snmp.NewTrapReceiver(l, tc, func(e checks.Event) { a.store.AppendEvent(e) }); err != nil {
 			a.log.Error("SNMP trap receiver not started", "addr", l, "err", err)
 		} else {
 			go tr.Run(ctx)
-			a.log.Info("SNMP trap receiver listening", "addr", l)
+			a.log.Info("SNMP trap receiver listening", "addr", l, "engine_id", fmt.Sprintf("0x%x", tr.EngineID()), "engine_boots", tc.EngineBoots)
 		}
 	}
 
@@ -512,4 +518,23 @@ func (a *Appliance) collectInventory(ctx context.Context) {
 		t.Stop()
 		t.Reset(inventoryPoll)
 	}
+}
+
+// snmpEngine returns the box's SNMPv3 engine ID (made once, kept in the
+// store, so devices configured to send informs to it keep working) and
+// counts this start in its snmpEngineBoots.
+func (a *Appliance) snmpEngine() ([]byte, uint32, error) {
+	id, err := a.store.PutBlobIfAbsent("snmp-engine-id", snmp.NewEngineID())
+	if err != nil {
+		return nil, 0, err
+	}
+	old, err := a.store.GetBlob("snmp-engine-boots")
+	if err != nil {
+		return id, 1, err
+	}
+	boots := uint32(1)
+	if len(old) == 4 {
+		boots = binary.BigEndian.Uint32(old) + 1
+	}
+	return id, boots, a.store.PutBlob("snmp-engine-boots", binary.BigEndian.AppendUint32(nil, boots))
 }

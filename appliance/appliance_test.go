@@ -300,7 +300,7 @@ func TestTrapsBecomeDeviceEvents(t *testing.T) {
 	pc, _ := net.ListenPacket("udp", "127.0.0.1:0")
 	addr := pc.LocalAddr().String()
 	pc.Close()
-	a, _ := MustRun(t, "site: Acme\ntraps: {listen: '"+addr+"', communities: [public]}\ndevices:\n  - {name: core-switch, address: 127.0.0.1, class: switch}\nchecks: []\n")
+	a, _ := MustRun(t, "site: Acme\ntraps: {listen: '"+addr+"', communities: [public], v3_users: [{user: ups, auth_protocol: SHA, auth_password: authpass123, priv_protocol: AES, priv_password: privpass123}]}\ndevices:\n  - {name: core-switch, address: 127.0.0.1, class: switch}\nchecks: []\n")
 	waitFor(t, "the trap to arrive", func() bool {
 		out, err := exec.Command(bin, "-v", "2c", "-c", "public", addr, "", "1.3.6.1.6.3.1.1.5.3", "1.3.6.1.2.1.2.2.1.1.7", "i", "7").CombinedOutput()
 		if err != nil {
@@ -315,4 +315,24 @@ func TestTrapsBecomeDeviceEvents(t *testing.T) {
 		}
 		return false
 	})
+	// An SNMPv3 inform is acknowledged by the daemon's engine: snmptrap
+	// -Ci exits non-zero unless the encrypted response comes back.
+	cmd := exec.Command(bin, "-Ci", "-r", "1", "-t", "3", "-v", "3", "-u", "ups", "-l", "authPriv", "-a", "SHA", "-A", "authpass123", "-x", "AES", "-X", "privpass123",
+		addr, "", "1.3.6.1.6.3.1.1.5.1")
+	cmd.Env = append(os.Environ(), "MIBS=", "SNMP_PERSISTENT_DIR="+t.TempDir(), "SNMPCONFPATH="+t.TempDir())
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("v3 inform not acknowledged: %v %s", err, out)
+	}
+	waitFor(t, "the v3 inform as an event", func() bool {
+		evs, _ := a.Store().Events("core-switch", time.Now().Add(-time.Minute), time.Now().Add(time.Minute))
+		for _, e := range evs {
+			if e.Name == "coldStart" && strings.HasSuffix(e.Detail, "[inform]") {
+				return true
+			}
+		}
+		return false
+	})
+	if id, _ := a.Store().GetBlob("snmp-engine-id"); len(id) < 5 {
+		t.Fatalf("engine ID not kept in the store: %x", id)
+	}
 }

@@ -130,7 +130,7 @@ func runSNMPTraps(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return Usagef("%v", err)
 	}
-	fmt.Fprintf(env.Stderr, "listening for SNMP traps on %s (Ctrl-C to stop)\n", rcv.Addr())
+	fmt.Fprintf(env.Stderr, "listening for SNMP traps on %s, SNMPv3 engine ID 0x%x for informs (Ctrl-C to stop)\n", rcv.Addr(), rcv.EngineID())
 	return rcv.Run(ctx)
 }
 

@@ -2,6 +2,7 @@ package snmp
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log"
@@ -48,7 +49,29 @@ type TrapConfig struct {
 	Devices map[string]string
 	// Logf logs rejected and malformed packets (default log.Printf).
 	Logf func(format string, args ...any)
+	// EngineID is the receiver's own SNMPv3 engine ID (5 to 32 bytes).
+	// A v3 inform is addressed to it: senders discover it with a probe
+	// the receiver answers, and localize their keys with it. Empty makes
+	// one up for this receiver's life; the daemon keeps one in its store
+	// so senders configured with it (snmptrap -Ci -e) keep working.
+	EngineID []byte
+	// EngineBoots is the receiver's snmpEngineBoots (RFC 3414): how many
+	// times it has started; the daemon counts its starts.
+	EngineBoots uint32
 }
+
+// NewEngineID makes an SNMPv3 engine ID in RFC 3411's format 5
+// (administratively assigned octets) with random content.
+func NewEngineID() []byte {
+	id := []byte{0x80, 0, 0, 0, 5}
+	var rnd [12]byte
+	rand.Read(rnd[:])
+	return append(id, rnd[:]...)
+}
+
+// informWindow is RFC 3414's time window: an inform whose engine time is
+// further than this from the receiver's clock is refused as stale.
+const informWindow = 150 * time.Second
 
 // TrapReceiver turns SNMP traps and informs (v1, v2c; v3 traps) into
 // checks.Events. Nothing a sender puts in a packet can crash it: decoding
@@ -60,9 +83,17 @@ type TrapReceiver struct {
 	// dec decodes v1/v2c; dec3 v3 (gosnmp checks v3 authentication only
 	// on a Version3 decoder).
 	dec, dec3 *gosnmp.GoSNMP
+	// disc parses unauthenticated v3 messages addressed to the engine:
+	// discovery probes, answered with a report.
+	disc      *gosnmp.GoSNMP
+	engineID  string
+	boots     uint32
+	started   time.Time
 	now       func() time.Time
 
 	received, malformed, rejected atomic.Int64
+	// RFC 3414's usmStats counters, reported to senders.
+	unknownEngineIDs, notInTimeWindows atomic.Uint32
 }
 
 // NewTrapReceiver binds addr (UDP) now, so a busy port is reported at
@@ -99,12 +130,29 @@ func NewTrapReceiver(addr string, cfg TrapConfig, onEvent func(checks.Event)) (*
 		dec3 = &gosnmp.GoSNMP{Logger: gosnmp.NewLogger(nil), Version: gosnmp.Version3, SecurityModel: gosnmp.UserSecurityModel}
 		dec3.SetTrapSecurityParametersTable(table)
 	}
+	if len(cfg.EngineID) == 0 {
+		cfg.EngineID = NewEngineID()
+	}
+	if len(cfg.EngineID) < 5 || len(cfg.EngineID) > 32 {
+		return nil, fmt.Errorf("trap receiver: engine ID is %d bytes; SNMPv3 wants 5 to 32", len(cfg.EngineID))
+	}
 	pc, err := net.ListenPacket("udp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("trap receiver: %w", err)
 	}
-	return &TrapReceiver{conn: pc, cfg: cfg, onEvent: onEvent, dec: dec, dec3: dec3, now: time.Now}, nil
+	r := &TrapReceiver{conn: pc, cfg: cfg, onEvent: onEvent, dec: dec, dec3: dec3, now: time.Now,
+		engineID: string(cfg.EngineID), boots: max(cfg.EngineBoots, 1), started: time.Now()}
+	r.disc = &gosnmp.GoSNMP{Logger: gosnmp.NewLogger(nil), Version: gosnmp.Version3, SecurityModel: gosnmp.UserSecurityModel,
+		SecurityParameters: &gosnmp.UsmSecurityParameters{AuthenticationProtocol: gosnmp.NoAuth, PrivacyProtocol: gosnmp.NoPriv}}
+	return r, nil
 }
+
+// EngineID is the receiver's SNMPv3 engine ID, for senders that are
+// configured with it rather than discovering it.
+func (r *TrapReceiver) EngineID() []byte { return []byte(r.engineID) }
+
+// engineTime is snmpEngineTime: seconds since the receiver started.
+func (r *TrapReceiver) engineTime() uint32 { return uint32(r.now().Sub(r.started) / time.Second) }
 
 // Addr is the bound address (useful with port 0).
 func (r *TrapReceiver) Addr() net.Addr { return r.conn.LocalAddr() }
@@ -143,6 +191,13 @@ var errRejected = errors.New("rejected")
 
 func (r *TrapReceiver) handle(pkt []byte, from net.Addr) {
 	ev, p, err := r.decode(pkt, from)
+	var rep *report
+	if errors.As(err, &rep) {
+		r.sendReport(rep, from)
+		if rep.discovery {
+			return // a probe is part of every v3 inform, not a problem
+		}
+	}
 	switch {
 	case errors.Is(err, errRejected):
 		n := r.rejected.Add(1)
@@ -158,11 +213,15 @@ func (r *TrapReceiver) handle(pkt []byte, from net.Addr) {
 		return
 	}
 	r.received.Add(1)
-	if p.PDUType == gosnmp.InformRequest && p.Version != gosnmp.Version3 {
-		// An inform wants the same varbinds back as a response.
+	if p.PDUType == gosnmp.InformRequest {
+		// An inform wants the same varbinds back as a response; a v3 one
+		// authenticated and encrypted as it came, with this engine's keys.
 		p.PDUType, p.Error, p.ErrorIndex = gosnmp.GetResponse, gosnmp.NoError, 0
+		p.MsgFlags &^= gosnmp.Reportable
 		if out, err := p.MarshalMsg(); err == nil {
 			r.conn.WriteTo(out, from)
+		} else {
+			r.cfg.Logf("trap receiver: answering the inform from %s: %v", from, err)
 		}
 	}
 	if r.onEvent != nil {
@@ -204,6 +263,14 @@ func (r *TrapReceiver) decode(pkt []byte, from net.Addr) (ev checks.Event, p *go
 		dec = r.dec3
 	}
 	p, err = dec.UnmarshalTrap(pkt, false)
+	if err != nil && dec == r.dec3 {
+		// Not one of the users: it may be a discovery probe, which
+		// carries no user and no engine ID and is answered with a report.
+		if q, qerr := r.disc.UnmarshalTrap(pkt, true); qerr == nil && isProbe(q) {
+			r.unknownEngineIDs.Add(1)
+			return ev, nil, &report{req: q, discovery: true, oid: oidUnknownEngineIDs, count: r.unknownEngineIDs.Load()}
+		}
+	}
 	if err != nil {
 		if strings.Contains(err.Error(), "credentials") || strings.Contains(err.Error(), "authentic") || strings.Contains(err.Error(), "security parameters") {
 			return ev, nil, fmt.Errorf("%w: SNMPv3 %v", errRejected, err)
@@ -227,6 +294,11 @@ func (r *TrapReceiver) decode(pkt []byte, from net.Addr) (ev checks.Event, p *go
 	case gosnmp.Trap, gosnmp.SNMPv2Trap, gosnmp.InformRequest:
 	default:
 		return ev, nil, fmt.Errorf("not a trap (PDU type %#x)", byte(p.PDUType))
+	}
+	if p.Version == gosnmp.Version3 && p.PDUType == gosnmp.InformRequest {
+		if err := r.checkInform(p); err != nil {
+			return ev, nil, err
+		}
 	}
 	ev = r.event(p, from)
 	return ev, p, nil
@@ -325,6 +397,106 @@ func (r *TrapReceiver) event(p *gosnmp.SnmpPacket, from net.Addr) checks.Event {
 	}
 	ev.Detail = detail
 	return ev
+}
+
+// Report OIDs (RFC 3414 usmStats) sent back to v3 inform senders.
+const (
+	oidUnknownEngineIDs = ".1.3.6.1.6.3.15.1.1.4.0"
+	oidNotInTimeWindows = ".1.3.6.1.6.3.15.1.1.2.0"
+)
+
+// report is a v3 message the receiver answers with a Report PDU instead
+// of accepting: a discovery probe, an inform for another engine, or one
+// outside the time window.
+type report struct {
+	req       *gosnmp.SnmpPacket
+	discovery bool
+	oid       string
+	count     uint32
+	// authed reports (not in time window) go back under the sender's
+	// keys, so it can trust the engine time it learns from them.
+	authed bool
+}
+
+func (e *report) Error() string {
+	switch e.oid {
+	case oidNotInTimeWindows:
+		if e.discovery {
+			return "SNMPv3 time synchronization request"
+		}
+		return errRejected.Error() + ": SNMPv3 inform outside the time window (stale, replayed, or the sender's clock for this engine is off); told the sender the engine's time"
+	case oidUnknownEngineIDs:
+		if e.discovery {
+			return "SNMPv3 engine discovery probe"
+		}
+		return errRejected.Error() + ": SNMPv3 inform addressed to another engine ID; told the sender this receiver's"
+	}
+	return errRejected.Error()
+}
+
+func (e *report) Unwrap() error {
+	if e.discovery {
+		return nil
+	}
+	return errRejected
+}
+
+func isProbe(p *gosnmp.SnmpPacket) bool {
+	usm, ok := p.SecurityParameters.(*gosnmp.UsmSecurityParameters)
+	return ok && p.Version == gosnmp.Version3 && p.MsgFlags&gosnmp.Reportable != 0 && p.MsgFlags&gosnmp.AuthPriv == gosnmp.NoAuthNoPriv &&
+		usm.UserName == "" && usm.AuthoritativeEngineID == "" && p.PDUType == gosnmp.GetRequest && len(p.Variables) == 0
+}
+
+// checkInform applies RFC 3414's rules for a message this engine is
+// authoritative for: it must name this engine, and its boots and time
+// must be this engine's (within the window).
+func (r *TrapReceiver) checkInform(p *gosnmp.SnmpPacket) error {
+	usm, ok := p.SecurityParameters.(*gosnmp.UsmSecurityParameters)
+	if !ok {
+		return fmt.Errorf("%w: SNMPv3 inform without USM parameters", errRejected)
+	}
+	if usm.AuthoritativeEngineID != r.engineID {
+		r.unknownEngineIDs.Add(1)
+		return &report{req: p, oid: oidUnknownEngineIDs, count: r.unknownEngineIDs.Load()}
+	}
+	now := r.engineTime()
+	diff := int64(usm.AuthoritativeEngineTime) - int64(now)
+	if usm.AuthoritativeEngineBoots != r.boots || diff > int64(informWindow/time.Second) || diff < -int64(informWindow/time.Second) {
+		r.notInTimeWindows.Add(1)
+		// Boots and time 0 is how a sender that was given the engine ID
+		// (snmptrap -Ci -e) asks for them: a sync, not a stale message.
+		sync := usm.AuthoritativeEngineBoots == 0 && usm.AuthoritativeEngineTime == 0
+		return &report{req: p, oid: oidNotInTimeWindows, count: r.notInTimeWindows.Load(), authed: true, discovery: sync}
+	}
+	return nil
+}
+
+// sendReport answers a v3 message with a Report PDU carrying this
+// engine's ID, boots and time, and the usmStats counter that says why.
+func (r *TrapReceiver) sendReport(e *report, to net.Addr) {
+	q := e.req
+	usm, ok := q.SecurityParameters.Copy().(*gosnmp.UsmSecurityParameters)
+	if !ok {
+		return
+	}
+	usm.AuthoritativeEngineID, usm.AuthoritativeEngineBoots, usm.AuthoritativeEngineTime = r.engineID, r.boots, r.engineTime()
+	flags := gosnmp.NoAuthNoPriv
+	if e.authed {
+		// RFC 3414 3.2.7: a notInTimeWindow report is authenticated
+		// (never encrypted) so the sender may believe its time.
+		flags = q.MsgFlags & gosnmp.AuthNoPriv
+	} else {
+		usm.UserName, usm.AuthenticationProtocol, usm.PrivacyProtocol = "", gosnmp.NoAuth, gosnmp.NoPriv
+	}
+	out := &gosnmp.SnmpPacket{Version: gosnmp.Version3, MsgFlags: flags, SecurityModel: gosnmp.UserSecurityModel, SecurityParameters: usm,
+		MsgID: q.MsgID, MsgMaxSize: q.MsgMaxSize, ContextEngineID: r.engineID, PDUType: gosnmp.Report, RequestID: q.RequestID,
+		Variables: []gosnmp.SnmpPDU{{Name: e.oid, Type: gosnmp.Counter32, Value: uint(e.count)}}}
+	b, err := out.MarshalMsg()
+	if err != nil {
+		r.cfg.Logf("trap receiver: report to %s: %v", to, err)
+		return
+	}
+	r.conn.WriteTo(b, to)
 }
 
 // peekVersion reads the version field at the start of an SNMP message

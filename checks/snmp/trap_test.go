@@ -2,10 +2,13 @@ package snmp
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -105,6 +108,31 @@ devices:
 	if e := wait(t, ch); e.Name != "authenticationFailure" || e.Device != "core-switch" {
 		t.Errorf("v3: %+v", e)
 	}
+	// A v3 inform: snmptrap -Ci discovers the receiver's engine ID with
+	// a probe, sends the inform under keys localized to it, and fails
+	// unless the authenticated, encrypted response comes back.
+	relay := newUDPRelay(t, addr)
+	snmptrap(t, "-Ci", "-r", "0", "-t", "3", "-v", "3", "-u", "trapuser", "-l", "authPriv", "-a", "SHA-256", "-A", "authpass123",
+		"-x", "AES", "-X", "privpass123", relay.Addr().String(), "", "1.3.6.1.6.3.1.1.5.3", "1.3.6.1.2.1.2.2.1.1.7", "i", "7")
+	if e := wait(t, ch); e.Name != "linkDown" || e.Device != "core-switch" || !strings.HasSuffix(e.Detail, "[inform]") {
+		t.Errorf("v3 inform: %+v", e)
+	}
+	// The same inform replayed later than the time window is refused
+	// (and answered with a report saying why), not turned into an event.
+	relay.mu.Lock()
+	captured := relay.last
+	relay.mu.Unlock()
+	r.now = func() time.Time { return time.Now().Add(informWindow + 10*time.Second) }
+	if _, _, err := r.decode(captured, relay.Addr()); err == nil || !strings.Contains(err.Error(), "outside the time window") {
+		t.Errorf("replayed v3 inform after the window: %v", err)
+	}
+	r.now = time.Now
+	// A sender configured with the engine ID skips the discovery.
+	snmptrap(t, "-Ci", "-r", "0", "-t", "3", "-v", "3", "-e", fmt.Sprintf("0x%x", r.EngineID()), "-u", "trapuser", "-l", "authPriv", "-a", "SHA-256", "-A", "authpass123",
+		"-x", "AES", "-X", "privpass123", addr, "", "1.3.6.1.6.3.1.1.5.4")
+	if e := wait(t, ch); e.Name != "linkUp" || !strings.HasSuffix(e.Detail, "[inform]") {
+		t.Errorf("v3 inform with -e: %+v", e)
+	}
 	snmptrap(t, "-v", "2c", "-c", "public", addr, "", "1.3.6.1.6.3.1.1.5.2")
 	if e := wait(t, ch); e.Name != "warmStart" {
 		t.Errorf("warmStart: %+v", e)
@@ -128,10 +156,64 @@ devices:
 		t.Errorf("after junk: %+v", e)
 	}
 	got, malformed, rejected := r.Stats()
-	if got != 7 || malformed != 4 || rejected != 2 {
-		t.Errorf("received %d malformed %d rejected %d, want 7 4 2", got, malformed, rejected)
+	// The replay above was refused through decode, not handle, so it is
+	// not in the counts.
+	if got != 9 || malformed != 4 || rejected != 2 {
+		t.Errorf("received %d malformed %d rejected %d, want 9 4 2", got, malformed, rejected)
 	}
 }
+
+// udpRelay forwards one client's datagrams to a receiver and the answers
+// back, keeping the last datagram the client sent.
+type udpRelay struct {
+	net.PacketConn
+	mu   sync.Mutex
+	last []byte
+}
+
+func newUDPRelay(t *testing.T, target string) *udpRelay {
+	t.Helper()
+	front, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := net.Dial("udp", target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { front.Close(); back.Close() })
+	rl := &udpRelay{PacketConn: front}
+	var client atomic.Pointer[net.Addr]
+	go func() {
+		buf := make([]byte, 65535)
+		for {
+			n, from, err := front.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			client.Store(&from)
+			rl.mu.Lock()
+			rl.last = append([]byte(nil), buf[:n]...)
+			rl.mu.Unlock()
+			back.Write(buf[:n])
+		}
+	}()
+	go func() {
+		buf := make([]byte, 65535)
+		for {
+			n, err := back.Read(buf)
+			if err != nil {
+				return
+			}
+			if c := client.Load(); c != nil {
+				front.WriteTo(buf[:n], *c)
+			}
+		}
+	}()
+	return rl
+}
+
+func (rl *udpRelay) Addr() net.Addr { return rl.LocalAddr() }
 
 // FuzzTrapDecode feeds arbitrary bytes to the decoding path. Seeds: traps
 // encoded by gosnmp here, plus captures in testdata/fuzz/FuzzTrapDecode.
