@@ -36,7 +36,7 @@ const (
 	DefaultConcurrency = 64
 	DefaultSeverity    = "critical"
 	DefaultRaw         = 48 * time.Hour
-	DefaultRollup5m    = 14 * 24 * time.Hour
+	DefaultRollup5m    = 35 * 24 * time.Hour
 	DefaultRollup1h    = 400 * 24 * time.Hour
 )
 
