@@ -109,11 +109,11 @@ checks:
 		}
 		return ""
 	})
-	m := regexp.MustCompile(`--pair-code (\S+) --box-fingerprint (\S+)`).FindStringSubmatch(out)
-	if m == nil {
-		t.Fatalf("pair-code output:\n%s", out)
+	m := regexp.MustCompile(`--box (\S+) --pair-code (\S+) --box-fingerprint (\S+)`).FindStringSubmatch(out)
+	if m == nil || m[1] != "https://"+ui {
+		t.Fatalf("pair-code output (want --box https://%s):\n%s", ui, out)
 	}
-	code, fp := m[1], m[2]
+	code, fp := m[2], m[3]
 
 	// A wrong code is refused with a reason the technician can act on.
 	bad, rc := outpost(t, "agent", "run", "--listen", "127.0.0.1:0", "--data", t.TempDir(), "--box", "https://"+ui, "--pair-code", "000-000", "--box-fingerprint", fp)

@@ -408,6 +408,9 @@ func (a *Appliance) Run(ctx context.Context) error {
 		// Agents present their one-time pair code here; the code is the
 		// credential, so it sits outside the UI login.
 		top.Handle(wire.PathPair, a.agents.PairHandler())
+		if a.uiTLS {
+			a.agents.SetPairAddr(a.uiLn.Addr().String())
+		}
 		top.Handle("/", ui.New(ui.Options{Backend: uiBackend{a}, Users: uiUsers{a.store}, Clock: a.o.Clock, Log: a.log, Secure: a.uiTLS}))
 		uiSrv = &http.Server{Handler: top, ReadHeaderTimeout: 10 * time.Second}
 		go func() { errc <- serve(uiSrv, a.uiLn) }()

@@ -275,7 +275,7 @@ func agentPairCode(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "pair code for agent %q: %s (one use, valid until %s)\n", a.Agent, a.Code, a.Expires.Local().Format("15:04:05"))
-	fmt.Fprintf(env.Stdout, "on the server run:\n  outpost agent install --box https://THIS-BOX:PORT --pair-code %s --box-fingerprint %s\n", a.Code, a.BoxFingerprint)
+	fmt.Fprintf(env.Stdout, "on the server run:\n  outpost agent install --box %s --pair-code %s --box-fingerprint %s\n", pairURL(a.PairAddr), a.Code, a.BoxFingerprint)
 	return nil
 }
 
@@ -367,4 +367,17 @@ func agentTemplate(env *Env, args []string) error {
 	}
 	fmt.Fprint(env.Stdout, out)
 	return nil
+}
+
+// pairURL is the --box URL for an agent: the UI address, with the box's
+// LAN name to fill in when the UI listens on every address.
+func pairURL(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "https://THIS-BOX"
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "THIS-BOX"
+	}
+	return "https://" + net.JoinHostPort(host, port)
 }

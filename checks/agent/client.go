@@ -104,6 +104,7 @@ type Client struct {
 	synced   map[string]string
 	touched  map[string]time.Time
 	newPair  chan struct{}
+	pairAddr string
 }
 
 // touchEvery bounds how often last contact is written: each write is a
@@ -616,6 +617,21 @@ func (c *Client) CollectInventory(ctx context.Context, name string) (wire.Invent
 		return inv, err
 	}
 	return inv, c.o.Store.PutAgentInventory(store.AgentInventory{Name: name, Collected: inv.Collected, Data: data})
+}
+
+// SetPairAddr tells the client where its PairHandler is served, so pair
+// codes come with the address to give the agent.
+func (c *Client) SetPairAddr(addr string) {
+	c.mu.Lock()
+	c.pairAddr = addr
+	c.mu.Unlock()
+}
+
+// PairAddr is the address set by SetPairAddr.
+func (c *Client) PairAddr() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.pairAddr
 }
 
 // NewPairings receives a value after an agent pairs (at most one value

@@ -17,6 +17,9 @@ type PairCodeAnswer struct {
 	// BoxFingerprint is the pairing endpoint's certificate, for the
 	// agent's --box-fingerprint.
 	BoxFingerprint string `json:"box_fingerprint"`
+	// PairAddr is the address the pairing endpoint listens on (the
+	// web UI's), "" when the box has none.
+	PairAddr string `json:"pair_addr,omitempty"`
 }
 
 // AgentStatus is one line of `outpost agent list`.
@@ -42,12 +45,16 @@ func (c *Client) Routes(mux *http.ServeMux) {
 			writeJSON(w, 400, map[string]string{"error": err.Error()})
 			return
 		}
+		if c.PairAddr() == "" {
+			writeJSON(w, 400, map[string]string{"error": "this box cannot pair agents: pairing is served on the web UI over HTTPS, which its config turns off (ui: disabled or plain_http)"})
+			return
+		}
 		code, exp, err := c.NewPairCode(req.Name)
 		if err != nil {
 			writeJSON(w, 400, map[string]string{"error": err.Error()})
 			return
 		}
-		writeJSON(w, 200, PairCodeAnswer{Agent: req.Name, Code: code, Expires: exp, BoxFingerprint: c.o.PairTLSFingerprint})
+		writeJSON(w, 200, PairCodeAnswer{Agent: req.Name, Code: code, Expires: exp, BoxFingerprint: c.o.PairTLSFingerprint, PairAddr: c.PairAddr()})
 	})
 	mux.HandleFunc("GET /agents", func(w http.ResponseWriter, r *http.Request) {
 		list, err := c.Status()
