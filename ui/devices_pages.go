@@ -1,7 +1,6 @@
 package ui
 
 import (
-	"fmt"
 	"net/http"
 	"sort"
 	"strings"
@@ -36,19 +35,6 @@ func stamp(t time.Time) string {
 	return t.Local().Format("2006-01-02 15:04 MST")
 }
 
-// fmtBytes formats a byte count with a binary unit.
-func fmtBytes(n uint64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := uint64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
 
 // DeviceCheck is a check on the device page, with its graph.
 type DeviceCheck struct {

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+
+	"outpost/checks"
 )
 
 // Report is everything `outpost snmp probe` understands of a device. Its
@@ -171,7 +173,7 @@ func (r Report) WriteText(w io.Writer) error {
 		fmt.Fprintf(w, "\nStorage (%d)\n", len(r.Storage))
 		p("  DESCRIPTION\tTYPE\tSIZE\tUSED\n")
 		for _, v := range r.Storage {
-			p("  %s\t%s\t%s\t%.1f %%\n", shortDescr(v.Descr), v.Type, bytesIEC(v.SizeBytes), v.UsedPercent)
+			p("  %s\t%s\t%s\t%.1f %%\n", shortDescr(v.Descr), v.Type, checks.Bytes(v.SizeBytes), v.UsedPercent)
 		}
 		tw.Flush()
 	}

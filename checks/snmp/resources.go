@@ -119,7 +119,7 @@ func (c *Storage) Check(ctx context.Context) checks.Result {
 		worst = max(worst, v.UsedPercent)
 		p := fmt.Sprintf("%s %.1f %% used", shortDescr(v.Descr), v.UsedPercent)
 		if v.SizeBytes > 0 {
-			p += fmt.Sprintf(" of %s", bytesIEC(v.SizeBytes))
+			p += fmt.Sprintf(" of %s", checks.Bytes(v.SizeBytes).String())
 		}
 		if st != checks.OK {
 			p += " (" + st.String() + ")"
@@ -146,19 +146,6 @@ func shortDescr(s string) string {
 		return strings.TrimSpace(s[:i])
 	}
 	return s
-}
-
-func bytesIEC(b uint64) string {
-	const unit = 1024
-	if b < unit {
-		return fmt.Sprintf("%d B", b)
-	}
-	div, exp := uint64(unit), 0
-	for n := b / unit; n >= unit; n /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(b)/float64(div), "KMGTPE"[exp])
 }
 
 // CPU watches processor load.
