@@ -2,6 +2,7 @@ package appliance_test
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -14,6 +15,10 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"outpost/appliance"
+	"outpost/checks/agent/wire"
+	"outpost/store"
 )
 
 // browser starts headless Debian chromium for a test.
@@ -92,7 +97,8 @@ func TestBrowserFlow(t *testing.T) {
 		io.WriteString(w, "welcome")
 	}))
 	defer target.Close()
-	a, _ := MustRun(t, "site: Acme Dental, 2nd floor closet\ndevices:\n  - {name: web01, class: server}\nchecks:\n  - {id: intranet, kind: http, target: '"+target.URL+"', interval: 1s, labels: {device: web01}}\n  - {id: disk-root, kind: disk, target: /, interval: 5s, labels: {device: outpost}}\n")
+	a, _ := MustRun(t, "site: Acme Dental, 2nd floor closet\ndevices:\n  - {name: web01, class: server}\nagents:\n  - {name: web01, address: '127.0.0.1:9', services: [nginx]}\nchecks:\n  - {id: intranet, kind: http, target: '"+target.URL+"', interval: 1s, labels: {device: web01}}\n  - {id: disk-root, kind: disk, target: /, interval: 5s, labels: {device: outpost}}\n")
+	seedAgentInventory(t, a)
 	base := a.UIURL()
 	if !strings.HasPrefix(base, "https://") {
 		t.Fatalf("UI not on HTTPS by default: %s", base)
@@ -202,7 +208,7 @@ func TestBrowserFlow(t *testing.T) {
 		{"/checks", `[data-testid="checks"]`, "checks"},
 		{"/checks/intranet", `[data-testid="recent"]`, "check"},
 		{"/devices", `[data-testid="devices"]`, "devices"},
-		{"/devices/web01", `[data-testid="device-checks"]`, "device"},
+		{"/devices/web01", `[data-testid="inventory"]`, "device"},
 		{"/notifications", `[data-testid="channels"]`, "notifications"},
 		{"/settings", `[data-testid="fingerprint"]`, "settings"},
 	} {
@@ -241,4 +247,23 @@ func text(t *testing.T, ctx context.Context, sel string) string {
 		t.Fatalf("text of %s: %v", sel, err)
 	}
 	return s
+}
+
+// seedAgentInventory records web01's agent as paired, with an inventory
+// as a Linux agent sends it, so the device page shows it (collection
+// itself is tested end to end with real agent processes).
+func seedAgentInventory(t *testing.T, a *appliance.Appliance) {
+	t.Helper()
+	now := time.Now()
+	if err := a.Store().PutAgent(store.AgentRecord{Name: "web01", CertFingerprint: "sha256:00", Address: "127.0.0.1:9", Hostname: "web01", OS: "linux", PairedAt: now.Add(-72 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	inv := wire.Inventory{Collected: now.Add(-2 * time.Hour), Hostname: "web01", OS: wire.OSInfo{Name: "Debian GNU/Linux", Version: "12 (bookworm)"},
+		CPU: "Intel(R) Xeon(R) E-2314 CPU @ 2.80GHz", Cores: 4, RAM: 16 << 30, Serial: "CZ2049XYZ", BootTime: now.Add(-9 * 24 * time.Hour),
+		Apps:    []wire.App{{Name: "nginx", Version: "1.22.1-9"}, {Name: "openssh-server", Version: "1:9.2p1-2+deb12u3"}, {Name: "postgresql-15", Version: "15.8-0+deb12u1"}},
+		Patches: []wire.Patch{{ID: "openssl", Pending: true}, {ID: "linux-image-amd64", Pending: true}}}
+	data, _ := json.Marshal(inv)
+	if err := a.Store().PutAgentInventory(store.AgentInventory{Name: "web01", Collected: inv.Collected, Data: data}); err != nil {
+		t.Fatal(err)
+	}
 }
