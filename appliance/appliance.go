@@ -28,6 +28,8 @@ import (
 	"outpost/checks/agent"
 	"outpost/checks/agent/wire"
 	"outpost/checks/snmp"
+	"outpost/firmware/identity"
+	"outpost/firmware/provision"
 	"outpost/healing"
 	"outpost/notify"
 	"outpost/store"
@@ -68,6 +70,8 @@ type Appliance struct {
 	inc    *incidents.Engine
 	notify *notify.Engine
 	agents *agent.Client
+	id     *identity.Identity
+	prov   *provision.Provisioner
 	ackKey []byte
 
 	mu     sync.RWMutex
@@ -121,6 +125,13 @@ func New(o Options) (*Appliance, error) {
 		return nil, err
 	}
 	a := &Appliance{o: o, log: o.Log, store: st}
+	// The box's identity seals config versions at rest (they hold SNMP
+	// communities and passwords), so it is loaded before any is read.
+	if a.id, err = identity.Load(st); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("box identity: %w", err)
+	}
+	st.SetSealer(a.id)
 	if a.cert, a.certFP, err = boxCertificate(st, o.Clock.Now()); err != nil {
 		st.Close()
 		return nil, fmt.Errorf("box certificate: %w", err)
@@ -159,7 +170,9 @@ func New(o Options) (*Appliance, error) {
 		return nil, err
 	}
 	a.hooks = append(a.hooks, a.inc.Observe)
-	a.routes = append(a.routes, a.inc.Routes, a.auditRoutes, a.agents.Routes)
+	a.prov = provision.New(provision.Options{Store: st, Identity: a.id, Clock: o.Clock, Log: o.Log, BoxVersion: Version, UICert: a.certFP,
+		Check: checkConfig, Activate: a.activateProvisioned})
+	a.routes = append(a.routes, a.inc.Routes, a.auditRoutes, a.agents.Routes, a.provisionRoutes)
 	if err := a.applyStartup(cfg); err != nil {
 		st.Close()
 		return nil, err
@@ -175,7 +188,10 @@ const seedBlob = "config-file-seed"
 func (a *Appliance) applyStartup(fileCfg *config.Config) error {
 	cur, ok, err := a.store.CurrentConfig()
 	if err != nil {
-		return err
+		// An unreadable stored config must not keep the box down: the
+		// file (or the embedded default) runs, and the error is logged.
+		a.log.Error("stored config unreadable; using the file", "err", err)
+		ok = false
 	}
 	seed, err := a.store.GetBlob(seedBlob)
 	if err != nil {
@@ -448,6 +464,7 @@ func (a *Appliance) Run(ctx context.Context) error {
 		a.log.Warn("agents cannot pair: pairing needs the web UI over HTTPS", "ui_disabled", a.Config().UI.Disabled)
 	}
 	go a.collectInventory(ctx)
+	go a.watchSticks(ctx)
 
 	schedDone := make(chan error, 1)
 	go func() { schedDone <- a.sched.Run(ctx) }()

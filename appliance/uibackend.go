@@ -70,7 +70,8 @@ func (b uiBackend) About() ui.About {
 	b.a.mu.RLock()
 	cv := b.a.cfgVer
 	b.a.mu.RUnlock()
-	return ui.About{Version: Version, CertFingerprint: b.a.certFP, StoreSize: b.a.store.Stats().FileSize, ConfigVersion: cv.Version, ConfigApplied: cv.Applied, ConfigSource: cv.Source}
+	return ui.About{Version: Version, CertFingerprint: b.a.certFP, StoreSize: b.a.store.Stats().FileSize, ConfigVersion: cv.Version, ConfigApplied: cv.Applied, ConfigSource: cv.Source,
+		BoxID: b.a.id.ID(), BoxKey: b.a.id.PublicKeyString(), Provisioning: b.a.provisioningView()}
 }
 
 // uiUsers stores UI accounts and sessions in bbolt.

@@ -61,6 +61,7 @@ type Store struct {
 	path string
 
 	mu      sync.Mutex
+	sealer  Sealer
 	pending map[string][]checks.Result
 	npend   int
 	events  []checks.Event

@@ -192,6 +192,24 @@ type About struct {
 	ConfigVersion   int
 	ConfigApplied   time.Time
 	ConfigSource    string
+	// BoxID and BoxKey identify the box to the MSP (receipts, hq).
+	BoxID, BoxKey string
+	Provisioning  ProvisioningView
+}
+
+// ProvisioningView is the provisioning state on the settings page.
+type ProvisioningView struct {
+	// PinnedKey is the pinned MSP key's id ("" before the first bundle).
+	PinnedKey string
+	PinnedAt  time.Time
+	Version   uint64
+	Site      string
+	AppliedAt time.Time
+	// Last is the last bundle seen: its result, reasons and source.
+	LastResult, LastSource string
+	LastVersion            uint64
+	LastTime               time.Time
+	LastReasons            []string
 }
 
 // Options configure the UI server.

@@ -67,6 +67,8 @@ type Config struct {
 	Traps Traps `yaml:"traps"`
 	// Agents are the Outpost agents the box polls (agent_* checks).
 	Agents []Agent `yaml:"agents"`
+	// Provisioning says where the box looks for provisioning sticks.
+	Provisioning Provisioning `yaml:"provisioning"`
 	// Checks are the site's checks.
 	Checks []Check `yaml:"checks"`
 
@@ -192,6 +194,7 @@ func Parse(name string, data []byte) (*Config, error) {
 		c.applyIncidentDefaults()
 		c.validateDevices(d)
 		c.validateAgents(d, &root)
+		c.validateProvisioning(d, &root)
 		c.validateIncidents(d)
 		c.validateNotify(d)
 		for _, err := range c.Traps.Validate() {

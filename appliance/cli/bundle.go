@@ -1,0 +1,275 @@
+package cli
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"outpost/appliance"
+	"outpost/appliance/config"
+	"outpost/firmware/bundle"
+	"outpost/firmware/identity"
+	"outpost/firmware/provision"
+)
+
+func init() {
+	Register(Command{Name: "bundle", Summary: "provisioning bundles: keygen and make (at the MSP), inspect, apply (on the box)", Run: bundleCmd})
+	Register(Command{Name: "factory-reset", Summary: "forget the pinned MSP key and bundle version, so a new MSP key can provision the box", Run: factoryResetCmd})
+}
+
+const bundleUsage = `bundle <subcommand>
+
+At the MSP office:
+  bundle keygen  --out DIR                     make the MSP signing key pair (msp.key, msp.pub)
+  bundle make    --key msp.key --site site.yaml --out DIR|FILE
+                 [--version N] [--expires 720h] [--target BOX-ID --recipient age1... | --receipt RECEIPT.json]
+On the box, or anywhere:
+  bundle inspect FILE [--key msp.pub]          what a bundle holds, and whether it verifies
+  bundle apply   FILE [--data DIR]             apply it through the running daemon, as a stick would`
+
+func bundleCmd(ctx context.Context, env *Env, args []string) error {
+	if len(args) == 0 {
+		return Usagef("missing subcommand\n\nUsage: outpost %s", bundleUsage)
+	}
+	switch args[0] {
+	case "keygen":
+		return bundleKeygen(env, args[1:])
+	case "make":
+		return bundleMake(env, args[1:])
+	case "inspect":
+		return bundleInspect(env, args[1:])
+	case "apply":
+		return bundleApply(ctx, env, args[1:])
+	}
+	return Usagef("unknown subcommand %q\n\nUsage: outpost %s", args[0], bundleUsage)
+}
+
+func bundleKeygen(env *Env, args []string) error {
+	fs := NewFlags(env, "bundle keygen", "bundle keygen --out DIR")
+	out := fs.String("out", ".", "directory for msp.key (private, mode 0600) and msp.pub")
+	if err := Parse(fs, args, false); err != nil {
+		return err
+	}
+	keyPath, pubPath := filepath.Join(*out, "msp.key"), filepath.Join(*out, "msp.pub")
+	for _, p := range []string{keyPath, pubPath} {
+		if _, err := os.Stat(p); err == nil {
+			return fmt.Errorf("%s exists; refusing to overwrite an MSP key (every box pinned to it would need a factory reset)", p)
+		}
+	}
+	priv, pemBytes, err := bundle.NewKey()
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(keyPath, pemBytes, 0o600); err != nil {
+		return err
+	}
+	pub := identity.FormatPublicKey(priv.Public().(ed25519.PublicKey))
+	if err := os.WriteFile(pubPath, []byte(pub+"\n"), 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "MSP signing key: %s (keep it offline; it provisions every box that pins it)\npublic key: %s (%s)\n", keyPath, pubPath, pub)
+	return nil
+}
+
+func readKeyFile(p string) (ed25519.PrivateKey, error) {
+	data, err := os.ReadFile(p)
+	if err != nil {
+		return nil, err
+	}
+	k, err := bundle.ParseKey(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", p, err)
+	}
+	return k, nil
+}
+
+func bundleMake(env *Env, args []string) error {
+	fs := NewFlags(env, "bundle make", "bundle make --key msp.key --site site.yaml --out DIR|FILE [flags]")
+	keyPath := fs.String("key", "", "the MSP private key (from bundle keygen)")
+	site := fs.String("site", "", "the site config to provision")
+	out := fs.String("out", "", "where to write: a directory (the stick's root) gets "+bundle.FileName)
+	version := fs.Uint64("version", 0, "bundle version (default: now as Unix seconds, so later bundles are newer)")
+	expires := fs.Duration("expires", 30*24*time.Hour, "how long the bundle may be applied")
+	target := fs.String("target", "", "a box id (ob-...): only that box applies it, secrets encrypted to it")
+	recipient := fs.String("recipient", "", "the target box's age recipient (age1..., from its receipt)")
+	receipt := fs.String("receipt", "", "a box's receipt file: sets --target and --recipient from it")
+	if err := Parse(fs, args, false); err != nil {
+		return err
+	}
+	if *keyPath == "" || *site == "" || *out == "" {
+		return Usagef("bundle make needs --key, --site and --out")
+	}
+	if *receipt != "" {
+		data, err := os.ReadFile(*receipt)
+		if err != nil {
+			return err
+		}
+		var rc provision.Receipt
+		if err := json.Unmarshal(data, &rc); err != nil || rc.BoxID == "" {
+			return fmt.Errorf("%s is not a box receipt: %v", *receipt, err)
+		}
+		*target, *recipient = rc.BoxID, rc.BoxRecipient
+	}
+	if (*target == "") != (*recipient == "") {
+		return Usagef("--target and --recipient go together (or give --receipt)")
+	}
+	key, err := readKeyFile(*keyPath)
+	if err != nil {
+		return err
+	}
+	raw, err := os.ReadFile(*site)
+	if err != nil {
+		return err
+	}
+	// Refuse at the office what the box would refuse on site.
+	cfg, err := config.Parse(*site, raw)
+	if err != nil {
+		return err
+	}
+	if _, err := appliance.BuildJobs(cfg); err != nil {
+		return fmt.Errorf("%s: %w", *site, err)
+	}
+	now := time.Now().UTC()
+	m := bundle.Manifest{Version: *version, Created: now, Expires: now.Add(*expires), Target: bundle.AnyBox, Site: cfg.Site, Config: string(raw)}
+	if m.Version == 0 {
+		m.Version = uint64(now.Unix())
+	}
+	if *target != "" {
+		m.Target = *target
+		if err := m.EncryptConfig(*recipient, raw); err != nil {
+			return err
+		}
+	}
+	data, err := bundle.Make(key, m)
+	if err != nil {
+		return err
+	}
+	dest := *out
+	if fi, err := os.Stat(dest); err == nil && fi.IsDir() {
+		dest = filepath.Join(dest, bundle.FileName)
+	}
+	tmp := dest + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, dest); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "wrote %s: site %q, version %d, target %s, expires %s\n", dest, m.Site, m.Version, m.Target, m.Expires.Format(time.RFC3339))
+	return nil
+}
+
+func bundleInspect(env *Env, args []string) error {
+	fs := NewFlags(env, "bundle inspect", "bundle inspect FILE [--key msp.pub]")
+	pubPath := fs.String("key", "", "check that it is signed with this MSP public key (msp.pub)")
+	if err := Parse(fs, reorder(args), true); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return Usagef("bundle inspect needs one FILE")
+	}
+	data, err := os.ReadFile(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	b, err := bundle.Parse(data)
+	if err != nil {
+		return fmt.Errorf("%s: %w", fs.Arg(0), err)
+	}
+	fmt.Fprintf(env.Stdout, "site:      %s\nversion:   %d\ncreated:   %s\nexpires:   %s\ntarget:    %s\nmsp key:   %s (id %s)\nsignature: valid for that key\n",
+		b.Site, b.Version, b.Created.Format(time.RFC3339), b.Expires.Format(time.RFC3339), b.Target, b.MSPKey, identity.KeyID(b.Key))
+	if b.ConfigAge != "" {
+		fmt.Fprintln(env.Stdout, "config:    encrypted to the target box")
+	} else {
+		fmt.Fprintf(env.Stdout, "config:    %d bytes, readable (an any-box bundle: keep the stick safe)\n", len(b.Config))
+	}
+	if *pubPath != "" {
+		pb, err := os.ReadFile(*pubPath)
+		if err != nil {
+			return err
+		}
+		want, err := identity.ParsePublicKey(string(pb))
+		if err != nil {
+			return fmt.Errorf("%s: %w", *pubPath, err)
+		}
+		if !want.Equal(b.Key) {
+			return fmt.Errorf("signed by key %s, not by %s (%s)", identity.KeyID(b.Key), *pubPath, identity.KeyID(want))
+		}
+		fmt.Fprintf(env.Stdout, "signed by: %s\n", *pubPath)
+	}
+	return nil
+}
+
+func bundleApply(ctx context.Context, env *Env, args []string) error {
+	fs := NewFlags(env, "bundle apply", "bundle apply FILE [--data DIR]")
+	data := DataDirFlag(fs)
+	if err := Parse(fs, reorder(args), true); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return Usagef("bundle apply needs one FILE")
+	}
+	b, err := os.ReadFile(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	if len(b) > bundle.MaxFileSize {
+		return fmt.Errorf("%s is %d bytes; a bundle is at most %d", fs.Arg(0), len(b), bundle.MaxFileSize)
+	}
+	abs, _ := filepath.Abs(fs.Arg(0))
+	var rc provision.Receipt
+	if err := Control(ctx, *data, "POST", "/provision/apply", appliance.ApplyRequest{Bundle: b, Source: abs}, &rc); err != nil {
+		return err
+	}
+	out, _ := json.MarshalIndent(rc, "", "  ")
+	fmt.Fprintln(env.Stdout, string(out))
+	if rc.Result != provision.Applied {
+		return fmt.Errorf("bundle refused: %s", strings.Join(rc.Reasons, "; "))
+	}
+	return nil
+}
+
+func factoryResetCmd(ctx context.Context, env *Env, args []string) error {
+	fs := NewFlags(env, "factory-reset", "factory-reset --yes [--data DIR]")
+	data := DataDirFlag(fs)
+	yes := fs.Bool("yes", false, "confirm: the next bundle, signed by any MSP key, will be trusted")
+	if err := Parse(fs, args, false); err != nil {
+		return err
+	}
+	if !*yes {
+		return Usagef("factory-reset unpins the MSP key: the next bundle from anyone with a stick is trusted. Run again with --yes to confirm")
+	}
+	var st appliance.ProvisionStatus
+	if err := Control(ctx, *data, "GET", "/provision", nil, &st); err != nil {
+		return err
+	}
+	if err := Control(ctx, *data, "POST", "/provision/factory-reset", nil, nil); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "box %s: MSP key unpinned and bundle version %d forgotten; the config in force stays until the next bundle\n", st.BoxID, st.State.Version)
+	return nil
+}
+
+// reorder moves flags before positional arguments (FILE --key x), since
+// the flag package stops at the first positional one.
+func reorder(args []string) []string {
+	var flags, pos []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if strings.HasPrefix(a, "-") {
+			flags = append(flags, a)
+			if !strings.Contains(a, "=") && i+1 < len(args) && !strings.HasPrefix(args[i+1], "-") {
+				flags = append(flags, args[i+1])
+				i++
+			}
+			continue
+		}
+		pos = append(pos, a)
+	}
+	return append(flags, pos...)
+}

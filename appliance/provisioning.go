@@ -1,0 +1,116 @@
+package appliance
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"path/filepath"
+
+	"outpost/appliance/config"
+	"outpost/firmware/bundle"
+	"outpost/firmware/identity"
+	"outpost/firmware/provision"
+	"outpost/firmware/usb"
+	"outpost/ui"
+)
+
+// checkConfig validates a config as applySource would use it, without
+// putting it in force: every check built, every channel made.
+func checkConfig(cfg *config.Config) error {
+	if _, err := BuildJobs(cfg); err != nil {
+		return err
+	}
+	_, err := cfg.NotifyChannels()
+	return err
+}
+
+// activateProvisioned puts a bundle's config in force; the provisioner
+// has already recorded it in the store.
+func (a *Appliance) activateProvisioned(cfg *config.Config, source string) error {
+	a.editMu.Lock()
+	defer a.editMu.Unlock()
+	return a.applySource(cfg, source)
+}
+
+// Identity is the box's identity.
+func (a *Appliance) Identity() *identity.Identity { return a.id }
+
+// Provisioner applies provisioning bundles (USB sticks, `outpost bundle
+// apply`, phone-home replies).
+func (a *Appliance) Provisioner() *provision.Provisioner { return a.prov }
+
+// watchSticks runs the provisioning-stick watcher with the config in
+// force at start.
+func (a *Appliance) watchSticks(ctx context.Context) {
+	p := a.Config().Provisioning
+	w := usb.New(usb.Options{Roots: p.MountRoots, BlockDevices: p.WatchBlockDevices(), ExtraDevices: p.ExtraDevices, Filesystems: p.Filesystems,
+		MountDir: filepath.Join(a.o.DataDir, "usb"), Interval: p.Interval, Apply: a.prov.ApplyBundle, Clock: a.o.Clock, Log: a.log})
+	w.Run(ctx)
+}
+
+// ProvisionStatus is the control socket's answer to GET /provision.
+type ProvisionStatus struct {
+	BoxID        string          `json:"box_id"`
+	BoxPublicKey string          `json:"box_public_key"`
+	BoxRecipient string          `json:"box_recipient"`
+	UICertSHA256 string          `json:"ui_cert_sha256"`
+	State        provision.State `json:"state"`
+}
+
+// ApplyRequest is the body of POST /provision/apply.
+type ApplyRequest struct {
+	Bundle []byte `json:"bundle"`
+	Source string `json:"source"`
+}
+
+// provisionRoutes: `outpost bundle apply` and `outpost factory-reset`
+// talk to the daemon over the control socket (local root only).
+func (a *Appliance) provisionRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /provision", func(w http.ResponseWriter, r *http.Request) {
+		st, err := a.prov.State()
+		if err != nil {
+			writeError(w, http.StatusInternalServerError, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, ProvisionStatus{BoxID: a.id.ID(), BoxPublicKey: a.id.PublicKeyString(), BoxRecipient: a.id.Recipient(), UICertSHA256: a.certFP, State: st})
+	})
+	mux.HandleFunc("POST /provision/apply", func(w http.ResponseWriter, r *http.Request) {
+		var req ApplyRequest
+		// base64 in JSON: a third more than the bundle's limit, plus room.
+		if err := json.NewDecoder(io.LimitReader(r.Body, 2*bundle.MaxFileSize)).Decode(&req); err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("apply request: %w", err))
+			return
+		}
+		if req.Source == "" {
+			req.Source = "outpost bundle apply"
+		}
+		rc, _ := a.prov.ApplyBundle(r.Context(), req.Bundle, req.Source)
+		writeJSON(w, http.StatusOK, rc)
+	})
+	mux.HandleFunc("POST /provision/factory-reset", func(w http.ResponseWriter, r *http.Request) {
+		if err := a.prov.FactoryReset(); err != nil {
+			writeError(w, http.StatusInternalServerError, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"result": "reset"})
+	})
+}
+
+// provisioningView is the settings page's provisioning section.
+func (a *Appliance) provisioningView() ui.ProvisioningView {
+	st, err := a.prov.State()
+	if err != nil {
+		return ui.ProvisioningView{LastResult: "unreadable", LastReasons: []string{err.Error()}}
+	}
+	v := ui.ProvisioningView{Version: st.Version, Site: st.Site, AppliedAt: st.AppliedAt, PinnedAt: st.PinnedAt}
+	if k, err := identity.ParsePublicKey(st.PinnedKey); err == nil {
+		v.PinnedKey = identity.KeyID(k)
+	}
+	if l := st.Last; l != nil {
+		v.LastResult, v.LastSource, v.LastVersion, v.LastTime, v.LastReasons = l.Result, l.Source, l.BundleVersion, l.Time, l.Reasons
+	}
+	return v
+}
+

@@ -1,0 +1,259 @@
+// Package provision applies signed bundles to the box: the rules a
+// bundle must pass (pinned MSP key, newer version, not expired, for this
+// box), the atomic switch of config and provisioning state, and the
+// receipt the box writes back.
+package provision
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"outpost/appliance/clock"
+	"outpost/appliance/config"
+	"outpost/firmware/bundle"
+	"outpost/firmware/identity"
+	"outpost/store"
+)
+
+// StateBlob is the store blob with the provisioning state.
+const StateBlob = "provision-state"
+
+// State is what provisioning remembers.
+type State struct {
+	// PinnedKey is the MSP key pinned by the first bundle applied; later
+	// bundles must be signed with it until a factory reset.
+	PinnedKey string    `json:"pinned_key,omitempty"`
+	PinnedAt  time.Time `json:"pinned_at,omitzero"`
+	// Version is the applied bundle's version; older or equal ones are
+	// refused.
+	Version   uint64    `json:"version,omitempty"`
+	Site      string    `json:"site,omitempty"`
+	AppliedAt time.Time `json:"applied_at,omitzero"`
+	// Last is the receipt of the last bundle seen, applied or refused.
+	Last *Receipt `json:"last,omitempty"`
+}
+
+// Receipt says what became of a bundle. It is written back to the stick
+// as JSON, so the MSP can register the box (with hq) from it.
+type Receipt struct {
+	BoxID        string `json:"box_id"`
+	BoxVersion   string `json:"box_version"`
+	BoxPublicKey string `json:"box_public_key"`
+	BoxRecipient string `json:"box_recipient"`
+	UICertSHA256 string `json:"ui_cert_sha256"`
+	// BundleVersion is the bundle's version (0 when it could not be read).
+	BundleVersion uint64 `json:"bundle_version"`
+	Site          string `json:"site,omitempty"`
+	Source        string `json:"source"`
+	// Result is "applied" or "refused"; Reasons say why it was refused.
+	Result  string   `json:"result"`
+	Reasons []string `json:"reasons,omitempty"`
+	// AppliedVersion is the bundle version in force afterwards.
+	AppliedVersion uint64    `json:"applied_version"`
+	ConfigVersion  int       `json:"config_version,omitempty"`
+	Time           time.Time `json:"time"`
+}
+
+// Results.
+const (
+	Applied = "applied"
+	Refused = "refused"
+)
+
+// Options wire a Provisioner to its daemon.
+type Options struct {
+	Store      *store.Store
+	Identity   *identity.Identity
+	Clock      clock.Clock
+	Log        *slog.Logger
+	BoxVersion string
+	UICert     string
+	// Check validates a config completely (every check built, every
+	// channel, the incident settings) without putting it in force.
+	Check func(*config.Config) error
+	// Activate puts a config already recorded in the store in force.
+	Activate func(cfg *config.Config, source string) error
+}
+
+// Provisioner applies bundles one at a time.
+type Provisioner struct {
+	o  Options
+	mu sync.Mutex
+}
+
+// New makes a Provisioner.
+func New(o Options) *Provisioner {
+	if o.Clock == nil {
+		o.Clock = clock.Real{}
+	}
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	return &Provisioner{o: o}
+}
+
+// State returns the provisioning state.
+func (p *Provisioner) State() (State, error) { return LoadState(p.o.Store) }
+
+// LoadState reads the provisioning state from a store.
+func LoadState(st *store.Store) (State, error) {
+	var s State
+	data, err := st.GetBlob(StateBlob)
+	if err != nil || data == nil {
+		return s, err
+	}
+	if err := json.Unmarshal(data, &s); err != nil {
+		return s, fmt.Errorf("provisioning state unreadable: %w", err)
+	}
+	return s, nil
+}
+
+// PinnedKey is the MSP key later bundles (and phone-home replies) must be
+// signed with; ok is false before the first bundle.
+func (p *Provisioner) PinnedKey() (ed25519.PublicKey, bool) {
+	s, err := p.State()
+	if err != nil || s.PinnedKey == "" {
+		return nil, false
+	}
+	k, err := identity.ParsePublicKey(s.PinnedKey)
+	return k, err == nil
+}
+
+// ApplyBundle verifies data and, when every rule passes, switches the
+// box to its config. It always returns a receipt; err is non-nil when
+// the bundle was refused (the reasons are in the receipt too). Nothing
+// changes on a refused bundle but the record of the last attempt.
+func (p *Provisioner) ApplyBundle(ctx context.Context, data []byte, source string) (Receipt, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := p.o.Clock.Now().UTC()
+	id := p.o.Identity
+	rc := Receipt{BoxID: id.ID(), BoxVersion: p.o.BoxVersion, BoxPublicKey: id.PublicKeyString(), BoxRecipient: id.Recipient(),
+		UICertSHA256: p.o.UICert, Source: source, Time: now}
+	st, err := p.State()
+	if err != nil {
+		return p.refuse(st, rc, err)
+	}
+	rc.AppliedVersion = st.Version
+	b, err := bundle.Parse(data)
+	if err != nil {
+		return p.refuse(st, rc, err)
+	}
+	rc.BundleVersion, rc.Site = b.Version, b.Site
+	var reasons []string
+	if st.PinnedKey != "" && st.PinnedKey != b.MSPKey {
+		reasons = append(reasons, fmt.Sprintf("signed by MSP key %s, but this box is pinned to %s since %s; a different MSP key needs a factory reset at the box",
+			identity.KeyID(b.Key), keyID(st.PinnedKey), st.PinnedAt.Format(time.RFC3339)))
+	}
+	if !now.Before(b.Expires) {
+		reasons = append(reasons, fmt.Sprintf("expired at %s (box time %s)", b.Expires.UTC().Format(time.RFC3339), now.Format(time.RFC3339)))
+	}
+	if b.Target != bundle.AnyBox && b.Target != id.ID() {
+		reasons = append(reasons, fmt.Sprintf("made for box %s; this is %s", b.Target, id.ID()))
+	}
+	if b.Version <= st.Version {
+		reasons = append(reasons, fmt.Sprintf("version %d is not newer than the applied version %d (a replayed or older bundle)", b.Version, st.Version))
+	}
+	if len(reasons) > 0 {
+		return p.refuse(st, rc, errors.New(strings.Join(reasons, "; ")))
+	}
+	raw, err := b.SiteConfig(id.Decrypt)
+	if err != nil {
+		return p.refuse(st, rc, err)
+	}
+	name := fmt.Sprintf("bundle v%d", b.Version)
+	cfg, err := config.Parse(name, raw)
+	if err != nil {
+		return p.refuse(st, rc, err)
+	}
+	if p.o.Check != nil {
+		if err := p.o.Check(cfg); err != nil {
+			return p.refuse(st, rc, fmt.Errorf("%s: %w", name, err))
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return p.refuse(st, rc, err)
+	}
+	next := st
+	if next.PinnedKey == "" {
+		next.PinnedKey, next.PinnedAt = b.MSPKey, now
+		p.o.Log.Warn("provisioning: MSP key pinned (trust on first use)", "key", identity.KeyID(b.Key), "site", b.Site)
+	}
+	next.Version, next.Site, next.AppliedAt = b.Version, b.Site, now
+	rc.Result, rc.AppliedVersion = Applied, b.Version
+	next.Last = &rc
+	stateJSON, err := json.Marshal(next)
+	if err != nil {
+		return p.refuse(st, rc, err)
+	}
+	testPause("OUTPOST_TEST_PROVISION_PAUSE")
+	srcName := fmt.Sprintf("bundle v%d for %s (%s)", b.Version, b.Site, source)
+	cv, err := p.o.Store.SwitchConfig(srcName, raw, map[string][]byte{StateBlob: stateJSON})
+	if err != nil {
+		rc.Result, rc.AppliedVersion = Refused, st.Version
+		return p.refuse(st, rc, fmt.Errorf("recording the config: %w", err))
+	}
+	rc.ConfigVersion = cv.Version
+	p.o.Log.Info("provisioning: bundle applied", "version", b.Version, "site", b.Site, "source", source, "config_version", cv.Version)
+	if p.o.Activate != nil {
+		if err := p.o.Activate(cfg, srcName); err != nil {
+			// Validated above, so this is unexpected; the stored config
+			// is in force from the next start.
+			p.o.Log.Error("provisioning: applied config not activated until restart", "err", err)
+		}
+	}
+	return rc, nil
+}
+
+func (p *Provisioner) refuse(st State, rc Receipt, err error) (Receipt, error) {
+	rc.Result = Refused
+	rc.Reasons = append(rc.Reasons, err.Error())
+	p.o.Log.Error("provisioning: bundle refused", "source", rc.Source, "version", rc.BundleVersion, "reason", err)
+	st.Last = &rc
+	if data, merr := json.Marshal(st); merr == nil {
+		// Only the record of the last attempt changes.
+		if perr := p.o.Store.PutBlob(StateBlob, data); perr != nil {
+			p.o.Log.Error("provisioning: recording the refusal", "err", perr)
+		}
+	}
+	return rc, err
+}
+
+// FactoryReset forgets the pinned MSP key and the applied version, so the
+// next bundle pins a key again. The config stays until the next bundle
+// (or the config file) replaces it.
+func (p *Provisioner) FactoryReset() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	st, err := p.State()
+	if err != nil {
+		return err
+	}
+	p.o.Log.Warn("provisioning: factory reset: MSP key unpinned, bundle version forgotten", "was_pinned", keyID(st.PinnedKey), "was_version", st.Version)
+	return p.o.Store.PutBlob(StateBlob, []byte("{}"))
+}
+
+func keyID(s string) string {
+	k, err := identity.ParsePublicKey(s)
+	if err != nil {
+		return "(none)"
+	}
+	return identity.KeyID(k)
+}
+
+// testPause sleeps for the duration in the named environment variable:
+// the crash tests kill the daemon inside the apply, between validation
+// and the switch. Unset (always, outside tests) it does nothing.
+func testPause(env string) {
+	if d, err := time.ParseDuration(os.Getenv(env)); err == nil && d > 0 {
+		time.Sleep(d)
+	}
+}

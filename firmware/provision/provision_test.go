@@ -1,0 +1,233 @@
+package provision_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"outpost/appliance/clock"
+	"outpost/appliance/config"
+	"outpost/firmware/bundle"
+	"outpost/firmware/identity"
+	"outpost/firmware/provision"
+	"outpost/store"
+)
+
+const siteYAML = `site: Acme Dental
+devices:
+  - {name: printer, address: 127.0.0.1, snmp: {community: s3cret-community}}
+checks:
+  - {id: web, kind: tcp, target: 127.0.0.1:1, interval: 5s}
+`
+
+type rig struct {
+	st     *store.Store
+	id     *identity.Identity
+	p      *provision.Provisioner
+	clk    *clock.Fake
+	path   string
+	active []string
+}
+
+func newRig(t *testing.T) *rig {
+	t.Helper()
+	r := &rig{clk: clock.NewFake(time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)), path: filepath.Join(t.TempDir(), "outpost.db")}
+	var err error
+	if r.st, err = store.Open(r.path, store.Options{Clock: r.clk}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.st.Close() })
+	if r.id, err = identity.Load(r.st); err != nil {
+		t.Fatal(err)
+	}
+	r.st.SetSealer(r.id)
+	r.p = provision.New(provision.Options{Store: r.st, Identity: r.id, Clock: r.clk, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		BoxVersion: "v1.2.3", UICert: "AB:CD",
+		Check: func(c *config.Config) error { return nil },
+		Activate: func(c *config.Config, source string) error {
+			r.active = append(r.active, c.Site+" "+source)
+			return nil
+		}})
+	return r
+}
+
+func mspKey(t *testing.T) ed25519.PrivateKey {
+	_, k, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func (r *rig) make(t *testing.T, key ed25519.PrivateKey, version uint64, mod func(*bundle.Manifest)) []byte {
+	t.Helper()
+	now := r.clk.Now()
+	m := bundle.Manifest{Version: version, Created: now.Add(-time.Hour), Expires: now.Add(24 * time.Hour), Target: bundle.AnyBox, Site: "Acme Dental", Config: siteYAML}
+	if mod != nil {
+		mod(&m)
+	}
+	b, err := bundle.Make(key, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func (r *rig) apply(t *testing.T, data []byte) (provision.Receipt, error) {
+	t.Helper()
+	return r.p.ApplyBundle(context.Background(), data, "test stick")
+}
+
+func (r *rig) refused(t *testing.T, data []byte, want string) {
+	t.Helper()
+	rc, err := r.apply(t, data)
+	if err == nil || rc.Result != provision.Refused || !strings.Contains(strings.Join(rc.Reasons, "; "), want) {
+		t.Fatalf("want refusal containing %q, got %+v, %v", want, rc, err)
+	}
+}
+
+func TestApplyPinsAndRefuses(t *testing.T) {
+	r := newRig(t)
+	msp := mspKey(t)
+	rc, err := r.apply(t, r.make(t, msp, 5, nil))
+	if err != nil || rc.Result != provision.Applied || rc.AppliedVersion != 5 || rc.BoxID != r.id.ID() || rc.BoxPublicKey != r.id.PublicKeyString() ||
+		rc.BoxRecipient != r.id.Recipient() || rc.UICertSHA256 != "AB:CD" || rc.BoxVersion != "v1.2.3" || rc.Site != "Acme Dental" || rc.ConfigVersion != 1 {
+		t.Fatalf("first bundle: %+v %v", rc, err)
+	}
+	if len(r.active) != 1 || !strings.HasPrefix(r.active[0], "Acme Dental bundle v5") {
+		t.Fatalf("activated: %v", r.active)
+	}
+	st, _ := r.p.State()
+	if st.PinnedKey != identity.FormatPublicKey(msp.Public().(ed25519.PublicKey)) || !st.PinnedAt.Equal(r.clk.Now()) || st.Version != 5 {
+		t.Fatalf("state after first bundle: %+v", st)
+	}
+	cv, _, err := r.st.CurrentConfig()
+	if err != nil || string(cv.Raw) != siteYAML || !strings.Contains(cv.Source, "bundle v5") {
+		t.Fatalf("config in store: %+v %v", cv, err)
+	}
+
+	// Each refusal leaves config, pin and version as they were.
+	r.refused(t, r.make(t, mspKey(t), 6, nil), "a different MSP key needs a factory reset")
+	r.refused(t, r.make(t, msp, 5, nil), "version 5 is not newer than the applied version 5")
+	r.refused(t, r.make(t, msp, 4, nil), "version 4 is not newer")
+	r.refused(t, r.make(t, msp, 7, func(m *bundle.Manifest) {
+		m.Created, m.Expires = r.clk.Now().Add(-48*time.Hour), r.clk.Now().Add(-time.Minute)
+	}), "expired at 2026-11-24T09:59:00Z")
+	r.refused(t, r.make(t, msp, 8, func(m *bundle.Manifest) {
+		if err := m.EncryptConfig(otherRecipient(t), []byte(siteYAML)); err != nil {
+			t.Fatal(err)
+		}
+		m.Target = "ob-0123456789abcdef"
+	}), "made for box ob-0123456789abcdef; this is "+r.id.ID())
+	good := r.make(t, msp, 9, nil)
+	r.refused(t, good[:len(good)/2], "not a bundle (truncated or damaged?)")
+	r.refused(t, []byte("\x00\x01garbage"), "not a bundle")
+	r.refused(t, nil, "bundle is empty")
+	r.refused(t, bytes.Repeat([]byte(" "), bundle.MaxFileSize+1), "limit is")
+	r.refused(t, tamper(t, good), "signature does not verify")
+	r.refused(t, r.make(t, msp, 10, func(m *bundle.Manifest) {
+		m.Config = "site: Acme\nchecks:\n  - {id: x, kind: tcp, target: 127.0.0.1:1, interval: 1ms}\n"
+	}), "bundle v10:3: checks[0].interval: 1ms is out of range")
+	st2, _ := r.p.State()
+	cv2, _, _ := r.st.CurrentConfig()
+	if st2.PinnedKey != st.PinnedKey || st2.Version != 5 || cv2.Version != 1 || len(r.active) != 1 {
+		t.Fatalf("a refused bundle changed something: %+v config v%d activations %d", st2, cv2.Version, len(r.active))
+	}
+	if st2.Last == nil || st2.Last.Result != provision.Refused || st2.Last.BundleVersion != 10 {
+		t.Fatalf("last attempt not recorded: %+v", st2.Last)
+	}
+
+	// A bundle for this box, its config encrypted to it.
+	rc, err = r.apply(t, r.make(t, msp, 11, func(m *bundle.Manifest) {
+		if err := m.EncryptConfig(r.id.Recipient(), []byte(strings.Replace(siteYAML, "5s", "10s", 1))); err != nil {
+			t.Fatal(err)
+		}
+		m.Target = r.id.ID()
+	}))
+	if err != nil || rc.Result != provision.Applied || rc.ConfigVersion != 2 {
+		t.Fatalf("targeted bundle: %+v %v", rc, err)
+	}
+
+	// Factory reset: another MSP key may pin the box, any version.
+	if err := r.p.FactoryReset(); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := r.p.PinnedKey(); ok {
+		t.Fatal("still pinned after factory reset")
+	}
+	msp2 := mspKey(t)
+	if rc, err := r.apply(t, r.make(t, msp2, 1, nil)); err != nil || rc.Result != provision.Applied {
+		t.Fatalf("after factory reset: %+v %v", rc, err)
+	}
+	if k, ok := r.p.PinnedKey(); !ok || !k.Equal(msp2.Public()) {
+		t.Fatal("new key not pinned")
+	}
+}
+
+func otherRecipient(t *testing.T) string {
+	st, err := store.Open(filepath.Join(t.TempDir(), "other.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	id, err := identity.Load(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id.Recipient()
+}
+
+// tamper changes the site name inside a signed bundle.
+func tamper(t *testing.T, data []byte) []byte {
+	var env map[string]string
+	if err := json.Unmarshal(data, &env); err != nil {
+		t.Fatal(err)
+	}
+	m, _ := base64.StdEncoding.DecodeString(env["manifest"])
+	m = bytes.Replace(m, []byte("Acme Dental"), []byte("Evil Dental"), 1)
+	env["manifest"] = base64.StdEncoding.EncodeToString(m)
+	out, _ := json.Marshal(env)
+	return out
+}
+
+// TestSecretsSealedAtRest: an any-box bundle carries secrets as-is; on
+// the box the config is stored encrypted to the box's key, so the
+// community string is nowhere in the store file.
+func TestSecretsSealedAtRest(t *testing.T) {
+	r := newRig(t)
+	if _, err := r.apply(t, r.make(t, mspKey(t), 1, nil)); err != nil {
+		t.Fatal(err)
+	}
+	r.st.Close()
+	raw, err := os.ReadFile(r.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(raw, []byte("s3cret-community")) {
+		t.Fatal("the SNMP community is stored in clear")
+	}
+	st, err := store.Open(r.path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, _, err := st.CurrentConfig(); err == nil || !strings.Contains(err.Error(), "sealed and no key is loaded") {
+		t.Fatalf("sealed config read without the key: %v", err)
+	}
+	id, _ := identity.Load(st)
+	st.SetSealer(id)
+	cv, _, err := st.CurrentConfig()
+	if err != nil || !strings.Contains(string(cv.Raw), "s3cret-community") {
+		t.Fatalf("unsealed with the box key: %v", err)
+	}
+	r.st = st // the cleanup closes this one
+}

@@ -1,0 +1,387 @@
+// Package usb finds provisioning sticks: bundles on removable block
+// devices (mounted read-only by the box itself, read, unmounted) and in
+// directories where the OS automounts sticks. Each bundle found is
+// applied once and a receipt is written back next to it.
+package usb
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"outpost/appliance/clock"
+	"outpost/firmware/bundle"
+	"outpost/firmware/provision"
+)
+
+// Options configure a Watcher.
+type Options struct {
+	// Roots are automount directories, scanned with two levels below.
+	Roots []string
+	// BlockDevices turns on the block-device watch.
+	BlockDevices bool
+	// ExtraDevices are device-name patterns treated as removable.
+	ExtraDevices []string
+	// Filesystems are tried in order when mounting (vfat, exfat).
+	Filesystems []string
+	// MountDir is the private directory devices are mounted under.
+	MountDir string
+	Interval time.Duration
+	// Apply verifies and applies a bundle, returning its receipt.
+	Apply func(ctx context.Context, data []byte, source string) (provision.Receipt, error)
+	Clock clock.Clock
+	Log   *slog.Logger
+	// SysBlock and Mountinfo are /sys/class/block and
+	// /proc/self/mountinfo (tests point them elsewhere).
+	SysBlock, Mountinfo string
+}
+
+// Watcher looks for sticks every Interval.
+type Watcher struct {
+	o Options
+	// seen remembers what was handled, so a bundle is applied once per
+	// insertion: files by path and content, devices by name and size.
+	seenFiles   map[string][32]byte
+	seenDevices map[string]string
+	// warned keeps one log line per device that cannot be mounted.
+	warned map[string]bool
+}
+
+// New makes a Watcher.
+func New(o Options) *Watcher {
+	if o.Clock == nil {
+		o.Clock = clock.Real{}
+	}
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	if o.Interval <= 0 {
+		o.Interval = 2 * time.Second
+	}
+	if o.SysBlock == "" {
+		o.SysBlock = "/sys/class/block"
+	}
+	if o.Mountinfo == "" {
+		o.Mountinfo = "/proc/self/mountinfo"
+	}
+	if len(o.Filesystems) == 0 {
+		o.Filesystems = []string{"vfat", "exfat"}
+	}
+	return &Watcher{o: o, seenFiles: map[string][32]byte{}, seenDevices: map[string]string{}, warned: map[string]bool{}}
+}
+
+// Run looks until ctx ends.
+func (w *Watcher) Run(ctx context.Context) {
+	t := w.o.Clock.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C():
+		}
+		w.Scan(ctx)
+		t.Reset(w.o.Interval)
+	}
+}
+
+// Scan looks once: the automount roots, then the block devices.
+func (w *Watcher) Scan(ctx context.Context) {
+	present := map[string]bool{}
+	for _, root := range w.o.Roots {
+		for _, dir := range candidateDirs(root) {
+			p := filepath.Join(dir, bundle.FileName)
+			present[p] = true
+			w.tryFile(ctx, p)
+		}
+	}
+	for p := range w.seenFiles {
+		if !present[p] {
+			delete(w.seenFiles, p) // removed: a new insertion is handled again
+		}
+	}
+	if w.o.BlockDevices {
+		w.scanDevices(ctx)
+	}
+}
+
+// candidateDirs are root and the directories one and two levels below.
+func candidateDirs(root string) []string {
+	out := []string{root}
+	l1, _ := os.ReadDir(root)
+	for _, e := range l1 {
+		if !e.IsDir() {
+			continue
+		}
+		d := filepath.Join(root, e.Name())
+		out = append(out, d)
+		l2, _ := os.ReadDir(d)
+		for _, e2 := range l2 {
+			if e2.IsDir() {
+				out = append(out, filepath.Join(d, e2.Name()))
+			}
+		}
+	}
+	return out
+}
+
+// readBundle reads a bundle file defensively: a regular file (not a
+// link), no bigger than the bundle limit.
+func readBundle(p string) ([]byte, error) {
+	fi, err := os.Lstat(p)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file (%s); refusing to follow it", p, fi.Mode().Type())
+	}
+	if fi.Size() > bundle.MaxFileSize {
+		return nil, fmt.Errorf("%s is %d bytes; a bundle is at most %d", p, fi.Size(), bundle.MaxFileSize)
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, bundle.MaxFileSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > bundle.MaxFileSize {
+		return nil, fmt.Errorf("%s grew past %d bytes while read", p, bundle.MaxFileSize)
+	}
+	return data, nil
+}
+
+func (w *Watcher) tryFile(ctx context.Context, p string) {
+	if _, err := os.Lstat(p); err != nil {
+		return
+	}
+	data, err := readBundle(p)
+	sum := sha256.Sum256(data)
+	if prev, ok := w.seenFiles[p]; ok && prev == sum {
+		return
+	}
+	w.seenFiles[p] = sum
+	var rc provision.Receipt
+	if err != nil {
+		w.o.Log.Error("provisioning stick: bundle unreadable", "path", p, "err", err)
+		rc, _ = w.o.Apply(ctx, nil, p) // records the refusal, fills the box fields
+		rc.Reasons = []string{err.Error()}
+	} else {
+		w.o.Log.Info("provisioning stick: bundle found", "path", p)
+		rc, _ = w.o.Apply(ctx, data, p)
+	}
+	if err := WriteReceipt(filepath.Dir(p), rc); err != nil {
+		w.o.Log.Error("provisioning stick: receipt not written", "dir", filepath.Dir(p), "err", err)
+	}
+}
+
+// ReceiptName is the receipt's file name for a box: one stick can carry
+// an any-box bundle to several boxes, and each leaves its own receipt.
+func ReceiptName(boxID string) string { return "outpost-receipt-" + boxID + ".json" }
+
+// WriteReceipt writes rc into dir atomically (temporary file, fsync,
+// rename, fsync of the directory): a stick pulled out mid-write holds
+// the old receipt or the new one, never half of one.
+func WriteReceipt(dir string, rc provision.Receipt) error {
+	data, err := json.MarshalIndent(rc, "", "  ")
+	if err != nil {
+		return err
+	}
+	data = append(data, '\n')
+	final := filepath.Join(dir, ReceiptName(rc.BoxID))
+	tmp, err := os.CreateTemp(dir, ".outpost-receipt-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), final); err != nil {
+		return err
+	}
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// A device the box may mount: a partition of a removable disk, or a
+// removable disk without partitions.
+type device struct {
+	name string // sdb1
+	dev  string // /dev/sdb1
+	key  string // name and size: a new stick in the same slot differs
+}
+
+func (w *Watcher) devices() []device {
+	entries, err := os.ReadDir(w.o.SysBlock)
+	if err != nil {
+		return nil
+	}
+	names := map[string]bool{}
+	for _, e := range entries {
+		names[e.Name()] = true
+	}
+	parentOf := func(name string) string {
+		if _, err := os.Stat(filepath.Join(w.o.SysBlock, name, "partition")); err != nil {
+			return ""
+		}
+		real, err := filepath.EvalSymlinks(filepath.Join(w.o.SysBlock, name))
+		if err != nil {
+			return ""
+		}
+		return filepath.Base(filepath.Dir(real))
+	}
+	hasParts := map[string]bool{}
+	for n := range names {
+		if p := parentOf(n); p != "" {
+			hasParts[p] = true
+		}
+	}
+	var out []device
+	for n := range names {
+		disk := n
+		if p := parentOf(n); p != "" {
+			disk = p
+		} else if hasParts[n] {
+			continue // the disk itself: its partitions are tried
+		}
+		if !w.removable(disk) && !w.extra(n) && !w.extra(disk) {
+			continue
+		}
+		size, _ := os.ReadFile(filepath.Join(w.o.SysBlock, n, "size"))
+		sz := strings.TrimSpace(string(size))
+		if sz == "" || sz == "0" {
+			continue // an empty card-reader slot
+		}
+		out = append(out, device{name: n, dev: "/dev/" + n, key: n + "/" + sz})
+	}
+	return out
+}
+
+func (w *Watcher) removable(disk string) bool {
+	b, err := os.ReadFile(filepath.Join(w.o.SysBlock, disk, "removable"))
+	return err == nil && strings.TrimSpace(string(b)) == "1"
+}
+
+func (w *Watcher) extra(name string) bool {
+	for _, p := range w.o.ExtraDevices {
+		if ok, _ := path.Match(p, name); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// mounted lists the device sources in mountinfo: a stick the OS has
+// mounted already is handled through the mount roots.
+func (w *Watcher) mounted() map[string]bool {
+	data, err := os.ReadFile(w.o.Mountinfo)
+	out := map[string]bool{}
+	if err != nil {
+		return out
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if i := strings.Index(line, " - "); i >= 0 {
+			if f := strings.Fields(line[i+3:]); len(f) >= 2 {
+				out[f[1]] = true
+			}
+		}
+	}
+	return out
+}
+
+func (w *Watcher) scanDevices(ctx context.Context) {
+	devs := w.devices()
+	present := map[string]bool{}
+	mounted := w.mounted()
+	for _, d := range devs {
+		present[d.name] = true
+		if w.seenDevices[d.name] == d.key || mounted[d.dev] {
+			continue
+		}
+		w.seenDevices[d.name] = d.key
+		w.handleDevice(ctx, d)
+	}
+	for n := range w.seenDevices {
+		if !present[n] {
+			delete(w.seenDevices, n)
+			delete(w.warned, n)
+		}
+	}
+}
+
+var errNoBundle = errors.New("no bundle")
+
+func (w *Watcher) handleDevice(ctx context.Context, d device) {
+	dir := filepath.Join(w.o.MountDir, d.name)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		w.o.Log.Error("provisioning stick: mount directory", "dir", dir, "err", err)
+		return
+	}
+	defer os.Remove(dir)
+	var data []byte
+	fs, err := w.withMount(d, dir, true, func() error {
+		p := filepath.Join(dir, bundle.FileName)
+		if _, err := os.Lstat(p); err != nil {
+			return errNoBundle
+		}
+		var rerr error
+		data, rerr = readBundle(p)
+		return rerr
+	})
+	switch {
+	case errors.Is(err, errNoBundle):
+		w.o.Log.Info("removable device has no provisioning bundle", "device", d.dev, "fs", fs)
+		return
+	case fs == "": // no filesystem would mount
+		if !w.warned[d.name] {
+			w.warned[d.name] = true
+			w.o.Log.Warn("removable device not mounted", "device", d.dev, "err", err)
+		}
+		return
+	}
+	source := d.dev + ":/" + bundle.FileName
+	var rc provision.Receipt
+	if err != nil {
+		rc, _ = w.o.Apply(ctx, nil, source)
+		rc.Reasons = []string{err.Error()}
+	} else {
+		w.o.Log.Info("provisioning stick: bundle found", "device", d.dev, "fs", fs)
+		rc, _ = w.o.Apply(ctx, data, source)
+	}
+	// The stick was unmounted while the bundle was applied (pulling it
+	// out then is harmless); mounting it writable now only writes the
+	// receipt.
+	if _, err := w.withMount(d, dir, false, func() error { return WriteReceipt(dir, rc) }); err != nil {
+		w.o.Log.Error("provisioning stick: receipt not written", "device", d.dev, "err", err)
+		return
+	}
+	w.o.Log.Info("provisioning stick: receipt written; the stick can be removed", "device", d.dev, "result", rc.Result)
+}
+
+// errors from mount attempts with every filesystem, for one message.
+type mountErrors []string
+
+func (m mountErrors) Error() string { return "cannot mount: " + strings.Join(m, "; ") }
