@@ -8,7 +8,7 @@ DATE     ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 LDFLAGS  := -s -w -X outpost/appliance.Version=$(VERSION) -X outpost/appliance.Commit=$(COMMIT) -X outpost/appliance.BuildDate=$(DATE)
 DATA     ?= ./data
 # Debian packages the tests use as real peers.
-TEST_DEBS := chromium systemd snmpd snmp snmpsim iproute2 procps wine wine64 gcc-mingw-w64-x86-64
+TEST_DEBS := chromium systemd snmpd snmp snmpsim iproute2 procps wine wine64 gcc-mingw-w64-x86-64 dosfstools e2fsprogs
 TEST_TIMEOUT ?= 12m
 
 .PHONY: build run test test-deps generate check-generated bench cross vet clean

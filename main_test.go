@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"outpost/firmware/identity"
 	"outpost/store"
 )
 
@@ -200,6 +201,12 @@ func TestRunStopsCleanlyOnSIGTERM(t *testing.T) {
 	if err != nil || len(rs) < 3 {
 		t.Fatalf("stored results after clean stop: %d, %v", len(rs), err)
 	}
+	// Config versions are sealed with the box's key.
+	id, err := identity.Load(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.SetSealer(id)
 	cv, ok, err := st.CurrentConfig()
 	if err != nil || !ok || cv.Version != 1 || !strings.Contains(string(cv.Raw), "site: Acme") {
 		t.Fatalf("recorded config: %+v %v %v", cv, ok, err)

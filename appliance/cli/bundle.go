@@ -30,7 +30,8 @@ At the MSP office:
                  [--version N] [--expires 720h] [--target BOX-ID --recipient age1... | --receipt RECEIPT.json]
 On the box, or anywhere:
   bundle inspect FILE [--key msp.pub]          what a bundle holds, and whether it verifies
-  bundle apply   FILE [--data DIR]             apply it through the running daemon, as a stick would`
+  bundle apply   FILE [--data DIR]             apply it through the running daemon, as a stick would
+  bundle status  [--data DIR]                  the box's id and keys, the pinned MSP key, the last bundle`
 
 func bundleCmd(ctx context.Context, env *Env, args []string) error {
 	if len(args) == 0 {
@@ -45,6 +46,8 @@ func bundleCmd(ctx context.Context, env *Env, args []string) error {
 		return bundleInspect(env, args[1:])
 	case "apply":
 		return bundleApply(ctx, env, args[1:])
+	case "status":
+		return bundleStatus(ctx, env, args[1:])
 	}
 	return Usagef("unknown subcommand %q\n\nUsage: outpost %s", args[0], bundleUsage)
 }
@@ -230,6 +233,32 @@ func bundleApply(ctx context.Context, env *Env, args []string) error {
 	fmt.Fprintln(env.Stdout, string(out))
 	if rc.Result != provision.Applied {
 		return fmt.Errorf("bundle refused: %s", strings.Join(rc.Reasons, "; "))
+	}
+	return nil
+}
+
+func bundleStatus(ctx context.Context, env *Env, args []string) error {
+	fs := NewFlags(env, "bundle status", "bundle status [--data DIR]")
+	data := DataDirFlag(fs)
+	if err := Parse(fs, args, false); err != nil {
+		return err
+	}
+	var st appliance.ProvisionStatus
+	if err := Control(ctx, *data, "GET", "/provision", nil, &st); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "box id:         %s\nbox public key: %s\nbox recipient:  %s\nUI certificate: %s\n", st.BoxID, st.BoxPublicKey, st.BoxRecipient, st.UICertSHA256)
+	s := st.State
+	if s.PinnedKey == "" {
+		fmt.Fprintln(env.Stdout, "MSP key:        not pinned (the first bundle pins it)")
+	} else {
+		fmt.Fprintf(env.Stdout, "MSP key:        %s, pinned %s\napplied bundle: version %d (site %s), %s\n", s.PinnedKey, s.PinnedAt.Local().Format(time.RFC3339), s.Version, s.Site, s.AppliedAt.Local().Format(time.RFC3339))
+	}
+	if l := s.Last; l != nil {
+		fmt.Fprintf(env.Stdout, "last bundle:    %s, version %d from %s at %s\n", l.Result, l.BundleVersion, l.Source, l.Time.Local().Format(time.RFC3339))
+		for _, r := range l.Reasons {
+			fmt.Fprintf(env.Stdout, "                %s\n", r)
+		}
 	}
 	return nil
 }

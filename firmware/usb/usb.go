@@ -100,6 +100,9 @@ func (w *Watcher) Scan(ctx context.Context) {
 	for _, root := range w.o.Roots {
 		for _, dir := range candidateDirs(root) {
 			p := filepath.Join(dir, bundle.FileName)
+			if _, err := os.Lstat(p); err != nil {
+				continue
+			}
 			present[p] = true
 			w.tryFile(ctx, p)
 		}
@@ -163,9 +166,6 @@ func readBundle(p string) ([]byte, error) {
 }
 
 func (w *Watcher) tryFile(ctx context.Context, p string) {
-	if _, err := os.Lstat(p); err != nil {
-		return
-	}
 	data, err := readBundle(p)
 	sum := sha256.Sum256(data)
 	if prev, ok := w.seenFiles[p]; ok && prev == sum {

@@ -1,0 +1,206 @@
+package usb_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"outpost/appliance/config"
+	"outpost/firmware/bundle"
+	"outpost/firmware/identity"
+	"outpost/firmware/provision"
+	"outpost/firmware/usb"
+	"outpost/store"
+)
+
+type box struct {
+	id      *identity.Identity
+	p       *provision.Provisioner
+	applied []string
+	msp     ed25519.PrivateKey
+}
+
+func newBox(t *testing.T) *box {
+	t.Helper()
+	st, err := store.Open(filepath.Join(t.TempDir(), "outpost.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	b := &box{}
+	if b.id, err = identity.Load(st); err != nil {
+		t.Fatal(err)
+	}
+	_, b.msp, _ = ed25519.GenerateKey(nil)
+	b.p = provision.New(provision.Options{Store: st, Identity: b.id, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Activate: func(c *config.Config, source string) error { b.applied = append(b.applied, c.Site); return nil }})
+	return b
+}
+
+func (b *box) bundle(t *testing.T, version uint64, site string) []byte {
+	t.Helper()
+	now := time.Now()
+	data, err := bundle.Make(b.msp, bundle.Manifest{Version: version, Created: now, Expires: now.Add(time.Hour), Target: bundle.AnyBox, Site: site,
+		Config: "site: " + site + "\nchecks: []\n"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+func (b *box) watcher(o usb.Options) *usb.Watcher {
+	o.Apply = b.p.ApplyBundle
+	o.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	return usb.New(o)
+}
+
+func receipt(t *testing.T, dir, boxID string) provision.Receipt {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(dir, usb.ReceiptName(boxID)))
+	if err != nil {
+		t.Fatalf("no receipt: %v", err)
+	}
+	var rc provision.Receipt
+	if err := json.Unmarshal(data, &rc); err != nil {
+		t.Fatal(err)
+	}
+	return rc
+}
+
+// TestMountRootStick: a stick the OS automounted under a watched root is
+// applied once per insertion, with a receipt next to the bundle.
+func TestMountRootStick(t *testing.T) {
+	b := newBox(t)
+	root := t.TempDir()
+	stick := filepath.Join(root, "admin", "OUTPOST")
+	os.MkdirAll(stick, 0o755)
+	w := b.watcher(usb.Options{Roots: []string{root}})
+	ctx := context.Background()
+
+	w.Scan(ctx) // nothing there yet
+	if err := os.WriteFile(filepath.Join(stick, bundle.FileName), b.bundle(t, 3, "Acme"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w.Scan(ctx)
+	w.Scan(ctx) // still inserted: not applied again
+	rc := receipt(t, stick, b.id.ID())
+	if rc.Result != provision.Applied || rc.BundleVersion != 3 || rc.BoxPublicKey != b.id.PublicKeyString() || len(b.applied) != 1 {
+		t.Fatalf("receipt %+v, applied %v", rc, b.applied)
+	}
+	if entries, _ := os.ReadDir(stick); len(entries) != 2 {
+		t.Fatalf("stick holds %d files (a temporary receipt left behind?)", len(entries))
+	}
+
+	// Pulled out, a newer bundle put on, inserted again.
+	os.Remove(filepath.Join(stick, bundle.FileName))
+	w.Scan(ctx)
+	os.WriteFile(filepath.Join(stick, bundle.FileName), b.bundle(t, 4, "Acme II"), 0o644)
+	w.Scan(ctx)
+	if rc := receipt(t, stick, b.id.ID()); rc.Result != provision.Applied || rc.BundleVersion != 4 || len(b.applied) != 2 || b.applied[1] != "Acme II" {
+		t.Fatalf("second insertion: %+v %v", rc, b.applied)
+	}
+
+	// A link in place of the bundle is not followed; a huge file is not read.
+	os.Remove(filepath.Join(stick, bundle.FileName))
+	w.Scan(ctx)
+	outside := filepath.Join(t.TempDir(), "elsewhere.bundle")
+	os.WriteFile(outside, b.bundle(t, 5, "Linked"), 0o644)
+	os.Symlink(outside, filepath.Join(stick, bundle.FileName))
+	w.Scan(ctx)
+	if rc := receipt(t, stick, b.id.ID()); rc.Result != provision.Refused || !strings.Contains(strings.Join(rc.Reasons, ";"), "not a regular file") {
+		t.Fatalf("symlinked bundle: %+v", rc)
+	}
+	os.Remove(filepath.Join(stick, bundle.FileName))
+	w.Scan(ctx)
+	f, _ := os.Create(filepath.Join(stick, bundle.FileName))
+	f.Truncate(bundle.MaxFileSize + 1)
+	f.Close()
+	w.Scan(ctx)
+	if rc := receipt(t, stick, b.id.ID()); rc.Result != provision.Refused || !strings.Contains(strings.Join(rc.Reasons, ";"), "a bundle is at most") || len(b.applied) != 2 {
+		t.Fatalf("oversized bundle: %+v", rc)
+	}
+}
+
+// TestLoopDeviceStick attaches a real filesystem image as a loop device:
+// the watcher finds it in sysfs, mounts it read-only, applies the bundle,
+// and writes the receipt back onto the image.
+func TestLoopDeviceStick(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to attach loop devices and mount them")
+	}
+	if _, err := os.Stat("/dev/loop-control"); err != nil {
+		t.Skip("no loop devices on this machine (/dev/loop-control missing)")
+	}
+	fs, mkfs := "vfat", "mkfs.vfat"
+	procfs, _ := os.ReadFile("/proc/filesystems")
+	if !strings.Contains(string(procfs), "\tvfat\n") {
+		// This kernel cannot mount vfat (no module): the same path is
+		// exercised with ext2, which the watcher only tries when told.
+		t.Logf("this kernel has no vfat; using an ext2 image instead")
+		fs, mkfs = "ext2", "mkfs.ext2"
+		if !strings.Contains(string(procfs), "\text2\n") && !strings.Contains(string(procfs), "\text4\n") {
+			t.Skip("this kernel mounts neither vfat nor ext2")
+		}
+	}
+	if _, err := exec.LookPath(mkfs); err != nil {
+		if os.Getenv("CI") != "" && fs == "vfat" {
+			t.Fatalf("%s is not installed (make test installs dosfstools)", mkfs)
+		}
+		t.Skipf("%s is not installed", mkfs)
+	}
+	img := filepath.Join(t.TempDir(), "stick.img")
+	f, _ := os.Create(img)
+	f.Truncate(16 << 20)
+	f.Close()
+	if out, err := exec.Command(mkfs, img).CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v %s", mkfs, err, out)
+	}
+	out, err := exec.Command("losetup", "--find", "--show", img).CombinedOutput()
+	if err != nil {
+		t.Skipf("cannot attach a loop device here: %v %s", err, out)
+	}
+	dev := strings.TrimSpace(string(out))
+	t.Cleanup(func() { exec.Command("losetup", "-d", dev).Run() })
+
+	b := newBox(t)
+	// Put the bundle on the "stick" the way a technician's PC would.
+	mnt := t.TempDir()
+	if out, err := exec.Command("mount", "-t", fs, dev, mnt).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount the image here: %v %s", err, out)
+	}
+	os.WriteFile(filepath.Join(mnt, bundle.FileName), b.bundle(t, 9, "Loop Site"), 0o644)
+	if out, err := exec.Command("umount", mnt).CombinedOutput(); err != nil {
+		t.Fatalf("umount: %v %s", err, out)
+	}
+
+	name := filepath.Base(dev)
+	w := b.watcher(usb.Options{BlockDevices: true, ExtraDevices: []string{name}, Filesystems: []string{"vfat", "exfat", fs}, MountDir: t.TempDir()})
+	w.Scan(context.Background())
+	if len(b.applied) != 1 || b.applied[0] != "Loop Site" {
+		t.Fatalf("bundle on %s not applied: %v", dev, b.applied)
+	}
+	// The watcher unmounted it: mountinfo no longer lists it.
+	if mi, _ := os.ReadFile("/proc/self/mountinfo"); strings.Contains(string(mi), dev+" ") {
+		t.Fatalf("%s still mounted after the scan", dev)
+	}
+	if out, err := exec.Command("mount", "-t", fs, "-o", "ro", dev, mnt).CombinedOutput(); err != nil {
+		t.Fatalf("mount to read the receipt: %v %s", err, out)
+	}
+	defer exec.Command("umount", mnt).Run()
+	rc := receipt(t, mnt, b.id.ID())
+	if rc.Result != provision.Applied || rc.BundleVersion != 9 || rc.Source != dev+":/"+bundle.FileName {
+		t.Fatalf("receipt on the stick: %+v", rc)
+	}
+	w.Scan(context.Background())
+	if len(b.applied) != 1 {
+		t.Fatal("the same insertion was applied twice")
+	}
+}

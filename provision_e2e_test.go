@@ -1,0 +1,156 @@
+//go:build linux
+
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// startBox runs the real daemon with extra environment and returns it
+// with its log.
+func startBox(t *testing.T, cfg, data string, env ...string) (*exec.Cmd, *logTail) {
+	t.Helper()
+	cmd := exec.Command(binPath, "run", "--config", cfg, "--data", data, "--listen", "127.0.0.1:0", "--ui-listen", "127.0.0.1:0")
+	cmd.Env = append(os.Environ(), env...)
+	lt := &logTail{}
+	lt.follow(cmd)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	waitFor(t, 15*time.Second, func() string {
+		if _, code := outpost(t, "bundle", "status", "--data", data); code != 0 {
+			return "daemon never answered:\n" + lt.String()
+		}
+		return ""
+	})
+	return cmd, lt
+}
+
+func kill(cmd *exec.Cmd) {
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+}
+
+// TestProvisioningSurvivesSIGKILL: the daemon killed in the middle of
+// applying a stick's bundle comes back with the old config, whole; killed
+// right after an apply, with the new one, whole; and a stick inserted
+// into the running box configures it and gets its receipt.
+func TestProvisioningSurvivesSIGKILL(t *testing.T) {
+	dir := t.TempDir()
+	if out, code := outpost(t, "bundle", "keygen", "--out", dir); code != 0 {
+		t.Fatalf("keygen: %s", out)
+	}
+	if out, code := outpost(t, "bundle", "keygen", "--out", dir); code != 1 || !strings.Contains(out, "refusing to overwrite") {
+		t.Fatalf("keygen over an existing key: %d %s", code, out)
+	}
+	sticks := t.TempDir()
+	stick := filepath.Join(sticks, "OUTPOST")
+	os.MkdirAll(stick, 0o755)
+	// The site config carries where the box looks for sticks too.
+	watch := "provisioning: {mount_roots: ['" + sticks + "'], block_devices: false, interval: 500ms}\n"
+	site := filepath.Join(dir, "site.yaml")
+	os.WriteFile(site, []byte("site: Acme Dental\n"+watch+"checks:\n  - {id: provisioned-check, kind: tcp, target: 127.0.0.1:1, interval: 1s}\n"), 0o644)
+	bundleFile := filepath.Join(dir, "acme.bundle")
+	if out, code := outpost(t, "bundle", "make", "--key", filepath.Join(dir, "msp.key"), "--site", site, "--out", bundleFile, "--version", "10"); code != 0 {
+		t.Fatalf("make: %s", out)
+	}
+	cfg := writeConfig(t, "site: Factory\n"+watch+"checks:\n  - {id: factory-check, kind: tcp, target: 127.0.0.1:1, interval: 1s}\n")
+	data := t.TempDir()
+
+	// 1. Killed between reading the stick and switching the config.
+	box, lt := startBox(t, cfg, data, "OUTPOST_TEST_PROVISION_PAUSE=30s")
+	b, _ := os.ReadFile(bundleFile)
+	os.WriteFile(filepath.Join(stick, "outpost-provision.bundle"), b, 0o644)
+	waitFor(t, 10*time.Second, func() string {
+		if !strings.Contains(lt.String(), "provisioning stick: bundle found") {
+			return "stick not seen:\n" + lt.String()
+		}
+		return ""
+	})
+	time.Sleep(200 * time.Millisecond) // inside the apply now
+	kill(box)
+	os.Remove(filepath.Join(stick, "outpost-provision.bundle")) // stick pulled while the box was off
+	box, _ = startBox(t, cfg, data)
+	out, _ := outpost(t, "status", "--data", data)
+	if !strings.Contains(out, "factory-check") || strings.Contains(out, "provisioned-check") {
+		t.Fatalf("after a kill mid-apply the old config must run:\n%s", out)
+	}
+	if out, _ := outpost(t, "bundle", "status", "--data", data); !strings.Contains(out, "not pinned") {
+		t.Fatalf("after a kill mid-apply nothing may be pinned:\n%s", out)
+	}
+
+	// 2. Applied by hand, killed at once: the new config, whole.
+	out, code := outpost(t, "bundle", "apply", bundleFile, "--data", data)
+	if code != 0 || !strings.Contains(out, `"result": "applied"`) {
+		t.Fatalf("bundle apply: %d\n%s", code, out)
+	}
+	kill(box)
+	box, lt = startBox(t, cfg, data)
+	out, _ = outpost(t, "status", "--data", data)
+	if !strings.Contains(out, "provisioned-check") || strings.Contains(out, "factory-check") {
+		t.Fatalf("after a kill right after apply the new config must run:\n%s", out)
+	}
+	if out, _ := outpost(t, "bundle", "status", "--data", data); !strings.Contains(out, "applied bundle: version 10 (site Acme Dental)") {
+		t.Fatalf("bundle status:\n%s", out)
+	}
+	// Replayed: refused, exit 1, nothing changes.
+	if out, code := outpost(t, "bundle", "apply", bundleFile, "--data", data); code != 1 || !strings.Contains(out, "version 10 is not newer than the applied version 10") {
+		t.Fatalf("replayed bundle: %d\n%s", code, out)
+	}
+
+	// 3. A newer bundle on a stick, the box running: applied, receipt
+	// on the stick, new config in force.
+	os.WriteFile(site, []byte("site: Acme Dental\n"+watch+"checks:\n  - {id: second-check, kind: tcp, target: 127.0.0.1:1, interval: 1s}\n"), 0o644)
+	if out, code := outpost(t, "bundle", "make", "--key", filepath.Join(dir, "msp.key"), "--site", site, "--out", stick, "--version", "11"); code != 0 {
+		t.Fatalf("make onto the stick: %s", out)
+	}
+	var receipt []byte
+	waitFor(t, 10*time.Second, func() string {
+		matches, _ := filepath.Glob(filepath.Join(stick, "outpost-receipt-ob-*.json"))
+		if len(matches) != 1 {
+			return "no receipt on the stick; box log:\n" + lt.String()
+		}
+		receipt, _ = os.ReadFile(matches[0])
+		return ""
+	})
+	if !strings.Contains(string(receipt), `"result": "applied"`) || !strings.Contains(string(receipt), `"bundle_version": 11`) {
+		t.Fatalf("receipt:\n%s", receipt)
+	}
+	waitFor(t, 5*time.Second, func() string {
+		if out, _ := outpost(t, "status", "--data", data); !strings.Contains(out, "second-check") {
+			return "stick's config not in force:\n" + out
+		}
+		return ""
+	})
+	// The receipt registers the box for a targeted bundle: its config
+	// encrypted to this box alone.
+	recFile := filepath.Join(dir, "receipt.json")
+	os.WriteFile(recFile, receipt, 0o644)
+	if out, code := outpost(t, "bundle", "make", "--key", filepath.Join(dir, "msp.key"), "--site", site, "--out", bundleFile, "--version", "12", "--receipt", recFile); code != 0 {
+		t.Fatalf("targeted make: %s", out)
+	}
+	if out, _ := outpost(t, "bundle", "inspect", bundleFile, "--key", filepath.Join(dir, "msp.pub")); !strings.Contains(out, "encrypted to the target box") || !strings.Contains(out, "target:    ob-") {
+		t.Fatalf("inspect targeted:\n%s", out)
+	}
+	if out, code := outpost(t, "bundle", "apply", bundleFile, "--data", data); code != 0 {
+		t.Fatalf("targeted apply: %s", out)
+	}
+	// Factory reset at the box: another MSP's key is accepted after it.
+	if out, code := outpost(t, "factory-reset", "--data", data); code != 2 || !strings.Contains(out, "--yes") {
+		t.Fatalf("factory-reset without --yes: %d %s", code, out)
+	}
+	if out, code := outpost(t, "factory-reset", "--yes", "--data", data); code != 0 || !strings.Contains(out, "MSP key unpinned") {
+		t.Fatalf("factory-reset: %d %s", code, out)
+	}
+	if out, _ := outpost(t, "bundle", "status", "--data", data); !strings.Contains(out, "not pinned") {
+		t.Fatalf("after factory reset:\n%s", out)
+	}
+	kill(box)
+}
