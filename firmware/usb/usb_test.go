@@ -108,6 +108,16 @@ func TestMountRootStick(t *testing.T) {
 		t.Fatalf("second insertion: %+v %v", rc, b.applied)
 	}
 
+	// A directory link on the stick leading elsewhere is not followed.
+	elsewhere := t.TempDir()
+	os.WriteFile(filepath.Join(elsewhere, bundle.FileName), b.bundle(t, 50, "Escaped"), 0o644)
+	os.Symlink(elsewhere, filepath.Join(root, "escape"))
+	os.Symlink("../../..", filepath.Join(stick, "up"))
+	w.Scan(ctx)
+	if len(b.applied) != 2 {
+		t.Fatalf("a bundle behind a directory link was applied: %v", b.applied)
+	}
+
 	// A link in place of the bundle is not followed; a huge file is not read.
 	os.Remove(filepath.Join(stick, bundle.FileName))
 	w.Scan(ctx)
