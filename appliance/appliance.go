@@ -23,6 +23,7 @@ import (
 	"outpost/appliance/clock"
 	"outpost/appliance/config"
 	"outpost/appliance/incidents"
+	"outpost/appliance/phonehome"
 	"outpost/appliance/scheduler"
 	"outpost/checks"
 	"outpost/checks/agent"
@@ -63,16 +64,18 @@ type ResultHook func(checks.Spec, checks.Result)
 
 // Appliance is one running Outpost daemon.
 type Appliance struct {
-	o      Options
-	log    *slog.Logger
-	store  *store.Store
-	sched  *scheduler.Scheduler
-	inc    *incidents.Engine
-	notify *notify.Engine
-	agents *agent.Client
-	id     *identity.Identity
-	prov   *provision.Provisioner
-	ackKey []byte
+	o        Options
+	log      *slog.Logger
+	store    *store.Store
+	sched    *scheduler.Scheduler
+	inc      *incidents.Engine
+	notify   *notify.Engine
+	agents   *agent.Client
+	id       *identity.Identity
+	prov     *provision.Provisioner
+	phone    *phonehome.Phone
+	firmware firmwareNote
+	ackKey   []byte
 
 	mu     sync.RWMutex
 	cfg    *config.Config
@@ -172,7 +175,7 @@ func New(o Options) (*Appliance, error) {
 	a.hooks = append(a.hooks, a.inc.Observe)
 	a.prov = provision.New(provision.Options{Store: st, Identity: a.id, Clock: o.Clock, Log: o.Log, BoxVersion: Version, UICert: a.certFP,
 		Check: checkConfig, Activate: a.activateProvisioned})
-	a.routes = append(a.routes, a.inc.Routes, a.auditRoutes, a.agents.Routes, a.provisionRoutes)
+	a.routes = append(a.routes, a.inc.Routes, a.auditRoutes, a.agents.Routes, a.provisionRoutes, a.phoneRoutes)
 	if err := a.applyStartup(cfg); err != nil {
 		st.Close()
 		return nil, err
@@ -465,6 +468,9 @@ func (a *Appliance) Run(ctx context.Context) error {
 	}
 	go a.collectInventory(ctx)
 	go a.watchSticks(ctx)
+	if err := a.startPhoneHome(ctx); err != nil {
+		a.log.Error("phone home not started", "err", err)
+	}
 
 	schedDone := make(chan error, 1)
 	go func() { schedDone <- a.sched.Run(ctx) }()

@@ -63,6 +63,12 @@ func (a *Appliance) notifyIncident(inc incidents.Incident) notify.Incident {
 // onIncident feeds incident events to the notification engine.
 func (a *Appliance) onIncident(inc incidents.Incident, ev incidents.Event) {
 	a.log.Info("incident "+string(ev.Kind), "id", inc.ID, "check", inc.Check, "text", ev.Text)
+	switch ev.Kind {
+	case incidents.Detected:
+		a.kickPhoneHome("incident_opened")
+	case incidents.Resolve:
+		a.kickPhoneHome("incident_resolved")
+	}
 	if a.notify == nil {
 		return
 	}

@@ -69,6 +69,8 @@ type Config struct {
 	Agents []Agent `yaml:"agents"`
 	// Provisioning says where the box looks for provisioning sticks.
 	Provisioning Provisioning `yaml:"provisioning"`
+	// PhoneHome sends summaries to the MSP.
+	PhoneHome PhoneHome `yaml:"phonehome"`
 	// Checks are the site's checks.
 	Checks []Check `yaml:"checks"`
 
@@ -195,6 +197,7 @@ func Parse(name string, data []byte) (*Config, error) {
 		c.validateDevices(d)
 		c.validateAgents(d, &root)
 		c.validateProvisioning(d, &root)
+		c.validatePhoneHome(d, &root)
 		c.validateIncidents(d)
 		c.validateNotify(d)
 		for _, err := range c.Traps.Validate() {

@@ -26,7 +26,7 @@ func TestBadConfigs(t *testing.T) {
 		"bad-no-site.yaml":        `testdata/bad-no-site.yaml:1: site: is required (the site's name, e.g. "Acme Dental, 2nd floor closet")`,
 		"bad-yaml.yaml":           `testdata/bad-yaml.yaml:3: not valid YAML: found a tab character that violates indentation`,
 		"bad-severity.yaml":       `testdata/bad-severity.yaml:3: checks[0].labels.severity: "urgent" is not a severity (one of info, warning, critical)`,
-		"bad-top-level.yaml":      `testdata/bad-top-level.yaml:2: chekcs: unknown field (expected one of agents, checks, defaults, devices, healing, incidents, listen, maintenance, notify, provisioning, scheduler, site, store, traps, ui)`,
+		"bad-top-level.yaml":      `testdata/bad-top-level.yaml:2: chekcs: unknown field (expected one of agents, checks, defaults, devices, healing, incidents, listen, maintenance, notify, phonehome, provisioning, scheduler, site, store, traps, ui)`,
 		"bad-type.yaml": `testdata/bad-type.yaml:3: scheduler.concurrency: "lots" is not a whole number
 testdata/bad-type.yaml:8: checks[0].labels: expected a mapping, got a list`,
 		"bad-missing-target.yaml": `testdata/bad-missing-target.yaml:3: checks[0].target: is required for kind tcp`,

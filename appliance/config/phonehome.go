@@ -1,0 +1,87 @@
+package config
+
+import (
+	"fmt"
+	"net/url"
+	"os"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"outpost/checks"
+)
+
+// PhoneHome sends summaries to the MSP (off while url is empty).
+type PhoneHome struct {
+	// URL is the receiver's HTTPS endpoint, e.g.
+	// https://hq.example.net:8444/v1/summaries.
+	URL string `yaml:"url"`
+	// Interval between summaries (default 5m); incidents opening or
+	// resolving send one at once too.
+	Interval time.Duration `yaml:"interval"`
+	// CAFile pins the CA of a self-hosted receiver (PEM); empty uses the
+	// system's roots.
+	CAFile string `yaml:"ca_file"`
+	// Quota bounds the outbox (default 20MB); beyond it the oldest
+	// summaries are dropped and counted as lost.
+	Quota checks.Bytes `yaml:"quota"`
+	// BackoffMax caps the wait between attempts (default 5m).
+	BackoffMax time.Duration `yaml:"backoff_max"`
+
+	line int
+}
+
+// Phone-home defaults.
+const (
+	DefaultPhoneInterval = 5 * time.Minute
+	DefaultPhoneQuota    = 20 << 20
+	DefaultPhoneBackoff  = 5 * time.Minute
+)
+
+// Enabled reports whether phone home is configured.
+func (p PhoneHome) Enabled() bool { return p.URL != "" }
+
+func (c *Config) validatePhoneHome(d *decoder, root *yaml.Node) {
+	p := &c.PhoneHome
+	if n := findKey(root, "phonehome"); n != nil {
+		p.line = n.Line
+	}
+	fail := func(field, format string, args ...any) {
+		d.errs = append(d.errs, &Error{File: c.File, Line: p.line, Field: "phonehome." + field, Msg: fmt.Sprintf(format, args...)})
+	}
+	if p.Interval == 0 {
+		p.Interval = DefaultPhoneInterval
+	}
+	if p.Quota == 0 {
+		p.Quota = DefaultPhoneQuota
+	}
+	if p.BackoffMax == 0 {
+		p.BackoffMax = DefaultPhoneBackoff
+	}
+	if p.URL == "" {
+		return
+	}
+	u, err := url.Parse(p.URL)
+	switch {
+	case err != nil:
+		fail("url", "%q is not a URL: %v", p.URL, err)
+	case u.Scheme != "https":
+		fail("url", "%q must be https:// (summaries carry the site's incidents)", p.URL)
+	case u.Host == "":
+		fail("url", "%q has no host", p.URL)
+	}
+	if p.Interval < 200*time.Millisecond || p.Interval > 24*time.Hour {
+		fail("interval", "%s is out of range (200ms to 24h)", p.Interval)
+	}
+	if p.Quota < 64<<10 {
+		fail("quota", "%s is too small (at least 64KiB)", p.Quota)
+	}
+	if p.BackoffMax < time.Second || p.BackoffMax > 24*time.Hour {
+		fail("backoff_max", "%s is out of range (1s to 24h)", p.BackoffMax)
+	}
+	if p.CAFile != "" {
+		if _, err := os.Stat(p.CAFile); err != nil {
+			fail("ca_file", "%v", err)
+		}
+	}
+}

@@ -1,0 +1,235 @@
+package appliance
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"outpost/appliance/incidents"
+	"outpost/appliance/phonehome"
+	"outpost/checks"
+	"outpost/checks/agent/wire"
+	"outpost/store"
+)
+
+// slaWindow is the window the summary's SLA figures cover.
+const slaWindow = 30 * 24 * time.Hour
+
+// firmwareNote remembers the last verified firmware notice.
+type firmwareNote struct {
+	mu sync.Mutex
+	ev *phonehome.Event
+}
+
+// startPhoneHome runs phone home when the config has a URL.
+func (a *Appliance) startPhoneHome(ctx context.Context) error {
+	cfg := a.Config().PhoneHome
+	if !cfg.Enabled() {
+		return nil
+	}
+	p, err := phonehome.New(phonehome.Options{URL: cfg.URL, CAFile: cfg.CAFile, Interval: cfg.Interval, Quota: int64(cfg.Quota), BackoffMax: cfg.BackoffMax,
+		Store: a.store, Signer: a.id, Bundles: a.prov, Build: a.buildSummary, Clock: a.o.Clock, Log: a.log,
+		OnFirmware: func(n phonehome.FirmwareNotice) {
+			a.log.Warn("firmware update available (notice signed by the MSP)", "version", n.Version, "url", n.URL, "sha256", n.SHA256)
+			a.firmware.mu.Lock()
+			a.firmware.ev = &phonehome.Event{Time: a.o.Clock.Now().UTC(), Result: "available", Detail: "version " + n.Version + " at " + n.URL}
+			a.firmware.mu.Unlock()
+		}})
+	if err != nil {
+		return err
+	}
+	a.mu.Lock()
+	a.phone = p
+	a.mu.Unlock()
+	a.log.Info("phoning home", "url", cfg.URL, "interval", cfg.Interval, "box", a.id.ID())
+	go p.Run(ctx)
+	return nil
+}
+
+// kickPhoneHome sends a summary at once after an important change.
+func (a *Appliance) kickPhoneHome(reason string) {
+	a.mu.RLock()
+	p := a.phone
+	a.mu.RUnlock()
+	if p != nil {
+		p.Kick(reason)
+	}
+}
+
+// buildSummary reports the site as it is now.
+func (a *Appliance) buildSummary(reason string, seq uint64, m store.PhoneMeta, full bool) (phonehome.Summary, map[string]string, error) {
+	now := a.o.Clock.Now().UTC()
+	cfg := a.Config()
+	s := phonehome.Summary{Box: phonehome.Box{ID: a.id.ID(), Version: Version, PublicKey: a.id.PublicKeyString(), Site: cfg.Site, UICertSHA256: a.certFP},
+		OpenIncidents: []phonehome.Incident{}, ClosedIncidents: []phonehome.Incident{}, Capacity: []phonehome.Capacity{}}
+	devices := map[string]*phonehome.Device{}
+	for _, d := range cfg.Devices {
+		devices[d.Name] = &phonehome.Device{Name: d.Name, Class: d.Class}
+	}
+	for _, c := range cfg.Checks {
+		s.Health.Checks++
+		dev := devices[c.Labels.Device]
+		if dev == nil {
+			dev = &phonehome.Device{Name: c.Labels.Device}
+			devices[c.Labels.Device] = dev
+		}
+		dev.Checks++
+		r, ok := a.store.Latest(c.ID)
+		if !ok {
+			s.Health.Pending++
+			continue
+		}
+		switch r.Status {
+		case checks.OK:
+			s.Health.OK++
+		case checks.Warning:
+			s.Health.Warning++
+		case checks.Critical:
+			s.Health.Critical++
+		default:
+			s.Health.Unknown++
+		}
+		if (r.Status == checks.Warning || r.Status == checks.Critical) && isCapacityKind(c.Kind) {
+			s.Capacity = append(s.Capacity, phonehome.Capacity{Check: c.ID, Device: c.Labels.Device, Status: r.Status.String(), Value: r.Value, Detail: r.Detail})
+		}
+	}
+	for _, ag := range cfg.Agents {
+		name := ag.Device
+		if name == "" {
+			name = ag.Name
+		}
+		inv, ok, err := a.store.GetAgentInventory(ag.Name)
+		if err != nil || !ok || devices[name] == nil {
+			continue
+		}
+		var w wire.Inventory
+		if json.Unmarshal(inv.Data, &w) == nil {
+			devices[name].Facts = map[string]string{"os": strings.TrimSpace(w.OS.Name + " " + w.OS.Version + " " + w.OS.Build), "cpu": w.CPU,
+				"ram": checks.Bytes(w.RAM).String(), "serial": w.Serial, "apps": fmt.Sprint(len(w.Apps))}
+		}
+	}
+	inv := map[string]string{}
+	names := make([]string, 0, len(devices))
+	for n := range devices {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	s.Inventory = phonehome.Inventory{New: []phonehome.Device{}, Gone: []string{}, Changed: []phonehome.Device{}}
+	for _, n := range names {
+		d := *devices[n]
+		b, _ := json.Marshal(d)
+		sum := sha256.Sum256(b)
+		inv[n] = hex.EncodeToString(sum[:8])
+		switch old, ok := m.Inventory[n]; {
+		case !ok:
+			s.Inventory.New = append(s.Inventory.New, d)
+		case old != inv[n]:
+			s.Inventory.Changed = append(s.Inventory.Changed, d)
+		}
+		if full {
+			s.Inventory.Full = append(s.Inventory.Full, d)
+		}
+	}
+	for n := range m.Inventory {
+		if _, ok := inv[n]; !ok {
+			s.Inventory.Gone = append(s.Inventory.Gone, n)
+		}
+	}
+	sort.Strings(s.Inventory.Gone)
+
+	built, _ := time.Parse(time.RFC3339Nano, m.Built)
+	list, err := a.inc.List(false, 5000)
+	if err != nil {
+		return s, nil, err
+	}
+	from := now.Add(-slaWindow)
+	var down, ackSum, resSum time.Duration
+	var acks, ress int
+	for _, inc := range list {
+		if inc.Resolved == nil {
+			s.OpenIncidents = append(s.OpenIncidents, summaryIncident(inc))
+		} else if inc.Resolved.After(built) {
+			s.ClosedIncidents = append(s.ClosedIncidents, summaryIncident(inc))
+		}
+		end := now
+		if inc.Resolved != nil {
+			end = *inc.Resolved
+		}
+		if end.Before(from) {
+			continue
+		}
+		s.SLA.Incidents++
+		down += end.Sub(maxTime(inc.Opened, from))
+		if inc.Acked != nil {
+			ackSum += inc.Acked.Sub(inc.Opened)
+			acks++
+		}
+		if inc.Resolved != nil {
+			resSum += inc.Resolved.Sub(inc.Opened)
+			ress++
+		}
+	}
+	s.SLA.From, s.SLA.To, s.SLA.UptimePercent = from, now, 100
+	if n := len(cfg.Checks); n > 0 {
+		s.SLA.UptimePercent = 100 * (1 - down.Seconds()/(float64(n)*slaWindow.Seconds()))
+	}
+	if acks > 0 {
+		s.SLA.MeanTimeToAck = (ackSum / time.Duration(acks)).Seconds()
+	}
+	if ress > 0 {
+		s.SLA.MeanTimeToResolve = (resSum / time.Duration(ress)).Seconds()
+	}
+
+	n, _, _ := a.store.PhoneDepth()
+	s.BoxHealth = phonehome.BoxHealth{StoreBytes: a.store.Stats().FileSize, OutboxDepth: n,
+		LatenessP99Ms: float64(a.sched.Stats().Lateness.Quantile(0.99)) / 1e6, UptimeSeconds: int64(now.Sub(a.started) / time.Second)}
+	if st, err := a.prov.State(); err == nil && st.Last != nil {
+		s.BoxHealth.LastUSB = &phonehome.Event{Time: st.Last.Time, Result: st.Last.Result,
+			Detail: fmt.Sprintf("bundle v%d from %s %s", st.Last.BundleVersion, st.Last.Source, strings.Join(st.Last.Reasons, "; "))}
+	}
+	a.firmware.mu.Lock()
+	s.BoxHealth.LastFirmware = a.firmware.ev
+	a.firmware.mu.Unlock()
+	return s, inv, nil
+}
+
+func summaryIncident(inc incidents.Incident) phonehome.Incident {
+	out := phonehome.Incident{ID: inc.ID, Check: inc.Check, Device: inc.Device, Severity: inc.Severity, State: string(inc.State), Summary: inc.Summary,
+		Opened: inc.Opened, Acked: inc.Acked, AckedBy: inc.AckedBy, Resolved: inc.Resolved, Resolution: inc.Resolution, Timeline: []phonehome.TimelineEntry{}}
+	for _, e := range inc.Timeline {
+		out.Timeline = append(out.Timeline, phonehome.TimelineEntry{Time: e.Time, Kind: string(e.Kind), Text: e.Text})
+	}
+	return out
+}
+
+func isCapacityKind(kind string) bool {
+	return kind == "disk" || kind == "memory" || strings.Contains(kind, "storage") || strings.HasSuffix(kind, "_disk") || strings.HasSuffix(kind, "_memory")
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// phoneRoutes serves `outpost phonehome status`.
+func (a *Appliance) phoneRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /phonehome", func(w http.ResponseWriter, r *http.Request) {
+		a.mu.RLock()
+		p := a.phone
+		a.mu.RUnlock()
+		if p == nil {
+			writeError(w, http.StatusNotFound, fmt.Errorf("phone home is off: set phonehome.url in the site config"))
+			return
+		}
+		writeJSON(w, http.StatusOK, p.Status())
+	})
+}

@@ -1,0 +1,406 @@
+package phonehome
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/ed25519"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"outpost/appliance/clock"
+	"outpost/firmware/bundle"
+	"outpost/firmware/provision"
+	"outpost/store"
+)
+
+// Signer is the box identity as phone home needs it.
+type Signer interface {
+	ID() string
+	Sign(msg []byte) []byte
+}
+
+// Bundles is provisioning as phone home needs it: replies may carry a
+// bundle, applied only under the pinned MSP key.
+type Bundles interface {
+	ApplyBundle(ctx context.Context, data []byte, source string) (provision.Receipt, error)
+	PinnedKey() (ed25519.PublicKey, bool)
+}
+
+// Options configure phone home.
+type Options struct {
+	URL string
+	// CAFile pins the receiver's CA (a PEM file); empty trusts the
+	// system's roots.
+	CAFile   string
+	Interval time.Duration
+	// Quota bounds the outbox in bytes (oldest summaries coalesced).
+	Quota int64
+	// BackoffMax caps the wait between attempts (default 5 minutes).
+	BackoffMax time.Duration
+	// Timeout bounds one request (default 30 s).
+	Timeout time.Duration
+	Store   *store.Store
+	Signer  Signer
+	Bundles Bundles
+	// Build makes a summary (the daemon knows what is in it).
+	Build func(reason string, seq uint64, m store.PhoneMeta, full bool) (Summary, map[string]string, error)
+	// OnFirmware is told about a verified firmware notice.
+	OnFirmware func(FirmwareNotice)
+	Clock      clock.Clock
+	Log        *slog.Logger
+}
+
+// Status is what `outpost phonehome status` shows.
+type Status struct {
+	URL         string    `json:"url"`
+	Depth       int       `json:"depth"`
+	Bytes       int64     `json:"bytes"`
+	Quota       int64     `json:"quota"`
+	NextSeq     uint64    `json:"next_seq"`
+	Lost        uint64    `json:"lost"`
+	LastSuccess time.Time `json:"last_success,omitzero"`
+	LastAck     uint64    `json:"last_ack,omitempty"`
+	LastError   string    `json:"last_error,omitempty"`
+	LastErrorAt time.Time `json:"last_error_at,omitzero"`
+	Failures    int       `json:"consecutive_failures"`
+	NextAttempt time.Time `json:"next_attempt,omitzero"`
+	Duplicates  int       `json:"duplicates_acked"`
+}
+
+// Phone builds, stores and sends summaries.
+type Phone struct {
+	o      Options
+	client *http.Client
+	kick   chan string
+	wake   chan struct{}
+	full   atomic.Bool
+
+	mu sync.Mutex
+	st Status
+}
+
+// New checks the options and prepares the HTTPS client (proxy from
+// HTTPS_PROXY/NO_PROXY, the pinned CA when given).
+func New(o Options) (*Phone, error) {
+	if o.Clock == nil {
+		o.Clock = clock.Real{}
+	}
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	if o.BackoffMax <= 0 {
+		o.BackoffMax = 5 * time.Minute
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 30 * time.Second
+	}
+	if o.Quota <= 0 {
+		o.Quota = 20 << 20
+	}
+	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if o.CAFile != "" {
+		pem, err := os.ReadFile(o.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("phone home CA: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("phone home CA %s: no PEM certificate in it", o.CAFile)
+		}
+		tlsCfg.RootCAs = pool
+	}
+	tr := &http.Transport{Proxy: http.ProxyFromEnvironment, TLSClientConfig: tlsCfg, ForceAttemptHTTP2: true,
+		MaxIdleConns: 2, IdleConnTimeout: 90 * time.Second, TLSHandshakeTimeout: 15 * time.Second}
+	p := &Phone{o: o, client: &http.Client{Transport: tr, Timeout: o.Timeout}, kick: make(chan string, 8), wake: make(chan struct{}, 1)}
+	p.st.URL, p.st.Quota = o.URL, o.Quota
+	return p, nil
+}
+
+// Kick asks for a summary now (an incident opened or resolved).
+func (p *Phone) Kick(reason string) {
+	select {
+	case p.kick <- reason:
+	default: // one is coming anyway
+	}
+}
+
+// Status returns the queue and the last outcomes.
+func (p *Phone) Status() Status {
+	n, b, _ := p.o.Store.PhoneDepth()
+	m, _ := p.o.Store.PhoneMeta()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := p.st
+	s.Depth, s.Bytes, s.NextSeq, s.Lost = n, b, m.NextSeq, m.Lost
+	return s
+}
+
+// Run builds summaries every interval and on kicks, and sends them,
+// until ctx ends.
+func (p *Phone) Run(ctx context.Context) {
+	done := make(chan struct{})
+	go func() { p.sendLoop(ctx); close(done) }()
+	p.enqueue("start")
+	t := p.o.Clock.NewTimer(p.o.Interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			<-done
+			return
+		case <-t.C():
+			p.enqueue("interval")
+			t.Reset(p.o.Interval)
+		case reason := <-p.kick:
+			p.enqueue(reason)
+		}
+	}
+}
+
+// enqueue builds a summary and stores it; it reaches the MSP later.
+func (p *Phone) enqueue(reason string) {
+	now := p.o.Clock.Now().UTC()
+	full := p.full.Swap(false)
+	_, err := p.o.Store.PhoneAppend(p.o.Quota, now.Format(time.RFC3339Nano), func(seq uint64, m store.PhoneMeta) ([]byte, map[string]string, error) {
+		s, inv, err := p.o.Build(reason, seq, m, full)
+		if err != nil {
+			return nil, nil, err
+		}
+		s.Schema, s.Seq, s.Time, s.Reason = Schema, seq, now, reason
+		s.Interval = int(p.o.Interval / time.Second)
+		s.Lost = Lost{Total: m.Lost, LastSeq: m.LostLast}
+		body, err := Encode(s)
+		return body, inv, err
+	})
+	if err != nil {
+		if full {
+			p.full.Store(true)
+		}
+		p.o.Log.Error("phone home: summary not stored", "err", err)
+		return
+	}
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Encode is a summary as sent: gzip'd JSON.
+func Encode(s Summary) ([]byte, error) {
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	if err := json.NewEncoder(zw).Encode(s); err != nil {
+		return nil, err
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// MaxSummary bounds a decompressed summary (the receiver refuses more).
+const MaxSummary = 16 << 20
+
+// Decode reads a gzip'd summary, refusing more than MaxSummary bytes of
+// JSON (no decompression bombs).
+func Decode(body []byte) (Summary, error) {
+	var s Summary
+	zr, err := gzip.NewReader(bytes.NewReader(body))
+	if err != nil {
+		return s, fmt.Errorf("summary is not gzip: %w", err)
+	}
+	data, err := io.ReadAll(io.LimitReader(zr, MaxSummary+1))
+	if err != nil {
+		return s, fmt.Errorf("summary gzip: %w", err)
+	}
+	if len(data) > MaxSummary {
+		return s, fmt.Errorf("summary is over %d bytes uncompressed", MaxSummary)
+	}
+	if err := json.Unmarshal(data, &s); err != nil {
+		return s, fmt.Errorf("summary JSON: %w", err)
+	}
+	if s.Schema != Schema {
+		return s, fmt.Errorf("summary schema %q; this receiver reads %q", s.Schema, Schema)
+	}
+	return s, nil
+}
+
+func (p *Phone) sendLoop(ctx context.Context) {
+	for ctx.Err() == nil {
+		e, ok, err := p.o.Store.PhoneOldest()
+		if err != nil {
+			p.o.Log.Error("phone home: outbox unreadable", "err", err)
+		}
+		if !ok {
+			select {
+			case <-ctx.Done():
+				return
+			case <-p.wake:
+			}
+			continue
+		}
+		retryAfter, err := p.send(ctx, e)
+		if err == nil {
+			if err := p.o.Store.PhoneAcked(e.Seq); err != nil {
+				p.o.Log.Error("phone home: outbox", "err", err)
+			}
+			continue
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		p.mu.Lock()
+		p.st.Failures++
+		delay := p.backoff(p.st.Failures)
+		if retryAfter > delay {
+			delay = retryAfter
+		}
+		p.st.LastError, p.st.LastErrorAt, p.st.NextAttempt = err.Error(), p.o.Clock.Now(), p.o.Clock.Now().Add(delay)
+		n := p.st.Failures
+		p.mu.Unlock()
+		if n == 1 || n%20 == 0 {
+			p.o.Log.Warn("phone home: send failed; the summary stays queued", "seq", e.Seq, "attempt", n, "retry_in", delay.Round(time.Millisecond), "err", err)
+		}
+		t := p.o.Clock.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C():
+		}
+	}
+}
+
+// backoff is exponential with full jitter: uniform in [0, min(cap,
+// 1s·2^n)), so a fleet coming back from an outage does not send in step.
+func (p *Phone) backoff(n int) time.Duration {
+	ceil := p.o.BackoffMax
+	if n < 30 {
+		if d := time.Second << n; d < ceil {
+			ceil = d
+		}
+	}
+	return time.Duration(rand.Int64N(int64(ceil)) + 1)
+}
+
+// send posts one summary; a Retry-After from the receiver comes back
+// with the error.
+func (p *Phone) send(ctx context.Context, e store.PhoneEntry) (time.Duration, error) {
+	box := p.o.Signer.ID()
+	at := p.o.Clock.Now().UTC().Format(time.RFC3339Nano)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.o.URL, bytes.NewReader(e.Body))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Content-Encoding", "gzip")
+	req.Header.Set(HeaderBox, box)
+	req.Header.Set(HeaderSeq, strconv.FormatUint(e.Seq, 10))
+	req.Header.Set(HeaderTime, at)
+	req.Header.Set(HeaderIdem, IdempotencyKey(box, e.Seq))
+	req.Header.Set(HeaderSignature, base64.StdEncoding.EncodeToString(p.o.Signer.Sign(SignedBytes(box, e.Seq, at, e.Body))))
+	resp, err := p.client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, 4*bundle.MaxFileSize))
+	switch {
+	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable:
+		ra := retryAfter(resp.Header.Get("Retry-After"), p.o.Clock.Now())
+		return ra, fmt.Errorf("receiver busy (%s), retry after %s", resp.Status, ra)
+	case resp.StatusCode != http.StatusOK:
+		return 0, fmt.Errorf("receiver answered %s: %s", resp.Status, snippet(data))
+	}
+	var rep Reply
+	if err := json.Unmarshal(data, &rep); err != nil {
+		return 0, fmt.Errorf("receiver's reply is not JSON: %w", err)
+	}
+	if rep.Ack != e.Seq {
+		return 0, fmt.Errorf("receiver acknowledged summary %d, not %d", rep.Ack, e.Seq)
+	}
+	p.mu.Lock()
+	p.st.Failures, p.st.LastSuccess, p.st.LastAck, p.st.NextAttempt = 0, p.o.Clock.Now(), e.Seq, time.Time{}
+	if rep.Duplicate {
+		p.st.Duplicates++
+	}
+	p.mu.Unlock()
+	p.handleReply(ctx, rep)
+	return 0, nil
+}
+
+func (p *Phone) handleReply(ctx context.Context, rep Reply) {
+	if rep.Inventory {
+		p.full.Store(true)
+		p.Kick("inventory_request")
+	}
+	if len(rep.Bundle) == 0 && rep.Firmware == nil {
+		return
+	}
+	pinned, ok := p.o.Bundles.PinnedKey()
+	if !ok {
+		p.o.Log.Warn("phone home: reply carries a bundle or firmware notice, ignored: no MSP key is pinned (provision the box by USB first)")
+		return
+	}
+	if len(rep.Bundle) > 0 {
+		b, err := bundle.Parse(rep.Bundle)
+		switch {
+		case err != nil:
+			p.o.Log.Error("phone home: bundle in the reply refused", "err", err)
+		case !b.Key.Equal(pinned):
+			p.o.Log.Error("phone home: bundle in the reply is not signed by the pinned MSP key; ignored")
+		default:
+			if _, err := p.o.Bundles.ApplyBundle(ctx, rep.Bundle, "phone home "+p.o.URL); err != nil {
+				p.o.Log.Error("phone home: bundle refused", "err", err)
+			}
+		}
+	}
+	if n := rep.Firmware; n != nil {
+		if !ed25519.Verify(pinned, n.NoticeBytes(), n.Signature) {
+			p.o.Log.Error("phone home: firmware notice not signed by the pinned MSP key; ignored", "version", n.Version)
+		} else if p.o.OnFirmware != nil {
+			p.o.OnFirmware(*n)
+		}
+	}
+}
+
+// retryAfter reads a Retry-After header (seconds or an HTTP date),
+// capped at an hour; 0 when absent or unreadable.
+func retryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	var d time.Duration
+	if n, err := strconv.Atoi(v); err == nil && n >= 0 {
+		d = time.Duration(n) * time.Second
+	} else if t, err := http.ParseTime(v); err == nil {
+		d = t.Sub(now)
+	}
+	return max(0, min(d, time.Hour))
+}
+
+func snippet(b []byte) string {
+	s := strings.TrimSpace(string(b))
+	if len(s) > 200 {
+		s = s[:200] + "…"
+	}
+	if s == "" {
+		return "(no body)"
+	}
+	return s
+}

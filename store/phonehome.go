@@ -1,0 +1,159 @@
+package store
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Phone-home outbox: summaries are stored before any send and removed
+// only when the MSP's receiver acknowledged them.
+var (
+	bucketPhoneOutbox = []byte("phonehome_outbox") // seq -> gzip'd summary
+	bucketPhoneMeta   = []byte("phonehome_meta")   // "meta" -> PhoneMeta
+)
+
+func init() {
+	registerBucket(string(bucketPhoneOutbox))
+	registerBucket(string(bucketPhoneMeta))
+}
+
+// PhoneMeta is the outbox's bookkeeping.
+type PhoneMeta struct {
+	// NextSeq is the sequence number the next summary gets (from 1).
+	NextSeq uint64 `json:"next_seq"`
+	// Bytes is the outbox's size, for the quota.
+	Bytes int64 `json:"bytes"`
+	// Lost counts summaries coalesced away by the quota, ever; LostLast
+	// is the newest of them. Summaries carry these totals, so the loss
+	// reaches the receiver with the next summary that gets through.
+	Lost     uint64 `json:"lost"`
+	LostLast uint64 `json:"lost_last,omitempty"`
+	// Built is the time of the last summary built (RFC 3339), so the
+	// next one reports what closed since.
+	Built string `json:"built,omitempty"`
+	// Inventory is the device inventory last reported (device -> hash),
+	// for the next summary's delta.
+	Inventory map[string]string `json:"inventory,omitempty"`
+}
+
+// PhoneEntry is one queued summary.
+type PhoneEntry struct {
+	Seq  uint64
+	Body []byte
+}
+
+// PhoneMeta returns the outbox bookkeeping.
+func (s *Store) PhoneMeta() (PhoneMeta, error) {
+	var m PhoneMeta
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		m, err = phoneMeta(tx)
+		return err
+	})
+	return m, err
+}
+
+func phoneMeta(tx *bolt.Tx) (PhoneMeta, error) {
+	m := PhoneMeta{NextSeq: 1}
+	if v := tx.Bucket(bucketPhoneMeta).Get([]byte("meta")); v != nil {
+		if err := json.Unmarshal(v, &m); err != nil {
+			return m, fmt.Errorf("phone-home outbox state: %w", err)
+		}
+	}
+	return m, nil
+}
+
+func putPhoneMeta(tx *bolt.Tx, m PhoneMeta) error {
+	v, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	return tx.Bucket(bucketPhoneMeta).Put([]byte("meta"), v)
+}
+
+// PhoneAppend queues a summary. build gets the sequence number and the
+// bookkeeping as it stands (loss totals, last build, last inventory) and
+// returns the encoded summary and the inventory it reported. When the
+// outbox would exceed quota bytes, the oldest summaries are dropped and
+// counted as lost. All of it is one transaction.
+func (s *Store) PhoneAppend(quota int64, builtAt string, build func(seq uint64, m PhoneMeta) (body []byte, inventory map[string]string, err error)) (uint64, error) {
+	var seq uint64
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		m, err := phoneMeta(tx)
+		if err != nil {
+			return err
+		}
+		seq = m.NextSeq
+		body, inv, err := build(seq, m)
+		if err != nil {
+			return err
+		}
+		ob := tx.Bucket(bucketPhoneOutbox)
+		c := ob.Cursor()
+		for k, v := c.First(); k != nil && m.Bytes+int64(len(body)) > quota; k, v = c.First() {
+			m.Bytes -= int64(len(v))
+			m.Lost++
+			m.LostLast = binary.BigEndian.Uint64(k)
+			if err := ob.Delete(k); err != nil {
+				return err
+			}
+		}
+		if err := ob.Put(u64Key(seq), body); err != nil {
+			return err
+		}
+		m.NextSeq, m.Bytes, m.Built = seq+1, m.Bytes+int64(len(body)), builtAt
+		if inv != nil {
+			m.Inventory = inv
+		}
+		return putPhoneMeta(tx, m)
+	})
+	return seq, err
+}
+
+// PhoneOldest returns the oldest queued summary; ok is false when the
+// outbox is empty.
+func (s *Store) PhoneOldest() (e PhoneEntry, ok bool, err error) {
+	err = s.db.View(func(tx *bolt.Tx) error {
+		k, v := tx.Bucket(bucketPhoneOutbox).Cursor().First()
+		if k == nil {
+			return nil
+		}
+		e, ok = PhoneEntry{Seq: binary.BigEndian.Uint64(k), Body: append([]byte(nil), v...)}, true
+		return nil
+	})
+	return e, ok, err
+}
+
+// PhoneAcked removes an acknowledged summary.
+func (s *Store) PhoneAcked(seq uint64) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		ob := tx.Bucket(bucketPhoneOutbox)
+		v := ob.Get(u64Key(seq))
+		if v == nil {
+			return nil
+		}
+		m, err := phoneMeta(tx)
+		if err != nil {
+			return err
+		}
+		m.Bytes -= int64(len(v))
+		if err := ob.Delete(u64Key(seq)); err != nil {
+			return err
+		}
+		return putPhoneMeta(tx, m)
+	})
+}
+
+// PhoneDepth is how many summaries wait and their bytes.
+func (s *Store) PhoneDepth() (n int, bytes int64, err error) {
+	err = s.db.View(func(tx *bolt.Tx) error {
+		n = tx.Bucket(bucketPhoneOutbox).Stats().KeyN
+		m, err := phoneMeta(tx)
+		bytes = m.Bytes
+		return err
+	})
+	return n, bytes, err
+}
