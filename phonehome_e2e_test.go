@@ -1,0 +1,380 @@
+//go:build linux
+
+package main
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"log"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"outpost/appliance/hq"
+)
+
+// testCA makes a CA and a server certificate for 127.0.0.1 signed by it,
+// written as PEM files; it returns the CA file, the server cert and key
+// files, and the server certificate for in-process servers.
+func testCA(t *testing.T, dir, name string) (caFile, certFile, keyFile string, cert tls.Certificate) {
+	t.Helper()
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name + " CA"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caCert, _ := x509.ParseCertificate(caDER)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "hq"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, KeyUsage: x509.KeyUsageDigitalSignature}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, _ := x509.MarshalECPrivateKey(key)
+	caFile, certFile, keyFile = filepath.Join(dir, name+"-ca.pem"), filepath.Join(dir, name+".pem"), filepath.Join(dir, name+"-key.pem")
+	os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o644)
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600)
+	cert, err = tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return
+}
+
+// faultProxy sits between the box and hq (HTTPS, trusted by the box's
+// pinned CA) and misbehaves on demand, the way a WAN and a busy receiver
+// do.
+type faultProxy struct {
+	mode      atomic.Value // string
+	good, bad tls.Certificate
+	hits      atomic.Int64
+	addr      string
+}
+
+func newFaultProxy(t *testing.T, target string, good, bad tls.Certificate) *faultProxy {
+	p := &faultProxy{good: good, bad: bad}
+	p.mode.Store("pass")
+	u, _ := url.Parse("https://" + target)
+	rp := httputil.NewSingleHostReverseProxy(u)
+	rp.Transport = &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}} // the test's own hop to hq
+	rp.ErrorLog = log.New(io.Discard, "", 0)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.addr = ln.Addr().String()
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p.hits.Add(1)
+		switch p.mode.Load().(string) {
+		case "500":
+			http.Error(w, "receiver database down", http.StatusInternalServerError)
+		case "429":
+			w.Header().Set("Retry-After", "2")
+			http.Error(w, "slow down", http.StatusTooManyRequests)
+		case "reset":
+			c, _, _ := w.(http.Hijacker).Hijack()
+			c.(*tls.Conn).NetConn().(*net.TCPConn).SetLinger(0) // RST, not FIN
+			c.Close()
+		case "wrongcert":
+			// Reached over a connection made before the switch: close it,
+			// so the box's next handshake meets the impostor.
+			w.Header().Set("Connection", "close")
+			http.Error(w, "switching certificates", http.StatusServiceUnavailable)
+		case "slow":
+			// hq stores the summary; the answer is held back.
+			rec := &bufferedWriter{h: http.Header{}}
+			rp.ServeHTTP(rec, r)
+			time.Sleep(4 * time.Second)
+			for k, v := range rec.h {
+				w.Header()[k] = v
+			}
+			w.WriteHeader(rec.code)
+			w.Write(rec.buf.Bytes())
+		default:
+			rp.ServeHTTP(w, r)
+		}
+	}), TLSConfig: &tls.Config{NextProtos: []string{"http/1.1"}, GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+		if p.mode.Load().(string) == "wrongcert" {
+			return &p.bad, nil
+		}
+		return &p.good, nil
+	}}}
+	go srv.ServeTLS(ln, "", "")
+	t.Cleanup(func() { srv.Close() })
+	return p
+}
+
+type bufferedWriter struct {
+	h    http.Header
+	code int
+	buf  bytes.Buffer
+}
+
+func (b *bufferedWriter) Header() http.Header { return b.h }
+func (b *bufferedWriter) Write(p []byte) (int, error) {
+	if b.code == 0 {
+		b.code = 200
+	}
+	return b.buf.Write(p)
+}
+func (b *bufferedWriter) WriteHeader(c int) { b.code = c }
+
+func startHQ(t *testing.T, data, listen, uiListen, cert, key string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(binPath, "hq", "run", "--data", data, "--listen", listen, "--ui-listen", uiListen, "--cert", cert, "--key", key)
+	var lt logTail
+	lt.follow(cmd)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	waitFor(t, 10*time.Second, func() string {
+		if _, code := outpost(t, "hq", "list", "--data", data); code != 0 {
+			return "hq never answered:\n" + lt.String()
+		}
+		return ""
+	})
+	return cmd
+}
+
+type phoneStatus struct {
+	Depth      int    `json:"depth"`
+	NextSeq    uint64 `json:"next_seq"`
+	LastAck    uint64 `json:"last_ack"`
+	LastError  string `json:"last_error"`
+	Duplicates int    `json:"duplicates_acked"`
+	Failures   int    `json:"consecutive_failures"`
+}
+
+func phoneStatusOf(t *testing.T, data string) phoneStatus {
+	t.Helper()
+	out, code := outpost(t, "phonehome", "status", "--json", "--data", data)
+	var st phoneStatus
+	if code != 0 || json.Unmarshal([]byte(out), &st) != nil {
+		return phoneStatus{LastError: "status unavailable: " + out}
+	}
+	return st
+}
+
+// TestPhoneHomeToRealHQ runs a real box and a real `outpost hq` on
+// loopback over HTTPS, with a proxy between them that plays WAN outages,
+// errors, slow answers, resets and a wrong certificate.
+func TestPhoneHomeToRealHQ(t *testing.T) {
+	dir := t.TempDir()
+	caFile, certFile, keyFile, good := testCA(t, dir, "hq")
+	_, _, _, bad := testCA(t, dir, "impostor")
+	hqData, boxData := t.TempDir(), t.TempDir()
+	hqAddr, uiAddr := freePort(t), freePort(t)
+	hqCmd := startHQ(t, hqData, hqAddr, uiAddr, certFile, keyFile)
+	proxy := newFaultProxy(t, hqAddr, good, bad)
+
+	cfg := writeConfig(t, fmt.Sprintf(`site: Acme Dental
+phonehome: {url: 'https://%s/v1/summaries', interval: 300ms, ca_file: '%s', backoff_max: 1s}
+devices:
+  - {name: nas, class: server}
+checks:
+  - {id: nas-port, kind: tcp, target: 127.0.0.1:1, interval: 1s, labels: {device: nas}}
+`, proxy.addr, caFile))
+	box, boxLog := startBox(t, cfg, boxData)
+	out, _ := outpost(t, "bundle", "status", "--data", boxData)
+	id := regexp.MustCompile(`box id:\s+(ob-[0-9a-f]+)`).FindStringSubmatch(out)
+	key := regexp.MustCompile(`box public key:\s+(ed25519:\S+)`).FindStringSubmatch(out)
+	if id == nil || key == nil {
+		t.Fatalf("bundle status:\n%s", out)
+	}
+	statusShows := func(what string) {
+		t.Helper()
+		waitFor(t, 10*time.Second, func() string {
+			if st := phoneStatusOf(t, boxData); !strings.Contains(st.LastError, what) {
+				return fmt.Sprintf("phonehome status never showed %q: %+v\nbox log:\n%s", what, st, boxLog.String())
+			}
+			return ""
+		})
+	}
+
+	// Not registered yet, then registered with another box's key.
+	statusShows("is not registered")
+	other := "ed25519:" + strings.Repeat("A", 43) + "="
+	if out, code := outpost(t, "hq", "register", "--box", id[1], "--key", other, "--site", "Acme", "--data", hqData); code != 0 {
+		t.Fatalf("register: %s", out)
+	}
+	statusShows("signature does not verify")
+	if out, code := outpost(t, "hq", "register", "--box", id[1], "--key", key[1], "--data", hqData); code != 0 {
+		t.Fatalf("register: %s", out)
+	}
+	drained := func() {
+		t.Helper()
+		waitFor(t, 30*time.Second, func() string {
+			st := phoneStatusOf(t, boxData)
+			if st.Depth != 0 || st.LastAck == 0 || st.LastAck != st.NextSeq-1 {
+				return fmt.Sprintf("outbox not drained: %+v", st)
+			}
+			return ""
+		})
+	}
+	drained()
+
+	// A WAN outage covering many summaries: hq stopped, then back.
+	hqCmd.Process.Signal(syscall.SIGTERM)
+	hqCmd.Wait()
+	statusShows("502 Bad Gateway") // the proxy cannot reach hq
+	time.Sleep(3 * time.Second)
+	if st := phoneStatusOf(t, boxData); st.Depth < 5 {
+		t.Fatalf("outage: only %d summaries queued", st.Depth)
+	}
+	hqCmd = startHQ(t, hqData, hqAddr, uiAddr, certFile, keyFile)
+	drained()
+
+	// The receiver failing in the ways receivers fail.
+	for _, c := range []struct{ mode, shows string }{
+		{"500", "receiver answered 500 Internal Server Error: receiver database down"},
+		{"429", "retry after 2s"},
+		{"reset", ""},
+		{"wrongcert", "certificate signed by unknown authority"},
+	} {
+		proxy.mode.Store(c.mode)
+		if c.shows != "" {
+			statusShows(c.shows)
+		} else {
+			waitFor(t, 10*time.Second, func() string {
+				if st := phoneStatusOf(t, boxData); st.Failures == 0 {
+					return "reset connections not seen as failures"
+				}
+				return ""
+			})
+		}
+		proxy.mode.Store("pass")
+		drained()
+	}
+
+	// Killed while hq's answer is on its way: hq has the summary, the box
+	// does not know; after the restart it sends it again and hq drops it.
+	proxy.mode.Store("slow")
+	before := proxy.hits.Load()
+	waitFor(t, 10*time.Second, func() string {
+		if proxy.hits.Load() == before {
+			return "no request reached the slow receiver"
+		}
+		return ""
+	})
+	time.Sleep(500 * time.Millisecond)
+	box.Process.Signal(syscall.SIGKILL)
+	box.Wait()
+	proxy.mode.Store("pass")
+	box, boxLog = startBox(t, cfg, boxData)
+	drained()
+	if st := phoneStatusOf(t, boxData); st.Duplicates < 1 {
+		t.Fatalf("the re-sent summary was not acknowledged as a duplicate: %+v", st)
+	}
+
+	// The fleet page shows the site.
+	resp, err := http.Get("http://" + uiAddr + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(page), "Acme Dental") || !strings.Contains(string(page), id[1]) {
+		t.Fatalf("fleet page:\n%s", page)
+	}
+	resp, err = http.Get("http://" + uiAddr + "/boxes/" + id[1])
+	if err == nil {
+		page, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+	}
+	if err != nil || !strings.Contains(string(page), "nas-port") {
+		t.Fatalf("box page (the open incident on nas-port): %v\n%s", err, page)
+	}
+
+	// Every summary arrived exactly once, in order, and matches the
+	// documented schema.
+	kill(box)
+	hqCmd.Process.Signal(syscall.SIGTERM)
+	hqCmd.Wait()
+	srv, err := hq.Open(filepath.Join(hqData, "hq.db"), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	seqs, _ := srv.Seqs(id[1])
+	if len(seqs) < 10 {
+		t.Fatalf("only %d summaries stored", len(seqs))
+	}
+	for i, s := range seqs {
+		if s != uint64(i+1) {
+			t.Fatalf("stored sequence has a gap or a duplicate at %d: %v", i, seqs)
+		}
+	}
+	boxes, _ := srv.Boxes()
+	if len(boxes) != 1 || boxes[0].Duplicates < 1 || boxes[0].Lost != 0 {
+		t.Fatalf("hq's record of the box: %+v", boxes)
+	}
+	sch := compileSchema(t)
+	sums, err := srv.Summaries(id[1], 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range sums {
+		b, _ := json.Marshal(s)
+		v, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sch.Validate(v); err != nil {
+			t.Fatalf("summary %d does not match docs/phone-home.schema.json: %v\n%s", s.Seq, err, b)
+		}
+	}
+	if sums[0].Health.Checks != 1 || len(sums[0].OpenIncidents) != 1 || sums[0].OpenIncidents[0].Check != "nas-port" {
+		t.Fatalf("newest summary: %+v", sums[0])
+	}
+}
+
+func compileSchema(t *testing.T) *jsonschema.Schema {
+	t.Helper()
+	c := jsonschema.NewCompiler()
+	c.AssertFormat()
+	f, err := os.Open("docs/phone-home.schema.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	doc, err := jsonschema.UnmarshalJSON(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.AddResource("phone-home.schema.json", doc); err != nil {
+		t.Fatal(err)
+	}
+	s, err := c.Compile("phone-home.schema.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
