@@ -87,6 +87,10 @@ func Open(path string, clk clock.Clock, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening %s (is another outpost hq running on it?): %w", path, err)
 	}
+	// Batched commits wait this long for other boxes' summaries: short,
+	// so one box draining a backlog is not held up, long enough that a
+	// fleet posting at once shares fsyncs.
+	db.MaxBatchDelay = time.Millisecond
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, b := range [][]byte{bucketBoxes, bucketSummaries} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {

@@ -1,0 +1,199 @@
+package phonehome_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/pem"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"outpost/appliance/config"
+	"outpost/appliance/hq"
+	"outpost/appliance/phonehome"
+	"outpost/firmware/bundle"
+	"outpost/firmware/identity"
+	"outpost/firmware/provision"
+	"outpost/store"
+)
+
+type rig struct {
+	st    *store.Store
+	id    *identity.Identity
+	prov  *provision.Provisioner
+	hq    *hq.Server
+	srv   *httptest.Server
+	phone *phonehome.Phone
+	mu    sync.Mutex
+	sites []string
+	fw    []string
+	fulls int
+}
+
+func newRig(t *testing.T, quota int64) *rig {
+	t.Helper()
+	dir := t.TempDir()
+	r := &rig{}
+	var err error
+	if r.st, err = store.Open(filepath.Join(dir, "outpost.db"), store.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.st.Close() })
+	r.id, _ = identity.Load(r.st)
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	r.prov = provision.New(provision.Options{Store: r.st, Identity: r.id, Log: quiet,
+		Activate: func(c *config.Config, _ string) error { r.mu.Lock(); r.sites = append(r.sites, c.Site); r.mu.Unlock(); return nil }})
+	if r.hq, err = hq.Open(filepath.Join(dir, "hq.db"), nil, quiet); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.hq.Close() })
+	r.srv = httptest.NewUnstartedServer(r.hq.Handler())
+	r.srv.StartTLS()
+	t.Cleanup(r.srv.Close)
+	ca := filepath.Join(dir, "ca.pem")
+	os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: r.srv.Certificate().Raw}), 0o644)
+	if _, err := r.hq.Register(r.id.ID(), r.id.PublicKeyString(), "Acme"); err != nil {
+		t.Fatal(err)
+	}
+	r.phone, err = phonehome.New(phonehome.Options{URL: r.srv.URL + "/v1/summaries", CAFile: ca, Interval: time.Hour, Quota: quota, BackoffMax: time.Second,
+		Store: r.st, Signer: r.id, Bundles: r.prov, Log: quiet,
+		Build: func(reason string, seq uint64, m store.PhoneMeta, full bool) (phonehome.Summary, map[string]string, error) {
+			s := phonehome.Summary{Box: phonehome.Box{ID: r.id.ID(), Site: "Acme", PublicKey: r.id.PublicKeyString()}}
+			// Padding that gzip cannot shrink, so the quota is reached.
+			s.Box.Version = string(randomText(2000))
+			if full {
+				r.mu.Lock()
+				r.fulls++
+				r.mu.Unlock()
+				s.Inventory.Full = []phonehome.Device{{Name: "nas", Checks: 1}}
+			}
+			return s, nil, nil
+		},
+		OnFirmware: func(n phonehome.FirmwareNotice) { r.mu.Lock(); r.fw = append(r.fw, n.Version); r.mu.Unlock() }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func randomText(n int) []byte {
+	const letters = "abcdefghijklmnopqrstuvwxyz0123456789"
+	b := make([]byte, n)
+	seed := uint32(time.Now().UnixNano())
+	for i := range b {
+		seed = seed*1664525 + 1013904223
+		b[i] = letters[seed>>24%uint32(len(letters))]
+	}
+	return b
+}
+
+func (r *rig) run(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { r.phone.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
+func waitUntil(t *testing.T, what string, f func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !f() {
+		if time.Now().After(deadline) {
+			t.Fatal("timed out waiting for " + what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestQuotaCoalescesOldest: with the receiver down longer than the quota
+// holds, the oldest summaries go, their count is kept, and the next
+// summary that gets through reports the loss.
+func TestQuotaCoalescesOldest(t *testing.T) {
+	r := newRig(t, 12<<10) // room for a few 2 KB summaries
+	r.srv.Close()           // the WAN is down
+	r.run(t)
+	for range 20 {
+		r.phone.Kick("interval")
+		time.Sleep(5 * time.Millisecond)
+	}
+	waitUntil(t, "the quota to drop summaries", func() bool { return r.phone.Status().Lost > 0 })
+	st := r.phone.Status()
+	if st.Bytes > 12<<10 || st.Depth == 0 || st.LastError == "" {
+		t.Fatalf("outbox over quota or error not shown: %+v", st)
+	}
+	m, _ := r.st.PhoneMeta()
+	if m.Lost+uint64(st.Depth) != m.NextSeq-1 {
+		t.Fatalf("lost %d + queued %d != built %d", m.Lost, st.Depth, m.NextSeq-1)
+	}
+}
+
+func signedBundle(t *testing.T, key ed25519.PrivateKey, version uint64, site string) []byte {
+	now := time.Now()
+	b, err := bundle.Make(key, bundle.Manifest{Version: version, Created: now, Expires: now.Add(time.Hour), Target: bundle.AnyBox, Site: site, Config: "site: " + site + "\nchecks: []\n"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestRepliesHonouredOnlyUnderPinnedKey: bundles and firmware notices in
+// replies need the MSP key pinned by USB provisioning; an inventory
+// request is answered with a full inventory.
+func TestRepliesHonouredOnlyUnderPinnedKey(t *testing.T) {
+	r := newRig(t, 1<<20)
+	r.run(t)
+	_, msp, _ := ed25519.GenerateKey(nil)
+	_, other, _ := ed25519.GenerateKey(nil)
+	deliver := func(p hq.Pending) {
+		t.Helper()
+		if err := r.hq.Queue(r.id.ID(), func(q *hq.Pending) { *q = p }); err != nil {
+			t.Fatal(err)
+		}
+		before := r.phone.Status().LastAck
+		r.phone.Kick("interval")
+		waitUntil(t, "the reply", func() bool { return r.phone.Status().LastAck > before })
+		time.Sleep(50 * time.Millisecond) // the reply is handled after the ack
+	}
+	// Not pinned: a bundle in a reply is not trusted.
+	deliver(hq.Pending{Bundle: signedBundle(t, msp, 1, "From HQ")})
+	if len(r.sites) != 0 {
+		t.Fatal("a bundle was applied from a reply before any MSP key was pinned")
+	}
+	// Pinned by a USB bundle: replies signed with that key apply...
+	if _, err := r.prov.ApplyBundle(context.Background(), signedBundle(t, msp, 2, "From USB"), "stick"); err != nil {
+		t.Fatal(err)
+	}
+	deliver(hq.Pending{Bundle: signedBundle(t, msp, 3, "From HQ")})
+	// ...others do not.
+	deliver(hq.Pending{Bundle: signedBundle(t, other, 4, "Impostor")})
+	if len(r.sites) != 2 || r.sites[1] != "From HQ" {
+		t.Fatalf("applied: %v", r.sites)
+	}
+	n := phonehome.FirmwareNotice{Version: "1.5.0", URL: "https://updates.example/outpost-1.5.0", SHA256: "ab"}
+	n.Signature = ed25519.Sign(other, n.NoticeBytes())
+	deliver(hq.Pending{Firmware: &n})
+	n.Signature = ed25519.Sign(msp, n.NoticeBytes())
+	deliver(hq.Pending{Firmware: &n})
+	if len(r.fw) != 1 || r.fw[0] != "1.5.0" {
+		t.Fatalf("firmware notices taken: %v", r.fw)
+	}
+	deliver(hq.Pending{Inventory: true})
+	waitUntil(t, "a full inventory", func() bool { r.mu.Lock(); defer r.mu.Unlock(); return r.fulls == 1 })
+	sums, _ := r.hq.Summaries(r.id.ID(), 1)
+	waitUntil(t, "the full inventory at hq", func() bool {
+		sums, _ = r.hq.Summaries(r.id.ID(), 1)
+		return len(sums) == 1 && len(sums[0].Inventory.Full) == 1
+	})
+}
+
+func newTLSServer(h http.Handler) *httptest.Server {
+	s := httptest.NewUnstartedServer(h)
+	s.StartTLS()
+	return s
+}
