@@ -1,0 +1,122 @@
+package hq_test
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/base64"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"outpost/appliance/hq"
+	"outpost/appliance/phonehome"
+	"outpost/firmware/identity"
+	"outpost/store"
+)
+
+func newBox(t *testing.T) *identity.Identity {
+	st, err := store.Open(filepath.Join(t.TempDir(), "box.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	id, err := identity.Load(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func post(h http.Handler, id *identity.Identity, boxHeader string, seq uint64, body []byte, mod func(*http.Request)) *httptest.ResponseRecorder {
+	at := time.Now().UTC().Format(time.RFC3339Nano)
+	r := httptest.NewRequest("POST", "/v1/summaries", bytes.NewReader(body))
+	r.Header.Set(phonehome.HeaderBox, boxHeader)
+	r.Header.Set(phonehome.HeaderSeq, strconv.FormatUint(seq, 10))
+	r.Header.Set(phonehome.HeaderTime, at)
+	r.Header.Set(phonehome.HeaderIdem, phonehome.IdempotencyKey(boxHeader, seq))
+	r.Header.Set(phonehome.HeaderSignature, base64.StdEncoding.EncodeToString(id.Sign(phonehome.SignedBytes(boxHeader, seq, at, body))))
+	if mod != nil {
+		mod(r)
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	return w
+}
+
+func summary(t *testing.T, id *identity.Identity, seq uint64) []byte {
+	b, err := phonehome.Encode(phonehome.Summary{Schema: phonehome.Schema, Box: phonehome.Box{ID: id.ID(), Site: "Acme"}, Seq: seq, Time: time.Now(), Reason: "interval", Interval: 60})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func gz(b []byte) []byte {
+	var buf bytes.Buffer
+	w := gzip.NewWriter(&buf)
+	w.Write(b)
+	w.Close()
+	return buf.Bytes()
+}
+
+// TestBadRequestsRefused: each malformed or hostile request gets a clear
+// error and stores nothing.
+func TestBadRequestsRefused(t *testing.T) {
+	s, err := hq.Open(filepath.Join(t.TempDir(), "hq.db"), nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	box, stranger := newBox(t), newBox(t)
+	if _, err := s.Register(box.ID(), box.PublicKeyString(), "Acme"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Register("nope", box.PublicKeyString(), ""); err == nil {
+		t.Fatal("registered a malformed box id")
+	}
+	if _, err := s.Register(box.ID(), "ed25519:short", ""); err == nil {
+		t.Fatal("registered a malformed key")
+	}
+	h := s.Handler()
+	// A bomb: 64 MB of zeros in a small gzip.
+	bomb := gz(append([]byte(`{"schema":"outpost-summary/1","box":{"id":"`+box.ID()+`"},"seq":1,"x":"`), make([]byte, 64<<20)...))
+	for _, c := range []struct {
+		name string
+		w    *httptest.ResponseRecorder
+		code int
+		msg  string
+	}{
+		{"unregistered", post(h, stranger, stranger.ID(), 1, summary(t, stranger, 1), nil), 401, "is not registered"},
+		{"signed by another key", post(h, stranger, box.ID(), 1, summary(t, box, 1), nil), 401, "signature does not verify"},
+		{"no seq", post(h, box, box.ID(), 1, summary(t, box, 1), func(r *http.Request) { r.Header.Del(phonehome.HeaderSeq) }), 400, "missing or bad"},
+		{"idempotency key", post(h, box, box.ID(), 1, summary(t, box, 1), func(r *http.Request) { r.Header.Set(phonehome.HeaderIdem, "x") }), 400, "Idempotency-Key must be"},
+		{"not gzip", post(h, box, box.ID(), 1, []byte("{}"), nil), 400, "summary is not gzip"},
+		{"bad JSON", post(h, box, box.ID(), 1, gz([]byte("{")), nil), 400, "summary JSON"},
+		{"other schema", post(h, box, box.ID(), 1, gz([]byte(`{"schema":"outpost-summary/9"}`)), nil), 400, "this receiver reads"},
+		{"body names another seq", post(h, box, box.ID(), 2, summary(t, box, 1), nil), 400, "summary says box"},
+		{"decompression bomb", post(h, box, box.ID(), 1, bomb, nil), 400, "over 16777216 bytes uncompressed"},
+		{"oversized body", post(h, box, box.ID(), 1, make([]byte, hq.MaxBody+1), nil), 413, "summary over"},
+	} {
+		if c.w.Code != c.code || !strings.Contains(c.w.Body.String(), c.msg) {
+			t.Errorf("%s: %d %s, want %d %q", c.name, c.w.Code, c.w.Body.String(), c.code, c.msg)
+		}
+	}
+	if seqs, _ := s.Seqs(box.ID()); len(seqs) != 0 {
+		t.Fatalf("refused requests stored summaries: %v", seqs)
+	}
+	// A good one, then the same again (a retry): one stored, both acked.
+	for i, want := range []string{`{"ack":1}`, `{"ack":1,"duplicate":true}`} {
+		if w := post(h, box, box.ID(), 1, summary(t, box, 1), nil); w.Code != 200 || strings.TrimSpace(w.Body.String()) != want {
+			t.Fatalf("post %d: %d %s", i, w.Code, w.Body.String())
+		}
+	}
+	if seqs, _ := s.Seqs(box.ID()); len(seqs) != 1 {
+		t.Fatalf("stored %v", seqs)
+	}
+}
