@@ -180,6 +180,7 @@ func (a *Appliance) buildSummary(reason string, seq uint64, m store.PhoneMeta, f
 	if n := len(cfg.Checks); n > 0 {
 		s.SLA.UptimePercent = 100 * (1 - down.Seconds()/(float64(n)*slaWindow.Seconds()))
 	}
+	s.SLA.Acknowledged, s.SLA.Resolved = acks, ress
 	if acks > 0 {
 		s.SLA.MeanTimeToAck = (ackSum / time.Duration(acks)).Seconds()
 	}

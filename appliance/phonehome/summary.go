@@ -93,6 +93,9 @@ type SLA struct {
 	// UptimePercent is the share of check-time without an open incident.
 	UptimePercent float64 `json:"uptime_percent"`
 	Incidents     int     `json:"incidents"`
+	// Acknowledged and Resolved count the incidents the means are over.
+	Acknowledged int `json:"acknowledged"`
+	Resolved     int `json:"resolved"`
 	// MeanTimeToAck and MeanTimeToResolve are in seconds, over the
 	// incidents acknowledged / resolved in the window (0 when none).
 	MeanTimeToAck     float64 `json:"mean_time_to_ack_s"`
