@@ -463,7 +463,7 @@ func (a *Appliance) Run(ctx context.Context) error {
 	// agent_* checks are built from config before the client exists, so
 	// they find it through agent.Current when they run.
 	agent.Use(a.agents)
-	if a.uiLn == nil || !a.uiTLS {
+	if (a.uiLn == nil || !a.uiTLS) && len(a.Config().Agents) > 0 {
 		a.log.Warn("agents cannot pair: pairing needs the web UI over HTTPS", "ui_disabled", a.Config().UI.Disabled)
 	}
 	go a.collectInventory(ctx)
