@@ -50,7 +50,7 @@ func testCA(t *testing.T, dir, name string) (caFile, certFile, keyFile string, c
 	caCert, _ := x509.ParseCertificate(caDER)
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "hq"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, KeyUsage: x509.KeyUsageDigitalSignature}
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{"hq.test"}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, KeyUsage: x509.KeyUsageDigitalSignature}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
 	if err != nil {
 		t.Fatal(err)
@@ -378,3 +378,57 @@ func compileSchema(t *testing.T) *jsonschema.Schema {
 	return s
 }
 
+
+// TestPhoneHomeThroughProxy: with HTTPS_PROXY set the box reaches hq
+// through the proxy (CONNECT), and still verifies hq's certificate. The
+// name hq.test is resolved by the proxy only (to loopback), never by the
+// box.
+func TestPhoneHomeThroughProxy(t *testing.T) {
+	dir := t.TempDir()
+	caFile, certFile, keyFile, _ := testCA(t, dir, "hq")
+	hqData, boxData := t.TempDir(), t.TempDir()
+	hqAddr := freePort(t)
+	startHQ(t, hqData, hqAddr, freePort(t), certFile, keyFile)
+	_, hqPort, _ := net.SplitHostPort(hqAddr)
+	var connects atomic.Int64
+	var seen atomic.Value
+	proxy := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodConnect {
+			http.Error(w, "CONNECT only", http.StatusMethodNotAllowed)
+			return
+		}
+		connects.Add(1)
+		seen.Store(r.Host)
+		up, err := net.Dial("tcp", "127.0.0.1:"+hqPort)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+		c, buf, _ := w.(http.Hijacker).Hijack()
+		go func() { io.Copy(up, buf); up.Close() }()
+		io.Copy(c, up)
+		c.Close()
+	})}
+	pln, _ := net.Listen("tcp", "127.0.0.1:0")
+	go proxy.Serve(pln)
+	defer proxy.Close()
+
+	cfg := writeConfig(t, fmt.Sprintf("site: Proxied\nphonehome: {url: 'https://hq.test:%s/v1/summaries', interval: 300ms, ca_file: '%s', backoff_max: 1s}\nchecks: []\n", hqPort, caFile))
+	startBox(t, cfg, boxData, "HTTPS_PROXY=http://"+pln.Addr().String(), "NO_PROXY=")
+	out, _ := outpost(t, "bundle", "status", "--data", boxData)
+	id := regexp.MustCompile(`box id:\s+(ob-[0-9a-f]+)`).FindStringSubmatch(out)
+	key := regexp.MustCompile(`box public key:\s+(ed25519:\S+)`).FindStringSubmatch(out)
+	if out, code := outpost(t, "hq", "register", "--box", id[1], "--key", key[1], "--data", hqData); code != 0 {
+		t.Fatal(out)
+	}
+	waitFor(t, 20*time.Second, func() string {
+		if st := phoneStatusOf(t, boxData); st.LastAck == 0 || st.Depth != 0 {
+			return fmt.Sprintf("not delivered through the proxy: %+v", st)
+		}
+		return ""
+	})
+	if connects.Load() == 0 || seen.Load() != "hq.test:"+hqPort {
+		t.Fatalf("proxy saw %d CONNECTs, last to %v", connects.Load(), seen.Load())
+	}
+}
