@@ -46,7 +46,7 @@ func (a *Appliance) Provisioner() *provision.Provisioner { return a.prov }
 func (a *Appliance) watchSticks(ctx context.Context) {
 	p := a.Config().Provisioning
 	w := usb.New(usb.Options{Roots: p.MountRoots, BlockDevices: p.WatchBlockDevices(), ExtraDevices: p.ExtraDevices, Filesystems: p.Filesystems,
-		MountDir: filepath.Join(a.o.DataDir, "usb"), Interval: p.Interval, Apply: a.prov.ApplyBundle, Clock: a.o.Clock, Log: a.log})
+		MountDir: filepath.Join(a.o.DataDir, "usb"), Interval: p.Interval, Apply: a.prov.ApplyBundle, Refuse: a.prov.Refuse, Clock: a.o.Clock, Log: a.log})
 	w.Run(ctx)
 }
 

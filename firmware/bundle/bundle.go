@@ -18,8 +18,10 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
+	"unicode"
 
 	"outpost/firmware/identity"
 )
@@ -35,6 +37,13 @@ const (
 	MaxFileSize   = 2 << 20
 	MaxConfigSize = 1 << 20
 )
+
+// MaxSiteName bounds the site's name, which goes into logs, receipts and
+// the settings page.
+const MaxSiteName = 200
+
+// boxID is the form of identity.ID.
+var boxID = regexp.MustCompile(`^ob-[0-9a-f]{16}$`)
 
 // AnyBox is the target of a bundle any box may apply.
 const AnyBox = "any"
@@ -156,8 +165,10 @@ func (m Manifest) check() error {
 		return errors.New("bundle needs created and expires times")
 	case !m.Expires.After(m.Created):
 		return fmt.Errorf("bundle expires (%s) before it was created (%s)", m.Expires.Format(time.RFC3339), m.Created.Format(time.RFC3339))
-	case m.Target != AnyBox && !strings.HasPrefix(m.Target, "ob-"):
-		return fmt.Errorf("bundle target %q is neither %q nor a box id (ob-...)", m.Target, AnyBox)
+	case m.Target != AnyBox && !boxID.MatchString(m.Target):
+		return fmt.Errorf("bundle target %q is neither %q nor a box id (ob- and 16 hex digits)", m.Target, AnyBox)
+	case len(m.Site) > MaxSiteName || strings.IndexFunc(m.Site, unicode.IsControl) >= 0:
+		return fmt.Errorf("bundle site name %q is over %d bytes or holds control characters", abbreviate(m.Site), MaxSiteName)
 	case (m.Config == "") == (m.ConfigAge == ""):
 		return errors.New("bundle needs exactly one of config (any box) and config_age (one box)")
 	case m.Target == AnyBox && m.ConfigAge != "":
@@ -231,4 +242,11 @@ func ParseKey(data []byte) (ed25519.PrivateKey, error) {
 		return nil, fmt.Errorf("the key is a %T; bundles are signed with ed25519", k)
 	}
 	return priv, nil
+}
+
+func abbreviate(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "…"
+	}
+	return s
 }

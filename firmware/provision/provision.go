@@ -134,10 +134,8 @@ func (p *Provisioner) PinnedKey() (ed25519.PublicKey, bool) {
 func (p *Provisioner) ApplyBundle(ctx context.Context, data []byte, source string) (Receipt, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	now := p.o.Clock.Now().UTC()
-	id := p.o.Identity
-	rc := Receipt{BoxID: id.ID(), BoxVersion: p.o.BoxVersion, BoxPublicKey: id.PublicKeyString(), BoxRecipient: id.Recipient(),
-		UICertSHA256: p.o.UICert, Source: source, Time: now}
+	rc := p.receipt(source)
+	now, id := rc.Time, p.o.Identity
 	st, err := p.State()
 	if err != nil {
 		return p.refuse(st, rc, err)
@@ -211,6 +209,30 @@ func (p *Provisioner) ApplyBundle(ctx context.Context, data []byte, source strin
 		}
 	}
 	return rc, nil
+}
+
+// Refuse records a bundle that could not even be read (a link in its
+// place, too big, an unreadable stick) as refused for reason, and returns
+// the receipt to write back.
+func (p *Provisioner) Refuse(source string, reason error) Receipt {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	rc := p.receipt(source)
+	st, err := p.State()
+	if err != nil {
+		rc, _ = p.refuse(st, rc, err)
+		return rc
+	}
+	rc.AppliedVersion = st.Version
+	rc, _ = p.refuse(st, rc, reason)
+	return rc
+}
+
+// receipt is a receipt with the box's own fields filled in.
+func (p *Provisioner) receipt(source string) Receipt {
+	id := p.o.Identity
+	return Receipt{BoxID: id.ID(), BoxVersion: p.o.BoxVersion, BoxPublicKey: id.PublicKeyString(), BoxRecipient: id.Recipient(),
+		UICertSHA256: p.o.UICert, Source: source, Time: p.o.Clock.Now().UTC()}
 }
 
 func (p *Provisioner) refuse(st State, rc Receipt, err error) (Receipt, error) {

@@ -38,8 +38,10 @@ type Options struct {
 	Interval time.Duration
 	// Apply verifies and applies a bundle, returning its receipt.
 	Apply func(ctx context.Context, data []byte, source string) (provision.Receipt, error)
-	Clock clock.Clock
-	Log   *slog.Logger
+	// Refuse records a bundle that could not be read, with the reason.
+	Refuse func(source string, reason error) provision.Receipt
+	Clock  clock.Clock
+	Log    *slog.Logger
 	// SysBlock and Mountinfo are /sys/class/block and
 	// /proc/self/mountinfo (tests point them elsewhere).
 	SysBlock, Mountinfo string
@@ -175,8 +177,7 @@ func (w *Watcher) tryFile(ctx context.Context, p string) {
 	var rc provision.Receipt
 	if err != nil {
 		w.o.Log.Error("provisioning stick: bundle unreadable", "path", p, "err", err)
-		rc, _ = w.o.Apply(ctx, nil, p) // records the refusal, fills the box fields
-		rc.Reasons = []string{err.Error()}
+		rc = w.o.Refuse(p, err)
 	} else {
 		w.o.Log.Info("provisioning stick: bundle found", "path", p)
 		rc, _ = w.o.Apply(ctx, data, p)
@@ -365,8 +366,7 @@ func (w *Watcher) handleDevice(ctx context.Context, d device) {
 	source := d.dev + ":/" + bundle.FileName
 	var rc provision.Receipt
 	if err != nil {
-		rc, _ = w.o.Apply(ctx, nil, source)
-		rc.Reasons = []string{err.Error()}
+		rc = w.o.Refuse(source, err)
 	} else {
 		w.o.Log.Info("provisioning stick: bundle found", "device", d.dev, "fs", fs)
 		rc, _ = w.o.Apply(ctx, data, source)

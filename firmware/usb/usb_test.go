@@ -57,7 +57,7 @@ func (b *box) bundle(t *testing.T, version uint64, site string) []byte {
 }
 
 func (b *box) watcher(o usb.Options) *usb.Watcher {
-	o.Apply = b.p.ApplyBundle
+	o.Apply, o.Refuse = b.p.ApplyBundle, b.p.Refuse
 	o.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	return usb.New(o)
 }
@@ -136,6 +136,11 @@ func TestMountRootStick(t *testing.T) {
 	w.Scan(ctx)
 	if rc := receipt(t, stick, b.id.ID()); rc.Result != provision.Refused || !strings.Contains(strings.Join(rc.Reasons, ";"), "a bundle is at most") || len(b.applied) != 2 {
 		t.Fatalf("oversized bundle: %+v", rc)
+	}
+	// The box records that reason too (settings page, bundle status), and
+	// the pin and version stay.
+	if st, _ := b.p.State(); st.Last == nil || len(st.Last.Reasons) != 1 || !strings.Contains(st.Last.Reasons[0], "a bundle is at most") || st.Version != 4 {
+		t.Fatalf("recorded state after the oversized bundle: %+v", st)
 	}
 }
 
