@@ -316,7 +316,10 @@ func (w *Watcher) mounted() map[string]bool {
 func (w *Watcher) scanDevices(ctx context.Context) {
 	devs := w.devices()
 	present := map[string]bool{}
-	mounted := w.mounted()
+	var mounted map[string]bool
+	if len(devs) > 0 {
+		mounted = w.mounted() // only read when a stick is in
+	}
 	for _, d := range devs {
 		present[d.name] = true
 		if w.seenDevices[d.name] == d.key || mounted[d.dev] {
