@@ -378,7 +378,6 @@ func compileSchema(t *testing.T) *jsonschema.Schema {
 	return s
 }
 
-
 // TestPhoneHomeThroughProxy: with HTTPS_PROXY set the box reaches hq
 // through the proxy (CONNECT), and still verifies hq's certificate. The
 // name hq.test is resolved by the proxy only (to loopback), never by the

@@ -113,4 +113,3 @@ func (a *Appliance) provisioningView() ui.ProvisioningView {
 	}
 	return v
 }
-

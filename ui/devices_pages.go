@@ -35,7 +35,6 @@ func stamp(t time.Time) string {
 	return t.Local().Format("2006-01-02 15:04 MST")
 }
 
-
 // DeviceCheck is a check on the device page, with its graph.
 type DeviceCheck struct {
 	CheckRow

@@ -87,14 +87,14 @@ type AgentView struct {
 // InventoryView is the part of an agent's inventory a technician looks
 // at on site.
 type InventoryView struct {
-	Collected                time.Time
-	OS, CPU, Serial          string
-	Cores                    int
-	RAMBytes                 uint64
-	BootTime                 time.Time
-	Apps                     []InventoryApp
-	Patches, PendingPatches  int
-	Problems                 []string
+	Collected               time.Time
+	OS, CPU, Serial         string
+	Cores                   int
+	RAMBytes                uint64
+	BootTime                time.Time
+	Apps                    []InventoryApp
+	Patches, PendingPatches int
+	Problems                []string
 }
 
 // InventoryApp is one installed application or package.

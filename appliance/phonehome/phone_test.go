@@ -48,7 +48,12 @@ func newRig(t *testing.T, quota int64) *rig {
 	r.id, _ = identity.Load(r.st)
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	r.prov = provision.New(provision.Options{Store: r.st, Identity: r.id, Log: quiet,
-		Activate: func(c *config.Config, _ string) error { r.mu.Lock(); r.sites = append(r.sites, c.Site); r.mu.Unlock(); return nil }})
+		Activate: func(c *config.Config, _ string) error {
+			r.mu.Lock()
+			r.sites = append(r.sites, c.Site)
+			r.mu.Unlock()
+			return nil
+		}})
 	if r.hq, err = hq.Open(filepath.Join(dir, "hq.db"), nil, quiet); err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +121,7 @@ func waitUntil(t *testing.T, what string, f func() bool) {
 // summary that gets through reports the loss.
 func TestQuotaCoalescesOldest(t *testing.T) {
 	r := newRig(t, 12<<10) // room for a few 2 KB summaries
-	r.srv.Close()           // the WAN is down
+	r.srv.Close()          // the WAN is down
 	r.run(t)
 	for range 20 {
 		r.phone.Kick("interval")

@@ -85,11 +85,11 @@ type TrapReceiver struct {
 	dec, dec3 *gosnmp.GoSNMP
 	// disc parses unauthenticated v3 messages addressed to the engine:
 	// discovery probes, answered with a report.
-	disc      *gosnmp.GoSNMP
-	engineID  string
-	boots     uint32
-	started   time.Time
-	now       func() time.Time
+	disc     *gosnmp.GoSNMP
+	engineID string
+	boots    uint32
+	started  time.Time
+	now      func() time.Time
 
 	received, malformed, rejected atomic.Int64
 	// RFC 3414's usmStats counters, reported to senders.

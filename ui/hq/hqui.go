@@ -60,4 +60,3 @@ func Handler(src Source, clk clock.Clock) http.Handler {
 	})
 	return mux
 }
-
