@@ -2,6 +2,7 @@ package appliance_test
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -18,6 +19,7 @@ import (
 
 	"outpost/appliance"
 	"outpost/checks/agent/wire"
+	"outpost/firmware/bundle"
 	"outpost/store"
 )
 
@@ -204,6 +206,7 @@ func TestBrowserFlow(t *testing.T) {
 	if cv, _, _ := a.Store().CurrentConfig(); !strings.HasPrefix(cv.Source, "web UI by admin") || !strings.Contains(string(cv.Raw), "front-desk-pc") {
 		t.Fatalf("config version after UI edit: %+v", cv)
 	}
+	provisionForScreens(t, a)
 	for _, page := range []struct{ path, wait, name string }{
 		{"/checks", `[data-testid="checks"]`, "checks"},
 		{"/checks/intranet", `[data-testid="recent"]`, "check"},
@@ -220,6 +223,17 @@ func TestBrowserFlow(t *testing.T) {
 	fp := text(t, ctx, `[data-testid="fingerprint"]`)
 	if fp != a.CertFingerprint() || len(fp) != 95 {
 		t.Fatalf("fingerprint shown %q, box has %q", fp, a.CertFingerprint())
+	}
+	// The provisioning section: the box id, the applied bundle and the
+	// last (refused) one with its reason.
+	if id := text(t, ctx, `[data-testid="box-id"]`); id != a.Identity().ID() {
+		t.Fatalf("box id shown %q, box is %q", id, a.Identity().ID())
+	}
+	if v := text(t, ctx, `[data-testid="bundle-version"]`); !strings.Contains(v, "version 41 (site Acme Dental, 2nd floor closet)") {
+		t.Fatalf("applied bundle shown as %q", v)
+	}
+	if last := text(t, ctx, `[data-testid="bundle-last"]`); !strings.Contains(last, "refused: version 41 from browser test") || !strings.Contains(last, "not newer than the applied version 41") {
+		t.Fatalf("last bundle shown as %q", last)
 	}
 
 	// Log out (everywhere), then log in again.
@@ -265,5 +279,29 @@ func seedAgentInventory(t *testing.T, a *appliance.Appliance) {
 	data, _ := json.Marshal(inv)
 	if err := a.Store().PutAgentInventory(store.AgentInventory{Name: "web01", Collected: inv.Collected, Data: data}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// provisionForScreens applies a bundle carrying the config already in
+// force (so the rest of the test sees no change), then replays it, so the
+// settings page has an applied bundle and a refused one to show.
+func provisionForScreens(t *testing.T, a *appliance.Appliance) {
+	t.Helper()
+	cv, _, err := a.Store().CurrentConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, msp, _ := ed25519.GenerateKey(nil)
+	now := time.Now()
+	data, err := bundle.Make(msp, bundle.Manifest{Version: 41, Created: now, Expires: now.Add(time.Hour), Target: bundle.AnyBox,
+		Site: "Acme Dental, 2nd floor closet", Config: string(cv.Raw)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rc, err := a.Provisioner().ApplyBundle(context.Background(), data, "browser test"); err != nil {
+		t.Fatalf("bundle: %+v %v", rc, err)
+	}
+	if _, err := a.Provisioner().ApplyBundle(context.Background(), data, "browser test"); err == nil {
+		t.Fatal("a replayed bundle was applied")
 	}
 }
