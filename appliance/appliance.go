@@ -414,6 +414,9 @@ func (a *Appliance) Run(ctx context.Context) error {
 	a.started = a.o.Clock.Now()
 	a.running.Store(true)
 	defer a.running.Store(false)
+	// A listener failing stops everything, as the end of ctx does.
+	ctx, stopAll := context.WithCancel(ctx)
+	defer stopAll()
 
 	statusSrv := &http.Server{Handler: a.statusMux(), ReadHeaderTimeout: 5 * time.Second}
 	controlSrv := &http.Server{Handler: a.controlMux(), ReadHeaderTimeout: 5 * time.Second}
@@ -466,9 +469,12 @@ func (a *Appliance) Run(ctx context.Context) error {
 	if (a.uiLn == nil || !a.uiTLS) && len(a.Config().Agents) > 0 {
 		a.log.Warn("agents cannot pair: pairing needs the web UI over HTTPS", "ui_disabled", a.Config().UI.Disabled)
 	}
-	go a.collectInventory(ctx)
-	go a.watchSticks(ctx)
-	if err := a.startPhoneHome(ctx); err != nil {
+	// Background work that uses the store; waited for before the store
+	// is flushed and closed.
+	var bg sync.WaitGroup
+	bg.Go(func() { a.collectInventory(ctx) })
+	bg.Go(func() { a.watchSticks(ctx) })
+	if err := a.startPhoneHome(ctx, &bg); err != nil {
 		a.log.Error("phone home not started", "err", err)
 	}
 
@@ -481,6 +487,7 @@ func (a *Appliance) Run(ctx context.Context) error {
 	case <-ctx.Done():
 	case runErr = <-errc:
 	}
+	stopAll()
 	shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	statusSrv.Shutdown(shut)
@@ -489,6 +496,7 @@ func (a *Appliance) Run(ctx context.Context) error {
 		uiSrv.Shutdown(shut)
 	}
 	<-schedDone // in-flight checks done or cancelled
+	bg.Wait()
 	a.inc.Close()
 	a.agents.Close()
 	stopNotify()

@@ -29,7 +29,7 @@ type firmwareNote struct {
 }
 
 // startPhoneHome runs phone home when the config has a URL.
-func (a *Appliance) startPhoneHome(ctx context.Context) error {
+func (a *Appliance) startPhoneHome(ctx context.Context, bg *sync.WaitGroup) error {
 	cfg := a.Config().PhoneHome
 	if !cfg.Enabled() {
 		return nil
@@ -49,7 +49,7 @@ func (a *Appliance) startPhoneHome(ctx context.Context) error {
 	a.phone = p
 	a.mu.Unlock()
 	a.log.Info("phoning home", "url", cfg.URL, "interval", cfg.Interval, "box", a.id.ID())
-	go p.Run(ctx)
+	bg.Go(func() { p.Run(ctx) })
 	return nil
 }
 
