@@ -154,3 +154,35 @@ func TestProvisioningSurvivesSIGKILL(t *testing.T) {
 	}
 	kill(box)
 }
+
+// TestBundleMakeRefusesABadSite: the office gets the error the box would
+// give, with file:line, and nothing lands on the stick.
+func TestBundleMakeRefusesABadSite(t *testing.T) {
+	dir, stick := t.TempDir(), t.TempDir()
+	if out, code := outpost(t, "bundle", "keygen", "--out", dir); code != 0 {
+		t.Fatalf("keygen: %s", out)
+	}
+	site := filepath.Join(dir, "site.yaml")
+	os.WriteFile(site, []byte("site: Acme\nchecks:\n  - {id: web, kind: tcp, target: 127.0.0.1:1, interval: 1ms}\n"), 0o644)
+	out, code := outpost(t, "bundle", "make", "--key", filepath.Join(dir, "msp.key"), "--site", site, "--out", stick)
+	if code != 1 || !strings.Contains(out, "site.yaml:3") || !strings.Contains(out, "checks[0].interval") {
+		t.Fatalf("bad site: %d %s", code, out)
+	}
+	if entries, _ := os.ReadDir(stick); len(entries) != 0 {
+		t.Fatalf("a refused make left %d files on the stick", len(entries))
+	}
+	os.WriteFile(site, []byte("site: Acme\nchecks:\n  - {id: web, kind: tcp, target: 127.0.0.1:1, interval: 10s}\n"), 0o644)
+	if out, code := outpost(t, "bundle", "make", "--key", filepath.Join(dir, "msp.key"), "--site", site, "--out", stick, "--target", "ob-../../x", "--recipient", "age1x"); code != 1 || !strings.Contains(out, `target "ob-../../x" is neither`) {
+		t.Fatalf("bad target: %d %s", code, out)
+	}
+	if out, code := outpost(t, "bundle", "make", "--key", filepath.Join(dir, "msp.key"), "--site", site, "--out", stick); code != 0 {
+		t.Fatalf("make: %s", out)
+	}
+	entries, _ := os.ReadDir(stick)
+	if len(entries) != 1 || entries[0].Name() != "outpost-provision.bundle" {
+		t.Fatalf("stick holds %v, want the bundle alone", entries)
+	}
+	if fi, _ := entries[0].Info(); fi.Mode().Perm() != 0o644 {
+		t.Fatalf("bundle mode %v", fi.Mode())
+	}
+}

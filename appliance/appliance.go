@@ -174,7 +174,7 @@ func New(o Options) (*Appliance, error) {
 	}
 	a.hooks = append(a.hooks, a.inc.Observe)
 	a.prov = provision.New(provision.Options{Store: st, Identity: a.id, Clock: o.Clock, Log: o.Log, BoxVersion: Version, UICert: a.certFP,
-		Check: checkConfig, Activate: a.activateProvisioned})
+		Check: CheckConfig, Activate: a.activateProvisioned})
 	a.routes = append(a.routes, a.inc.Routes, a.auditRoutes, a.agents.Routes, a.provisionRoutes, a.phoneRoutes)
 	if err := a.applyStartup(cfg); err != nil {
 		st.Close()

@@ -16,11 +16,18 @@ import (
 	"outpost/ui"
 )
 
-// checkConfig validates a config as applySource would use it, without
-// putting it in force: every check built, every channel made.
-func checkConfig(cfg *config.Config) error {
+// CheckConfig validates a config as applySource would use it, without
+// putting it in force: every check built, every remediation, every
+// notification channel made. A bundle is refused (at the box, and by
+// `outpost bundle make` at the office) when this fails.
+func CheckConfig(cfg *config.Config) error {
 	if _, err := BuildJobs(cfg); err != nil {
 		return err
+	}
+	for i := range cfg.Checks {
+		if _, err := cfg.Remediations(&cfg.Checks[i]); err != nil {
+			return err
+		}
 	}
 	_, err := cfg.NotifyChannels()
 	return err

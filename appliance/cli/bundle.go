@@ -121,6 +121,11 @@ func bundleMake(env *Env, args []string) error {
 	if (*target == "") != (*recipient == "") {
 		return Usagef("--target and --recipient go together (or give --receipt)")
 	}
+	if *target != "" {
+		if err := bundle.CheckTarget(*target); err != nil {
+			return err
+		}
+	}
 	key, err := readKeyFile(*keyPath)
 	if err != nil {
 		return err
@@ -134,7 +139,7 @@ func bundleMake(env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := appliance.BuildJobs(cfg); err != nil {
+	if err := appliance.CheckConfig(cfg); err != nil {
 		return fmt.Errorf("%s: %w", *site, err)
 	}
 	now := time.Now().UTC()
@@ -156,11 +161,7 @@ func bundleMake(env *Env, args []string) error {
 	if fi, err := os.Stat(dest); err == nil && fi.IsDir() {
 		dest = filepath.Join(dest, bundle.FileName)
 	}
-	tmp := dest + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, dest); err != nil {
+	if err := writeSynced(dest, data); err != nil {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "wrote %s: site %q, version %d, target %s, expires %s\n", dest, m.Site, m.Version, m.Target, m.Expires.Format(time.RFC3339))
@@ -301,4 +302,38 @@ func reorder(args []string) []string {
 		pos = append(pos, a)
 	}
 	return append(flags, pos...)
+}
+
+// writeSynced writes data to dest through a temporary file that is synced
+// and renamed, then syncs the directory: a stick pulled out right after
+// `bundle make` returns holds the whole bundle, and one pulled out during
+// it holds the old file or none, never half a bundle.
+func writeSynced(dest string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(dest), ".outpost-bundle-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), dest); err != nil {
+		return err
+	}
+	if d, err := os.Open(filepath.Dir(dest)); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
 }

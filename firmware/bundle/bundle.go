@@ -157,6 +157,14 @@ func Parse(data []byte) (*Bundle, error) {
 	return &Bundle{Manifest: m, Key: key, raw: data}, nil
 }
 
+// CheckTarget says whether t is AnyBox or a box id.
+func CheckTarget(t string) error {
+	if t != AnyBox && !boxID.MatchString(t) {
+		return fmt.Errorf("bundle target %q is neither %q nor a box id (ob- and 16 hex digits)", t, AnyBox)
+	}
+	return nil
+}
+
 func (m Manifest) check() error {
 	switch {
 	case m.Version == 0:
@@ -165,8 +173,8 @@ func (m Manifest) check() error {
 		return errors.New("bundle needs created and expires times")
 	case !m.Expires.After(m.Created):
 		return fmt.Errorf("bundle expires (%s) before it was created (%s)", m.Expires.Format(time.RFC3339), m.Created.Format(time.RFC3339))
-	case m.Target != AnyBox && !boxID.MatchString(m.Target):
-		return fmt.Errorf("bundle target %q is neither %q nor a box id (ob- and 16 hex digits)", m.Target, AnyBox)
+	case CheckTarget(m.Target) != nil:
+		return CheckTarget(m.Target)
 	case len(m.Site) > MaxSiteName || strings.IndexFunc(m.Site, unicode.IsControl) >= 0:
 		return fmt.Errorf("bundle site name %q is over %d bytes or holds control characters", abbreviate(m.Site), MaxSiteName)
 	case (m.Config == "") == (m.ConfigAge == ""):
