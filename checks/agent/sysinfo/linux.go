@@ -393,7 +393,7 @@ func journal(ctx context.Context, f *eventFilter) (wire.EventBatch, error) {
 		if f.q.Cursor == "" {
 			continue // first poll: only learn where the journal ends
 		}
-		msg, _ := e["MESSAGE"].(string)
+		msg := journalString(e["MESSAGE"])
 		prio, _ := strconv.Atoi(fmt.Sprint(e["PRIORITY"]))
 		us, _ := strconv.ParseInt(fmt.Sprint(e["__REALTIME_TIMESTAMP"]), 10, 64)
 		src, _ := e["SYSLOG_IDENTIFIER"].(string)
@@ -404,6 +404,25 @@ func journal(ctx context.Context, f *eventFilter) (wire.EventBatch, error) {
 		f.add(&b, wire.Event{Time: time.UnixMicro(us).UTC(), Source: src, Level: lvl, Message: msg})
 	}
 	return b, nil
+}
+
+// journalString reads a journal field: a string, or an array of bytes,
+// which is how journalctl -o json writes a message that is not printable
+// UTF-8 (kernel messages with control characters, for one).
+func journalString(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case []any:
+		b := make([]byte, 0, len(x))
+		for _, n := range x {
+			if f, ok := n.(float64); ok && f >= 0 && f < 256 {
+				b = append(b, byte(f))
+			}
+		}
+		return strings.ToValidUTF8(string(b), "\uFFFD")
+	}
+	return ""
 }
 
 // Perf is Windows-only.
