@@ -55,7 +55,7 @@ type Receipt struct {
 	Source        string `json:"source"`
 	// Result is "applied" or "refused"; Reasons say why it was refused.
 	Result  string   `json:"result"`
-	Reasons []string `json:"reasons,omitempty"`
+	Reasons []string `json:"reasons"`
 	// AppliedVersion is the bundle version in force afterwards.
 	AppliedVersion uint64    `json:"applied_version"`
 	ConfigVersion  int       `json:"config_version,omitempty"`
@@ -232,7 +232,7 @@ func (p *Provisioner) Refuse(source string, reason error) Receipt {
 func (p *Provisioner) receipt(source string) Receipt {
 	id := p.o.Identity
 	return Receipt{BoxID: id.ID(), BoxVersion: p.o.BoxVersion, BoxPublicKey: id.PublicKeyString(), BoxRecipient: id.Recipient(),
-		UICertSHA256: p.o.UICert, Source: source, Time: p.o.Clock.Now().UTC()}
+		UICertSHA256: p.o.UICert, Source: source, Time: p.o.Clock.Now().UTC(), Reasons: []string{}}
 }
 
 func (p *Provisioner) refuse(st State, rc Receipt, err error) (Receipt, error) {

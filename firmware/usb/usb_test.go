@@ -92,6 +92,9 @@ func TestMountRootStick(t *testing.T) {
 	w.Scan(ctx)
 	w.Scan(ctx) // still inserted: not applied again
 	rc := receipt(t, stick, b.id.ID())
+	if raw, _ := os.ReadFile(filepath.Join(stick, usb.ReceiptName(b.id.ID()))); !strings.Contains(string(raw), `"reasons": []`) {
+		t.Fatalf("an applied receipt lists its (empty) reasons too:\n%s", raw)
+	}
 	if rc.Result != provision.Applied || rc.BundleVersion != 3 || rc.BoxPublicKey != b.id.PublicKeyString() || len(b.applied) != 1 {
 		t.Fatalf("receipt %+v, applied %v", rc, b.applied)
 	}
