@@ -48,12 +48,14 @@ func (a *Appliance) Identity() *identity.Identity { return a.id }
 // apply`, phone-home replies).
 func (a *Appliance) Provisioner() *provision.Provisioner { return a.prov }
 
-// watchSticks runs the provisioning-stick watcher with the config in
-// force at start.
+// watchSticks runs the provisioning-stick watcher; where it looks follows
+// the config in force (a bundle or a UI edit may change it).
 func (a *Appliance) watchSticks(ctx context.Context) {
-	p := a.Config().Provisioning
-	w := usb.New(usb.Options{Roots: p.MountRoots, BlockDevices: p.WatchBlockDevices(), ExtraDevices: p.ExtraDevices, Filesystems: p.Filesystems,
-		MountDir: filepath.Join(a.o.DataDir, "usb"), Interval: p.Interval, Apply: a.prov.ApplyBundle, Refuse: a.prov.Refuse, Clock: a.o.Clock, Log: a.log})
+	where := func() usb.Options {
+		p := a.Config().Provisioning
+		return usb.Options{Roots: p.MountRoots, BlockDevices: p.WatchBlockDevices(), ExtraDevices: p.ExtraDevices, Filesystems: p.Filesystems, Interval: p.Interval}
+	}
+	w := usb.New(usb.Options{Where: where, MountDir: filepath.Join(a.o.DataDir, "usb"), Apply: a.prov.ApplyBundle, Refuse: a.prov.Refuse, Clock: a.o.Clock, Log: a.log})
 	w.Run(ctx)
 }
 

@@ -42,6 +42,12 @@ type Options struct {
 	Refuse func(source string, reason error) provision.Receipt
 	Clock  clock.Clock
 	Log    *slog.Logger
+	// Where, when set, is asked before every look for the current
+	// Roots, BlockDevices, ExtraDevices, Filesystems and Interval (the
+	// other fields of its answer are ignored): a bundle that changes where
+	// the box looks takes effect at once, and what was handled stays
+	// handled.
+	Where func() Options
 	// SysBlock and Mountinfo are /sys/class/block and
 	// /proc/self/mountinfo (tests point them elsewhere).
 	SysBlock, Mountinfo string
@@ -66,19 +72,33 @@ func New(o Options) *Watcher {
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
-	if o.Interval <= 0 {
-		o.Interval = 2 * time.Second
-	}
+	o.defaults()
 	if o.SysBlock == "" {
 		o.SysBlock = "/sys/class/block"
 	}
 	if o.Mountinfo == "" {
 		o.Mountinfo = "/proc/self/mountinfo"
 	}
+	return &Watcher{o: o, seenFiles: map[string][32]byte{}, seenDevices: map[string]string{}, warned: map[string]bool{}}
+}
+
+func (o *Options) defaults() {
+	if o.Interval <= 0 {
+		o.Interval = 2 * time.Second
+	}
 	if len(o.Filesystems) == 0 {
 		o.Filesystems = []string{"vfat", "exfat"}
 	}
-	return &Watcher{o: o, seenFiles: map[string][32]byte{}, seenDevices: map[string]string{}, warned: map[string]bool{}}
+}
+
+// refresh takes the current places to look from Where.
+func (w *Watcher) refresh() {
+	if w.o.Where == nil {
+		return
+	}
+	n := w.o.Where()
+	w.o.Roots, w.o.BlockDevices, w.o.ExtraDevices, w.o.Filesystems, w.o.Interval = n.Roots, n.BlockDevices, n.ExtraDevices, n.Filesystems, n.Interval
+	w.o.defaults()
 }
 
 // Run looks until ctx ends.
@@ -98,6 +118,7 @@ func (w *Watcher) Run(ctx context.Context) {
 
 // Scan looks once: the automount roots, then the block devices.
 func (w *Watcher) Scan(ctx context.Context) {
+	w.refresh()
 	present := map[string]bool{}
 	for _, root := range w.o.Roots {
 		for _, dir := range candidateDirs(root) {

@@ -147,6 +147,32 @@ func TestMountRootStick(t *testing.T) {
 	}
 }
 
+// TestWhereFollowsTheConfig: the places to look change with the config in
+// force (a bundle may set them), and a stick already handled is not
+// applied again because of it.
+func TestWhereFollowsTheConfig(t *testing.T) {
+	b := newBox(t)
+	first, second := t.TempDir(), t.TempDir()
+	roots := []string{first}
+	w := b.watcher(usb.Options{Where: func() usb.Options { return usb.Options{Roots: roots} }})
+	ctx := context.Background()
+	os.WriteFile(filepath.Join(first, bundle.FileName), b.bundle(t, 1, "First"), 0o644)
+	os.WriteFile(filepath.Join(second, bundle.FileName), b.bundle(t, 2, "Second"), 0o644)
+	w.Scan(ctx)
+	if len(b.applied) != 1 || b.applied[0] != "First" {
+		t.Fatalf("applied %v, want the first root's bundle only", b.applied)
+	}
+	roots = []string{first, second} // the applied config adds a root
+	w.Scan(ctx)
+	w.Scan(ctx)
+	if len(b.applied) != 2 || b.applied[1] != "Second" {
+		t.Fatalf("applied %v, want the second root's bundle once and the first not again", b.applied)
+	}
+	if rc := receipt(t, first, b.id.ID()); rc.Result != provision.Applied || rc.BundleVersion != 1 {
+		t.Fatalf("the first stick's receipt was overwritten: %+v", rc)
+	}
+}
+
 // TestLoopDeviceStick attaches a real filesystem image as a loop device:
 // the watcher finds it in sysfs, mounts it read-only, applies the bundle,
 // and writes the receipt back onto the image.
