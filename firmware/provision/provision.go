@@ -138,7 +138,7 @@ func (p *Provisioner) ApplyBundle(ctx context.Context, data []byte, source strin
 	now, id := rc.Time, p.o.Identity
 	st, err := p.State()
 	if err != nil {
-		return p.refuse(st, rc, err)
+		return p.unrecorded(rc, err)
 	}
 	rc.AppliedVersion = st.Version
 	b, err := bundle.Parse(data)
@@ -220,12 +220,22 @@ func (p *Provisioner) Refuse(source string, reason error) Receipt {
 	rc := p.receipt(source)
 	st, err := p.State()
 	if err != nil {
-		rc, _ = p.refuse(st, rc, err)
+		rc, _ = p.unrecorded(rc, fmt.Errorf("%w (and %w)", reason, err))
 		return rc
 	}
 	rc.AppliedVersion = st.Version
 	rc, _ = p.refuse(st, rc, reason)
 	return rc
+}
+
+// unrecorded refuses without touching the stored state: it could not be
+// read, and writing over it would lose the pinned key (a trust reset no
+// one did at the box).
+func (p *Provisioner) unrecorded(rc Receipt, err error) (Receipt, error) {
+	rc.Result = Refused
+	rc.Reasons = append(rc.Reasons, err.Error())
+	p.o.Log.Error("provisioning: bundle refused", "source", rc.Source, "reason", err)
+	return rc, err
 }
 
 // receipt is a receipt with the box's own fields filled in.

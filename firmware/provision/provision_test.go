@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"os"
@@ -230,4 +231,32 @@ func TestSecretsSealedAtRest(t *testing.T) {
 		t.Fatalf("unsealed with the box key: %v", err)
 	}
 	r.st = st // the cleanup closes this one
+}
+
+// TestUnreadableStateIsKept: with the provisioning state damaged, every
+// bundle is refused and the damaged record is left for a person to look
+// at, not replaced by an empty one (which would unpin the MSP key).
+func TestUnreadableStateIsKept(t *testing.T) {
+	r := newRig(t)
+	msp := mspKey(t)
+	if _, err := r.apply(t, r.make(t, msp, 1, nil)); err != nil {
+		t.Fatal(err)
+	}
+	damaged := []byte(`{"pinned_key": "ed25519:`)
+	if err := r.st.PutBlob(provision.StateBlob, damaged); err != nil {
+		t.Fatal(err)
+	}
+	r.refused(t, r.make(t, mspKey(t), 2, nil), "provisioning state unreadable")
+	if rc := r.p.Refuse("stick", errors.New("too big")); rc.Result != provision.Refused || !strings.Contains(rc.Reasons[0], "too big (and provisioning state unreadable") {
+		t.Fatalf("refusal of an unreadable bundle: %+v", rc)
+	}
+	if got, _ := r.st.GetBlob(provision.StateBlob); !bytes.Equal(got, damaged) {
+		t.Fatalf("the damaged state was overwritten with %s", got)
+	}
+	if _, ok := r.p.PinnedKey(); ok {
+		t.Fatal("a damaged state reported a pinned key")
+	}
+	if len(r.active) != 1 {
+		t.Fatalf("activations %v", r.active)
+	}
 }
