@@ -100,3 +100,54 @@ func TestSystemdUnitGenerated(t *testing.T) {
 type forcedSystem struct{ service.System }
 
 func (forcedSystem) Detect() bool { return true }
+
+// TestAgentSystemdUnitGenerated: `outpost agent install` on Linux writes
+// a systemd unit running `outpost agent run` with the chosen listen
+// address and data directory, restarted on failure.
+func TestAgentSystemdUnitGenerated(t *testing.T) {
+	if runtime.GOOS != "linux" || os.Geteuid() != 0 {
+		t.Skip("needs root on Linux to write /etc/systemd/system")
+	}
+	var sys service.System
+	for _, s := range service.AvailableSystems() {
+		if s.String() == "linux-systemd" {
+			sys = s
+		}
+	}
+	if sys == nil {
+		t.Fatal("kardianos/service has no linux-systemd backend")
+	}
+	service.ChooseSystem(forcedSystem{sys})
+	defer service.ChooseSystem(service.AvailableSystems()...)
+
+	data := t.TempDir()
+	sc, err := AgentServiceConfig("10.0.0.5:8471", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc.Name = "outpost-agent-unittest-" + strings.ReplaceAll(filepath.Base(t.TempDir()), "_", "")
+	unit := "/etc/systemd/system/" + sc.Name + ".service"
+	os.MkdirAll("/etc/systemd/system", 0o755)
+	defer os.Remove(unit)
+	s, err := service.New(&agentProgram{}, sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	installErr := s.Install()
+	body, err := os.ReadFile(unit)
+	if err != nil {
+		t.Fatalf("unit not written (install error: %v): %v", installErr, err)
+	}
+	exe, _ := os.Executable()
+	for _, want := range []string{
+		"ExecStart=" + exe + ` "agent" "run" "--listen" "10.0.0.5:8471" "--data" "` + data + `"`,
+		"Restart=on-failure",
+		"WantedBy=multi-user.target",
+		"Description=Outpost agent: lets the site's Outpost box watch this server",
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("unit lacks %q:\n%s", want, body)
+		}
+	}
+	s.Uninstall()
+}
