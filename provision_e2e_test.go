@@ -10,13 +10,19 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"outpost/store"
 )
 
 // startBox runs the real daemon with extra environment and returns it
 // with its log.
 func startBox(t *testing.T, cfg, data string, env ...string) (*exec.Cmd, *logTail) {
 	t.Helper()
-	cmd := exec.Command(binPath, "run", "--config", cfg, "--data", data, "--listen", "127.0.0.1:0", "--ui-listen", "127.0.0.1:0")
+	args := []string{"run", "--data", data, "--listen", "127.0.0.1:0", "--ui-listen", "127.0.0.1:0"}
+	if cfg != "" {
+		args = append(args, "--config", cfg)
+	}
+	cmd := exec.Command(binPath, args...)
 	cmd.Env = append(os.Environ(), env...)
 	lt := &logTail{}
 	lt.follow(cmd)
@@ -184,5 +190,46 @@ func TestBundleMakeRefusesABadSite(t *testing.T) {
 	}
 	if fi, _ := entries[0].Info(); fi.Mode().Perm() != 0o644 {
 		t.Fatalf("bundle mode %v", fi.Mode())
+	}
+}
+
+// TestProvisionedBoxKeepsItsConfigAcrossFirmwareUpdates: a box set up
+// from a stick runs without a config file, on the embedded default. A
+// firmware update that changes that default must not replace the site's
+// provisioned config at the next start (a changed file still wins: that
+// is a technician's edit on the box).
+func TestProvisionedBoxKeepsItsConfigAcrossFirmwareUpdates(t *testing.T) {
+	dir, data := t.TempDir(), t.TempDir()
+	if out, code := outpost(t, "bundle", "keygen", "--out", dir); code != 0 {
+		t.Fatalf("keygen: %s", out)
+	}
+	site := filepath.Join(dir, "site.yaml")
+	os.WriteFile(site, []byte("site: Acme Dental\nprovisioning: {mount_roots: [], block_devices: false}\nchecks:\n  - {id: provisioned-check, kind: tcp, target: 127.0.0.1:1, interval: 1s}\n"), 0o644)
+	bundleFile := filepath.Join(dir, "acme.bundle")
+	if out, code := outpost(t, "bundle", "make", "--key", filepath.Join(dir, "msp.key"), "--site", site, "--out", bundleFile); code != 0 {
+		t.Fatalf("make: %s", out)
+	}
+	box, _ := startBox(t, "", data)
+	if out, code := outpost(t, "bundle", "apply", bundleFile, "--data", data); code != 0 {
+		t.Fatalf("apply: %s", out)
+	}
+	kill(box)
+
+	// The default this box last started with differs from the one the
+	// (updated) binary embeds.
+	st, err := store.Open(filepath.Join(data, "outpost.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.PutBlob("config-file-seed", []byte("site: the previous firmware's default\n")); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+
+	box, lt := startBox(t, "", data)
+	defer kill(box)
+	out, _ := outpost(t, "status", "--data", data)
+	if !strings.Contains(out, "provisioned-check") || strings.Contains(out, "box-cpu") {
+		t.Fatalf("after a firmware update the provisioned config must still run:\n%s\nlog:\n%s", out, lt.String())
 	}
 }

@@ -185,7 +185,8 @@ func New(o Options) (*Appliance, error) {
 
 // seedBlob remembers the file config last applied from disk. While the
 // file stays the same, changes made in the web UI (or by a provisioning
-// bundle) stay in force across restarts; a changed file wins.
+// bundle) stay in force across restarts; a changed file wins. The
+// embedded default never replaces such changes.
 const seedBlob = "config-file-seed"
 
 func (a *Appliance) applyStartup(fileCfg *config.Config) error {
@@ -200,11 +201,16 @@ func (a *Appliance) applyStartup(fileCfg *config.Config) error {
 	if err != nil {
 		return err
 	}
-	if ok && bytes.Equal(seed, fileCfg.Raw) && !bytes.Equal(cur.Raw, fileCfg.Raw) {
+	// Without a file the embedded default is only a seed for a box never
+	// configured: a firmware update that changes it must not replace a
+	// provisioned (or UI-edited) site config.
+	embedded := fileCfg.File == "" || fileCfg.File == "default.yaml"
+	keepStored := bytes.Equal(seed, fileCfg.Raw) || (embedded && cur.Source != "embedded default")
+	if ok && keepStored && !bytes.Equal(cur.Raw, fileCfg.Raw) {
 		stored, err := config.Parse(fileCfg.File, cur.Raw)
 		if err == nil {
 			stored.File = fileCfg.File
-			a.log.Info("running the config edited since the file was applied", "version", cur.Version, "source", cur.Source)
+			a.log.Info("running the config edited or provisioned since the file was applied", "version", cur.Version, "source", cur.Source)
 			return a.applySource(stored, cur.Source)
 		}
 		a.log.Error("stored config no longer validates; using the file", "version", cur.Version, "err", err)
