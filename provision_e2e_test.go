@@ -232,4 +232,15 @@ func TestProvisionedBoxKeepsItsConfigAcrossFirmwareUpdates(t *testing.T) {
 	if !strings.Contains(out, "provisioned-check") || strings.Contains(out, "box-cpu") {
 		t.Fatalf("after a firmware update the provisioned config must still run:\n%s\nlog:\n%s", out, lt.String())
 	}
+	// Nor does a reload.
+	box.Process.Signal(syscall.SIGHUP)
+	waitFor(t, 5*time.Second, func() string {
+		if !strings.Contains(lt.String(), "keeping the running config") {
+			return "SIGHUP not handled:\n" + lt.String()
+		}
+		return ""
+	})
+	if out, _ := outpost(t, "status", "--data", data); !strings.Contains(out, "provisioned-check") {
+		t.Fatalf("after SIGHUP the provisioned config must still run:\n%s", out)
+	}
 }

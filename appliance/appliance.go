@@ -211,7 +211,11 @@ func (a *Appliance) applyStartup(fileCfg *config.Config) error {
 		if err == nil {
 			stored.File = fileCfg.File
 			a.log.Info("running the config edited or provisioned since the file was applied", "version", cur.Version, "source", cur.Source)
-			return a.applySource(stored, cur.Source)
+			if err := a.applySource(stored, cur.Source); err != nil {
+				return err
+			}
+			// The new default is the seed now, so SIGHUP keeps it too.
+			return a.store.PutBlob(seedBlob, fileCfg.Raw)
 		}
 		a.log.Error("stored config no longer validates; using the file", "version", cur.Version, "err", err)
 	}
