@@ -15,7 +15,6 @@ import (
 	"outpost/appliance/incidents"
 	"outpost/appliance/phonehome"
 	"outpost/checks"
-	"outpost/checks/agent/wire"
 	"outpost/store"
 )
 
@@ -105,12 +104,7 @@ func (a *Appliance) buildSummary(reason string, seq uint64, m store.PhoneMeta, f
 		if name == "" {
 			name = ag.Name
 		}
-		inv, ok, err := a.store.GetAgentInventory(ag.Name)
-		if err != nil || !ok || devices[name] == nil {
-			continue
-		}
-		var w wire.Inventory
-		if json.Unmarshal(inv.Data, &w) == nil {
+		if w, ok := a.agentInventory(ag.Name); ok && devices[name] != nil {
 			devices[name].Facts = map[string]string{"os": strings.TrimSpace(w.OS.Name + " " + w.OS.Version + " " + w.OS.Build), "cpu": w.CPU,
 				"ram": checks.Bytes(w.RAM).String(), "serial": w.Serial, "apps": fmt.Sprint(len(w.Apps))}
 		}

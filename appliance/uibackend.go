@@ -331,17 +331,27 @@ func (b uiBackend) Agents(device string) []ui.AgentView {
 		if rec, ok, err := b.a.store.GetAgent(ac.Name); err == nil && ok && !rec.Revoked() {
 			v.Paired, v.Hostname, v.OS, v.Address, v.PairedAt, v.LastSeen = true, rec.Hostname, rec.OS, rec.Address, rec.PairedAt, rec.LastSeen
 		}
-		if inv, ok, err := b.a.store.GetAgentInventory(ac.Name); err == nil && ok {
-			var w wire.Inventory
-			if err := json.Unmarshal(inv.Data, &w); err != nil {
-				b.a.log.Error("stored agent inventory unreadable", "agent", ac.Name, "err", err)
-			} else {
-				v.Inventory = inventoryView(w)
-			}
+		if w, ok := b.a.agentInventory(ac.Name); ok {
+			v.Inventory = inventoryView(w)
 		}
 		out = append(out, v)
 	}
 	return out
+}
+
+// agentInventory is an agent's latest inventory as the agent sent it;
+// ok is false when none was collected (or it cannot be read, logged).
+func (a *Appliance) agentInventory(name string) (wire.Inventory, bool) {
+	var w wire.Inventory
+	inv, ok, err := a.store.GetAgentInventory(name)
+	if err != nil || !ok {
+		return w, false
+	}
+	if err := json.Unmarshal(inv.Data, &w); err != nil {
+		a.log.Error("stored agent inventory unreadable", "agent", name, "err", err)
+		return w, false
+	}
+	return w, true
 }
 
 func inventoryView(w wire.Inventory) *ui.InventoryView {
