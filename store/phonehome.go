@@ -29,8 +29,17 @@ type PhoneMeta struct {
 	// Lost counts summaries coalesced away by the quota, ever; LostLast
 	// is the newest of them. Summaries carry these totals, so the loss
 	// reaches the receiver with the next summary that gets through.
-	Lost     uint64 `json:"lost"`
-	LostLast uint64 `json:"lost_last,omitempty"`
+	Lost      uint64 `json:"lost"`
+	LostFirst uint64 `json:"lost_first,omitempty"`
+	LostLast  uint64 `json:"lost_last,omitempty"`
+	// LostCounts coalesces what the dropped summaries reported (incidents
+	// closed, devices new/gone/changed: the figures that appear in one
+	// summary only), added up as they go.
+	LostCounts map[string]uint64 `json:"lost_counts,omitempty"`
+	// InventoryDue is set when a dropped summary carried inventory
+	// changes: the next summary then lists every device, so the receiver
+	// is back on the truth.
+	InventoryDue bool `json:"inventory_due,omitempty"`
 	// Built is the time of the last summary built (RFC 3339), so the
 	// next one reports what closed since.
 	Built string `json:"built,omitempty"`
@@ -74,12 +83,19 @@ func putPhoneMeta(tx *bolt.Tx, m PhoneMeta) error {
 	return tx.Bucket(bucketPhoneMeta).Put([]byte("meta"), v)
 }
 
+// PhoneFold reads a summary the quota drops: the figures to keep
+// (added to PhoneMeta.LostCounts) and whether it carried inventory
+// changes.
+type PhoneFold func(body []byte) (counts map[string]uint64, inventoryChanged bool)
+
 // PhoneAppend queues a summary. build gets the sequence number and the
-// bookkeeping as it stands (loss totals, last build, last inventory) and
-// returns the encoded summary and the inventory it reported. When the
-// outbox would exceed quota bytes, the oldest summaries are dropped and
-// counted as lost. All of it is one transaction.
-func (s *Store) PhoneAppend(quota int64, builtAt string, build func(seq uint64, m PhoneMeta) (body []byte, inventory map[string]string, err error)) (uint64, error) {
+// bookkeeping as it stands (loss totals, last build, last inventory,
+// whether a full inventory is due, which it must honour) and returns the
+// encoded summary and the inventory it reported. When the outbox would
+// exceed quota bytes, the oldest summaries are dropped: counted as lost
+// and their figures coalesced through fold. All of it is one
+// transaction.
+func (s *Store) PhoneAppend(quota int64, builtAt string, build func(seq uint64, m PhoneMeta) (body []byte, inventory map[string]string, err error), fold PhoneFold) (uint64, error) {
 	var seq uint64
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		m, err := phoneMeta(tx)
@@ -91,12 +107,28 @@ func (s *Store) PhoneAppend(quota int64, builtAt string, build func(seq uint64, 
 		if err != nil {
 			return err
 		}
+		m.InventoryDue = false // the summary just built listed every device
 		ob := tx.Bucket(bucketPhoneOutbox)
 		c := ob.Cursor()
 		for k, v := c.First(); k != nil && m.Bytes+int64(len(body)) > quota; k, v = c.First() {
 			m.Bytes -= int64(len(v))
 			m.Lost++
 			m.LostLast = binary.BigEndian.Uint64(k)
+			if m.LostFirst == 0 {
+				m.LostFirst = m.LostLast
+			}
+			if fold != nil {
+				counts, inv := fold(v)
+				for name, n := range counts {
+					if m.LostCounts == nil {
+						m.LostCounts = map[string]uint64{}
+					}
+					m.LostCounts[name] += n
+				}
+				// The summary being queued was built before this drop, so
+				// the full inventory goes into the next one.
+				m.InventoryDue = m.InventoryDue || inv
+			}
 			if err := ob.Delete(k); err != nil {
 				return err
 			}

@@ -188,6 +188,11 @@ func phonehomeCmd(ctx context.Context, env *Env, args []string) error {
 	if st.LastError != "" {
 		fmt.Fprintf(env.Stdout, "last error:   %s: %s\nfailures:     %d in a row, next attempt %s\n", at(st.LastErrorAt), st.LastError, st.Failures, at(st.NextAttempt))
 	}
-	fmt.Fprintf(env.Stdout, "lost:         %d summaries (outbox quota)\nduplicates:   %d acknowledged as already received\n", st.Lost, st.Duplicates)
+	fmt.Fprintf(env.Stdout, "lost:         %d summaries (outbox quota)", st.Lost)
+	if l := st.LostDetail; l.Total > 0 {
+		fmt.Fprintf(env.Stdout, ", seq %d-%d, holding %d closed incidents and %d new, %d gone, %d changed devices (counts sent on)",
+			l.FirstSeq, l.LastSeq, l.IncidentsClosed, l.InventoryNew, l.InventoryGone, l.InventoryChanged)
+	}
+	fmt.Fprintf(env.Stdout, "\nduplicates:   %d acknowledged as already received\n", st.Duplicates)
 	return nil
 }

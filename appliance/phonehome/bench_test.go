@@ -105,7 +105,7 @@ func BenchmarkDrainDayBacklog(b *testing.B) {
 				s := phonehome.Summary{Schema: phonehome.Schema, Box: phonehome.Box{ID: r.id.ID(), Site: "Acme"}, Seq: seq, Time: time.Now(), Reason: "interval", Interval: 60}
 				data, err := phonehome.Encode(s)
 				return data, nil, err
-			}); err != nil {
+			}, phonehome.Fold); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -66,12 +66,15 @@ type Options struct {
 
 // Status is what `outpost phonehome status` shows.
 type Status struct {
-	URL         string    `json:"url"`
-	Depth       int       `json:"depth"`
-	Bytes       int64     `json:"bytes"`
-	Quota       int64     `json:"quota"`
-	NextSeq     uint64    `json:"next_seq"`
-	Lost        uint64    `json:"lost"`
+	URL     string `json:"url"`
+	Depth   int    `json:"depth"`
+	Bytes   int64  `json:"bytes"`
+	Quota   int64  `json:"quota"`
+	NextSeq uint64 `json:"next_seq"`
+	Lost    uint64 `json:"lost"`
+	// LostDetail is the loss as the next summary reports it: the
+	// sequence numbers dropped and their coalesced figures.
+	LostDetail  Lost      `json:"lost_detail"`
 	LastSuccess time.Time `json:"last_success,omitzero"`
 	LastAck     uint64    `json:"last_ack,omitempty"`
 	LastError   string    `json:"last_error,omitempty"`
@@ -145,7 +148,7 @@ func (p *Phone) Status() Status {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	s := p.st
-	s.Depth, s.Bytes, s.NextSeq, s.Lost = n, b, m.NextSeq, m.Lost
+	s.Depth, s.Bytes, s.NextSeq, s.Lost, s.LostDetail = n, b, m.NextSeq, m.Lost, lostOf(m)
 	return s
 }
 
@@ -176,16 +179,17 @@ func (p *Phone) enqueue(reason string) {
 	now := p.o.Clock.Now().UTC()
 	full := p.full.Swap(false)
 	_, err := p.o.Store.PhoneAppend(p.o.Quota, now.Format(time.RFC3339Nano), func(seq uint64, m store.PhoneMeta) ([]byte, map[string]string, error) {
-		s, inv, err := p.o.Build(reason, seq, m, full)
+		// A full inventory is due after the quota dropped inventory changes.
+		s, inv, err := p.o.Build(reason, seq, m, full || m.InventoryDue)
 		if err != nil {
 			return nil, nil, err
 		}
 		s.Schema, s.Seq, s.Time, s.Reason = Schema, seq, now, reason
 		s.Interval = int(p.o.Interval / time.Second)
-		s.Lost = Lost{Total: m.Lost, LastSeq: m.LostLast}
+		s.Lost = lostOf(m)
 		body, err := Encode(s)
 		return body, inv, err
-	})
+	}, Fold)
 	if err != nil {
 		if full {
 			p.full.Store(true)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -72,6 +73,10 @@ func newRig(t *testing.T, quota int64) *rig {
 			s := phonehome.Summary{Box: phonehome.Box{ID: r.id.ID(), Site: "Acme", PublicKey: r.id.PublicKeyString()}}
 			// Padding that gzip cannot shrink, so the quota is reached.
 			s.Box.Version = string(randomText(2000))
+			// Each summary reports an incident closed and a device new
+			// once: what the quota must coalesce when it drops them.
+			s.ClosedIncidents = []phonehome.Incident{{ID: seq, Check: "ping", Device: "nas", State: "resolved"}}
+			s.Inventory.New = []phonehome.Device{{Name: fmt.Sprintf("dev-%d", seq), Checks: 1}}
 			if full {
 				r.mu.Lock()
 				r.fulls++
@@ -129,12 +134,41 @@ func TestQuotaCoalescesOldest(t *testing.T) {
 	}
 	waitUntil(t, "the quota to drop summaries", func() bool { return r.phone.Status().Lost > 0 })
 	st := r.phone.Status()
+	if l := st.LostDetail; l.Total != st.Lost || l.IncidentsClosed != l.Total || l.FirstSeq != 1 {
+		t.Fatalf("status shows %d lost as %+v", st.Lost, l)
+	}
 	if st.Bytes > 12<<10 || st.Depth == 0 || st.LastError == "" {
 		t.Fatalf("outbox over quota or error not shown: %+v", st)
 	}
 	m, _ := r.st.PhoneMeta()
 	if m.Lost+uint64(st.Depth) != m.NextSeq-1 {
 		t.Fatalf("lost %d + queued %d != built %d", m.Lost, st.Depth, m.NextSeq-1)
+	}
+	// Counts kept: every dropped summary closed one incident and found
+	// one new device; the drops are the oldest, in a row.
+	if m.LostFirst != 1 || m.LostLast != m.Lost ||
+		m.LostCounts["incidents_closed"] != m.Lost || m.LostCounts["inventory_new"] != m.Lost {
+		t.Fatalf("coalesced figures do not match %d dropped summaries: %+v", m.Lost, m)
+	}
+	// Inventory changes were dropped, so a full inventory follows.
+	r.mu.Lock()
+	fulls := r.fulls
+	r.mu.Unlock()
+	if fulls == 0 && !m.InventoryDue {
+		t.Fatal("inventory changes dropped but no full inventory built or due")
+	}
+	// What goes on the wire: the oldest queued summary reports the loss
+	// as it stood when it was built.
+	e, ok, err := r.st.PhoneOldest()
+	if err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	s, err := phonehome.Decode(e.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Lost.Total > 0 && (s.Lost.IncidentsClosed != s.Lost.Total || s.Lost.InventoryNew != s.Lost.Total || s.Lost.FirstSeq != 1) {
+		t.Fatalf("summary %d reports the loss as %+v", s.Seq, s.Lost)
 	}
 }
 

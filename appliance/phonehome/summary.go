@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+
+	"outpost/store"
 )
 
 // Schema names the summary format (docs/phone-home.schema.json).
@@ -145,10 +147,52 @@ type Event struct {
 	Detail string    `json:"detail"`
 }
 
-// Lost reports summaries dropped by the outbox quota.
+// Lost reports summaries dropped by the outbox quota, ever: how many,
+// which sequence numbers (first to last: gaps are ones that arrived),
+// and the figures they carried that no later summary repeats, coalesced.
+// Open incidents are not among them: every summary lists them all.
 type Lost struct {
-	Total   uint64 `json:"total"`
-	LastSeq uint64 `json:"last_seq,omitempty"`
+	Total            uint64 `json:"total"`
+	FirstSeq         uint64 `json:"first_seq,omitempty"`
+	LastSeq          uint64 `json:"last_seq,omitempty"`
+	IncidentsClosed  uint64 `json:"incidents_closed"`
+	InventoryNew     uint64 `json:"inventory_new"`
+	InventoryGone    uint64 `json:"inventory_gone"`
+	InventoryChanged uint64 `json:"inventory_changed"`
+}
+
+// Names of the coalesced figures in the outbox bookkeeping.
+const (
+	lostIncidentsClosed  = "incidents_closed"
+	lostInventoryNew     = "inventory_new"
+	lostInventoryGone    = "inventory_gone"
+	lostInventoryChanged = "inventory_changed"
+)
+
+func lostOf(m store.PhoneMeta) Lost {
+	return Lost{Total: m.Lost, FirstSeq: m.LostFirst, LastSeq: m.LostLast,
+		IncidentsClosed:  m.LostCounts[lostIncidentsClosed],
+		InventoryNew:     m.LostCounts[lostInventoryNew],
+		InventoryGone:    m.LostCounts[lostInventoryGone],
+		InventoryChanged: m.LostCounts[lostInventoryChanged]}
+}
+
+// Fold is what a summary dropped by the quota leaves behind: its
+// one-time figures, and whether it carried inventory changes (the box
+// then sends a full inventory next). A summary that cannot be read
+// leaves only its count.
+func Fold(body []byte) (map[string]uint64, bool) {
+	s, err := Decode(body)
+	if err != nil {
+		return nil, false
+	}
+	inv := s.Inventory
+	return map[string]uint64{
+		lostIncidentsClosed:  uint64(len(s.ClosedIncidents)),
+		lostInventoryNew:     uint64(len(inv.New)),
+		lostInventoryGone:    uint64(len(inv.Gone)),
+		lostInventoryChanged: uint64(len(inv.Changed)),
+	}, len(inv.New)+len(inv.Gone)+len(inv.Changed) > 0
 }
 
 // Reply is the receiver's answer to an accepted summary.
