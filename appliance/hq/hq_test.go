@@ -18,6 +18,7 @@ import (
 	"outpost/appliance/phonehome"
 	"outpost/firmware/identity"
 	"outpost/store"
+	hqui "outpost/ui/hq"
 )
 
 func newBox(t *testing.T) *identity.Identity {
@@ -118,5 +119,35 @@ func TestBadRequestsRefused(t *testing.T) {
 	}
 	if seqs, _ := s.Seqs(box.ID()); len(seqs) != 1 {
 		t.Fatalf("stored %v", seqs)
+	}
+}
+
+// TestSitePageShowsLoss: a summary reporting what the box's quota
+// dropped shows it on the site's page, figures and all.
+func TestSitePageShowsLoss(t *testing.T) {
+	s, err := hq.Open(filepath.Join(t.TempDir(), "hq.db"), nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	box := newBox(t)
+	if _, err := s.Register(box.ID(), box.PublicKeyString(), "Acme"); err != nil {
+		t.Fatal(err)
+	}
+	body, err := phonehome.Encode(phonehome.Summary{Schema: phonehome.Schema, Box: phonehome.Box{ID: box.ID(), Site: "Acme"}, Seq: 40, Time: time.Now(), Reason: "interval", Interval: 60,
+		Lost: phonehome.Lost{Total: 30, FirstSeq: 1, LastSeq: 30, IncidentsClosed: 4, InventoryNew: 2, InventoryGone: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := post(s.Handler(), box, box.ID(), 40, body, nil); w.Code != 200 {
+		t.Fatalf("post: %d %s", w.Code, w.Body.String())
+	}
+	w := httptest.NewRecorder()
+	hqui.Handler(s, nil).ServeHTTP(w, httptest.NewRequest("GET", "/boxes/"+box.ID(), nil))
+	page := w.Body.String()
+	for _, want := range []string{"dropped 30 summaries (seq 1 to 30", "held 4 closed incidents and 2 new, 1 gone, 0 changed devices"} {
+		if !strings.Contains(page, want) {
+			t.Fatalf("site page lacks %q:\n%s", want, page)
+		}
 	}
 }
