@@ -453,3 +453,55 @@ func TestPhoneHomeThroughProxy(t *testing.T) {
 		t.Fatalf("proxy saw %d CONNECTs, last to %v", connects.Load(), seen.Load())
 	}
 }
+
+// TestPhoneHomeStartsOnConfigChange: a box running without phone home
+// starts phoning home when a new config sets it (here SIGHUP; a UI edit
+// or a provisioning bundle goes the same way), and follows a change of
+// receiver without a restart.
+func TestPhoneHomeStartsOnConfigChange(t *testing.T) {
+	dir := t.TempDir()
+	caFile, certFile, keyFile, _ := testCA(t, dir, "hq")
+	hqData, boxData := t.TempDir(), t.TempDir()
+	hqAddr := freePort(t)
+	startHQ(t, hqData, hqAddr, freePort(t), certFile, keyFile)
+	cfg := writeConfig(t, "site: Acme\nchecks: []\n")
+	box, boxLog := startBox(t, cfg, boxData)
+	if out, code := outpost(t, "phonehome", "status", "--data", boxData); code == 0 || !strings.Contains(out, "phone home is off") {
+		t.Fatalf("status before phone home is configured: %d %s", code, out)
+	}
+	out, _ := outpost(t, "bundle", "status", "--data", boxData)
+	id := regexp.MustCompile(`box id:\s+(ob-[0-9a-f]+)`).FindStringSubmatch(out)
+	key := regexp.MustCompile(`box public key:\s+(ed25519:\S+)`).FindStringSubmatch(out)
+	if id == nil || key == nil {
+		t.Fatalf("bundle status:\n%s", out)
+	}
+	if out, code := outpost(t, "hq", "register", "--box", id[1], "--key", key[1], "--site", "Acme", "--data", hqData); code != 0 {
+		t.Fatalf("register: %s", out)
+	}
+	reconfigure := func(url string) {
+		t.Helper()
+		if err := os.WriteFile(cfg, fmt.Appendf(nil, "site: Acme\nphonehome: {url: '%s', interval: 300ms, ca_file: '%s', backoff_max: 1s}\nchecks: []\n", url, caFile), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		box.Process.Signal(syscall.SIGHUP)
+	}
+	// First at a receiver that is not there, then at hq.
+	reconfigure("https://" + freePort(t) + "/v1/summaries")
+	waitFor(t, 10*time.Second, func() string {
+		if st := phoneStatusOf(t, boxData); !strings.Contains(st.LastError, "connection refused") {
+			return fmt.Sprintf("status never showed the unreachable receiver: %+v\n%s", st, boxLog.String())
+		}
+		return ""
+	})
+	reconfigure("https://" + hqAddr + "/v1/summaries")
+	waitFor(t, 10*time.Second, func() string {
+		if st := phoneStatusOf(t, boxData); st.LastAck < 2 || st.Depth != 0 {
+			return fmt.Sprintf("box did not move to hq and drain: %+v\n%s", st, boxLog.String())
+		}
+		return ""
+	})
+	out, code := outpost(t, "hq", "list", "--data", hqData)
+	if code != 0 || !strings.Contains(out, id[1]) {
+		t.Fatalf("hq list: %s", out)
+	}
+}

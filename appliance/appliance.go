@@ -77,6 +77,11 @@ type Appliance struct {
 	firmware firmwareNote
 	ackKey   []byte
 
+	// phoneErr is why the configured phone home did not start;
+	// phoneChanged is told when a new config is in force.
+	phoneErr     error
+	phoneChanged chan struct{}
+
 	mu     sync.RWMutex
 	cfg    *config.Config
 	cfgVer store.ConfigVersion
@@ -265,6 +270,7 @@ func (a *Appliance) applySource(cfg *config.Config, source string) error {
 	a.cfg, a.cfgVer = cfg, ver
 	a.mu.Unlock()
 	a.sched.Set(jobs)
+	a.phoneConfigChanged()
 	a.log.Info("config applied", "site", cfg.Site, "checks", len(jobs), "version", ver.Version, "source", source)
 	return nil
 }
@@ -484,9 +490,7 @@ func (a *Appliance) Run(ctx context.Context) error {
 	var bg sync.WaitGroup
 	bg.Go(func() { a.collectInventory(ctx) })
 	bg.Go(func() { a.watchSticks(ctx) })
-	if err := a.startPhoneHome(ctx, &bg); err != nil {
-		a.log.Error("phone home not started", "err", err)
-	}
+	a.startPhoneHome(ctx, &bg)
 
 	schedDone := make(chan error, 1)
 	go func() { schedDone <- a.sched.Run(ctx) }()

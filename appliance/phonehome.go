@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"outpost/appliance/config"
 	"outpost/appliance/incidents"
 	"outpost/appliance/phonehome"
 	"outpost/checks"
@@ -27,13 +28,93 @@ type firmwareNote struct {
 	ev *phonehome.Event
 }
 
-// startPhoneHome runs phone home when the config has a URL.
-func (a *Appliance) startPhoneHome(ctx context.Context, bg *sync.WaitGroup) error {
-	cfg := a.Config().PhoneHome
-	if !cfg.Enabled() {
-		return nil
+// startPhoneHome runs phone home while the config in force has a URL,
+// and restarts it when the phonehome settings change (SIGHUP, a UI edit,
+// a provisioning bundle from a stick or from a phone-home reply): a box
+// provisioned by stick phones home without a restart. The outbox is in
+// the store, so a restart loses nothing queued.
+func (a *Appliance) startPhoneHome(ctx context.Context, bg *sync.WaitGroup) {
+	changed := make(chan struct{}, 1)
+	a.mu.Lock()
+	a.phoneChanged = changed
+	a.mu.Unlock()
+	bg.Go(func() { a.supervisePhoneHome(ctx, changed) })
+}
+
+func (a *Appliance) supervisePhoneHome(ctx context.Context, changed <-chan struct{}) {
+	var (
+		running config.PhoneHome
+		stop    context.CancelFunc
+		done    chan struct{}
+	)
+	halt := func() {
+		if stop != nil {
+			stop()
+			<-done
+			stop = nil
+		}
+		a.mu.Lock()
+		a.phone, a.phoneErr = nil, nil
+		a.mu.Unlock()
 	}
-	p, err := phonehome.New(phonehome.Options{URL: cfg.URL, CAFile: cfg.CAFile, Interval: cfg.Interval, Quota: int64(cfg.Quota), BackoffMax: cfg.BackoffMax,
+	start := func(cfg config.PhoneHome) {
+		running = cfg
+		if !cfg.Enabled() {
+			return
+		}
+		p, err := a.newPhone(cfg)
+		if err != nil {
+			a.log.Error("phone home not started", "err", err)
+			a.mu.Lock()
+			a.phoneErr = err
+			a.mu.Unlock()
+			return
+		}
+		pctx, cancel := context.WithCancel(ctx)
+		stop, done = cancel, make(chan struct{})
+		a.mu.Lock()
+		a.phone = p
+		a.mu.Unlock()
+		a.log.Info("phoning home", "url", cfg.URL, "interval", cfg.Interval, "box", a.id.ID())
+		go func() { p.Run(pctx); close(done) }()
+	}
+	start(a.Config().PhoneHome)
+	for {
+		select {
+		case <-ctx.Done():
+			if stop != nil {
+				<-done
+			}
+			return
+		case <-changed:
+			next := a.Config().PhoneHome
+			// Unchanged and running (or off): nothing to do. A phone home
+			// that failed to start (a CA file missing) is tried again.
+			if next.Same(running) && (stop != nil || !next.Enabled()) {
+				continue
+			}
+			a.log.Info("phone home settings changed", "url", next.URL, "was", running.URL)
+			halt()
+			start(next)
+		}
+	}
+}
+
+// phoneConfigChanged tells phone home that a new config is in force.
+func (a *Appliance) phoneConfigChanged() {
+	a.mu.RLock()
+	ch := a.phoneChanged
+	a.mu.RUnlock()
+	if ch != nil {
+		select {
+		case ch <- struct{}{}:
+		default: // one is pending; it reads the config in force
+		}
+	}
+}
+
+func (a *Appliance) newPhone(cfg config.PhoneHome) (*phonehome.Phone, error) {
+	return phonehome.New(phonehome.Options{URL: cfg.URL, CAFile: cfg.CAFile, Interval: cfg.Interval, Quota: int64(cfg.Quota), BackoffMax: cfg.BackoffMax,
 		Store: a.store, Signer: a.id, Bundles: a.prov, Build: a.buildSummary, Clock: a.o.Clock, Log: a.log,
 		OnFirmware: func(n phonehome.FirmwareNotice) {
 			a.log.Warn("firmware update available (notice signed by the MSP)", "version", n.Version, "url", n.URL, "sha256", n.SHA256)
@@ -41,15 +122,6 @@ func (a *Appliance) startPhoneHome(ctx context.Context, bg *sync.WaitGroup) erro
 			a.firmware.ev = &phonehome.Event{Time: a.o.Clock.Now().UTC(), Result: "available", Detail: "version " + n.Version + " at " + n.URL}
 			a.firmware.mu.Unlock()
 		}})
-	if err != nil {
-		return err
-	}
-	a.mu.Lock()
-	a.phone = p
-	a.mu.Unlock()
-	a.log.Info("phoning home", "url", cfg.URL, "interval", cfg.Interval, "box", a.id.ID())
-	bg.Go(func() { p.Run(ctx) })
-	return nil
 }
 
 // kickPhoneHome sends a summary at once after an important change.
@@ -219,8 +291,12 @@ func maxTime(a, b time.Time) time.Time {
 func (a *Appliance) phoneRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /phonehome", func(w http.ResponseWriter, r *http.Request) {
 		a.mu.RLock()
-		p := a.phone
+		p, perr := a.phone, a.phoneErr
 		a.mu.RUnlock()
+		if perr != nil {
+			writeError(w, http.StatusServiceUnavailable, fmt.Errorf("phone home not started: %w", perr))
+			return
+		}
 		if p == nil {
 			writeError(w, http.StatusNotFound, fmt.Errorf("phone home is off: set phonehome.url in the site config"))
 			return

@@ -23,7 +23,8 @@ type PhoneHome struct {
 	// system's roots.
 	CAFile string `yaml:"ca_file"`
 	// Quota bounds the outbox (default 20MB); beyond it the oldest
-	// summaries are dropped and counted as lost.
+	// summaries are coalesced: dropped, their count and figures kept and
+	// reported (docs/phone-home.md).
 	Quota checks.Bytes `yaml:"quota"`
 	// BackoffMax caps the wait between attempts (default 5m).
 	BackoffMax time.Duration `yaml:"backoff_max"`
@@ -37,6 +38,13 @@ const (
 	DefaultPhoneQuota    = 20 << 20
 	DefaultPhoneBackoff  = 5 * time.Minute
 )
+
+// Same reports whether q asks for the same phone home as p (where in
+// the file it was written does not matter).
+func (p PhoneHome) Same(q PhoneHome) bool {
+	p.line, q.line = 0, 0
+	return p == q
+}
 
 // Enabled reports whether phone home is configured.
 func (p PhoneHome) Enabled() bool { return p.URL != "" }
