@@ -40,6 +40,11 @@ type PhoneMeta struct {
 	// changes: the next summary then lists every device, so the receiver
 	// is back on the truth.
 	InventoryDue bool `json:"inventory_due,omitempty"`
+	// Acked is the newest summary the receiver acknowledged and AckedAt
+	// when (RFC 3339), so status shows the last success after a restart
+	// too (a box rebooted during a long outage).
+	Acked   uint64 `json:"acked,omitempty"`
+	AckedAt string `json:"acked_at,omitempty"`
 	// Built is the time of the last summary built (RFC 3339), so the
 	// next one reports what closed since.
 	Built string `json:"built,omitempty"`
@@ -159,8 +164,8 @@ func (s *Store) PhoneOldest() (e PhoneEntry, ok bool, err error) {
 	return e, ok, err
 }
 
-// PhoneAcked removes an acknowledged summary.
-func (s *Store) PhoneAcked(seq uint64) error {
+// PhoneAcked removes a summary the receiver acknowledged at (RFC 3339).
+func (s *Store) PhoneAcked(seq uint64, at string) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		ob := tx.Bucket(bucketPhoneOutbox)
 		v := ob.Get(u64Key(seq))
@@ -172,6 +177,7 @@ func (s *Store) PhoneAcked(seq uint64) error {
 			return err
 		}
 		m.Bytes -= int64(len(v))
+		m.Acked, m.AckedAt = seq, at
 		if err := ob.Delete(u64Key(seq)); err != nil {
 			return err
 		}

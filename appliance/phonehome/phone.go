@@ -149,6 +149,11 @@ func (p *Phone) Status() Status {
 	defer p.mu.Unlock()
 	s := p.st
 	s.Depth, s.Bytes, s.NextSeq, s.Lost, s.LostDetail = n, b, m.NextSeq, m.Lost, lostOf(m)
+	if s.LastSuccess.IsZero() && m.AckedAt != "" {
+		// Nothing sent since this process started: the stored last success.
+		s.LastSuccess, _ = time.Parse(time.RFC3339Nano, m.AckedAt)
+		s.LastAck = m.Acked
+	}
 	return s
 }
 
@@ -259,7 +264,7 @@ func (p *Phone) sendLoop(ctx context.Context) {
 		}
 		retryAfter, err := p.send(ctx, e)
 		if err == nil {
-			if err := p.o.Store.PhoneAcked(e.Seq); err != nil {
+			if err := p.o.Store.PhoneAcked(e.Seq, p.o.Clock.Now().UTC().Format(time.RFC3339Nano)); err != nil {
 				p.o.Log.Error("phone home: outbox", "err", err)
 			}
 			continue

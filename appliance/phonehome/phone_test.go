@@ -236,3 +236,21 @@ func newTLSServer(h http.Handler) *httptest.Server {
 	s.StartTLS()
 	return s
 }
+
+// TestLastSuccessSurvivesRestart: a box restarted during an outage still
+// shows when the receiver last acknowledged a summary.
+func TestLastSuccessSurvivesRestart(t *testing.T) {
+	r := newRig(t, 20<<20)
+	r.run(t)
+	waitUntil(t, "the first summary acknowledged", func() bool { return r.phone.Status().LastAck >= 1 })
+	acked := r.phone.Status()
+	// Another process's view: a Phone on the same store that sent nothing.
+	later, err := phonehome.New(phonehome.Options{URL: r.srv.URL + "/v1/summaries", Store: r.st, Signer: r.id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := later.Status()
+	if st.LastAck != acked.LastAck || st.LastSuccess.IsZero() || st.LastSuccess.Sub(acked.LastSuccess).Abs() > time.Second {
+		t.Fatalf("after a restart status shows last success %v (summary %d), want about %v (summary %d)", st.LastSuccess, st.LastAck, acked.LastSuccess, acked.LastAck)
+	}
+}
