@@ -298,6 +298,7 @@ func (a *Appliance) Reload() error {
 	}
 	if seed, err := a.store.GetBlob(seedBlob); err == nil && bytes.Equal(seed, cfg.Raw) {
 		a.log.Info("config file unchanged; keeping the running config")
+		a.phoneConfigChanged() // retries a phone home whose CA file could not be used
 		return nil
 	}
 	return a.apply(cfg)
