@@ -35,11 +35,15 @@ const MaxBody = 8 << 20
 
 // Box is a registered box and what its last summary said.
 type Box struct {
-	ID         string           `json:"id"`
-	Key        string           `json:"key"`
-	Site       string           `json:"site"`
-	Registered time.Time        `json:"registered"`
-	LastSeen   time.Time        `json:"last_seen,omitzero"`
+	ID         string    `json:"id"`
+	Key        string    `json:"key"`
+	Site       string    `json:"site"`
+	Registered time.Time `json:"registered"`
+	LastSeen   time.Time `json:"last_seen,omitzero"`
+	// LastSigned is the newest request time the box signed: a request
+	// replayed as captured carries an older one and does not count as
+	// the box being alive.
+	LastSigned time.Time        `json:"last_signed,omitzero"`
 	LastSeq    uint64           `json:"last_seq"`
 	Summaries  uint64           `json:"summaries"`
 	Duplicates uint64           `json:"duplicates"`
@@ -299,6 +303,10 @@ func (s *Server) ingest(r *http.Request) (phonehome.Reply, error) {
 	if err := phonehome.Verify(ed25519.PublicKey(pub), id, seq, r.Header.Get(phonehome.HeaderTime), r.Header.Get(phonehome.HeaderSignature), body); err != nil {
 		return rep, fail(http.StatusUnauthorized, "box %s: %v", id, err)
 	}
+	signed, err := time.Parse(time.RFC3339Nano, r.Header.Get(phonehome.HeaderTime))
+	if err != nil {
+		return rep, fail(http.StatusBadRequest, "%s: %v", phonehome.HeaderTime, err)
+	}
 	var sum phonehome.Summary
 	if seq > box.LastSeq {
 		if sum, err = phonehome.Decode(body); err != nil {
@@ -316,13 +324,22 @@ func (s *Server) ingest(r *http.Request) (phonehome.Reply, error) {
 			return err
 		}
 		rep = phonehome.Reply{Ack: seq}
-		b.LastSeen = now
+		fresh := signed.After(b.LastSigned)
+		if fresh {
+			b.LastSigned = signed
+		}
 		if seq <= b.LastSeq {
 			// Sent again after a lost reply or a crash: already stored.
+			// The box re-signs every attempt, so a retry is news of it; an
+			// old request replayed is not.
 			rep.Duplicate = true
 			b.Duplicates++
+			if fresh {
+				b.LastSeen = now
+			}
 			return putBox(tx, b)
 		}
+		b.LastSeen = now
 		sb, err := tx.Bucket(bucketSummaries).CreateBucketIfNotExists([]byte(id))
 		if err != nil {
 			return err

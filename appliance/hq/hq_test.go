@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"outpost/appliance/clock"
 	"outpost/appliance/hq"
 	"outpost/appliance/phonehome"
 	"outpost/firmware/identity"
@@ -149,5 +150,56 @@ func TestSitePageShowsLoss(t *testing.T) {
 		if !strings.Contains(page, want) {
 			t.Fatalf("site page lacks %q:\n%s", want, page)
 		}
+	}
+}
+
+// TestReplayDoesNotLookAlive: a captured request replayed later is
+// acknowledged as a duplicate but does not make a silent box look alive;
+// the box's own retry (signed anew) does.
+func TestReplayDoesNotLookAlive(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC))
+	s, err := hq.Open(filepath.Join(t.TempDir(), "hq.db"), clk, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	box := newBox(t)
+	if _, err := s.Register(box.ID(), box.PublicKeyString(), "Acme"); err != nil {
+		t.Fatal(err)
+	}
+	body := summary(t, box, 1)
+	at := clk.Now().Format(time.RFC3339Nano)
+	sendAt := func(at string) *httptest.ResponseRecorder {
+		return post(s.Handler(), box, box.ID(), 1, body, func(r *http.Request) {
+			r.Header.Set(phonehome.HeaderTime, at)
+			r.Header.Set(phonehome.HeaderSignature, base64.StdEncoding.EncodeToString(box.Sign(phonehome.SignedBytes(box.ID(), 1, at, body))))
+		})
+	}
+	lastSeen := func() time.Time {
+		boxes, err := s.Boxes()
+		if err != nil || len(boxes) != 1 {
+			t.Fatal(boxes, err)
+		}
+		return boxes[0].LastSeen
+	}
+	if w := sendAt(at); w.Code != 200 {
+		t.Fatalf("first: %d %s", w.Code, w.Body.String())
+	}
+	first := lastSeen()
+	clk.Advance(time.Hour)
+	if w := sendAt(at); w.Code != 200 || !strings.Contains(w.Body.String(), `"duplicate":true`) {
+		t.Fatalf("replay: %d %s", w.Code, w.Body.String())
+	}
+	if got := lastSeen(); !got.Equal(first) {
+		t.Fatalf("a replayed request moved last seen from %v to %v", first, got)
+	}
+	if w := sendAt(clk.Now().Format(time.RFC3339Nano)); w.Code != 200 || !strings.Contains(w.Body.String(), `"duplicate":true`) {
+		t.Fatalf("retry: %d %s", w.Code, w.Body.String())
+	}
+	if got := lastSeen(); !got.Equal(clk.Now().UTC()) {
+		t.Fatalf("the box's own retry did not count as contact: last seen %v, now %v", got, clk.Now())
+	}
+	if w := sendAt("yesterday"); w.Code != 400 {
+		t.Fatalf("unparsable signed time: %d %s", w.Code, w.Body.String())
 	}
 }
