@@ -111,7 +111,7 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "Outpost: the MSP's on-site monitoring box.")
 	fmt.Fprintln(w, "\nUsage: outpost <command> [flags]\n\nCommands:")
 	for _, n := range names {
-		fmt.Fprintf(w, "  %-12s %s\n", n, commands[n].Summary)
+		fmt.Fprintf(w, "  %-13s %s\n", n, commands[n].Summary)
 	}
 	fmt.Fprintln(w, "\nRun `outpost <command> -h` for a command's flags.")
 }
