@@ -13,7 +13,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -434,14 +433,4 @@ func (a *Agent) report(w http.ResponseWriter, c wire.Command, out string, err er
 	}
 	a.o.Log.Info("command done", "action", c.Action, "target", c.Target)
 	writeJSON(w, 200, wire.CommandResult{OK: true, Output: out})
-}
-
-// readError turns a non-2xx answer into an error with the peer's message.
-func readError(resp *http.Response) error {
-	data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	var e wire.Error
-	if json.Unmarshal(data, &e) == nil && e.Error != "" {
-		return errors.New(e.Error)
-	}
-	return fmt.Errorf("answered %s", resp.Status)
 }

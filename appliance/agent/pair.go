@@ -77,7 +77,7 @@ func (a *Agent) Pair(ctx context.Context, o PairOptions) (State, error) {
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != 200 {
-		return State{}, fmt.Errorf("the box refused pairing: %w", readError(resp))
+		return State{}, fmt.Errorf("the box refused pairing: %w", wire.ReadError(resp))
 	}
 	var pr wire.PairResponse
 	if err := json.NewDecoder(resp.Body).Decode(&pr); err != nil {

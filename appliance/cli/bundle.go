@@ -15,6 +15,7 @@ import (
 	"outpost/firmware/bundle"
 	"outpost/firmware/identity"
 	"outpost/firmware/provision"
+	"outpost/firmware/usb"
 )
 
 func init() {
@@ -161,7 +162,7 @@ func bundleMake(env *Env, args []string) error {
 	if fi, err := os.Stat(dest); err == nil && fi.IsDir() {
 		dest = filepath.Join(dest, bundle.FileName)
 	}
-	if err := writeSynced(dest, data); err != nil {
+	if err := usb.WriteFileSynced(dest, data, 0o644); err != nil {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "wrote %s: site %q, version %d, target %s, expires %s\n", dest, m.Site, m.Version, m.Target, m.Expires.Format(time.RFC3339))
@@ -302,38 +303,4 @@ func reorder(args []string) []string {
 		pos = append(pos, a)
 	}
 	return append(flags, pos...)
-}
-
-// writeSynced writes data to dest through a temporary file that is synced
-// and renamed, then syncs the directory: a stick pulled out right after
-// `bundle make` returns holds the whole bundle, and one pulled out during
-// it holds the old file or none, never half a bundle.
-func writeSynced(dest string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(dest), ".outpost-bundle-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), dest); err != nil {
-		return err
-	}
-	if d, err := os.Open(filepath.Dir(dest)); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
 }

@@ -442,7 +442,7 @@ func (c *Client) send(ctx context.Context, name string, cn *conn, method, path s
 	defer resp.Body.Close()
 	if resp.StatusCode != 200 {
 		kind := resp.Header.Get(wire.HeaderAgentError)
-		err := readError(resp)
+		err := wire.ReadError(resp)
 		if kind != "" {
 			c.o.Log.Warn("agent refused the box's request", "agent", name, "path", path, "code", kind, "err", err)
 			return fmt.Errorf("agent %s: %w: %v", name, ErrRefused, err)
@@ -703,13 +703,4 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
 	json.NewEncoder(w).Encode(v)
-}
-
-func readError(resp *http.Response) error {
-	data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	var e wire.Error
-	if json.Unmarshal(data, &e) == nil && e.Error != "" {
-		return errors.New(e.Error)
-	}
-	return fmt.Errorf("answered %s", resp.Status)
 }

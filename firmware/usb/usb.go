@@ -212,17 +212,23 @@ func (w *Watcher) tryFile(ctx context.Context, p string) {
 // an any-box bundle to several boxes, and each leaves its own receipt.
 func ReceiptName(boxID string) string { return "outpost-receipt-" + boxID + ".json" }
 
-// WriteReceipt writes rc into dir atomically (temporary file, fsync,
-// rename, fsync of the directory): a stick pulled out mid-write holds
-// the old receipt or the new one, never half of one.
+// WriteReceipt writes rc into dir with WriteFileSynced.
 func WriteReceipt(dir string, rc provision.Receipt) error {
 	data, err := json.MarshalIndent(rc, "", "  ")
 	if err != nil {
 		return err
 	}
 	data = append(data, '\n')
-	final := filepath.Join(dir, ReceiptName(rc.BoxID))
-	tmp, err := os.CreateTemp(dir, ".outpost-receipt-*")
+	return WriteFileSynced(filepath.Join(dir, ReceiptName(rc.BoxID)), data, 0o644)
+}
+
+// WriteFileSynced writes data to dest through a temporary file in the
+// same directory that is synced and renamed, then syncs the directory:
+// a stick pulled out at any moment holds the old file or the new one,
+// never half of one, and one pulled out right after holds all of it.
+func WriteFileSynced(dest string, data []byte, perm os.FileMode) error {
+	dir := filepath.Dir(dest)
+	tmp, err := os.CreateTemp(dir, ".outpost-*")
 	if err != nil {
 		return err
 	}
@@ -238,7 +244,10 @@ func WriteReceipt(dir string, rc provision.Receipt) error {
 	if err := tmp.Close(); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp.Name(), final); err != nil {
+	if err := os.Chmod(tmp.Name(), perm); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), dest); err != nil {
 		return err
 	}
 	if d, err := os.Open(dir); err == nil {

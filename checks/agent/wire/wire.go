@@ -16,10 +16,13 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/hex"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"math/big"
+	"net/http"
 	"strings"
 	"time"
 )
@@ -468,4 +471,15 @@ func short(fp string) string {
 		return fp[:23] + "…"
 	}
 	return fp
+}
+
+// ReadError turns a non-2xx answer from the other side (box or agent)
+// into an error carrying the peer's message.
+func ReadError(resp *http.Response) error {
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	var e Error
+	if json.Unmarshal(data, &e) == nil && e.Error != "" {
+		return errors.New(e.Error)
+	}
+	return fmt.Errorf("answered %s", resp.Status)
 }
