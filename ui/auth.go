@@ -143,7 +143,11 @@ func (s *Server) startSession(w http.ResponseWriter, u User) error {
 	if err := s.o.Users.PutSession(sess); err != nil {
 		return err
 	}
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: sess.ID, Path: "/", HttpOnly: true, Secure: s.o.Secure, SameSite: http.SameSiteLaxMode, Expires: sess.Expires})
+	// Max-Age, not Expires: the browser judges an absolute expiry by its own
+	// clock, so a box whose clock is hours off (no RTC, NTP blocked) would
+	// send cookies that are already dead and loop on the login page. The
+	// server still expires the session on its own clock (session below).
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: sess.ID, Path: "/", HttpOnly: true, Secure: s.o.Secure, SameSite: http.SameSiteLaxMode, MaxAge: int(sessionTTL / time.Second)})
 	return nil
 }
 
@@ -178,7 +182,7 @@ func (s *Server) preCSRF(w http.ResponseWriter, r *http.Request) string {
 		return c.Value
 	}
 	t := randomToken()
-	http.SetCookie(w, &http.Cookie{Name: csrfPreCookie, Value: t, Path: "/", HttpOnly: true, Secure: s.o.Secure, SameSite: http.SameSiteStrictMode})
+	http.SetCookie(w, &http.Cookie{Name: csrfPreCookie, Value: t, Path: "/", HttpOnly: true, Secure: s.o.Secure, SameSite: http.SameSiteStrictMode, MaxAge: int(sessionTTL / time.Second)})
 	return t
 }
 

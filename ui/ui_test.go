@@ -202,8 +202,13 @@ func (b *staticBackend) RunNow(ctx context.Context, id string) (checks.Result, e
 	return checks.Result{Status: checks.OK}, nil
 }
 
+// testServer's fake clock is far from any real date on purpose: nothing the
+// browser (here the cookie jar) judges by its own clock may depend on it.
 func testServer(t *testing.T) (*httptest.Server, *memUsers, *clock.Fake) {
-	now := time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
+	return testServerAt(t, time.Date(2003, 4, 5, 10, 0, 0, 0, time.UTC))
+}
+
+func testServerAt(t *testing.T, now time.Time) (*httptest.Server, *memUsers, *clock.Fake) {
 	fc := clock.NewFake(now)
 	crit := checks.Result{Time: now, Status: checks.Critical, Detail: "connection refused"}
 	ok := checks.Result{Time: now, Status: checks.OK, Detail: "200 OK"}
@@ -295,6 +300,42 @@ func TestFirstBootForcesAdminAndRejectsWeakPasswords(t *testing.T) {
 	code, b := post(t, other, srv.URL+"/setup", url.Values{"csrf": {token(t, body)}, "user": {"evil"}, "password": {"Correct-Horse-9"}, "confirm": {"Correct-Horse-9"}})
 	if code != http.StatusConflict || !strings.Contains(b, "already exists") {
 		t.Fatalf("second setup: %d", code)
+	}
+}
+
+// A box without a real-time clock boots in 1970 or somewhere in the past,
+// and a wrong NTP server can put it in the future: logging in must work
+// whatever the box's clock says, and sessions still end on its clock.
+func TestLoginWithBoxClockFarFromToday(t *testing.T) {
+	for _, at := range []time.Time{
+		time.Unix(60, 0).UTC(),
+		time.Now().AddDate(-3, 0, 0),
+		time.Now().AddDate(7, 0, 0),
+		time.Date(2091, 6, 1, 0, 0, 0, 0, time.UTC),
+	} {
+		t.Run(at.Format("2006-01-02"), func(t *testing.T) {
+			srv, _, fc := testServerAt(t, at)
+			c := client(t)
+			setupAdmin(t, srv, c)
+			if code, body := get(t, c, srv.URL+"/checks"); code != 200 || strings.Contains(body, "Log in") {
+				t.Fatalf("logged-in page with the box clock at %s: %d\n%s", at, code, body)
+			}
+			_, body := get(t, c, srv.URL+"/login")
+			if code, b := post(t, c, srv.URL+"/login", url.Values{"csrf": {token(t, body)}, "user": {"admin"}, "password": {"Correct-Horse-9"}, "next": {"/incidents"}}); code != 200 || !strings.Contains(b, "Incidents") {
+				t.Fatalf("login: %d\n%s", code, b)
+			}
+			u, _ := url.Parse(srv.URL)
+			for _, ck := range c.Jar.Cookies(u) {
+				if ck.Name == sessionCookie && ck.Value == "" {
+					t.Fatal("session cookie dropped by the jar")
+				}
+			}
+			// The server's own expiry still holds on its clock.
+			fc.Advance(sessionTTL + time.Minute)
+			if _, body := get(t, c, srv.URL+"/checks"); !strings.Contains(body, "Log in") {
+				t.Fatalf("session outlived its %s on the box's clock:\n%s", sessionTTL, body)
+			}
+		})
 	}
 }
 
