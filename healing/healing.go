@@ -117,7 +117,10 @@ type Runner struct {
 	audit   Auditor
 	mu      sync.Mutex
 	targets map[string]*sync.Mutex
-	history map[string][]time.Time // check -> automatic attempt times
+	// history is check -> automatic attempt times on the monotonic clock
+	// (Clock.Mono): a step of the wall clock neither resets the attempts
+	// limit (forward) nor blocks healing until the clock catches up (back).
+	history map[string][]time.Duration
 	agents  AgentCommander
 }
 
@@ -134,7 +137,7 @@ func NewRunner(c clock.Clock, a Auditor) *Runner {
 	if c == nil {
 		c = clock.Real{}
 	}
-	return &Runner{clock: c, audit: a, targets: map[string]*sync.Mutex{}, history: map[string][]time.Time{}}
+	return &Runner{clock: c, audit: a, targets: map[string]*sync.Mutex{}, history: map[string][]time.Duration{}}
 }
 
 // Allow records an automatic attempt for check if the limits allow one,
@@ -148,10 +151,10 @@ func (r *Runner) Allow(check string, l Limits) (bool, int) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	now := r.clock.Now()
-	var kept []time.Time
+	now := r.clock.Mono()
+	var kept []time.Duration
 	for _, t := range r.history[check] {
-		if now.Sub(t) < l.Window {
+		if now-t < l.Window {
 			kept = append(kept, t)
 		}
 	}
@@ -171,9 +174,13 @@ func (r *Runner) Restore(e AuditEntry) {
 	if e.Who != "auto" || e.Check == "" {
 		return
 	}
+	// The audit keeps wall times: its age is judged once, now. An entry
+	// from the future (the clock stepped back since) counts as just made,
+	// so the limit errs on the side of fewer attempts, for one window.
+	age := max(r.clock.Now().Sub(e.Time), 0)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.history[e.Check] = append(r.history[e.Check], e.Time)
+	r.history[e.Check] = append(r.history[e.Check], r.clock.Mono()-age)
 }
 
 // Run runs one action under its target's lock and audits it.

@@ -219,3 +219,36 @@ func TestAgentRestart(t *testing.T) {
 		t.Fatalf("%d audit entries, want 2", len(audit.es))
 	}
 }
+
+// The attempts limit counts real time: a clock stepped ten years forward
+// does not hand a crash-looping service a fresh set of attempts, and one
+// stepped back a day does not block healing for a day. Attempts restored
+// from the audit after a restart are judged by their age once.
+func TestAttemptLimitSurvivesClockSteps(t *testing.T) {
+	fc := clock.NewFake(time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC))
+	r := healing.NewRunner(fc, nil)
+	l := healing.Limits{MaxAttempts: 2, Window: time.Hour}
+	r.Allow("app", l)
+	r.Allow("app", l)
+	fc.Jump(10 * 365 * 24 * time.Hour)
+	if ok, _ := r.Allow("app", l); ok {
+		t.Fatal("a forward step reset the attempts limit")
+	}
+	fc.JumpTo(time.Unix(0, 0))
+	fc.Advance(61 * time.Minute)
+	if ok, _ := r.Allow("app", l); !ok {
+		t.Fatal("a backward step kept healing blocked after the window")
+	}
+
+	restarted := healing.NewRunner(fc, nil)
+	now := fc.Now()
+	restarted.Restore(healing.AuditEntry{Time: now.Add(-30 * time.Minute), Check: "db", Who: "auto"})
+	restarted.Restore(healing.AuditEntry{Time: now.Add(24 * time.Hour), Check: "db", Who: "auto"}) // made before a step back
+	if ok, _ := restarted.Allow("db", l); ok {
+		t.Fatal("restored attempts not counted")
+	}
+	fc.Advance(61 * time.Minute)
+	if ok, _ := restarted.Allow("db", l); !ok {
+		t.Fatal("an audit entry from the future blocked healing beyond one window")
+	}
+}

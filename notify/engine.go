@@ -61,6 +61,9 @@ type Engine struct {
 	wake   chan struct{}
 	// failing tracks channels whose last attempts failed.
 	failing map[string]*ChannelHealth
+	// steps watches the wall clock: the saved times that reminders and
+	// escalation steps count from move with it (shiftLocked).
+	steps *clock.Steps
 }
 
 // ChannelHealth describes a channel whose recent attempts failed.
@@ -92,7 +95,7 @@ func New(o Options) (*Engine, error) {
 	if o.SendTimeout <= 0 {
 		o.SendTimeout = time.Minute
 	}
-	e := &Engine{o: o, states: map[uint64]*state{}, wake: make(chan struct{}, 1), failing: map[string]*ChannelHealth{}}
+	e := &Engine{o: o, states: map[uint64]*state{}, wake: make(chan struct{}, 1), failing: map[string]*ChannelHealth{}, steps: clock.NewSteps(o.Clock)}
 	docs, err := o.Outbox.LoadStates()
 	if err != nil {
 		return nil, fmt.Errorf("loading notification state: %w", err)
@@ -164,6 +167,9 @@ func (e *Engine) Updated(inc Incident) {
 	if inc.Acked.IsZero() {
 		inc.Acked = st.Inc.Acked // an update does not un-acknowledge
 	}
+	// Delays count from the engine's own opening time, which it moves
+	// when the clock steps (shiftLocked): an update does not reset it.
+	inc.Opened = st.Inc.Opened
 	st.Inc = inc
 	if !inc.Acked.IsZero() && st.Fired == 0 {
 		e.commitLocked(nil, nil, []uint64{inc.ID}) // nobody told: nothing to resolve later
@@ -289,9 +295,12 @@ func firstDue(st *state, p Policy) time.Time {
 // Tick runs due escalation steps and reminders. Run calls it; tests call
 // it after moving a fake clock.
 func (e *Engine) Tick() {
-	now := e.o.Clock.Now()
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	step, now := e.steps.Check()
+	if step != 0 {
+		e.shiftLocked(step)
+	}
 	ids := make([]uint64, 0, len(e.states))
 	for id := range e.states {
 		ids = append(ids, id)
@@ -343,6 +352,35 @@ func (e *Engine) Tick() {
 		}
 	}
 	e.commitLocked(group(items), save, nil)
+}
+
+// shiftLocked moves every time the engine counts delays from by step, the
+// amount the wall clock was just stepped: a reminder due in ten minutes
+// stays ten minutes away whether NTP moved the clock by an hour or by
+// fifty years, forward or back. Channel health is in memory and moves too.
+func (e *Engine) shiftLocked(step time.Duration) {
+	e.o.Log.Warn("wall clock stepped: moving notification deadlines with it", "step", step.String())
+	var save []uint64
+	for id, st := range e.states {
+		st.Inc.Opened = st.Inc.Opened.Add(step)
+		if !st.Inc.Acked.IsZero() {
+			st.Inc.Acked = st.Inc.Acked.Add(step)
+		}
+		if !st.LastSent.IsZero() {
+			st.LastSent = st.LastSent.Add(step)
+		}
+		save = append(save, id)
+	}
+	for _, h := range e.failing {
+		h.Since = h.Since.Add(step)
+		if !h.Alerted.IsZero() {
+			h.Alerted = h.Alerted.Add(step)
+		}
+	}
+	if err := e.o.Outbox.Shift(step); err != nil {
+		e.o.Log.Error("moving queued notifications with the clock", "err", err)
+	}
+	e.commitLocked(nil, save, nil)
 }
 
 // fireLocked runs step i of st's policy.

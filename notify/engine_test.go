@@ -317,3 +317,46 @@ func TestStoreLogRetentionAndTokens(t *testing.T) {
 		t.Fatal("UseOnce accepted a used token")
 	}
 }
+
+// TestClockStepsKeepReminderAndEscalationDelays: a box without RTC whose
+// clock NTP steps by years either way in the middle of an incident still
+// reminds every 10 minutes and escalates 30 minutes after opening, and a
+// message waiting for its retry keeps its place.
+func TestClockStepsKeepReminderAndEscalationDelays(t *testing.T) {
+	a, b := newReceiver(t), newReceiver(t)
+	h := newHarness(t, channels(t, "  channels:\n    - {name: a, kind: webhook, options: {url: '"+a.srv.URL+"'}}\n    - {name: b, kind: webhook, options: {url: '"+b.srv.URL+"'}}\n"), notify.Options{
+		Policies: []notify.Policy{{Name: "p", Repeat: 10 * time.Minute, Steps: []notify.Step{{Channels: []string{"a"}}, {After: 30 * time.Minute, Channels: []string{"b"}}}}},
+	})
+	h.e.Opened(notify.Incident{ID: 1, Site: "Acme", Check: "db", Device: "db01", Severity: "critical", Opened: t0, Summary: "down"})
+	h.step(0)
+	if a.kinds() != "opened" {
+		t.Fatalf("a got %q at open", a.kinds())
+	}
+	h.step(5 * time.Minute)
+	h.fc.Jump(10 * 365 * 24 * time.Hour) // forward ten years
+	h.step(0)
+	h.step(4 * time.Minute)
+	if a.kinds() != "opened" || b.kinds() != "" {
+		t.Fatalf("a step forward of 10 years fired early: a %q b %q", a.kinds(), b.kinds())
+	}
+	h.step(time.Minute) // 10 min after open
+	if a.kinds() != "opened,reminder" {
+		t.Fatalf("reminder due 10 min after open: a %q", a.kinds())
+	}
+	h.fc.JumpTo(time.Unix(0, 0).UTC()) // back to 1970
+	h.step(0)
+	h.step(10 * time.Minute) // 20 min
+	if a.kinds() != "opened,reminder,reminder" {
+		t.Fatalf("a step back to 1970 stalled the reminder: a %q", a.kinds())
+	}
+	h.fc.Jump(-24 * time.Hour)
+	h.step(0)
+	h.step(9 * time.Minute)
+	if b.kinds() != "" {
+		t.Fatalf("escalated before 30 min: b %q", b.kinds())
+	}
+	h.step(time.Minute) // 30 min
+	if b.kinds() != "escalated" {
+		t.Fatalf("escalation step due 30 min after open: b %q", b.kinds())
+	}
+}

@@ -60,6 +60,10 @@ type Outbox interface {
 	Attempt(it Item, done bool, e LogEntry) error
 	// LoadStates returns every saved incident state.
 	LoadStates() (map[uint64][]byte, error)
+	// Shift moves every queued item's creation and retry times by d, in
+	// one transaction: the wall clock was stepped by d, and a retry due
+	// in a minute must stay a minute away (docs/time.md).
+	Shift(d time.Duration) error
 }
 
 // DocStore is the persistence an Outbox needs, as JSON documents; the
@@ -75,6 +79,9 @@ type DocStore interface {
 	NotifyAttempt(seq uint64, doc, logDoc []byte) error
 	// NotifyStates returns every saved state.
 	NotifyStates() (map[uint64][]byte, error)
+	// OutboxRewrite replaces each queued document by fn's result, in one
+	// transaction.
+	OutboxRewrite(fn func(doc []byte) []byte) error
 }
 
 // NewOutbox makes an Outbox over a DocStore.
@@ -112,3 +119,15 @@ func (o docOutbox) Attempt(it Item, done bool, e LogEntry) error {
 }
 
 func (o docOutbox) LoadStates() (map[uint64][]byte, error) { return o.s.NotifyStates() }
+
+func (o docOutbox) Shift(d time.Duration) error {
+	return o.s.OutboxRewrite(func(doc []byte) []byte {
+		var it Item
+		if json.Unmarshal(doc, &it) != nil {
+			return doc // not ours to judge: Pending skips it too
+		}
+		it.Created, it.Next = it.Created.Add(d), it.Next.Add(d)
+		out, _ := json.Marshal(it)
+		return out
+	})
+}

@@ -68,6 +68,28 @@ func (s *Store) OutboxList(fn func(seq uint64, doc []byte)) error {
 	})
 }
 
+// OutboxRewrite replaces every queued message by fn's result in one
+// transaction (a wall clock step moves their times).
+func (s *Store) OutboxRewrite(fn func(doc []byte) []byte) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketOutbox)
+		type kv struct{ k, v []byte }
+		var all []kv
+		if err := b.ForEach(func(k, v []byte) error {
+			all = append(all, kv{append([]byte(nil), k...), fn(append([]byte(nil), v...))})
+			return nil
+		}); err != nil {
+			return err
+		}
+		for _, x := range all {
+			if err := b.Put(x.k, x.v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
 // NotifyAttempt logs a delivery attempt and, in the same transaction,
 // replaces queued message seq with doc, or removes it when doc is nil.
 // Log entries older than NotifyLogRetention go at the same time.

@@ -216,18 +216,18 @@ type loginLimiter struct {
 	max    int
 	window time.Duration
 	mu     sync.Mutex
-	fails  map[string][]time.Time
+	fails  map[string][]time.Duration // on the monotonic clock: a step of the wall clock does not lift or extend a block
 }
 
 func newLoginLimiter(c clock.Clock, max int, window time.Duration) *loginLimiter {
-	return &loginLimiter{clock: c, max: max, window: window, fails: map[string][]time.Time{}}
+	return &loginLimiter{clock: c, max: max, window: window, fails: map[string][]time.Duration{}}
 }
 
-func (l *loginLimiter) recent(addr string) []time.Time {
-	cut := l.clock.Now().Add(-l.window)
+func (l *loginLimiter) recent(addr string) []time.Duration {
+	cut := l.clock.Mono() - l.window
 	ts := l.fails[addr]
 	i := 0
-	for i < len(ts) && ts[i].Before(cut) {
+	for i < len(ts) && ts[i] < cut {
 		i++
 	}
 	ts = ts[i:]
@@ -245,7 +245,7 @@ func (l *loginLimiter) Blocked(addr string) (bool, time.Time) {
 	defer l.mu.Unlock()
 	ts := l.recent(addr)
 	if len(ts) >= l.max {
-		return true, ts[0].Add(l.window)
+		return true, l.clock.Now().Add(ts[0] + l.window - l.clock.Mono())
 	}
 	return false, time.Time{}
 }
@@ -254,7 +254,7 @@ func (l *loginLimiter) Fail(addr string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.recent(addr)
-	l.fails[addr] = append(l.fails[addr], l.clock.Now())
+	l.fails[addr] = append(l.fails[addr], l.clock.Mono())
 }
 
 func clientAddr(r *http.Request) string {

@@ -50,6 +50,8 @@ type Engine struct {
 	heals  atomic.Int32
 	ctx    context.Context
 	cancel context.CancelFunc
+	// steps watches the wall clock for steps (nowLocked).
+	steps *clock.Steps
 }
 
 type checkState struct {
@@ -80,7 +82,7 @@ func New(o Options) *Engine {
 		o.OnChange = func(Incident, Event) {}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Engine{o: o, checks: map[string]*checkState{}, open: map[uint64]*Incident{}, ctx: ctx, cancel: cancel}
+	return &Engine{o: o, checks: map[string]*checkState{}, open: map[uint64]*Incident{}, ctx: ctx, cancel: cancel, steps: clock.NewSteps(o.Clock)}
 }
 
 // Configure applies a config: per-check rules and remediations. Open
@@ -208,7 +210,7 @@ func (e *Engine) Observe(spec checks.Spec, r checks.Result) {
 		e.mu.Unlock()
 		return
 	}
-	now := e.o.Clock.Now()
+	now := e.nowLocked(&notes)
 	st.history = append(st.history, r.Status)
 	if len(st.history) > 21 {
 		st.history = st.history[len(st.history)-21:]
@@ -440,7 +442,7 @@ func (e *Engine) heal(st *checkState, id uint64) {
 			e.mu.Lock()
 			if inc := e.open[id]; inc != nil {
 				inc.HealingSuspended = true
-				now := e.o.Clock.Now()
+				now := e.nowLocked(&notes)
 				ev := e.addLocked(inc, Event{Time: now, Kind: Healing, Text: fmt.Sprintf("healing suspended: %d attempts in the last %s (limit %d)", n, limits.Window, limits.MaxAttempts)})
 				notes = append(notes, pending{*inc, ev})
 				e.escalateLocked(inc, now, "self-healing suspended after repeated attempts: a technician is needed", &notes)
@@ -458,7 +460,7 @@ func (e *Engine) heal(st *checkState, id uint64) {
 			if !ok {
 				text = fmt.Sprintf("tried %s: failed: %s", entry.Action, entry.Error)
 			}
-			ev := e.addLocked(inc, Event{Time: e.o.Clock.Now(), Kind: Healing, By: "auto", Text: text, Output: entry.Output, OK: &ok})
+			ev := e.addLocked(inc, Event{Time: e.nowLocked(&notes), Kind: Healing, By: "auto", Text: text, Output: entry.Output, OK: &ok})
 			notes = append(notes, pending{*inc, ev})
 		}
 		e.mu.Unlock()
@@ -478,7 +480,7 @@ func (e *Engine) heal(st *checkState, id uint64) {
 			notes = nil
 			e.mu.Lock()
 			if inc := e.open[id]; inc != nil {
-				e.resolveLocked(inc, e.o.Clock.Now(), incident.SelfHealed, "auto", "healed by "+entry.Action+", re-check ok: "+res.Detail, &notes)
+				e.resolveLocked(inc, e.nowLocked(&notes), incident.SelfHealed, "auto", "healed by "+entry.Action+", re-check ok: "+res.Detail, &notes)
 			}
 			e.mu.Unlock()
 			e.flush(notes)
@@ -488,10 +490,42 @@ func (e *Engine) heal(st *checkState, id uint64) {
 	var notes []pending
 	e.mu.Lock()
 	if inc := e.open[id]; inc != nil {
-		e.escalateLocked(inc, e.o.Clock.Now(), fmt.Sprintf("healing exhausted: %d action(s) tried, still %s: %s", len(acts), last.Status, last.Detail), &notes)
+		e.escalateLocked(inc, e.nowLocked(&notes), fmt.Sprintf("healing exhausted: %d action(s) tried, still %s: %s", len(acts), last.Status, last.Detail), &notes)
 	}
 	e.mu.Unlock()
 	e.flush(notes)
+}
+
+// nowLocked reads the wall clock. When it was stepped since the last
+// reading (NTP setting a box that booted at 1970, or correcting a wrong
+// server), the times of open incidents move by the same step, so that
+// time to acknowledge and time to resolve stay true; the timeline says so.
+// Resolved incidents keep their times: they were true or not when made.
+func (e *Engine) nowLocked(notes *[]pending) time.Time {
+	step, now := e.steps.Check()
+	if step == 0 {
+		return now
+	}
+	e.o.Log.Warn("wall clock stepped: moving open incidents' times with it", "step", clock.FormatStep(step), "open", len(e.open))
+	ids := make([]uint64, 0, len(e.open))
+	for id := range e.open {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	for _, id := range ids {
+		inc := e.open[id]
+		inc.Opened = inc.Opened.Add(step)
+		if inc.Acked != nil {
+			t := inc.Acked.Add(step)
+			inc.Acked = &t
+		}
+		for i := range inc.Timeline {
+			inc.Timeline[i].Time = inc.Timeline[i].Time.Add(step)
+		}
+		ev := e.addLocked(inc, Event{Time: now, Kind: Note, By: "outpost", Text: fmt.Sprintf("the box's clock was stepped by %s: the times above moved with it, so durations stay true", clock.FormatStep(step))})
+		*notes = append(*notes, pending{*inc, ev})
+	}
+	return now
 }
 
 func (e *Engine) flush(notes []pending) {
@@ -642,7 +676,7 @@ func (e *Engine) act(id uint64, f func(*Incident, time.Time, *[]pending) error) 
 	e.mu.Lock()
 	inc, err := e.get(id)
 	if err == nil {
-		err = f(inc, e.o.Clock.Now(), &notes)
+		err = f(inc, e.nowLocked(&notes), &notes)
 	}
 	var out Incident
 	if inc != nil {

@@ -496,3 +496,49 @@ checks:
 		t.Fatalf("after restart: %+v", open)
 	}
 }
+
+// A box that opened an incident with its clock at 1970 and had it set by
+// NTP before the technician acknowledged: time to acknowledge and time
+// to resolve are the minutes that passed, not fifty-six years; a step
+// back a day in the middle does not make them negative.
+func TestClockStepsKeepIncidentDurations(t *testing.T) {
+	h := newHarness(t, "site: s\nchecks:\n  - {id: web, kind: tcp, target: '127.0.0.1:1'}\n", "")
+	h.clock.JumpTo(time.Unix(300, 0).UTC())
+	h.feed("web", C, C) // opens at 1970-01-01 00:07
+	open := h.list(true)
+	if len(open) != 1 || open[0].Opened.Year() != 1970 {
+		t.Fatalf("open incidents %+v", open)
+	}
+	id := open[0].ID
+	h.clock.Advance(3 * time.Minute)
+	h.clock.JumpTo(time.Now().Add(-time.Hour)) // NTP: the real date
+	h.clock.Advance(2 * time.Minute)
+	inc, err := h.eng.Acknowledge(id, "alice", "on my way")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tta := inc.Acked.Sub(inc.Opened); tta != 5*time.Minute {
+		t.Fatalf("time to acknowledge %s across a step of 56 years, want 5m", tta)
+	}
+	last := inc.Timeline[len(inc.Timeline)-2]
+	if last.Kind != incidents.Note || !strings.Contains(last.Text, "clock was stepped by +56y") {
+		t.Fatalf("timeline does not say the clock stepped: %+v", inc.Timeline)
+	}
+	h.clock.Jump(-24 * time.Hour)
+	h.feed("web", O, O)
+	got, err := h.eng.Get(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.IsOpen() || got.Resolved.Sub(got.Opened) != 7*time.Minute || got.Acked.Sub(got.Opened) != 5*time.Minute {
+		t.Fatalf("resolved %v: opened %s acked %s resolved %s, want 5m to ack and 7m to resolve", !got.IsOpen(), got.Opened, got.Acked, got.Resolved)
+	}
+	if tl := got.Timeline; !strings.Contains(tl[len(tl)-1].Text, "after 7m0s") {
+		t.Fatalf("resolution says %q", tl[len(tl)-1].Text)
+	}
+	for i := 1; i < len(got.Timeline); i++ {
+		if got.Timeline[i].Time.Before(got.Timeline[i-1].Time) {
+			t.Fatalf("timeline out of order after the steps: %+v", got.Timeline)
+		}
+	}
+}

@@ -54,6 +54,8 @@ type Scheduler struct {
 	lateness *Histogram
 	runs     atomic.Uint64
 	skipped  atomic.Uint64
+	queued   atomic.Uint64 // dispatched to the workers
+	finished atomic.Uint64 // dispatches done with: run (check unlocked) or skipped
 	inflight atomic.Int64
 
 	runCtx   context.Context // cancelled Grace after Run's ctx ends
@@ -63,7 +65,10 @@ type Scheduler struct {
 type entry struct {
 	job   Job
 	phase time.Duration
-	next  time.Time
+	// next is the planned start on the monotonic clock (Clock.Mono), so
+	// that a step of the wall clock neither stalls the schedule (a step
+	// back) nor fires every missed run at once (a step forward).
+	next  time.Duration
 	index int // in the heap; -1 when removed
 	busy  sync.Mutex
 	gen   uint64
@@ -71,7 +76,7 @@ type entry struct {
 
 type dispatch struct {
 	e       *entry
-	planned time.Time
+	planned time.Duration // monotonic
 }
 
 // New returns a Scheduler with no jobs.
@@ -141,7 +146,7 @@ func NextRun(id string, interval time.Duration, t time.Time) time.Time {
 // unchanged keep their place in the schedule; removed jobs' checkers are
 // closed once idle.
 func (s *Scheduler) Set(jobs []Job) {
-	now := s.o.Clock.Now()
+	now, mono := s.o.Clock.Now(), s.o.Clock.Mono()
 	s.mu.Lock()
 	old := s.jobs
 	s.jobs = make(map[string]*entry, len(jobs))
@@ -152,7 +157,7 @@ func (s *Scheduler) Set(jobs []Job) {
 			e.next = prev.next
 			delete(old, j.Spec.ID)
 		} else {
-			e.next = NextRun(j.Spec.ID, j.Spec.Interval, now)
+			e.next = mono + NextRun(j.Spec.ID, j.Spec.Interval, now).Sub(now)
 		}
 		s.jobs[j.Spec.ID] = e
 		s.queue = append(s.queue, e)
@@ -215,25 +220,28 @@ func (s *Scheduler) loop(ctx context.Context) {
 	defer t.Stop()
 	for {
 		s.mu.Lock()
-		now := s.o.Clock.Now()
+		now := s.o.Clock.Mono()
 		var due []dispatch
-		for len(s.queue) > 0 && !s.queue[0].next.After(now) {
+		for len(s.queue) > 0 && s.queue[0].next <= now {
 			e := s.queue[0]
 			due = append(due, dispatch{e: e, planned: e.next})
-			e.next = e.next.Add(e.job.Spec.Interval)
-			if e.next.Before(now) {
-				// We fell behind (machine suspended, clock jump): skip
-				// missed slots rather than running them all at once.
-				e.next = NextRun(e.job.Spec.ID, e.job.Spec.Interval, now)
+			e.next += e.job.Spec.Interval
+			if e.next < now {
+				// We fell behind (machine suspended, stalled): skip missed
+				// slots rather than running them all at once, keeping
+				// the check's phase.
+				iv := e.job.Spec.Interval
+				e.next += (now - e.next + iv - 1) / iv * iv
 			}
 			heap.Fix(&s.queue, 0)
 		}
 		wait := time.Hour
 		if len(s.queue) > 0 {
-			wait = s.queue[0].next.Sub(now)
+			wait = s.queue[0].next - now
 		}
 		s.mu.Unlock()
 		for _, d := range due {
+			s.queued.Add(1)
 			select {
 			case s.work <- d:
 			case <-ctx.Done():
@@ -244,7 +252,7 @@ func (s *Scheduler) loop(ctx context.Context) {
 			continue
 		}
 		t.Reset(wait)
-		if s.o.Clock.Now().Sub(now) > time.Millisecond {
+		if s.o.Clock.Mono()-now > time.Millisecond {
 			// Time jumped while we computed the wait (a stepped test
 			// clock, a stalled machine): recompute rather than oversleep.
 			t.Stop()
@@ -261,6 +269,7 @@ func (s *Scheduler) loop(ctx context.Context) {
 }
 
 func (s *Scheduler) execute(runCtx context.Context, d dispatch) {
+	defer s.finished.Add(1) // deferred first: counts after the unlock below
 	e := d.e
 	if !e.busy.TryLock() {
 		// The previous run of this check is still going: never overlap.
@@ -268,9 +277,8 @@ func (s *Scheduler) execute(runCtx context.Context, d dispatch) {
 		return
 	}
 	defer e.busy.Unlock()
-	start := s.o.Clock.Now()
-	s.lateness.Observe(start.Sub(d.planned))
-	r, ok := s.runOne(runCtx, e, start)
+	s.lateness.Observe(s.o.Clock.Mono() - d.planned)
+	r, ok := s.runOne(runCtx, e, s.o.Clock.Now())
 	if ok {
 		s.o.OnResult(e.job.Spec, r)
 	}
@@ -333,13 +341,14 @@ type Planned struct {
 
 // Plan returns every job with its next planned start, soonest first.
 func (s *Scheduler) Plan() []Planned {
+	now, mono := s.o.Clock.Now(), s.o.Clock.Mono()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	q := make(entryHeap, len(s.queue))
 	copy(q, s.queue)
 	out := make([]Planned, 0, len(q))
 	for _, e := range q {
-		out = append(out, Planned{Spec: e.job.Spec, Phase: e.phase, Next: e.next})
+		out = append(out, Planned{Spec: e.job.Spec, Phase: e.phase, Next: now.Add(e.next - mono)})
 	}
 	sortPlanned(out)
 	return out
@@ -365,7 +374,7 @@ func (s *Scheduler) Stats() Stats {
 type entryHeap []*entry
 
 func (h entryHeap) Len() int           { return len(h) }
-func (h entryHeap) Less(i, j int) bool { return h[i].next.Before(h[j].next) }
+func (h entryHeap) Less(i, j int) bool { return h[i].next < h[j].next }
 func (h entryHeap) Swap(i, j int) {
 	h[i], h[j] = h[j], h[i]
 	h[i].index, h[j].index = i, j

@@ -38,6 +38,20 @@ func waitArmed(t *testing.T, fc *clock.Fake) {
 	}
 }
 
+// waitIdle is waitArmed plus every dispatched run finished: fake time
+// must not run ahead of the workers, or a check's next slot finds its
+// previous run still going (real time) and is skipped.
+func waitIdle(t *testing.T, fc *clock.Fake, s *Scheduler) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for fc.Waiters() == 0 || s.finished.Load() < s.queued.Load() {
+		if time.Now().After(deadline) {
+			t.Fatal("scheduler never waited on the clock")
+		}
+		time.Sleep(50 * time.Microsecond)
+	}
+}
+
 func TestNextRunIsStableAndInsideInterval(t *testing.T) {
 	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for i := 0; i < 200; i++ {
@@ -85,16 +99,16 @@ func TestRunsEachCheckAtItsInterval(t *testing.T) {
 	done := make(chan struct{})
 	go func() { s.Run(ctx); close(done) }()
 	for i := 0; i < 600; i++ { // ten simulated minutes in 1 s steps
-		waitArmed(t, fc)
+		waitIdle(t, fc, s)
 		fc.Advance(time.Second)
 	}
-	waitArmed(t, fc)
+	waitIdle(t, fc, s)
 	cancel()
 	<-done
 	mu.Lock()
 	defer mu.Unlock()
 	if counts["fast"] != 60 || counts["slow"] != 10 {
-		t.Fatalf("runs in 10 minutes: fast=%d (want 60) slow=%d (want 10)", counts["fast"], counts["slow"])
+		t.Fatalf("runs in 10 minutes: fast=%d (want 60) slow=%d (want 10), stats %+v", counts["fast"], counts["slow"], s.Stats())
 	}
 	// Lateness is not asserted here: workers read the stepped clock after
 	// the test has moved it on. BenchmarkFleet measures it on real time.
@@ -199,8 +213,7 @@ func TestShutdownCancelsInFlightAfterGraceAndDropsResult(t *testing.T) {
 	s.Set([]Job{j})
 	// Make it due now.
 	s.mu.Lock()
-	s.jobs["hang"].next = time.Now()
-	s.queue[0].next = time.Now()
+	s.jobs["hang"].next = s.o.Clock.Mono()
 	s.mu.Unlock()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -266,5 +279,65 @@ func TestHistogramQuantiles(t *testing.T) {
 	}
 	if q := h.Quantile(1); q != 50*time.Millisecond {
 		t.Fatalf("max = %v", q)
+	}
+}
+
+// NTP stepping the wall clock of a box without RTC, by minutes, days or
+// years, either way, in the middle of the schedule: every check keeps its
+// interval, none stalls and none fires a burst of missed runs.
+func TestWallClockStepsNeitherStallNorBurst(t *testing.T) {
+	fc := clock.NewFake(time.Date(2031, 5, 1, 0, 0, 0, 0, time.UTC))
+	var mu sync.Mutex
+	counts := map[string]int{}
+	var times []time.Time
+	s := New(Options{Clock: fc, Concurrency: 4, OnResult: func(sp checks.Spec, r checks.Result) {
+		mu.Lock()
+		counts[sp.ID]++
+		if sp.ID == "fast" {
+			times = append(times, r.Time)
+		}
+		mu.Unlock()
+	}})
+	s.Set([]Job{job("fast", 10*time.Second, okChecker()), job("slow", time.Minute, okChecker())})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.Run(ctx); close(done) }()
+	steps := map[int]func(){
+		60:  func() { fc.Jump(time.Hour) },
+		120: func() { fc.Jump(10 * 365 * 24 * time.Hour) },
+		180: func() { fc.Jump(-24 * time.Hour) },
+		240: func() { fc.JumpTo(time.Unix(0, 0).UTC()) },
+		300: func() { fc.JumpTo(time.Date(2031, 5, 1, 0, 5, 0, 0, time.UTC)) },
+	}
+	for i := 0; i < 360; i++ { // six simulated minutes in 1 s steps
+		if step := steps[i]; step != nil {
+			waitIdle(t, fc, s)
+			step()
+		}
+		waitIdle(t, fc, s)
+		fc.Advance(time.Second)
+	}
+	waitIdle(t, fc, s)
+	for _, p := range s.Plan() {
+		if d := p.Next.Sub(fc.Now()); d < 0 || d > p.Spec.Interval {
+			t.Errorf("%s planned %s from now after the steps, want within its %s interval", p.Spec.ID, d, p.Spec.Interval)
+		}
+	}
+	cancel()
+	<-done
+	mu.Lock()
+	defer mu.Unlock()
+	if counts["fast"] != 36 || counts["slow"] != 6 {
+		t.Fatalf("runs in 6 minutes with 5 clock steps: fast=%d (want 36) slow=%d (want 6), stats %+v", counts["fast"], counts["slow"], s.Stats())
+	}
+	// Results carry the wall clock of their run, stepped or not.
+	var in1970 int
+	for _, tm := range times {
+		if tm.Year() == 1970 {
+			in1970++
+		}
+	}
+	if in1970 != 6 {
+		t.Fatalf("%d results stamped in 1970 between the step there and the step back, want 6", in1970)
 	}
 }
