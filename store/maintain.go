@@ -33,7 +33,7 @@ func (s *Store) Maintain() error {
 // due, with one read transaction of a few cursor moves per check, and
 // queues them for Run's flush commits.
 func (s *Store) planMaintenance() error {
-	now := s.o.Clock.Now()
+	now := s.observeClock()
 	var due []string
 	err := s.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketResults).ForEachBucket(func(id []byte) error {
@@ -76,7 +76,7 @@ func (s *Store) maintenanceDue(tx *bolt.Tx, id []byte, now time.Time) bool {
 	if v := tx.Bucket(bucketMeta).Get(id); v != nil {
 		rolled = keyTime(v)
 	}
-	if rolled.Before(rollupDay(now)) {
+	if rolled.Before(s.rollupDay(now)) {
 		return true
 	}
 	if next, _ := c.Next(); next != nil && !keyTime(next).After(s.rawCut(now, rolled)) {
@@ -92,13 +92,17 @@ func (s *Store) maintenanceDue(tx *bolt.Tx, id []byte, now time.Time) bool {
 	return false
 }
 
-// rollupDay is the first day that is not complete yet at now.
-func rollupDay(now time.Time) time.Time { return dayStart(now.Add(-rollupGrace)) }
+// rollupDay is the first day that is not complete yet at now. A forward
+// clock step is held as for raw retention (clockhold.go): a day is not
+// closed on the word of a clock that may be corrected back into it.
+func (s *Store) rollupDay(now time.Time) time.Time {
+	return dayStart(s.heldNow(now, s.o.RawRetention).Add(-rollupGrace))
+}
 
 // rawCut is the time before which raw blocks go: the raw retention, but
 // never past what is rolled up.
 func (s *Store) rawCut(now, rolled time.Time) time.Time {
-	cut := now.Add(-s.o.RawRetention)
+	cut := s.heldNow(now, s.o.RawRetention).Add(-s.o.RawRetention)
 	if cut.After(rolled) {
 		cut = rolled
 	}
@@ -114,10 +118,11 @@ type retention struct {
 // cut by age, with their cutoffs at now. Status changes live as long as
 // the hourly rollups.
 func (s *Store) rollupRetentions(now time.Time) []retention {
+	r5m, r1h := s.heldNow(now, s.o.Rollup5mRetention), s.heldNow(now, s.o.Rollup1hRetention)
 	return []retention{
-		{bucketR5m, dayStart(now.Add(-s.o.Rollup5mRetention))},
-		{bucketR1h, dayStart(now.Add(-s.o.Rollup1hRetention))},
-		{bucketChanges, now.Add(-s.o.Rollup1hRetention)},
+		{bucketR5m, dayStart(r5m.Add(-s.o.Rollup5mRetention))},
+		{bucketR1h, dayStart(r1h.Add(-s.o.Rollup1hRetention))},
+		{bucketChanges, r1h.Add(-s.o.Rollup1hRetention)},
 	}
 }
 
@@ -137,11 +142,25 @@ func (s *Store) maintainCheck(tx *bolt.Tx, id string, now time.Time) error {
 	} else {
 		return nil
 	}
-	today := rollupDay(now)
+	today := s.rollupDay(now)
 	for day := rolled; day.Before(today); day = day.Add(24 * time.Hour) {
 		rs, err := rawRange(raw, day, day.Add(24*time.Hour-time.Millisecond))
 		if err != nil {
 			return err
+		}
+		if len(rs) == 0 {
+			// Skip empty days in one seek (a box off for a month, a clock
+			// stepped years ahead) rather than one per day.
+			k, _ := raw.Cursor().Seek(timeKey(day.Add(24 * time.Hour)))
+			next := today
+			if k != nil && dayStart(keyTime(k)).Before(today) {
+				next = dayStart(keyTime(k))
+			}
+			if next.After(day.Add(24 * time.Hour)) {
+				rolled = next
+				day = next.Add(-24 * time.Hour)
+				continue
+			}
 		}
 		if len(rs) > 0 {
 			for _, res := range []Resolution{Res5m, Res1h} {

@@ -67,6 +67,7 @@ type Store struct {
 	events  []checks.Event
 	latest  map[string]checks.Result
 	enc     map[string]*encState // open block per check
+	ch      clockHolds           // forward clock steps retention holds back
 	seq     uint32
 	// maint holds check ids with rollup or retention work found by the
 	// last maintenance scan, done maintPerCommit at a time by Run.
@@ -133,6 +134,10 @@ func Open(path string, o Options) (*Store, error) {
 		return nil, fmt.Errorf("opening store %s: %w", path, err)
 	}
 	if err := s.loadLatest(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("opening store %s: %w", path, err)
+	}
+	if err := s.loadClockHolds(); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("opening store %s: %w", path, err)
 	}
@@ -279,6 +284,9 @@ func (s *Store) commit(maint []string) error {
 	s.mu.Unlock()
 
 	now := s.o.Clock.Now()
+	if len(maint) > 0 {
+		now = s.observeClock()
+	}
 	start := time.Now()
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		res := tx.Bucket(bucketResults)
@@ -323,7 +331,7 @@ func (s *Store) commit(maint []string) error {
 				return fmt.Errorf("maintaining %s: %w", id, err)
 			}
 		}
-		return nil
+		return s.saveClockHolds(tx)
 	})
 	if err != nil {
 		// Put everything back so the next flush retries it; the encoder
