@@ -8,7 +8,11 @@ DATE     ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 LDFLAGS  := -s -w -X outpost/appliance.Version=$(VERSION) -X outpost/appliance.Commit=$(COMMIT) -X outpost/appliance.BuildDate=$(DATE)
 DATA     ?= ./data
 # Debian packages the tests use as real peers.
-TEST_DEBS := chromium systemd snmpd snmp snmpsim iproute2 procps wine wine64 gcc-mingw-w64-x86-64 dosfstools e2fsprogs
+TEST_DEBS := chromium libnss3-tools systemd snmpd snmp snmpsim iproute2 procps wine wine64 gcc-mingw-w64-x86-64 dosfstools e2fsprogs
+# Installed with their services kept from starting (policy-rc.d): chrony's
+# default config would poll public NTP pools, and the tests start their own
+# chronyd on loopback.
+TEST_DEBS_NOSTART := chrony
 TEST_TIMEOUT ?= 12m
 
 .PHONY: build run test test-deps generate check-generated bench cross vet clean
@@ -25,6 +29,16 @@ test-deps:
 		echo "installing test dependencies:$$missing"; \
 		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+	@missing=""; for p in $(TEST_DEBS_NOSTART); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing test dependencies (not started):$$missing"; \
+		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+		printf '#!/bin/sh\nexit 101\n' | $$SUDO tee /usr/sbin/policy-rc.d >/dev/null && $$SUDO chmod +x /usr/sbin/policy-rc.d; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; rc=$$?; \
+		$$SUDO rm -f /usr/sbin/policy-rc.d; \
+		$$SUDO systemctl disable --now chrony >/dev/null 2>&1 || true; \
+		exit $$rc; \
 	fi
 	@# Lets the ping tests use unprivileged ICMP sockets too (the box's default).
 	@[ "$$(id -u)" = 0 ] && sysctl -qw net.ipv4.ping_group_range="0 2147483647" || true

@@ -140,7 +140,7 @@ func New(o Options) (*Appliance, error) {
 		return nil, fmt.Errorf("box identity: %w", err)
 	}
 	st.SetSealer(a.id)
-	if a.cert, a.certFP, err = boxCertificate(st, o.Clock.Now()); err != nil {
+	if a.cert, a.certFP, err = boxCertificate(st); err != nil {
 		st.Close()
 		return nil, fmt.Errorf("box certificate: %w", err)
 	}

@@ -16,19 +16,47 @@ import (
 	"strings"
 	"time"
 
+	"outpost/appliance/clock"
 	"outpost/store"
+)
+
+// Validity of the box's self-signed certificates (this one and the agent
+// pairing identities of checks/agent/wire, which use the same bounds):
+// it does not depend on the clock when the certificate is made, because
+// a box without a real-time clock makes its certificate on first boot,
+// when the clock may read 1970 or a stale saved time, and NTP corrects it
+// hours or years later. What makes these certificates trusted is their
+// fingerprint, accepted once in the browser or pinned at pairing, never
+// their dates.
+//
+// NotBefore is the Unix epoch, the earliest time any clock that counts
+// Unix time can read (a box without RTC boots at it): a verifier whose
+// own clock is wrong in the same way still accepts the certificate. Not
+// earlier, since negative Unix times trip verifiers with unsigned or
+// 32-bit time. NotAfter is 9999-12-31T23:59:59Z, which RFC 5280
+// 4.1.2.5 defines as "no well-defined expiration date" (Go encodes it
+// as GeneralizedTime, as the RFC requires for years from 2050).
+// Browsers' maximum validity (398 days) applies only to certificates
+// from publicly trusted CAs; TestUICertificateMadeAt1970InChromium
+// shows Chromium accepting these bounds.
+var (
+	selfSignedNotBefore = time.Unix(0, 0).UTC()
+	selfSignedNotAfter  = time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)
 )
 
 // boxCertificate returns the box's HTTPS certificate, generating a
 // self-signed one on first boot and keeping it in the store, so its
-// fingerprint (shown in the UI and on receipts) never changes.
-func boxCertificate(st *store.Store, now time.Time) (tls.Certificate, string, error) {
+// fingerprint (shown in the UI and on receipts) does not change. The one
+// exception: a certificate stored by an older version that made it
+// valid for ten years from a clock reading 1970 has expired at any
+// correct date, so it is replaced once.
+func boxCertificate(st *store.Store) (tls.Certificate, string, error) {
 	pemBytes, err := st.GetBlob("ui-tls")
 	if err != nil {
 		return tls.Certificate{}, "", err
 	}
 	if pemBytes == nil {
-		fresh, err := newSelfSigned(now)
+		fresh, err := newSelfSigned()
 		if err != nil {
 			return tls.Certificate{}, "", err
 		}
@@ -39,6 +67,18 @@ func boxCertificate(st *store.Store, now time.Time) (tls.Certificate, string, er
 	cert, err := tls.X509KeyPair(pemBytes, pemBytes)
 	if err != nil {
 		return tls.Certificate{}, "", fmt.Errorf("stored UI certificate: %w", err)
+	}
+	if leaf, err := x509.ParseCertificate(cert.Certificate[0]); err == nil && leaf.NotAfter.Before(clock.MinPlausible) {
+		fresh, err := newSelfSigned()
+		if err != nil {
+			return tls.Certificate{}, "", err
+		}
+		if err := st.PutBlob("ui-tls", fresh); err != nil {
+			return tls.Certificate{}, "", err
+		}
+		if cert, err = tls.X509KeyPair(fresh, fresh); err != nil {
+			return tls.Certificate{}, "", err
+		}
 	}
 	return cert, Fingerprint(cert.Certificate[0]), nil
 }
@@ -54,7 +94,10 @@ func Fingerprint(der []byte) string {
 	return strings.Join(parts, ":")
 }
 
-func newSelfSigned(now time.Time) ([]byte, error) {
+// newSelfSigned makes the UI certificate, valid from selfSignedNotBefore
+// to selfSignedNotAfter whatever the clock reads, returned as one PEM
+// holding certificate and key.
+func newSelfSigned() ([]byte, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, err
@@ -64,8 +107,8 @@ func newSelfSigned(now time.Time) ([]byte, error) {
 	tmpl := &x509.Certificate{
 		SerialNumber: serial,
 		Subject:      pkix.Name{CommonName: "Outpost " + host, Organization: []string{"Outpost"}},
-		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.AddDate(10, 0, 0),
+		NotBefore:    selfSignedNotBefore,
+		NotAfter:     selfSignedNotAfter,
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		DNSNames:     []string{"localhost"},

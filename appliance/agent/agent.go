@@ -94,7 +94,7 @@ func New(o Options) (*Agent, error) {
 	pemBytes, err := os.ReadFile(idPath)
 	if errors.Is(err, os.ErrNotExist) {
 		host, _ := os.Hostname()
-		if pemBytes, err = wire.NewIdentity("outpost-agent "+host, o.Now()); err != nil {
+		if pemBytes, err = wire.NewIdentity("outpost-agent " + host); err != nil {
 			return nil, err
 		}
 		err = writeFileAtomic(idPath, pemBytes)

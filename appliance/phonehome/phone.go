@@ -114,7 +114,27 @@ func New(o Options) (*Phone, error) {
 	if o.Quota <= 0 {
 		o.Quota = 20 << 20
 	}
-	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	// hq's certificate is CA-signed and Go checks its dates against
+	// tls.Config.Time. A box without a real-time clock boots at 1970 (or
+	// a stale saved time) and would refuse every valid certificate as
+	// not yet valid until NTP sets the clock, so the box clock
+	// (Options.Clock: the real clock in the daemon, a fake one in tests)
+	// is used only when plausible and raised to clock.MinPlausible when
+	// it reads earlier. A clock in the future is used as it reads and
+	// still refuses an expired certificate; a clock in the past refuses
+	// a certificate issued after MinPlausible. Both are the safe side and
+	// clear once NTP sets the clock (phone home retries with backoff).
+	// The one thing a clock before MinPlausible accepts that a correct
+	// clock would refuse is a certificate that expired between
+	// MinPlausible and the true date; chain and host name are checked as
+	// always.
+	box := o.Clock
+	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12, Time: func() time.Time {
+		if t := box.Now(); clock.Plausible(t) {
+			return t
+		}
+		return clock.MinPlausible
+	}}
 	if o.CAFile != "" {
 		pem, err := os.ReadFile(o.CAFile)
 		if err != nil {

@@ -166,7 +166,7 @@ func New(o Options) (*Client, error) {
 			return nil, err
 		}
 		if pemBytes == nil {
-			fresh, err := wire.NewIdentity("outpost-box "+o.Site, o.Clock.Now())
+			fresh, err := wire.NewIdentity("outpost-box " + o.Site)
 			if err != nil {
 				return nil, err
 			}

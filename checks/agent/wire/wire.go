@@ -404,10 +404,25 @@ func NormalizeCode(code string) string {
 	}, code)
 }
 
+// Validity of pairing identities, the same as the box's UI certificate
+// (appliance/tlscert.go says why): fixed, whatever the clock reads when
+// the identity is made, because a box or agent without a real-time clock
+// may make it while its clock reads 1970. Peers trust the pinned
+// fingerprint and never check these dates (VerifyPinned does not; the
+// agent's server side uses tls.RequireAnyClientCert, which does not
+// verify the certificate at all), but a certificate that expired in 1990
+// would still confuse anyone reading it. NotBefore is the Unix epoch, the
+// earliest time such a clock reads; NotAfter is RFC 5280's "no
+// well-defined expiration date".
+var (
+	identityNotBefore = time.Unix(0, 0).UTC()
+	identityNotAfter  = time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)
+)
+
 // NewIdentity makes a self-signed ECDSA P-256 certificate for name, valid
-// for 20 years (its fingerprint, not its dates, is what peers trust),
-// returned as one PEM holding certificate and key.
-func NewIdentity(name string, now time.Time) ([]byte, error) {
+// from 1970 to 9999 (its fingerprint, not its dates, is what peers
+// trust), returned as one PEM holding certificate and key.
+func NewIdentity(name string) ([]byte, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, err
@@ -419,8 +434,8 @@ func NewIdentity(name string, now time.Time) ([]byte, error) {
 	tmpl := &x509.Certificate{
 		SerialNumber: serial,
 		Subject:      pkix.Name{CommonName: name, Organization: []string{"Outpost agent pairing"}},
-		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.AddDate(20, 0, 0),
+		NotBefore:    identityNotBefore,
+		NotAfter:     identityNotAfter,
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 		DNSNames:     []string{"outpost-agent"},
@@ -452,7 +467,9 @@ func LoadIdentity(pemBytes []byte) (tls.Certificate, error) {
 var ErrPinMismatch = errors.New("peer certificate does not match the pinned fingerprint")
 
 // VerifyPinned returns a tls.Config.VerifyConnection that accepts only the
-// pinned certificate. who names the peer in the error.
+// pinned certificate. who names the peer in the error. It compares the
+// fingerprint only: no dates, so neither side's clock matters (it is
+// used with InsecureSkipVerify, which leaves dates unchecked too).
 func VerifyPinned(who, pinned string) func(tls.ConnectionState) error {
 	return func(cs tls.ConnectionState) error {
 		if len(cs.PeerCertificates) == 0 {

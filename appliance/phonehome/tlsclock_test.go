@@ -1,0 +1,159 @@
+package phonehome_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"io"
+	"log"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"outpost/appliance/clock"
+	"outpost/appliance/hq"
+	"outpost/appliance/phonehome"
+	"outpost/firmware/identity"
+	"outpost/store"
+)
+
+// testCA signs hq certificates the way a real CA does: a root valid for
+// years, leaves valid for a few months around the date they were issued.
+type testCA struct {
+	cert *x509.Certificate
+	key  *ecdsa.PrivateKey
+	pem  []byte
+}
+
+func newTestCA(t *testing.T) *testCA {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "Test MSP CA"},
+		NotBefore: clock.MinPlausible.AddDate(-2, 0, 0), NotAfter: time.Now().AddDate(5, 0, 0),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	return &testCA{cert: cert, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
+}
+
+// leaf is hq's certificate for 127.0.0.1, valid from..to.
+func (ca *testCA) leaf(t *testing.T, from, to time.Time) tls.Certificate {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
+	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: "hq.msp.example"}, NotBefore: from, NotAfter: to,
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		DNSNames: []string{"hq.msp.example"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+// phoneHomeAt sends one summary to a real hq serving cert, from a box
+// whose clock reads boxTime, and returns "" once hq acknowledged it or
+// the error phone home reports.
+func phoneHomeAt(t *testing.T, ca *testCA, cert tls.Certificate, boxTime time.Time) string {
+	t.Helper()
+	dir := t.TempDir()
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	st, err := store.Open(filepath.Join(dir, "outpost.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	id, _ := identity.Load(st)
+	h, err := hq.Open(filepath.Join(dir, "hq.db"), nil, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	if _, err := h.Register(id.ID(), id.PublicKeyString(), "Acme"); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(h.Handler())
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshakes
+	srv.StartTLS()
+	defer srv.Close()
+	caFile := filepath.Join(dir, "ca.pem")
+	os.WriteFile(caFile, ca.pem, 0o644)
+	p, err := phonehome.New(phonehome.Options{URL: srv.URL + "/v1/summaries", CAFile: caFile, Interval: time.Hour,
+		Store: st, Signer: id, Log: quiet, Clock: clock.NewFake(boxTime),
+		Build: func(reason string, seq uint64, m store.PhoneMeta, full bool) (phonehome.Summary, map[string]string, error) {
+			return phonehome.Summary{Box: phonehome.Box{ID: id.ID(), Site: "Acme", PublicKey: id.PublicKeyString()}}, nil, nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { p.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	// The fake clock never fires the backoff timer: one attempt.
+	waitUntil(t, "the first attempt", func() bool { s := p.Status(); return s.LastAck >= 1 || s.LastError != "" })
+	if s := p.Status(); s.LastAck < 1 {
+		return s.LastError
+	}
+	sums, err := h.Summaries(id.ID(), 1)
+	if err != nil || len(sums) != 1 {
+		t.Fatalf("acknowledged but hq holds %d summaries (%v)", len(sums), err)
+	}
+	return ""
+}
+
+// TestPhoneHomeWithBoxClockWrong: hq's CA-signed certificate, valid at
+// the real date, is verified against the box clock raised to
+// clock.MinPlausible when it reads earlier. A box booted at 1970 reaches
+// hq; a box whose clock is decades ahead refuses the certificate as
+// expired (the safe side); a certificate issued after MinPlausible is
+// refused by a box at 1970 until NTP sets its clock.
+func TestPhoneHomeWithBoxClockWrong(t *testing.T) {
+	ca := newTestCA(t)
+	now := time.Now()
+	if !clock.Plausible(now) {
+		t.Skipf("this machine's clock (%s) reads before clock.MinPlausible", now)
+	}
+	issuedBefore := ca.leaf(t, clock.MinPlausible.AddDate(0, 0, -30), now.AddDate(0, 0, 60)) // issued before this build
+	issuedAfter := ca.leaf(t, now.Add(-time.Hour), now.AddDate(0, 0, 90))                    // renewed since
+	const dateErr = "certificate has expired or is not yet valid"
+	for _, tc := range []struct {
+		name    string
+		cert    tls.Certificate
+		box     time.Time
+		refused bool
+	}{
+		{"box at 1970, certificate issued before MinPlausible", issuedBefore, time.Unix(0, 0), false},
+		{"box an hour after boot at 1970", issuedBefore, time.Unix(3600, 0), false},
+		{"box at a stale saved time before MinPlausible", issuedBefore, clock.MinPlausible.AddDate(-1, 0, 0), false},
+		{"box clock right", issuedBefore, now, false},
+		{"box clock right, certificate renewed recently", issuedAfter, now, false},
+		{"box clock 30 years ahead", issuedBefore, now.AddDate(30, 0, 0), true},
+		{"box at 1970, certificate issued after MinPlausible", issuedAfter, time.Unix(0, 0), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := phoneHomeAt(t, ca, tc.cert, tc.box)
+			switch {
+			case !tc.refused && got != "":
+				t.Fatalf("refused: %s", got)
+			case tc.refused && !strings.Contains(got, dateErr):
+				t.Fatalf("got %q, want the certificate refused for its dates", got)
+			}
+		})
+	}
+}
