@@ -11,6 +11,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -148,23 +150,22 @@ func TestRunStopsCleanlyOnSIGTERM(t *testing.T) {
 		}
 		close(logs)
 	}()
-	deadline := time.Now().Add(15 * time.Second)
-	var body string
-	for time.Now().Before(deadline) {
+	// Three runs of the 1 s check, as the daemon's own metrics count them.
+	runs := regexp.MustCompile(`outpost_checks_run_total\{kind="http"\} (\d+)`)
+	waitFor(t, "three http check runs in /metrics", patience, func() string {
 		resp, err := http.Get("http://" + status + "/metrics")
-		if err == nil {
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			body = string(b)
-			if strings.Contains(body, `outpost_checks_run_total{kind="http"} 3`) {
-				break
+		if err != nil {
+			return "status endpoint not answering: " + err.Error()
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if m := runs.FindStringSubmatch(string(b)); m != nil {
+			if n, _ := strconv.Atoi(m[1]); n >= 3 {
+				return ""
 			}
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if !strings.Contains(body, `outpost_checks_run_total{kind="http"}`) {
-		t.Fatalf("daemon never ran checks; metrics:\n%s", body)
-	}
+		return "metrics:\n" + string(b)
+	})
 	resp, err := http.Get("http://" + status + "/healthz")
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("healthz: %v %v", resp, err)
@@ -181,9 +182,9 @@ func TestRunStopsCleanlyOnSIGTERM(t *testing.T) {
 		if err != nil {
 			t.Fatalf("daemon exit after SIGTERM: %v", err)
 		}
-	case <-time.After(15 * time.Second):
+	case <-time.After(patience):
 		cmd.Process.Kill()
-		t.Fatal("daemon did not stop within 15s of SIGTERM")
+		t.Fatalf("daemon did not stop within %s of SIGTERM", patience)
 	}
 	var all []string
 	for l := range logs {
@@ -224,16 +225,12 @@ func TestSecondInstanceFailsFast(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer first.Wait()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if _, err := os.Stat(filepath.Join(data, "control.sock")); err == nil {
-			break
+	waitFor(t, "the first daemon's control socket", patience, func() string {
+		if _, err := os.Stat(filepath.Join(data, "control.sock")); err != nil {
+			return "first daemon not started: " + err.Error()
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("first daemon never started")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return ""
+	})
 	start := time.Now()
 	out, code := outpost(t, "run", "--data", data, "--listen", "127.0.0.1:0", "--ui-listen", "127.0.0.1:0")
 	if code == 0 || !strings.Contains(out, "locked") || time.Since(start) > 10*time.Second {
@@ -266,25 +263,24 @@ checks:
 	}
 	defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }()
 	var out string
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
+	waitFor(t, "the db incident to open", patience, func() string {
 		out, _ = outpost(t, "incidents", "--open", "--data", data)
-		if strings.Contains(out, " db ") {
-			break
+		if !strings.Contains(out, " db ") {
+			return "incidents --open:\n" + out
 		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	if !strings.Contains(out, "ID") || !strings.Contains(out, "db") {
+		return ""
+	})
+	if !strings.Contains(out, "ID") {
 		t.Fatalf("incidents --open:\n%s", out)
 	}
 	// Wait for healing to finish (one attempt, then escalation).
-	for time.Now().Before(deadline) {
+	waitFor(t, "incident 1 to be escalated", patience, func() string {
 		out, _ = outpost(t, "incident", "show", "1", "--data", data)
-		if strings.Contains(out, "escalated") {
-			break
+		if !strings.Contains(out, "escalated") {
+			return "incident show 1:\n" + out
 		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return ""
+	})
 	if !strings.Contains(out, "detected") || !strings.Contains(out, "| restarting db") || !strings.Contains(out, "healing exhausted") {
 		t.Fatalf("incident show:\n%s", out)
 	}

@@ -76,6 +76,7 @@ type faultProxy struct {
 	mode      atomic.Value // string
 	good, bad tls.Certificate
 	hits      atomic.Int64
+	held      atomic.Int64 // answers hq gave that "slow" is holding back
 	addr      string
 }
 
@@ -109,10 +110,15 @@ func newFaultProxy(t *testing.T, target string, good, bad tls.Certificate) *faul
 			w.Header().Set("Connection", "close")
 			http.Error(w, "switching certificates", http.StatusServiceUnavailable)
 		case "slow":
-			// hq stores the summary; the answer is held back.
+			// hq stores the summary; the answer is held back until the
+			// box goes away (killed by the test) or gives up on it.
 			rec := &bufferedWriter{h: http.Header{}}
 			rp.ServeHTTP(rec, r)
-			time.Sleep(4 * time.Second)
+			p.held.Add(1)
+			select {
+			case <-r.Context().Done():
+			case <-time.After(2 * patience):
+			}
 			for k, v := range rec.h {
 				w.Header()[k] = v
 			}
@@ -156,7 +162,7 @@ func startHQ(t *testing.T, data, listen, uiListen, cert, key string) *exec.Cmd {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	waitFor(t, 10*time.Second, func() string {
+	waitFor(t, "hq to answer hq list", patience, func() string {
 		if _, code := outpost(t, "hq", "list", "--data", data); code != 0 {
 			return "hq never answered:\n" + lt.String()
 		}
@@ -212,7 +218,7 @@ checks:
 	}
 	statusShows := func(what string) {
 		t.Helper()
-		waitFor(t, 10*time.Second, func() string {
+		waitFor(t, fmt.Sprintf("phonehome status to show %q", what), patience, func() string {
 			if st := phoneStatusOf(t, boxData); !strings.Contains(st.LastError, what) {
 				return fmt.Sprintf("phonehome status never showed %q: %+v\nbox log:\n%s", what, st, boxLog.String())
 			}
@@ -232,7 +238,7 @@ checks:
 	}
 	drained := func() {
 		t.Helper()
-		waitFor(t, 30*time.Second, func() string {
+		waitFor(t, "the outbox to drain", patience, func() string {
 			st := phoneStatusOf(t, boxData)
 			if st.Depth != 0 || st.LastAck == 0 || st.LastAck != st.NextSeq-1 {
 				return fmt.Sprintf("outbox not drained: %+v", st)
@@ -246,10 +252,12 @@ checks:
 	hqCmd.Process.Signal(syscall.SIGTERM)
 	hqCmd.Wait()
 	statusShows("502 Bad Gateway") // the proxy cannot reach hq
-	time.Sleep(3 * time.Second)
-	if st := phoneStatusOf(t, boxData); st.Depth < 5 {
-		t.Fatalf("outage: only %d summaries queued", st.Depth)
-	}
+	waitFor(t, "5 summaries queued during the outage", patience, func() string {
+		if st := phoneStatusOf(t, boxData); st.Depth < 5 {
+			return fmt.Sprintf("outage: only %d summaries queued: %+v", st.Depth, st)
+		}
+		return ""
+	})
 	hqCmd = startHQ(t, hqData, hqAddr, uiAddr, certFile, keyFile)
 	drained()
 
@@ -264,7 +272,7 @@ checks:
 		if c.shows != "" {
 			statusShows(c.shows)
 		} else {
-			waitFor(t, 10*time.Second, func() string {
+			waitFor(t, "reset connections counted as failures", patience, func() string {
 				// A reset comes as "connection reset by peer" or as an EOF,
 				// depending on when the RST lands.
 				if st := phoneStatusOf(t, boxData); st.Failures == 0 || !(strings.Contains(st.LastError, "reset") || strings.Contains(st.LastError, "EOF")) {
@@ -279,15 +287,14 @@ checks:
 
 	// Killed while hq's answer is on its way: hq has the summary, the box
 	// does not know; after the restart it sends it again and hq drops it.
+	before := proxy.held.Load()
 	proxy.mode.Store("slow")
-	before := proxy.hits.Load()
-	waitFor(t, 10*time.Second, func() string {
-		if proxy.hits.Load() == before {
-			return "no request reached the slow receiver"
+	waitFor(t, "hq to store a summary whose answer the proxy holds back", patience, func() string {
+		if proxy.held.Load() == before {
+			return fmt.Sprintf("no answer held yet (%d requests reached the proxy)", proxy.hits.Load())
 		}
 		return ""
 	})
-	time.Sleep(500 * time.Millisecond)
 	box.Process.Signal(syscall.SIGKILL)
 	box.Wait()
 	proxy.mode.Store("pass")
@@ -443,7 +450,7 @@ func TestPhoneHomeThroughProxy(t *testing.T) {
 	if out, code := outpost(t, "hq", "register", "--box", id[1], "--key", key[1], "--data", hqData); code != 0 {
 		t.Fatal(out)
 	}
-	waitFor(t, 20*time.Second, func() string {
+	waitFor(t, "a summary delivered through the proxy", patience, func() string {
 		if st := phoneStatusOf(t, boxData); st.LastAck == 0 || st.Depth != 0 {
 			return fmt.Sprintf("not delivered through the proxy: %+v", st)
 		}
@@ -487,14 +494,14 @@ func TestPhoneHomeStartsOnConfigChange(t *testing.T) {
 	}
 	// First at a receiver that is not there, then at hq.
 	reconfigure("https://" + freePort(t) + "/v1/summaries")
-	waitFor(t, 10*time.Second, func() string {
+	waitFor(t, "phonehome status to show the unreachable receiver", patience, func() string {
 		if st := phoneStatusOf(t, boxData); !strings.Contains(st.LastError, "connection refused") {
 			return fmt.Sprintf("status never showed the unreachable receiver: %+v\n%s", st, boxLog.String())
 		}
 		return ""
 	})
 	reconfigure("https://" + hqAddr + "/v1/summaries")
-	waitFor(t, 10*time.Second, func() string {
+	waitFor(t, "the box to move to hq and drain", patience, func() string {
 		if st := phoneStatusOf(t, boxData); st.LastAck < 2 || st.Depth != 0 {
 			return fmt.Sprintf("box did not move to hq and drain: %+v\n%s", st, boxLog.String())
 		}

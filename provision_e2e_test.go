@@ -9,7 +9,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"outpost/store"
 )
@@ -30,7 +29,7 @@ func startBox(t *testing.T, cfg, data string, env ...string) (*exec.Cmd, *logTai
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	waitFor(t, 15*time.Second, func() string {
+	waitFor(t, "the daemon to answer bundle status", patience, func() string {
 		if _, code := outpost(t, "bundle", "status", "--data", data); code != 0 {
 			return "daemon never answered:\n" + lt.String()
 		}
@@ -70,17 +69,23 @@ func TestProvisioningSurvivesSIGKILL(t *testing.T) {
 	cfg := writeConfig(t, "site: Factory\n"+watch+"checks:\n  - {id: factory-check, kind: tcp, target: 127.0.0.1:1, interval: 1s}\n")
 	data := t.TempDir()
 
-	// 1. Killed between reading the stick and switching the config.
-	box, lt := startBox(t, cfg, data, "OUTPOST_TEST_PROVISION_PAUSE=30s")
+	// 1. Killed between reading the stick and switching the config. The
+	// apply logs the key it pins (this box has none yet) just before the
+	// test pause, which holds it there until the kill: the pause only has
+	// to outlast the poll that sees the line.
+	box, lt := startBox(t, cfg, data, "OUTPOST_TEST_PROVISION_PAUSE=10m")
 	b, _ := os.ReadFile(bundleFile)
 	os.WriteFile(filepath.Join(stick, "outpost-provision.bundle"), b, 0o644)
-	waitFor(t, 10*time.Second, func() string {
-		if !strings.Contains(lt.String(), "provisioning stick: bundle found") {
-			return "stick not seen:\n" + lt.String()
+	waitFor(t, "the apply to reach its pause (MSP key pinned, config not switched)", patience, func() string {
+		log := lt.String()
+		if !strings.Contains(log, "provisioning: MSP key pinned") {
+			return "apply not at its pause:\n" + log
+		}
+		if strings.Contains(log, "provisioning: bundle applied") {
+			t.Fatalf("the bundle was applied despite the pause:\n%s", log)
 		}
 		return ""
 	})
-	time.Sleep(200 * time.Millisecond) // inside the apply now
 	kill(box)
 	os.Remove(filepath.Join(stick, "outpost-provision.bundle")) // stick pulled while the box was off
 	box, _ = startBox(t, cfg, data)
@@ -118,7 +123,7 @@ func TestProvisioningSurvivesSIGKILL(t *testing.T) {
 		t.Fatalf("make onto the stick: %s", out)
 	}
 	var receipt []byte
-	waitFor(t, 10*time.Second, func() string {
+	waitFor(t, "the receipt on the stick", patience, func() string {
 		matches, _ := filepath.Glob(filepath.Join(stick, "outpost-receipt-ob-*.json"))
 		if len(matches) != 1 {
 			return "no receipt on the stick; box log:\n" + lt.String()
@@ -129,7 +134,7 @@ func TestProvisioningSurvivesSIGKILL(t *testing.T) {
 	if !strings.Contains(string(receipt), `"result": "applied"`) || !strings.Contains(string(receipt), `"bundle_version": 11`) {
 		t.Fatalf("receipt:\n%s", receipt)
 	}
-	waitFor(t, 5*time.Second, func() string {
+	waitFor(t, "the stick's config in force", patience, func() string {
 		if out, _ := outpost(t, "status", "--data", data); !strings.Contains(out, "second-check") {
 			return "stick's config not in force:\n" + out
 		}
@@ -234,7 +239,7 @@ func TestProvisionedBoxKeepsItsConfigAcrossFirmwareUpdates(t *testing.T) {
 	}
 	// Nor does a reload.
 	box.Process.Signal(syscall.SIGHUP)
-	waitFor(t, 5*time.Second, func() string {
+	waitFor(t, "the SIGHUP to be handled", patience, func() string {
 		if !strings.Contains(lt.String(), "keeping the running config") {
 			return "SIGHUP not handled:\n" + lt.String()
 		}

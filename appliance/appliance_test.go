@@ -53,15 +53,38 @@ func MustRun(tb testing.TB, cfg string) (*appliance.Appliance, string) {
 	return a, p
 }
 
-func waitFor(tb testing.TB, what string, cond func() bool) {
+// patience bounds one awaited event of a running daemon (a check run, a
+// heal, a trap arriving). It is generous on purpose: a machine busy with
+// other work runs the daemon many times slower than an idle one, and a
+// wait returns as soon as its event happens, so it costs nothing when
+// things work.
+const patience = 90 * time.Second
+
+// waitFor polls cond every 20 ms until it reports done. If ceiling passes
+// first, the test fails naming what it waited for and the state cond last
+// observed.
+func waitFor(tb testing.TB, what string, ceiling time.Duration, cond func() (done bool, state string)) {
 	tb.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out waiting for %s", what)
+	start := time.Now()
+	for {
+		done, state := cond()
+		if done {
+			return
+		}
+		if time.Since(start) > ceiling {
+			tb.Fatalf("waited %s for %s; last observed: %s", ceiling, what, state)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// latest is a check's latest result as a wait's observed state.
+func latest(a *appliance.Appliance, id string) (checks.Result, bool, string) {
+	r, ok := a.Store().Latest(id)
+	if !ok {
+		return r, false, id + ": no result yet"
+	}
+	return r, true, fmt.Sprintf("%s: %s %q", id, r.Status, r.Detail)
 }
 
 func TestDaemonRunsChecksStoresAndReloads(t *testing.T) {
@@ -76,18 +99,18 @@ func TestDaemonRunsChecksStoresAndReloads(t *testing.T) {
 	defer srv.Close()
 	a, cfgPath := MustRun(t, "site: Acme\nchecks:\n  - {id: web, kind: http, target: '"+srv.URL+"', interval: 1s}\n")
 
-	waitFor(t, "a first ok result", func() bool {
-		r, ok := a.Store().Latest("web")
-		return ok && r.Status == checks.OK
+	waitFor(t, "a first ok result", patience, func() (bool, string) {
+		r, ok, state := latest(a, "web")
+		return ok && r.Status == checks.OK, state
 	})
 	down = true
-	waitFor(t, "the outage to be seen", func() bool {
-		r, ok := a.Store().Latest("web")
-		return ok && r.Status == checks.Critical && strings.Contains(r.Detail, "503")
+	waitFor(t, "the outage to be seen", patience, func() (bool, string) {
+		r, ok, state := latest(a, "web")
+		return ok && r.Status == checks.Critical && strings.Contains(r.Detail, "503"), state
 	})
-	waitFor(t, "the change to be committed", func() bool {
+	waitFor(t, "the change to be committed", patience, func() (bool, string) {
 		ch, ok, err := a.Store().LastChange("web")
-		return err == nil && ok && ch.To == checks.Critical && ch.From == checks.OK
+		return err == nil && ok && ch.To == checks.Critical && ch.From == checks.OK, fmt.Sprintf("last change %+v (found %v, err %v)", ch, ok, err)
 	})
 
 	// /healthz and /metrics on the status port.
@@ -120,7 +143,7 @@ func TestDaemonRunsChecksStoresAndReloads(t *testing.T) {
 	if err != nil || len(hist) != 2 || hist[len(hist)-1].Version != 2 {
 		t.Fatalf("config history: %+v %v", hist, err)
 	}
-	waitFor(t, "the new check to run", func() bool { _, ok := a.Store().Latest("web2"); return ok })
+	waitFor(t, "the new check to run", patience, func() (bool, string) { _, ok, state := latest(a, "web2"); return ok, state })
 }
 
 // TestRealProcessHealed kills a real service and lets the daemon restart
@@ -166,35 +189,26 @@ checks:
       - {action: command, command: [%s, start, %s]}
 `, flaky, settle, addr, interval, flaky, addr)
 	a, _ := MustRun(tb, cfg)
-	deadline := time.Now().Add(interval + 5*time.Second)
-	for {
-		if r, ok := a.Store().Latest("app"); ok && r.Status == checks.OK {
-			break
-		}
-		if time.Now().After(deadline) {
-			tb.Fatal("the service was never seen up")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitFor(tb, "the service to be seen up", interval+patience, func() (bool, string) {
+		r, ok, state := latest(a, "app")
+		return ok && r.Status == checks.OK, state
+	})
 	srv.Process.Kill()
 	srv.Wait()
 	killed := time.Now()
 	var healed incidents.Incident
-	deadline = time.Now().Add(3*interval + settle + 10*time.Second)
-	for time.Now().Before(deadline) && healed.ID == 0 {
+	// The poll is also the measurement: took is at most 20 ms late.
+	waitFor(tb, "the incident to be resolved by healing", 3*interval+settle+patience, func() (bool, string) {
 		list, _ := a.Incidents().List(false, 0)
 		for _, inc := range list {
 			if inc.State == incidents.Resolved {
 				healed = inc
+				return true, ""
 			}
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return false, fmt.Sprintf("incidents %+v", list)
+	})
 	took := time.Since(killed)
-	if healed.ID == 0 {
-		list, _ := a.Incidents().List(false, 0)
-		tb.Fatalf("not healed: %+v", list)
-	}
 	if healed.Resolution != "self-healed" || len(healed.Timeline) < 3 || !strings.Contains(healed.Timeline[1].Output, "started pid") {
 		tb.Fatalf("incident %+v", healed)
 	}
@@ -301,7 +315,9 @@ func TestTrapsBecomeDeviceEvents(t *testing.T) {
 	addr := pc.LocalAddr().String()
 	pc.Close()
 	a, _ := MustRun(t, "site: Acme\ntraps: {listen: '"+addr+"', communities: [public], v3_users: [{user: ups, auth_protocol: SHA, auth_password: authpass123, priv_protocol: AES, priv_password: privpass123}]}\ndevices:\n  - {name: core-switch, address: 127.0.0.1, class: switch}\nchecks: []\n")
-	waitFor(t, "the trap to arrive", func() bool {
+	// Traps are UDP and unacknowledged: one is sent per poll until one is
+	// stored (the receiver may not be bound yet for the first).
+	waitFor(t, "the trap to arrive", patience, func() (bool, string) {
 		out, err := exec.Command(bin, "-v", "2c", "-c", "public", addr, "", "1.3.6.1.6.3.1.1.5.3", "1.3.6.1.2.1.2.2.1.1.7", "i", "7").CombinedOutput()
 		if err != nil {
 			t.Fatalf("snmptrap: %v %s", err, out)
@@ -310,27 +326,28 @@ func TestTrapsBecomeDeviceEvents(t *testing.T) {
 		evs, _ := a.Store().Events("core-switch", time.Now().Add(-time.Minute), time.Now().Add(time.Minute))
 		for _, e := range evs {
 			if e.Source == "trap" && e.Name == "linkDown" {
-				return true
+				return true, ""
 			}
 		}
-		return false
+		return false, fmt.Sprintf("events of core-switch: %+v", evs)
 	})
 	// An SNMPv3 inform is acknowledged by the daemon's engine: snmptrap
-	// -Ci exits non-zero unless the encrypted response comes back.
-	cmd := exec.Command(bin, "-Ci", "-r", "1", "-t", "3", "-v", "3", "-u", "ups", "-l", "authPriv", "-a", "SHA", "-A", "authpass123", "-x", "AES", "-X", "privpass123",
+	// -Ci exits non-zero unless the encrypted response comes back (within
+	// 4 tries of 15 s each: a busy machine answers late, not never).
+	cmd := exec.Command(bin, "-Ci", "-r", "3", "-t", "15", "-v", "3", "-u", "ups", "-l", "authPriv", "-a", "SHA", "-A", "authpass123", "-x", "AES", "-X", "privpass123",
 		addr, "", "1.3.6.1.6.3.1.1.5.1")
 	cmd.Env = append(os.Environ(), "MIBS=", "SNMP_PERSISTENT_DIR="+t.TempDir(), "SNMPCONFPATH="+t.TempDir())
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("v3 inform not acknowledged: %v %s", err, out)
 	}
-	waitFor(t, "the v3 inform as an event", func() bool {
+	waitFor(t, "the v3 inform as an event", patience, func() (bool, string) {
 		evs, _ := a.Store().Events("core-switch", time.Now().Add(-time.Minute), time.Now().Add(time.Minute))
 		for _, e := range evs {
 			if e.Name == "coldStart" && strings.HasSuffix(e.Detail, "[inform]") {
-				return true
+				return true, ""
 			}
 		}
-		return false
+		return false, fmt.Sprintf("events of core-switch: %+v", evs)
 	})
 	if id, _ := a.Store().GetBlob("snmp-engine-id"); len(id) < 5 {
 		t.Fatalf("engine ID not kept in the store: %x", id)

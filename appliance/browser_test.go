@@ -46,7 +46,10 @@ func browser(t *testing.T) (context.Context, context.CancelFunc) {
 	}
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelC := chromedp.NewContext(actx)
-	ctx, cancelT := context.WithTimeout(ctx, 90*time.Second)
+	// The ceiling of the whole flow (chromium starting, every page and
+	// every change the test waits to see): generous, as each step returns
+	// as soon as the page shows what it waits for.
+	ctx, cancelT := context.WithTimeout(ctx, 3*patience)
 	return ctx, func() { cancelT(); cancelC(); cancelA() }
 }
 

@@ -3,6 +3,7 @@ package appliance_test
 import (
 	"crypto/tls"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -11,7 +12,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"outpost/appliance/incidents"
 	"outpost/notify"
@@ -45,21 +45,22 @@ checks:
   - {id: db, kind: tcp, target: '`+dead+`', interval: 1s, timeout: 500ms}
 `)
 	var msg notify.Message
-	waitFor(t, "the webhook to be called", func() bool {
+	waitFor(t, "the webhook to be called", patience, func() (bool, string) {
 		mu.Lock()
 		defer mu.Unlock()
 		if len(got) > 0 {
 			msg = got[0]
-			return true
+			return true, ""
 		}
-		return false
+		r, _ := a.Store().Latest("db")
+		return false, fmt.Sprintf("no webhook call; db latest %s %q", r.Status, r.Detail)
 	})
 	if msg.Kind != "opened" || msg.Check != "db" || msg.Site != "Acme" || !strings.HasPrefix(msg.AckURL, "https://outpost.acme.test:8443/ack/") {
 		t.Fatalf("message %+v", msg)
 	}
 	u, _ := url.Parse(msg.AckURL)
 	link := a.UIURL() + u.Path
-	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}, Timeout: 5 * time.Second}
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}, Timeout: patience}
 	resp, err := client.Get(link)
 	if err != nil {
 		t.Fatal(err)

@@ -54,9 +54,9 @@ func TestPhoneHomeFollowsReload(t *testing.T) {
 	}
 	expect := func(code int, text string) {
 		t.Helper()
-		waitFor(t, fmt.Sprintf("phonehome status %d %q", code, text), func() bool {
+		waitFor(t, fmt.Sprintf("phonehome status %d %q", code, text), patience, func() (bool, string) {
 			c, got := status()
-			return c == code && got == text
+			return c == code && got == text, fmt.Sprintf("%d %q", c, got)
 		})
 	}
 	expect(404, "phone home is off: set phonehome.url in the site config")
