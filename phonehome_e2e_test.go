@@ -379,7 +379,7 @@ checks:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sums[0].Health.Checks != 1 || len(sums[0].OpenIncidents) != 1 || sums[0].OpenIncidents[0].Check != "nas-port" {
+	if sums[0].Health.Checks != 2 || len(sums[0].OpenIncidents) != 1 || sums[0].OpenIncidents[0].Check != "nas-port" {
 		t.Fatalf("newest summary: %+v", sums[0])
 	}
 }

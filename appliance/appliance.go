@@ -95,6 +95,9 @@ type Appliance struct {
 	certFP   string
 	cert     tls.Certificate
 	started  time.Time
+	// startedMono is when Run started on the monotonic clock: uptime must
+	// not jump when NTP steps the wall clock.
+	startedMono time.Duration
 	counters sync.Map // kind -> *kindCounters
 	running  atomic.Bool
 	editMu   sync.Mutex
@@ -328,6 +331,30 @@ func (a *Appliance) onResult(sp checks.Spec, r checks.Result) {
 	}
 }
 
+// uptime is how long Run has been running, in real time.
+func (a *Appliance) uptime() time.Duration {
+	if a.started.IsZero() {
+		return 0
+	}
+	return a.o.Clock.Mono() - a.startedMono
+}
+
+// ClockState is what the box's clock check last said of the box's clock
+// (config.BuiltinClockCheck unless the config has its own clock check).
+func (a *Appliance) ClockState() phonehome.Clock {
+	for _, c := range a.Config().Checks {
+		if c.Kind != "clock" {
+			continue
+		}
+		st := phonehome.Clock{Check: c.ID, Sync: checks.ClockWordUnknown, Detail: "not run yet"}
+		if r, ok := a.store.Latest(c.ID); ok {
+			st.Sync, st.Status, st.Detail, st.Checked = checks.ClockSync(r), r.Status.String(), r.Detail, r.Time.UTC()
+		}
+		return st
+	}
+	return phonehome.Clock{Sync: checks.ClockWordUnknown, Detail: "no clock check configured"}
+}
+
 // Config returns the config in force.
 func (a *Appliance) Config() *config.Config {
 	a.mu.RLock()
@@ -428,7 +455,7 @@ func (a *Appliance) Run(ctx context.Context) error {
 	if err := a.Listen(); err != nil {
 		return err
 	}
-	a.started = a.o.Clock.Now()
+	a.started, a.startedMono = a.o.Clock.Now(), a.o.Clock.Mono()
 	a.running.Store(true)
 	defer a.running.Store(false)
 	// A listener failing stops everything, as the end of ctx does.

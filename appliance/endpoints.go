@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"outpost/appliance/phonehome"
 	"outpost/appliance/scheduler"
 	"outpost/checks"
 )
@@ -32,26 +33,26 @@ type Health struct {
 	LastCommit    time.Time     `json:"last_commit"`
 	PendingWrites int           `json:"pending_writes"`
 	LatenessP99   time.Duration `json:"lateness_p99_ns"`
+	// Clock is the box's own clock: whether anything says it is
+	// synchronised (docs/time.md).
+	Clock phonehome.Clock `json:"clock"`
 }
 
 // Health reports whether the scheduler runs and the store keeps up.
 func (a *Appliance) Health() Health {
-	now := a.o.Clock.Now()
 	ss := a.store.Stats()
 	sc := a.sched.Stats()
-	h := Health{OK: true, Version: Version, Checks: sc.Jobs, LastCommit: ss.LastCommit, PendingWrites: ss.Pending, LatenessP99: sc.Lateness.Quantile(0.99)}
-	if !a.started.IsZero() {
-		h.Uptime = now.Sub(a.started)
-	}
+	h := Health{OK: true, Version: Version, Checks: sc.Jobs, LastCommit: ss.LastCommit, PendingWrites: ss.Pending, LatenessP99: sc.Lateness.Quantile(0.99),
+		Uptime: a.uptime(), Clock: a.ClockState()}
 	if !a.running.Load() {
 		h.OK = false
 		h.Problems = append(h.Problems, "daemon not running")
 	}
 	// Results waiting longer than a few flush intervals mean the disk
 	// is stuck or failing.
-	if ss.Pending > 0 && !ss.LastCommit.IsZero() && now.Sub(ss.LastCommit) > 30*time.Second {
+	if ss.Pending > 0 && !ss.LastCommit.IsZero() && ss.SinceCommit > 30*time.Second {
 		h.OK = false
-		h.Problems = append(h.Problems, fmt.Sprintf("store has not committed for %s with %d results pending", now.Sub(ss.LastCommit).Round(time.Second), ss.Pending))
+		h.Problems = append(h.Problems, fmt.Sprintf("store has not committed for %s with %d results pending", ss.SinceCommit.Round(time.Second), ss.Pending))
 	}
 	return h
 }
@@ -65,7 +66,7 @@ func (a *Appliance) healthz(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "unhealthy: %s\n", strings.Join(h.Problems, "; "))
 		return
 	}
-	fmt.Fprintf(w, "ok\nversion %s\nchecks %d\nuptime %s\n", h.Version, h.Checks, h.Uptime.Round(time.Second))
+	fmt.Fprintf(w, "ok\nversion %s\nchecks %d\nuptime %s\nclock %s\n", h.Version, h.Checks, h.Uptime.Round(time.Second), h.Clock.Sync)
 }
 
 // metrics writes the Prometheus text exposition format by hand: a handful
@@ -115,6 +116,12 @@ func (a *Appliance) metrics(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintf(&b, "outpost_store_pending_results %d\n", ss.Pending)
 	b.WriteString("# HELP outpost_store_size_bytes Size of outpost.db.\n# TYPE outpost_store_size_bytes gauge\n")
 	fmt.Fprintf(&b, "outpost_store_size_bytes %d\n", ss.FileSize)
+
+	b.WriteString("# HELP outpost_clock_synchronized Whether the box's clock is synchronised (1), not (0), or nothing here can tell (-1); from its clock check.\n# TYPE outpost_clock_synchronized gauge\n")
+	sync := map[string]int{checks.ClockWordSynced: 1, checks.ClockWordUnsynced: 0, checks.ClockWordUnknown: -1}[a.ClockState().Sync]
+	fmt.Fprintf(&b, "outpost_clock_synchronized %d\n", sync)
+	b.WriteString("# HELP outpost_clock_time_seconds The box's wall clock, Unix seconds: compare with the scraper's time to see how far off it is.\n# TYPE outpost_clock_time_seconds gauge\n")
+	fmt.Fprintf(&b, "outpost_clock_time_seconds %.3f\n", float64(a.o.Clock.Now().UnixMilli())/1000)
 
 	b.WriteString("# HELP outpost_check_status Latest status per check (0 ok, 1 warning, 2 critical, 3 unknown).\n# TYPE outpost_check_status gauge\n")
 	cfg := a.Config()

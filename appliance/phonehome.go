@@ -146,12 +146,14 @@ func (a *Appliance) buildSummary(reason string, seq uint64, m store.PhoneMeta, f
 	}
 	for _, c := range cfg.Checks {
 		s.Health.Checks++
-		dev := devices[c.Labels.Device]
-		if dev == nil {
-			dev = &phonehome.Device{Name: c.Labels.Device}
-			devices[c.Labels.Device] = dev
+		if name := c.Labels.Device; name != "" { // a check of no device (the box's own clock) adds none
+			dev := devices[name]
+			if dev == nil {
+				dev = &phonehome.Device{Name: name}
+				devices[name] = dev
+			}
+			dev.Checks++
 		}
-		dev.Checks++
 		r, ok := a.store.Latest(c.ID)
 		if !ok {
 			s.Health.Pending++
@@ -218,6 +220,16 @@ func (a *Appliance) buildSummary(reason string, seq uint64, m store.PhoneMeta, f
 	from := now.Add(-slaWindow)
 	var down, ackSum, resSum time.Duration
 	var acks, ress int
+	// The SLA is the client's: the box's own checks (its clock) count in
+	// neither the uptime nor the response times.
+	builtin, siteChecks := map[string]bool{}, 0
+	for _, c := range cfg.Checks {
+		if c.Builtin {
+			builtin[c.ID] = true
+		} else {
+			siteChecks++
+		}
+	}
 	for _, inc := range list {
 		if inc.Resolved == nil {
 			s.OpenIncidents = append(s.OpenIncidents, summaryIncident(inc))
@@ -228,7 +240,7 @@ func (a *Appliance) buildSummary(reason string, seq uint64, m store.PhoneMeta, f
 		if inc.Resolved != nil {
 			end = *inc.Resolved
 		}
-		if end.Before(from) {
+		if end.Before(from) || builtin[inc.Check] {
 			continue
 		}
 		s.SLA.Incidents++
@@ -243,7 +255,7 @@ func (a *Appliance) buildSummary(reason string, seq uint64, m store.PhoneMeta, f
 		}
 	}
 	s.SLA.From, s.SLA.To, s.SLA.UptimePercent = from, now, 100
-	if n := len(cfg.Checks); n > 0 {
+	if n := siteChecks; n > 0 {
 		s.SLA.UptimePercent = 100 * (1 - down.Seconds()/(float64(n)*slaWindow.Seconds()))
 	}
 	s.SLA.Acknowledged, s.SLA.Resolved = acks, ress
@@ -256,7 +268,9 @@ func (a *Appliance) buildSummary(reason string, seq uint64, m store.PhoneMeta, f
 
 	n, _, _ := a.store.PhoneDepth()
 	s.BoxHealth = phonehome.BoxHealth{StoreBytes: a.store.Stats().FileSize, OutboxDepth: n,
-		LatenessP99Ms: float64(a.sched.Stats().Lateness.Quantile(0.99)) / 1e6, UptimeSeconds: int64(now.Sub(a.started) / time.Second)}
+		LatenessP99Ms: float64(a.sched.Stats().Lateness.Quantile(0.99)) / 1e6, UptimeSeconds: int64(a.uptime() / time.Second)}
+	clk := a.ClockState()
+	s.BoxHealth.Clock = &clk
 	if st, err := a.prov.State(); err == nil && st.Last != nil {
 		s.BoxHealth.LastUSB = &phonehome.Event{Time: st.Last.Time, Result: st.Last.Result,
 			Detail: fmt.Sprintf("bundle v%d from %s %s", st.Last.BundleVersion, st.Last.Source, strings.Join(st.Last.Reasons, "; "))}

@@ -76,8 +76,11 @@ type Store struct {
 	commits    atomic.Uint64
 	written    atomic.Uint64
 	lastCommit atomic.Int64
-	commitDur  atomic.Int64
-	flushMu    sync.Mutex
+	// lastCommitMono is lastCommit on the monotonic clock, for "how long
+	// since", which a wall clock step must not change.
+	lastCommitMono atomic.Int64
+	commitDur      atomic.Int64
+	flushMu        sync.Mutex
 }
 
 // Open opens (creating if needed) the database at path. A second process
@@ -357,6 +360,7 @@ func (s *Store) commit(maint []string) error {
 	s.commits.Add(1)
 	s.written.Add(uint64(n))
 	s.lastCommit.Store(now.UnixNano())
+	s.lastCommitMono.Store(int64(s.o.Clock.Mono()))
 	s.commitDur.Store(int64(time.Since(start)))
 	return nil
 }
@@ -585,8 +589,10 @@ func (s *Store) CheckIDs() ([]string, error) {
 
 // Stats are the store's counters.
 type Stats struct {
-	Commits        uint64
-	LastCommit     time.Time
+	Commits    uint64
+	LastCommit time.Time
+	// SinceCommit is the real time since LastCommit (0 before the first).
+	SinceCommit    time.Duration
 	CommitDuration time.Duration
 	FileSize       int64
 	Pending        int
@@ -598,6 +604,7 @@ func (s *Store) Stats() Stats {
 	st := Stats{Commits: s.commits.Load(), ResultsWritten: s.written.Load(), CommitDuration: time.Duration(s.commitDur.Load())}
 	if ns := s.lastCommit.Load(); ns != 0 {
 		st.LastCommit = time.Unix(0, ns)
+		st.SinceCommit = s.o.Clock.Mono() - time.Duration(s.lastCommitMono.Load())
 	}
 	if fi, err := os.Stat(s.path); err == nil {
 		st.FileSize = fi.Size()

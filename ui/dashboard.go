@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"outpost/checks"
 )
 
 func init() { pages = append(pages, (*Server).dashboardPage) }
@@ -22,6 +24,17 @@ type DashboardView struct {
 	// self-healed ones.
 	Open   []IncidentRow
 	Healed []IncidentRow
+	// Clock is the box's own clock, from its clock check (nil when the
+	// config has none).
+	Clock *ClockRow
+}
+
+// ClockRow says whether the box's clock can be trusted.
+type ClockRow struct {
+	Check  string
+	Sync   string // checks.ClockWord*
+	Status string
+	Detail string
 }
 
 // StatusCount is how many checks have one status.
@@ -86,6 +99,12 @@ func BuildDashboard(states []CheckState, now time.Time) DashboardView {
 	devices := map[string]*DeviceRow{}
 	for _, c := range states {
 		row := rowOf(c, now)
+		if c.Kind == "clock" && v.Clock == nil {
+			v.Clock = &ClockRow{Check: c.ID, Sync: checks.ClockWordUnknown, Status: row.Status, Detail: row.Detail}
+			if c.Latest != nil {
+				v.Clock.Sync = checks.ClockSync(*c.Latest)
+			}
+		}
 		counts[row.Status]++
 		d := devices[row.Device]
 		if d == nil {

@@ -612,3 +612,26 @@ func TestGraphBounded(t *testing.T) {
 		t.Fatal("failures not marked")
 	}
 }
+
+// The dashboard says whether the box's clock can be trusted, from its
+// clock check: a technician must see at a glance that timestamps, and
+// everything judged by date, are off.
+func TestDashboardShowsBoxClock(t *testing.T) {
+	now := time.Unix(600, 0).UTC()
+	bad := checks.Result{Time: now, Status: checks.Warning, Detail: "the clock reads 1970-01-01 00:10 UTC, before this software existed"}.WithValue(checks.ClockUnsynced)
+	v := BuildDashboard([]CheckState{{ID: "outpost-clock", Kind: "clock", Latest: &bad, Since: now}}, now)
+	var b strings.Builder
+	if err := dashboardView(v).Render(context.Background(), &b); err != nil {
+		t.Fatal(err)
+	}
+	html := b.String()
+	if !strings.Contains(html, `data-testid="box-clock-sync">not synchronised<`) || !strings.Contains(html, "before this software existed") {
+		t.Fatalf("dashboard clock line:\n%s", html)
+	}
+	v = BuildDashboard([]CheckState{{ID: "outpost-clock", Kind: "clock"}}, now)
+	b.Reset()
+	dashboardView(v).Render(context.Background(), &b)
+	if !strings.Contains(b.String(), `data-testid="box-clock-sync">unknown<`) {
+		t.Fatalf("clock not run yet:\n%s", b.String())
+	}
+}

@@ -134,7 +134,17 @@ func checkCmd(ctx context.Context, env *Env, args []string) error {
 	if *cfgPath == "" {
 		name = "embedded default config"
 	}
-	fmt.Fprintf(env.Stdout, "%s: ok, site %q, %d checks\n\n", name, cfg.Site, len(jobs))
+	builtin := 0
+	for _, c := range cfg.Checks {
+		if c.Builtin {
+			builtin++
+		}
+	}
+	fmt.Fprintf(env.Stdout, "%s: ok, site %q, %d checks", name, cfg.Site, len(jobs)-builtin)
+	if builtin > 0 {
+		fmt.Fprintf(env.Stdout, " (+ %d built in)", builtin)
+	}
+	fmt.Fprint(env.Stdout, "\n\n")
 	s := scheduler.New(scheduler.Options{})
 	s.Set(jobs)
 	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
@@ -284,8 +294,9 @@ func statusCmd(ctx context.Context, env *Env, args []string) error {
 	if !h.OK {
 		state = "UNHEALTHY: " + strings.Join(h.Problems, "; ")
 	}
-	fmt.Fprintf(env.Stdout, "outpost %s, up %s, %s\n%d checks, scheduling lateness p99 %s, last store commit %s\n\n",
-		h.Version, h.Uptime.Round(time.Second), state, h.Checks, fmtLatency(h.LatenessP99), h.LastCommit.Format(time.RFC3339))
+	fmt.Fprintf(env.Stdout, "outpost %s, up %s, %s\n%d checks, scheduling lateness p99 %s, last store commit %s\n",
+		h.Version, h.Uptime.Round(time.Second), state, h.Checks, fmtLatency(h.LatenessP99), fmtTime(h.LastCommit))
+	fmt.Fprintf(env.Stdout, "clock: %s (box time %s): %s\n\n", h.Clock.Sync, time.Now().UTC().Format("2006-01-02 15:04:05 MST"), h.Clock.Detail)
 	sort.SliceStable(cs, func(i, j int) bool { return rank(cs[i]) > rank(cs[j]) })
 	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "CHECK\tKIND\tTARGET\tSTATUS\tSINCE\tDETAIL")
@@ -300,6 +311,14 @@ func statusCmd(ctx context.Context, env *Env, args []string) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, c.Kind, dash(c.Target), st, since, detail)
 	}
 	return tw.Flush()
+}
+
+// fmtTime prints t, or "never" for the zero time.
+func fmtTime(t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	return t.Format(time.RFC3339)
 }
 
 func rank(c appliance.CheckState) int {

@@ -133,9 +133,20 @@ type Check struct {
 	// Remediations run in order when this check's incident opens.
 	Remediations []yaml.Node `yaml:"remediations"`
 
+	// Builtin marks a check Outpost adds itself (BuiltinClockCheck): it
+	// is not in the file, so it cannot be edited or deleted there.
+	Builtin bool `yaml:"-"`
+
 	line int
 	path string
 }
+
+// BuiltinClockCheck is the id of the check Outpost adds to watch its own
+// clock (kind clock: set, synchronised, stepped) when the config has no
+// check of that kind. It warns: a wrong clock breaks certificates,
+// bundle expiry and every timestamp, but nothing is down. A config that
+// declares its own clock check (to ask an NTP server, say) replaces it.
+const BuiltinClockCheck = "outpost-clock"
 
 //go:embed default.yaml
 var defaultYAML []byte
@@ -239,6 +250,7 @@ func (c *Config) applyDefaults() {
 	if c.Defaults.Severity == "" {
 		c.Defaults.Severity = DefaultSeverity
 	}
+	c.addBuiltinChecks()
 	for i := range c.Checks {
 		ch := &c.Checks[i]
 		if ch.Interval == 0 {
@@ -254,6 +266,16 @@ func (c *Config) applyDefaults() {
 			ch.Labels.Device = ch.Target
 		}
 	}
+}
+
+func (c *Config) addBuiltinChecks() {
+	for _, ch := range c.Checks {
+		if ch.Kind == "clock" || ch.ID == BuiltinClockCheck {
+			return
+		}
+	}
+	c.Checks = append(c.Checks, Check{ID: BuiltinClockCheck, Kind: "clock", Interval: time.Minute,
+		Labels: checks.Labels{Severity: "warning"}, Builtin: true, path: "checks (built in)"})
 }
 
 var idRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$`)

@@ -138,6 +138,21 @@ type BoxHealth struct {
 	UptimeSeconds int64   `json:"uptime_s"`
 	LastUSB       *Event  `json:"last_usb,omitempty"`
 	LastFirmware  *Event  `json:"last_firmware,omitempty"`
+	// Clock is the box's own clock as its clock check last judged it: a
+	// box whose clock is wrong stamps everything it reports wrongly (hq
+	// files summaries by its own clock either way).
+	Clock *Clock `json:"clock,omitempty"`
+}
+
+// Clock is the state of the box's own clock.
+type Clock struct {
+	Check string `json:"check,omitempty"`
+	// Sync is "synchronised", "not synchronised" or "unknown" (no time
+	// source on the box could tell).
+	Sync    string    `json:"sync"`
+	Status  string    `json:"status,omitempty"`
+	Detail  string    `json:"detail,omitempty"`
+	Checked time.Time `json:"checked,omitzero"`
 }
 
 // Event is a dated happening with its result.
