@@ -88,19 +88,19 @@ type Appliance struct {
 	hooks  []ResultHook
 	routes []func(*http.ServeMux)
 
-	status   net.Listener
-	control  net.Listener
-	uiLn     net.Listener
-	uiTLS    bool
-	certFP   string
-	cert     tls.Certificate
-	started  time.Time
+	status  net.Listener
+	control net.Listener
+	uiLn    net.Listener
+	uiTLS   bool
+	certFP  string
+	cert    tls.Certificate
+	started time.Time
 	// startedMono is when Run started on the monotonic clock: uptime must
 	// not jump when NTP steps the wall clock.
 	startedMono time.Duration
-	counters sync.Map // kind -> *kindCounters
-	running  atomic.Bool
-	editMu   sync.Mutex
+	counters    sync.Map // kind -> *kindCounters
+	running     atomic.Bool
+	editMu      sync.Mutex
 }
 
 type kindCounters struct {
