@@ -213,6 +213,13 @@ func (a *Appliance) buildSummary(reason string, seq uint64, m store.PhoneMeta, f
 	sort.Strings(s.Inventory.Gone)
 
 	built, _ := time.Parse(time.RFC3339Nano, m.Built)
+	if built.After(now) {
+		// The clock stepped back since the last summary (a wrong future
+		// date corrected): incidents resolved since carry times before
+		// it. Report the last day's closures again rather than none;
+		// hq recognises a repeated incident by its id.
+		built = now.Add(-24 * time.Hour)
+	}
 	list, err := a.inc.List(false, 5000)
 	if err != nil {
 		return s, nil, err

@@ -157,3 +157,59 @@ func TestPhoneHomeWithBoxClockWrong(t *testing.T) {
 		})
 	}
 }
+
+// TestHQJudgesContactByItsOwnClock: a box whose clock is years off, then
+// stepped back decades, still delivers every summary; hq files them in
+// order, counts none as a replay, and dates the contact by its own clock,
+// so the box is not shown silent. (httptest's certificate is valid from
+// 1970 to 2084, so TLS is not what is tested here.)
+func TestHQJudgesContactByItsOwnClock(t *testing.T) {
+	dir := t.TempDir()
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	st, err := store.Open(filepath.Join(dir, "outpost.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	id, _ := identity.Load(st)
+	h, err := hq.Open(filepath.Join(dir, "hq.db"), nil, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	if _, err := h.Register(id.ID(), id.PublicKeyString(), "Acme"); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewTLSServer(h.Handler())
+	defer srv.Close()
+	caFile := filepath.Join(dir, "ca.pem")
+	os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o644)
+	box := clock.NewFake(time.Date(2061, 5, 1, 0, 0, 0, 0, time.UTC))
+	p, err := phonehome.New(phonehome.Options{URL: srv.URL + "/v1/summaries", CAFile: caFile, Interval: time.Hour,
+		Store: st, Signer: id, Log: quiet, Clock: box,
+		Build: func(reason string, seq uint64, m store.PhoneMeta, full bool) (phonehome.Summary, map[string]string, error) {
+			return phonehome.Summary{Box: phonehome.Box{ID: id.ID(), Site: "Acme", PublicKey: id.PublicKeyString()}}, nil, nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { p.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	waitUntil(t, "the start summary", func() bool { return p.Status().LastAck >= 1 })
+	box.JumpTo(time.Unix(3600, 0)) // corrected... to 1970: a box that lost its saved time
+	p.Kick("incident_opened")
+	waitUntil(t, "the summary after the step back", func() bool { return p.Status().LastAck >= 2 })
+	boxes, err := h.Boxes()
+	if err != nil || len(boxes) != 1 {
+		t.Fatalf("boxes %+v %v", boxes, err)
+	}
+	b := boxes[0]
+	if b.LastSeq != 2 || b.Summaries != 2 || b.Duplicates != 0 {
+		t.Fatalf("hq filed %d summaries up to seq %d with %d duplicates, want 2, 2, 0", b.Summaries, b.LastSeq, b.Duplicates)
+	}
+	if d := time.Since(b.LastSeen); d < 0 || d > time.Minute || b.Silent(time.Now()) {
+		t.Fatalf("hq last seen %s (%s ago), silent %v", b.LastSeen, d, b.Silent(time.Now()))
+	}
+}

@@ -56,6 +56,8 @@ type Receipt struct {
 	// Result is "applied" or "refused"; Reasons say why it was refused.
 	Result  string   `json:"result"`
 	Reasons []string `json:"reasons"`
+	// Notes say what the box could not judge as usual (its clock unset).
+	Notes []string `json:"notes,omitempty"`
 	// AppliedVersion is the bundle version in force afterwards.
 	AppliedVersion uint64    `json:"applied_version"`
 	ConfigVersion  int       `json:"config_version,omitempty"`
@@ -151,7 +153,18 @@ func (p *Provisioner) ApplyBundle(ctx context.Context, data []byte, source strin
 		reasons = append(reasons, fmt.Sprintf("signed by MSP key %s, but this box is pinned to %s since %s; a different MSP key needs a factory reset at the box",
 			identity.KeyID(b.Key), keyID(st.PinnedKey), st.PinnedAt.Format(time.RFC3339)))
 	}
-	if !now.Before(b.Expires) {
+	// A box whose clock reads before this software existed (no RTC, no
+	// NTP yet) cannot tell how old a bundle is: it judges expiry at the
+	// earliest correct date instead, which still refuses every bundle
+	// that expired before this version was built, and says so. Replays
+	// stay refused by the version rule below, whatever the clock.
+	judged := now
+	if !clock.Plausible(now) {
+		judged = clock.MinPlausible
+		rc.Notes = append(rc.Notes, fmt.Sprintf("the box's clock reads %s, before this software existed (never set): expiry was judged at %s instead",
+			now.Format(time.RFC3339), judged.Format(time.RFC3339)))
+	}
+	if !judged.Before(b.Expires) {
 		reasons = append(reasons, fmt.Sprintf("expired at %s (box time %s)", b.Expires.UTC().Format(time.RFC3339), now.Format(time.RFC3339)))
 	}
 	if b.Target != bundle.AnyBox && b.Target != id.ID() {

@@ -260,3 +260,31 @@ func TestUnreadableStateIsKept(t *testing.T) {
 		t.Fatalf("activations %v", r.active)
 	}
 }
+
+// A box whose clock was never set (it reads 1970) cannot judge a
+// bundle's age: it judges expiry at the earliest correct date, applies a
+// current bundle and says so in the receipt, still refuses one that
+// expired before this software existed, and still refuses replays.
+func TestBundleOnBoxWithUnsetClock(t *testing.T) {
+	r := newRig(t)
+	msp := mspKey(t)
+	made := time.Now()
+	current := func(v uint64) []byte {
+		b, err := bundle.Make(msp, bundle.Manifest{Version: v, Created: made.Add(-time.Hour), Expires: made.Add(24 * time.Hour), Target: bundle.AnyBox, Site: "Acme Dental", Config: siteYAML})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	r.clk.JumpTo(time.Unix(300, 0).UTC())
+	rc, err := r.apply(t, current(3))
+	if err != nil || rc.Result != provision.Applied || len(rc.Notes) != 1 || !strings.Contains(rc.Notes[0], "reads 1970-01-01T00:05:00Z, before this software existed (never set): expiry was judged at "+clock.MinPlausible.Format(time.RFC3339)) {
+		t.Fatalf("current bundle at 1970: %+v %v", rc, err)
+	}
+	old, err := bundle.Make(msp, bundle.Manifest{Version: 9, Created: clock.MinPlausible.AddDate(0, -2, 0), Expires: clock.MinPlausible.AddDate(0, -1, 0), Target: bundle.AnyBox, Site: "Acme Dental", Config: siteYAML})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.refused(t, old, "expired at "+clock.MinPlausible.AddDate(0, -1, 0).UTC().Format(time.RFC3339))
+	r.refused(t, current(3), "version 3 is not newer than the applied version 3")
+}
