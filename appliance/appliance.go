@@ -20,7 +20,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"outpost/appliance/clock"
 	"outpost/appliance/config"
 	"outpost/appliance/incidents"
 	"outpost/appliance/phonehome"
@@ -28,6 +27,7 @@ import (
 	"outpost/checks"
 	"outpost/checks/agent"
 	"outpost/checks/agent/wire"
+	"outpost/checks/clock"
 	"outpost/checks/snmp"
 	"outpost/firmware/identity"
 	"outpost/firmware/provision"

@@ -18,8 +18,8 @@ import (
 	"time"
 
 	"outpost/appliance"
-	"outpost/appliance/clock"
 	"outpost/appliance/hq"
+	"outpost/checks/clock"
 	"outpost/notify"
 )
 

@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"outpost/appliance/clock"
 	"outpost/appliance/phonehome"
 	"outpost/checks"
+	"outpost/checks/clock"
 	"outpost/store"
 )
 

@@ -16,7 +16,7 @@ import (
 	"strings"
 	"time"
 
-	"outpost/appliance/clock"
+	"outpost/checks/clock"
 	"outpost/store"
 )
 

@@ -29,7 +29,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"outpost/appliance"
-	"outpost/appliance/clock"
+	"outpost/checks/clock"
 )
 
 // TestUICertificateMadeAt1970InChromium: the daemon's first boot with its

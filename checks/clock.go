@@ -13,7 +13,7 @@ import (
 
 	"github.com/beevik/ntp"
 
-	"outpost/appliance/clock"
+	"outpost/checks/clock"
 )
 
 func init() {

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"outpost/appliance/clock"
+	"outpost/checks/clock"
 )
 
 // A box that booted at 1970 and has no time source warns that its clock

@@ -12,8 +12,8 @@ import (
 	"sync"
 	"time"
 
-	"outpost/appliance/clock"
 	"outpost/checks"
+	"outpost/checks/clock"
 )
 
 // Action is one configured remediation.

@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"outpost/appliance/clock"
 	"outpost/appliance/config"
+	"outpost/checks/clock"
 	"outpost/healing"
 )
 

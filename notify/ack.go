@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"outpost/appliance/clock"
+	"outpost/checks/clock"
 )
 
 // Ack links carry a token: incident id and expiry, signed with the box's

@@ -11,7 +11,7 @@ import (
 	"sync"
 	"time"
 
-	"outpost/appliance/clock"
+	"outpost/checks/clock"
 )
 
 // state is what the engine remembers of an incident between events. It

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"outpost/appliance/clock"
+	"outpost/checks/clock"
 	"outpost/notify"
 	"outpost/store"
 )

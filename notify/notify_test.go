@@ -30,8 +30,8 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
-	"outpost/appliance/clock"
 	"outpost/appliance/config"
+	"outpost/checks/clock"
 	"outpost/notify"
 	"outpost/store"
 )

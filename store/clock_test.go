@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"outpost/appliance/clock"
 	"outpost/checks"
+	"outpost/checks/clock"
 )
 
 // feedMinutes appends one result a minute for n minutes of real time,

@@ -7,7 +7,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"outpost/appliance/clock"
+	"outpost/checks/clock"
 )
 
 // Retention does not trust a sudden forward step of the wall clock.

@@ -5,7 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"outpost/appliance/clock"
+	"outpost/checks/clock"
 )
 
 // TestIncidentsAndAuditSurviveReopen: documents, the open index and the

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"outpost/appliance/clock"
 	"outpost/checks"
+	"outpost/checks/clock"
 )
 
 // waitArmed blocks until Run has armed both its timers again, i.e. it has

@@ -20,8 +20,8 @@ import (
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
 
-	"outpost/appliance/clock"
 	"outpost/checks"
+	"outpost/checks/clock"
 )
 
 // Top-level buckets. Other files of this package add theirs with

@@ -15,7 +15,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
-	"outpost/appliance/clock"
+	"outpost/checks/clock"
 )
 
 // Role is what a user may do.

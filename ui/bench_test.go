@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"outpost/appliance/clock"
 	"outpost/checks"
+	"outpost/checks/clock"
 )
 
 // siteBackend is a large synthetic site for the page benchmarks.

@@ -18,8 +18,8 @@ import (
 
 	"github.com/a-h/templ"
 
-	"outpost/appliance/clock"
 	"outpost/checks"
+	"outpost/checks/clock"
 )
 
 // Backend is what the UI reads and asks of the daemon.

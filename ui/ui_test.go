@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"outpost/appliance/clock"
 	"outpost/checks"
+	"outpost/checks/clock"
 )
 
 // memUsers keeps accounts in memory for handler tests; the daemon's real

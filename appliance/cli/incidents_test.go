@@ -13,10 +13,10 @@ import (
 	"time"
 
 	"outpost/appliance/cli"
-	"outpost/appliance/clock"
 	"outpost/appliance/config"
 	"outpost/appliance/incidents"
 	"outpost/checks"
+	"outpost/checks/clock"
 	"outpost/healing"
 	"outpost/store"
 )

@@ -20,8 +20,8 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"outpost/appliance/clock"
 	"outpost/appliance/phonehome"
+	"outpost/checks/clock"
 	"outpost/firmware/identity"
 )
 

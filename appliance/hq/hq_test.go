@@ -14,9 +14,9 @@ import (
 	"testing"
 	"time"
 
-	"outpost/appliance/clock"
 	"outpost/appliance/hq"
 	"outpost/appliance/phonehome"
+	"outpost/checks/clock"
 	"outpost/firmware/identity"
 	"outpost/store"
 	hqui "outpost/ui/hq"

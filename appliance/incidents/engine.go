@@ -11,9 +11,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"outpost/appliance/clock"
 	"outpost/appliance/config"
 	"outpost/checks"
+	"outpost/checks/clock"
 	"outpost/checks/incident"
 	"outpost/healing"
 )

@@ -14,10 +14,10 @@ import (
 	"testing"
 	"time"
 
-	"outpost/appliance/clock"
 	"outpost/appliance/config"
 	"outpost/appliance/incidents"
 	"outpost/checks"
+	"outpost/checks/clock"
 	"outpost/healing"
 	"outpost/store"
 )

@@ -21,7 +21,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"outpost/appliance/clock"
+	"outpost/checks/clock"
 	"outpost/firmware/bundle"
 	"outpost/firmware/provision"
 	"outpost/store"

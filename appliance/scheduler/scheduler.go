@@ -17,8 +17,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"outpost/appliance/clock"
 	"outpost/checks"
+	"outpost/checks/clock"
 )
 
 // Job is one check to schedule.

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"outpost/appliance/clock"
 	"outpost/checks"
+	"outpost/checks/clock"
 )
 
 // funcChecker adapts a function to checks.Checker.

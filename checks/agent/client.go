@@ -26,8 +26,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"outpost/appliance/clock"
 	"outpost/checks/agent/wire"
+	"outpost/checks/clock"
 	"outpost/healing"
 	"outpost/store"
 )

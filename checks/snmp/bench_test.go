@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"outpost/appliance/clock"
+	"outpost/checks/clock"
 )
 
 // BenchmarkPoll100Devices polls benchDevices simulated Linux hosts (one

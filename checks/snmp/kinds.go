@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"time"
 
-	"outpost/appliance/clock"
 	"outpost/appliance/config"
 	"outpost/checks"
+	"outpost/checks/clock"
 )
 
 // The SNMP check kinds. Each names a device from `devices:` as its target;

@@ -10,7 +10,7 @@ import (
 
 	"github.com/gosnmp/gosnmp"
 
-	"outpost/appliance/clock"
+	"outpost/checks/clock"
 )
 
 // Source is what the readers (interfaces, storage, ...) ask a device

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"outpost/appliance/clock"
+	"outpost/checks/clock"
 )
 
 func TestPollerSharesAnswersWithinAPoll(t *testing.T) {

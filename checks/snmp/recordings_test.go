@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"outpost/appliance/clock"
 	"outpost/appliance/config"
 	"outpost/checks"
+	"outpost/checks/clock"
 )
 
 // recordings lists every recording the tests serve; each one is asserted

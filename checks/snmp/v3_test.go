@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"outpost/appliance/clock"
 	"outpost/checks"
+	"outpost/checks/clock"
 )
 
 // netsnmpAuth and netsnmpPriv spell Outpost's protocol names the way

@@ -16,8 +16,8 @@ import (
 	"sync"
 	"time"
 
-	"outpost/appliance/clock"
 	"outpost/appliance/config"
+	"outpost/checks/clock"
 	"outpost/firmware/bundle"
 	"outpost/firmware/identity"
 	"outpost/store"

@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"outpost/appliance/clock"
 	"outpost/appliance/config"
+	"outpost/checks/clock"
 	"outpost/firmware/bundle"
 	"outpost/firmware/identity"
 	"outpost/firmware/provision"

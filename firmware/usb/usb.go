@@ -18,7 +18,7 @@ import (
 	"strings"
 	"time"
 
-	"outpost/appliance/clock"
+	"outpost/checks/clock"
 	"outpost/firmware/bundle"
 	"outpost/firmware/provision"
 )

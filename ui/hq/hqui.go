@@ -6,8 +6,8 @@ package hqui
 import (
 	"net/http"
 
-	"outpost/appliance/clock"
 	"outpost/appliance/phonehome"
+	"outpost/checks/clock"
 )
 
 // Source is what the pages read.
