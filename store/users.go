@@ -1,6 +1,9 @@
 package store
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -26,9 +29,11 @@ type UserRecord struct {
 	Created time.Time `json:"created"`
 }
 
-// SessionRecord is a UI login as stored.
+// SessionRecord is a UI login. The store keeps only a hash of its ID
+// (sessionKey): a copy of outpost.db (a stolen SD card, a backup) holds
+// no cookie that logs anyone in.
 type SessionRecord struct {
-	ID      string    `json:"id"`
+	ID      string    `json:"id,omitempty"`
 	User    string    `json:"user"`
 	Role    string    `json:"role"`
 	CSRF    string    `json:"csrf"`
@@ -94,15 +99,30 @@ func (s *Store) DeleteUser(name string) error {
 	return s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketUsers).Delete([]byte(name)) })
 }
 
-// PutSession stores a login session, and drops expired ones.
+// sessionKeyPrefix marks hashed session keys; keys without it were
+// stored in clear by older versions and are dropped (those browsers log
+// in again once).
+const sessionKeyPrefix = "sha256:"
+
+// sessionKey is how a session id is stored: its SHA-256. The id is 256
+// random bits, so a plain hash cannot be reversed or guessed.
+func sessionKey(id string) string {
+	sum := sha256.Sum256([]byte(id))
+	return sessionKeyPrefix + hex.EncodeToString(sum[:])
+}
+
+// PutSession stores a login session, and drops expired ones and any
+// kept in clear by an older version.
 func (s *Store) PutSession(r SessionRecord) error {
 	now := s.o.Clock.Now()
+	key := sessionKey(r.ID)
+	r.ID = ""
 	return s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketSessions)
 		var expired [][]byte
 		b.ForEach(func(k, v []byte) error {
 			var old SessionRecord
-			if json.Unmarshal(v, &old) == nil && now.After(old.Expires) {
+			if !bytes.HasPrefix(k, []byte(sessionKeyPrefix)) || (json.Unmarshal(v, &old) == nil && now.After(old.Expires)) {
 				expired = append(expired, append([]byte(nil), k...))
 			}
 			return nil
@@ -110,20 +130,23 @@ func (s *Store) PutSession(r SessionRecord) error {
 		for _, k := range expired {
 			b.Delete(k)
 		}
-		return putJSON(b, r.ID, r)
+		return putJSON(b, key, r)
 	})
 }
 
 // GetSession returns a session by id.
 func (s *Store) GetSession(id string) (SessionRecord, bool, error) {
 	var r SessionRecord
-	ok, err := s.getJSON(bucketSessions, id, &r)
+	ok, err := s.getJSON(bucketSessions, sessionKey(id), &r)
+	if ok {
+		r.ID = id
+	}
 	return r, ok, err
 }
 
 // DeleteSession ends one session.
 func (s *Store) DeleteSession(id string) error {
-	return s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketSessions).Delete([]byte(id)) })
+	return s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketSessions).Delete([]byte(sessionKey(id))) })
 }
 
 // DeleteUserSessions ends every session of a user (logout everywhere).
