@@ -52,6 +52,13 @@ type Options struct {
 	// (default 1m). The work itself rides along in the flush commits, a
 	// few checks per commit, so it never adds commits of its own.
 	MaintainEvery time.Duration
+	// Events (traps, log lines) are bounded: kept EventRetention (default
+	// 35d), at most EventsPerDevice per device (default 10,000, oldest
+	// go first) and EventDevices devices (default 1,000: the device heard
+	// from least recently goes), whatever the network sends.
+	EventRetention  time.Duration
+	EventsPerDevice int
+	EventDevices    int
 }
 
 // Store is an open outpost.db.
@@ -68,7 +75,11 @@ type Store struct {
 	latest  map[string]checks.Result
 	enc     map[string]*encState // open block per check
 	ch      clockHolds           // forward clock steps retention holds back
-	seq     uint32
+	// evCount counts events per device bucket (filled lazily; commits
+	// only, which bbolt serialises).
+	evCount       map[string]int
+	eventsDropped atomic.Uint64
+	seq           uint32
 	// maint holds check ids with rollup or retention work found by the
 	// last maintenance scan, done maintPerCommit at a time by Run.
 	maint []string
@@ -110,6 +121,15 @@ func Open(path string, o Options) (*Store, error) {
 	if o.MaintainEvery == 0 {
 		o.MaintainEvery = time.Minute
 	}
+	if o.EventRetention <= 0 {
+		o.EventRetention = DefaultEventRetention
+	}
+	if o.EventsPerDevice <= 0 {
+		o.EventsPerDevice = DefaultEventsPerDevice
+	}
+	if o.EventDevices <= 0 {
+		o.EventDevices = DefaultEventDevices
+	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return nil, fmt.Errorf("opening store: %w", err)
 	}
@@ -124,7 +144,7 @@ func Open(path string, o Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening store %s: %w", path, err)
 	}
-	s := &Store{db: db, o: o, path: path, pending: map[string][]checks.Result{}, latest: map[string]checks.Result{}, enc: map[string]*encState{}}
+	s := &Store{db: db, o: o, path: path, pending: map[string][]checks.Result{}, latest: map[string]checks.Result{}, enc: map[string]*encState{}, evCount: map[string]int{}}
 	if err := db.Update(func(tx *bolt.Tx) error {
 		for _, b := range buckets {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
@@ -190,12 +210,19 @@ func (s *Store) Append(checkID string, r checks.Result) {
 	s.mu.Unlock()
 }
 
-// AppendEvent buffers an event for its device.
+// AppendEvent buffers an event for its device, cut to the sizes the
+// store keeps; beyond maxPendingEvents waiting for a commit it is
+// dropped and counted (EventsDropped).
 func (s *Store) AppendEvent(e checks.Event) {
+	e = boundEvent(e)
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.events) >= maxPendingEvents {
+		s.eventsDropped.Add(1)
+		return
+	}
 	s.events = append(s.events, e)
 	s.npend++
-	s.mu.Unlock()
 }
 
 // Change is a status change of a check.
@@ -318,14 +345,13 @@ func (s *Store) commit(maint []string) error {
 		}
 		eb := tx.Bucket(bucketEvents)
 		for _, e := range events {
-			b, err := eb.CreateBucketIfNotExists([]byte(e.Device))
-			if err != nil {
+			seq++
+			if err := s.putEvent(eb, e, seq); err != nil {
 				return err
 			}
-			b.FillPercent = 0.95
-			v, _ := json.Marshal(e)
-			seq++
-			if err := b.Put(seqKey(e.Time, seq), v); err != nil {
+		}
+		if len(maint) > 0 {
+			if err := s.expireEvents(tx, now); err != nil {
 				return err
 			}
 		}
