@@ -15,6 +15,7 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -59,6 +60,11 @@ type Options struct {
 	EventRetention  time.Duration
 	EventsPerDevice int
 	EventDevices    int
+	// MaxPending bounds the results kept in memory while commits fail (a
+	// full or failing disk): beyond it the oldest pending result of the
+	// check goes (default 200,000, about 20 MB). The latest result of
+	// every check is always kept, for the UI.
+	MaxPending int
 }
 
 // Store is an open outpost.db.
@@ -79,6 +85,11 @@ type Store struct {
 	// only, which bbolt serialises).
 	evCount       map[string]int
 	eventsDropped atomic.Uint64
+	// dropped counts results not kept over MaxPending; lastErr and full
+	// say why the last commit failed (full: the disk is).
+	dropped atomic.Uint64
+	lastErr string
+	full    bool
 	seq           uint32
 	// maint holds check ids with rollup or retention work found by the
 	// last maintenance scan, done maintPerCommit at a time by Run.
@@ -129,6 +140,9 @@ func Open(path string, o Options) (*Store, error) {
 	}
 	if o.EventDevices <= 0 {
 		o.EventDevices = DefaultEventDevices
+	}
+	if o.MaxPending <= 0 {
+		o.MaxPending = 200_000
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return nil, fmt.Errorf("opening store: %w", err)
@@ -207,7 +221,30 @@ func (s *Store) Append(checkID string, r checks.Result) {
 	s.mu.Lock()
 	s.pending[checkID] = append(s.pending[checkID], r)
 	s.npend++
+	if s.npend > s.o.MaxPending {
+		s.trimPendingLocked()
+	}
 	s.mu.Unlock()
+}
+
+// trimPendingLocked drops the oldest pending results of the checks with
+// the most pending until MaxPending holds, keeping each check's newest.
+func (s *Store) trimPendingLocked() {
+	for s.npend > s.o.MaxPending {
+		longest, n := "", 1
+		for id, rs := range s.pending {
+			if len(rs) > n {
+				longest, n = id, len(rs)
+			}
+		}
+		if longest == "" {
+			return // one result per check left: the bound yields
+		}
+		drop := min(n-1, s.npend-s.o.MaxPending)
+		s.pending[longest] = s.pending[longest][drop:]
+		s.npend -= drop
+		s.dropped.Add(uint64(drop))
+	}
 }
 
 // AppendEvent buffers an event for its device, cut to the sizes the
@@ -258,25 +295,80 @@ func decodeChange(k, v []byte, c *Change) error {
 	return nil
 }
 
-// Flush commits everything pending in one transaction.
-func (s *Store) Flush() error { return s.commit(nil) }
+// Flush commits everything pending: one transaction, or a few of at
+// most maxCommitResults results each after a backlog.
+func (s *Store) Flush() error {
+	for {
+		more, err := s.commitChunk(nil)
+		if err != nil || !more {
+			return err
+		}
+	}
+}
+
+// maxCommitResults bounds the results one commit carries, so that a
+// backlog (after the disk was full) is written in commits that fit in
+// the space freed, and memory for one transaction stays small.
+const maxCommitResults = 20_000
+
+// commit writes one chunk; see commitChunk.
+func (s *Store) commit(maint []string) error {
+	_, err := s.commitChunk(maint)
+	return err
+}
+
+// takeChunkLocked moves at most maxCommitResults pending results (whole
+// checks in id order, the last one split) and every pending event out of
+// the buffers, and reports whether results remain.
+func (s *Store) takeChunkLocked() (map[string][]checks.Result, []checks.Event, bool) {
+	events := s.events
+	s.events = nil
+	s.npend -= len(events)
+	if s.npend <= maxCommitResults {
+		pending := s.pending
+		s.pending, s.npend = map[string][]checks.Result{}, 0
+		return pending, events, false
+	}
+	ids := make([]string, 0, len(s.pending))
+	for id := range s.pending {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	chunk, n := map[string][]checks.Result{}, 0
+	for _, id := range ids {
+		rs := s.pending[id]
+		k := min(len(rs), maxCommitResults-n)
+		chunk[id] = rs[:k:k]
+		if k == len(rs) {
+			delete(s.pending, id)
+		} else {
+			s.pending[id] = rs[k:]
+		}
+		n += k
+		if n == maxCommitResults {
+			break
+		}
+	}
+	s.npend -= n
+	return chunk, events, s.npend > 0
+}
 
 // maintPerCommit bounds how many checks' rollup and retention work one
 // flush commit carries, so a commit stays short at midnight too.
 const maintPerCommit = 100
 
-// commit writes pending results, changes and events, and the maintenance
-// of the checks in maint, in one transaction: one commit, two fsyncs.
-func (s *Store) commit(maint []string) error {
+// commitChunk writes pending results (at most maxCommitResults), changes
+// and events, and the maintenance of the checks in maint, in one
+// transaction: one commit, two fsyncs. more says results remain.
+func (s *Store) commitChunk(maint []string) (more bool, err error) {
 	s.flushMu.Lock()
 	defer s.flushMu.Unlock()
 	s.mu.Lock()
-	pending, events := s.pending, s.events
-	if len(pending) == 0 && len(events) == 0 && len(maint) == 0 {
+	if len(s.pending) == 0 && len(s.events) == 0 && len(maint) == 0 {
 		s.mu.Unlock()
-		return nil
+		return false, nil
 	}
-	s.pending, s.events, s.npend = map[string][]checks.Result{}, nil, 0
+	pending, events, more := s.takeChunkLocked()
 	// Work out status changes against the latest known results, and
 	// move "latest" on, under the same lock that Latest reads with. The
 	// previous values are kept to undo this if the commit fails.
@@ -318,7 +410,7 @@ func (s *Store) commit(maint []string) error {
 		now = s.observeClock()
 	}
 	start := time.Now()
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err = s.db.Update(func(tx *bolt.Tx) error {
 		res := tx.Bucket(bucketResults)
 		ids := make([]string, 0, len(pending))
 		for id := range pending {
@@ -378,17 +470,28 @@ func (s *Store) commit(maint []string) error {
 		}
 		s.events = append(events, s.events...)
 		s.npend += len(events)
+		if extra := len(s.events) - maxPendingEvents; extra > 0 {
+			s.events = s.events[extra:]
+			s.npend -= extra
+			s.eventsDropped.Add(uint64(extra))
+		}
+		s.trimPendingLocked()
 		s.maint = append(maint, s.maint...)
+		s.lastErr = err.Error()
+		s.full = errors.Is(err, syscall.ENOSPC)
 		s.mu.Unlock()
 		s.reloadEnc(pending)
-		return fmt.Errorf("store flush: %w", err)
+		return false, fmt.Errorf("store flush: %w", err)
 	}
+	s.mu.Lock()
+	s.lastErr, s.full = "", false
+	s.mu.Unlock()
 	s.commits.Add(1)
 	s.written.Add(uint64(n))
 	s.lastCommit.Store(now.UnixNano())
 	s.lastCommitMono.Store(int64(s.o.Clock.Mono()))
 	s.commitDur.Store(int64(time.Since(start)))
-	return nil
+	return more, nil
 }
 
 // reloadEnc re-reads encoder state from disk after a failed commit.
@@ -476,11 +579,17 @@ func (s *Store) Run(ctx context.Context) error {
 			batch := s.maint[:n:n]
 			s.maint = s.maint[n:]
 			s.mu.Unlock()
-			if err := s.commit(batch); err != nil {
-				// Kept pending; retried at the next tick.
+			more, err := s.commitChunk(batch)
+			if err != nil {
+				// Kept pending (up to MaxPending); retried at the next
+				// tick. Stats says why, for health and incidents.
 				fmt.Fprintln(os.Stderr, "outpost store:", err)
 			}
-			flush.Reset(s.o.FlushInterval)
+			if more {
+				flush.Reset(0) // a backlog: the next chunk at once
+			} else {
+				flush.Reset(s.o.FlushInterval)
+			}
 		case <-maint.C():
 			if err := s.planMaintenance(); err != nil {
 				fmt.Fprintln(os.Stderr, "outpost store maintenance:", err)
@@ -623,6 +732,13 @@ type Stats struct {
 	FileSize       int64
 	Pending        int
 	ResultsWritten uint64
+	// Dropped counts results not kept because commits failed for so long
+	// that MaxPending was reached.
+	Dropped uint64
+	// LastError is why the last commit failed ("" when it succeeded);
+	// Full says the disk was full.
+	LastError string
+	Full      bool
 }
 
 // Stats returns the current counters.
@@ -637,6 +753,7 @@ func (s *Store) Stats() Stats {
 	}
 	s.mu.Lock()
 	st.Pending = s.npend
+	st.Dropped, st.LastError, st.Full = s.dropped.Load(), s.lastErr, s.full
 	s.mu.Unlock()
 	return st
 }
