@@ -90,7 +90,7 @@ type Store struct {
 	dropped atomic.Uint64
 	lastErr string
 	full    bool
-	seq           uint32
+	seq     uint32
 	// maint holds check ids with rollup or retention work found by the
 	// last maintenance scan, done maintPerCommit at a time by Run.
 	maint []string
