@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"outpost/appliance/phonehome"
+	phwire "outpost/appliance/phonehome/wire"
 	"outpost/appliance/scheduler"
 	"outpost/checks"
 )
@@ -35,7 +35,7 @@ type Health struct {
 	LatenessP99   time.Duration `json:"lateness_p99_ns"`
 	// Clock is the box's own clock: whether anything says it is
 	// synchronised (docs/time.md).
-	Clock phonehome.Clock `json:"clock"`
+	Clock phwire.Clock `json:"clock"`
 }
 
 // Health reports whether the scheduler runs and the store keeps up.

@@ -2,30 +2,21 @@ package appliance
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"net/http"
-	"sort"
-	"strings"
 	"sync"
-	"time"
 
 	"outpost/appliance/config"
-	"outpost/appliance/incidents"
 	"outpost/appliance/phonehome"
-	"outpost/checks"
+	"outpost/appliance/phonehome/summary"
+	phwire "outpost/appliance/phonehome/wire"
 	"outpost/store"
 )
-
-// slaWindow is the window the summary's SLA figures cover.
-const slaWindow = 30 * 24 * time.Hour
 
 // firmwareNote remembers the last verified firmware notice.
 type firmwareNote struct {
 	mu sync.Mutex
-	ev *phonehome.Event
+	ev *phwire.Event
 }
 
 // startPhoneHome runs phone home while the config in force has a URL,
@@ -116,10 +107,10 @@ func (a *Appliance) phoneConfigChanged() {
 func (a *Appliance) newPhone(cfg config.PhoneHome) (*phonehome.Phone, error) {
 	return phonehome.New(phonehome.Options{URL: cfg.URL, CAFile: cfg.CAFile, Interval: cfg.Interval, Quota: int64(cfg.Quota), BackoffMax: cfg.BackoffMax,
 		Store: a.store, Signer: a.id, Bundles: a.prov, Build: a.buildSummary, Clock: a.o.Clock, Log: a.log,
-		OnFirmware: func(n phonehome.FirmwareNotice) {
+		OnFirmware: func(n phwire.FirmwareNotice) {
 			a.log.Warn("firmware update available (notice signed by the MSP)", "version", n.Version, "url", n.URL, "sha256", n.SHA256)
 			a.firmware.mu.Lock()
-			a.firmware.ev = &phonehome.Event{Time: a.o.Clock.Now().UTC(), Result: "available", Detail: "version " + n.Version + " at " + n.URL}
+			a.firmware.ev = &phwire.Event{Time: a.o.Clock.Now().UTC(), Result: "available", Detail: "version " + n.Version + " at " + n.URL}
 			a.firmware.mu.Unlock()
 		}})
 }
@@ -134,178 +125,33 @@ func (a *Appliance) kickPhoneHome(reason string) {
 	}
 }
 
-// buildSummary reports the site as it is now.
-func (a *Appliance) buildSummary(reason string, seq uint64, m store.PhoneMeta, full bool) (phonehome.Summary, map[string]string, error) {
-	now := a.o.Clock.Now().UTC()
-	cfg := a.Config()
-	s := phonehome.Summary{Box: phonehome.Box{ID: a.id.ID(), Version: Version, PublicKey: a.id.PublicKeyString(), Site: cfg.Site, UICertSHA256: a.certFP},
-		OpenIncidents: []phonehome.Incident{}, ClosedIncidents: []phonehome.Incident{}, Capacity: []phonehome.Capacity{}}
-	devices := map[string]*phonehome.Device{}
-	for _, d := range cfg.Devices {
-		devices[d.Name] = &phonehome.Device{Name: d.Name, Class: d.Class}
+// buildSummary reports the site as it is now (phonehome.Options.Build):
+// summary.Builder over the daemon's parts.
+func (a *Appliance) buildSummary(reason string, seq uint64, m store.PhoneMeta, full bool) (phwire.Summary, map[string]string, error) {
+	b := summary.Builder{
+		Box:       phwire.Box{ID: a.id.ID(), Version: Version, PublicKey: a.id.PublicKeyString(), UICertSHA256: a.certFP},
+		Config:    a.Config,
+		Results:   a.store,
+		Incidents: a.inc,
+		Inventory: a.agentInventory,
+		Facts:     a.boxFacts,
+		Clock:     a.o.Clock,
 	}
-	for _, c := range cfg.Checks {
-		s.Health.Checks++
-		if name := c.Labels.Device; name != "" { // a check of no device (the box's own clock) adds none
-			dev := devices[name]
-			if dev == nil {
-				dev = &phonehome.Device{Name: name}
-				devices[name] = dev
-			}
-			dev.Checks++
-		}
-		r, ok := a.store.Latest(c.ID)
-		if !ok {
-			s.Health.Pending++
-			continue
-		}
-		switch r.Status {
-		case checks.OK:
-			s.Health.OK++
-		case checks.Warning:
-			s.Health.Warning++
-		case checks.Critical:
-			s.Health.Critical++
-		default:
-			s.Health.Unknown++
-		}
-		if (r.Status == checks.Warning || r.Status == checks.Critical) && isCapacityKind(c.Kind) {
-			s.Capacity = append(s.Capacity, phonehome.Capacity{Check: c.ID, Device: c.Labels.Device, Status: r.Status.String(), Value: r.Value, Detail: r.Detail})
-		}
-	}
-	for _, ag := range cfg.Agents {
-		name := ag.Device
-		if name == "" {
-			name = ag.Name
-		}
-		if w, ok := a.agentInventory(ag.Name); ok && devices[name] != nil {
-			devices[name].Facts = map[string]string{"os": strings.TrimSpace(w.OS.Name + " " + w.OS.Version + " " + w.OS.Build), "cpu": w.CPU,
-				"ram": checks.Bytes(w.RAM).String(), "serial": w.Serial, "apps": fmt.Sprint(len(w.Apps))}
-		}
-	}
-	inv := map[string]string{}
-	names := make([]string, 0, len(devices))
-	for n := range devices {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	s.Inventory = phonehome.Inventory{New: []phonehome.Device{}, Gone: []string{}, Changed: []phonehome.Device{}}
-	for _, n := range names {
-		d := *devices[n]
-		b, _ := json.Marshal(d)
-		sum := sha256.Sum256(b)
-		inv[n] = hex.EncodeToString(sum[:8])
-		switch old, ok := m.Inventory[n]; {
-		case !ok:
-			s.Inventory.New = append(s.Inventory.New, d)
-		case old != inv[n]:
-			s.Inventory.Changed = append(s.Inventory.Changed, d)
-		}
-		if full {
-			s.Inventory.Full = append(s.Inventory.Full, d)
-		}
-	}
-	for n := range m.Inventory {
-		if _, ok := inv[n]; !ok {
-			s.Inventory.Gone = append(s.Inventory.Gone, n)
-		}
-	}
-	sort.Strings(s.Inventory.Gone)
+	return b.Build(reason, seq, m, full)
+}
 
-	built, _ := time.Parse(time.RFC3339Nano, m.Built)
-	if built.After(now) {
-		// The clock stepped back since the last summary (a wrong future
-		// date corrected): incidents resolved since carry times before
-		// it. Report the last day's closures again rather than none;
-		// hq recognises a repeated incident by its id.
-		built = now.Add(-24 * time.Hour)
-	}
-	list, err := a.inc.List(false, 5000)
-	if err != nil {
-		return s, nil, err
-	}
-	from := now.Add(-slaWindow)
-	var down, ackSum, resSum time.Duration
-	var acks, ress int
-	// The SLA is the client's: the box's own checks (its clock) count in
-	// neither the uptime nor the response times.
-	builtin, siteChecks := map[string]bool{}, 0
-	for _, c := range cfg.Checks {
-		if c.Builtin {
-			builtin[c.ID] = true
-		} else {
-			siteChecks++
-		}
-	}
-	for _, inc := range list {
-		if inc.Resolved == nil {
-			s.OpenIncidents = append(s.OpenIncidents, summaryIncident(inc))
-		} else if inc.Resolved.After(built) {
-			s.ClosedIncidents = append(s.ClosedIncidents, summaryIncident(inc))
-		}
-		end := now
-		if inc.Resolved != nil {
-			end = *inc.Resolved
-		}
-		if end.Before(from) || builtin[inc.Check] {
-			continue
-		}
-		s.SLA.Incidents++
-		down += end.Sub(maxTime(inc.Opened, from))
-		if inc.Acked != nil {
-			ackSum += inc.Acked.Sub(inc.Opened)
-			acks++
-		}
-		if inc.Resolved != nil {
-			resSum += inc.Resolved.Sub(inc.Opened)
-			ress++
-		}
-	}
-	s.SLA.From, s.SLA.To, s.SLA.UptimePercent = from, now, 100
-	if n := siteChecks; n > 0 {
-		s.SLA.UptimePercent = 100 * (1 - down.Seconds()/(float64(n)*slaWindow.Seconds()))
-	}
-	s.SLA.Acknowledged, s.SLA.Resolved = acks, ress
-	if acks > 0 {
-		s.SLA.MeanTimeToAck = (ackSum / time.Duration(acks)).Seconds()
-	}
-	if ress > 0 {
-		s.SLA.MeanTimeToResolve = (resSum / time.Duration(ress)).Seconds()
-	}
-
+// boxFacts are the box's own figures for a summary.
+func (a *Appliance) boxFacts() summary.Facts {
 	n, _, _ := a.store.PhoneDepth()
-	s.BoxHealth = phonehome.BoxHealth{StoreBytes: a.store.Stats().FileSize, OutboxDepth: n,
-		LatenessP99Ms: float64(a.sched.Stats().Lateness.Quantile(0.99)) / 1e6, UptimeSeconds: int64(a.uptime() / time.Second)}
-	clk := a.ClockState()
-	s.BoxHealth.Clock = &clk
-	if st, err := a.prov.State(); err == nil && st.Last != nil {
-		s.BoxHealth.LastUSB = &phonehome.Event{Time: st.Last.Time, Result: st.Last.Result,
-			Detail: fmt.Sprintf("bundle v%d from %s %s", st.Last.BundleVersion, st.Last.Source, strings.Join(st.Last.Reasons, "; "))}
+	f := summary.Facts{StoreBytes: a.store.Stats().FileSize, OutboxDepth: n, LatenessP99: a.sched.Stats().Lateness.Quantile(0.99),
+		Uptime: a.uptime(), Clock: a.ClockState()}
+	if st, err := a.prov.State(); err == nil {
+		f.LastBundle = st.Last
 	}
 	a.firmware.mu.Lock()
-	s.BoxHealth.LastFirmware = a.firmware.ev
+	f.LastFirmware = a.firmware.ev
 	a.firmware.mu.Unlock()
-	return s, inv, nil
-}
-
-func summaryIncident(inc incidents.Incident) phonehome.Incident {
-	out := phonehome.Incident{ID: inc.ID, Check: inc.Check, Device: inc.Device, Severity: inc.Severity, State: string(inc.State), Summary: inc.Summary,
-		Opened: inc.Opened, Acked: inc.Acked, AckedBy: inc.AckedBy, Resolved: inc.Resolved, Resolution: inc.Resolution, Timeline: []phonehome.TimelineEntry{}}
-	for _, e := range inc.Timeline {
-		out.Timeline = append(out.Timeline, phonehome.TimelineEntry{Time: e.Time, Kind: string(e.Kind), Text: e.Text})
-	}
-	return out
-}
-
-func isCapacityKind(kind string) bool {
-	return kind == "disk" || kind == "memory" || strings.Contains(kind, "storage") || strings.HasSuffix(kind, "_disk") || strings.HasSuffix(kind, "_memory")
-}
-
-func maxTime(a, b time.Time) time.Time {
-	if a.After(b) {
-		return a
-	}
-	return b
+	return f
 }
 
 // phoneRoutes serves `outpost phonehome status`.

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"outpost/appliance/phonehome"
+	phwire "outpost/appliance/phonehome/wire"
 	"outpost/checks"
 	"outpost/store"
 )
@@ -56,7 +56,7 @@ func BenchmarkPhoneSummary200Devices(b *testing.B) {
 	if len(first.OpenIncidents) != 10 || first.Health.Checks != 1000 {
 		b.Fatalf("summary: %d open incidents, %d checks", len(first.OpenIncidents), first.Health.Checks)
 	}
-	body, _ := phonehome.Encode(first)
+	body, _ := phwire.Encode(first)
 	m.Inventory = inv
 	b.ResetTimer()
 	var size int
@@ -65,7 +65,7 @@ func BenchmarkPhoneSummary200Devices(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		data, err := phonehome.Encode(s)
+		data, err := phwire.Encode(s)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -8,7 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"outpost/appliance/phonehome"
+	"outpost/appliance/phonehome/summary"
+	phwire "outpost/appliance/phonehome/wire"
 	"outpost/checks"
 	"outpost/checks/clock"
 	"outpost/store"
@@ -53,7 +54,7 @@ checks:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s1.Box.ID != a.id.ID() || s1.Box.Site != "Acme" || s1.Health != (phonehome.Health{Checks: 4, OK: 1, Warning: 1, Critical: 1, Pending: 1}) /* + outpost-clock, not run yet */ {
+	if s1.Box.ID != a.id.ID() || s1.Box.Site != "Acme" || s1.Health != (phwire.Health{Checks: 4, OK: 1, Warning: 1, Critical: 1, Pending: 1}) /* + outpost-clock, not run yet */ {
 		t.Fatalf("box/health: %+v %+v", s1.Box, s1.Health)
 	}
 	if len(s1.Inventory.New) != 2 || s1.Inventory.New[0].Name != "nas" || s1.Inventory.New[0].Checks != 2 || len(s1.Inventory.Gone) != 0 {
@@ -114,7 +115,7 @@ checks:
 	}
 	sla := s2.SLA
 	// Two incidents of an hour over 30 days of 4 checks; one acknowledged.
-	want := 100 * (1 - 2*3600/(4*slaWindow.Seconds()))
+	want := 100 * (1 - 2*3600/(4*summary.SLAWindow.Seconds()))
 	if sla.Incidents != 2 || sla.Acknowledged != 1 || sla.Resolved != 2 || sla.MeanTimeToAck != 600 || sla.MeanTimeToResolve != 3600 || sla.UptimePercent < want-1e-9 || sla.UptimePercent > want+1e-9 {
 		t.Fatalf("SLA: %+v, want uptime %v", sla, want)
 	}

@@ -1,12 +1,12 @@
 // Package hq is the MSP's end of phone home: `outpost hq` receives the
 // summaries of registered boxes, verifies their signatures, drops
 // duplicates, stores them in bbolt and serves a fleet page. A small MSP
-// runs it as it is; the tests use it as the real peer.
+// runs it as it is; the tests use it as the real peer. It speaks
+// appliance/phonehome/wire and imports nothing of the box's side.
 package hq
 
 import (
 	"context"
-	"crypto/ed25519"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -20,9 +20,8 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"outpost/appliance/phonehome"
+	"outpost/appliance/phonehome/wire"
 	"outpost/checks/clock"
-	"outpost/firmware/identity"
 )
 
 var (
@@ -43,24 +42,24 @@ type Box struct {
 	// LastSigned is the newest request time the box signed: a request
 	// replayed as captured carries an older one and does not count as
 	// the box being alive.
-	LastSigned time.Time        `json:"last_signed,omitzero"`
-	LastSeq    uint64           `json:"last_seq"`
-	Summaries  uint64           `json:"summaries"`
-	Duplicates uint64           `json:"duplicates"`
-	Version    string           `json:"version,omitempty"`
-	Interval   int              `json:"interval_s,omitempty"`
-	Health     phonehome.Health `json:"health"`
-	Open       int              `json:"open_incidents"`
-	Lost       uint64           `json:"lost"`
+	LastSigned time.Time   `json:"last_signed,omitzero"`
+	LastSeq    uint64      `json:"last_seq"`
+	Summaries  uint64      `json:"summaries"`
+	Duplicates uint64      `json:"duplicates"`
+	Version    string      `json:"version,omitempty"`
+	Interval   int         `json:"interval_s,omitempty"`
+	Health     wire.Health `json:"health"`
+	Open       int         `json:"open_incidents"`
+	Lost       uint64      `json:"lost"`
 	// Pending is what the next reply carries to the box.
 	Pending *Pending `json:"pending,omitempty"`
 }
 
 // Pending is queued for a box's next reply.
 type Pending struct {
-	Bundle    []byte                    `json:"bundle,omitempty"`
-	Firmware  *phonehome.FirmwareNotice `json:"firmware,omitempty"`
-	Inventory bool                      `json:"inventory,omitempty"`
+	Bundle    []byte               `json:"bundle,omitempty"`
+	Firmware  *wire.FirmwareNotice `json:"firmware,omitempty"`
+	Inventory bool                 `json:"inventory,omitempty"`
 }
 
 // Silent reports whether the box missed three summaries.
@@ -115,7 +114,7 @@ func (s *Server) Close() error { return s.db.Close() }
 
 // Register adds a box (or replaces its key).
 func (s *Server) Register(id, key, site string) (Box, error) {
-	if _, err := identity.ParsePublicKey(key); err != nil {
+	if _, err := wire.ParsePublicKey(key); err != nil {
 		return Box{}, err
 	}
 	if len(id) < 4 || id[:3] != "ob-" {
@@ -198,8 +197,8 @@ func (s *Server) Queue(id string, f func(*Pending)) error {
 }
 
 // Summaries returns a box's stored summaries, newest first, at most n.
-func (s *Server) Summaries(id string, n int) ([]phonehome.Summary, error) {
-	var out []phonehome.Summary
+func (s *Server) Summaries(id string, n int) ([]wire.Summary, error) {
+	var out []wire.Summary
 	err := s.db.View(func(tx *bolt.Tx) error {
 		sb := tx.Bucket(bucketSummaries).Bucket([]byte(id))
 		if sb == nil {
@@ -207,7 +206,7 @@ func (s *Server) Summaries(id string, n int) ([]phonehome.Summary, error) {
 		}
 		c := sb.Cursor()
 		for k, v := c.Last(); k != nil && len(out) < n; k, v = c.Prev() {
-			sum, err := phonehome.Decode(v)
+			sum, err := wire.Decode(v)
 			if err != nil {
 				return fmt.Errorf("box %s summary %d: %w", id, binary.BigEndian.Uint64(k), err)
 			}
@@ -255,9 +254,9 @@ func (s *Server) Ingest(w http.ResponseWriter, r *http.Request) {
 			code = he.code
 		}
 		if code >= 500 {
-			s.log.Error("hq: ingest failed", "box", r.Header.Get(phonehome.HeaderBox), "err", err)
+			s.log.Error("hq: ingest failed", "box", r.Header.Get(wire.HeaderBox), "err", err)
 		} else {
-			s.log.Warn("hq: summary refused", "box", r.Header.Get(phonehome.HeaderBox), "from", r.RemoteAddr, "err", err)
+			s.log.Warn("hq: summary refused", "box", r.Header.Get(wire.HeaderBox), "from", r.RemoteAddr, "err", err)
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(code)
@@ -268,15 +267,15 @@ func (s *Server) Ingest(w http.ResponseWriter, r *http.Request) {
 	json.NewEncoder(w).Encode(rep)
 }
 
-func (s *Server) ingest(r *http.Request) (phonehome.Reply, error) {
-	var rep phonehome.Reply
-	id := r.Header.Get(phonehome.HeaderBox)
-	seq, err := strconv.ParseUint(r.Header.Get(phonehome.HeaderSeq), 10, 64)
+func (s *Server) ingest(r *http.Request) (wire.Reply, error) {
+	var rep wire.Reply
+	id := r.Header.Get(wire.HeaderBox)
+	seq, err := strconv.ParseUint(r.Header.Get(wire.HeaderSeq), 10, 64)
 	if id == "" || err != nil || seq == 0 {
-		return rep, fail(http.StatusBadRequest, "missing or bad %s / %s headers", phonehome.HeaderBox, phonehome.HeaderSeq)
+		return rep, fail(http.StatusBadRequest, "missing or bad %s / %s headers", wire.HeaderBox, wire.HeaderSeq)
 	}
-	if r.Header.Get(phonehome.HeaderIdem) != phonehome.IdempotencyKey(id, seq) {
-		return rep, fail(http.StatusBadRequest, "%s must be %q", phonehome.HeaderIdem, phonehome.IdempotencyKey(id, seq))
+	if r.Header.Get(wire.HeaderIdem) != wire.IdempotencyKey(id, seq) {
+		return rep, fail(http.StatusBadRequest, "%s must be %q", wire.HeaderIdem, wire.IdempotencyKey(id, seq))
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, MaxBody+1))
 	if err != nil {
@@ -296,20 +295,20 @@ func (s *Server) ingest(r *http.Request) (phonehome.Reply, error) {
 	if !ok {
 		return rep, fail(http.StatusUnauthorized, "box %s is not registered (outpost hq register)", id)
 	}
-	pub, err := identity.ParsePublicKey(box.Key)
+	pub, err := wire.ParsePublicKey(box.Key)
 	if err != nil {
 		return rep, err
 	}
-	if err := phonehome.Verify(ed25519.PublicKey(pub), id, seq, r.Header.Get(phonehome.HeaderTime), r.Header.Get(phonehome.HeaderSignature), body); err != nil {
+	if err := wire.Verify(pub, id, seq, r.Header.Get(wire.HeaderTime), r.Header.Get(wire.HeaderSignature), body); err != nil {
 		return rep, fail(http.StatusUnauthorized, "box %s: %v", id, err)
 	}
-	signed, err := time.Parse(time.RFC3339Nano, r.Header.Get(phonehome.HeaderTime))
+	signed, err := time.Parse(time.RFC3339Nano, r.Header.Get(wire.HeaderTime))
 	if err != nil {
-		return rep, fail(http.StatusBadRequest, "%s: %v", phonehome.HeaderTime, err)
+		return rep, fail(http.StatusBadRequest, "%s: %v", wire.HeaderTime, err)
 	}
-	var sum phonehome.Summary
+	var sum wire.Summary
 	if seq > box.LastSeq {
-		if sum, err = phonehome.Decode(body); err != nil {
+		if sum, err = wire.Decode(body); err != nil {
 			return rep, fail(http.StatusBadRequest, "box %s summary %d: %v", id, seq, err)
 		}
 		if sum.Box.ID != id || sum.Seq != seq {
@@ -323,7 +322,7 @@ func (s *Server) ingest(r *http.Request) (phonehome.Reply, error) {
 		if err != nil {
 			return err
 		}
-		rep = phonehome.Reply{Ack: seq}
+		rep = wire.Reply{Ack: seq}
 		fresh := signed.After(b.LastSigned)
 		if fresh {
 			b.LastSigned = signed

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"outpost/appliance/hq"
-	"outpost/appliance/phonehome"
+	"outpost/appliance/phonehome/wire"
 	"outpost/checks/clock"
 	"outpost/firmware/identity"
 	"outpost/store"
@@ -38,11 +38,11 @@ func newBox(t *testing.T) *identity.Identity {
 func post(h http.Handler, id *identity.Identity, boxHeader string, seq uint64, body []byte, mod func(*http.Request)) *httptest.ResponseRecorder {
 	at := time.Now().UTC().Format(time.RFC3339Nano)
 	r := httptest.NewRequest("POST", "/v1/summaries", bytes.NewReader(body))
-	r.Header.Set(phonehome.HeaderBox, boxHeader)
-	r.Header.Set(phonehome.HeaderSeq, strconv.FormatUint(seq, 10))
-	r.Header.Set(phonehome.HeaderTime, at)
-	r.Header.Set(phonehome.HeaderIdem, phonehome.IdempotencyKey(boxHeader, seq))
-	r.Header.Set(phonehome.HeaderSignature, base64.StdEncoding.EncodeToString(id.Sign(phonehome.SignedBytes(boxHeader, seq, at, body))))
+	r.Header.Set(wire.HeaderBox, boxHeader)
+	r.Header.Set(wire.HeaderSeq, strconv.FormatUint(seq, 10))
+	r.Header.Set(wire.HeaderTime, at)
+	r.Header.Set(wire.HeaderIdem, wire.IdempotencyKey(boxHeader, seq))
+	r.Header.Set(wire.HeaderSignature, base64.StdEncoding.EncodeToString(id.Sign(wire.SignedBytes(boxHeader, seq, at, body))))
 	if mod != nil {
 		mod(r)
 	}
@@ -52,7 +52,7 @@ func post(h http.Handler, id *identity.Identity, boxHeader string, seq uint64, b
 }
 
 func summary(t *testing.T, id *identity.Identity, seq uint64) []byte {
-	b, err := phonehome.Encode(phonehome.Summary{Schema: phonehome.Schema, Box: phonehome.Box{ID: id.ID(), Site: "Acme"}, Seq: seq, Time: time.Now(), Reason: "interval", Interval: 60})
+	b, err := wire.Encode(wire.Summary{Schema: wire.Schema, Box: wire.Box{ID: id.ID(), Site: "Acme"}, Seq: seq, Time: time.Now(), Reason: "interval", Interval: 60})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,8 +96,8 @@ func TestBadRequestsRefused(t *testing.T) {
 	}{
 		{"unregistered", post(h, stranger, stranger.ID(), 1, summary(t, stranger, 1), nil), 401, "is not registered"},
 		{"signed by another key", post(h, stranger, box.ID(), 1, summary(t, box, 1), nil), 401, "signature does not verify"},
-		{"no seq", post(h, box, box.ID(), 1, summary(t, box, 1), func(r *http.Request) { r.Header.Del(phonehome.HeaderSeq) }), 400, "missing or bad"},
-		{"idempotency key", post(h, box, box.ID(), 1, summary(t, box, 1), func(r *http.Request) { r.Header.Set(phonehome.HeaderIdem, "x") }), 400, "Idempotency-Key must be"},
+		{"no seq", post(h, box, box.ID(), 1, summary(t, box, 1), func(r *http.Request) { r.Header.Del(wire.HeaderSeq) }), 400, "missing or bad"},
+		{"idempotency key", post(h, box, box.ID(), 1, summary(t, box, 1), func(r *http.Request) { r.Header.Set(wire.HeaderIdem, "x") }), 400, "Idempotency-Key must be"},
 		{"not gzip", post(h, box, box.ID(), 1, []byte("{}"), nil), 400, "summary is not gzip"},
 		{"bad JSON", post(h, box, box.ID(), 1, gz([]byte("{")), nil), 400, "summary JSON"},
 		{"other schema", post(h, box, box.ID(), 1, gz([]byte(`{"schema":"outpost-summary/9"}`)), nil), 400, "this receiver reads"},
@@ -135,8 +135,8 @@ func TestSitePageShowsLoss(t *testing.T) {
 	if _, err := s.Register(box.ID(), box.PublicKeyString(), "Acme"); err != nil {
 		t.Fatal(err)
 	}
-	body, err := phonehome.Encode(phonehome.Summary{Schema: phonehome.Schema, Box: phonehome.Box{ID: box.ID(), Site: "Acme"}, Seq: 40, Time: time.Now(), Reason: "interval", Interval: 60,
-		Lost: phonehome.Lost{Total: 30, FirstSeq: 1, LastSeq: 30, IncidentsClosed: 4, InventoryNew: 2, InventoryGone: 1}})
+	body, err := wire.Encode(wire.Summary{Schema: wire.Schema, Box: wire.Box{ID: box.ID(), Site: "Acme"}, Seq: 40, Time: time.Now(), Reason: "interval", Interval: 60,
+		Lost: wire.Lost{Total: 30, FirstSeq: 1, LastSeq: 30, IncidentsClosed: 4, InventoryNew: 2, InventoryGone: 1}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,8 +171,8 @@ func TestReplayDoesNotLookAlive(t *testing.T) {
 	at := clk.Now().Format(time.RFC3339Nano)
 	sendAt := func(at string) *httptest.ResponseRecorder {
 		return post(s.Handler(), box, box.ID(), 1, body, func(r *http.Request) {
-			r.Header.Set(phonehome.HeaderTime, at)
-			r.Header.Set(phonehome.HeaderSignature, base64.StdEncoding.EncodeToString(box.Sign(phonehome.SignedBytes(box.ID(), 1, at, body))))
+			r.Header.Set(wire.HeaderTime, at)
+			r.Header.Set(wire.HeaderSignature, base64.StdEncoding.EncodeToString(box.Sign(wire.SignedBytes(box.ID(), 1, at, body))))
 		})
 	}
 	lastSeen := func() time.Time {

@@ -12,7 +12,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"outpost/appliance/phonehome"
+	"outpost/appliance/phonehome/wire"
 	hqui "outpost/ui/hq"
 )
 
@@ -108,9 +108,9 @@ type RegisterRequest struct {
 
 // QueueRequest is the body of POST /boxes/{id}/queue.
 type QueueRequest struct {
-	Bundle    []byte                    `json:"bundle,omitempty"`
-	Firmware  *phonehome.FirmwareNotice `json:"firmware,omitempty"`
-	Inventory bool                      `json:"inventory,omitempty"`
+	Bundle    []byte               `json:"bundle,omitempty"`
+	Firmware  *wire.FirmwareNotice `json:"firmware,omitempty"`
+	Inventory bool                 `json:"inventory,omitempty"`
 }
 
 func (s *Server) controlMux() http.Handler {

@@ -17,6 +17,7 @@ import (
 
 	"outpost/appliance/hq"
 	"outpost/appliance/phonehome"
+	"outpost/appliance/phonehome/wire"
 	"outpost/firmware/identity"
 	"outpost/store"
 )
@@ -52,8 +53,8 @@ func BenchmarkHQIngest(b *testing.B) {
 		}
 		x := &box{id: id}
 		x.body = func(seq uint64) []byte {
-			s := phonehome.Summary{Schema: phonehome.Schema, Box: phonehome.Box{ID: id.ID(), Site: "Site"}, Seq: seq, Time: time.Now(), Reason: "interval", Interval: 300}
-			data, _ := phonehome.Encode(s)
+			s := wire.Summary{Schema: wire.Schema, Box: wire.Box{ID: id.ID(), Site: "Site"}, Seq: seq, Time: time.Now(), Reason: "interval", Interval: 300}
+			data, _ := wire.Encode(s)
 			return data
 		}
 		bx = append(bx, x)
@@ -72,11 +73,11 @@ func BenchmarkHQIngest(b *testing.B) {
 				body := x.body(seq)
 				at := time.Now().UTC().Format(time.RFC3339Nano)
 				req, _ := http.NewRequest("POST", ts.URL+"/v1/summaries", bytes.NewReader(body))
-				req.Header.Set(phonehome.HeaderBox, x.id.ID())
-				req.Header.Set(phonehome.HeaderSeq, strconv.FormatUint(seq, 10))
-				req.Header.Set(phonehome.HeaderTime, at)
-				req.Header.Set(phonehome.HeaderIdem, phonehome.IdempotencyKey(x.id.ID(), seq))
-				req.Header.Set(phonehome.HeaderSignature, base64.StdEncoding.EncodeToString(x.id.Sign(phonehome.SignedBytes(x.id.ID(), seq, at, body))))
+				req.Header.Set(wire.HeaderBox, x.id.ID())
+				req.Header.Set(wire.HeaderSeq, strconv.FormatUint(seq, 10))
+				req.Header.Set(wire.HeaderTime, at)
+				req.Header.Set(wire.HeaderIdem, wire.IdempotencyKey(x.id.ID(), seq))
+				req.Header.Set(wire.HeaderSignature, base64.StdEncoding.EncodeToString(x.id.Sign(wire.SignedBytes(x.id.ID(), seq, at, body))))
 				resp, err := client.Do(req)
 				if err != nil {
 					b.Error(err)
@@ -102,8 +103,8 @@ func BenchmarkDrainDayBacklog(b *testing.B) {
 		r := newRig(&testing.T{}, 64<<20)
 		for range 1440 {
 			if _, err := r.st.PhoneAppend(64<<20, time.Now().Format(time.RFC3339Nano), func(seq uint64, m store.PhoneMeta) ([]byte, map[string]string, error) {
-				s := phonehome.Summary{Schema: phonehome.Schema, Box: phonehome.Box{ID: r.id.ID(), Site: "Acme"}, Seq: seq, Time: time.Now(), Reason: "interval", Interval: 60}
-				data, err := phonehome.Encode(s)
+				s := wire.Summary{Schema: wire.Schema, Box: wire.Box{ID: r.id.ID(), Site: "Acme"}, Seq: seq, Time: time.Now(), Reason: "interval", Interval: 60}
+				data, err := wire.Encode(s)
 				return data, nil, err
 			}, phonehome.Fold); err != nil {
 				b.Fatal(err)

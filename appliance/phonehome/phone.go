@@ -1,13 +1,17 @@
+// Package phonehome sends the box's summaries to the MSP over HTTPS:
+// store first, send after, in order, until acknowledged, with backoff,
+// the outbox quota coalescing the oldest, and replies (bundles, firmware
+// notices, inventory requests) honoured under the pinned MSP key. What
+// the box and the receiver (`outpost hq`, appliance/hq) both speak is in
+// wire; the summary is built in summary.
 package phonehome
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"crypto/ed25519"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -21,6 +25,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"outpost/appliance/phonehome/wire"
 	"outpost/checks/clock"
 	"outpost/firmware/bundle"
 	"outpost/firmware/provision"
@@ -57,9 +62,9 @@ type Options struct {
 	Signer  Signer
 	Bundles Bundles
 	// Build makes a summary (the daemon knows what is in it).
-	Build func(reason string, seq uint64, m store.PhoneMeta, full bool) (Summary, map[string]string, error)
+	Build func(reason string, seq uint64, m store.PhoneMeta, full bool) (wire.Summary, map[string]string, error)
 	// OnFirmware is told about a verified firmware notice.
-	OnFirmware func(FirmwareNotice)
+	OnFirmware func(wire.FirmwareNotice)
 	Clock      clock.Clock
 	Log        *slog.Logger
 }
@@ -74,7 +79,7 @@ type Status struct {
 	Lost    uint64 `json:"lost"`
 	// LostDetail is the loss as the next summary reports it: the
 	// sequence numbers dropped and their coalesced figures.
-	LostDetail  Lost      `json:"lost_detail"`
+	LostDetail  wire.Lost `json:"lost_detail"`
 	LastSuccess time.Time `json:"last_success,omitzero"`
 	LastAck     uint64    `json:"last_ack,omitempty"`
 	LastError   string    `json:"last_error,omitempty"`
@@ -209,10 +214,10 @@ func (p *Phone) enqueue(reason string) {
 		if err != nil {
 			return nil, nil, err
 		}
-		s.Schema, s.Seq, s.Time, s.Reason = Schema, seq, now, reason
+		s.Schema, s.Seq, s.Time, s.Reason = wire.Schema, seq, now, reason
 		s.Interval = int(p.o.Interval / time.Second)
 		s.Lost = lostOf(m)
-		body, err := Encode(s)
+		body, err := wire.Encode(s)
 		return body, inv, err
 	}, Fold)
 	if err != nil {
@@ -226,46 +231,6 @@ func (p *Phone) enqueue(reason string) {
 	case p.wake <- struct{}{}:
 	default:
 	}
-}
-
-// Encode is a summary as sent: gzip'd JSON.
-func Encode(s Summary) ([]byte, error) {
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	if err := json.NewEncoder(zw).Encode(s); err != nil {
-		return nil, err
-	}
-	if err := zw.Close(); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
-}
-
-// MaxSummary bounds a decompressed summary (the receiver refuses more).
-const MaxSummary = 16 << 20
-
-// Decode reads a gzip'd summary, refusing more than MaxSummary bytes of
-// JSON (no decompression bombs).
-func Decode(body []byte) (Summary, error) {
-	var s Summary
-	zr, err := gzip.NewReader(bytes.NewReader(body))
-	if err != nil {
-		return s, fmt.Errorf("summary is not gzip: %w", err)
-	}
-	data, err := io.ReadAll(io.LimitReader(zr, MaxSummary+1))
-	if err != nil {
-		return s, fmt.Errorf("summary gzip: %w", err)
-	}
-	if len(data) > MaxSummary {
-		return s, fmt.Errorf("summary is over %d bytes uncompressed", MaxSummary)
-	}
-	if err := json.Unmarshal(data, &s); err != nil {
-		return s, fmt.Errorf("summary JSON: %w", err)
-	}
-	if s.Schema != Schema {
-		return s, fmt.Errorf("summary schema %q; this receiver reads %q", s.Schema, Schema)
-	}
-	return s, nil
 }
 
 func (p *Phone) sendLoop(ctx context.Context) {
@@ -333,15 +298,11 @@ func (p *Phone) send(ctx context.Context, e store.PhoneEntry) (time.Duration, er
 	at := p.o.Clock.Now().UTC().Format(time.RFC3339Nano)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.o.URL, bytes.NewReader(e.Body))
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("summary %d request: %w", e.Seq, err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Content-Encoding", "gzip")
-	req.Header.Set(HeaderBox, box)
-	req.Header.Set(HeaderSeq, strconv.FormatUint(e.Seq, 10))
-	req.Header.Set(HeaderTime, at)
-	req.Header.Set(HeaderIdem, IdempotencyKey(box, e.Seq))
-	req.Header.Set(HeaderSignature, base64.StdEncoding.EncodeToString(p.o.Signer.Sign(SignedBytes(box, e.Seq, at, e.Body))))
+	wire.Sign(req.Header, box, e.Seq, at, e.Body, p.o.Signer.Sign)
 	resp, err := p.client.Do(req)
 	if err != nil {
 		return 0, err
@@ -355,7 +316,7 @@ func (p *Phone) send(ctx context.Context, e store.PhoneEntry) (time.Duration, er
 	case resp.StatusCode != http.StatusOK:
 		return 0, fmt.Errorf("receiver answered %s: %s", resp.Status, snippet(data))
 	}
-	var rep Reply
+	var rep wire.Reply
 	if err := json.Unmarshal(data, &rep); err != nil {
 		return 0, fmt.Errorf("receiver's reply is not JSON: %w", err)
 	}
@@ -372,7 +333,7 @@ func (p *Phone) send(ctx context.Context, e store.PhoneEntry) (time.Duration, er
 	return 0, nil
 }
 
-func (p *Phone) handleReply(ctx context.Context, rep Reply) {
+func (p *Phone) handleReply(ctx context.Context, rep wire.Reply) {
 	if rep.Inventory {
 		p.full.Store(true)
 		p.Kick("inventory_request")
@@ -399,7 +360,7 @@ func (p *Phone) handleReply(ctx context.Context, rep Reply) {
 		}
 	}
 	if n := rep.Firmware; n != nil {
-		if !ed25519.Verify(pinned, n.NoticeBytes(), n.Signature) {
+		if !n.Verify(pinned) {
 			p.o.Log.Error("phone home: firmware notice not signed by the pinned MSP key; ignored", "version", n.Version)
 		} else if p.o.OnFirmware != nil {
 			p.o.OnFirmware(*n)

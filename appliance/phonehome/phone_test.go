@@ -18,6 +18,7 @@ import (
 	"outpost/appliance/config"
 	"outpost/appliance/hq"
 	"outpost/appliance/phonehome"
+	"outpost/appliance/phonehome/wire"
 	"outpost/firmware/bundle"
 	"outpost/firmware/identity"
 	"outpost/firmware/provision"
@@ -49,7 +50,11 @@ func newRig(t *testing.T, quota int64) *rig {
 	r.id, _ = identity.Load(r.st)
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	r.prov = provision.New(provision.Options{Store: r.st, Identity: r.id, Log: quiet,
-		Activate: func(c *config.Config, _ string) error {
+		Activate: func(name string, raw []byte, _ string) error {
+			c, err := config.Parse(name, raw)
+			if err != nil {
+				return err
+			}
 			r.mu.Lock()
 			r.sites = append(r.sites, c.Site)
 			r.mu.Unlock()
@@ -69,23 +74,23 @@ func newRig(t *testing.T, quota int64) *rig {
 	}
 	r.phone, err = phonehome.New(phonehome.Options{URL: r.srv.URL + "/v1/summaries", CAFile: ca, Interval: time.Hour, Quota: quota, BackoffMax: time.Second,
 		Store: r.st, Signer: r.id, Bundles: r.prov, Log: quiet,
-		Build: func(reason string, seq uint64, m store.PhoneMeta, full bool) (phonehome.Summary, map[string]string, error) {
-			s := phonehome.Summary{Box: phonehome.Box{ID: r.id.ID(), Site: "Acme", PublicKey: r.id.PublicKeyString()}}
+		Build: func(reason string, seq uint64, m store.PhoneMeta, full bool) (wire.Summary, map[string]string, error) {
+			s := wire.Summary{Box: wire.Box{ID: r.id.ID(), Site: "Acme", PublicKey: r.id.PublicKeyString()}}
 			// Padding that gzip cannot shrink, so the quota is reached.
 			s.Box.Version = string(randomText(2000))
 			// Each summary reports an incident closed and a device new
 			// once: what the quota must coalesce when it drops them.
-			s.ClosedIncidents = []phonehome.Incident{{ID: seq, Check: "ping", Device: "nas", State: "resolved"}}
-			s.Inventory.New = []phonehome.Device{{Name: fmt.Sprintf("dev-%d", seq), Checks: 1}}
+			s.ClosedIncidents = []wire.Incident{{ID: seq, Check: "ping", Device: "nas", State: "resolved"}}
+			s.Inventory.New = []wire.Device{{Name: fmt.Sprintf("dev-%d", seq), Checks: 1}}
 			if full {
 				r.mu.Lock()
 				r.fulls++
 				r.mu.Unlock()
-				s.Inventory.Full = []phonehome.Device{{Name: "nas", Checks: 1}}
+				s.Inventory.Full = []wire.Device{{Name: "nas", Checks: 1}}
 			}
 			return s, nil, nil
 		},
-		OnFirmware: func(n phonehome.FirmwareNotice) { r.mu.Lock(); r.fw = append(r.fw, n.Version); r.mu.Unlock() }})
+		OnFirmware: func(n wire.FirmwareNotice) { r.mu.Lock(); r.fw = append(r.fw, n.Version); r.mu.Unlock() }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +168,7 @@ func TestQuotaCoalescesOldest(t *testing.T) {
 	if err != nil || !ok {
 		t.Fatal(ok, err)
 	}
-	s, err := phonehome.Decode(e.Body)
+	s, err := wire.Decode(e.Body)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +219,7 @@ func TestRepliesHonouredOnlyUnderPinnedKey(t *testing.T) {
 	if len(r.sites) != 2 || r.sites[1] != "From HQ" {
 		t.Fatalf("applied: %v", r.sites)
 	}
-	n := phonehome.FirmwareNotice{Version: "1.5.0", URL: "https://updates.example/outpost-1.5.0", SHA256: "ab"}
+	n := wire.FirmwareNotice{Version: "1.5.0", URL: "https://updates.example/outpost-1.5.0", SHA256: "ab"}
 	n.Signature = ed25519.Sign(other, n.NoticeBytes())
 	deliver(hq.Pending{Firmware: &n})
 	n.Signature = ed25519.Sign(msp, n.NoticeBytes())

@@ -23,6 +23,7 @@ import (
 
 	"outpost/appliance/hq"
 	"outpost/appliance/phonehome"
+	"outpost/appliance/phonehome/wire"
 	"outpost/checks/clock"
 	"outpost/firmware/identity"
 	"outpost/store"
@@ -95,8 +96,8 @@ func phoneHomeAt(t *testing.T, ca *testCA, cert tls.Certificate, boxTime time.Ti
 	os.WriteFile(caFile, ca.pem, 0o644)
 	p, err := phonehome.New(phonehome.Options{URL: srv.URL + "/v1/summaries", CAFile: caFile, Interval: time.Hour,
 		Store: st, Signer: id, Log: quiet, Clock: clock.NewFake(boxTime),
-		Build: func(reason string, seq uint64, m store.PhoneMeta, full bool) (phonehome.Summary, map[string]string, error) {
-			return phonehome.Summary{Box: phonehome.Box{ID: id.ID(), Site: "Acme", PublicKey: id.PublicKeyString()}}, nil, nil
+		Build: func(reason string, seq uint64, m store.PhoneMeta, full bool) (wire.Summary, map[string]string, error) {
+			return wire.Summary{Box: wire.Box{ID: id.ID(), Site: "Acme", PublicKey: id.PublicKeyString()}}, nil, nil
 		}})
 	if err != nil {
 		t.Fatal(err)
@@ -187,8 +188,8 @@ func TestHQJudgesContactByItsOwnClock(t *testing.T) {
 	box := clock.NewFake(time.Date(2061, 5, 1, 0, 0, 0, 0, time.UTC))
 	p, err := phonehome.New(phonehome.Options{URL: srv.URL + "/v1/summaries", CAFile: caFile, Interval: time.Hour,
 		Store: st, Signer: id, Log: quiet, Clock: box,
-		Build: func(reason string, seq uint64, m store.PhoneMeta, full bool) (phonehome.Summary, map[string]string, error) {
-			return phonehome.Summary{Box: phonehome.Box{ID: id.ID(), Site: "Acme", PublicKey: id.PublicKeyString()}}, nil, nil
+		Build: func(reason string, seq uint64, m store.PhoneMeta, full bool) (wire.Summary, map[string]string, error) {
+			return wire.Summary{Box: wire.Box{ID: id.ID(), Site: "Acme", PublicKey: id.PublicKeyString()}}, nil, nil
 		}})
 	if err != nil {
 		t.Fatal(err)

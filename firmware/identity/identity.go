@@ -9,17 +9,16 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
 	"filippo.io/age"
 
+	"outpost/appliance/phonehome/wire"
 	"outpost/store"
 )
 
@@ -142,36 +141,15 @@ func Encrypt(recipient string, plaintext []byte) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-const keyPrefix = "ed25519:"
+// FormatPublicKey writes an ed25519 public key in its text form,
+// "ed25519:" and base64 (wire.FormatPublicKey: the form is phone home's
+// too).
+func FormatPublicKey(pub ed25519.PublicKey) string { return wire.FormatPublicKey(pub) }
 
-// FormatPublicKey writes an ed25519 public key as "ed25519:" and base64.
-func FormatPublicKey(pub ed25519.PublicKey) string {
-	return keyPrefix + base64.StdEncoding.EncodeToString(pub)
-}
+// ParsePublicKey reads a key written by FormatPublicKey
+// (wire.ParsePublicKey).
+func ParsePublicKey(s string) (ed25519.PublicKey, error) { return wire.ParsePublicKey(s) }
 
-// ParsePublicKey reads a key written by FormatPublicKey.
-func ParsePublicKey(s string) (ed25519.PublicKey, error) {
-	s = strings.TrimSpace(s)
-	if !strings.HasPrefix(s, keyPrefix) {
-		return nil, fmt.Errorf("public key %q does not start with %q", abbreviate(s), keyPrefix)
-	}
-	b, err := base64.StdEncoding.DecodeString(s[len(keyPrefix):])
-	if err != nil || len(b) != ed25519.PublicKeySize {
-		return nil, fmt.Errorf("public key %q is not %d bytes of base64", abbreviate(s), ed25519.PublicKeySize)
-	}
-	return ed25519.PublicKey(b), nil
-}
-
-// KeyID is a short, stable name for a public key (its SHA-256, 16 hex
-// digits) for logs and pages.
-func KeyID(pub ed25519.PublicKey) string {
-	sum := sha256.Sum256(pub)
-	return hex.EncodeToString(sum[:8])
-}
-
-func abbreviate(s string) string {
-	if len(s) > 24 {
-		return s[:24] + "…"
-	}
-	return s
-}
+// KeyID is a short, stable name for a public key for logs and pages
+// (wire.KeyID).
+func KeyID(pub ed25519.PublicKey) string { return wire.KeyID(pub) }

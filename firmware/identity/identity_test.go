@@ -97,22 +97,3 @@ func TestEncryptDecrypt(t *testing.T) {
 		t.Fatalf("bad recipient: %v", err)
 	}
 }
-
-func TestParsePublicKey(t *testing.T) {
-	pub, _, _ := ed25519.GenerateKey(nil)
-	s := identity.FormatPublicKey(pub)
-	if got, err := identity.ParsePublicKey(" " + s + "\n"); err != nil || !got.Equal(pub) {
-		t.Fatalf("round trip: %v", err)
-	}
-	for in, want := range map[string]string{
-		"ssh-ed25519 AAAAC3": `does not start with "ed25519:"`,
-		"ed25519:%%%":        "is not 32 bytes of base64",
-		"ed25519:AAAA":       "is not 32 bytes of base64",
-		"":                   "does not start with",
-	} {
-		_, err := identity.ParsePublicKey(in)
-		if err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("%q: want %q, got %v", in, want, err)
-		}
-	}
-}

@@ -6,14 +6,14 @@ package hqui
 import (
 	"net/http"
 
-	"outpost/appliance/phonehome"
+	"outpost/appliance/phonehome/wire"
 	"outpost/checks/clock"
 )
 
 // Source is what the pages read.
 type Source interface {
 	Fleet() ([]FleetRow, error)
-	Summaries(id string, n int) ([]phonehome.Summary, error)
+	Summaries(id string, n int) ([]wire.Summary, error)
 }
 
 // Handler serves the fleet page and the per-site pages.

@@ -13,13 +13,13 @@ import (
 	"strconv"
 	"time"
 
-	"outpost/appliance/phonehome"
+	"outpost/appliance/phonehome/wire"
 )
 
 // FleetRow is one box on the fleet page.
 type FleetRow struct {
 	ID, Site, Version string
-	Health            phonehome.Health
+	Health            wire.Health
 	Open              int
 	LastSeen          time.Time
 	Silent            bool
@@ -30,8 +30,8 @@ type FleetRow struct {
 // BoxView is one box's history page.
 type BoxView struct {
 	Row     FleetRow
-	Latest  *phonehome.Summary
-	History []phonehome.Summary
+	Latest  *wire.Summary
+	History []wire.Summary
 }
 
 func seen(t time.Time, now time.Time) string {

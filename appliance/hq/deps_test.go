@@ -1,0 +1,27 @@
+package hq_test
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestImportsNothingOfTheBox: the receiver and its pages depend on the
+// protocol and the clock only, not on the box's store, provisioning,
+// notifications, healing or sender.
+func TestImportsNothingOfTheBox(t *testing.T) {
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go tool to list imports with")
+	}
+	out, err := exec.Command(goTool, "list", "-deps", "outpost/appliance/hq", "outpost/ui/hq").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	allowed := map[string]bool{"outpost/appliance/hq": true, "outpost/ui/hq": true, "outpost/appliance/phonehome/wire": true, "outpost/checks/clock": true}
+	for _, p := range strings.Fields(string(out)) {
+		if strings.HasPrefix(p, "outpost/") && !allowed[p] {
+			t.Errorf("hq imports %s", p)
+		}
+	}
+}

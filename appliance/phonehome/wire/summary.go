@@ -1,0 +1,170 @@
+// Package wire is phone home's protocol, what the box and the MSP's
+// receiver (`outpost hq`) both speak: the summary and its gzip'd JSON
+// encoding, the signed request (headers, what is signed, verification),
+// the reply with its firmware notice, and the text form of the box's
+// public key. It imports only the standard library, so the receiver and
+// its pages depend on it and on nothing of the box (docs/phone-home.md;
+// docs/phone-home.schema.json is the summary's JSON Schema).
+package wire
+
+import "time"
+
+// Schema names the summary format (docs/phone-home.schema.json).
+const Schema = "outpost-summary/1"
+
+// Summary is what the box reports every interval and on important
+// changes.
+type Summary struct {
+	Schema string    `json:"schema"`
+	Box    Box       `json:"box"`
+	Seq    uint64    `json:"seq"`
+	Time   time.Time `json:"time"`
+	// Reason is why it was built: interval, incident_opened,
+	// incident_resolved, inventory_request or start.
+	Reason string `json:"reason"`
+	// Interval is the box's summary interval in seconds: the receiver
+	// flags a box silent for three of them.
+	Interval int    `json:"interval_s"`
+	Health   Health `json:"health"`
+	// OpenIncidents are every open incident with its timeline;
+	// ClosedIncidents those resolved since the previous summary.
+	OpenIncidents   []Incident `json:"open_incidents"`
+	ClosedIncidents []Incident `json:"closed_incidents"`
+	SLA             SLA        `json:"sla"`
+	Inventory       Inventory  `json:"inventory"`
+	Capacity        []Capacity `json:"capacity"`
+	BoxHealth       BoxHealth  `json:"box_health"`
+	// Lost counts summaries the box dropped (outbox quota reached during
+	// a long outage), ever; the receiver shows the newest figure.
+	Lost Lost `json:"lost"`
+}
+
+// Box identifies the sender.
+type Box struct {
+	ID           string `json:"id"`
+	Version      string `json:"version"`
+	PublicKey    string `json:"public_key"`
+	Site         string `json:"site"`
+	UICertSHA256 string `json:"ui_cert_sha256"`
+}
+
+// Health counts checks by status.
+type Health struct {
+	Checks   int `json:"checks"`
+	OK       int `json:"ok"`
+	Warning  int `json:"warning"`
+	Critical int `json:"critical"`
+	Unknown  int `json:"unknown"`
+	Pending  int `json:"pending"`
+}
+
+// Incident is an incident as the MSP sees it.
+type Incident struct {
+	ID         uint64          `json:"id"`
+	Check      string          `json:"check"`
+	Device     string          `json:"device"`
+	Severity   string          `json:"severity"`
+	State      string          `json:"state"`
+	Summary    string          `json:"summary"`
+	Opened     time.Time       `json:"opened"`
+	Acked      *time.Time      `json:"acked,omitempty"`
+	AckedBy    string          `json:"acked_by,omitempty"`
+	Resolved   *time.Time      `json:"resolved,omitempty"`
+	Resolution string          `json:"resolution,omitempty"`
+	Timeline   []TimelineEntry `json:"timeline"`
+}
+
+// TimelineEntry is one line of an incident's timeline.
+type TimelineEntry struct {
+	Time time.Time `json:"time"`
+	Kind string    `json:"kind"`
+	Text string    `json:"text"`
+}
+
+// SLA figures over a window (the last 30 days).
+type SLA struct {
+	From time.Time `json:"from"`
+	To   time.Time `json:"to"`
+	// UptimePercent is the share of check-time without an open incident.
+	UptimePercent float64 `json:"uptime_percent"`
+	Incidents     int     `json:"incidents"`
+	// Acknowledged and Resolved count the incidents the means are over.
+	Acknowledged int `json:"acknowledged"`
+	Resolved     int `json:"resolved"`
+	// MeanTimeToAck and MeanTimeToResolve are in seconds, over the
+	// incidents acknowledged / resolved in the window (0 when none).
+	MeanTimeToAck     float64 `json:"mean_time_to_ack_s"`
+	MeanTimeToResolve float64 `json:"mean_time_to_resolve_s"`
+}
+
+// Inventory is the change in devices since the last summary (and every
+// device when the MSP asked for a full inventory).
+type Inventory struct {
+	New     []Device `json:"new"`
+	Gone    []string `json:"gone"`
+	Changed []Device `json:"changed"`
+	Full    []Device `json:"full,omitempty"`
+}
+
+// Device is one monitored device and what the box knows of it.
+type Device struct {
+	Name   string            `json:"name"`
+	Class  string            `json:"class,omitempty"`
+	Checks int               `json:"checks"`
+	Facts  map[string]string `json:"facts,omitempty"`
+}
+
+// Capacity is a capacity warning (disk, memory, storage filling up).
+type Capacity struct {
+	Check  string  `json:"check"`
+	Device string  `json:"device"`
+	Status string  `json:"status"`
+	Value  float64 `json:"value"`
+	Detail string  `json:"detail"`
+}
+
+// BoxHealth is the box's own state.
+type BoxHealth struct {
+	StoreBytes    int64   `json:"store_bytes"`
+	LatenessP99Ms float64 `json:"lateness_p99_ms"`
+	OutboxDepth   int     `json:"outbox_depth"`
+	UptimeSeconds int64   `json:"uptime_s"`
+	LastUSB       *Event  `json:"last_usb,omitempty"`
+	LastFirmware  *Event  `json:"last_firmware,omitempty"`
+	// Clock is the box's own clock as its clock check last judged it: a
+	// box whose clock is wrong stamps everything it reports wrongly (hq
+	// files summaries by its own clock either way).
+	Clock *Clock `json:"clock,omitempty"`
+}
+
+// Clock is the state of the box's own clock.
+type Clock struct {
+	Check string `json:"check,omitempty"`
+	// Sync is "synchronised", "not synchronised" or "unknown" (no time
+	// source on the box could tell).
+	Sync    string    `json:"sync"`
+	Status  string    `json:"status,omitempty"`
+	Detail  string    `json:"detail,omitempty"`
+	Checked time.Time `json:"checked,omitzero"`
+}
+
+// Event is a dated happening with its result.
+type Event struct {
+	Time   time.Time `json:"time"`
+	Result string    `json:"result"`
+	Detail string    `json:"detail"`
+}
+
+// Lost reports summaries dropped by the outbox quota, ever: how many,
+// which sequence numbers (first to last: gaps are ones that arrived),
+// and the figures they carried that no later summary repeats, coalesced.
+// Open incidents are not among them: every summary lists them all.
+type Lost struct {
+	Total            uint64 `json:"total"`
+	FirstSeq         uint64 `json:"first_seq,omitempty"`
+	LastSeq          uint64 `json:"last_seq,omitempty"`
+	IncidentsClosed  uint64 `json:"incidents_closed"`
+	InventoryNew     uint64 `json:"inventory_new"`
+	InventoryGone    uint64 `json:"inventory_gone"`
+	InventoryChanged uint64 `json:"inventory_changed"`
+}
