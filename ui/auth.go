@@ -190,7 +190,7 @@ func (s *Server) preCSRF(w http.ResponseWriter, r *http.Request) string {
 // before login, of the double-submit cookie).
 func (s *Server) checkCSRF(r *http.Request, sess *Session) error {
 	if err := r.ParseForm(); err != nil {
-		return &Error{Code: http.StatusBadRequest, Msg: "bad form: " + err.Error()}
+		return Errorf(EBADREQUEST, "bad form: %s", err)
 	}
 	got := r.PostForm.Get("csrf")
 	// The session's token, or before login (setup, login forms) the
@@ -207,7 +207,7 @@ func (s *Server) checkCSRF(r *http.Request, sess *Session) error {
 			return nil
 		}
 	}
-	return &Error{Code: http.StatusForbidden, Msg: "the form's security token is missing or stale; reload the page and try again"}
+	return Errorf(EFORBIDDEN, "the form's security token is missing or stale; reload the page and try again")
 }
 
 // loginLimiter allows at most max failures per window per client address.

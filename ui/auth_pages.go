@@ -22,8 +22,7 @@ func (s *Server) authPages() {
 		user := strings.TrimSpace(r.PostForm.Get("user"))
 		pw := r.PostForm.Get("password")
 		fail := func(msg string) error {
-			w.WriteHeader(http.StatusUnprocessableEntity)
-			return s.render(w, r, nil, "First boot", setupView(s.preCSRF(w, r), user, msg))
+			return s.render(w, r, nil, "First boot", setupView(s.preCSRF(w, r), user, s.report(w, r, Errorf(EINVALID, "%s", msg))))
 		}
 		if err := validUserName(user); err != nil {
 			return fail(err.Error())
@@ -44,7 +43,7 @@ func (s *Server) authPages() {
 			return err
 		}
 		if !created {
-			return &Error{Code: http.StatusConflict, Msg: "an administrator already exists; log in instead"}
+			return Errorf(ECONFLICT, "an administrator already exists; log in instead")
 		}
 		s.o.Log.Info("first admin account created", "user", user, "from", clientAddr(r))
 		if err := s.startSession(w, u); err != nil {
@@ -66,9 +65,8 @@ func (s *Server) authPages() {
 		next := safeNext(r.PostForm.Get("next"))
 		if blocked, until := s.limiter.Blocked(addr); blocked {
 			w.Header().Set("Retry-After", fmt.Sprint(int(until.Sub(s.o.Clock.Now()).Seconds())+1))
-			w.WriteHeader(http.StatusTooManyRequests)
-			return s.render(w, r, nil, "Log in", loginView(s.preCSRF(w, r), user, next,
-				fmt.Sprintf("too many failed logins from %s; try again after %s", addr, until.Format("15:04:05"))))
+			msg := s.report(w, r, Errorf(ETOOMANY, "too many failed logins from %s; try again after %s", addr, until.Format("15:04:05")))
+			return s.render(w, r, nil, "Log in", loginView(s.preCSRF(w, r), user, next, msg))
 		}
 		u, ok, err := s.o.Users.GetUser(user)
 		if err != nil {
@@ -77,8 +75,8 @@ func (s *Server) authPages() {
 		if !ok || bcrypt.CompareHashAndPassword(u.Hash, []byte(r.PostForm.Get("password"))) != nil {
 			s.limiter.Fail(addr)
 			s.o.Log.Warn("failed login", "user", user, "from", addr)
-			w.WriteHeader(http.StatusUnauthorized)
-			return s.render(w, r, nil, "Log in", loginView(s.preCSRF(w, r), user, next, "wrong user name or password"))
+			msg := s.report(w, r, Errorf(EUNAUTHORIZED, "wrong user name or password"))
+			return s.render(w, r, nil, "Log in", loginView(s.preCSRF(w, r), user, next, msg))
 		}
 		if c, err := r.Cookie(sessionCookie); err == nil {
 			s.o.Users.DeleteSession(c.Value)

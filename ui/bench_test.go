@@ -46,12 +46,14 @@ func bigSite(devices, perDevice int, now time.Time) *siteBackend {
 	return b
 }
 
-func benchPage(b *testing.B, backend Backend, path string) {
+func benchPage(b *testing.B, backend fullBackend, path string) {
 	now := time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
 	users := newMemUsers()
 	users.PutUser(User{Name: "admin", Role: RoleAdmin})
 	users.PutSession(Session{ID: "sess", User: "admin", Role: RoleAdmin, CSRF: "t", Expires: now.Add(time.Hour)})
-	s := New(Options{Backend: backend, Users: users, Clock: clock.NewFake(now), Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	o := allPages(backend, users)
+	o.Clock, o.Log = clock.NewFake(now), slog.New(slog.NewTextHandler(io.Discard, nil))
+	s := New(o)
 	req := httptest.NewRequest("GET", path, nil)
 	req.AddCookie(&http.Cookie{Name: sessionCookie, Value: "sess"})
 	lat := make([]time.Duration, 0, b.N)

@@ -8,6 +8,30 @@ import (
 
 func init() { pages = append(pages, (*Server).checkEditPages) }
 
+// CheckEditBackend is what the add, edit and delete check pages and the
+// config export read and do.
+type CheckEditBackend interface {
+	// Kinds lists the check kinds this build knows.
+	Kinds() []string
+	// CheckForm returns a configured check for editing (ok false for a
+	// check not in the config).
+	CheckForm(id string) (f CheckForm, ok bool)
+	// SaveCheck replaces check orig (adds one when orig is "") and
+	// applies the config as a new version. Validation problems come back
+	// as a *FormError, an unknown orig as ENOTFOUND.
+	SaveCheck(orig string, f CheckForm, user string) error
+	// DeleteCheck removes a check from the config. An unknown check is
+	// ENOTFOUND; a config that would not validate without it ECONFLICT.
+	DeleteCheck(id, user string) error
+	// ConfigYAML is the config in force.
+	ConfigYAML() []byte
+}
+
+// CheckForm is the add/edit check form.
+type CheckForm struct {
+	ID, Kind, Target, Interval, Timeout, Device, Group, Severity, Options string
+}
+
 // CheckFormView is the add/edit page.
 type CheckFormView struct {
 	Orig     string
@@ -18,15 +42,19 @@ type CheckFormView struct {
 }
 
 func (s *Server) checkEditPages() {
+	b := s.o.CheckEdit
+	if b == nil {
+		return
+	}
 	s.handle("GET", "/checks/new", RoleAdmin, func(w http.ResponseWriter, r *http.Request, sess *Session) error {
-		return s.render(w, r, sess, "Add a check", checkFormView(CheckFormView{Form: CheckForm{Interval: "60s", Severity: "critical", Kind: "http"}, Kinds: s.o.Backend.Kinds(), CSRF: sess.CSRF}))
+		return s.render(w, r, sess, "Add a check", checkFormView(CheckFormView{Form: CheckForm{Interval: "60s", Severity: "critical", Kind: "http"}, Kinds: b.Kinds(), CSRF: sess.CSRF}))
 	})
 	s.handle("GET", "/checks/{id}/edit", RoleAdmin, func(w http.ResponseWriter, r *http.Request, sess *Session) error {
-		f, ok := s.o.Backend.CheckForm(r.PathValue("id"))
+		f, ok := b.CheckForm(r.PathValue("id"))
 		if !ok {
-			return &Error{Code: http.StatusNotFound, Msg: "no check " + r.PathValue("id")}
+			return Errorf(ENOTFOUND, "no check %s", r.PathValue("id"))
 		}
-		return s.render(w, r, sess, "Edit "+f.ID, checkFormView(CheckFormView{Orig: f.ID, Form: f, Kinds: s.o.Backend.Kinds(), CSRF: sess.CSRF}))
+		return s.render(w, r, sess, "Edit "+f.ID, checkFormView(CheckFormView{Orig: f.ID, Form: f, Kinds: b.Kinds(), CSRF: sess.CSRF}))
 	})
 	save := func(w http.ResponseWriter, r *http.Request, sess *Session, orig string) error {
 		f := CheckForm{}
@@ -36,14 +64,14 @@ func (s *Server) checkEditPages() {
 		}{{&f.ID, "id"}, {&f.Kind, "kind"}, {&f.Target, "target"}, {&f.Interval, "interval"}, {&f.Timeout, "timeout"}, {&f.Device, "device"}, {&f.Group, "group"}, {&f.Severity, "severity"}, {&f.Options, "options"}} {
 			*x.dst = strings.TrimSpace(r.PostForm.Get(x.name))
 		}
-		err := s.o.Backend.SaveCheck(orig, f, sess.User)
+		err := b.SaveCheck(orig, f, sess.User)
 		var fe *FormError
 		if errors.As(err, &fe) {
-			w.WriteHeader(http.StatusUnprocessableEntity)
-			return s.render(w, r, sess, "Check", checkFormView(CheckFormView{Orig: orig, Form: f, Kinds: s.o.Backend.Kinds(), Problems: fe.Problems, CSRF: sess.CSRF}))
+			writeStatus(w, fe)
+			return s.render(w, r, sess, "Check", checkFormView(CheckFormView{Orig: orig, Form: f, Kinds: b.Kinds(), Problems: fe.Problems, CSRF: sess.CSRF}))
 		}
 		if err != nil {
-			return &Error{Code: http.StatusConflict, Msg: err.Error()}
+			return err
 		}
 		s.o.Log.Info("check saved from the UI", "check", f.ID, "by", sess.User)
 		http.Redirect(w, r, "/checks/"+f.ID, http.StatusSeeOther)
@@ -56,8 +84,8 @@ func (s *Server) checkEditPages() {
 		return save(w, r, sess, r.PathValue("id"))
 	})
 	s.handle("POST", "/checks/{id}/delete", RoleAdmin, func(w http.ResponseWriter, r *http.Request, sess *Session) error {
-		if err := s.o.Backend.DeleteCheck(r.PathValue("id"), sess.User); err != nil {
-			return &Error{Code: http.StatusConflict, Msg: err.Error()}
+		if err := b.DeleteCheck(r.PathValue("id"), sess.User); err != nil {
+			return err
 		}
 		s.o.Log.Info("check deleted from the UI", "check", r.PathValue("id"), "by", sess.User)
 		http.Redirect(w, r, "/checks", http.StatusSeeOther)
@@ -66,7 +94,7 @@ func (s *Server) checkEditPages() {
 	s.handle("GET", "/settings/config.yaml", RoleAdmin, func(w http.ResponseWriter, r *http.Request, sess *Session) error {
 		w.Header().Set("Content-Type", "application/yaml; charset=utf-8")
 		w.Header().Set("Content-Disposition", `attachment; filename="outpost-site.yaml"`)
-		_, err := w.Write(s.o.Backend.ConfigYAML())
+		_, err := w.Write(b.ConfigYAML())
 		return err
 	})
 }

@@ -1,13 +1,38 @@
 package ui
 
 import (
+	"context"
 	"net/http"
 	"sort"
 	"strings"
 	"time"
+
+	"outpost/checks"
 )
 
 func init() { pages = append(pages, (*Server).checkPages) }
+
+// ChecksBackend is what the check list and a check's page read and do.
+type ChecksBackend interface {
+	// CheckStates returns every check with its latest result.
+	CheckStates() []CheckState
+	historyReader
+	// Changes returns a check's status changes in [from, to]; errors are
+	// internal.
+	Changes(id string, from, to time.Time) ([]Change, error)
+	// RunNow runs a check at once. An unknown check is ENOTFOUND.
+	RunNow(ctx context.Context, id string) (checks.Result, error)
+}
+
+// historyReader is the history a graph plots (check and device pages).
+type historyReader interface {
+	// History returns a check's raw results in [from, to]; errors are
+	// internal.
+	History(id string, from, to time.Time) ([]checks.Result, error)
+	// Rollups returns aggregated points for long ranges; step is 5m or
+	// 1h; errors are internal.
+	Rollups(id string, step time.Duration, from, to time.Time) ([]Point, error)
+}
 
 // ChecksView is the filtered check list.
 type ChecksView struct {
@@ -59,22 +84,26 @@ type RecentResult struct {
 }
 
 func (s *Server) checkPages() {
+	b := s.o.Checks
+	if b == nil {
+		return
+	}
 	s.handle("GET", "/checks", RoleViewer, func(w http.ResponseWriter, r *http.Request, sess *Session) error {
 		q := r.URL.Query()
-		v := FilterChecks(s.o.Backend.CheckStates(), s.o.Clock.Now(), q.Get("q"), q.Get("status"), q.Get("device"))
+		v := FilterChecks(b.CheckStates(), s.o.Clock.Now(), q.Get("q"), q.Get("status"), q.Get("device"))
 		v.CanEdit = sess.Role.AtLeast(RoleAdmin)
 		return s.render(w, r, sess, "Checks", checksView(v))
 	})
 	s.handle("GET", "/checks/{id}", RoleViewer, func(w http.ResponseWriter, r *http.Request, sess *Session) error {
-		v, err := s.checkView(r, sess)
+		v, err := s.checkView(b, r, sess)
 		if err != nil {
 			return err
 		}
 		return s.render(w, r, sess, v.Row.ID, checkView(v))
 	})
 	s.handle("POST", "/checks/{id}/run", RoleTechnician, func(w http.ResponseWriter, r *http.Request, sess *Session) error {
-		if _, err := s.o.Backend.RunNow(r.Context(), r.PathValue("id")); err != nil {
-			return &Error{Code: http.StatusNotFound, Msg: err.Error()}
+		if _, err := b.RunNow(r.Context(), r.PathValue("id")); err != nil {
+			return err
 		}
 		http.Redirect(w, r, "/checks/"+r.PathValue("id")+"?ran=1", http.StatusSeeOther)
 		return nil
@@ -103,10 +132,10 @@ func FilterChecks(states []CheckState, now time.Time, q, status, device string) 
 	return v
 }
 
-func (s *Server) checkView(r *http.Request, sess *Session) (CheckView, error) {
+func (s *Server) checkView(b ChecksBackend, r *http.Request, sess *Session) (CheckView, error) {
 	id := r.PathValue("id")
 	var st *CheckState
-	for _, c := range s.o.Backend.CheckStates() {
+	for _, c := range b.CheckStates() {
 		if c.ID == id {
 			c := c
 			st = &c
@@ -114,7 +143,7 @@ func (s *Server) checkView(r *http.Request, sess *Session) (CheckView, error) {
 		}
 	}
 	if st == nil {
-		return CheckView{}, &Error{Code: http.StatusNotFound, Msg: "no check " + id}
+		return CheckView{}, Errorf(ENOTFOUND, "no check %s", id)
 	}
 	now := s.o.Clock.Now()
 	rng := Ranges[0]
@@ -128,16 +157,16 @@ func (s *Server) checkView(r *http.Request, sess *Session) (CheckView, error) {
 		v.Ranges = append(v.Ranges, x.Name)
 	}
 	from := now.Add(-rng.Span)
-	raw, err := s.o.Backend.History(id, now.Add(-24*time.Hour), now)
+	raw, err := b.History(id, now.Add(-24*time.Hour), now)
 	if err != nil {
 		return v, err
 	}
-	points, err := s.points(id, rng, from, now)
+	points, err := points(b, id, rng, from, now)
 	if err != nil {
 		return v, err
 	}
 	v.Graph = BuildGraph(points, from, now, 600, 160, true)
-	ch, err := s.o.Backend.Changes(id, from, now)
+	ch, err := b.Changes(id, from, now)
 	if err != nil {
 		return v, err
 	}

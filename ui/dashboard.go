@@ -12,6 +12,15 @@ import (
 
 func init() { pages = append(pages, (*Server).dashboardPage) }
 
+// DashboardBackend is what the dashboard reads.
+type DashboardBackend interface {
+	// CheckStates returns every check with its latest result.
+	CheckStates() []CheckState
+	// Incidents lists incidents newest first (open ones only if open), at
+	// most limit; errors are internal.
+	Incidents(open bool, limit int) ([]Incident, error)
+}
+
 // DashboardView is the site at a glance.
 type DashboardView struct {
 	Now      time.Time
@@ -61,10 +70,14 @@ type DeviceRow struct {
 }
 
 func (s *Server) dashboardPage() {
+	b := s.o.Dashboard
+	if b == nil {
+		return
+	}
 	s.handle("GET", "/{$}", RoleViewer, func(w http.ResponseWriter, r *http.Request, sess *Session) error {
 		now := s.o.Clock.Now()
-		v := BuildDashboard(s.o.Backend.CheckStates(), now)
-		recent, err := s.o.Backend.Incidents(false, 100)
+		v := BuildDashboard(b.CheckStates(), now)
+		recent, err := b.Incidents(false, 100)
 		if err != nil {
 			return err
 		}

@@ -9,6 +9,19 @@ import (
 
 func init() { pages = append(pages, (*Server).devicePages) }
 
+// DevicesBackend is what the device list and a device's page read.
+type DevicesBackend interface {
+	// CheckStates returns every check with its latest result.
+	CheckStates() []CheckState
+	historyReader
+	// Incidents lists incidents newest first (open ones only if open), at
+	// most limit; errors are internal.
+	Incidents(open bool, limit int) ([]Incident, error)
+	// Agents returns the Outpost agents that serve a device (by agent
+	// or device name), with their latest inventory.
+	Agents(device string) []AgentView
+}
+
 // DevicesView is the device list.
 type DevicesView struct {
 	Q, Status string
@@ -42,11 +55,15 @@ type DeviceCheck struct {
 }
 
 func (s *Server) devicePages() {
+	b := s.o.Devices
+	if b == nil {
+		return
+	}
 	s.handle("GET", "/devices", RoleViewer, func(w http.ResponseWriter, r *http.Request, sess *Session) error {
 		q := r.URL.Query()
 		v := DevicesView{Q: q.Get("q"), Status: q.Get("status"), Statuses: []string{"critical", "warning", "unknown", "ok", "pending"}}
 		ql := strings.ToLower(strings.TrimSpace(v.Q))
-		for _, d := range Devices(s.o.Backend.CheckStates()) {
+		for _, d := range Devices(b.CheckStates()) {
 			if v.Status != "" && d.Worst != v.Status {
 				continue
 			}
@@ -71,7 +88,7 @@ func (s *Server) devicePages() {
 			v.Ranges = append(v.Ranges, x.Name)
 		}
 		from := now.Add(-rng.Span)
-		for _, c := range s.o.Backend.CheckStates() {
+		for _, c := range b.CheckStates() {
 			row := rowOf(c, now)
 			if row.Device != name {
 				continue
@@ -79,17 +96,17 @@ func (s *Server) devicePages() {
 			if rankOf(row.Status) > rankOf(v.Worst) {
 				v.Worst = row.Status
 			}
-			pts, err := s.points(c.ID, rng, from, now)
+			pts, err := points(b, c.ID, rng, from, now)
 			if err != nil {
 				return err
 			}
 			v.Checks = append(v.Checks, DeviceCheck{CheckRow: row, Graph: BuildGraph(pts, from, now, 300, 48, false)})
 		}
 		if len(v.Checks) == 0 {
-			return &Error{Code: http.StatusNotFound, Msg: "no checks on device " + name}
+			return Errorf(ENOTFOUND, "no checks on device %s", name)
 		}
 		sort.SliceStable(v.Checks, func(i, j int) bool { return rankOf(v.Checks[i].Status) > rankOf(v.Checks[j].Status) })
-		incs, err := s.o.Backend.Incidents(false, 500)
+		incs, err := b.Incidents(false, 500)
 		if err != nil {
 			return err
 		}
@@ -98,18 +115,18 @@ func (s *Server) devicePages() {
 				v.Incidents = append(v.Incidents, rowOfIncident(inc, now))
 			}
 		}
-		v.Agents = s.o.Backend.Agents(name)
+		v.Agents = b.Agents(name)
 		return s.render(w, r, sess, name, deviceView(v))
 	})
 }
 
 // points returns a check's history for a range: raw results for a day,
 // rollups beyond.
-func (s *Server) points(id string, rng Range, from, to time.Time) ([]Point, error) {
+func points(b historyReader, id string, rng Range, from, to time.Time) ([]Point, error) {
 	if rng.Step > 0 {
-		return s.o.Backend.Rollups(id, rng.Step, from, to)
+		return b.Rollups(id, rng.Step, from, to)
 	}
-	raw, err := s.o.Backend.History(id, from, to)
+	raw, err := b.History(id, from, to)
 	if err != nil {
 		return nil, err
 	}

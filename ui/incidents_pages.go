@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -9,6 +10,27 @@ import (
 )
 
 func init() { pages = append(pages, (*Server).incidentPages) }
+
+// IncidentsBackend is what the incident list and an incident's page read
+// and do.
+type IncidentsBackend interface {
+	// Incidents lists incidents newest first (open ones only if open), at
+	// most limit; errors are internal.
+	Incidents(open bool, limit int) ([]Incident, error)
+	// Incident returns one incident. An unknown id is ENOTFOUND.
+	Incident(id uint64) (Incident, error)
+	// Act acknowledges, notes or resolves an incident as user. An
+	// unknown id is ENOTFOUND, an unknown verb EBADREQUEST, an action the
+	// incident's state refuses (already acknowledged, already resolved)
+	// ECONFLICT.
+	Act(id uint64, verb, user, note string) error
+	// Remediations lists a check's remediations, in order.
+	Remediations(check string) []string
+	// Heal runs remediation index (0-based) of a check as user and says
+	// what happened. A check no longer configured is ENOTFOUND; a
+	// remediation it does not have (any more) ECONFLICT.
+	Heal(ctx context.Context, check string, index int, user string) (string, error)
+}
 
 // IncidentsView is the incident list.
 type IncidentsView struct {
@@ -57,9 +79,13 @@ func rowOfIncident(inc Incident, now time.Time) IncidentRow {
 }
 
 func (s *Server) incidentPages() {
+	b := s.o.Incidents
+	if b == nil {
+		return
+	}
 	s.handle("GET", "/incidents", RoleViewer, func(w http.ResponseWriter, r *http.Request, sess *Session) error {
 		all := r.URL.Query().Get("all") == "1"
-		list, err := s.o.Backend.Incidents(!all, 200)
+		list, err := b.Incidents(!all, 200)
 		if err != nil {
 			return err
 		}
@@ -71,27 +97,25 @@ func (s *Server) incidentPages() {
 		return s.render(w, r, sess, "Incidents", incidentsView(v))
 	})
 	s.handle("GET", "/incidents/{id}", RoleViewer, func(w http.ResponseWriter, r *http.Request, sess *Session) error {
-		return s.renderIncident(w, r, sess, r.URL.Query().Get("msg"), "")
+		return s.renderIncident(b, w, r, sess, r.URL.Query().Get("msg"), "")
 	})
 	s.handle("POST", "/incidents/{id}/act", RoleTechnician, func(w http.ResponseWriter, r *http.Request, sess *Session) error {
 		id, err := strconv.ParseUint(r.PathValue("id"), 10, 64)
 		if err != nil {
-			return &Error{Code: http.StatusNotFound, Msg: "no such incident"}
+			return Errorf(ENOTFOUND, "no such incident")
 		}
 		verb := r.PostForm.Get("verb")
 		note := strings.TrimSpace(r.PostForm.Get("note"))
 		switch verb {
 		case "ack", "note", "resolve":
 		default:
-			return &Error{Code: http.StatusBadRequest, Msg: fmt.Sprintf("unknown action %q", verb)}
+			return Errorf(EBADREQUEST, "unknown action %q", verb)
 		}
 		if verb == "note" && note == "" {
-			w.WriteHeader(http.StatusUnprocessableEntity)
-			return s.renderIncident(w, r, sess, "", "write the note first")
+			return s.renderIncident(b, w, r, sess, "", s.report(w, r, Errorf(EINVALID, "write the note first")))
 		}
-		if err := s.o.Backend.Act(id, verb, sess.User, note); err != nil {
-			w.WriteHeader(http.StatusConflict)
-			return s.renderIncident(w, r, sess, "", err.Error())
+		if err := b.Act(id, verb, sess.User, note); err != nil {
+			return s.renderIncident(b, w, r, sess, "", s.report(w, r, err))
 		}
 		http.Redirect(w, r, fmt.Sprintf("/incidents/%d?msg=%s", id, map[string]string{"ack": "acknowledged", "note": "note+added", "resolve": "resolved"}[verb]), http.StatusSeeOther)
 		return nil
@@ -99,34 +123,33 @@ func (s *Server) incidentPages() {
 	s.handle("POST", "/incidents/{id}/heal", RoleTechnician, func(w http.ResponseWriter, r *http.Request, sess *Session) error {
 		id, err := strconv.ParseUint(r.PathValue("id"), 10, 64)
 		if err != nil {
-			return &Error{Code: http.StatusNotFound, Msg: "no such incident"}
+			return Errorf(ENOTFOUND, "no such incident")
 		}
-		inc, err := s.o.Backend.Incident(id)
+		inc, err := b.Incident(id)
 		if err != nil {
-			return &Error{Code: http.StatusNotFound, Msg: err.Error()}
+			return err
 		}
 		idx, err := strconv.Atoi(r.PostForm.Get("action"))
 		if err != nil {
-			return &Error{Code: http.StatusBadRequest, Msg: "choose a remediation"}
+			return Errorf(EBADREQUEST, "choose a remediation")
 		}
-		out, err := s.o.Backend.Heal(r.Context(), inc.Check, idx, sess.User)
+		out, err := b.Heal(r.Context(), inc.Check, idx, sess.User)
 		if err != nil {
-			w.WriteHeader(http.StatusConflict)
-			return s.renderIncident(w, r, sess, "", err.Error())
+			return s.renderIncident(b, w, r, sess, "", s.report(w, r, err))
 		}
-		return s.renderIncident(w, r, sess, out, "")
+		return s.renderIncident(b, w, r, sess, out, "")
 	})
 }
 
-func (s *Server) renderIncident(w http.ResponseWriter, r *http.Request, sess *Session, msg, errMsg string) error {
+func (s *Server) renderIncident(b IncidentsBackend, w http.ResponseWriter, r *http.Request, sess *Session, msg, errMsg string) error {
 	id, err := strconv.ParseUint(r.PathValue("id"), 10, 64)
 	if err != nil {
-		return &Error{Code: http.StatusNotFound, Msg: "no such incident"}
+		return Errorf(ENOTFOUND, "no such incident")
 	}
-	inc, err := s.o.Backend.Incident(id)
+	inc, err := b.Incident(id)
 	if err != nil {
-		return &Error{Code: http.StatusNotFound, Msg: err.Error()}
+		return err
 	}
-	v := IncidentView{Row: rowOfIncident(inc, s.o.Clock.Now()), CSRF: sess.CSRF, CanAct: sess.Role.AtLeast(RoleTechnician), Msg: msg, Err: errMsg, Remediations: s.o.Backend.Remediations(inc.Check)}
+	v := IncidentView{Row: rowOfIncident(inc, s.o.Clock.Now()), CSRF: sess.CSRF, CanAct: sess.Role.AtLeast(RoleTechnician), Msg: msg, Err: errMsg, Remediations: b.Remediations(inc.Check)}
 	return s.render(w, r, sess, fmt.Sprintf("Incident %d", id), incidentView(v))
 }

@@ -8,6 +8,13 @@ import (
 
 func init() { pages = append(pages, (*Server).settingsPages) }
 
+// SettingsBackend is what the settings page reads about the box (users
+// come through Users, the site name through SiteBackend).
+type SettingsBackend interface {
+	// About returns the box facts for the settings page.
+	About() About
+}
+
 // SettingsView is the settings page.
 type SettingsView struct {
 	Site    string
@@ -21,6 +28,9 @@ type SettingsView struct {
 }
 
 func (s *Server) settingsPages() {
+	if s.o.Settings == nil {
+		return
+	}
 	s.handle("GET", "/settings", RoleViewer, func(w http.ResponseWriter, r *http.Request, sess *Session) error {
 		return s.renderSettings(w, r, sess, "", r.URL.Query().Get("msg"))
 	})
@@ -29,18 +39,18 @@ func (s *Server) settingsPages() {
 		role := Role(r.PostForm.Get("role"))
 		pw := r.PostForm.Get("password")
 		if err := validUserName(name); err != nil {
-			return s.settingsErr(w, r, sess, err.Error())
+			return s.settingsErr(w, r, sess, Errorf(EINVALID, "%s", err))
 		}
 		if !slices.Contains(Roles, role) {
-			return s.settingsErr(w, r, sess, "role must be viewer, technician or admin")
+			return s.settingsErr(w, r, sess, Errorf(EINVALID, "role must be viewer, technician or admin"))
 		}
 		if _, exists, err := s.o.Users.GetUser(name); err != nil {
 			return err
 		} else if exists {
-			return s.settingsErr(w, r, sess, "user "+name+" already exists")
+			return s.settingsErr(w, r, sess, Errorf(EINVALID, "user %s already exists", name))
 		}
 		if err := CheckPassword(name, pw); err != nil {
-			return s.settingsErr(w, r, sess, err.Error())
+			return s.settingsErr(w, r, sess, Errorf(EINVALID, "%s", err))
 		}
 		hash, err := HashPassword(pw)
 		if err != nil {
@@ -56,7 +66,7 @@ func (s *Server) settingsPages() {
 	s.handle("POST", "/settings/users/{name}/delete", RoleAdmin, func(w http.ResponseWriter, r *http.Request, sess *Session) error {
 		name := r.PathValue("name")
 		if name == sess.User {
-			return s.settingsErr(w, r, sess, "you cannot delete your own account")
+			return s.settingsErr(w, r, sess, Errorf(EINVALID, "you cannot delete your own account"))
 		}
 		if err := s.o.Users.DeleteUserSessions(name); err != nil {
 			return err
@@ -70,13 +80,13 @@ func (s *Server) settingsPages() {
 	})
 }
 
-func (s *Server) settingsErr(w http.ResponseWriter, r *http.Request, sess *Session, msg string) error {
-	w.WriteHeader(http.StatusUnprocessableEntity)
-	return s.renderSettings(w, r, sess, msg, "")
+// settingsErr shows the settings page again with what was wrong.
+func (s *Server) settingsErr(w http.ResponseWriter, r *http.Request, sess *Session, err error) error {
+	return s.renderSettings(w, r, sess, s.report(w, r, err), "")
 }
 
 func (s *Server) renderSettings(w http.ResponseWriter, r *http.Request, sess *Session, errMsg, msg string) error {
-	v := SettingsView{Site: s.o.Backend.SiteName(), About: s.o.Backend.About(), IsAdmin: sess.Role.AtLeast(RoleAdmin), Me: sess.User, CSRF: sess.CSRF, Err: errMsg, Msg: msg}
+	v := SettingsView{Site: s.siteName(), About: s.o.Settings.About(), IsAdmin: sess.Role.AtLeast(RoleAdmin), Me: sess.User, CSRF: sess.CSRF, Err: errMsg, Msg: msg}
 	if v.IsAdmin {
 		users, err := s.o.Users.ListUsers()
 		if err != nil {

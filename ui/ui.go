@@ -1,13 +1,13 @@
 // Package ui is Outpost's local web interface: server-rendered templ pages
 // that work without JavaScript, fast on a phone on the site Wi-Fi. It
-// reads and acts through the narrow interfaces declared here (Backend,
-// Users); it imports neither the store nor other features.
+// reads and acts through narrow interfaces, one per page and declared next
+// to it (DashboardBackend, ChecksBackend, ...), plus Users; it imports
+// neither the store nor other features. Errors meant for the user are
+// *Error, mapped to HTTP status in one table (error.go).
 package ui
 
 import (
-	"context"
 	"embed"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -22,57 +22,9 @@ import (
 	"outpost/checks/clock"
 )
 
-// Backend is what the UI reads and asks of the daemon.
-type Backend interface {
+// SiteBackend names the site, for the header of every page.
+type SiteBackend interface {
 	SiteName() string
-	// CheckStates returns every check with its latest result.
-	CheckStates() []CheckState
-	// History returns a check's raw results in [from, to].
-	History(id string, from, to time.Time) ([]checks.Result, error)
-	// Changes returns a check's status changes in [from, to].
-	Changes(id string, from, to time.Time) ([]Change, error)
-	// Rollups returns aggregated points for long ranges; step is 5m or 1h.
-	Rollups(id string, step time.Duration, from, to time.Time) ([]Point, error)
-	// RunNow runs a check at once.
-	RunNow(ctx context.Context, id string) (checks.Result, error)
-	// About returns the box facts for the settings page.
-	About() About
-	// Incidents lists incidents newest first (open ones only if open).
-	Incidents(open bool, limit int) ([]Incident, error)
-	// Incident returns one incident; ErrNotFound-like errors become 404.
-	Incident(id uint64) (Incident, error)
-	// Act acknowledges, notes or resolves an incident as user.
-	Act(id uint64, verb, user, note string) error
-	// Remediations lists a check's remediations, in order.
-	Remediations(check string) []string
-	// Heal runs remediation index (0-based) of a check as user and says
-	// what happened.
-	Heal(ctx context.Context, check string, index int, user string) (string, error)
-	// Kinds lists the check kinds this build knows.
-	Kinds() []string
-	// CheckForm returns a configured check for editing.
-	CheckForm(id string) (CheckForm, bool)
-	// SaveCheck replaces check orig (adds one when orig is "") and
-	// applies the config as a new version. Validation problems come back
-	// as a *FormError.
-	SaveCheck(orig string, f CheckForm, user string) error
-	// DeleteCheck removes a check from the config.
-	DeleteCheck(id, user string) error
-	// ConfigYAML is the config in force.
-	ConfigYAML() []byte
-	// Notifications describes channels, policies, on-call and recent
-	// deliveries.
-	Notifications() NotifyView
-	// SendTest sends a test message through a channel.
-	SendTest(ctx context.Context, channel string) (string, error)
-	// Section returns a top-level config section as YAML text; ok is
-	// false for a section the UI may not edit.
-	Section(name string) (text string, ok bool)
-	// SaveSection replaces a section (validation problems as *FormError).
-	SaveSection(name, text, user string) error
-	// Agents returns the Outpost agents that serve a device (by agent
-	// or device name), with their latest inventory.
-	Agents(device string) []AgentView
 }
 
 // AgentView is an agent on a device page: its pairing and its latest
@@ -124,17 +76,6 @@ type LogLine struct {
 	Channel, Kind, Result, Answer string
 	Incident                      uint64
 }
-
-// CheckForm is the add/edit check form.
-type CheckForm struct {
-	ID, Kind, Target, Interval, Timeout, Device, Group, Severity, Options string
-}
-
-// FormError lists validation problems, each "field: what is wrong", worded
-// as the config file's errors are.
-type FormError struct{ Problems []string }
-
-func (e *FormError) Error() string { return strings.Join(e.Problems, "; ") }
 
 // Incident is an incident as the UI shows it.
 type Incident struct {
@@ -212,12 +153,23 @@ type ProvisioningView struct {
 	LastReasons            []string
 }
 
-// Options configure the UI server.
+// Options configure the UI server. Each page reads through its own
+// interface, declared next to it; a page whose backend is nil is not
+// served (the daemon passes one adapter for all of them). Users is
+// required.
 type Options struct {
-	Backend Backend
-	Users   Users
-	Clock   clock.Clock
-	Log     *slog.Logger
+	Site      SiteBackend
+	Dashboard DashboardBackend
+	Checks    ChecksBackend
+	CheckEdit CheckEditBackend
+	Devices   DevicesBackend
+	Incidents IncidentsBackend
+	Notify    NotifyBackend
+	Sections  SectionsBackend
+	Settings  SettingsBackend
+	Users     Users
+	Clock     clock.Clock
+	Log       *slog.Logger
 	// Secure marks cookies Secure; true when served over HTTPS.
 	Secure bool
 }
@@ -282,7 +234,7 @@ func (s *Server) handle(method, pattern string, role Role, h func(w http.Respons
 				return
 			}
 			if !sess.Role.AtLeast(role) {
-				s.fail(w, r, sess, &Error{Code: http.StatusForbidden, Msg: fmt.Sprintf("this needs the %s role; you are %s", role, sess.Role)})
+				s.fail(w, r, sess, Errorf(EFORBIDDEN, "this needs the %s role; you are %s", role, sess.Role))
 				return
 			}
 		}
@@ -308,25 +260,6 @@ func (s *Server) Routes() []Route {
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
 
-// Error is an error meant for the person at the browser: a status code
-// and a message that is safe to show.
-type Error struct {
-	Code int
-	Msg  string
-}
-
-func (e *Error) Error() string { return e.Msg }
-
-func (s *Server) fail(w http.ResponseWriter, r *http.Request, sess *Session, err error) {
-	var ue *Error
-	if !errors.As(err, &ue) {
-		s.o.Log.Error("ui request failed", "path", r.URL.Path, "err", err)
-		ue = &Error{Code: http.StatusInternalServerError, Msg: "internal error; the box's log has the details"}
-	}
-	w.WriteHeader(ue.Code)
-	s.render(w, r, sess, "Error", errorPage(ue.Code, ue.Msg))
-}
-
 func (s *Server) render(w http.ResponseWriter, r *http.Request, sess *Session, title string, body templ.Component) error {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	return page(s.layoutData(r, sess, title), body).Render(r.Context(), w)
@@ -343,11 +276,18 @@ type LayoutData struct {
 }
 
 func (s *Server) layoutData(r *http.Request, sess *Session, title string) LayoutData {
-	d := LayoutData{Title: title, Site: s.o.Backend.SiteName(), Path: r.URL.Path}
+	d := LayoutData{Title: title, Site: s.siteName(), Path: r.URL.Path}
 	if sess != nil {
 		d.User, d.Role, d.CSRF = sess.User, sess.Role, sess.CSRF
 	}
 	return d
+}
+
+func (s *Server) siteName() string {
+	if s.o.Site == nil {
+		return ""
+	}
+	return s.o.Site.SiteName()
 }
 
 func cacheFor(d time.Duration, h http.Handler) http.Handler {

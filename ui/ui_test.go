@@ -2,7 +2,6 @@ package ui
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -100,6 +99,24 @@ func (m *memUsers) DeleteUserSessions(u string) error {
 	return nil
 }
 
+// fullBackend is every page's backend, as the daemon's adapter is.
+type fullBackend interface {
+	SiteBackend
+	DashboardBackend
+	ChecksBackend
+	CheckEditBackend
+	DevicesBackend
+	IncidentsBackend
+	NotifyBackend
+	SectionsBackend
+	SettingsBackend
+}
+
+// allPages is the options serving every page from b, as the daemon does.
+func allPages(b fullBackend, users Users) Options {
+	return Options{Site: b, Dashboard: b, Checks: b, CheckEdit: b, Devices: b, Incidents: b, Notify: b, Sections: b, Settings: b, Users: users}
+}
+
 // staticBackend serves fixed check states (the real one is the daemon).
 type staticBackend struct {
 	states    []CheckState
@@ -133,14 +150,14 @@ func (b *staticBackend) Incident(id uint64) (Incident, error) {
 			return *inc, nil
 		}
 	}
-	return Incident{}, fmt.Errorf("no incident %d", id)
+	return Incident{}, Errorf(ENOTFOUND, "no incident %d", id)
 }
 func (b *staticBackend) Act(id uint64, verb, user, note string) error {
 	for _, inc := range b.incidents {
 		if inc.ID == id {
 			if verb == "ack" {
 				if inc.State != "open" {
-					return fmt.Errorf("already acknowledged")
+					return Errorf(ECONFLICT, "already acknowledged")
 				}
 				inc.State, inc.AckedBy = "acknowledged", user
 			}
@@ -148,7 +165,7 @@ func (b *staticBackend) Act(id uint64, verb, user, note string) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("no incident %d", id)
+	return Errorf(ENOTFOUND, "no incident %d", id)
 }
 func (b *staticBackend) Remediations(check string) []string {
 	return []string{"restart unit db.service"}
@@ -160,8 +177,12 @@ func (b *staticBackend) Notifications() NotifyView {
 	return NotifyView{Channels: []NamedKind{{"oncall", "webhook"}}, Policies: []PolicyView{{Name: "all", Matches: "any incident", Steps: []string{"at once: oncall"}}}}
 }
 func (b *staticBackend) SendTest(ctx context.Context, ch string) (string, error) {
-	if ch != "oncall" {
-		return "", fmt.Errorf("no channel %q", ch)
+	switch ch {
+	case "oncall":
+	case "ghost":
+		return "", Errorf(EUPSTREAM, "%s did not answer", ch)
+	default:
+		return "", Errorf(ENOTFOUND, "no channel %q", ch)
 	}
 	return "200 OK", nil
 }
@@ -220,7 +241,9 @@ func testServerAt(t *testing.T, now time.Time) (*httptest.Server, *memUsers, *cl
 			Inventory: &InventoryView{Collected: now.Add(-time.Hour), OS: "Windows Server 2022 Standard 10.0.20348 (build 20348)", CPU: "Xeon E-2314", Cores: 4, RAMBytes: 32 << 30, Serial: "CZ2049XYZ",
 				Apps: []InventoryApp{{Name: "Microsoft SQL Server 2019", Version: "15.0.2000.5"}}, Patches: 12, PendingPatches: 1, Problems: []string{"serial: access denied"}}}}}}
 	users := newMemUsers()
-	srv := httptest.NewServer(New(Options{Backend: b, Users: users, Clock: fc, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}))
+	o := allPages(b, users)
+	o.Clock, o.Log = fc, slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv := httptest.NewServer(New(o))
 	t.Cleanup(srv.Close)
 	return srv, users, fc
 }
@@ -383,7 +406,9 @@ func TestLoginRateLimitAndSessionRotation(t *testing.T) {
 
 func TestCookieFlags(t *testing.T) {
 	users := newMemUsers()
-	s := New(Options{Backend: &staticBackend{}, Users: users, Secure: true, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	o := allPages(&staticBackend{}, users)
+	o.Secure, o.Log = true, slog.New(slog.NewTextHandler(io.Discard, nil))
+	s := New(o)
 	rec := httptest.NewRecorder()
 	if err := s.startSession(rec, User{Name: "a", Role: RoleAdmin}); err != nil {
 		t.Fatal(err)
@@ -400,7 +425,7 @@ func TestEveryPostRefusesMissingCSRF(t *testing.T) {
 	srv, _, _ := testServer(t)
 	c := client(t)
 	setupAdmin(t, srv, c)
-	s := New(Options{Backend: &staticBackend{}, Users: newMemUsers()})
+	s := New(allPages(&staticBackend{}, newMemUsers()))
 	n := 0
 	for _, r := range s.Routes() {
 		if r.Method != http.MethodPost {
@@ -561,8 +586,12 @@ func TestNotificationsPage(t *testing.T) {
 		t.Fatalf("send test: %d", code)
 	}
 	code, body = post(t, c, srv.URL+"/notifications/test", url.Values{"csrf": {tok}, "channel": {"ghost"}})
-	if code != http.StatusBadGateway || !strings.Contains(body, "test to ghost failed") {
-		t.Fatalf("bad channel: %d", code)
+	if code != http.StatusBadGateway || !strings.Contains(body, "test to ghost failed: ghost did not answer") {
+		t.Fatalf("channel not answering: %d", code)
+	}
+	code, body = post(t, c, srv.URL+"/notifications/test", url.Values{"csrf": {tok}, "channel": {"nosuch"}})
+	if code != http.StatusNotFound || !strings.Contains(body, `test to nosuch failed: no channel &#34;nosuch&#34;`) {
+		t.Fatalf("unknown channel: %d\n%s", code, body)
 	}
 }
 
