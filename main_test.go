@@ -26,13 +26,16 @@ import (
 
 var binPath string
 
+// testLDFlags stamps the test binaries' version (TestVersion checks it).
+const testLDFlags = "-X outpost/appliance.Version=v9.9.9-test -X outpost/appliance.Commit=abc1234 -X outpost/appliance.BuildDate=2026-11-24T00:00:00Z"
+
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "outpost-bin-")
 	if err != nil {
 		panic(err)
 	}
 	binPath = filepath.Join(dir, "outpost")
-	build := exec.Command("go", "build", "-ldflags", "-X outpost/appliance.Version=v9.9.9-test -X outpost/appliance.Commit=abc1234 -X outpost/appliance.BuildDate=2026-11-24T00:00:00Z", "-o", binPath, ".")
+	build := exec.Command("go", "build", "-ldflags", testLDFlags, "-o", binPath, ".")
 	build.Stderr = os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building outpost:", err)

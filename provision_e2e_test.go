@@ -3,10 +3,12 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 
@@ -17,11 +19,41 @@ import (
 // with its log.
 func startBox(t *testing.T, cfg, data string, env ...string) (*exec.Cmd, *logTail) {
 	t.Helper()
+	return startBoxBinary(t, binPath, cfg, data, env...)
+}
+
+var (
+	pauseBinOnce sync.Once
+	pauseBin     string
+	pauseBinErr  error
+)
+
+// pauseBinary is the daemon built with -tags provisionpause: its applies
+// sleep for OUTPOST_TEST_PROVISION_PAUSE between validation and the
+// switch (firmware/provision/pause_tag.go). It is built once, on first
+// use, next to binPath (TestMain removes it).
+func pauseBinary(t *testing.T) string {
+	t.Helper()
+	pauseBinOnce.Do(func() {
+		pauseBin = filepath.Join(filepath.Dir(binPath), "outpost-provisionpause")
+		out, err := exec.Command("go", "build", "-tags", "provisionpause", "-ldflags", testLDFlags, "-o", pauseBin, ".").CombinedOutput()
+		if err != nil {
+			pauseBinErr = fmt.Errorf("building outpost -tags provisionpause: %v\n%s", err, out)
+		}
+	})
+	if pauseBinErr != nil {
+		t.Fatal(pauseBinErr)
+	}
+	return pauseBin
+}
+
+func startBoxBinary(t *testing.T, bin, cfg, data string, env ...string) (*exec.Cmd, *logTail) {
+	t.Helper()
 	args := []string{"run", "--data", data, "--listen", "127.0.0.1:0", "--ui-listen", "127.0.0.1:0"}
 	if cfg != "" {
 		args = append(args, "--config", cfg)
 	}
-	cmd := exec.Command(binPath, args...)
+	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
 	lt := &logTail{}
 	lt.follow(cmd)
@@ -71,9 +103,10 @@ func TestProvisioningSurvivesSIGKILL(t *testing.T) {
 
 	// 1. Killed between reading the stick and switching the config. The
 	// apply logs the key it pins (this box has none yet) just before the
-	// test pause, which holds it there until the kill: the pause only has
-	// to outlast the poll that sees the line.
-	box, lt := startBox(t, cfg, data, "OUTPOST_TEST_PROVISION_PAUSE=10m")
+	// pause (a binary built with -tags provisionpause), which holds it
+	// there until the kill: the pause only has to outlast the poll that
+	// sees the line.
+	box, lt := startBoxBinary(t, pauseBinary(t), cfg, data, "OUTPOST_TEST_PROVISION_PAUSE=10m")
 	b, _ := os.ReadFile(bundleFile)
 	os.WriteFile(filepath.Join(stick, "outpost-provision.bundle"), b, 0o644)
 	waitFor(t, "the apply to reach its pause (MSP key pinned, config not switched)", patience, func() string {
