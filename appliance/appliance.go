@@ -22,7 +22,9 @@ import (
 
 	"outpost/appliance/config"
 	"outpost/appliance/incidents"
+	_ "outpost/appliance/kinds" // every check kind, channel, action and section
 	"outpost/appliance/phonehome"
+	phwire "outpost/appliance/phonehome/wire"
 	"outpost/appliance/scheduler"
 	"outpost/checks"
 	"outpost/checks/agent"
@@ -64,13 +66,17 @@ type ResultHook func(checks.Spec, checks.Result)
 
 // Appliance is one running Outpost daemon.
 type Appliance struct {
-	o        Options
-	log      *slog.Logger
-	store    *store.Store
-	sched    *scheduler.Scheduler
-	inc      *incidents.Engine
-	notify   *notify.Engine
-	agents   *agent.Client
+	o      Options
+	log    *slog.Logger
+	store  *store.Store
+	sched  *scheduler.Scheduler
+	inc    *incidents.Engine
+	notify *notify.Engine
+	agents *agent.Client
+	snmp   *snmp.Poller
+	// deps are the runtime services every check and remediation is
+	// built with.
+	deps     checks.Deps
 	id       *identity.Identity
 	prov     *provision.Provisioner
 	phone    *phonehome.Phone
@@ -153,6 +159,8 @@ func New(o Options) (*Appliance, error) {
 		st.Close()
 		return nil, fmt.Errorf("agent mode: %w", err)
 	}
+	a.snmp = snmp.NewPoller(o.Clock)
+	a.deps = checks.Deps{Clock: o.Clock, Log: o.Log, SNMP: a.snmp, Agents: a.agents}
 	runner := healing.NewRunner(o.Clock, auditor{st})
 	runner.SetAgents(a.agents)
 	a.sched = scheduler.New(scheduler.Options{
@@ -167,6 +175,7 @@ func New(o Options) (*Appliance, error) {
 		Runner:   runner,
 		Recheck:  a.sched.RunNow,
 		Log:      o.Log,
+		Deps:     a.deps,
 		OnChange: func(inc incidents.Incident, ev incidents.Event) { a.onIncident(inc, ev) },
 	})
 	if a.ackKey, err = ackSecret(st); err != nil {
@@ -182,7 +191,13 @@ func New(o Options) (*Appliance, error) {
 	}
 	a.hooks = append(a.hooks, a.inc.Observe)
 	a.prov = provision.New(provision.Options{Store: st, Identity: a.id, Clock: o.Clock, Log: o.Log, BoxVersion: Version, UICert: a.certFP,
-		Check: CheckConfig, Activate: a.activateProvisioned})
+		Check: checkConfigText, Activate: func(name string, raw []byte, source string) error {
+			cfg, err := config.Parse(name, raw)
+			if err != nil {
+				return err
+			}
+			return a.activateProvisioned(cfg, source)
+		}})
 	a.routes = append(a.routes, a.inc.Routes, a.auditRoutes, a.agents.Routes, a.provisionRoutes, a.phoneRoutes)
 	if err := a.applyStartup(cfg); err != nil {
 		st.Close()
@@ -252,19 +267,20 @@ func (a *Appliance) apply(cfg *config.Config) error {
 // applySource builds the checkers of cfg, records cfg in the store as a
 // new version when it changed, and swaps it in.
 func (a *Appliance) applySource(cfg *config.Config, source string) error {
-	jobs, err := BuildJobs(cfg)
+	jobs, err := BuildJobs(cfg, a.deps)
 	if err != nil {
 		return err
 	}
 	if err := a.inc.Configure(cfg); err != nil {
 		return err
 	}
-	channels, err := cfg.NotifyChannels()
+	nc := notify.ConfigOf(cfg)
+	channels, err := nc.Build()
 	if err != nil {
 		return err
 	}
-	a.notify.Configure(channels, cfg.NotifyPolicies(), cfg.Notify.People, cfg.NotifyOnCalls())
-	a.agents.SetPeers(agent.PeersFromConfig(cfg))
+	a.notify.Configure(channels, nc.Policies, nc.People, nc.OnCalls())
+	a.agents.SetPeers(agent.PeersFromConfig(cfg.Agents))
 	ver, err := a.store.SaveConfig(source, cfg.Raw)
 	if err != nil {
 		return fmt.Errorf("recording config: %w", err)
@@ -278,12 +294,26 @@ func (a *Appliance) applySource(cfg *config.Config, source string) error {
 	return nil
 }
 
-// BuildJobs turns a validated config into scheduler jobs.
-func BuildJobs(cfg *config.Config) ([]scheduler.Job, error) {
+// checkConfigText parses a config's text and validates it as applySource
+// would use it (CheckConfig); the errors name it.
+func checkConfigText(name string, raw []byte) error {
+	cfg, err := config.Parse(name, raw)
+	if err != nil {
+		return err
+	}
+	if err := CheckConfig(cfg); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	return nil
+}
+
+// BuildJobs turns a validated config into scheduler jobs whose checkers
+// run with deps (zero Deps to only build them).
+func BuildJobs(cfg *config.Config, deps checks.Deps) ([]scheduler.Job, error) {
 	specs := cfg.Specs()
 	jobs := make([]scheduler.Job, 0, len(specs))
 	for _, sp := range specs {
-		c, err := checks.Build(sp)
+		c, err := checks.Build(sp, deps)
 		if err != nil {
 			return nil, fmt.Errorf("check %q: %w", sp.ID, err)
 		}
@@ -341,18 +371,18 @@ func (a *Appliance) uptime() time.Duration {
 
 // ClockState is what the box's clock check last said of the box's clock
 // (config.BuiltinClockCheck unless the config has its own clock check).
-func (a *Appliance) ClockState() phonehome.Clock {
+func (a *Appliance) ClockState() phwire.Clock {
 	for _, c := range a.Config().Checks {
 		if c.Kind != "clock" {
 			continue
 		}
-		st := phonehome.Clock{Check: c.ID, Sync: checks.ClockWordUnknown, Detail: "not run yet"}
+		st := phwire.Clock{Check: c.ID, Sync: checks.ClockWordUnknown, Detail: "not run yet"}
 		if r, ok := a.store.Latest(c.ID); ok {
 			st.Sync, st.Status, st.Detail, st.Checked = checks.ClockSync(r), r.Status.String(), r.Detail, r.Time.UTC()
 		}
 		return st
 	}
-	return phonehome.Clock{Sync: checks.ClockWordUnknown, Detail: "no clock check configured"}
+	return phwire.Clock{Sync: checks.ClockWordUnknown, Detail: "no clock check configured"}
 }
 
 // Config returns the config in force.
@@ -477,7 +507,9 @@ func (a *Appliance) Run(ctx context.Context) error {
 		if a.uiTLS {
 			a.agents.SetPairAddr(a.uiLn.Addr().String())
 		}
-		top.Handle("/", ui.New(ui.Options{Backend: uiBackend{a}, Users: uiUsers{a.store}, Clock: a.o.Clock, Log: a.log, Secure: a.uiTLS}))
+		ub := uiBackend{a}
+		top.Handle("/", ui.New(ui.Options{Site: ub, Dashboard: ub, Checks: ub, CheckEdit: ub, Devices: ub, Incidents: ub, Notify: ub, Sections: ub, Settings: ub,
+			Users: uiUsers{a.store}, Clock: a.o.Clock, Log: a.log, Secure: a.uiTLS}))
 		uiSrv = &http.Server{Handler: top, ReadHeaderTimeout: 10 * time.Second}
 		go func() { errc <- serve(uiSrv, a.uiLn) }()
 	}
@@ -507,9 +539,6 @@ func (a *Appliance) Run(ctx context.Context) error {
 		}
 	}
 
-	// agent_* checks are built from config before the client exists, so
-	// they find it through agent.Current when they run.
-	agent.Use(a.agents)
 	if (a.uiLn == nil || !a.uiTLS) && len(a.Config().Agents) > 0 {
 		a.log.Warn("agents cannot pair: pairing needs the web UI over HTTPS", "ui_disabled", a.Config().UI.Disabled)
 	}
@@ -541,6 +570,7 @@ func (a *Appliance) Run(ctx context.Context) error {
 	bg.Wait()
 	a.inc.Close()
 	a.agents.Close()
+	a.snmp.Close()
 	stopNotify()
 	<-notifyDone
 	stopStore()

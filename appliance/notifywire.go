@@ -92,12 +92,12 @@ func (a *Appliance) onIncident(inc incidents.Incident, ev incidents.Event) {
 }
 
 func (a *Appliance) ackURL(id uint64) string {
-	cfg := a.Config()
-	if cfg.Notify.AckBaseURL == "" {
+	cfg := notify.ConfigOf(a.Config())
+	if cfg.AckBaseURL == "" {
 		return ""
 	}
-	tok := notify.MakeAckToken(a.ackKey, id, a.o.Clock.Now().Add(cfg.Notify.AckValid))
-	return strings.TrimRight(cfg.Notify.AckBaseURL, "/") + "/ack/" + tok
+	tok := notify.MakeAckToken(a.ackKey, id, a.o.Clock.Now().Add(cfg.AckValid))
+	return strings.TrimRight(cfg.AckBaseURL, "/") + "/ack/" + tok
 }
 
 // ackHandler serves the acknowledge links in notifications (notify's

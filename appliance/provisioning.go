@@ -9,10 +9,13 @@ import (
 	"path/filepath"
 
 	"outpost/appliance/config"
+	"outpost/checks"
 	"outpost/firmware/bundle"
 	"outpost/firmware/identity"
 	"outpost/firmware/provision"
 	"outpost/firmware/usb"
+	"outpost/healing"
+	"outpost/notify"
 	"outpost/ui"
 )
 
@@ -21,15 +24,15 @@ import (
 // notification channel made. A bundle is refused (at the box, and by
 // `outpost bundle make` at the office) when this fails.
 func CheckConfig(cfg *config.Config) error {
-	if _, err := BuildJobs(cfg); err != nil {
+	if _, err := BuildJobs(cfg, checks.Deps{}); err != nil {
 		return err
 	}
-	for i := range cfg.Checks {
-		if _, err := cfg.Remediations(&cfg.Checks[i]); err != nil {
+	for _, sp := range cfg.Specs() {
+		if _, err := healing.ConfigOf(cfg).Actions(sp, checks.Deps{}); err != nil {
 			return err
 		}
 	}
-	_, err := cfg.NotifyChannels()
+	_, err := notify.ConfigOf(cfg).Build()
 	return err
 }
 

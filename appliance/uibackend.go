@@ -10,19 +10,32 @@ import (
 
 	"outpost/appliance/config"
 	"outpost/appliance/incidents"
+	"outpost/appliance/scheduler"
 	"outpost/checks"
 	"outpost/checks/agent/wire"
+	"outpost/healing"
 	"outpost/notify"
 	"outpost/store"
 	"outpost/ui"
 )
 
-// uiBackend adapts the daemon to the UI's narrow interfaces.
+// uiBackend adapts the daemon to the UI's narrow interfaces, one per page;
+// the daemon passes it for each. Errors whose cause is the user's are
+// *ui.Error (or *ui.FormError); any other error is internal, logged by the
+// UI and not shown.
 type uiBackend struct{ a *Appliance }
 
 var (
-	_ ui.Backend = uiBackend{}
-	_ ui.Users   = uiUsers{}
+	_ ui.SiteBackend      = uiBackend{}
+	_ ui.DashboardBackend = uiBackend{}
+	_ ui.ChecksBackend    = uiBackend{}
+	_ ui.CheckEditBackend = uiBackend{}
+	_ ui.DevicesBackend   = uiBackend{}
+	_ ui.IncidentsBackend = uiBackend{}
+	_ ui.NotifyBackend    = uiBackend{}
+	_ ui.SectionsBackend  = uiBackend{}
+	_ ui.SettingsBackend  = uiBackend{}
+	_ ui.Users            = uiUsers{}
 )
 
 func (b uiBackend) SiteName() string { return b.a.Config().Site }
@@ -63,7 +76,11 @@ func (b uiBackend) Rollups(id string, step time.Duration, from, to time.Time) ([
 }
 
 func (b uiBackend) RunNow(ctx context.Context, id string) (checks.Result, error) {
-	return b.a.sched.RunNow(ctx, id)
+	r, err := b.a.sched.RunNow(ctx, id)
+	if errors.Is(err, scheduler.ErrUnknownCheck) {
+		return r, ui.Errorf(ui.ENOTFOUND, "no check %q", id)
+	}
+	return r, err
 }
 
 func (b uiBackend) About() ui.About {
@@ -130,10 +147,23 @@ func (b uiBackend) Incidents(open bool, limit int) ([]ui.Incident, error) {
 
 func (b uiBackend) Incident(id uint64) (ui.Incident, error) {
 	inc, err := b.a.inc.Get(id)
-	return uiIncident(inc), err
+	if errors.Is(err, incidents.ErrNotFound) {
+		return ui.Incident{}, ui.Errorf(ui.ENOTFOUND, "no incident %d", id)
+	}
+	if err != nil {
+		return ui.Incident{}, fmt.Errorf("reading incident %d: %w", id, err)
+	}
+	return uiIncident(inc), nil
 }
 
 func (b uiBackend) Act(id uint64, verb, user, note string) error {
+	// Reading the incident first sorts out an unknown id and a store
+	// fault; what the action then refuses is the incident's state
+	// (already acknowledged, already resolved), as the engine's own API
+	// answers it (409).
+	if _, err := b.Incident(id); err != nil {
+		return err
+	}
 	var err error
 	switch verb {
 	case "ack":
@@ -143,16 +173,22 @@ func (b uiBackend) Act(id uint64, verb, user, note string) error {
 	case "resolve":
 		_, err = b.a.inc.Resolve(id, user, note)
 	default:
-		err = fmt.Errorf("unknown action %q", verb)
+		return ui.Errorf(ui.EBADREQUEST, "unknown action %q", verb)
 	}
-	return err
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, incidents.ErrNotFound):
+		return ui.Errorf(ui.ENOTFOUND, "no incident %d", id)
+	}
+	return ui.Errorf(ui.ECONFLICT, "%s", err)
 }
 
 func (b uiBackend) Remediations(check string) []string {
 	cfg := b.a.Config()
 	for i := range cfg.Checks {
 		if cfg.Checks[i].ID == check {
-			acts, err := cfg.Remediations(&cfg.Checks[i])
+			acts, err := healing.ConfigOf(cfg).Actions(cfg.Specs()[i], checks.Deps{})
 			if err != nil {
 				return nil
 			}
@@ -168,8 +204,13 @@ func (b uiBackend) Remediations(check string) []string {
 
 func (b uiBackend) Heal(ctx context.Context, check string, index int, user string) (string, error) {
 	entries, err := b.a.inc.Heal(ctx, check, index, user)
-	if err != nil {
-		return "", err
+	switch {
+	case errors.Is(err, incidents.ErrNoCheck):
+		return "", ui.Errorf(ui.ENOTFOUND, "check %q is no longer configured", check)
+	case err != nil:
+		// The engine's other refusals: the check has no such remediation
+		// (any more).
+		return "", ui.Errorf(ui.ECONFLICT, "%s", err)
 	}
 	var sb strings.Builder
 	for _, e := range entries {
@@ -190,11 +231,26 @@ func (b uiBackend) CheckForm(id string) (ui.CheckForm, bool) {
 }
 
 func (b uiBackend) SaveCheck(orig string, f ui.CheckForm, user string) error {
+	if orig != "" {
+		if _, ok := b.a.CheckForm(orig); !ok {
+			return ui.Errorf(ui.ENOTFOUND, "no check %q in the config", orig)
+		}
+	}
 	return formError(b.a.EditCheck(orig, CheckEdit(f), user))
 }
 
 func (b uiBackend) DeleteCheck(id, user string) error {
-	return formError(b.a.DeleteCheck(id, user))
+	if _, ok := b.a.CheckForm(id); !ok {
+		return ui.Errorf(ui.ENOTFOUND, "no check %q in the config", id)
+	}
+	err := formError(b.a.DeleteCheck(id, user))
+	// The rest of the config refers to the check (a dependency, a
+	// maintenance window): the deletion conflicts with it.
+	var fe *ui.FormError
+	if errors.As(err, &fe) {
+		return ui.Errorf(ui.ECONFLICT, "%s", fe)
+	}
+	return err
 }
 
 func (b uiBackend) ConfigYAML() []byte { return b.a.ConfigYAML() }
@@ -228,10 +284,10 @@ func formError(err error) error {
 func (b uiBackend) Notifications() ui.NotifyView {
 	cfg := b.a.Config()
 	var v ui.NotifyView
-	for _, c := range cfg.Notify.Channels {
+	for _, c := range notify.ConfigOf(cfg).Channels {
 		v.Channels = append(v.Channels, ui.NamedKind{Name: c.Name, Kind: c.Kind})
 	}
-	for _, p := range cfg.Notify.Policies {
+	for _, p := range notify.ConfigOf(cfg).Policies {
 		pv := ui.PolicyView{Name: p.Name, Matches: "any incident", Repeat: "no reminders"}
 		var m []string
 		if len(p.Severities) > 0 {
@@ -256,7 +312,7 @@ func (b uiBackend) Notifications() ui.NotifyView {
 		v.Policies = append(v.Policies, pv)
 	}
 	now := b.a.o.Clock.Now()
-	for _, oc := range cfg.NotifyOnCalls() {
+	for _, oc := range notify.ConfigOf(cfg).OnCalls() {
 		v.OnCall = append(v.OnCall, ui.NamedKind{Name: oc.Name, Kind: oc.Who(now)})
 	}
 	for _, m := range cfg.Maintenance {
@@ -293,17 +349,23 @@ func (b uiBackend) Notifications() ui.NotifyView {
 }
 
 func (b uiBackend) SendTest(ctx context.Context, channel string) (string, error) {
-	chs, err := b.a.Config().NotifyChannels()
+	chs, err := notify.ConfigOf(b.a.Config()).Build()
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("building the notification channels: %w", err)
 	}
 	ch, ok := chs[channel]
 	if !ok {
-		return "", fmt.Errorf("no channel %q", channel)
+		return "", ui.Errorf(ui.ENOTFOUND, "no channel %q", channel)
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	return notify.Test(ctx, ch, b.a.Config().Site, b.a.o.Clock.Now())
+	ans, err := notify.Test(ctx, ch, b.a.Config().Site, b.a.o.Clock.Now())
+	if err != nil {
+		// What the other end answered (or that it did not) is what the
+		// admin testing the channel needs to see.
+		return "", ui.Errorf(ui.EUPSTREAM, "%s", err)
+	}
+	return ans, nil
 }
 
 func (b uiBackend) Section(name string) (string, bool) {
@@ -316,6 +378,9 @@ func (b uiBackend) Section(name string) (string, bool) {
 }
 
 func (b uiBackend) SaveSection(name, text, user string) error {
+	if !contains(EditableSections, name) {
+		return ui.Errorf(ui.ENOTFOUND, "no editable section %s", name)
+	}
 	return formError(b.a.EditSection(name, text, user))
 }
 

@@ -1,16 +1,18 @@
 // Package checks holds Outpost's shared vocabulary (Status, Result, Spec,
-// Checker) and the registry of check kinds. Each kind lives in its own file
-// and registers itself in init, so adding a kind is one file and one
-// Register call; config validation reads the same registry.
+// Checker; the site's devices, SNMP access and agents; the Deps a kind is
+// built with; feature-owned config sections) and the registry of check
+// kinds. Each kind lives in its own file and registers itself in init, so
+// adding a kind is one file and one Register call; config validation reads
+// the same registry. Package kinds links every kind in.
 package checks
 
 import (
 	"context"
 	"fmt"
-	"sort"
 	"strings"
-	"sync"
 	"time"
+
+	"outpost/checks/registry"
 )
 
 // Status is the outcome of one check run. The order is severity order:
@@ -134,9 +136,12 @@ type Spec struct {
 	Labels   Labels
 	// Options holds the kind-specific settings, still undecoded.
 	Options Options
-	// Env gives access to site-level things a kind may need (devices,
-	// credentials). It is nil for kinds that need none.
+	// Env is the site the check is configured in: the devices and agents
+	// a kind's target may name. It may be nil outside a config.
 	Env Env
+	// Remediations are the check's `remediations:` entries, undecoded, in
+	// order: each decodes one action (healing builds them).
+	Remediations []Options
 }
 
 // Options decodes a check's kind-specific settings into a struct with yaml
@@ -144,14 +149,6 @@ type Spec struct {
 // file, line and field. A nil or empty Options decodes to the zero value.
 type Options interface {
 	Decode(v any) error
-}
-
-// Env is the site context a kind may look things up in. Implemented by the
-// config package; kinds that need more than this declare their own narrower
-// interface and type-assert.
-type Env interface {
-	// Lookup returns a named site-level object (e.g. a device) or nil.
-	Lookup(kind, name string) any
 }
 
 // FieldError is a configuration error in a kind's options. The config
@@ -171,62 +168,34 @@ type Kind struct {
 	Summary string
 	// NeedsTarget is false for kinds that check the box itself.
 	NeedsTarget bool
-	// New builds a Checker from a Spec, validating the target and options.
-	// Errors are configuration errors; use *FieldError to point at a field.
-	New func(Spec) (Checker, error)
+	// New builds a Checker from a Spec, validating the target and options;
+	// the Checker keeps what it needs of deps for when it runs. Errors are
+	// configuration errors; use *FieldError to point at a field.
+	New func(Spec, Deps) (Checker, error)
 }
 
-var (
-	regMu    sync.RWMutex
-	registry = map[string]Kind{}
-)
+// kinds is the registry of check kinds, which config validation reads too.
+var kinds = registry.New[Kind]("kind")
 
 // Register adds a kind. It panics on a duplicate name: that is a
 // programming error caught by any test.
-func Register(k Kind) {
-	regMu.Lock()
-	defer regMu.Unlock()
-	if _, dup := registry[k.Name]; dup {
-		panic("checks: kind registered twice: " + k.Name)
-	}
-	registry[k.Name] = k
-}
+func Register(k Kind) { kinds.Add(k.Name, k) }
 
 // Lookup returns the kind with the given name.
-func Lookup(name string) (Kind, bool) {
-	regMu.RLock()
-	defer regMu.RUnlock()
-	k, ok := registry[name]
-	return k, ok
-}
+func Lookup(name string) (Kind, bool) { return kinds.Get(name) }
 
 // Kinds returns every registered kind sorted by name.
-func Kinds() []Kind {
-	regMu.RLock()
-	defer regMu.RUnlock()
-	out := make([]Kind, 0, len(registry))
-	for _, k := range registry {
-		out = append(out, k)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out
-}
+func Kinds() []Kind { return kinds.All() }
 
 // KindNames returns the registered kind names, sorted, for error messages.
-func KindNames() []string {
-	ks := Kinds()
-	names := make([]string, len(ks))
-	for i, k := range ks {
-		names[i] = k.Name
-	}
-	return names
-}
+func KindNames() []string { return kinds.Names() }
 
-// Build makes the Checker for spec through the registry.
-func Build(spec Spec) (Checker, error) {
+// Build makes the Checker for spec through the registry, handing it deps
+// (zero Deps to only validate spec).
+func Build(spec Spec, deps Deps) (Checker, error) {
 	k, ok := Lookup(spec.Kind)
 	if !ok {
-		return nil, &FieldError{Field: "kind", Msg: fmt.Sprintf("unknown kind %q (one of %s)", spec.Kind, strings.Join(KindNames(), ", "))}
+		return nil, &FieldError{Field: "kind", Msg: kinds.Unknown(spec.Kind)}
 	}
 	if k.NeedsTarget && spec.Target == "" {
 		return nil, &FieldError{Field: "target", Msg: "is required for kind " + spec.Kind}
@@ -234,7 +203,7 @@ func Build(spec Spec) (Checker, error) {
 	if spec.Options == nil {
 		spec.Options = NoOptions{}
 	}
-	return k.New(spec)
+	return k.New(spec, deps.WithDefaults())
 }
 
 // NoOptions is an Options with nothing in it.

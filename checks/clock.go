@@ -55,7 +55,7 @@ const (
 	ClockUnknown  = -1
 )
 
-func newClock(s Spec) (Checker, error) {
+func newClock(s Spec, _ Deps) (Checker, error) {
 	c := &Clock{wall: clock.Real{}}
 	c.steps = clock.NewSteps(c.wall)
 	if err := s.Options.Decode(&c.o); err != nil {

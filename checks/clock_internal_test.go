@@ -13,7 +13,7 @@ import (
 // was never set, and says so again with the step once NTP sets it.
 func TestClockNeverSet(t *testing.T) {
 	t.Setenv("PATH", t.TempDir())
-	c, err := Build(Spec{Kind: "clock"})
+	c, err := Build(Spec{Kind: "clock"}, Deps{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,7 +26,7 @@ type CPU struct {
 
 var _ Checker = (*CPU)(nil)
 
-func newCPU(s Spec) (Checker, error) {
+func newCPU(s Spec, _ Deps) (Checker, error) {
 	var o struct {
 		Warning  *percent `yaml:"warning"`
 		Critical *percent `yaml:"critical"`

@@ -41,7 +41,7 @@ type statAnswer struct {
 	err   error
 }
 
-func newDisk(s Spec) (Checker, error) {
+func newDisk(s Spec, _ Deps) (Checker, error) {
 	var o struct {
 		Warning       *percent `yaml:"warning"`
 		Critical      *percent `yaml:"critical"`

@@ -10,7 +10,7 @@ import (
 // scheduler worker past the check's deadline, and must not be asked again
 // while it is stuck.
 func TestDiskStuckStatfs(t *testing.T) {
-	c, err := Build(Spec{Kind: "disk", Target: t.TempDir()})
+	c, err := Build(Spec{Kind: "disk", Target: t.TempDir()}, Deps{})
 	if err != nil {
 		t.Fatal(err)
 	}

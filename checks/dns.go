@@ -44,7 +44,7 @@ var dnsTypeNames = []string{"A", "AAAA", "CNAME", "MX", "TXT", "PTR", "NS", "SRV
 // resolvConf is where the system resolver is read from (a variable for tests).
 var resolvConf = "/etc/resolv.conf"
 
-func newDNS(s Spec) (Checker, error) {
+func newDNS(s Spec, _ Deps) (Checker, error) {
 	d := &DNS{o: dnsOptions{Type: "A", Protocol: "udp"}}
 	if err := s.Options.Decode(&d.o); err != nil {
 		return nil, err

@@ -47,7 +47,7 @@ func TestDNSDefaultServer(t *testing.T) {
 
 	check := func(t *testing.T, opts Options, wantDetail string) {
 		t.Helper()
-		c, err := Build(Spec{Kind: "dns", Target: "intranet.acme.test", Timeout: time.Second, Options: opts})
+		c, err := Build(Spec{Kind: "dns", Target: "intranet.acme.test", Timeout: time.Second, Options: opts}, Deps{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -63,7 +63,7 @@ func TestDNSDefaultServer(t *testing.T) {
 
 	t.Run("no nameserver line", func(t *testing.T) {
 		os.WriteFile(conf, []byte("search acme.test\n"), 0o644)
-		c, _ := Build(Spec{Kind: "dns", Target: "acme.test"})
+		c, _ := Build(Spec{Kind: "dns", Target: "acme.test"}, Deps{})
 		r := c.Check(context.Background())
 		if r.Status != Unknown || !strings.Contains(r.Detail, "no DNS server to ask (set options.server)") {
 			t.Fatalf("got %s %q", r.Status, r.Detail)

@@ -79,7 +79,7 @@ var bufPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) 
 
 var httpMethods = []string{"GET", "HEAD", "POST", "PUT", "OPTIONS"}
 
-func newHTTP(s Spec) (Checker, error) {
+func newHTTP(s Spec, _ Deps) (Checker, error) {
 	h := &HTTP{readMax: httpBodyLimit}
 	if err := s.Options.Decode(&h.o); err != nil {
 		return nil, err

@@ -25,7 +25,7 @@ func buildLocal(t *testing.T, kind, target, options string) checks.Checker {
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	c, err := checks.Build(cfg.Specs()[0])
+	c, err := checks.Build(cfg.Specs()[0], checks.Deps{})
 	if err != nil {
 		t.Fatal(err)
 	}

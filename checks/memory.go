@@ -19,7 +19,7 @@ type Memory struct {
 
 var _ Checker = (*Memory)(nil)
 
-func newMemory(s Spec) (Checker, error) {
+func newMemory(s Spec, _ Deps) (Checker, error) {
 	var o struct {
 		Warning     *percent `yaml:"warning"`
 		Critical    *percent `yaml:"critical"`

@@ -25,7 +25,7 @@ func build(t *testing.T, kind, target, options string, timeout time.Duration) ch
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	c, err := checks.Build(cfg.Specs()[0])
+	c, err := checks.Build(cfg.Specs()[0], checks.Deps{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +71,7 @@ func buildFromYAML(b testing.TB, y string) checks.Checker {
 	if err != nil {
 		b.Fatal(err)
 	}
-	c, err := checks.Build(cfg.Specs()[0])
+	c, err := checks.Build(cfg.Specs()[0], checks.Deps{})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -47,7 +47,7 @@ const (
 
 var pingMode [2]atomic.Int32 // [0] IPv4, [1] IPv6
 
-func newPing(s Spec) (Checker, error) {
+func newPing(s Spec, _ Deps) (Checker, error) {
 	p := &Ping{host: s.Target, o: pingOptions{Count: 3, PacketInterval: 200 * time.Millisecond, WarningLoss: 0, CriticalLoss: 100}}
 	if err := s.Options.Decode(&p.o); err != nil {
 		return nil, err

@@ -26,7 +26,7 @@ type Process struct {
 
 var _ Checker = (*Process)(nil)
 
-func newProcess(s Spec) (Checker, error) {
+func newProcess(s Spec, _ Deps) (Checker, error) {
 	var o struct {
 		Min             *int   `yaml:"min"`
 		Max             *int   `yaml:"max"`

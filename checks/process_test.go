@@ -136,7 +136,7 @@ func TestProcessFindsOutpost(t *testing.T) {
 	if spec == nil {
 		t.Fatal("the default config has no process check for outpost")
 	}
-	c, err := checks.Build(*spec)
+	c, err := checks.Build(*spec, checks.Deps{})
 	if err != nil {
 		t.Fatal(err)
 	}

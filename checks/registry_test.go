@@ -24,7 +24,7 @@ func TestDefaultConfigBuildsEveryKind(t *testing.T) {
 			t.Errorf("%s: kind %q is not registered", sp.ID, sp.Kind)
 			continue
 		}
-		if _, err := checks.Build(sp); err != nil {
+		if _, err := checks.Build(sp, checks.Deps{}); err != nil {
 			t.Errorf("%s: %v", sp.ID, err)
 		}
 	}

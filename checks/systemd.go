@@ -31,7 +31,7 @@ var unitRE = regexp.MustCompile(`^[A-Za-z0-9:_.\\@-]{1,255}$`)
 // as systemctl itself does ("php8.2-fpm" is "php8.2-fpm.service").
 var unitTypes = []string{".service", ".socket", ".device", ".mount", ".automount", ".swap", ".target", ".path", ".timer", ".slice", ".scope"}
 
-func newSystemd(s Spec) (Checker, error) {
+func newSystemd(s Spec, _ Deps) (Checker, error) {
 	var o map[string]any
 	if err := s.Options.Decode(&o); err != nil {
 		return nil, err

@@ -53,7 +53,7 @@ func TestSystemdUnitNames(t *testing.T) {
 		"srv-backup.mount": "srv-backup.mount",
 		"docker.socket":    "docker.socket",
 	} {
-		c, err := Build(Spec{Kind: "systemd", Target: target})
+		c, err := Build(Spec{Kind: "systemd", Target: target}, Deps{})
 		if err != nil {
 			t.Fatalf("%s: %v", target, err)
 		}
@@ -62,7 +62,7 @@ func TestSystemdUnitNames(t *testing.T) {
 		}
 	}
 	for _, bad := range []string{"-H host", "ssh service", "../x", "a;b"} {
-		if _, err := Build(Spec{Kind: "systemd", Target: bad}); err == nil {
+		if _, err := Build(Spec{Kind: "systemd", Target: bad}, Deps{}); err == nil {
 			t.Errorf("%q accepted as a unit name", bad)
 		}
 	}
@@ -78,14 +78,14 @@ func TestSystemdLive(t *testing.T) {
 		}
 		t.Skip("systemctl is not installed (Debian package systemd)")
 	}
-	missing, _ := Build(Spec{Kind: "systemd", Target: "outpost-no-such-unit-xyz"})
+	missing, _ := Build(Spec{Kind: "systemd", Target: "outpost-no-such-unit-xyz"}, Deps{})
 	r := missing.Check(context.Background())
 	if _, err := os.Stat("/run/systemd/system"); err == nil {
 		// systemd is running (sd_booted's test).
 		if r.Status != Critical || r.Detail != "outpost-no-such-unit-xyz.service: unit not found" {
 			t.Fatalf("missing unit: %s %q", r.Status, r.Detail)
 		}
-		journald, _ := Build(Spec{Kind: "systemd", Target: "systemd-journald"})
+		journald, _ := Build(Spec{Kind: "systemd", Target: "systemd-journald"}, Deps{})
 		if r := journald.Check(context.Background()); r.Status != OK || !strings.HasPrefix(r.Detail, "systemd-journald.service is active (running)") {
 			t.Fatalf("journald: %s %q", r.Status, r.Detail)
 		}
@@ -99,7 +99,7 @@ func TestSystemdLive(t *testing.T) {
 
 func TestSystemdWithoutSystemctl(t *testing.T) {
 	t.Setenv("PATH", t.TempDir()) // a PATH with no systemctl in it
-	c, _ := Build(Spec{Kind: "systemd", Target: "ssh"})
+	c, _ := Build(Spec{Kind: "systemd", Target: "ssh"}, Deps{})
 	r := c.Check(context.Background())
 	if r.Status != Unknown || r.Detail != "systemctl is not installed on this box (a container?), so ssh.service cannot be checked" {
 		t.Fatalf("%s %q", r.Status, r.Detail)
@@ -110,7 +110,7 @@ func TestSystemdHonoursContext(t *testing.T) {
 	if _, err := exec.LookPath("systemctl"); err != nil {
 		t.Skip("systemctl is not installed")
 	}
-	c, _ := Build(Spec{Kind: "systemd", Target: "ssh"})
+	c, _ := Build(Spec{Kind: "systemd", Target: "ssh"}, Deps{})
 	ctx, cancel := context.WithCancelCause(context.Background())
 	cancel(errors.New("check timeout 5s"))
 	r := c.Check(ctx)

@@ -44,7 +44,7 @@ type tcpOptions struct {
 // keep the check reading.
 const bannerMax = 1024
 
-func newTCP(s Spec) (Checker, error) {
+func newTCP(s Spec, _ Deps) (Checker, error) {
 	t := &TCP{addr: s.Target}
 	if err := s.Options.Decode(&t.o); err != nil {
 		return nil, err

@@ -46,7 +46,7 @@ type AgentRestart struct {
 
 var _ AgentAction = (*AgentRestart)(nil)
 
-func newAgentRestart(opts checks.Options, env Env) (Action, error) {
+func newAgentRestart(opts checks.Options, env Env, _ checks.Deps) (Action, error) {
 	var o struct {
 		Action  string `yaml:"action"`
 		Device  string `yaml:"device"`
@@ -60,7 +60,7 @@ func newAgentRestart(opts checks.Options, env Env) (Action, error) {
 	}
 	// An agent stands for the server it runs on, so its name will do
 	// where no devices: entry describes that server.
-	if env == nil || (env.Lookup("device", o.Device) == nil && env.Lookup("agent", o.Device) == nil) {
+	if env == nil || (env.Device(o.Device) == nil && env.Agent(o.Device) == nil) {
 		return nil, &checks.FieldError{Field: "device", Msg: fmt.Sprintf("%q is neither a configured device nor a configured agent", o.Device)}
 	}
 	// Service names go to the agent as data, never through a shell, but

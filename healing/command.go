@@ -22,7 +22,7 @@ type Command struct {
 	argv []string
 }
 
-func newCommand(opts checks.Options, env Env) (Action, error) {
+func newCommand(opts checks.Options, env Env, _ checks.Deps) (Action, error) {
 	var o struct {
 		Action  string   `yaml:"action"`
 		Command []string `yaml:"command"`

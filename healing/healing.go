@@ -1,19 +1,18 @@
 // Package healing holds the remediations Outpost can run when a check
-// fails: one file per action kind, registered like check kinds, plus the
-// Runner that enforces the safeguards (attempts per window, one action at
-// a time per target) and audits every run.
+// fails: one file per action kind, registered like check kinds, the
+// `healing:` config section it owns (config.go), and the Runner that
+// enforces the safeguards (attempts per window, one action at a time per
+// target) and audits every run.
 package healing
 
 import (
 	"context"
-	"fmt"
-	"sort"
-	"strings"
 	"sync"
 	"time"
 
 	"outpost/checks"
 	"outpost/checks/clock"
+	"outpost/checks/registry"
 )
 
 // Action is one configured remediation.
@@ -29,13 +28,13 @@ type Action interface {
 	Describe() string
 }
 
-// Env is what action constructors may consult.
+// Env is what action constructors may consult: the site's devices and
+// agents, and the healing section's allow-list.
 type Env interface {
+	checks.Env
 	// AllowedCommand reports whether an absolute path may be run by the
 	// `command` action.
 	AllowedCommand(path string) bool
-	// Lookup finds site objects, e.g. ("device", name).
-	Lookup(kind, name string) any
 }
 
 // Kind describes one action kind.
@@ -43,46 +42,31 @@ type Kind struct {
 	Name    string
 	Summary string
 	// New decodes the remediation's fields (the `action:` key included)
-	// and validates them; errors are configuration errors.
-	New func(opts checks.Options, env Env) (Action, error)
+	// and validates them; the Action keeps what it needs of deps for when
+	// it runs. Errors are configuration errors.
+	New func(opts checks.Options, env Env, deps checks.Deps) (Action, error)
 }
 
-var (
-	mu       sync.RWMutex
-	registry = map[string]Kind{}
-)
+// kinds is the registry of action kinds.
+var kinds = registry.New[Kind]("action")
 
 // Register adds an action kind; duplicates panic.
-func Register(k Kind) {
-	mu.Lock()
-	defer mu.Unlock()
-	if _, dup := registry[k.Name]; dup {
-		panic("healing: action registered twice: " + k.Name)
-	}
-	registry[k.Name] = k
-}
+func Register(k Kind) { kinds.Add(k.Name, k) }
 
 // Names lists the registered action kinds.
-func Names() []string {
-	mu.RLock()
-	defer mu.RUnlock()
-	var out []string
-	for n := range registry {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out
-}
+func Names() []string { return kinds.Names() }
 
-// Build makes an action of the named kind.
-func Build(name string, opts checks.Options, env Env) (Action, error) {
-	mu.RLock()
-	k, ok := registry[name]
-	mu.RUnlock()
+// Kinds returns every registered action kind sorted by name.
+func Kinds() []Kind { return kinds.All() }
+
+// Build makes an action of the named kind, handing it deps (zero Deps to
+// only validate it).
+func Build(name string, opts checks.Options, env Env, deps checks.Deps) (Action, error) {
+	k, ok := kinds.Get(name)
 	if !ok {
-		return nil, &checks.FieldError{Field: "action", Msg: fmt.Sprintf("unknown action %q (one of %s)", name, strings.Join(Names(), ", "))}
+		return nil, &checks.FieldError{Field: "action", Msg: kinds.Unknown(name)}
 	}
-	return k.New(opts, env)
+	return k.New(opts, env, deps.WithDefaults())
 }
 
 // AuditEntry records one action run, automatic or by a technician.

@@ -15,7 +15,9 @@ import (
 	"time"
 
 	"outpost/appliance/config"
+	"outpost/checks"
 	"outpost/checks/clock"
+	"outpost/checks/snmp"
 	"outpost/healing"
 )
 
@@ -32,7 +34,9 @@ func remediationYAML(t *testing.T, y string) healing.Action {
 	if err != nil {
 		t.Fatal(err)
 	}
-	acts, err := cfg.Remediations(&cfg.Checks[0])
+	poller := snmp.NewPoller(nil)
+	t.Cleanup(func() { poller.Close() })
+	acts, err := healing.ConfigOf(cfg).Actions(cfg.Specs()[0], checks.Deps{SNMP: poller})
 	if err != nil || len(acts) != 1 {
 		t.Fatalf("%v %v", acts, err)
 	}

@@ -18,12 +18,14 @@ func init() {
 
 // HTTPCall makes one HTTP request and checks its status.
 type HTTPCall struct {
+	// client is the action's own; its timeout backs up ctx's deadline.
+	client            *http.Client
 	method, url, body string
 	headers           map[string]string
 	expect            int
 }
 
-func newHTTPCall(opts checks.Options, env Env) (Action, error) {
+func newHTTPCall(opts checks.Options, env Env, _ checks.Deps) (Action, error) {
 	var o struct {
 		Action       string            `yaml:"action"`
 		URL          string            `yaml:"url"`
@@ -45,10 +47,8 @@ func newHTTPCall(opts checks.Options, env Env) (Action, error) {
 	if o.ExpectStatus == 0 {
 		o.ExpectStatus = 200
 	}
-	return &HTTPCall{method: strings.ToUpper(o.Method), url: o.URL, body: o.Body, headers: o.Headers, expect: o.ExpectStatus}, nil
+	return &HTTPCall{client: &http.Client{Timeout: 2 * time.Minute}, method: strings.ToUpper(o.Method), url: o.URL, body: o.Body, headers: o.Headers, expect: o.ExpectStatus}, nil
 }
-
-var healClient = &http.Client{Timeout: 2 * time.Minute}
 
 // Run sends the request.
 func (h *HTTPCall) Run(ctx context.Context) (string, error) {
@@ -59,7 +59,7 @@ func (h *HTTPCall) Run(ctx context.Context) (string, error) {
 	for k, v := range h.headers {
 		req.Header.Set(k, v)
 	}
-	resp, err := healClient.Do(req)
+	resp, err := h.client.Do(req)
 	if err != nil {
 		return "", err
 	}

@@ -6,7 +6,6 @@ import (
 	"net"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/gosnmp/gosnmp"
 
@@ -17,32 +16,19 @@ func init() {
 	Register(Kind{Name: "snmp_set", Summary: "send an SNMP SET to a configured device (a PDU outlet, a UPS test)", New: newSNMPSet})
 }
 
-// SNMPAccess is how to reach a device over SNMP, as the config has it.
-type SNMPAccess struct {
-	Address   string
-	Port      int
-	Version   string // "1" or "2c"
-	Community string
-	Timeout   time.Duration
-	Retries   int
-}
-
-// SNMPDevice is implemented by the config's devices.
-type SNMPDevice interface {
-	SNMPAccess() (SNMPAccess, error)
-}
-
-// SNMPSet writes one value to one OID.
+// SNMPSet writes one value to one OID of a configured device, through the
+// daemon's SNMP poller: the device's snmp: section (v1, v2c or v3) and the
+// one session code the SNMP checks use.
 type SNMPSet struct {
-	device string
-	acc    SNMPAccess
+	device checks.Device
+	snmp   checks.SNMPPoller
 	oid    string
 	typ    gosnmp.Asn1BER
 	value  any
 	show   string
 }
 
-func newSNMPSet(opts checks.Options, env Env) (Action, error) {
+func newSNMPSet(opts checks.Options, env Env, deps checks.Deps) (Action, error) {
 	var o struct {
 		Action string `yaml:"action"`
 		Device string `yaml:"device"`
@@ -53,24 +39,34 @@ func newSNMPSet(opts checks.Options, env Env) (Action, error) {
 	if err := opts.Decode(&o); err != nil {
 		return nil, err
 	}
-	var dev SNMPDevice
+	var dev *checks.Device
 	if env != nil {
-		dev, _ = env.Lookup("device", o.Device).(SNMPDevice)
+		dev = env.Device(o.Device)
 	}
 	if o.Device == "" || dev == nil {
 		return nil, &checks.FieldError{Field: "device", Msg: fmt.Sprintf("%q is not a configured device", o.Device)}
 	}
-	acc, err := dev.SNMPAccess()
-	if err != nil {
-		return nil, &checks.FieldError{Field: "device", Msg: err.Error()}
+	switch {
+	case dev.SNMP == nil:
+		return nil, &checks.FieldError{Field: "device", Msg: fmt.Sprintf("device %q has no snmp: section", dev.Name)}
+	case dev.Address == "":
+		return nil, &checks.FieldError{Field: "device", Msg: fmt.Sprintf("device %q has no address", dev.Name)}
 	}
+	// A copy: the action keeps the device as it was configured.
+	acc := *dev.SNMP
+	acc.ApplyDefaults()
+	if err := acc.Err(); err != nil {
+		return nil, &checks.FieldError{Field: "device", Msg: fmt.Sprintf("device %q: snmp: %v", dev.Name, err)}
+	}
+	s := &SNMPSet{device: *dev, snmp: deps.SNMP, show: o.Value}
+	s.device.SNMP = &acc
 	oid := strings.TrimPrefix(o.OID, ".")
 	for _, part := range strings.Split(oid, ".") {
 		if _, err := strconv.ParseUint(part, 10, 32); err != nil || oid == "" {
 			return nil, &checks.FieldError{Field: "oid", Msg: fmt.Sprintf("%q is not a numeric OID like 1.3.6.1.2.1.1.6.0", o.OID)}
 		}
 	}
-	s := &SNMPSet{device: o.Device, acc: acc, oid: "." + oid, show: o.Value}
+	s.oid = "." + oid
 	switch o.Type {
 	case "integer":
 		v, err := strconv.Atoi(o.Value)
@@ -99,32 +95,19 @@ func newSNMPSet(opts checks.Options, env Env) (Action, error) {
 
 // Run sends the SET and checks the agent's answer.
 func (s *SNMPSet) Run(ctx context.Context) (string, error) {
-	g := &gosnmp.GoSNMP{
-		Target: s.acc.Address, Port: uint16(s.acc.Port), Community: s.acc.Community,
-		Version: gosnmp.Version2c, Timeout: s.acc.Timeout, Retries: s.acc.Retries, Context: ctx,
-		MaxOids: gosnmp.MaxOids,
+	if s.snmp == nil {
+		return "", fmt.Errorf("snmp set %s on %s: no SNMP poller in this process", s.oid, s.device.Name)
 	}
-	if s.acc.Version == "1" {
-		g.Version = gosnmp.Version1
+	if err := s.snmp.Set(ctx, &s.device, gosnmp.SnmpPDU{Name: s.oid, Type: s.typ, Value: s.value}); err != nil {
+		return "", fmt.Errorf("snmp set %s on %s: %w", s.oid, s.device.Name, err)
 	}
-	if err := g.Connect(); err != nil {
-		return "", fmt.Errorf("snmp %s: %w", s.acc.Address, err)
-	}
-	defer g.Conn.Close()
-	res, err := g.Set([]gosnmp.SnmpPDU{{Name: s.oid, Type: s.typ, Value: s.value}})
-	if err != nil {
-		return "", fmt.Errorf("snmp set %s on %s: %w", s.oid, s.device, err)
-	}
-	if res.Error != gosnmp.NoError {
-		return "", fmt.Errorf("snmp set %s on %s: agent answered %s", s.oid, s.device, res.Error)
-	}
-	return fmt.Sprintf("%s set %s = %s", s.device, s.oid, s.show), nil
+	return fmt.Sprintf("%s set %s = %s", s.device.Name, s.oid, s.show), nil
 }
 
 // Target is the device.
-func (s *SNMPSet) Target() string { return "snmp:" + s.device }
+func (s *SNMPSet) Target() string { return "snmp:" + s.device.Name }
 
 // Describe says what it does.
 func (s *SNMPSet) Describe() string {
-	return fmt.Sprintf("SNMP SET %s = %s on %s", s.oid, s.show, s.device)
+	return fmt.Sprintf("SNMP SET %s = %s on %s", s.oid, s.show, s.device.Name)
 }

@@ -16,7 +16,7 @@ func init() {
 // SystemdRestart restarts a unit on the box with systemctl.
 type SystemdRestart struct{ unit string }
 
-func newSystemdRestart(opts checks.Options, env Env) (Action, error) {
+func newSystemdRestart(opts checks.Options, env Env, _ checks.Deps) (Action, error) {
 	var o struct {
 		Action string `yaml:"action"`
 		Unit   string `yaml:"unit"`

@@ -20,7 +20,7 @@ type WOL struct {
 	addr string
 }
 
-func newWOL(opts checks.Options, env Env) (Action, error) {
+func newWOL(opts checks.Options, env Env, _ checks.Deps) (Action, error) {
 	var o struct {
 		Action    string `yaml:"action"`
 		MAC       string `yaml:"mac"`

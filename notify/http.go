@@ -13,12 +13,14 @@ import (
 	"outpost/checks"
 )
 
-// hookClient is shared by the HTTP channels; its timeout backs up the
-// deadline every Send gets from its context.
-var hookClient = &http.Client{Timeout: 30 * time.Second}
+// hook is what the HTTP channels post with: a client of their own, whose
+// timeout backs up the deadline every Send gets from its context.
+type hook struct{ client *http.Client }
+
+func newHook() hook { return hook{client: &http.Client{Timeout: 30 * time.Second}} }
 
 // post sends one HTTP request and classifies the answer.
-func post(ctx context.Context, target, ctype string, body []byte, header http.Header, idem string) (string, error) {
+func (h hook) post(ctx context.Context, target, ctype string, body []byte, header http.Header, idem string) (string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
 	if err != nil {
 		return "", &PermanentError{err}
@@ -29,7 +31,7 @@ func post(ctx context.Context, target, ctype string, body []byte, header http.He
 	for k, v := range header {
 		req.Header[k] = v
 	}
-	return classify(hookClient.Do(req))
+	return classify(h.client.Do(req))
 }
 
 // classify reads an HTTP answer: 2xx delivered; 429 and 5xx retried

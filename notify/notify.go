@@ -2,8 +2,9 @@
 // kind, one small interface, a registry like check kinds), policies with
 // escalation steps and reminders until someone acknowledges, on-call
 // rotations, signed acknowledge links, grouping of incidents that share a
-// cause, and a durable outbox so a restart neither loses nor repeats a
-// message. It knows incidents only through the small Incident type below;
+// cause, a durable outbox so a restart neither loses nor repeats a
+// message, and the `notify:` config section it owns (config.go). It knows
+// incidents only through the small Incident type below;
 // the appliance adapts its engine's incidents to it.
 package notify
 
@@ -11,12 +12,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"outpost/checks"
+	"outpost/checks/registry"
 )
 
 // Incident is what notifications need to know about an incident.
@@ -197,41 +197,24 @@ type Kind struct {
 	New     func(opts checks.Options) (Channel, error)
 }
 
-var (
-	regMu    sync.RWMutex
-	registry = map[string]Kind{}
-)
+// kinds is the registry of channel kinds.
+var kinds = registry.New[Kind]("channel kind")
 
 // Register adds a channel kind; a name registered twice panics.
-func Register(k Kind) {
-	regMu.Lock()
-	defer regMu.Unlock()
-	if _, dup := registry[k.Name]; dup {
-		panic("notify: kind registered twice: " + k.Name)
-	}
-	registry[k.Name] = k
-}
+func Register(k Kind) { kinds.Add(k.Name, k) }
 
 // KindNames lists the channel kinds, sorted.
-func KindNames() []string {
-	regMu.RLock()
-	defer regMu.RUnlock()
-	var out []string
-	for n := range registry {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out
-}
+func KindNames() []string { return kinds.Names() }
+
+// Kinds returns every channel kind sorted by name.
+func Kinds() []Kind { return kinds.All() }
 
 // Build makes a channel of a kind; errors are *checks.FieldError or the
 // options decoder's errors.
 func Build(kind string, opts checks.Options) (Channel, error) {
-	regMu.RLock()
-	k, ok := registry[kind]
-	regMu.RUnlock()
+	k, ok := kinds.Get(kind)
 	if !ok {
-		return nil, &checks.FieldError{Field: "kind", Msg: fmt.Sprintf("unknown channel kind %q (one of %s)", kind, strings.Join(KindNames(), ", "))}
+		return nil, &checks.FieldError{Field: "kind", Msg: kinds.Unknown(kind)}
 	}
 	return k.New(opts)
 }

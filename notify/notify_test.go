@@ -81,7 +81,7 @@ func channels(t *testing.T, y string) map[string]notify.Channel {
 	if err != nil {
 		t.Fatal(err)
 	}
-	chs, err := cfg.NotifyChannels()
+	chs, err := notify.ConfigOf(cfg).Build()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ func init() {
 // ntfy publishes to an ntfy server's JSON endpoint: the server root gets
 // a body naming the topic (the URL's last path element).
 type ntfy struct {
+	hook
 	root, topic string
 	host        string
 	token       string
@@ -41,7 +42,7 @@ func newNtfy(opts checks.Options) (Channel, error) {
 	}
 	root := *u
 	root.Path = "/" + path[:max(i, 0)]
-	return &ntfy{root: root.String(), topic: topic, host: u.Host, token: o.Token.Reveal()}, nil
+	return &ntfy{hook: newHook(), root: root.String(), topic: topic, host: u.Host, token: o.Token.Reveal()}, nil
 }
 
 // Recipient is the server and topic.
@@ -54,7 +55,7 @@ func (n *ntfy) Send(ctx context.Context, m Message) (string, error) {
 	if n.token != "" {
 		h.Set("Authorization", "Bearer "+n.token)
 	}
-	return post(ctx, n.root, "application/json", body, h, m.ID)
+	return n.post(ctx, n.root, "application/json", body, h, m.ID)
 }
 
 func ntfyBody(topic string, m Message) map[string]any {

@@ -5,41 +5,42 @@ import (
 	"time"
 )
 
-// Policy decides who hears about which incidents, and when.
+// Policy decides who hears about which incidents, and when. It is
+// configured as it is (notify.policies[] in the site config).
 type Policy struct {
-	Name string
+	Name string `yaml:"name"`
 	// Severities, Groups, Devices and Checks match incidents (each
 	// empty: any); Labels must all be equal on the incident.
-	Severities []string
-	Groups     []string
-	Devices    []string
-	Checks     []string
-	Labels     map[string]string
+	Severities []string          `yaml:"severities"`
+	Groups     []string          `yaml:"groups"`
+	Devices    []string          `yaml:"devices"`
+	Checks     []string          `yaml:"checks"`
+	Labels     map[string]string `yaml:"labels"`
 	// Steps notify channels in order, each After the incident opened
 	// while it is still unacknowledged. A channel "oncall:<rotation>"
 	// means whoever is on call when the message goes out.
-	Steps []Step
+	Steps []Step `yaml:"steps"`
 	// Repeat re-notifies everybody reached so far this often until the
 	// incident is acknowledged or resolved (0: no reminders);
 	// RepeatBySeverity overrides it per severity (critical more often).
-	Repeat           time.Duration
-	RepeatBySeverity map[string]time.Duration
+	Repeat           time.Duration            `yaml:"repeat"`
+	RepeatBySeverity map[string]time.Duration `yaml:"repeat_by_severity"`
 	// SelfHealedInfo sends an info message for incidents that healed
 	// before anybody was notified (default: say nothing).
-	SelfHealedInfo bool
+	SelfHealedInfo bool `yaml:"self_healed_info"`
 	// GroupWindow holds the first message this long so that incidents of
 	// one site with the same parent that open together (everything
 	// behind a dead switch) go out as one message (0: no grouping).
-	GroupWindow time.Duration
+	GroupWindow time.Duration `yaml:"group_window"`
 	// HealingGrace is the longest the first message waits while
 	// self-healing is still trying (default 10 min).
-	HealingGrace time.Duration
+	HealingGrace time.Duration `yaml:"healing_grace"`
 }
 
 // Step is one escalation step.
 type Step struct {
-	After    time.Duration
-	Channels []string
+	After    time.Duration `yaml:"after"`
+	Channels []string      `yaml:"channels"`
 }
 
 // DefaultHealingGrace is used when a policy sets no HealingGrace.

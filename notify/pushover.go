@@ -14,6 +14,7 @@ func init() {
 // pushover posts a form to the Pushover messages API (or a compatible
 // server at url).
 type pushover struct {
+	hook
 	url, host   string
 	token, user string
 }
@@ -40,7 +41,7 @@ func newPushover(opts checks.Options) (Channel, error) {
 	if o.User == "" {
 		return nil, &checks.FieldError{Field: "user", Msg: "is required (the user or group key from pushover.net)"}
 	}
-	return &pushover{url: o.URL, host: u.Host, token: o.Token.Reveal(), user: o.User.Reveal()}, nil
+	return &pushover{hook: newHook(), url: o.URL, host: u.Host, token: o.Token.Reveal(), user: o.User.Reveal()}, nil
 }
 
 // Recipient is the API host (the user key is a secret).
@@ -57,5 +58,5 @@ func (p *pushover) Send(ctx context.Context, m Message) (string, error) {
 		v.Set("url", m.AckURL)
 		v.Set("url_title", "Acknowledge")
 	}
-	return post(ctx, p.url, "application/x-www-form-urlencoded", []byte(v.Encode()), nil, m.ID)
+	return p.post(ctx, p.url, "application/x-www-form-urlencoded", []byte(v.Encode()), nil, m.ID)
 }

@@ -18,6 +18,7 @@ func init() {
 // sms sends through a Twilio-compatible Messages API: a form POST with
 // basic auth (account SID and token), one message per number.
 type sms struct {
+	hook
 	url, host string
 	auth      string
 	from      string
@@ -55,7 +56,7 @@ func newSMS(opts checks.Options) (Channel, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &sms{url: o.URL, host: u.Host, auth: "Basic " + base64.StdEncoding.EncodeToString([]byte(o.Account+":"+o.Token.Reveal())), from: o.From, to: o.To}, nil
+	return &sms{hook: newHook(), url: o.URL, host: u.Host, auth: "Basic " + base64.StdEncoding.EncodeToString([]byte(o.Account+":"+o.Token.Reveal())), from: o.From, to: o.To}, nil
 }
 
 // Recipient lists the numbers.
@@ -73,7 +74,7 @@ func (s *sms) Send(ctx context.Context, m Message) (string, error) {
 	var answers []string
 	for _, to := range s.to {
 		form := url.Values{"From": {s.from}, "To": {to}, "Body": {truncate(text, 1600)}}
-		ans, err := post(ctx, s.url, "application/x-www-form-urlencoded", []byte(form.Encode()), h, m.ID+":"+to)
+		ans, err := s.post(ctx, s.url, "application/x-www-form-urlencoded", []byte(form.Encode()), h, m.ID+":"+to)
 		if err != nil {
 			return strings.Join(append(answers, to+": "+ans), "; "), fmt.Errorf("to %s: %w", to, err)
 		}

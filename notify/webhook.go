@@ -22,6 +22,7 @@ func init() {
 // a secret, X-Outpost-Signature carries "t=<unix>,v1=<hex HMAC-SHA256 of
 // "<unix>." + body>" so a receiver can check origin and freshness.
 type Webhook struct {
+	hook
 	url     string
 	host    string
 	secret  string
@@ -53,7 +54,7 @@ func webhookOpts(opts checks.Options) (*Webhook, error) {
 	for k, v := range o.Headers {
 		h.Set(k, v)
 	}
-	return &Webhook{url: o.URL, host: u.Host, secret: o.Secret.Reveal(), headers: h, now: time.Now}, nil
+	return &Webhook{hook: newHook(), url: o.URL, host: u.Host, secret: o.Secret.Reveal(), headers: h, now: time.Now}, nil
 }
 
 func newWebhook(opts checks.Options) (Channel, error) {
@@ -91,7 +92,7 @@ func (w *Webhook) Send(ctx context.Context, m Message) (string, error) {
 		ts := strconv.FormatInt(w.now().Unix(), 10)
 		h.Set("X-Outpost-Signature", "t="+ts+",v1="+Sign(w.secret, ts, body))
 	}
-	return post(ctx, w.url, "application/json", body, h, m.ID)
+	return w.post(ctx, w.url, "application/json", body, h, m.ID)
 }
 
 // Sign is the webhook signature: hex HMAC-SHA256 of "<ts>." + body.

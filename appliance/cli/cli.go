@@ -11,10 +11,10 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"sort"
 	"strings"
-	"sync"
 	"syscall"
+
+	"outpost/checks/registry"
 )
 
 // Command is one `outpost <name>` subcommand.
@@ -46,20 +46,11 @@ func Usagef(format string, args ...any) error {
 	return &UsageError{Msg: fmt.Sprintf(format, args...)}
 }
 
-var (
-	mu       sync.Mutex
-	commands = map[string]Command{}
-)
+// commands is the table of subcommands.
+var commands = registry.New[Command]("command")
 
 // Register adds a command; duplicate names panic (a programming error).
-func Register(c Command) {
-	mu.Lock()
-	defer mu.Unlock()
-	if _, dup := commands[c.Name]; dup {
-		panic("cli: command registered twice: " + c.Name)
-	}
-	commands[c.Name] = c
-}
+func Register(c Command) { commands.Add(c.Name, c) }
 
 // Main runs the command line and returns the process exit code.
 func Main(args []string) int {
@@ -77,9 +68,7 @@ func Run(ctx context.Context, env *Env, args []string) int {
 		}
 		return 0
 	}
-	mu.Lock()
-	c, ok := commands[args[0]]
-	mu.Unlock()
+	c, ok := commands.Get(args[0])
 	if !ok {
 		fmt.Fprintf(env.Stderr, "outpost: unknown command %q (run `outpost help`)\n", args[0])
 		return 2
@@ -101,17 +90,10 @@ func Run(ctx context.Context, env *Env, args []string) int {
 }
 
 func usage(w io.Writer) {
-	mu.Lock()
-	defer mu.Unlock()
-	names := make([]string, 0, len(commands))
-	for n := range commands {
-		names = append(names, n)
-	}
-	sort.Strings(names)
 	fmt.Fprintln(w, "Outpost: the MSP's on-site monitoring box.")
 	fmt.Fprintln(w, "\nUsage: outpost <command> [flags]\n\nCommands:")
-	for _, n := range names {
-		fmt.Fprintf(w, "  %-13s %s\n", n, commands[n].Summary)
+	for _, c := range commands.All() {
+		fmt.Fprintf(w, "  %-13s %s\n", c.Name, c.Summary)
 	}
 	fmt.Fprintln(w, "\nRun `outpost <command> -h` for a command's flags.")
 }

@@ -22,6 +22,7 @@ import (
 	"outpost/appliance/config"
 	"outpost/appliance/scheduler"
 	"outpost/checks"
+	"outpost/checks/snmp"
 )
 
 func init() {
@@ -110,21 +111,30 @@ func loadFlagConfig(path string) (*config.Config, error) {
 	return config.Load(path)
 }
 
-// loadJobs loads a config (or the embedded default) and builds its checks.
+// loadJobs loads a config (or the embedded default) and builds its checks
+// with an SNMP poller of their own. A command runs no agent client: agent
+// checks say that agent mode is not running.
 func loadJobs(path string) (*config.Config, []scheduler.Job, error) {
 	cfg, err := loadFlagConfig(path)
 	if err != nil {
 		return nil, nil, err
 	}
-	jobs, err := appliance.BuildJobs(cfg)
+	jobs, err := appliance.BuildJobs(cfg, checks.Deps{SNMP: snmp.NewPoller(nil)})
 	return cfg, jobs, err
 }
 
 func checkCmd(ctx context.Context, env *Env, args []string) error {
-	fs := NewFlags(env, "check", "check [--config site.yaml]")
+	fs := NewFlags(env, "check", "check [--config site.yaml] | check --kinds")
 	cfgPath := configFlag(fs)
+	kinds := fs.Bool("kinds", false, "list the check kinds, notification channel kinds and healing actions this build knows, instead of checking a config")
 	if err := Parse(fs, args, false); err != nil {
 		return err
+	}
+	if *kinds {
+		if *cfgPath != "" {
+			return Usagef("--kinds lists what this build knows; it reads no --config")
+		}
+		return printKinds(env.Stdout)
 	}
 	cfg, jobs, err := loadJobs(*cfgPath)
 	if err != nil {

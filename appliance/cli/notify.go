@@ -35,7 +35,7 @@ func notifyCmd(ctx context.Context, env *Env, args []string) error {
 		if err != nil {
 			return err
 		}
-		chs, err := cfg.NotifyChannels()
+		chs, err := notify.ConfigOf(cfg).Build()
 		if err != nil {
 			return err
 		}

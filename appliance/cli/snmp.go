@@ -87,8 +87,8 @@ func snmpTarget(addr string, f snmpFlags) (snmp.Target, error) {
 	if err != nil {
 		return snmp.Target{}, err
 	}
-	t := snmp.Target{Name: addr, Address: host, Port: port, Version: f.version, Community: f.community, User: f.user,
-		SecurityLevel: f.level, AuthProtocol: f.authProto, AuthPassword: f.authPass, PrivProtocol: f.privProto, PrivPassword: f.privPass, Context: f.context}
+	t := snmp.Target{Name: addr, Address: host, SNMP: checks.SNMP{Port: port, Version: f.version, Community: checks.Secret(f.community), User: f.user,
+		SecurityLevel: f.level, AuthProtocol: f.authProto, AuthPassword: checks.Secret(f.authPass), PrivProtocol: f.privProto, PrivPassword: checks.Secret(f.privPass), Context: f.context}}
 	if t.Version == "" && t.User != "" {
 		t.Version = "3"
 	}
@@ -116,8 +116,8 @@ func runSNMPTraps(ctx context.Context, env *Env, args []string) error {
 		cfg.Communities = append(cfg.Communities, c)
 	}
 	if f.user != "" {
-		cfg.Users = append(cfg.Users, snmp.Target{Version: "3", User: f.user, SecurityLevel: f.level, AuthProtocol: f.authProto,
-			AuthPassword: f.authPass, PrivProtocol: f.privProto, PrivPassword: f.privPass}.WithDefaults())
+		cfg.Users = append(cfg.Users, checks.TrapUser{User: f.user, SecurityLevel: f.level, AuthProtocol: f.authProto,
+			AuthPassword: checks.Secret(f.authPass), PrivProtocol: f.privProto, PrivPassword: checks.Secret(f.privPass)})
 	}
 	enc := json.NewEncoder(env.Stdout)
 	rcv, err := snmp.NewTrapReceiver(*listen, cfg, func(e checks.Event) {

@@ -1,6 +1,11 @@
 // Package config reads Outpost's site configuration: one strict YAML file
-// whose every error names the file, line and field. The check kinds are
-// looked up in the checks registry, so a new kind needs no change here.
+// whose every error names the file, line and field. It knows only the
+// shared vocabulary (package checks): the check kinds are looked up in the
+// checks registry, devices, SNMP access and agents are the vocabulary's
+// types with their own defaults and validation, and the sections a
+// feature owns (notify:, healing:) are decoded into the types the feature
+// registered (checks.RegisterSection), so a new kind or section needs no
+// change here.
 package config
 
 import (
@@ -55,18 +60,15 @@ type Config struct {
 	// Defaults apply to checks that leave a field out.
 	Defaults Defaults `yaml:"defaults"`
 	// Devices are the site's devices, referred to by checks by name.
-	Devices []Device `yaml:"devices"`
-	// Incidents, Healing and Maintenance shape what failures lead to.
+	Devices []checks.Device `yaml:"devices"`
+	// Incidents and Maintenance shape what failures lead to.
 	Incidents   Incidents     `yaml:"incidents"`
-	Healing     Healing       `yaml:"healing"`
 	Maintenance []Maintenance `yaml:"maintenance"`
-	// Notify configures who is told about incidents.
-	Notify Notify `yaml:"notify"`
 	// Traps configures the SNMP trap receiver (off unless traps.listen
 	// is set; read at start-up).
-	Traps Traps `yaml:"traps"`
+	Traps checks.Traps `yaml:"traps"`
 	// Agents are the Outpost agents the box polls (agent_* checks).
-	Agents []Agent `yaml:"agents"`
+	Agents []checks.Agent `yaml:"agents"`
 	// Provisioning says where the box looks for provisioning sticks.
 	Provisioning Provisioning `yaml:"provisioning"`
 	// PhoneHome sends summaries to the MSP.
@@ -74,10 +76,19 @@ type Config struct {
 	// Checks are the site's checks.
 	Checks []Check `yaml:"checks"`
 
+	// sections are the feature-owned sections (notify:, healing:), each
+	// decoded into its registered type; read them with the feature's
+	// accessor (notify.ConfigOf, healing.ConfigOf). sectionNodes locate
+	// their errors.
+	sections     map[string]any
+	sectionNodes map[string]*yaml.Node
+
 	// File is where the config was read from ("" for the embedded default).
 	File string `yaml:"-"`
-	// trapsLine is where `traps:` is, for its errors.
-	trapsLine int
+	// trapsLine is where `traps:` is, and deviceLines and agentLines
+	// where each entry of those lists is, for their errors.
+	trapsLine               int
+	deviceLines, agentLines []int
 	// Raw is the file's bytes, recorded in the store when applied.
 	Raw []byte `yaml:"-"`
 }
@@ -176,8 +187,13 @@ func Parse(name string, data []byte) (*Config, error) {
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, &Error{File: name, Line: yamlErrLine(err), Msg: cleanYAMLErr(err)}
 	}
-	c := &Config{File: name, Raw: bytes.Clone(data)}
-	d := &decoder{file: name}
+	c := &Config{File: name, Raw: bytes.Clone(data), sections: map[string]any{}, sectionNodes: map[string]*yaml.Node{}}
+	d := &decoder{file: name, sections: map[string]checks.Section{}}
+	for _, s := range checks.RegisteredSections() {
+		d.sections[s.Key] = s
+		c.sections[s.Key] = s.New()
+	}
+	d.sectionValues, d.sectionNodes = c.sections, c.sectionNodes
 	if root.Kind == 0 {
 		return nil, Errors{{File: name, Msg: "empty config (expected at least `site:`)"}}
 	}
@@ -191,13 +207,8 @@ func Parse(name string, data []byte) (*Config, error) {
 			}
 		}
 	}
-	if seq := findKey(&root, "devices"); seq != nil && seq.Kind == yaml.SequenceNode {
-		for i, n := range seq.Content {
-			if i < len(c.Devices) {
-				c.Devices[i].line = n.Line
-			}
-		}
-	}
+	c.deviceLines = entryLines(&root, "devices")
+	c.agentLines = entryLines(&root, "agents")
 	c.locateIncidentSections(&root)
 	if n := findKey(&root, "traps"); n != nil {
 		c.trapsLine = n.Line
@@ -206,11 +217,11 @@ func Parse(name string, data []byte) (*Config, error) {
 		c.applyDefaults()
 		c.applyIncidentDefaults()
 		c.validateDevices(d)
-		c.validateAgents(d, &root)
+		c.validateAgents(d)
 		c.validateProvisioning(d, &root)
 		c.validatePhoneHome(d, &root)
 		c.validateIncidents(d)
-		c.validateNotify(d)
+		c.checkSections(d)
 		for _, err := range c.Traps.Validate() {
 			d.errs = append(d.errs, &Error{File: c.File, Line: c.trapsLine, Msg: err.Error()})
 		}
@@ -325,7 +336,7 @@ func (c *Config) validate(d *decoder) {
 		if !slices.Contains(checks.Severities, ch.Labels.Severity) {
 			fail("labels.severity", "%q is not a severity (one of %s)", ch.Labels.Severity, strings.Join(checks.Severities, ", "))
 		}
-		if _, err := checks.Build(c.spec(ch)); err != nil {
+		if _, err := checks.Build(c.spec(ch), checks.Deps{}); err != nil {
 			d.errs = append(d.errs, c.checkErr(ch, err)...)
 		}
 	}
@@ -358,10 +369,15 @@ func (c *Config) spec(ch *Check) checks.Spec {
 		n := ch.Options
 		opts = nodeOptions{file: c.File, path: ch.path + ".options", node: &n}
 	}
+	var rems []checks.Options
+	for i := range ch.Remediations {
+		rems = append(rems, nodeOptions{file: c.File, path: fmt.Sprintf("%s.remediations[%d]", ch.path, i), node: &ch.Remediations[i]})
+	}
 	return checks.Spec{
 		ID: ch.ID, Kind: ch.Kind, Target: ch.Target,
 		Interval: ch.Interval, Timeout: ch.Timeout,
 		Labels: ch.Labels, Options: opts, Env: c,
+		Remediations: rems,
 	}
 }
 
@@ -374,20 +390,85 @@ func (c *Config) Specs() []checks.Spec {
 	return out
 }
 
-// Lookup implements checks.Env: kind "device" finds a configured device by
-// name (a *Device), kind "agent" a configured agent (an *Agent), or nil.
-func (c *Config) Lookup(kind, name string) any {
-	switch kind {
-	case "device":
-		if d := c.Device(name); d != nil {
-			return d
-		}
-	case "agent":
-		if a := c.Agent(name); a != nil {
-			return a
+// Section returns the feature-owned section key as decoded and checked
+// (nil when no such section is registered); it implements checks.Sections.
+func (c *Config) Section(key string) any { return c.sections[key] }
+
+var _ checks.Site = (*Config)(nil)
+
+// checkSections has each feature check its section (defaults, then
+// validation against the rest of the config) and locates its errors.
+func (c *Config) checkSections(d *decoder) {
+	for _, s := range checks.RegisteredSections() {
+		if err := s.Check(c.sections[s.Key], c); err != nil {
+			d.errs = append(d.errs, c.locateIn(s.Key, c.sectionNodes[s.Key], err)...)
 		}
 	}
-	return nil
+}
+
+// locateIn places the errors of the section key, whose node is n (nil
+// when the file has none): a *checks.FieldError at the line of the field
+// it names, errors located already as they are.
+func (c *Config) locateIn(key string, n *yaml.Node, err error) Errors {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out Errors
+		for _, e := range j.Unwrap() {
+			out = append(out, c.locateIn(key, n, e)...)
+		}
+		return out
+	}
+	var es Errors
+	if errors.As(err, &es) {
+		return es
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return Errors{e}
+	}
+	var fe *checks.FieldError
+	if errors.As(err, &fe) {
+		return Errors{{File: c.File, Line: lineOf(n, fieldKeys(fe.Field)...), Field: key + "." + fe.Field, Msg: fe.Msg}}
+	}
+	return Errors{{File: c.File, Line: lineOf(n), Field: key, Msg: err.Error()}}
+}
+
+// fieldKeys splits a field path ("policies[0].steps[1].after") into the
+// keys lineOf follows ("policies", "0", "steps", "1", "after").
+func fieldKeys(field string) []string {
+	var keys []string
+	for _, part := range strings.Split(field, ".") {
+		for part != "" {
+			i := strings.IndexByte(part, '[')
+			if i < 0 {
+				keys = append(keys, part)
+				break
+			}
+			if i > 0 {
+				keys = append(keys, part[:i])
+			}
+			j := strings.IndexByte(part[i:], ']')
+			if j < 0 {
+				keys = append(keys, part[i:])
+				break
+			}
+			keys = append(keys, part[i+1:i+j])
+			part = part[i+j+1:]
+		}
+	}
+	return keys
+}
+
+// entryLines is the line of each entry of the list under a top-level key.
+func entryLines(root *yaml.Node, key string) []int {
+	seq := findKey(root, key)
+	if seq == nil || seq.Kind != yaml.SequenceNode {
+		return nil
+	}
+	lines := make([]int, len(seq.Content))
+	for i, n := range seq.Content {
+		lines[i] = n.Line
+	}
+	return lines
 }
 
 func findKey(root *yaml.Node, key string) *yaml.Node {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"outpost/appliance/config"
+	_ "outpost/appliance/kinds"
 	"outpost/checks"
 )
 

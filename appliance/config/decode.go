@@ -2,6 +2,7 @@ package config
 
 import (
 	"encoding"
+	"errors"
 	"fmt"
 	"math"
 	"reflect"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"outpost/checks"
 )
 
 // Error is one problem in a config file, located by file, line and field
@@ -61,6 +64,11 @@ func (es Errors) sorted() Errors {
 type decoder struct {
 	file string
 	errs Errors
+	// sections are the feature-owned top-level sections the root may
+	// have, decoded into sectionValues; sectionNodes remembers where.
+	sections      map[string]checks.Section
+	sectionValues map[string]any
+	sectionNodes  map[string]*yaml.Node
 }
 
 func (d *decoder) fail(n *yaml.Node, field, format string, args ...any) {
@@ -74,6 +82,7 @@ func (d *decoder) fail(n *yaml.Node, field, format string, args ...any) {
 var (
 	durationType = reflect.TypeOf(time.Duration(0))
 	nodeType     = reflect.TypeOf(yaml.Node{})
+	optionsType  = reflect.TypeOf((*checks.Options)(nil)).Elem()
 	textType     = reflect.TypeOf((*encoding.TextUnmarshaler)(nil)).Elem()
 )
 
@@ -89,6 +98,11 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 	}
 	if v.Type() == nodeType {
 		v.Set(reflect.ValueOf(*n))
+		return
+	}
+	if v.Type() == optionsType {
+		// Kind-specific settings: decoded later by the kind, strictly.
+		v.Set(reflect.ValueOf(nodeOptions{file: d.file, path: path, node: n}))
 		return
 	}
 	if v.Kind() == reflect.Pointer {
@@ -246,11 +260,26 @@ func (d *decoder) strct(n *yaml.Node, v reflect.Value, path string) {
 	fields := map[string][]int{}
 	var names []string
 	collectFields(v.Type(), nil, fields, &names)
+	root := path == "" && d.sections != nil
+	if root {
+		for k := range d.sections {
+			names = append(names, k)
+		}
+	}
 	sort.Strings(names)
 	seen := map[string]bool{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, val := n.Content[i], n.Content[i+1]
 		fp := join(path, k.Value)
+		if _, ok := d.sections[k.Value]; root && ok {
+			if d.sectionNodes[k.Value] != nil {
+				d.fail(k, fp, "given twice")
+				continue
+			}
+			d.sectionNodes[k.Value] = val
+			d.decode(val, reflect.ValueOf(d.sectionValues[k.Value]).Elem(), fp)
+			continue
+		}
 		idx, ok := fields[k.Value]
 		if !ok {
 			if len(names) == 0 {
@@ -325,6 +354,31 @@ type nodeOptions struct {
 	file string
 	path string
 	node *yaml.Node
+}
+
+var _ checks.Locator = nodeOptions{}
+
+// Locate places a constructor's error about these options: a
+// *checks.FieldError at the options' line under their path, errors the
+// decoder located as they are.
+func (o nodeOptions) Locate(err error) error {
+	var es Errors
+	if errors.As(err, &es) {
+		return es
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	line := 0
+	if o.node != nil {
+		line = o.node.Line
+	}
+	var fe *checks.FieldError
+	if errors.As(err, &fe) {
+		return Errors{{File: o.file, Line: line, Field: o.path + "." + fe.Field, Msg: fe.Msg}}
+	}
+	return Errors{{File: o.file, Line: line, Field: o.path, Msg: err.Error()}}
 }
 
 // Decode decodes the options strictly into v (a pointer to a struct).

@@ -2,17 +2,14 @@ package config
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
-
-	"outpost/checks"
-	"outpost/healing"
 )
 
-// Incidents tunes how results become incidents.
+// Incidents tunes how results become incidents. (Self-healing's
+// safeguards are the healing package's section.)
 type Incidents struct {
 	// Confirm is how many failures in a row open an incident (default 2).
 	Confirm int `yaml:"confirm"`
@@ -24,23 +21,6 @@ type Incidents struct {
 	FlapHigh float64 `yaml:"flap_high"`
 
 	node *yaml.Node // where the section is, for errors
-}
-
-// Healing tunes self-healing.
-type Healing struct {
-	// MaxAttempts automatic remediation runs per check within Window
-	// (default 3 per 1h); past that healing is suspended and escalates.
-	MaxAttempts int           `yaml:"max_attempts"`
-	Window      time.Duration `yaml:"window"`
-	// Settle is the wait after an action before the check runs again
-	// (default 10s).
-	Settle time.Duration `yaml:"settle"`
-	// ActionTimeout bounds one action (default 60s).
-	ActionTimeout time.Duration `yaml:"action_timeout"`
-	// AllowCommands are the absolute paths the `command` action may run.
-	AllowCommands []string `yaml:"allow_commands"`
-
-	node *yaml.Node
 }
 
 // Maintenance is a window in which checks run and record but incidents
@@ -111,7 +91,6 @@ func (m *Maintenance) Active(t time.Time) bool {
 // maintenance sections are, so errors found after decoding name a line.
 func (c *Config) locateIncidentSections(root *yaml.Node) {
 	c.Incidents.node = findKey(root, "incidents")
-	c.Healing.node = findKey(root, "healing")
 	if seq := findKey(root, "maintenance"); seq != nil && seq.Kind == yaml.SequenceNode {
 		for i, n := range seq.Content {
 			if i < len(c.Maintenance) {
@@ -150,54 +129,6 @@ func lineOf(n *yaml.Node, keys ...string) int {
 	return line
 }
 
-// healingEnv lets remediation constructors see the allow-list.
-type healingEnv struct{ c *Config }
-
-func (e healingEnv) AllowedCommand(p string) bool {
-	return slices.Contains(e.c.Healing.AllowCommands, p)
-}
-func (e healingEnv) Lookup(kind, name string) any { return e.c.Lookup(kind, name) }
-
-// HealingEnv is the environment remediations are built with.
-func (c *Config) HealingEnv() healing.Env { return healingEnv{c} }
-
-// Remediations builds a check's remediations, in order.
-func (c *Config) Remediations(ch *Check) ([]healing.Action, error) {
-	var out []healing.Action
-	for i := range ch.Remediations {
-		n := &ch.Remediations[i]
-		path := fmt.Sprintf("%s.remediations[%d]", ch.path, i)
-		var head struct {
-			Action string `yaml:"action"`
-		}
-		for j := 0; j+1 < len(n.Content); j += 2 {
-			if n.Content[j].Value == "action" {
-				head.Action = n.Content[j+1].Value
-			}
-		}
-		if head.Action == "" {
-			return nil, Errors{{File: c.File, Line: n.Line, Field: path + ".action", Msg: fmt.Sprintf("is required (one of %s)", strings.Join(healing.Names(), ", "))}}
-		}
-		a, err := healing.Build(head.Action, nodeOptions{file: c.File, path: path, node: n}, c.HealingEnv())
-		if err != nil {
-			return nil, c.locate(n, path, err)
-		}
-		out = append(out, a)
-	}
-	return out, nil
-}
-
-func (c *Config) locate(n *yaml.Node, path string, err error) error {
-	if es, ok := err.(Errors); ok {
-		return es
-	}
-	field, msg := path, err.Error()
-	if fe, ok := err.(*checks.FieldError); ok {
-		field, msg = path+"."+fe.Field, fe.Msg
-	}
-	return Errors{{File: c.File, Line: n.Line, Field: field, Msg: msg}}
-}
-
 func (c *Config) applyIncidentDefaults() {
 	if c.Incidents.Confirm == 0 {
 		c.Incidents.Confirm = 2
@@ -210,18 +141,6 @@ func (c *Config) applyIncidentDefaults() {
 	}
 	if c.Incidents.FlapHigh == 0 {
 		c.Incidents.FlapHigh = 30
-	}
-	if c.Healing.MaxAttempts == 0 {
-		c.Healing.MaxAttempts = 3
-	}
-	if c.Healing.Window == 0 {
-		c.Healing.Window = time.Hour
-	}
-	if c.Healing.Settle == 0 {
-		c.Healing.Settle = 10 * time.Second
-	}
-	if c.Healing.ActionTimeout == 0 {
-		c.Healing.ActionTimeout = time.Minute
 	}
 	for i := range c.Checks {
 		ch := &c.Checks[i]
@@ -249,22 +168,6 @@ func (c *Config) validateIncidents(d *decoder) {
 			fail(lineOf(c.Incidents.node, f.name), "incidents."+f.name, "%d is out of range (1 to 100)", f.v)
 		}
 	}
-	if c.Healing.MaxAttempts < 1 || c.Healing.MaxAttempts > 100 {
-		fail(lineOf(c.Healing.node, "max_attempts"), "healing.max_attempts", "%d is out of range (1 to 100)", c.Healing.MaxAttempts)
-	}
-	for _, f := range []struct {
-		name string
-		v    time.Duration
-	}{{"window", c.Healing.Window}, {"settle", c.Healing.Settle}, {"action_timeout", c.Healing.ActionTimeout}} {
-		if f.v < 0 {
-			fail(lineOf(c.Healing.node, f.name), "healing."+f.name, "must be positive")
-		}
-	}
-	for i, p := range c.Healing.AllowCommands {
-		if !strings.HasPrefix(p, "/") {
-			fail(lineOf(c.Healing.node, "allow_commands", fmt.Sprint(i)), fmt.Sprintf("healing.allow_commands[%d]", i), "%q must be an absolute path", p)
-		}
-	}
 	ids := map[string]bool{}
 	for _, ch := range c.Checks {
 		ids[ch.ID] = true
@@ -280,11 +183,6 @@ func (c *Config) validateIncidents(d *decoder) {
 		}
 		if ch.DependsOn != "" && (!ids[ch.DependsOn] || ch.DependsOn == ch.ID) {
 			fail(ch.line, ch.path+".depends_on", "%q is not another check of this config", ch.DependsOn)
-		}
-		if _, err := c.Remediations(ch); err != nil {
-			if es, ok := err.(Errors); ok {
-				d.errs = append(d.errs, es...)
-			}
 		}
 	}
 	for i := range c.Maintenance {

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"outpost/appliance/config"
+	_ "outpost/appliance/kinds"
+	"outpost/healing"
 )
 
 // TestIncidentSectionErrors: every mistake in incidents, healing and
@@ -39,7 +41,7 @@ func TestIncidentDefaultsAndOverrides(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	in, h := c.Incidents, c.Healing
+	in, h := c.Incidents, healing.ConfigOf(c)
 	if in.Confirm != 2 || in.Recover != 3 || in.FlapLow != 20 || in.FlapHigh != 30 {
 		t.Fatalf("incidents defaults %+v", in)
 	}

@@ -34,6 +34,9 @@ type Options struct {
 	Runner  *healing.Runner
 	Recheck func(ctx context.Context, checkID string) (checks.Result, error)
 	Log     *slog.Logger
+	// Deps are handed to the remediations built from each config (the
+	// SNMP poller snmp_set writes through, the clock, the logger).
+	Deps checks.Deps
 	// OnChange is told about every timeline event, after it is stored
 	// (notifications, phone home). It must not block.
 	OnChange func(Incident, Event)
@@ -41,15 +44,16 @@ type Options struct {
 
 // Engine turns results into incidents.
 type Engine struct {
-	o      Options
-	mu     sync.Mutex
-	cfg    *config.Config
-	checks map[string]*checkState
-	open   map[uint64]*Incident
-	healWG sync.WaitGroup
-	heals  atomic.Int32
-	ctx    context.Context
-	cancel context.CancelFunc
+	o       Options
+	mu      sync.Mutex
+	cfg     *config.Config
+	healCfg *healing.Config // cfg's healing section
+	checks  map[string]*checkState
+	open    map[uint64]*Incident
+	healWG  sync.WaitGroup
+	heals   atomic.Int32
+	ctx     context.Context
+	cancel  context.CancelFunc
 	// steps watches the wall clock for steps (nowLocked).
 	steps *clock.Steps
 }
@@ -89,21 +93,20 @@ func New(o Options) *Engine {
 // incidents are loaded from the store on the first call, so a restart
 // continues them.
 func (e *Engine) Configure(cfg *config.Config) error {
+	hc := healing.ConfigOf(cfg)
 	states := map[string]*checkState{}
+	specs := cfg.Specs()
 	for i := range cfg.Checks {
-		ch := &cfg.Checks[i]
-		acts, err := cfg.Remediations(ch)
+		ch, sp := &cfg.Checks[i], specs[i]
+		acts, err := hc.Actions(sp, e.o.Deps)
 		if err != nil {
 			return err
 		}
-		st := &checkState{confirm: ch.Confirm, recover: ch.Recover, dependsOn: ch.DependsOn, actions: acts}
+		st := &checkState{spec: sp, confirm: ch.Confirm, recover: ch.Recover, dependsOn: ch.DependsOn, actions: acts}
 		if d := cfg.Device(ch.Labels.Device); d != nil {
 			st.parentDev = d.Parent
 		}
 		states[ch.ID] = st
-	}
-	for _, sp := range cfg.Specs() {
-		states[sp.ID].spec = sp
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -116,7 +119,7 @@ func (e *Engine) Configure(cfg *config.Config) error {
 			states[id] = old
 		}
 	}
-	e.checks, e.cfg = states, cfg
+	e.checks, e.cfg, e.healCfg = states, cfg, hc
 	if first {
 		err := e.o.Store.ListIncidents(true, func(doc []byte) bool {
 			var inc Incident
@@ -152,7 +155,7 @@ func (e *Engine) restoreAttemptsLocked() error {
 	if !ok || e.o.Runner == nil {
 		return nil
 	}
-	since := e.o.Clock.Now().Add(-e.cfg.Healing.Window)
+	since := e.o.Clock.Now().Add(-e.healCfg.Window)
 	return al.ListAudit(func(doc []byte) bool {
 		var a healing.AuditEntry
 		if json.Unmarshal(doc, &a) != nil {
@@ -431,7 +434,7 @@ func (e *Engine) heal(st *checkState, id uint64) {
 		e.heals.Add(-1)
 	}()
 	e.mu.Lock()
-	acts, limits, settle, timeout := st.actions, healing.Limits{MaxAttempts: e.cfg.Healing.MaxAttempts, Window: e.cfg.Healing.Window}, e.cfg.Healing.Settle, e.cfg.Healing.ActionTimeout
+	acts, limits, settle, timeout := st.actions, e.healCfg.Limits(), e.healCfg.Settle, e.healCfg.ActionTimeout
 	check := st.spec.ID
 	e.mu.Unlock()
 	var last checks.Result
@@ -697,7 +700,7 @@ func (e *Engine) Heal(ctx context.Context, check string, index int, who string) 
 		e.mu.Unlock()
 		return nil, fmt.Errorf("%w: %q", ErrNoCheck, check)
 	}
-	acts, timeout := st.actions, e.cfg.Healing.ActionTimeout
+	acts, timeout := st.actions, e.healCfg.ActionTimeout
 	var incID uint64
 	if st.open != nil {
 		incID = st.open.ID

@@ -139,7 +139,7 @@ func newBox(t testing.TB) *rig {
 	}
 	t.Cleanup(func() { c.Close() })
 	mux.Handle(wire.PathPair, c.PairHandler())
-	c.SetPeers(PeersFromConfig(cfg))
+	c.SetPeers(PeersFromConfig(cfg.Agents))
 	r.c = c
 	return r
 }
@@ -199,11 +199,10 @@ func (r *rig) run(t *testing.T, id string) checks.Result {
 	t.Helper()
 	for _, s := range r.cfg.Specs() {
 		if s.ID == id {
-			ch, err := checks.Build(s)
+			ch, err := checks.Build(s, checks.Deps{Agents: r.c})
 			if err != nil {
 				t.Fatal(err)
 			}
-			Use(r.c)
 			ctx, cancel := context.WithTimeout(context.Background(), patience)
 			defer cancel()
 			return ch.Check(ctx)
@@ -324,10 +323,9 @@ func TestPairedAgentReportsThisMachine(t *testing.T) {
 
 func build(t testing.TB, r *rig, id string) checks.Checker {
 	t.Helper()
-	Use(r.c)
 	for _, s := range r.cfg.Specs() {
 		if s.ID == id {
-			ch, err := checks.Build(s)
+			ch, err := checks.Build(s, checks.Deps{Agents: r.c})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -675,7 +673,6 @@ func TestBoxSurvivesHangingAndGarbageAgents(t *testing.T) {
 	hold := make(chan struct{})
 	t.Cleanup(func() { close(hold) })
 	fakeAgent(t, r, "srv1", func(c net.Conn) { <-hold; c.Close() })
-	Use(r.c)
 	ch := build(t, r, "mem")
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	res := ch.Check(ctx)

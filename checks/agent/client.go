@@ -23,9 +23,9 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
+	"outpost/checks"
 	"outpost/checks/agent/wire"
 	"outpost/checks/clock"
 	"outpost/healing"
@@ -141,7 +141,10 @@ type conn struct {
 // six-digit code then withstands guessing.
 const maxPairFailures = 10
 
-var _ healing.AgentCommander = (*Client)(nil)
+var (
+	_ healing.AgentCommander = (*Client)(nil)
+	_ checks.AgentQuerier    = (*Client)(nil)
+)
 
 // New loads (or creates) the box's agent identity.
 func New(o Options) (*Client, error) {
@@ -682,16 +685,6 @@ func (c *Client) Close() error {
 	}
 	return nil
 }
-
-var current atomic.Pointer[Client]
-
-// Use makes c the client the agent_* checks poll through (the daemon
-// calls it once at start; checks are built from config before it
-// exists, so they look it up when they run).
-func Use(c *Client) { current.Store(c) }
-
-// Current returns the client set by Use, or nil.
-func Current() *Client { return current.Load() }
 
 func newNonce() string {
 	var b [16]byte

@@ -15,11 +15,11 @@ import (
 
 func init() {
 	reg := func(name, summary string, build func(checks.Spec, *base) (checks.Checker, error)) {
-		checks.Register(checks.Kind{Name: name, Summary: summary, NeedsTarget: true, New: func(s checks.Spec) (checks.Checker, error) {
-			if s.Env != nil && s.Env.Lookup("agent", s.Target) == nil {
+		checks.Register(checks.Kind{Name: name, Summary: summary, NeedsTarget: true, New: func(s checks.Spec, d checks.Deps) (checks.Checker, error) {
+			if s.Env != nil && s.Env.Agent(s.Target) == nil {
 				return nil, &checks.FieldError{Field: "target", Msg: fmt.Sprintf("%q is not a configured agent (add it under agents:)", s.Target)}
 			}
-			return build(s, &base{agent: s.Target})
+			return build(s, &base{agent: s.Target, client: d.Agents})
 		}})
 	}
 	reg("agent_service", "a Windows service or systemd unit on an agent: state and start mode", newService)
@@ -32,8 +32,12 @@ func init() {
 	reg("agent_perf", "a Windows performance counter or WMI class property on an agent, with thresholds", newPerf)
 }
 
-// base holds what every agent_* checker shares.
-type base struct{ agent string }
+// base holds what every agent_* checker shares: the agent it asks and the
+// box's agent client (nil where agent mode does not run).
+type base struct {
+	agent  string
+	client checks.AgentQuerier
+}
 
 // ask runs a query and turns transport failures into a Result: an agent
 // that cannot be reached is Critical (the server may be down), one that
@@ -41,11 +45,10 @@ type base struct{ agent string }
 // Unknown with its reason.
 func (b *base) ask(ctx context.Context, q wire.Query) (wire.Answer, *checks.Result) {
 	start := time.Now()
-	c := Current()
-	if c == nil {
+	if b.client == nil {
 		return wire.Answer{}, &checks.Result{Time: start, Status: checks.Unknown, Detail: "agent mode is not running on this box"}
 	}
-	a, err := c.Query(ctx, b.agent, q)
+	a, err := b.client.Query(ctx, b.agent, q)
 	r := checks.Result{Time: start, Latency: checks.Since(start)}
 	switch {
 	case err != nil && (errors.Is(err, ErrNotPaired) || errors.Is(err, ErrRevoked) || errors.Is(err, ErrRefused)):

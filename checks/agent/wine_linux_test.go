@@ -82,7 +82,7 @@ func TestWindowsAgentUnderWine(t *testing.T) {
 	}
 
 	r := newBox(t)
-	peers := PeersFromConfig(r.cfg)
+	peers := PeersFromConfig(r.cfg.Agents)
 	peers[0].Services = []string{"Spooler"}
 	peers[0].Scripts = []wire.Script{{Name: "ver", Command: `C:\windows\system32\cmd.exe`, Args: []string{"/c", "echo", "from-wine"}}}
 	r.c.SetPeers(peers)
@@ -151,11 +151,10 @@ func TestWindowsAgentUnderWine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ch, err := checks.Build(cfg.Specs()[0])
+	ch, err := checks.Build(cfg.Specs()[0], checks.Deps{Agents: r.c})
 	if err != nil {
 		t.Fatal(err)
 	}
-	Use(r.c)
 	if res := ch.Check(ctx); res.Status != checks.Unknown || !strings.Contains(res.Detail, "WMI") {
 		t.Fatalf("%+v", res)
 	}

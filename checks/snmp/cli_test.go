@@ -59,7 +59,7 @@ func TestProbeCLI(t *testing.T) {
 		t.Errorf("wrong community: exit %d %s", code, out)
 	}
 	out, code = probe(t, "--user", "u", "--auth-protocol", "SHA1", "--auth-password", "12345678")
-	if code != 2 || !strings.Contains(out, `auth_protocol "SHA1" is not one of`) {
+	if code != 2 || !strings.Contains(out, `auth_protocol "SHA1" is not an auth protocol (one of`) {
 		t.Errorf("bad v3 flags: exit %d %s", code, out)
 	}
 	out, code = probe(t, "--user", "tech", "--auth-protocol", "SHA", "--auth-password", "authpass123", "--priv-protocol", "AES", "--priv-password", "privpass123", "--context", "printer_special_values")

@@ -5,21 +5,22 @@ import (
 	"testing"
 
 	"outpost/appliance/config"
+	"outpost/checks"
 )
 
 // Every protocol name the config accepts maps to a gosnmp constant.
 func TestConfigNamesMap(t *testing.T) {
-	for _, n := range config.SNMPAuthProtocols {
+	for _, n := range checks.SNMPAuthProtocols {
 		if _, ok := AuthProtocols[n]; !ok {
 			t.Errorf("auth %s has no mapping", n)
 		}
 	}
-	for _, n := range config.SNMPPrivProtocols {
+	for _, n := range checks.SNMPPrivProtocols {
 		if _, ok := PrivProtocols[n]; !ok {
 			t.Errorf("priv %s has no mapping", n)
 		}
 	}
-	for _, n := range config.SNMPSecurityLevels {
+	for _, n := range checks.SNMPSecurityLevels {
 		if _, ok := SecurityLevels[n]; !ok {
 			t.Errorf("level %s has no mapping", n)
 		}
@@ -63,7 +64,7 @@ func TestConfigErrors(t *testing.T) {
 	if tg.Version != "2c" || tg.Port != 161 || tg.Timeout.String() != "2s" || tg.Retries != 1 || tg.MaxRepetitions != 25 || tg.MaxConcurrency != 2 {
 		t.Errorf("defaults: %+v", tg)
 	}
-	tr := config.Traps{Listen: "nohost", V3Users: []config.TrapUser{{User: "u", AuthProtocol: "SHA", AuthPassword: "short"}}}
+	tr := checks.Traps{Listen: "nohost", V3Users: []checks.TrapUser{{User: "u", AuthProtocol: "SHA", AuthPassword: "short"}}}
 	errs := tr.Validate()
 	if len(errs) != 2 || errs[0].Error() != `traps.listen: "nohost" is not host:port` || errs[1].Error() != "traps.v3_users[0].auth_password: must be at least 8 characters (RFC 3414)" {
 		t.Errorf("traps: %v", errs)

@@ -32,12 +32,12 @@ type getOptions struct {
 	checks.Thresholds
 }
 
-func newGet(s checks.Spec) (checks.Checker, error) {
+func newGet(s checks.Spec, d checks.Deps) (checks.Checker, error) {
 	var o getOptions
 	if err := s.Options.Decode(&o); err != nil {
 		return nil, err
 	}
-	b, err := newBase(s)
+	b, err := newBase(s, d)
 	if err != nil {
 		return nil, err
 	}

@@ -58,7 +58,7 @@ type IfRate struct {
 	HasUtilisation                           bool
 }
 
-func newInterfaces(s checks.Spec) (checks.Checker, error) {
+func newInterfaces(s checks.Spec, d checks.Deps) (checks.Checker, error) {
 	var o ifOptions
 	if err := s.Options.Decode(&o); err != nil {
 		return nil, err
@@ -67,7 +67,7 @@ func newInterfaces(s checks.Spec) (checks.Checker, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, err := newBase(s)
+	b, err := newBase(s, d)
 	if err != nil {
 		return nil, err
 	}

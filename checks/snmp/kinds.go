@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"outpost/appliance/config"
 	"outpost/checks"
 	"outpost/checks/clock"
 )
@@ -25,35 +24,31 @@ func init() {
 }
 
 // TargetFromDevice builds the SNMP target of a configured device.
-func TargetFromDevice(d *config.Device) (Target, error) {
+func TargetFromDevice(d *checks.Device) (Target, error) {
 	if d.SNMP == nil {
 		return Target{}, fmt.Errorf("device %q has no snmp: section", d.Name)
 	}
-	s := d.SNMP
-	t := Target{
-		Name: d.Name, Address: d.Address, Port: s.Port, Version: s.Version, Community: s.Community.Reveal(),
-		User: s.User, SecurityLevel: s.SecurityLevel, AuthProtocol: s.AuthProtocol, AuthPassword: s.AuthPassword.Reveal(),
-		PrivProtocol: s.PrivProtocol, PrivPassword: s.PrivPassword.Reveal(), Context: s.Context,
-		Timeout: s.Timeout, Retries: s.Retries, MaxRepetitions: s.MaxRepetitions, MaxConcurrency: s.MaxConcurrency,
-	}.WithDefaults()
+	t := Target{Name: d.Name, Address: d.Address, SNMP: *d.SNMP}.WithDefaults()
 	if err := t.Validate(); err != nil {
 		return t, fmt.Errorf("device %q: snmp: %w", d.Name, err)
 	}
 	return t, nil
 }
 
-// base is what every SNMP checker holds.
+// base is what every SNMP checker holds: its device (a copy, so a
+// reloaded config never changes a running checker), the daemon's SNMP
+// poller and clock.
 type base struct {
-	target Target
-	poller *Poller
+	dev    checks.Device
+	snmp   checks.SNMPPoller
 	maxAge time.Duration
 	clock  clock.Clock
 }
 
-func newBase(s checks.Spec) (base, error) {
-	var dev *config.Device
+func newBase(s checks.Spec, d checks.Deps) (base, error) {
+	var dev *checks.Device
 	if s.Env != nil {
-		dev, _ = s.Env.Lookup("device", s.Target).(*config.Device)
+		dev = s.Env.Device(s.Target)
 	}
 	if dev == nil {
 		return base{}, &checks.FieldError{Field: "target", Msg: fmt.Sprintf("%q is not a configured device (SNMP checks name a device from devices:, which holds the credentials)", s.Target)}
@@ -67,10 +62,19 @@ func newBase(s checks.Spec) (base, error) {
 	}
 	// Answers are shared within a poll, never across two polls of the same
 	// check: half the interval bounds their age.
-	return base{target: t, poller: Default, maxAge: s.Interval / 2, clock: clock.Real{}}, nil
+	return base{dev: t.Device(), snmp: d.SNMP, maxAge: s.Interval / 2, clock: d.Clock}, nil
 }
 
-func (b *base) src() Source { return b.poller.Device(b.target, b.maxAge) }
+// errNoSNMP is what an SNMP check says where no poller is wired (a
+// checker built only to validate the config).
+var errNoSNMP = errors.New("SNMP is not available in this process")
+
+func (b *base) src() Source {
+	if b.snmp == nil {
+		return failing{errNoSNMP}
+	}
+	return b.snmp.Source(&b.dev, b.maxAge)
+}
 
 // down is the Result for a device that did not answer properly.
 func down(start time.Time, err error) checks.Result {

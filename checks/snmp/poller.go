@@ -10,20 +10,19 @@ import (
 
 	"github.com/gosnmp/gosnmp"
 
+	"outpost/checks"
 	"outpost/checks/clock"
 )
 
 // Source is what the readers (interfaces, storage, ...) ask a device
 // through: a Session directly (the probe) or a Poller-backed device that
 // shares answers between checks.
-type Source interface {
-	// Get fetches OIDs in one request; see Session.Get.
-	Get(ctx context.Context, oids ...string) ([]gosnmp.SnmpPDU, error)
-	// Table walks columns together; see Session.Table.
-	Table(ctx context.Context, roots ...string) (map[string][]gosnmp.SnmpPDU, error)
-}
+type Source = checks.SNMPSource
 
-var _ Source = (*Session)(nil)
+var (
+	_ Source            = (*Session)(nil)
+	_ checks.SNMPPoller = (*Poller)(nil)
+)
 
 // Poller shares SNMP sessions and answers between the checks of a device.
 // Each device gets at most MaxConcurrency sessions in use at once (so a
@@ -49,9 +48,6 @@ func NewPoller(clk clock.Clock) *Poller {
 	}
 	return &Poller{MaxAge: 5 * time.Second, IdleClose: 10 * time.Minute, clock: clk, devices: map[string]*device{}}
 }
-
-// Default is the Poller the check kinds share.
-var Default = NewPoller(nil)
 
 type device struct {
 	key      string
@@ -80,6 +76,35 @@ func (p *Poller) Device(t Target, maxAge time.Duration) Source {
 		maxAge = p.MaxAge
 	}
 	return &deviceSource{p: p, t: t, maxAge: maxAge}
+}
+
+// Source implements checks.SNMPPoller: Device for a configured device.
+func (p *Poller) Source(dev *checks.Device, maxAge time.Duration) Source {
+	t, err := TargetFromDevice(dev)
+	if err != nil {
+		return failing{err}
+	}
+	return p.Device(t, maxAge)
+}
+
+// Set writes values to a configured device in one request, on one of its
+// sessions: a SET waits its turn behind the polls like any request, so a
+// device is never asked more than MaxConcurrency things at once. Nothing
+// is cached.
+func (p *Poller) Set(ctx context.Context, dev *checks.Device, pdus ...gosnmp.SnmpPDU) error {
+	t, err := TargetFromDevice(dev)
+	if err != nil {
+		return err
+	}
+	return p.device(t).with(ctx, func(s *Session) error { return s.Set(ctx, pdus...) })
+}
+
+// failing is a Source whose every request fails with err.
+type failing struct{ err error }
+
+func (f failing) Get(context.Context, ...string) ([]gosnmp.SnmpPDU, error) { return nil, f.err }
+func (f failing) Table(context.Context, ...string) (map[string][]gosnmp.SnmpPDU, error) {
+	return nil, f.err
 }
 
 // Sent returns how many request packets the Poller has sent to the named

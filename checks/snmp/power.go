@@ -24,12 +24,12 @@ type printerOptions struct {
 	checks.Thresholds
 }
 
-func newPrinter(s checks.Spec) (checks.Checker, error) {
+func newPrinter(s checks.Spec, d checks.Deps) (checks.Checker, error) {
 	var o printerOptions
 	if err := s.Options.Decode(&o); err != nil {
 		return nil, err
 	}
-	b, err := newBase(s)
+	b, err := newBase(s, d)
 	if err != nil {
 		return nil, err
 	}
@@ -143,7 +143,7 @@ type upsOptions struct {
 	OnBattery string `yaml:"on_battery"`
 }
 
-func newUPS(s checks.Spec) (checks.Checker, error) {
+func newUPS(s checks.Spec, d checks.Deps) (checks.Checker, error) {
 	var o upsOptions
 	if err := s.Options.Decode(&o); err != nil {
 		return nil, err
@@ -152,7 +152,7 @@ func newUPS(s checks.Spec) (checks.Checker, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, err := newBase(s)
+	b, err := newBase(s, d)
 	if err != nil {
 		return nil, err
 	}

@@ -54,7 +54,9 @@ checks:
 	if err != nil {
 		t.Fatal(err)
 	}
-	ch, err := checks.Build(c.Specs()[0])
+	p := NewPoller(nil)
+	t.Cleanup(func() { p.Close() })
+	ch, err := checks.Build(c.Specs()[0], checks.Deps{SNMP: p})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -32,7 +32,7 @@ type storageOptions struct {
 // Default used-% thresholds for storage.
 var defaultStorageTypes = []string{"fixed_disk", "network_disk", "flash_memory"}
 
-func newStorage(s checks.Spec) (checks.Checker, error) {
+func newStorage(s checks.Spec, d checks.Deps) (checks.Checker, error) {
 	var o storageOptions
 	if err := s.Options.Decode(&o); err != nil {
 		return nil, err
@@ -42,7 +42,7 @@ func newStorage(s checks.Spec) (checks.Checker, error) {
 			return nil, &checks.FieldError{Field: "options.types", Msg: fmt.Sprintf("%q is not a storage type (one of %s)", t, strings.Join(StorageTypes, ", "))}
 		}
 	}
-	b, err := newBase(s)
+	b, err := newBase(s, d)
 	if err != nil {
 		return nil, err
 	}
@@ -163,12 +163,12 @@ type cpuOptions struct {
 	checks.Thresholds
 }
 
-func newCPU(s checks.Spec) (checks.Checker, error) {
+func newCPU(s checks.Spec, d checks.Deps) (checks.Checker, error) {
 	var o cpuOptions
 	if err := s.Options.Decode(&o); err != nil {
 		return nil, err
 	}
-	b, err := newBase(s)
+	b, err := newBase(s, d)
 	if err != nil {
 		return nil, err
 	}
@@ -240,7 +240,7 @@ type uptimeOptions struct {
 	Hold time.Duration `yaml:"hold"`
 }
 
-func newUptime(s checks.Spec) (checks.Checker, error) {
+func newUptime(s checks.Spec, d checks.Deps) (checks.Checker, error) {
 	var o uptimeOptions
 	if err := s.Options.Decode(&o); err != nil {
 		return nil, err
@@ -255,7 +255,7 @@ func newUptime(s checks.Spec) (checks.Checker, error) {
 	if o.Hold == 0 {
 		o.Hold = time.Hour
 	}
-	b, err := newBase(s)
+	b, err := newBase(s, d)
 	if err != nil {
 		return nil, err
 	}

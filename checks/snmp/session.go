@@ -1,8 +1,10 @@
 // Package snmp polls devices over SNMP v1/v2c/v3 and turns what they say
 // into Outpost check results: the snmp_* check kinds (registered into the
 // checks registry in init), the probe behind `outpost snmp probe`, and the
-// trap receiver. Sessions are pooled per device by a Poller so the checks
-// of one device share one session and one walk per poll.
+// trap receiver. Sessions are set up in one place (Dial) and pooled per
+// device by a Poller, which the daemon hands the kinds (checks.Deps) and
+// snmp_set writes through, so the checks of one device share one session
+// and one walk per poll.
 package snmp
 
 import (
@@ -16,41 +18,19 @@ import (
 	"time"
 
 	"github.com/gosnmp/gosnmp"
+
+	"outpost/checks"
 )
 
-// Defaults for a device's SNMP access; the config package applies the same
-// values so that what `outpost check` prints is what is used.
-const (
-	DefaultPort           = 161
-	DefaultTimeout        = 2 * time.Second
-	DefaultRetries        = 1
-	DefaultMaxRepetitions = 25
-	DefaultMaxConcurrency = 2
-)
-
-// Target is how to reach one device over SNMP.
+// Target is how to reach one device over SNMP: its name and address, and
+// the SNMP access (credentials, transport) of the site vocabulary, whose
+// defaults and validation are the config's.
 type Target struct {
 	// Name identifies the device in the Poller; sessions and cached walks
 	// are shared by every check naming the same device.
 	Name    string
 	Address string
-	Port    int
-	// Version is "1", "2c" or "3".
-	Version   string
-	Community string
-	// SNMPv3.
-	User          string
-	SecurityLevel string // noAuthNoPriv, authNoPriv or authPriv
-	AuthProtocol  string // MD5, SHA, SHA224, SHA256, SHA384, SHA512
-	AuthPassword  string
-	PrivProtocol  string // DES, AES, AES192, AES256, AES192C, AES256C
-	PrivPassword  string
-	Context       string
-	// Transport.
-	Timeout        time.Duration
-	Retries        int
-	MaxRepetitions int
-	MaxConcurrency int
+	checks.SNMP
 }
 
 // AuthProtocols maps the config names of SNMPv3 authentication protocols.
@@ -72,89 +52,47 @@ var SecurityLevels = map[string]gosnmp.SnmpV3MsgFlags{
 	"noAuthNoPriv": gosnmp.NoAuthNoPriv, "authNoPriv": gosnmp.AuthNoPriv, "authPriv": gosnmp.AuthPriv,
 }
 
-// WithDefaults fills unset transport fields with the defaults.
+// Device is t as a configured device.
+func (t Target) Device() checks.Device {
+	s := t.SNMP
+	return checks.Device{Name: t.Name, Address: t.Address, SNMP: &s}
+}
+
+// WithDefaults fills unset fields with the defaults (checks.SNMP's).
 func (t Target) WithDefaults() Target {
-	if t.Version == "" {
-		t.Version = "2c"
-	}
-	if t.Port == 0 {
-		t.Port = DefaultPort
-	}
-	if t.Timeout <= 0 {
-		t.Timeout = DefaultTimeout
-	}
-	if t.Retries < 0 {
-		t.Retries = 0
-	}
-	if t.MaxRepetitions <= 0 {
-		t.MaxRepetitions = DefaultMaxRepetitions
-	}
-	if t.MaxConcurrency <= 0 {
-		t.MaxConcurrency = DefaultMaxConcurrency
-	}
-	if t.Version == "3" && t.SecurityLevel == "" {
-		switch {
-		case t.PrivProtocol != "":
-			t.SecurityLevel = "authPriv"
-		case t.AuthProtocol != "":
-			t.SecurityLevel = "authNoPriv"
-		default:
-			t.SecurityLevel = "noAuthNoPriv"
-		}
-	}
+	t.SNMP.ApplyDefaults()
 	return t
 }
 
-// Validate reports the first thing wrong with t, naming the field.
+// Validate reports the first thing wrong with t, naming the field. t is
+// judged as it is: apply WithDefaults first to fill what was left out.
 func (t Target) Validate() error {
-	t = t.WithDefaults()
 	if t.Address == "" {
 		return errors.New("address is required")
 	}
-	if t.Port < 1 || t.Port > 65535 {
-		return fmt.Errorf("port %d is out of range (1 to 65535)", t.Port)
-	}
-	switch t.Version {
-	case "1", "2c":
-		if t.Community == "" {
-			return fmt.Errorf("community is required for SNMP v%s", t.Version)
-		}
-	case "3":
-		if t.User == "" {
-			return errors.New("user is required for SNMPv3")
-		}
-		lvl, ok := SecurityLevels[t.SecurityLevel]
-		if !ok {
-			return fmt.Errorf("security_level %q is not one of noAuthNoPriv, authNoPriv, authPriv", t.SecurityLevel)
-		}
-		if lvl >= gosnmp.AuthNoPriv {
-			if _, ok := AuthProtocols[t.AuthProtocol]; !ok {
-				return fmt.Errorf("auth_protocol %q is not one of MD5, SHA, SHA224, SHA256, SHA384, SHA512", t.AuthProtocol)
-			}
-			if len(t.AuthPassword) < 8 {
-				return errors.New("auth_password must be at least 8 characters (RFC 3414)")
-			}
-		}
-		if lvl == gosnmp.AuthPriv {
-			if _, ok := PrivProtocols[t.PrivProtocol]; !ok {
-				return fmt.Errorf("priv_protocol %q is not one of DES, AES, AES192, AES256, AES192C, AES256C", t.PrivProtocol)
-			}
-			if len(t.PrivPassword) < 8 {
-				return errors.New("priv_password must be at least 8 characters (RFC 3414)")
-			}
-		}
-	default:
-		return fmt.Errorf("version %q is not 1, 2c or 3", t.Version)
-	}
-	return nil
+	return t.SNMP.Err()
 }
 
 // key identifies the target's settings: a device whose address or
 // credentials change gets fresh sessions.
 func (t Target) key() string {
-	return strings.Join([]string{t.Name, t.Address, strconv.Itoa(t.Port), t.Version, t.Community, t.User,
-		t.SecurityLevel, t.AuthProtocol, t.AuthPassword, t.PrivProtocol, t.PrivPassword, t.Context,
+	return strings.Join([]string{t.Name, t.Address, strconv.Itoa(t.Port), t.Version, t.Community.Reveal(), t.User,
+		t.SecurityLevel, t.AuthProtocol, t.AuthPassword.Reveal(), t.PrivProtocol, t.PrivPassword.Reveal(), t.Context,
 		t.Timeout.String(), strconv.Itoa(t.Retries), strconv.Itoa(t.MaxRepetitions), strconv.Itoa(t.MaxConcurrency)}, "\x00")
+}
+
+// usm is the SNMPv3 user of s (v3 access, validated) in gosnmp's terms:
+// sessions send as it, the trap receiver accepts it.
+func usm(s checks.SNMP) (gosnmp.SnmpV3MsgFlags, *gosnmp.UsmSecurityParameters) {
+	lvl := SecurityLevels[s.SecurityLevel]
+	u := &gosnmp.UsmSecurityParameters{UserName: s.User, AuthenticationProtocol: gosnmp.NoAuth, PrivacyProtocol: gosnmp.NoPriv}
+	if lvl >= gosnmp.AuthNoPriv {
+		u.AuthenticationProtocol, u.AuthenticationPassphrase = AuthProtocols[s.AuthProtocol], s.AuthPassword.Reveal()
+	}
+	if lvl == gosnmp.AuthPriv {
+		u.PrivacyProtocol, u.PrivacyPassphrase = PrivProtocols[s.PrivProtocol], s.PrivPassword.Reveal()
+	}
+	return lvl, u
 }
 
 // Session is one open SNMP session to a device. It is not safe for
@@ -167,10 +105,12 @@ type Session struct {
 	sent *atomic.Int64
 }
 
-// Dial opens a session. No packet is sent yet (UDP), so an unreachable
-// device shows up at the first request.
+// Dial opens a session to t, which must be valid (Validate) with its
+// defaults applied (WithDefaults). It is the one place an SNMP session
+// is set up: the check kinds (through a Poller), the probe and snmp_set
+// use it. No packet is sent yet (UDP), so an unreachable device shows up
+// at the first request.
 func Dial(t Target) (*Session, error) {
-	t = t.WithDefaults()
 	if err := t.Validate(); err != nil {
 		return nil, err
 	}
@@ -178,7 +118,7 @@ func Dial(t Target) (*Session, error) {
 		Target:             t.Address,
 		Port:               uint16(t.Port),
 		Transport:          "udp",
-		Community:          t.Community,
+		Community:          t.Community.Reveal(),
 		Timeout:            t.Timeout,
 		Retries:            t.Retries,
 		MaxOids:            gosnmp.MaxOids,
@@ -194,18 +134,8 @@ func Dial(t Target) (*Session, error) {
 	case "3":
 		g.Version = gosnmp.Version3
 		g.SecurityModel = gosnmp.UserSecurityModel
-		g.MsgFlags = SecurityLevels[t.SecurityLevel]
 		g.ContextName = t.Context
-		usm := &gosnmp.UsmSecurityParameters{UserName: t.User, AuthenticationProtocol: gosnmp.NoAuth, PrivacyProtocol: gosnmp.NoPriv}
-		if g.MsgFlags >= gosnmp.AuthNoPriv {
-			usm.AuthenticationProtocol = AuthProtocols[t.AuthProtocol]
-			usm.AuthenticationPassphrase = t.AuthPassword
-		}
-		if g.MsgFlags == gosnmp.AuthPriv {
-			usm.PrivacyProtocol = PrivProtocols[t.PrivProtocol]
-			usm.PrivacyPassphrase = t.PrivPassword
-		}
-		g.SecurityParameters = usm
+		g.MsgFlags, g.SecurityParameters = usm(t.SNMP)
 	}
 	s := &Session{t: t, g: g, sent: new(atomic.Int64)}
 	g.OnSent = func(*gosnmp.GoSNMP) { s.sent.Add(1) }
@@ -272,6 +202,22 @@ func (s *Session) Get(ctx context.Context, oids ...string) ([]gosnmp.SnmpPDU, er
 		return nil, fmt.Errorf("agent answered %s", pkt.Error)
 	}
 	return pkt.Variables, nil
+}
+
+// Set writes the given values in one request and checks the agent's
+// answer (an error status names the variable it is about).
+func (s *Session) Set(ctx context.Context, pdus ...gosnmp.SnmpPDU) error {
+	if err := s.arm(ctx); err != nil {
+		return err
+	}
+	pkt, err := s.g.Set(pdus)
+	if err != nil {
+		return s.explain(ctx, err)
+	}
+	if pkt.Error != gosnmp.NoError {
+		return fmt.Errorf("agent answered %s", pkt.Error)
+	}
+	return nil
 }
 
 // maxWalkRequests stops a walk of an agent that never ends its table

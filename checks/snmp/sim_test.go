@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"outpost/checks"
 )
 
 // The package's tests share one snmpsimd serving every recording: the
@@ -160,8 +162,8 @@ func freeUDPPort() int {
 
 // simTarget is a v2c target for one recording (community = file name).
 func simTarget(recording string) Target {
-	return Target{Name: recording, Address: "127.0.0.1", Port: sim.port, Version: "2c", Community: recording,
-		Timeout: 5 * time.Second, Retries: 1}.WithDefaults()
+	return Target{Name: recording, Address: "127.0.0.1", SNMP: checks.SNMP{Port: sim.port, Version: "2c", Community: checks.Secret(recording),
+		Timeout: 5 * time.Second, Retries: 1}}.WithDefaults()
 }
 
 // simSession opens a direct session to a recording.

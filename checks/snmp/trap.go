@@ -16,7 +16,6 @@ import (
 
 	"github.com/gosnmp/gosnmp"
 
-	"outpost/appliance/config"
 	"outpost/checks"
 )
 
@@ -26,7 +25,7 @@ func SplitHostPort(addr string) (string, int, error) {
 	host, ps, err := net.SplitHostPort(addr)
 	if err != nil {
 		if strings.Count(addr, ":") == 0 || (strings.Count(addr, ":") > 1 && !strings.Contains(addr, "]")) {
-			return strings.Trim(addr, "[]"), DefaultPort, nil
+			return strings.Trim(addr, "[]"), checks.DefaultSNMPPort, nil
 		}
 		return "", 0, fmt.Errorf("%q is not host or host:port", addr)
 	}
@@ -41,9 +40,9 @@ func SplitHostPort(addr string) (string, int, error) {
 type TrapConfig struct {
 	// Communities accepted from v1/v2c senders; empty accepts any.
 	Communities []string
-	// Users are the SNMPv3 users (User, auth and priv fields) accepted.
-	// v3 traps from anyone else are rejected.
-	Users []Target
+	// Users are the SNMPv3 users accepted; v3 traps from anyone else are
+	// rejected.
+	Users []checks.TrapUser
 	// Devices maps a sender's IP address to its configured device name,
 	// so events attach to the device.
 	Devices map[string]string
@@ -107,23 +106,12 @@ func NewTrapReceiver(addr string, cfg TrapConfig, onEvent func(checks.Event)) (*
 	if len(cfg.Users) > 0 {
 		table := gosnmp.NewSnmpV3SecurityParametersTable(gosnmp.NewLogger(nil))
 		for _, u := range cfg.Users {
-			u.Version = "3"
-			u = u.WithDefaults()
-			if u.Address == "" {
-				u.Address = "trap-sender" // only Validate's address rule; unused
-			}
-			if err := u.Validate(); err != nil {
+			acc := u.SNMP()
+			if err := acc.Err(); err != nil {
 				return nil, fmt.Errorf("trap user %q: %w", u.User, err)
 			}
-			usm := &gosnmp.UsmSecurityParameters{UserName: u.User, AuthenticationProtocol: gosnmp.NoAuth, PrivacyProtocol: gosnmp.NoPriv}
-			lvl := SecurityLevels[u.SecurityLevel]
-			if lvl >= gosnmp.AuthNoPriv {
-				usm.AuthenticationProtocol, usm.AuthenticationPassphrase = AuthProtocols[u.AuthProtocol], u.AuthPassword
-			}
-			if lvl == gosnmp.AuthPriv {
-				usm.PrivacyProtocol, usm.PrivacyPassphrase = PrivProtocols[u.PrivProtocol], u.PrivPassword
-			}
-			if err := table.Add(u.User, usm); err != nil {
+			_, params := usm(acc)
+			if err := table.Add(u.User, params); err != nil {
 				return nil, fmt.Errorf("trap user %q: %w", u.User, err)
 			}
 		}
@@ -517,15 +505,12 @@ func peekVersion(b []byte) (int, bool) {
 
 // TrapConfigFor builds the receiver's settings from the config's traps
 // section and devices (so events attach to devices by address).
-func TrapConfigFor(t config.Traps, devices []config.Device) TrapConfig {
+func TrapConfigFor(t checks.Traps, devices []checks.Device) TrapConfig {
 	c := TrapConfig{Devices: map[string]string{}}
 	for _, s := range t.Communities {
 		c.Communities = append(c.Communities, s.Reveal())
 	}
-	for _, u := range t.V3Users {
-		c.Users = append(c.Users, Target{Version: "3", User: u.User, SecurityLevel: u.SecurityLevel, AuthProtocol: u.AuthProtocol,
-			AuthPassword: u.AuthPassword.Reveal(), PrivProtocol: u.PrivProtocol, PrivPassword: u.PrivPassword.Reveal()})
-	}
+	c.Users = append(c.Users, t.V3Users...)
 	for _, d := range devices {
 		if ip := net.ParseIP(d.Address); ip != nil {
 			c.Devices[ip.String()] = d.Name

@@ -74,7 +74,7 @@ devices:
 	if err != nil {
 		t.Fatal(err)
 	}
-	traps := config.Traps{Communities: []checks.Secret{"public"}, V3Users: []config.TrapUser{{User: "trapuser", AuthProtocol: "SHA256", AuthPassword: "authpass123", PrivProtocol: "AES", PrivPassword: "privpass123"}}}
+	traps := checks.Traps{Communities: []checks.Secret{"public"}, V3Users: []checks.TrapUser{{User: "trapuser", AuthProtocol: "SHA256", AuthPassword: "authpass123", PrivProtocol: "AES", PrivPassword: "privpass123"}}}
 	if errs := traps.Validate(); len(errs) > 0 {
 		t.Fatal(errs)
 	}
@@ -224,7 +224,7 @@ func FuzzTrapDecode(f *testing.F) {
 	// The v3 user matches the captured v3 seed, so the fuzzer reaches
 	// authentication and decryption too.
 	r, err := NewTrapReceiver("127.0.0.1:0", TrapConfig{Logf: func(string, ...any) {},
-		Users: []Target{{User: "trapuser", AuthProtocol: "SHA256", AuthPassword: "authpass123", PrivProtocol: "AES", PrivPassword: "privpass123"}}}, nil)
+		Users: []checks.TrapUser{{User: "trapuser", AuthProtocol: "SHA256", AuthPassword: "authpass123", PrivProtocol: "AES", PrivPassword: "privpass123"}}}, nil)
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -68,7 +68,7 @@ func startSnmpd(t *testing.T) int {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	tg := Target{Address: "127.0.0.1", Port: port, Community: "public", Timeout: 200 * time.Millisecond}
+	tg := Target{Address: "127.0.0.1", SNMP: checks.SNMP{Port: port, Community: "public", Timeout: 200 * time.Millisecond}}.WithDefaults()
 	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 		s, err := Dial(tg)
 		if err != nil {
@@ -87,6 +87,8 @@ func startSnmpd(t *testing.T) int {
 func TestSNMPv3AgainstNetSNMP(t *testing.T) {
 	port := startSnmpd(t)
 	try := func(t *testing.T, tg Target) error {
+		tg = tg.WithDefaults()
+		tg.Retries = 0
 		s, err := Dial(tg)
 		if err != nil {
 			return err
@@ -100,7 +102,7 @@ func TestSNMPv3AgainstNetSNMP(t *testing.T) {
 		}
 		return err
 	}
-	base := Target{Address: "127.0.0.1", Port: port, Version: "3", Timeout: time.Second, Retries: 0}
+	base := Target{Address: "127.0.0.1", SNMP: checks.SNMP{Port: port, Version: "3", Timeout: time.Second}}
 	t.Run("noAuthNoPriv", func(t *testing.T) {
 		tg := base
 		tg.User = "u_noauth"
@@ -113,9 +115,9 @@ func TestSNMPv3AgainstNetSNMP(t *testing.T) {
 			t.Run(a+"/"+p, func(t *testing.T) {
 				t.Parallel()
 				tg := base
-				tg.User, tg.AuthProtocol, tg.AuthPassword = v3User(a, p), a, "authpass-"+a
+				tg.User, tg.AuthProtocol, tg.AuthPassword = v3User(a, p), a, checks.Secret("authpass-"+a)
 				if p != "none" {
-					tg.PrivProtocol, tg.PrivPassword = p, "privpass-"+p
+					tg.PrivProtocol, tg.PrivPassword = p, checks.Secret("privpass-"+p)
 				}
 				if err := try(t, tg); err != nil {
 					t.Fatalf("%s/%s: %v", a, p, err)
@@ -140,8 +142,8 @@ func TestSNMPv3AgainstNetSNMP(t *testing.T) {
 
 func TestSNMPv3AgainstSnmpsim(t *testing.T) {
 	needSim(t)
-	tg := Target{Name: "v3-eaton", Address: "127.0.0.1", Port: sim.port, Version: "3", User: "tech", AuthProtocol: "SHA", AuthPassword: "authpass123",
-		PrivProtocol: "AES", PrivPassword: "privpass123", Context: "ups_eaton_93e", Timeout: 3 * time.Second}.WithDefaults()
+	tg := Target{Name: "v3-eaton", Address: "127.0.0.1", SNMP: checks.SNMP{Port: sim.port, Version: "3", User: "tech", AuthProtocol: "SHA", AuthPassword: "authpass123",
+		PrivProtocol: "AES", PrivPassword: "privpass123", Context: "ups_eaton_93e", Timeout: 3 * time.Second}}.WithDefaults()
 	if tg.SecurityLevel != "authPriv" {
 		t.Fatalf("security level defaulted to %q", tg.SecurityLevel)
 	}
@@ -232,7 +234,7 @@ func TestBadInput(t *testing.T) {
 	})
 	t.Run("check of an unanswering device is critical, not an error", func(t *testing.T) {
 		c := buildCheck(t, "snmp_uptime", "no-such-community-either", "").(*Uptime)
-		c.target.Timeout, c.target.Retries, c.target.Name = 200*time.Millisecond, 0, "down-dev"
+		c.dev.SNMP.Timeout, c.dev.SNMP.Retries, c.dev.Name = 200*time.Millisecond, 0, "down-dev"
 		r := run(t, c)
 		if r.Status != checks.Critical || !strings.Contains(r.Detail, "no answer from 127.0.0.1") {
 			t.Errorf("got %s %q", r.Status, r.Detail)
@@ -249,7 +251,7 @@ func TestWalkOIDsNotIncreasing(t *testing.T) {
 	}
 	defer pc.Close()
 	go serveLoopingAgent(pc)
-	tg := Target{Address: "127.0.0.1", Port: pc.LocalAddr().(*net.UDPAddr).Port, Version: "2c", Community: "public", Timeout: time.Second}
+	tg := Target{Address: "127.0.0.1", SNMP: checks.SNMP{Port: pc.LocalAddr().(*net.UDPAddr).Port, Version: "2c", Community: "public", Timeout: time.Second}}.WithDefaults()
 	for _, v := range []string{"1", "2c"} {
 		tg.Version = v
 		s, err := Dial(tg)
@@ -270,8 +272,8 @@ func TestWalkOIDsNotIncreasing(t *testing.T) {
 func TestInterfaceRatesFromSnmpd(t *testing.T) {
 	port := startSnmpd(t)
 	fake := clock.NewFake(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
-	c := &Interfaces{base: base{target: Target{Name: "snmpd", Address: "127.0.0.1", Port: port, Community: "public", Timeout: 2 * time.Second}.WithDefaults(),
-		poller: NewPoller(fake), maxAge: time.Second, clock: fake}, o: ifOptions{Interfaces: []string{"lo"}}, downStat: checks.Critical}
+	tg := Target{Name: "snmpd", Address: "127.0.0.1", SNMP: checks.SNMP{Port: port, Community: "public", Timeout: 2 * time.Second}}.WithDefaults()
+	c := &Interfaces{base: base{dev: tg.Device(), snmp: NewPoller(fake), maxAge: time.Second, clock: fake}, o: ifOptions{Interfaces: []string{"lo"}}, downStat: checks.Critical}
 	if r := run(t, c); r.Status != checks.OK || !strings.HasPrefix(r.Detail, "1 interfaces: 1 up") || strings.Contains(r.Detail, "busiest") {
 		t.Fatalf("first poll: %s %q", r.Status, r.Detail)
 	}
@@ -291,7 +293,7 @@ func TestInterfaceRatesFromSnmpd(t *testing.T) {
 	}
 	// snmpd refreshes its interface counters every few seconds: wait
 	// until it shows the traffic before the second poll.
-	s, _ := Dial(c.target)
+	s, _ := Dial(tg)
 	defer s.Close()
 	lo := ""
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {

@@ -11,12 +11,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"strings"
 	"sync"
 	"time"
 
-	"outpost/appliance/config"
 	"outpost/checks/clock"
 	"outpost/firmware/bundle"
 	"outpost/firmware/identity"
@@ -78,12 +76,25 @@ type Options struct {
 	Log        *slog.Logger
 	BoxVersion string
 	UICert     string
-	// Check validates a config completely (every check built, every
-	// channel, the incident settings) without putting it in force.
-	Check func(*config.Config) error
-	// Activate puts a config already recorded in the store in force.
-	Activate func(cfg *config.Config, source string) error
+	// Check parses and validates a bundle's site config completely
+	// (every check built, every channel, the incident settings) without
+	// putting it in force; name ("bundle v7") names it in the errors.
+	// The daemon's config package does this; nil accepts any config.
+	Check func(name string, raw []byte) error
+	// Activate puts a config already checked and recorded in the store in
+	// force.
+	Activate func(name string, raw []byte, source string) error
+	// BeforeSwitch, when set, runs inside an apply after every rule and
+	// the config have passed and just before the config and state are
+	// switched: tests hold or observe the apply there. Nil does nothing.
+	BeforeSwitch func()
 }
+
+// defaultBeforeSwitch is the BeforeSwitch of a Provisioner whose Options
+// leave it nil. It is nil except in binaries built with the
+// provisionpause tag (pause_tag.go), which the real-binary crash test
+// kills inside an apply.
+var defaultBeforeSwitch func()
 
 // Provisioner applies bundles one at a time.
 type Provisioner struct {
@@ -98,6 +109,9 @@ func New(o Options) *Provisioner {
 	}
 	if o.Log == nil {
 		o.Log = slog.Default()
+	}
+	if o.BeforeSwitch == nil {
+		o.BeforeSwitch = defaultBeforeSwitch
 	}
 	return &Provisioner{o: o}
 }
@@ -181,13 +195,9 @@ func (p *Provisioner) ApplyBundle(ctx context.Context, data []byte, source strin
 		return p.refuse(st, rc, err)
 	}
 	name := fmt.Sprintf("bundle v%d", b.Version)
-	cfg, err := config.Parse(name, raw)
-	if err != nil {
-		return p.refuse(st, rc, err)
-	}
 	if p.o.Check != nil {
-		if err := p.o.Check(cfg); err != nil {
-			return p.refuse(st, rc, fmt.Errorf("%s: %w", name, err))
+		if err := p.o.Check(name, raw); err != nil {
+			return p.refuse(st, rc, err)
 		}
 	}
 	if err := ctx.Err(); err != nil {
@@ -205,7 +215,9 @@ func (p *Provisioner) ApplyBundle(ctx context.Context, data []byte, source strin
 	if err != nil {
 		return p.refuse(st, rc, err)
 	}
-	testPause("OUTPOST_TEST_PROVISION_PAUSE")
+	if p.o.BeforeSwitch != nil {
+		p.o.BeforeSwitch()
+	}
 	srcName := fmt.Sprintf("bundle v%d for %s (%s)", b.Version, b.Site, source)
 	cv, err := p.o.Store.SwitchConfig(srcName, raw, map[string][]byte{StateBlob: stateJSON})
 	if err != nil {
@@ -215,7 +227,7 @@ func (p *Provisioner) ApplyBundle(ctx context.Context, data []byte, source strin
 	rc.ConfigVersion = cv.Version
 	p.o.Log.Info("provisioning: bundle applied", "version", b.Version, "site", b.Site, "source", source, "config_version", cv.Version)
 	if p.o.Activate != nil {
-		if err := p.o.Activate(cfg, srcName); err != nil {
+		if err := p.o.Activate(name, raw, srcName); err != nil {
 			// Validated above, so this is unexpected; the stored config
 			// is in force from the next start.
 			p.o.Log.Error("provisioning: applied config not activated until restart", "err", err)
@@ -292,13 +304,4 @@ func keyID(s string) string {
 		return "(none)"
 	}
 	return identity.KeyID(k)
-}
-
-// testPause sleeps for the duration in the named environment variable:
-// the crash tests kill the daemon inside the apply, between validation
-// and the switch. Unset (always, outside tests) it does nothing.
-func testPause(env string) {
-	if d, err := time.ParseDuration(os.Getenv(env)); err == nil && d > 0 {
-		time.Sleep(d)
-	}
 }

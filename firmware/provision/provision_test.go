@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -39,7 +40,7 @@ type rig struct {
 	active []string
 }
 
-func newRig(t *testing.T) *rig {
+func newRig(t *testing.T, mods ...func(*provision.Options)) *rig {
 	t.Helper()
 	r := &rig{clk: clock.NewFake(time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)), path: filepath.Join(t.TempDir(), "outpost.db")}
 	var err error
@@ -51,14 +52,52 @@ func newRig(t *testing.T) *rig {
 		t.Fatal(err)
 	}
 	r.st.SetSealer(r.id)
-	r.p = provision.New(provision.Options{Store: r.st, Identity: r.id, Clock: r.clk, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	o := provision.Options{Store: r.st, Identity: r.id, Clock: r.clk, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		BoxVersion: "v1.2.3", UICert: "AB:CD",
-		Check: func(c *config.Config) error { return nil },
-		Activate: func(c *config.Config, source string) error {
+		Check: func(name string, raw []byte) error { _, err := config.Parse(name, raw); return err },
+		Activate: func(name string, raw []byte, source string) error {
+			c, err := config.Parse(name, raw)
+			if err != nil {
+				return err
+			}
 			r.active = append(r.active, c.Site+" "+source)
 			return nil
-		}})
+		}}
+	for _, mod := range mods {
+		mod(&o)
+	}
+	r.p = provision.New(o)
 	return r
+}
+
+// TestBeforeSwitchHook: the hook runs once per applied bundle, after every
+// rule passed and before anything is switched (nothing pinned, no config
+// recorded, nothing activated yet), and never for a refused bundle.
+func TestBeforeSwitchHook(t *testing.T) {
+	var r *rig
+	var seen []string
+	r = newRig(t, func(o *provision.Options) {
+		o.BeforeSwitch = func() {
+			st, err := r.p.State()
+			_, have, cerr := r.st.CurrentConfig()
+			seen = append(seen, fmt.Sprintf("pinned=%t version=%d config=%t active=%d err=%v/%v", st.PinnedKey != "", st.Version, have, len(r.active), err, cerr))
+		}
+	})
+	msp := mspKey(t)
+	if _, err := r.apply(t, r.make(t, msp, 5, nil)); err != nil {
+		t.Fatal(err)
+	}
+	want := "pinned=false version=0 config=false active=0 err=<nil>/<nil>"
+	if len(seen) != 1 || seen[0] != want {
+		t.Fatalf("hook saw %q, want [%q]", seen, want)
+	}
+	if st, _ := r.p.State(); st.Version != 5 || len(r.active) != 1 {
+		t.Fatalf("after the hook the apply must finish: %+v, activated %v", st, r.active)
+	}
+	r.refused(t, r.make(t, msp, 5, nil), "version 5 is not newer")
+	if len(seen) != 1 {
+		t.Fatalf("hook ran for a refused bundle: %q", seen)
+	}
 }
 
 func mspKey(t *testing.T) ed25519.PrivateKey {

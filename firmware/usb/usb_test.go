@@ -41,7 +41,14 @@ func newBox(t *testing.T) *box {
 	}
 	_, b.msp, _ = ed25519.GenerateKey(nil)
 	b.p = provision.New(provision.Options{Store: st, Identity: b.id, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Activate: func(c *config.Config, source string) error { b.applied = append(b.applied, c.Site); return nil }})
+		Activate: func(name string, raw []byte, source string) error {
+			c, err := config.Parse(name, raw)
+			if err != nil {
+				return err
+			}
+			b.applied = append(b.applied, c.Site)
+			return nil
+		}})
 	return b
 }
 

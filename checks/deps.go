@@ -1,0 +1,74 @@
+package checks
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/gosnmp/gosnmp"
+
+	"outpost/checks/agent/wire"
+	"outpost/checks/clock"
+)
+
+// Deps are the runtime services a registered constructor hands to what it
+// builds (a Checker, a remediation), as blackbox's ProbeFn gets its logger
+// and Prometheus' NewDiscoverer its DiscovererOptions: the daemon's wiring
+// fills them, so no kind reaches for a package global. Config validation
+// builds with zero Deps, so a constructor keeps them and uses them only
+// when its Checker runs.
+type Deps struct {
+	// Clock is the daemon's clock (real time when nil).
+	Clock clock.Clock
+	// Log is the daemon's logger (discarding when nil).
+	Log *slog.Logger
+	// SNMP is the daemon's SNMP session pool (checks/snmp.Poller); nil
+	// where no SNMP is wired, and SNMP checks then report so.
+	SNMP SNMPPoller
+	// Agents is the box's agent client (checks/agent.Client); nil where
+	// agent mode does not run, and agent checks then report so.
+	Agents AgentQuerier
+}
+
+// WithDefaults fills a nil Clock and Log.
+func (d Deps) WithDefaults() Deps {
+	if d.Clock == nil {
+		d.Clock = clock.Real{}
+	}
+	if d.Log == nil {
+		d.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return d
+}
+
+// SNMPPoller reaches configured devices over SNMP, sharing sessions and
+// answers between the checks of a device (checks/snmp.Poller).
+type SNMPPoller interface {
+	// Source is where dev's requests go; answers are shared for at most
+	// maxAge. A device without valid SNMP access gives a Source whose
+	// every request fails saying why.
+	Source(dev *Device, maxAge time.Duration) SNMPSource
+	// Set writes values to dev in one request and returns the agent's
+	// refusal (an error status) or the transport's failure; it honours
+	// ctx's deadline.
+	Set(ctx context.Context, dev *Device, pdus ...gosnmp.SnmpPDU) error
+}
+
+// SNMPSource answers SNMP requests for one device.
+type SNMPSource interface {
+	// Get fetches OIDs in one request.
+	Get(ctx context.Context, oids ...string) ([]gosnmp.SnmpPDU, error)
+	// Table walks columns (or subtrees) together, each root's PDUs in OID
+	// order.
+	Table(ctx context.Context, roots ...string) (map[string][]gosnmp.SnmpPDU, error)
+}
+
+// AgentQuerier asks Outpost agents on the site's servers
+// (checks/agent.Client).
+type AgentQuerier interface {
+	// Query asks the named agent one question and honours ctx's deadline.
+	// Errors are transport failures or refusals (not paired, revoked);
+	// a measurement the agent could not make is Answer.Error.
+	Query(ctx context.Context, agent string, q wire.Query) (wire.Answer, error)
+}
