@@ -19,7 +19,6 @@ import (
 	"filippo.io/age"
 
 	"outpost/appliance/phonehome/wire"
-	"outpost/store"
 )
 
 // Blob is the store blob holding the identity.
@@ -39,9 +38,19 @@ type record struct {
 	Created time.Time `json:"created"`
 }
 
+// Blobs is where the identity is kept: the store's named blobs
+// (*store.Store implements it).
+type Blobs interface {
+	// GetBlob returns the named value, or nil when there is none.
+	GetBlob(name string) ([]byte, error)
+	// PutBlobIfAbsent stores value unless one exists and returns the
+	// value in force.
+	PutBlobIfAbsent(name string, value []byte) ([]byte, error)
+}
+
 // Load returns the box's identity, making it on first use. Two racing
 // first starts agree on one (the store keeps the first written).
-func Load(st *store.Store) (*Identity, error) {
+func Load(st Blobs) (*Identity, error) {
 	data, err := st.GetBlob(Blob)
 	if err != nil {
 		return nil, err
