@@ -1,0 +1,110 @@
+package main
+
+import (
+	"os/exec"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+)
+
+// allowedImports is the import graph between Outpost's own packages
+// (production code, not tests), as docs/architecture.md draws it. A new
+// edge fails TestImportEdges: either it belongs (add it here and say why
+// in docs/architecture.md) or the code should go through the vocabulary.
+var allowedImports = map[string][]string{
+	"outpost":                             {"appliance/cli"},
+	"outpost/appliance/cli":               {"appliance", "appliance/agent", "appliance/config", "appliance/hq", "appliance/incidents", "appliance/phonehome", "appliance/scheduler", "checks", "checks/agent", "checks/registry", "checks/snmp", "firmware/bundle", "firmware/identity", "firmware/provision", "firmware/usb", "healing", "notify"},
+	"outpost/appliance":                   {"appliance/config", "appliance/incidents", "appliance/kinds", "appliance/phonehome", "appliance/phonehome/summary", "appliance/phonehome/wire", "appliance/scheduler", "checks", "checks/agent", "checks/agent/wire", "checks/clock", "checks/snmp", "firmware/bundle", "firmware/identity", "firmware/provision", "firmware/usb", "healing", "notify", "store", "ui"},
+	"outpost/appliance/kinds":             {"checks", "checks/agent", "checks/snmp", "healing", "notify"},
+	"outpost/appliance/agent":             {"checks/agent/sysinfo", "checks/agent/wire"},
+	"outpost/appliance/config":            {"checks"},
+	"outpost/appliance/hq":                {"appliance/phonehome/wire", "checks/clock", "ui/hq"},
+	"outpost/ui/hq":                       {"appliance/phonehome/wire", "checks/clock"},
+	"outpost/appliance/incidents":         {"appliance/config", "checks", "checks/clock", "checks/incident", "healing"},
+	"outpost/appliance/phonehome":         {"appliance/phonehome/wire", "checks/clock", "firmware/bundle", "firmware/provision", "store"},
+	"outpost/appliance/phonehome/summary": {"appliance/config", "appliance/phonehome/wire", "checks", "checks/agent/wire", "checks/clock", "checks/incident", "firmware/provision", "store"},
+	"outpost/appliance/scheduler":         {"checks", "checks/clock"},
+	"outpost/checks":                      {"checks/agent/wire", "checks/clock", "checks/registry"},
+	"outpost/checks/incident":             {"checks"},
+	"outpost/checks/snmp":                 {"checks", "checks/clock"},
+	"outpost/checks/agent":                {"checks", "checks/agent/sysinfo", "checks/agent/wire", "checks/clock", "healing", "store"},
+	"outpost/checks/agent/sysinfo":        {"checks/agent/wire"},
+	"outpost/firmware/identity":           {"appliance/phonehome/wire"},
+	"outpost/firmware/bundle":             {"firmware/identity"},
+	"outpost/firmware/provision":          {"checks/clock", "firmware/bundle", "firmware/identity", "store"},
+	"outpost/firmware/usb":                {"checks/clock", "firmware/bundle", "firmware/provision"},
+	"outpost/healing":                     {"checks", "checks/clock", "checks/registry"},
+	"outpost/notify":                      {"checks", "checks/clock", "checks/registry"},
+	"outpost/store":                       {"checks", "checks/clock"},
+	"outpost/ui":                          {"checks", "checks/clock"},
+}
+
+// knownDebt are allowed edges that break the layering: an adapter
+// importing another adapter. They are listed so nobody adds more; each
+// goes when its code talks through the vocabulary instead.
+var knownDebt = map[string]string{
+	"outpost/checks/agent -> healing":                   "the agent client implements healing's agent commander",
+	"outpost/checks/agent -> store":                     "pairings and inventory are stored through *store.Store, not an interface",
+	"outpost/firmware/provision -> store":               "the provisioning switch writes config and state in one store transaction",
+	"outpost/appliance/phonehome -> store":              "the outbox is *store.Store",
+	"outpost/appliance/phonehome -> firmware/provision": "replies carrying bundles are applied by the provisioner",
+}
+
+func importGraph(t *testing.T) map[string][]string {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-f", "{{.ImportPath}}|{{join .Imports \" \"}}", "./...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	g := map[string][]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		pkg, imps, _ := strings.Cut(line, "|")
+		var own []string
+		for _, imp := range strings.Fields(imps) {
+			if strings.HasPrefix(imp, "outpost/") {
+				own = append(own, strings.TrimPrefix(imp, "outpost/"))
+			}
+		}
+		sort.Strings(own)
+		g[pkg] = own
+	}
+	return g
+}
+
+func TestImportEdges(t *testing.T) {
+	g := importGraph(t)
+	for pkg, imps := range g {
+		for _, imp := range imps {
+			if !slices.Contains(allowedImports[pkg], imp) {
+				t.Errorf("new import edge %s -> outpost/%s: allowed from %s are %v (architecture_test.go, docs/architecture.md)", pkg, imp, pkg, allowedImports[pkg])
+			}
+		}
+	}
+	for pkg, imps := range allowedImports {
+		for _, imp := range imps {
+			if !slices.Contains(g[pkg], imp) {
+				t.Errorf("allowed edge %s -> outpost/%s no longer exists: remove it from architecture_test.go", pkg, imp)
+			}
+		}
+	}
+	for edge := range knownDebt {
+		pkg, imp, _ := strings.Cut(edge, " -> ")
+		if !slices.Contains(g[pkg], imp) {
+			t.Errorf("known debt %s is paid: remove it from knownDebt", edge)
+		}
+	}
+}
+
+// Only the command line imports the wiring package, and only main the
+// command line.
+func TestOnlyTheCLIImportsTheWiring(t *testing.T) {
+	for pkg, imps := range importGraph(t) {
+		if slices.Contains(imps, "appliance") && pkg != "outpost/appliance/cli" {
+			t.Errorf("%s imports outpost/appliance, the wiring", pkg)
+		}
+		if slices.Contains(imps, "appliance/cli") && pkg != "outpost" {
+			t.Errorf("%s imports outpost/appliance/cli", pkg)
+		}
+	}
+}
