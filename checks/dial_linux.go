@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -56,6 +57,10 @@ func dialBlocking(ctx context.Context, addr string) (c net.Conn, err error, ok b
 		return nil, &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("socket", err)}, true
 	}
 	rc := &rawConn{fd: fd, raddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(ip, ap.Port()))}
+	// Blocking calls do not see ctx: when it is cancelled (the daemon
+	// stopping) the socket is shut down, which ends a read or write
+	// blocked on it at once instead of at the check's deadline.
+	rc.stop = context.AfterFunc(ctx, rc.abort)
 	if err := rc.SetDeadline(dl); err != nil {
 		rc.Close()
 		return nil, err, true
@@ -89,6 +94,19 @@ type rawConn struct {
 	fd     int
 	raddr  net.Addr
 	closed atomic.Bool
+	// mu orders abort and Close: the descriptor is shut down only while
+	// it is still this connection's.
+	mu   sync.Mutex
+	stop func() bool
+}
+
+// abort shuts the socket down so a blocked call returns.
+func (c *rawConn) abort() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.closed.Load() {
+		syscall.Shutdown(c.fd, syscall.SHUT_RDWR)
+	}
 }
 
 var _ net.Conn = (*rawConn)(nil)
@@ -141,6 +159,11 @@ func (c *rawConn) Write(b []byte) (int, error) {
 }
 
 func (c *rawConn) Close() error {
+	if c.stop != nil {
+		c.stop()
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.closed.Swap(true) {
 		return nil
 	}

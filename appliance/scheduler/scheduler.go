@@ -49,13 +49,20 @@ type Scheduler struct {
 	jobs  map[string]*entry
 	queue entryHeap
 	wake  chan struct{}
-	work  chan dispatch
+	// fast and slow are the two lanes of workers: a check whose last run
+	// used up its timeout (a target that accepts and never answers) runs
+	// in the slow lane, which has a quarter of the workers, so a
+	// thousand hanging targets cannot starve the healthy checks.
+	fast, slow chan dispatch
+	running    atomic.Bool
+	laneMu     sync.RWMutex // RunNow sends under R; Run closes the lanes under W
 
 	lateness *Histogram
 	runs     atomic.Uint64
 	skipped  atomic.Uint64
 	queued   atomic.Uint64 // dispatched to the workers
 	finished atomic.Uint64 // dispatches done with: run (check unlocked) or skipped
+	stale    atomic.Uint64 // queued runs dropped: their next slot had come
 	inflight atomic.Int64
 
 	runCtx   context.Context // cancelled Grace after Run's ctx ends
@@ -72,11 +79,28 @@ type entry struct {
 	index int // in the heap; -1 when removed
 	busy  sync.Mutex
 	gen   uint64
+	// slow: the last run took (nearly) its whole timeout. behind: the
+	// last planned run was dropped as stale (the check misses its
+	// schedule).
+	slow, behind atomic.Bool
 }
 
 type dispatch struct {
 	e       *entry
 	planned time.Duration // monotonic
+	// now is set for a RunNow: it waits for the check instead of
+	// skipping, is never stale, and gets the result back.
+	now *runNow
+}
+
+type runNow struct {
+	ctx   context.Context
+	reply chan runReply
+}
+
+type runReply struct {
+	r  checks.Result
+	ok bool
 }
 
 // New returns a Scheduler with no jobs.
@@ -100,7 +124,8 @@ func New(o Options) *Scheduler {
 		o:        o,
 		jobs:     map[string]*entry{},
 		wake:     make(chan struct{}, 1),
-		work:     make(chan dispatch, 4096),
+		fast:     make(chan dispatch, 4096),
+		slow:     make(chan dispatch, 4096),
 		lateness: NewHistogram(),
 		runCtx:   context.Background(),
 	}
@@ -193,27 +218,59 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	s.runCtxMu.Unlock()
 
 	var wg sync.WaitGroup
+	slowN := s.o.Concurrency / 4
 	for i := 0; i < s.o.Concurrency; i++ {
+		lane := s.fast
+		if i < slowN {
+			lane = s.slow
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for d := range s.work {
+			for d := range lane {
 				s.execute(runCtx, d)
 			}
 		}()
 	}
+	if slowN == 0 {
+		// Too few workers for two lanes: one serves both.
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for d := range s.slow {
+				s.execute(runCtx, d)
+			}
+		}()
+	}
+	s.running.Store(true)
 	s.loop(ctx)
-	close(s.work)
+	s.laneMu.Lock()
+	s.running.Store(false)
+	close(s.fast)
+	close(s.slow)
+	s.laneMu.Unlock()
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-time.After(s.o.Grace):
 		cancelRuns()
-		<-done
+		// A check that ignores its cancelled context (a library call
+		// blocked in the kernel) is abandoned after a moment: its result
+		// would be dropped anyway, and stopping must not wait for its
+		// timeout (systemd kills a daemon that does).
+		select {
+		case <-done:
+		case <-time.After(abandonAfter):
+			s.o.Log.Warn("stopping with checks still running past their cancellation", "in_flight", s.inflight.Load())
+		}
 	}
 	return nil
 }
+
+// abandonAfter is how long Run waits for checks to return once their
+// contexts are cancelled.
+const abandonAfter = time.Second
 
 func (s *Scheduler) loop(ctx context.Context) {
 	t := s.o.Clock.NewTimer(time.Hour)
@@ -242,10 +299,17 @@ func (s *Scheduler) loop(ctx context.Context) {
 		s.mu.Unlock()
 		for _, d := range due {
 			s.queued.Add(1)
+			lane := s.fast
+			if d.e.slow.Load() {
+				lane = s.slow
+			}
 			select {
-			case s.work <- d:
-			case <-ctx.Done():
-				return
+			case lane <- d:
+			default:
+				// The lane is backed up: never block the schedule for it
+				// (the other lane's checks are due too); this run is
+				// dropped and counted like a stale one.
+				s.dropStale(d.e)
 			}
 		}
 		if len(due) > 0 {
@@ -268,20 +332,66 @@ func (s *Scheduler) loop(ctx context.Context) {
 	}
 }
 
+// dropStale counts a planned run that will not happen.
+func (s *Scheduler) dropStale(e *entry) {
+	s.stale.Add(1)
+	s.finished.Add(1)
+	e.behind.Store(true)
+}
+
 func (s *Scheduler) execute(runCtx context.Context, d dispatch) {
-	defer s.finished.Add(1) // deferred first: counts after the unlock below
 	e := d.e
+	if d.now != nil {
+		s.executeNow(runCtx, d)
+		return
+	}
+	if late := s.o.Clock.Mono() - d.planned; late > e.job.Spec.Interval {
+		// Waited in the queue past the check's next slot: running it
+		// now would only delay everything behind it.
+		s.dropStale(e)
+		return
+	}
+	defer s.finished.Add(1) // deferred first: counts after the unlock below
 	if !e.busy.TryLock() {
 		// The previous run of this check is still going: never overlap.
 		s.skipped.Add(1)
 		return
 	}
 	defer e.busy.Unlock()
-	s.lateness.Observe(s.o.Clock.Mono() - d.planned)
+	e.behind.Store(false)
+	start := s.o.Clock.Mono()
+	s.lateness.Observe(start - d.planned)
 	r, ok := s.runOne(runCtx, e, s.o.Clock.Now())
+	s.judgeSlow(e, s.o.Clock.Mono()-start)
 	if ok {
 		s.o.OnResult(e.job.Spec, r)
 	}
+}
+
+// judgeSlow moves a check to the slow lane when its run used up (nine
+// tenths of) its timeout, and back when it answers in time again.
+func (s *Scheduler) judgeSlow(e *entry, took time.Duration) {
+	e.slow.Store(took >= e.job.Spec.Timeout*9/10)
+}
+
+// executeNow runs a RunNow dispatch: it waits for a run in progress, and
+// ends early if the caller gives up.
+func (s *Scheduler) executeNow(runCtx context.Context, d dispatch) {
+	defer s.finished.Add(1)
+	e := d.e
+	ctx, cancel := context.WithCancel(runCtx)
+	defer cancel()
+	stop := context.AfterFunc(d.now.ctx, cancel)
+	defer stop()
+	e.busy.Lock()
+	defer e.busy.Unlock()
+	start := s.o.Clock.Mono()
+	r, ok := s.runOne(ctx, e, s.o.Clock.Now())
+	s.judgeSlow(e, s.o.Clock.Mono()-start)
+	if ok {
+		s.o.OnResult(e.job.Spec, r)
+	}
+	d.now.reply <- runReply{r, ok}
 }
 
 // runOne runs a check with its timeout. ok is false when the run was
@@ -322,6 +432,38 @@ func (s *Scheduler) RunNow(ctx context.Context, id string) (checks.Result, error
 	if !ok {
 		return checks.Result{}, fmt.Errorf("%w: %q", ErrUnknownCheck, id)
 	}
+	s.laneMu.RLock()
+	if s.running.Load() {
+		// Through the worker pool like every run, so re-checks count
+		// against the concurrency cap and their lane.
+		rn := &runNow{ctx: ctx, reply: make(chan runReply, 1)}
+		lane := s.fast
+		if e.slow.Load() {
+			lane = s.slow
+		}
+		s.queued.Add(1)
+		select {
+		case lane <- dispatch{e: e, planned: s.o.Clock.Mono(), now: rn}:
+			s.laneMu.RUnlock()
+		case <-ctx.Done():
+			s.laneMu.RUnlock()
+			s.finished.Add(1)
+			return checks.Result{}, ctx.Err()
+		}
+		select {
+		case rep := <-rn.reply:
+			if !rep.ok {
+				if err := ctx.Err(); err != nil {
+					return rep.r, err
+				}
+				return rep.r, context.Canceled // the daemon is stopping
+			}
+			return rep.r, nil
+		case <-ctx.Done():
+			return checks.Result{}, ctx.Err()
+		}
+	}
+	s.laneMu.RUnlock()
 	e.busy.Lock()
 	defer e.busy.Unlock()
 	r, ok := s.runOne(ctx, e, s.o.Clock.Now())
@@ -356,9 +498,15 @@ func (s *Scheduler) Plan() []Planned {
 
 // Stats are the scheduler's counters.
 type Stats struct {
-	Jobs     int
-	Runs     uint64
-	Skipped  uint64
+	Jobs    int
+	Runs    uint64
+	Skipped uint64
+	// Stale counts planned runs dropped because they waited past the
+	// check's next slot (workers busy with hanging targets); Behind is how
+	// many checks had their last planned run dropped so: they miss their
+	// schedule.
+	Stale    uint64
+	Behind   int
 	InFlight int64
 	Lateness *Histogram
 }
@@ -366,9 +514,14 @@ type Stats struct {
 // Stats returns current counters; Lateness is live (read-only use).
 func (s *Scheduler) Stats() Stats {
 	s.mu.Lock()
-	n := len(s.jobs)
+	n, behind := len(s.jobs), 0
+	for _, e := range s.jobs {
+		if e.behind.Load() {
+			behind++
+		}
+	}
 	s.mu.Unlock()
-	return Stats{Jobs: n, Runs: s.runs.Load(), Skipped: s.skipped.Load(), InFlight: s.inflight.Load(), Lateness: s.lateness}
+	return Stats{Jobs: n, Runs: s.runs.Load(), Skipped: s.skipped.Load(), Stale: s.stale.Load(), Behind: behind, InFlight: s.inflight.Load(), Lateness: s.lateness}
 }
 
 type entryHeap []*entry

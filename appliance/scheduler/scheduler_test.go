@@ -3,6 +3,7 @@ package scheduler
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -339,5 +340,65 @@ func TestWallClockStepsNeitherStallNorBurst(t *testing.T) {
 	}
 	if in1970 != 6 {
 		t.Fatalf("%d results stamped in 1970 between the step there and the step back, want 6", in1970)
+	}
+}
+
+// Targets that accept and never answer must not starve the healthy
+// checks: once a hanging check has used up its timeout it runs in the
+// slow lane (a quarter of the workers), runs that waited past their next
+// slot are dropped and counted instead of piling up, and the healthy
+// checks keep their rhythm. Real time, a few seconds.
+func TestHangingTargetsDoNotStarveHealthyChecks(t *testing.T) {
+	var healthy atomic.Int64
+	var mu sync.Mutex
+	perCheck := map[string]int{}
+	s := New(Options{Concurrency: 16, OnResult: func(sp checks.Spec, r checks.Result) {
+		if strings.HasPrefix(sp.ID, "ok-") {
+			healthy.Add(1)
+			mu.Lock()
+			perCheck[sp.ID]++
+			mu.Unlock()
+		}
+	}})
+	hang := funcChecker(func(ctx context.Context) checks.Result {
+		<-ctx.Done()
+		return checks.Result{Status: checks.Critical, Detail: "timed out"}
+	})
+	var jobs []Job
+	for i := 0; i < 60; i++ {
+		jobs = append(jobs, Job{Spec: checks.Spec{ID: fmt.Sprintf("hang-%02d", i), Kind: "test", Interval: 500 * time.Millisecond, Timeout: 250 * time.Millisecond}, Checker: hang})
+	}
+	for i := 0; i < 20; i++ {
+		jobs = append(jobs, Job{Spec: checks.Spec{ID: fmt.Sprintf("ok-%02d", i), Kind: "test", Interval: 100 * time.Millisecond, Timeout: 100 * time.Millisecond}, Checker: okChecker()})
+	}
+	s.Set(jobs)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	// Let the hanging checks find their lane (a few of their intervals),
+	// then count the healthy runs over two seconds.
+	time.Sleep(3 * time.Second)
+	before := healthy.Load()
+	mu.Lock()
+	for k := range perCheck {
+		perCheck[k] = 0
+	}
+	mu.Unlock()
+	time.Sleep(2 * time.Second)
+	got := healthy.Load() - before
+	want := int64(20 * 20) // 20 checks, every 100 ms, for 2 s
+	if got < want*7/10 {
+		t.Fatalf("healthy checks ran %d times in 2 s beside 60 hanging ones, want about %d; stats %+v", got, want, s.Stats())
+	}
+	mu.Lock()
+	for id, n := range perCheck {
+		if n < 10 {
+			t.Errorf("%s ran %d times in 2 s, want about 20", id, n)
+		}
+	}
+	mu.Unlock()
+	if st := s.Stats(); st.Stale == 0 {
+		t.Fatalf("no stale run dropped beside 60 targets that need more workers than there are: %+v", st)
 	}
 }
