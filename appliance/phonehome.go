@@ -105,7 +105,7 @@ func (a *Appliance) phoneConfigChanged() {
 }
 
 func (a *Appliance) newPhone(cfg config.PhoneHome) (*phonehome.Phone, error) {
-	return phonehome.New(phonehome.Options{URL: cfg.URL, CAFile: cfg.CAFile, Interval: cfg.Interval, Quota: int64(cfg.Quota), BackoffMax: cfg.BackoffMax,
+	return phonehome.New(phonehome.Options{URL: cfg.URL, CAFile: cfg.CAFile, Interval: cfg.Interval, Quota: int64(cfg.Quota), BackoffMax: cfg.BackoffMax, Timeout: cfg.Timeout,
 		Store: a.store, Signer: a.id, Bundles: a.prov, Build: a.buildSummary, Clock: a.o.Clock, Log: a.log,
 		OnFirmware: func(n phwire.FirmwareNotice) {
 			a.log.Warn("firmware update available (notice signed by the MSP)", "version", n.Version, "url", n.URL, "sha256", n.SHA256)

@@ -45,6 +45,12 @@ type PhoneMeta struct {
 	// too (a box rebooted during a long outage).
 	Acked   uint64 `json:"acked,omitempty"`
 	AckedAt string `json:"acked_at,omitempty"`
+	// Failures counts attempts failed in a row since the last success,
+	// with the last one's error and time (RFC 3339), so status keeps them
+	// across a restart during an outage.
+	Failures    int    `json:"failures,omitempty"`
+	LastError   string `json:"last_error,omitempty"`
+	LastErrorAt string `json:"last_error_at,omitempty"`
 	// Built is the time of the last summary built (RFC 3339), so the
 	// next one reports what closed since.
 	Built string `json:"built,omitempty"`
@@ -178,9 +184,23 @@ func (s *Store) PhoneAcked(seq uint64, at string) error {
 		}
 		m.Bytes -= int64(len(v))
 		m.Acked, m.AckedAt = seq, at
+		m.Failures, m.LastError, m.LastErrorAt = 0, "", ""
 		if err := ob.Delete(u64Key(seq)); err != nil {
 			return err
 		}
+		return putPhoneMeta(tx, m)
+	})
+}
+
+// PhoneFailed records a failed attempt: failures in a row, the error
+// and when (RFC 3339).
+func (s *Store) PhoneFailed(failures int, msg, at string) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		m, err := phoneMeta(tx)
+		if err != nil {
+			return err
+		}
+		m.Failures, m.LastError, m.LastErrorAt = failures, msg, at
 		return putPhoneMeta(tx, m)
 	})
 }

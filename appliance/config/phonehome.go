@@ -28,6 +28,9 @@ type PhoneHome struct {
 	Quota checks.Bytes `yaml:"quota"`
 	// BackoffMax caps the wait between attempts (default 5m).
 	BackoffMax time.Duration `yaml:"backoff_max"`
+	// Timeout bounds one request to the receiver (default 30s): a slow
+	// satellite or mobile link may need more.
+	Timeout time.Duration `yaml:"timeout"`
 
 	line int
 }
@@ -37,6 +40,7 @@ const (
 	DefaultPhoneInterval = 5 * time.Minute
 	DefaultPhoneQuota    = 20 << 20
 	DefaultPhoneBackoff  = 5 * time.Minute
+	DefaultPhoneTimeout  = 30 * time.Second
 )
 
 // Same reports whether q asks for the same phone home as p (where in
@@ -66,6 +70,9 @@ func (c *Config) validatePhoneHome(d *decoder, root *yaml.Node) {
 	if p.BackoffMax == 0 {
 		p.BackoffMax = DefaultPhoneBackoff
 	}
+	if p.Timeout == 0 {
+		p.Timeout = DefaultPhoneTimeout
+	}
 	if p.URL == "" {
 		return
 	}
@@ -86,6 +93,9 @@ func (c *Config) validatePhoneHome(d *decoder, root *yaml.Node) {
 	}
 	if p.BackoffMax < time.Second || p.BackoffMax > 24*time.Hour {
 		fail("backoff_max", "%s is out of range (1s to 24h)", p.BackoffMax)
+	}
+	if p.Timeout < time.Second || p.Timeout > 10*time.Minute {
+		fail("timeout", "%s is out of range (1s to 10m)", p.Timeout)
 	}
 	if p.CAFile != "" {
 		if _, err := os.Stat(p.CAFile); err != nil {

@@ -179,6 +179,11 @@ func (p *Phone) Status() Status {
 		s.LastSuccess, _ = time.Parse(time.RFC3339Nano, m.AckedAt)
 		s.LastAck = m.Acked
 	}
+	if s.LastError == "" && m.LastError != "" {
+		// Nothing tried since this process started: the stored failure.
+		s.LastError, s.Failures = m.LastError, m.Failures
+		s.LastErrorAt, _ = time.Parse(time.RFC3339Nano, m.LastErrorAt)
+	}
 	return s
 }
 
@@ -266,6 +271,10 @@ func (p *Phone) sendLoop(ctx context.Context) {
 		p.st.LastError, p.st.LastErrorAt, p.st.NextAttempt = err.Error(), p.o.Clock.Now(), p.o.Clock.Now().Add(delay)
 		n := p.st.Failures
 		p.mu.Unlock()
+		if n == 1 || n%10 == 0 {
+			// Kept across a restart (not every attempt: each is a commit).
+			p.o.Store.PhoneFailed(n, err.Error(), p.o.Clock.Now().UTC().Format(time.RFC3339Nano))
+		}
 		if n == 1 || n%20 == 0 {
 			p.o.Log.Warn("phone home: send failed; the summary stays queued", "seq", e.Seq, "attempt", n, "retry_in", delay.Round(time.Millisecond), "err", err)
 		}

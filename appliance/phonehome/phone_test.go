@@ -209,7 +209,11 @@ func TestRepliesHonouredOnlyUnderPinnedKey(t *testing.T) {
 	if len(r.sites) != 0 {
 		t.Fatal("a bundle was applied from a reply before any MSP key was pinned")
 	}
-	// Pinned by a USB bundle: replies signed with that key apply...
+	// The key trusted at the box, a USB bundle applied: replies signed
+	// with that key apply...
+	if _, err := r.prov.Trust(msp.Public().(ed25519.PublicKey), false, "test"); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := r.prov.ApplyBundle(context.Background(), signedBundle(t, msp, 2, "From USB"), "stick"); err != nil {
 		t.Fatal(err)
 	}
@@ -257,5 +261,24 @@ func TestLastSuccessSurvivesRestart(t *testing.T) {
 	st := later.Status()
 	if st.LastAck != acked.LastAck || st.LastSuccess.IsZero() || st.LastSuccess.Sub(acked.LastSuccess).Abs() > time.Second {
 		t.Fatalf("after a restart status shows last success %v (summary %d), want about %v (summary %d)", st.LastSuccess, st.LastAck, acked.LastSuccess, acked.LastAck)
+	}
+}
+
+// A box restarted during an outage still says what went wrong and for how
+// many attempts: the failure is kept in the store, and cleared by the
+// next success.
+func TestLastErrorSurvivesRestart(t *testing.T) {
+	r := newRig(t, 20<<20)
+	r.srv.Close() // the receiver is unreachable
+	r.run(t)
+	waitUntil(t, "a failed attempt", func() bool { return r.phone.Status().LastError != "" })
+	failed := r.phone.Status()
+	later, err := phonehome.New(phonehome.Options{URL: r.srv.URL + "/v1/summaries", Store: r.st, Signer: r.id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := later.Status()
+	if st.LastError == "" || st.LastError != failed.LastError || st.Failures < 1 || st.LastErrorAt.IsZero() {
+		t.Fatalf("after a restart status shows error %q (%d failures at %v), want %q", st.LastError, st.Failures, st.LastErrorAt, failed.LastError)
 	}
 }
