@@ -23,6 +23,9 @@ type Interfaces struct {
 
 	mu   sync.Mutex
 	prev ifSample
+	// seenUp remembers interfaces this check has seen up: one that goes
+	// down later alarms even if its counters were reset.
+	seenUp map[int]bool
 }
 
 var _ checks.Checker = (*Interfaces)(nil)
@@ -34,6 +37,12 @@ type ifOptions struct {
 	// Down is the status of an admin-up interface that is not up:
 	// critical (default), warning or ignore.
 	Down string `yaml:"down"`
+	// Alarm says which admin-up interfaces that are down alarm: "used"
+	// (default: those that carried traffic or were seen up, and every
+	// interface named in Interfaces, such as uplinks) or "all". An access
+	// switch has dozens of ports enabled but never connected; alarming on
+	// them makes the check red forever.
+	Alarm string `yaml:"alarm"`
 	// Utilisation is % of the interface speed (busier direction).
 	Utilisation checks.Thresholds `yaml:"utilisation"`
 	// Errors is errors + discards per second, in and out together.
@@ -67,11 +76,18 @@ func newInterfaces(s checks.Spec, d checks.Deps) (checks.Checker, error) {
 	if err != nil {
 		return nil, err
 	}
+	switch o.Alarm {
+	case "":
+		o.Alarm = "used"
+	case "used", "all":
+	default:
+		return nil, &checks.FieldError{Field: "options.alarm", Msg: fmt.Sprintf("%q is not one of used, all", o.Alarm)}
+	}
 	b, err := newBase(s, d)
 	if err != nil {
 		return nil, err
 	}
-	return &Interfaces{base: b, o: o, downStat: st}, nil
+	return &Interfaces{base: b, o: o, downStat: st, seenUp: map[int]bool{}}, nil
 }
 
 // CounterDelta is how much a counter grew from prev to cur. A 32-bit
@@ -136,8 +152,8 @@ func (c *Interfaces) Check(ctx context.Context) checks.Result {
 	c.mu.Unlock()
 	elapsed := now.Sub(prev.at).Seconds()
 	reset := prev.haveUp && cur.haveUp && Rebooted(prev.uptime, cur.uptime, now.Sub(prev.at))
-	var up, downN, adminDown, other int
-	var downNames, notes []string
+	var up, downN, adminDown, other, unused int
+	var downNames, unusedNames, notes []string
 	found := map[string]bool{}
 	busiest, busiestUtil := "", -1.0
 	for _, it := range ifs {
@@ -154,8 +170,14 @@ func (c *Interfaces) Check(ctx context.Context) checks.Result {
 			continue
 		case it.Oper == "up":
 			up++
+			c.mu.Lock()
+			c.seenUp[it.Index] = true
+			c.mu.Unlock()
 		case it.Oper == "dormant" || it.Oper == "notPresent":
 			other++
+		case c.o.Alarm == "used" && len(c.o.Interfaces) == 0 && !c.used(it):
+			unused++
+			unusedNames = append(unusedNames, it.Name)
 		default:
 			downN++
 			downNames = append(downNames, it.Name)
@@ -197,17 +219,20 @@ func (c *Interfaces) Check(ctx context.Context) checks.Result {
 			missing = append(missing, s)
 		}
 	}
-	total := up + downN + adminDown + other
+	total := up + downN + unused + adminDown + other
 	if downN > 0 {
 		r.Status = checks.Worst(r.Status, c.downStat)
 	}
 	r = r.WithValue(float64(downN))
-	d := fmt.Sprintf("%d interfaces: %d up, %d down, %d admin-down", total, up, downN, adminDown)
+	d := fmt.Sprintf("%d interfaces: %d up, %d down, %d admin-down", total, up, downN+unused, adminDown)
 	if other > 0 {
 		d += fmt.Sprintf(", %d dormant/not present", other)
 	}
 	if downN > 0 {
 		d += "; down: " + list(downNames, 8)
+	}
+	if unused > 0 {
+		d += fmt.Sprintf("; %d never connected (no traffic, not alarmed): %s", unused, list(unusedNames, 8))
 	}
 	if len(missing) > 0 {
 		r.Status = checks.Worst(r.Status, checks.Critical)
@@ -224,6 +249,15 @@ func (c *Interfaces) Check(ctx context.Context) checks.Result {
 	}
 	r.Detail = d
 	return r
+}
+
+// used reports whether an admin-up interface that is down is in use:
+// it carried traffic (its counters are not zero) or this check saw it up.
+func (c *Interfaces) used(it Interface) bool {
+	c.mu.Lock()
+	seen := c.seenUp[it.Index]
+	c.mu.Unlock()
+	return seen || it.InOctets+it.OutOctets > 0
 }
 
 func ifRate(p, c ifCounters, speed uint64, secs float64) (IfRate, bool) {

@@ -94,13 +94,16 @@ func TestInterfacesOfSwitches(t *testing.T) {
 		rec                      string
 		total, up, down, adminDn int
 		counters64               bool
+		// alarms: down ports that carried traffic (the others were never
+		// connected and do not alarm by default)
+		alarms int
 	}{
-		{"switch_hpe_procurve", 42, 25, 5, 12, true},
-		{"switch_dlink_des3038", 32, 17, 15, 0, true},
-		{"switch_cisco_c3560", 57, 7, 49, 1, true},
-		{"switch_h3c_e528", 31, 4, 27, 0, true},
-		{"firewall_paloalto", 46, 21, 4, 21, true},
-		{"wifi_ubiquiti_m5", 9, 8, 1, 0, false},
+		{"switch_hpe_procurve", 42, 25, 5, 12, true, 1},
+		{"switch_dlink_des3038", 32, 17, 15, 0, true, 0},
+		{"switch_cisco_c3560", 57, 7, 49, 1, true, 0},
+		{"switch_h3c_e528", 31, 4, 27, 0, true, 1},
+		{"firewall_paloalto", 46, 21, 4, 21, true, 0},
+		{"wifi_ubiquiti_m5", 9, 8, 1, 0, false, 0},
 	}
 	for _, tc := range cases {
 		t.Run(tc.rec, func(t *testing.T) {
@@ -146,11 +149,19 @@ func TestInterfacesOfSwitches(t *testing.T) {
 				t.Errorf("detail %q, want prefix %q", r.Detail, wantDetail)
 			}
 			wantSt := checks.OK
-			if tc.down > 0 {
+			if tc.alarms > 0 {
 				wantSt = checks.Critical
 			}
-			if r.Status != wantSt || r.Value != float64(tc.down) {
-				t.Errorf("status %s value %v, want %s %d", r.Status, r.Value, wantSt, tc.down)
+			if r.Status != wantSt || r.Value != float64(tc.alarms) {
+				t.Errorf("status %s value %v, want %s %d: %s", r.Status, r.Value, wantSt, tc.alarms, r.Detail)
+			}
+			if never := tc.down - tc.alarms; never > 0 && !strings.Contains(r.Detail, fmt.Sprintf("%d never connected (no traffic, not alarmed)", never)) {
+				t.Errorf("detail %q does not say which ports were never connected", r.Detail)
+			}
+			// alarm: all judges every admin-up port, as before.
+			r = run(t, buildCheck(t, "snmp_interfaces", tc.rec, "{alarm: all}"))
+			if all := checks.OK; tc.down > 0 && r.Status != checks.Critical || tc.down == 0 && r.Status != all || r.Value != float64(tc.down) {
+				t.Errorf("alarm: all: status %s value %v, want %d down", r.Status, r.Value, tc.down)
 			}
 		})
 	}
