@@ -29,6 +29,9 @@ const (
 	oidHrStorageEntry   = ".1.3.6.1.2.1.25.2.3.1"
 	oidHrStorageTypes   = ".1.3.6.1.2.1.25.2.1"
 	oidHrProcessorLoad  = ".1.3.6.1.2.1.25.3.3.1.2"
+	oidHrDeviceType     = ".1.3.6.1.2.1.25.3.2.1.2"
+	oidHrDeviceDescr    = ".1.3.6.1.2.1.25.3.2.1.3"
+	oidHrDevicePrinter  = ".1.3.6.1.2.1.25.3.1.5"
 	oidHrDeviceStatus   = ".1.3.6.1.2.1.25.3.2.1.5"
 	oidHrPrinterStatus  = ".1.3.6.1.2.1.25.3.5.1.1"
 	oidHrPrinterErrors  = ".1.3.6.1.2.1.25.3.5.1.2"
@@ -425,12 +428,15 @@ type Alert struct {
 // Printer is what the Printer-MIB and hrPrinterTable say.
 type Printer struct {
 	// Supported is false when the device has no prtMarkerSuppliesTable.
-	Supported bool     `json:"supported"`
-	Status    string   `json:"status,omitempty"`
-	Device    string   `json:"device_status,omitempty"`
-	Errors    []string `json:"errors,omitempty"`
-	Supplies  []Supply `json:"supplies"`
-	Alerts    []Alert  `json:"alerts,omitempty"`
+	Supported bool   `json:"supported"`
+	Status    string `json:"status,omitempty"`
+	Device    string `json:"device_status,omitempty"`
+	// Model is the printer's hrDeviceDescr (sysDescr often describes
+	// only its network card).
+	Model    string   `json:"model,omitempty"`
+	Errors   []string `json:"errors,omitempty"`
+	Supplies []Supply `json:"supplies"`
+	Alerts   []Alert  `json:"alerts,omitempty"`
 }
 
 var (
@@ -445,7 +451,7 @@ var (
 // ReadPrinter reads supplies, printer status and alerts.
 func ReadPrinter(ctx context.Context, src Source) (Printer, error) {
 	cols := []string{col(oidPrtSupplyEntry, 4), col(oidPrtSupplyEntry, 6), col(oidPrtSupplyEntry, 8), col(oidPrtSupplyEntry, 9),
-		oidHrPrinterStatus, oidHrPrinterErrors, oidHrDeviceStatus, col(oidPrtAlertEntry, 2), col(oidPrtAlertEntry, 8)}
+		oidHrPrinterStatus, oidHrPrinterErrors, oidHrDeviceStatus, col(oidPrtAlertEntry, 2), col(oidPrtAlertEntry, 8), oidHrDeviceType, oidHrDeviceDescr}
 	m, err := src.Table(ctx, cols...)
 	if err != nil {
 		return Printer{}, err
@@ -478,19 +484,34 @@ func ReadPrinter(ctx context.Context, src Source) (Printer, error) {
 		p.Supplies = append(p.Supplies, s)
 	}
 	p.Supported = len(p.Supplies) > 0
+	// The printer's row of hrDeviceTable: the one hrPrinterTable names,
+	// else the first of type hrDevicePrinter (some printers report their
+	// state only in hrDeviceStatus, without hrPrinterStatus).
+	printerRow := ""
 	for _, v := range m[oidHrPrinterStatus] {
 		if n, ok := num(v); ok {
 			p.Status = hrPrinterStatus[n]
 		}
-		// hrDeviceStatus shares the printer's hrDeviceIndex.
-		for _, d := range m[oidHrDeviceStatus] {
-			if suffix(oidHrDeviceStatus, d) == suffix(oidHrPrinterStatus, v) {
-				if n, ok := num(d); ok {
-					p.Device = hrDeviceStatus[n]
-				}
+		printerRow = suffix(oidHrPrinterStatus, v)
+		break
+	}
+	if printerRow == "" {
+		for _, t := range m[oidHrDeviceType] {
+			if oid, ok := t.Value.(string); ok && "."+strings.TrimPrefix(oid, ".") == oidHrDevicePrinter {
+				printerRow = suffix(oidHrDeviceType, t)
+				break
 			}
 		}
-		break
+	}
+	if printerRow != "" {
+		if d, ok := rows(m, oidHrDeviceStatus)[printerRow]; ok {
+			if n, ok := num(d); ok {
+				p.Device = hrDeviceStatus[n]
+			}
+		}
+		if d, ok := rows(m, oidHrDeviceDescr)[printerRow]; ok {
+			p.Model = str(d)
+		}
 	}
 	for _, v := range m[oidHrPrinterErrors] {
 		if b, ok := v.Value.([]byte); ok {

@@ -105,9 +105,13 @@ func (c *PrinterCheck) Check(ctx context.Context) checks.Result {
 	if len(p.Errors) > 0 {
 		parts = append(parts, "printer reports: "+strings.Join(p.Errors, ", "))
 	}
-	if p.Device == "down" {
+	switch p.Device {
+	case "down":
 		r.Status = checks.Worst(r.Status, checks.Critical)
 		parts = append(parts, "printer is down")
+	case "warning":
+		r.Status = checks.Worst(r.Status, checks.Warning)
+		parts = append(parts, "printer reports a warning (hrDeviceStatus)")
 	}
 	for _, a := range p.Alerts {
 		switch a.Severity {

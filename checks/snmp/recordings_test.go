@@ -293,6 +293,23 @@ func TestPrinterHP(t *testing.T) {
 	}
 }
 
+// A printer without hrPrinterStatus still says it is down through
+// hrDeviceStatus, and its model comes from hrDeviceDescr, not from the
+// network card's sysDescr.
+func TestPrinterDeviceStatusOnly(t *testing.T) {
+	p, err := ReadPrinter(testCtx(t), simSession(t, "printer_device_status_only"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Device != "down" || p.Model != "HP LaserJet Pro M404dn" || p.Status != "" {
+		t.Fatalf("printer: %+v", p)
+	}
+	r := run(t, buildCheck(t, "snmp_printer", "printer_device_status_only", ""))
+	if r.Status != checks.Critical || !strings.Contains(r.Detail, "printer is down") {
+		t.Fatalf("got %s %q", r.Status, r.Detail)
+	}
+}
+
 func TestPrinterSpecialValues(t *testing.T) {
 	p, err := ReadPrinter(testCtx(t), simSession(t, "printer_special_values"))
 	if err != nil {
@@ -307,7 +324,7 @@ func TestPrinterSpecialValues(t *testing.T) {
 	}
 	r := run(t, buildCheck(t, "snmp_printer", "printer_special_values", ""))
 	// -3 and -2 are neither 0 % nor an alarm; cyan at 8 % is.
-	want := "Black Toner: some remaining; Drum Unit: unknown; Cyan Toner 8 % left (warning); Waste Toner Box 60 % space left; printer reports: door open; alert (warning): Cyan cartridge low"
+	want := "Black Toner: some remaining; Drum Unit: unknown; Cyan Toner 8 % left (warning); Waste Toner Box 60 % space left; printer reports: door open; printer reports a warning (hrDeviceStatus); alert (warning): Cyan cartridge low"
 	if r.Status != checks.Warning || r.Detail != want || r.Value != 8 {
 		t.Errorf("got %s %v %q\nwant %q", r.Status, r.Value, r.Detail, want)
 	}
