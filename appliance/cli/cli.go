@@ -81,6 +81,15 @@ func Run(ctx context.Context, env *Env, args []string) int {
 	switch {
 	case errors.Is(err, flag.ErrHelp):
 		return 0
+	case errors.As(err, &ue) && isHelp(args[len(args)-1]):
+		// `outpost bundle -h`, `outpost incident ack -h`: a group command
+		// answers help with its usage, as every flag set does.
+		msg := ue.Msg
+		if rest, ok := strings.CutPrefix(msg, "usage: "); ok {
+			msg = "Usage: " + rest
+		}
+		fmt.Fprintf(env.Stdout, "outpost %s: %s\n%s\n", c.Name, c.Summary, msg)
+		return 0
 	case errors.As(err, &ue):
 		fmt.Fprintf(env.Stderr, "outpost %s: %s\n", c.Name, ue.Msg)
 		return 2
@@ -88,6 +97,8 @@ func Run(ctx context.Context, env *Env, args []string) int {
 	fmt.Fprintf(env.Stderr, "outpost %s: %v\n", c.Name, err)
 	return 1
 }
+
+func isHelp(arg string) bool { return arg == "-h" || arg == "--help" || arg == "-help" || arg == "help" }
 
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "Outpost: the MSP's on-site monitoring box.")

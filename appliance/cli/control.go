@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -20,9 +21,20 @@ import (
 // the authentication.
 func ControlSocket(dataDir string) string { return filepath.Join(dataDir, "control.sock") }
 
-// DataDirFlag adds the standard --data flag.
+// DataDirFlag adds the standard --data flag. Its default finds the
+// running daemon: the installed service's data directory when a daemon
+// answers there, else ./data (make run's).
 func DataDirFlag(fs *flag.FlagSet) *string {
-	return fs.String("data", "./data", "data directory of the running daemon")
+	return fs.String("data", defaultDataDir(), "data directory of the running daemon (default: the installed service's when it runs, else ./data)")
+}
+
+func defaultDataDir() string {
+	if svc := defaultServiceData(); svc != "" {
+		if _, err := os.Stat(ControlSocket(svc)); err == nil {
+			return svc
+		}
+	}
+	return "./data"
 }
 
 // Control calls the daemon's control API: method, path (e.g.

@@ -69,7 +69,7 @@ func incidentsCmd(ctx context.Context, env *Env, args []string) error {
 }
 
 func incidentCmd(ctx context.Context, env *Env, args []string) error {
-	if len(args) < 2 {
+	if len(args) < 2 || isHelp(args[len(args)-1]) {
 		return Usagef("usage: outpost incident show|ack|note|resolve ID [--by NAME] [--note TEXT] [--data DIR]")
 	}
 	verb, idArg := args[0], args[1]
