@@ -218,17 +218,47 @@ func (s *SNMP) Err() error {
 }
 
 // Traps configures the SNMP trap/inform receiver (`traps:`); it is off
-// unless Listen is set.
+// unless Listen is set. Anyone on the LAN can send a trap with any source
+// address, so by default only configured devices' traps with a configured
+// community are kept, at a bounded rate (docs/snmp.md, docs/security.md).
 type Traps struct {
 	// Listen is the UDP address, e.g. "0.0.0.0:162" (162 needs
-	// CAP_NET_BIND_SERVICE, which the service unit grants).
+	// CAP_NET_BIND_SERVICE, which the service unit grants). Changing it
+	// takes a restart.
 	Listen string `yaml:"listen"`
-	// Communities accepted from v1/v2c senders; empty accepts any (traps
-	// carry no secrets, and many devices cannot change theirs).
+	// Communities accepted from v1/v2c senders, besides each device's own
+	// snmp.community for traps from that device.
 	Communities []Secret `yaml:"communities"`
 	// V3Users are the SNMPv3 users whose traps and informs are accepted.
 	V3Users []TrapUser `yaml:"v3_users"`
+	// AcceptUnknownSources keeps traps from addresses that are no
+	// configured device (the event is named by the address). Default:
+	// dropped and counted.
+	AcceptUnknownSources bool `yaml:"accept_unknown_sources"`
+	// AcceptAnyCommunity keeps v1/v2c traps whatever their community (the
+	// behaviour before it was an option). Default: dropped and counted.
+	AcceptAnyCommunity bool `yaml:"accept_any_community"`
+	// RateLimit bounds the traps kept per second.
+	RateLimit TrapRateLimit `yaml:"rate_limit"`
 }
+
+// TrapRateLimit is a token bucket per sender address and one for all
+// senders; each bucket holds TrapBurstSeconds of its rate. Traps over it
+// are dropped and counted.
+type TrapRateLimit struct {
+	// PerSource is traps per second from one address (default 20).
+	PerSource float64 `yaml:"per_source"`
+	// Total is traps per second from all senders together (default 200).
+	Total float64 `yaml:"total"`
+}
+
+// Trap rate defaults: 20 traps/s per sender in bursts of 100, 200/s in all
+// in bursts of 1,000.
+const (
+	DefaultTrapRatePerSource = 20
+	DefaultTrapRateTotal     = 200
+	TrapBurstSeconds         = 5
+)
 
 // TrapUser is one SNMPv3 user a device sends traps as.
 type TrapUser struct {
@@ -247,13 +277,25 @@ func (u TrapUser) SNMP() SNMP {
 	return s
 }
 
-// Validate applies the users' defaults and checks the section; errors
-// name the field under traps.
+// Validate applies the users' and the rate limit's defaults and checks
+// the section; errors name the field under traps.
 func (t *Traps) Validate() []error {
 	var errs []error
 	if t.Listen != "" {
 		if _, _, err := net.SplitHostPort(t.Listen); err != nil {
 			errs = append(errs, fmt.Errorf("traps.listen: %q is not host:port", t.Listen))
+		}
+	}
+	for _, r := range []struct {
+		field string
+		v     *float64
+		def   float64
+	}{{"per_source", &t.RateLimit.PerSource, DefaultTrapRatePerSource}, {"total", &t.RateLimit.Total, DefaultTrapRateTotal}} {
+		switch {
+		case *r.v == 0:
+			*r.v = r.def
+		case *r.v < 0.01 || *r.v > 100_000:
+			errs = append(errs, fmt.Errorf("traps.rate_limit.%s: %g traps/s is not 0.01 to 100000 (default %g)", r.field, *r.v, r.def))
 		}
 	}
 	for i := range t.V3Users {

@@ -111,7 +111,9 @@ func runSNMPTraps(ctx context.Context, env *Env, args []string) error {
 	if err := Parse(fs, args, false); err != nil {
 		return err
 	}
-	cfg := snmp.TrapConfig{}
+	// A tool run by the technician to see what arrives: any sender, and
+	// any community unless --community narrows it.
+	cfg := snmp.TrapConfig{AcceptUnknownSources: true, AcceptAnyCommunity: len(communities) == 0}
 	for _, c := range communities {
 		cfg.Communities = append(cfg.Communities, c)
 	}

@@ -171,6 +171,9 @@ func (c *Interfaces) Check(ctx context.Context) checks.Result {
 		case it.Oper == "up":
 			up++
 			c.mu.Lock()
+			if c.seenUp == nil {
+				c.seenUp = map[int]bool{}
+			}
 			c.seenUp[it.Index] = true
 			c.mu.Unlock()
 		case it.Oper == "dormant" || it.Oper == "notPresent":

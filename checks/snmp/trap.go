@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"log"
 	"net"
-	"slices"
+	"net/netip"
 	"sort"
 	"strconv"
 	"strings"
@@ -17,6 +17,7 @@ import (
 	"github.com/gosnmp/gosnmp"
 
 	"outpost/checks"
+	"outpost/checks/clock"
 )
 
 // SplitHostPort reads "host", "host:port" or "[v6]:port", defaulting the
@@ -37,17 +38,33 @@ func SplitHostPort(addr string) (string, int, error) {
 }
 
 // TrapConfig says which traps the receiver accepts and whom they are from.
+// Its zero value keeps nothing: a trap must come from one of Devices, with
+// one of Communities or that device's own (v1/v2c), or as one of Users.
 type TrapConfig struct {
-	// Communities accepted from v1/v2c senders; empty accepts any.
+	// Communities accepted from any v1/v2c sender, besides each device's
+	// own community on traps from its address.
 	Communities []string
+	// AcceptAnyCommunity keeps v1/v2c traps whatever their community.
+	AcceptAnyCommunity bool
 	// Users are the SNMPv3 users accepted; v3 traps from anyone else are
 	// rejected.
 	Users []checks.TrapUser
-	// Devices maps a sender's IP address to its configured device name,
-	// so events attach to the device.
-	Devices map[string]string
-	// Logf logs rejected and malformed packets (default log.Printf).
+	// Devices are the configured devices: traps from their addresses
+	// attach to them, and traps from other addresses are dropped unless
+	// AcceptUnknownSources.
+	Devices []TrapDevice
+	// AcceptUnknownSources keeps traps from addresses that are no device
+	// (the event is named by the address).
+	AcceptUnknownSources bool
+	// Rate limits the traps kept per second (zero fields: defaults).
+	Rate TrapRate
+	// Logf logs dropped and malformed packets (default log.Printf).
 	Logf func(format string, args ...any)
+	// Clock dates events and measures engine time and rates (default
+	// the real clock).
+	Clock clock.Clock
+	// LookupHost resolves devices configured by host name (default DNS).
+	LookupHost func(ctx context.Context, host string) ([]netip.Addr, error)
 	// EngineID is the receiver's own SNMPv3 engine ID (5 to 32 bytes).
 	// A v3 inform is addressed to it: senders discover it with a probe
 	// the receiver answers, and localize their keys with it. Empty makes
@@ -77,22 +94,49 @@ const informWindow = 150 * time.Second
 // runs under recover, and bad packets are counted and logged.
 type TrapReceiver struct {
 	conn    net.PacketConn
-	cfg     TrapConfig
 	onEvent func(checks.Event)
-	// dec decodes v1/v2c; dec3 v3 (gosnmp checks v3 authentication only
-	// on a Version3 decoder).
-	dec, dec3 *gosnmp.GoSNMP
+	logf    func(format string, args ...any)
+	clk     clock.Clock
+	lookup  func(ctx context.Context, host string) ([]netip.Addr, error)
+	// pol is the config in force; SetConfig replaces it.
+	pol atomic.Pointer[trapPolicy]
+	// resolved maps looked-up addresses to devices named by host name.
+	resolved     atomic.Pointer[map[netip.Addr]resolvedAddr]
+	reconfigured chan struct{}
+	// dec decodes v1/v2c; the policy's dec3 v3 (gosnmp checks v3
+	// authentication only on a Version3 decoder).
+	dec *gosnmp.GoSNMP
 	// disc parses unauthenticated v3 messages addressed to the engine:
 	// discovery probes, answered with a report.
 	disc     *gosnmp.GoSNMP
 	engineID string
 	boots    uint32
-	started  time.Time
-	now      func() time.Time
+	started  time.Duration // on the monotonic clock
 
-	received, malformed, rejected atomic.Int64
+	// lim limits accepted traps (under limPol's rates), replies the
+	// reports; both used by the receiving goroutine only.
+	lim     *limiter
+	limPol  *trapPolicy
+	replies *limiter
+
+	packets, accepted, truncated atomic.Int64
+	dropped                      [len(dropReasons)]atomic.Int64
+	reports, reportsLimited      atomic.Int64
+	informResponses              atomic.Int64
 	// RFC 3414's usmStats counters, reported to senders.
 	unknownEngineIDs, notInTimeWindows atomic.Uint32
+}
+
+// dropReasons indexes the drop counters.
+var dropReasons = [...]string{DropUnknownSource, DropCommunity, DropV3, DropMalformed, DropRateSource, DropRateTotal}
+
+func reasonIndex(reason string) int {
+	for i, r := range dropReasons {
+		if r == reason {
+			return i
+		}
+	}
+	return 3 // malformed
 }
 
 // NewTrapReceiver binds addr (UDP) now, so a busy port is reported at
@@ -101,22 +145,15 @@ func NewTrapReceiver(addr string, cfg TrapConfig, onEvent func(checks.Event)) (*
 	if cfg.Logf == nil {
 		cfg.Logf = log.Printf
 	}
-	dec := &gosnmp.GoSNMP{Logger: gosnmp.NewLogger(nil), Version: gosnmp.Version2c}
-	var dec3 *gosnmp.GoSNMP
-	if len(cfg.Users) > 0 {
-		table := gosnmp.NewSnmpV3SecurityParametersTable(gosnmp.NewLogger(nil))
-		for _, u := range cfg.Users {
-			acc := u.SNMP()
-			if err := acc.Err(); err != nil {
-				return nil, fmt.Errorf("trap user %q: %w", u.User, err)
-			}
-			_, params := usm(acc)
-			if err := table.Add(u.User, params); err != nil {
-				return nil, fmt.Errorf("trap user %q: %w", u.User, err)
-			}
-		}
-		dec3 = &gosnmp.GoSNMP{Logger: gosnmp.NewLogger(nil), Version: gosnmp.Version3, SecurityModel: gosnmp.UserSecurityModel}
-		dec3.SetTrapSecurityParametersTable(table)
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real{}
+	}
+	if cfg.LookupHost == nil {
+		cfg.LookupHost = lookupHost
+	}
+	pol, err := compileTrapPolicy(cfg)
+	if err != nil {
+		return nil, err
 	}
 	if len(cfg.EngineID) == 0 {
 		cfg.EngineID = NewEngineID()
@@ -128,31 +165,69 @@ func NewTrapReceiver(addr string, cfg TrapConfig, onEvent func(checks.Event)) (*
 	if err != nil {
 		return nil, fmt.Errorf("trap receiver: %w", err)
 	}
-	r := &TrapReceiver{conn: pc, cfg: cfg, onEvent: onEvent, dec: dec, dec3: dec3, now: time.Now,
-		engineID: string(cfg.EngineID), boots: max(cfg.EngineBoots, 1), started: time.Now()}
+	if uc, ok := pc.(*net.UDPConn); ok {
+		// A switch that reboots sends its traps at once; the kernel
+		// caps this at its rmem_max.
+		uc.SetReadBuffer(1 << 20)
+	}
+	now := cfg.Clock.Mono()
+	r := &TrapReceiver{conn: pc, onEvent: onEvent, logf: cfg.Logf, clk: cfg.Clock, lookup: cfg.LookupHost, reconfigured: make(chan struct{}, 1),
+		dec:      &gosnmp.GoSNMP{Logger: gosnmp.NewLogger(nil), Version: gosnmp.Version2c},
+		engineID: string(cfg.EngineID), boots: max(cfg.EngineBoots, 1), started: now,
+		replies: newLimiter(reportRatePerDest, reportBurstDest, reportRateTotal, reportBurstTotal, now)}
 	r.disc = &gosnmp.GoSNMP{Logger: gosnmp.NewLogger(nil), Version: gosnmp.Version3, SecurityModel: gosnmp.UserSecurityModel,
 		SecurityParameters: &gosnmp.UsmSecurityParameters{AuthenticationProtocol: gosnmp.NoAuth, PrivacyProtocol: gosnmp.NoPriv}}
+	r.pol.Store(pol)
+	r.lim, r.limPol = newLimiter(pol.rate.PerSource, pol.rate.PerSource*checks.TrapBurstSeconds, pol.rate.Total, pol.rate.Total*checks.TrapBurstSeconds, now), pol
 	return r, nil
+}
+
+// SetConfig applies a new config to a running receiver: devices,
+// communities, v3 users, what is accepted and the rates. The listening
+// address, engine ID and boots, Logf, Clock and LookupHost stay those
+// NewTrapReceiver was given. On error the running config stays.
+func (r *TrapReceiver) SetConfig(cfg TrapConfig) error {
+	pol, err := compileTrapPolicy(cfg)
+	if err != nil {
+		return err
+	}
+	r.pol.Store(pol)
+	select {
+	case r.reconfigured <- struct{}{}:
+	default:
+	}
+	return nil
 }
 
 // EngineID is the receiver's SNMPv3 engine ID, for senders that are
 // configured with it rather than discovering it.
 func (r *TrapReceiver) EngineID() []byte { return []byte(r.engineID) }
 
-// engineTime is snmpEngineTime: seconds since the receiver started.
-func (r *TrapReceiver) engineTime() uint32 { return uint32(r.now().Sub(r.started) / time.Second) }
+// engineTime is snmpEngineTime: seconds since the receiver started, on
+// the monotonic clock (a wall clock step must not put every sender out
+// of the time window).
+func (r *TrapReceiver) engineTime() uint32 { return uint32((r.clk.Mono() - r.started) / time.Second) }
 
 // Addr is the bound address (useful with port 0).
 func (r *TrapReceiver) Addr() net.Addr { return r.conn.LocalAddr() }
 
-// Stats returns how many packets were accepted, malformed and rejected
-// (wrong community, unknown v3 user or bad authentication).
-func (r *TrapReceiver) Stats() (received, malformed, rejected int64) {
-	return r.received.Load(), r.malformed.Load(), r.rejected.Load()
+// Stats returns the receiver's counters.
+func (r *TrapReceiver) Stats() TrapStats {
+	s := TrapStats{Packets: r.packets.Load(), Accepted: r.accepted.Load(), Truncated: r.truncated.Load(), Dropped: map[string]int64{},
+		Reports: r.reports.Load(), ReportsLimited: r.reportsLimited.Load(), InformResponses: r.informResponses.Load()}
+	for i, reason := range dropReasons {
+		s.Dropped[reason] = r.dropped[i].Load()
+	}
+	return s
 }
 
 // Run receives until ctx is done, then closes the socket.
 func (r *TrapReceiver) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	resolving := make(chan struct{})
+	go func() { r.resolveLoop(ctx); close(resolving) }()
+	defer func() { <-resolving }()
 	go func() {
 		<-ctx.Done()
 		r.conn.Close()
@@ -167,18 +242,61 @@ func (r *TrapReceiver) Run(ctx context.Context) error {
 			if errors.Is(err, net.ErrClosed) {
 				return nil
 			}
-			r.cfg.Logf("trap receiver: read: %v", err)
+			r.logf("trap receiver: read: %v", err)
 			continue
 		}
-		r.handle(append([]byte(nil), buf[:n]...), from)
+		r.handle(buf[:n], from)
 	}
 }
 
 // errRejected marks packets that decoded but are not accepted.
 var errRejected = errors.New("rejected")
 
+// dropError is a packet refused for a reason other than v3's. The
+// common ones are values made once: a flood allocates nothing for them.
+type dropError struct {
+	reason, msg string
+}
+
+func (e *dropError) Error() string { return errRejected.Error() + ": " + e.msg }
+func (e *dropError) Unwrap() error { return errRejected }
+
+var (
+	errUnknownSource = &dropError{DropUnknownSource, "not the address of a configured device (traps.accept_unknown_sources)"}
+	errCommunity     = &dropError{DropCommunity, "community not accepted (traps.communities, the device's snmp.community, traps.accept_any_community)"}
+	errSourceRate    = &dropError{DropRateSource, "over the sender's trap rate (traps.rate_limit.per_source)"}
+	errTotalRate     = &dropError{DropRateTotal, "over the trap rate of all senders (traps.rate_limit.total)"}
+)
+
+func dropReason(err error) string {
+	var d *dropError
+	switch {
+	case errors.As(err, &d):
+		return d.reason
+	case errors.Is(err, errRejected):
+		return DropV3
+	}
+	return DropMalformed
+}
+
+// handle judges one packet (pkt is reused after it returns): decoded and
+// checked against the config, then within the rates, it becomes an event.
 func (r *TrapReceiver) handle(pkt []byte, from net.Addr) {
-	ev, p, err := r.decode(pkt, from)
+	// gosnmp's panics are errors already (unmarshal); this is for the
+	// receiver's own code, which must not stop receiving either.
+	defer func() {
+		if v := recover(); v != nil {
+			r.dropped[reasonIndex(DropMalformed)].Add(1)
+			r.logf("trap receiver: internal error on a packet from %s (%d bytes): %v", from, len(pkt), v)
+		}
+	}()
+	r.judge(pkt, from)
+}
+
+// judge is handle without its safety net (the fuzz target calls it).
+func (r *TrapReceiver) judge(pkt []byte, from net.Addr) {
+	r.packets.Add(1)
+	x, err := r.parse(pkt, from)
 	var rep *report
 	if errors.As(err, &rep) {
 		r.sendReport(rep, from)
@@ -186,30 +304,43 @@ func (r *TrapReceiver) handle(pkt []byte, from net.Addr) {
 			return // a probe is part of every v3 inform, not a problem
 		}
 	}
-	switch {
-	case errors.Is(err, errRejected):
-		n := r.rejected.Add(1)
-		if n <= 10 || n%1000 == 0 {
-			r.cfg.Logf("trap receiver: rejected packet %d from %s: %v", n, from, err)
+	if err == nil {
+		// The rate is judged before the event is built: a flood within
+		// the community costs its decoding only.
+		if r.limPol != x.pol {
+			r.lim.set(x.pol.rate.PerSource, x.pol.rate.PerSource*checks.TrapBurstSeconds, x.pol.rate.Total, x.pol.rate.Total*checks.TrapBurstSeconds)
+			r.limPol = x.pol
 		}
-		return
-	case err != nil:
-		n := r.malformed.Add(1)
+		switch r.lim.allow(x.ip, r.clk.Mono()) {
+		case DropRateSource:
+			err = errSourceRate
+		case DropRateTotal:
+			err = errTotalRate
+		}
+	}
+	if err != nil {
+		reason := dropReason(err)
+		n := r.dropped[reasonIndex(reason)].Add(1)
 		if n <= 10 || n%1000 == 0 {
-			r.cfg.Logf("trap receiver: malformed packet %d from %s (%d bytes): %v", n, from, len(pkt), err)
+			r.logf("trap receiver: dropped packet %d for %s from %s (%d bytes): %v", n, reason, from, len(pkt), err)
 		}
 		return
 	}
-	r.received.Add(1)
+	ev, p := r.event(x), x.p
+	r.accepted.Add(1)
+	if ev.Fields[fieldVarbindsCut] != "" {
+		r.truncated.Add(1)
+	}
 	if p.PDUType == gosnmp.InformRequest {
 		// An inform wants the same varbinds back as a response; a v3 one
 		// authenticated and encrypted as it came, with this engine's keys.
 		p.PDUType, p.Error, p.ErrorIndex = gosnmp.GetResponse, gosnmp.NoError, 0
 		p.MsgFlags &^= gosnmp.Reportable
-		if out, err := p.MarshalMsg(); err == nil {
+		if out, err := marshal(p); err == nil {
 			r.conn.WriteTo(out, from)
+			r.informResponses.Add(1)
 		} else {
-			r.cfg.Logf("trap receiver: answering the inform from %s: %v", from, err)
+			r.logf("trap receiver: answering the inform from %s: %v", from, err)
 		}
 	}
 	if r.onEvent != nil {
@@ -232,101 +363,157 @@ var (
 	oidIfDescr     = ".1.3.6.1.2.1.2.2.1.2."
 )
 
-// decode turns one packet into an Event. It never panics: gosnmp's
-// decoder has crashed on crafted input before, so a panic becomes an error.
-func (r *TrapReceiver) decode(pkt []byte, from net.Addr) (ev checks.Event, p *gosnmp.SnmpPacket, err error) {
+// fieldVarbindsCut is set on events whose variables were cut or left out.
+const fieldVarbindsCut = "varbinds_cut"
+
+// unmarshal decodes with gosnmp, whose decoder has crashed on crafted
+// input before: a panic becomes an error.
+func unmarshal(dec *gosnmp.GoSNMP, pkt []byte, unauthenticated bool) (p *gosnmp.SnmpPacket, err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			ev, p, err = checks.Event{}, nil, fmt.Errorf("decoder panic: %v", v)
+			p, err = nil, fmt.Errorf("decoder panic: %v", v)
 		}
 	}()
+	return dec.UnmarshalTrap(pkt, unauthenticated)
+}
+
+// marshal encodes with gosnmp; an answer built from a crafted packet
+// must not crash the receiver either.
+func marshal(p *gosnmp.SnmpPacket) (b []byte, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			b, err = nil, fmt.Errorf("encoder panic: %v", v)
+		}
+	}()
+	return p.MarshalMsg()
+}
+
+// decode turns one packet into an Event, under the config in force.
+func (r *TrapReceiver) decode(pkt []byte, from net.Addr) (checks.Event, *gosnmp.SnmpPacket, error) {
+	x, err := r.parse(pkt, from)
+	if err != nil {
+		return checks.Event{}, nil, err
+	}
+	return r.event(x), x.p, nil
+}
+
+// parsed is a packet that passed the source, community and v3 checks of
+// pol: ip's device is src, if known.
+type parsed struct {
+	p     *gosnmp.SnmpPacket
+	pol   *trapPolicy
+	ip    netip.Addr
+	src   trapSource
+	known bool
+}
+
+// parse decodes a packet and checks it against the config in force,
+// cheapest checks first.
+func (r *TrapReceiver) parse(pkt []byte, from net.Addr) (x parsed, err error) {
+	x.pol, x.ip = r.pol.Load(), addrOf(from)
+	pol := x.pol
+	x.src, x.known = r.source(pol, x.ip)
+	src, known := x.src, x.known
+	if !known && !pol.cfg.AcceptUnknownSources {
+		return x, errUnknownSource
+	}
 	if len(pkt) == 0 {
-		return ev, nil, errors.New("empty packet")
+		return x, errors.New("empty packet")
+	}
+	if c, ok := peekCommunity(pkt); ok && !pol.communityOK(c, src, known) {
+		return x, errCommunity // before decoding the rest
 	}
 	dec := r.dec
 	if v, ok := peekVersion(pkt); ok && v == 3 {
-		if r.dec3 == nil {
-			return ev, nil, fmt.Errorf("%w: SNMPv3 trap but no v3 users are configured", errRejected)
+		if pol.dec3 == nil {
+			return x, fmt.Errorf("%w: SNMPv3 trap but no v3 users are configured", errRejected)
 		}
-		dec = r.dec3
+		dec = pol.dec3
 	}
-	p, err = dec.UnmarshalTrap(pkt, false)
-	if err != nil && dec == r.dec3 {
+	p, err := unmarshal(dec, pkt, false)
+	if err != nil && dec == pol.dec3 {
 		// Not one of the users: it may be a discovery probe, which
 		// carries no user and no engine ID and is answered with a report.
-		if q, qerr := r.disc.UnmarshalTrap(pkt, true); qerr == nil && isProbe(q) {
+		if q, qerr := unmarshal(r.disc, pkt, true); qerr == nil && isProbe(q) {
 			r.unknownEngineIDs.Add(1)
-			return ev, nil, &report{req: q, discovery: true, oid: oidUnknownEngineIDs, count: r.unknownEngineIDs.Load()}
+			return x, &report{req: q, discovery: true, oid: oidUnknownEngineIDs, count: r.unknownEngineIDs.Load()}
 		}
 	}
 	if err != nil {
 		if strings.Contains(err.Error(), "credentials") || strings.Contains(err.Error(), "authentic") || strings.Contains(err.Error(), "security parameters") {
-			return ev, nil, fmt.Errorf("%w: SNMPv3 %v", errRejected, err)
+			return x, fmt.Errorf("%w: SNMPv3 %v", errRejected, err)
 		}
-		return ev, nil, err
+		return x, err
 	}
 	if p == nil {
-		return ev, nil, errors.New("nothing decoded")
+		return x, errors.New("nothing decoded")
 	}
 	switch p.Version {
 	case gosnmp.Version1, gosnmp.Version2c:
-		if len(r.cfg.Communities) > 0 && !slices.Contains(r.cfg.Communities, p.Community) {
-			return ev, nil, fmt.Errorf("%w: community not accepted", errRejected)
+		if !pol.communityOK(p.Community, src, known) {
+			return x, errCommunity
 		}
 	case gosnmp.Version3:
-		if len(r.cfg.Users) == 0 {
-			return ev, nil, fmt.Errorf("%w: SNMPv3 trap but no v3 users are configured", errRejected)
+		if pol.dec3 == nil {
+			return x, fmt.Errorf("%w: SNMPv3 trap but no v3 users are configured", errRejected)
 		}
 	}
 	switch p.PDUType {
 	case gosnmp.Trap, gosnmp.SNMPv2Trap, gosnmp.InformRequest:
 	default:
-		return ev, nil, fmt.Errorf("not a trap (PDU type %#x)", byte(p.PDUType))
+		return x, fmt.Errorf("not a trap (PDU type %#x)", byte(p.PDUType))
 	}
 	if p.Version == gosnmp.Version3 && p.PDUType == gosnmp.InformRequest {
 		if err := r.checkInform(p); err != nil {
-			return ev, nil, err
+			return x, err
 		}
 	}
-	ev = r.event(p, from)
-	return ev, p, nil
+	x.p = p
+	return x, nil
 }
 
-func (r *TrapReceiver) event(p *gosnmp.SnmpPacket, from net.Addr) checks.Event {
-	ip := from.String()
-	if ua, ok := from.(*net.UDPAddr); ok {
-		ip = ua.IP.String()
+// event builds the event of an accepted trap from ip (src: its device, if
+// known), keeping at most maxTrapVarbinds variables of maxTrapValue bytes.
+func (r *TrapReceiver) event(x parsed) checks.Event {
+	pol, p, ip, src, known := x.pol, x.p, x.ip, x.src, x.known
+	sender := ip.String()
+	ev := checks.Event{Time: r.clk.Now(), Device: sender, Source: "trap", Fields: map[string]string{"sender": sender}}
+	if known {
+		ev.Device = src.device
 	}
-	ev := checks.Event{Time: r.now(), Device: ip, Source: "trap", Fields: map[string]string{"sender": ip}}
 	if p.Version == gosnmp.Version1 && p.AgentAddress != "" && p.AgentAddress != "0.0.0.0" {
-		// A v1 trap names the agent that raised it (a proxy may relay it).
-		ev.Fields["agent_address"] = p.AgentAddress
-		if _, ok := r.cfg.Devices[ip]; !ok {
-			ip = p.AgentAddress
-			ev.Device = ip
+		// A v1 trap names the agent that raised it: a relay's traps
+		// attach to the device of that address when it is configured.
+		agent, _ := capValue(p.AgentAddress)
+		ev.Fields["agent_address"] = agent
+		if a, err := netip.ParseAddr(p.AgentAddress); err == nil && a.Unmap() != ip {
+			if d, ok := r.source(pol, a.Unmap()); ok {
+				ev.Device = d.device
+			} else if !known {
+				ev.Device = a.Unmap().String()
+			}
 		}
-	}
-	if name, ok := r.cfg.Devices[ip]; ok {
-		ev.Device = name
 	}
 	var trapOID string
 	if p.PDUType == gosnmp.Trap {
-		ev.Fields["enterprise"] = strings.TrimPrefix(p.Enterprise, ".")
+		ent, _ := capValue(strings.TrimPrefix(p.Enterprise, "."))
+		ev.Fields["enterprise"] = ent
 		if p.GenericTrap >= 0 && p.GenericTrap < len(genericNames) {
 			ev.Name = genericNames[p.GenericTrap]
 		} else {
 			// RFC 3584: enterprise.0.specific.
-			trapOID = fmt.Sprintf("%s.0.%d", strings.TrimPrefix(p.Enterprise, "."), p.SpecificTrap)
+			trapOID = fmt.Sprintf("%s.0.%d", ent, p.SpecificTrap)
 		}
 		ev.Fields["uptime_ticks"] = strconv.FormatUint(uint64(p.Timestamp), 10)
 	}
 	var ifIndex, ifDescr string
 	keys := []string{}
+	cut := 0
 	for _, v := range p.Variables {
 		name := normOID(v.Name)
 		switch {
 		case name == oidSnmpTrapOID:
-			trapOID = strings.TrimPrefix(str(v), ".")
+			trapOID, _ = capValue(strings.TrimPrefix(str(v), "."))
 			ev.Name = trapNames["."+trapOID]
 			continue
 		case name == oidSysUpTime0:
@@ -334,14 +521,26 @@ func (r *TrapReceiver) event(p *gosnmp.SnmpPacket, from net.Addr) checks.Event {
 				ev.Fields["uptime_ticks"] = strconv.FormatUint(t, 10)
 			}
 			continue
-		case strings.HasPrefix(name, oidIfIndex):
-			ifIndex = str(v)
-		case strings.HasPrefix(name, oidIfDescr):
-			ifDescr = str(v)
+		case len(keys) == maxTrapVarbinds:
+			cut++
+			continue
 		}
-		k := strings.TrimPrefix(name, ".")
-		ev.Fields[k] = str(v)
+		val, shortened := capValue(str(v))
+		if shortened {
+			cut++
+		}
+		switch {
+		case strings.HasPrefix(name, oidIfIndex):
+			ifIndex = val
+		case strings.HasPrefix(name, oidIfDescr):
+			ifDescr = val
+		}
+		k, _ := capValue(strings.TrimPrefix(name, "."))
+		ev.Fields[k] = val
 		keys = append(keys, k)
+	}
+	if cut > 0 {
+		ev.Fields[fieldVarbindsCut] = strconv.Itoa(cut)
 	}
 	if ev.Name == "" {
 		ev.Name = trapOID
@@ -462,6 +661,14 @@ func (r *TrapReceiver) checkInform(p *gosnmp.SnmpPacket) error {
 // sendReport answers a v3 message with a Report PDU carrying this
 // engine's ID, boots and time, and the usmStats counter that says why.
 func (r *TrapReceiver) sendReport(e *report, to net.Addr) {
+	if r.replies.allow(addrOf(to), r.clk.Mono()) != "" {
+		// Spoofed probes must not make the box a reflector; a real
+		// sender retries.
+		if n := r.reportsLimited.Add(1); n <= 10 || n%1000 == 0 {
+			r.logf("trap receiver: report %d to %s not sent: over the reply rate (%d/s per address, %d/s in all)", n, to, reportRatePerDest, reportRateTotal)
+		}
+		return
+	}
 	q := e.req
 	usm, ok := q.SecurityParameters.Copy().(*gosnmp.UsmSecurityParameters)
 	if !ok {
@@ -479,12 +686,13 @@ func (r *TrapReceiver) sendReport(e *report, to net.Addr) {
 	out := &gosnmp.SnmpPacket{Version: gosnmp.Version3, MsgFlags: flags, SecurityModel: gosnmp.UserSecurityModel, SecurityParameters: usm,
 		MsgID: q.MsgID, MsgMaxSize: q.MsgMaxSize, ContextEngineID: r.engineID, PDUType: gosnmp.Report, RequestID: q.RequestID,
 		Variables: []gosnmp.SnmpPDU{{Name: e.oid, Type: gosnmp.Counter32, Value: uint(e.count)}}}
-	b, err := out.MarshalMsg()
+	b, err := marshal(out)
 	if err != nil {
-		r.cfg.Logf("trap receiver: report to %s: %v", to, err)
+		r.logf("trap receiver: report to %s: %v", to, err)
 		return
 	}
 	r.conn.WriteTo(b, to)
+	r.reports.Add(1)
 }
 
 // peekVersion reads the version field at the start of an SNMP message
@@ -503,20 +711,56 @@ func peekVersion(b []byte) (int, bool) {
 	return int(b[i+2]), true
 }
 
+// peekCommunity reads the community of a v1/v2c message (SEQUENCE,
+// version, OCTET STRING) without decoding the rest.
+func peekCommunity(b []byte) (string, bool) {
+	v, ok := peekVersion(b)
+	if !ok || v > 1 {
+		return "", false
+	}
+	i := 2
+	if b[1]&0x80 != 0 {
+		i += int(b[1] & 0x7f)
+	}
+	i += 3
+	if len(b) < i+2 || b[i] != 0x04 {
+		return "", false
+	}
+	n := int(b[i+1])
+	i += 2
+	if n&0x80 != 0 {
+		k := n & 0x7f
+		if k == 0 || k > 2 || len(b) < i+k {
+			return "", false
+		}
+		n = 0
+		for _, c := range b[i : i+k] {
+			n = n<<8 | int(c)
+		}
+		i += k
+	}
+	if len(b) < i+n {
+		return "", false
+	}
+	return string(b[i : i+n]), true
+}
+
 // TrapConfigFor builds the receiver's settings from the config's traps
-// section and devices (so events attach to devices by address).
+// section and devices (so events attach to devices by address, and a
+// device's own community is accepted from it).
 func TrapConfigFor(t checks.Traps, devices []checks.Device) TrapConfig {
-	c := TrapConfig{Devices: map[string]string{}}
+	c := TrapConfig{AcceptAnyCommunity: t.AcceptAnyCommunity, AcceptUnknownSources: t.AcceptUnknownSources,
+		Rate: TrapRate{PerSource: t.RateLimit.PerSource, Total: t.RateLimit.Total}}
 	for _, s := range t.Communities {
 		c.Communities = append(c.Communities, s.Reveal())
 	}
 	c.Users = append(c.Users, t.V3Users...)
 	for _, d := range devices {
-		if ip := net.ParseIP(d.Address); ip != nil {
-			c.Devices[ip.String()] = d.Name
-		} else if d.Address != "" {
-			c.Devices[d.Address] = d.Name
+		td := TrapDevice{Name: d.Name, Address: d.Address}
+		if d.SNMP != nil && d.SNMP.Version != "3" {
+			td.Community = d.SNMP.Community.Reveal()
 		}
+		c.Devices = append(c.Devices, td)
 	}
 	return c
 }
