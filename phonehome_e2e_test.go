@@ -19,6 +19,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httputil"
 	"net/url"
 	"os"
@@ -171,6 +172,40 @@ func startHQ(t *testing.T, data, listen, uiListen, cert, key string) *exec.Cmd {
 	return cmd
 }
 
+// fleetLogin makes a fleet page account with `outpost hq user add`
+// (password on standard input), checks that the pages want a login, and
+// returns a client logged in through the real form.
+func fleetLogin(t *testing.T, hqData, uiAddr string) *http.Client {
+	t.Helper()
+	const pw = "Correct-Horse-9"
+	cmd := exec.Command(binPath, "hq", "user", "add", "alice", "--data", hqData)
+	cmd.Stdin = strings.NewReader(pw + "\n")
+	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "created user alice") {
+		t.Fatalf("hq user add: %v %s", err, out)
+	}
+	jar, _ := cookiejar.New(nil)
+	client := &http.Client{Jar: jar, Timeout: patience}
+	resp, err := client.Get("http://" + uiAddr + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	form, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.Request.URL.Path != "/login" {
+		t.Fatalf("the fleet page without a login went to %s", resp.Request.URL)
+	}
+	m := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindSubmatch(form)
+	if m == nil {
+		t.Fatalf("login form:\n%s", form)
+	}
+	resp, err = client.PostForm("http://"+uiAddr+"/login", url.Values{"user": {"alice"}, "password": {pw}, "csrf": {string(m[1])}, "next": {"/"}})
+	if err != nil || resp.StatusCode != 200 || resp.Request.URL.Path != "/" {
+		t.Fatalf("login: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	return client
+}
+
 type phoneStatus struct {
 	Depth      int    `json:"depth"`
 	NextSeq    uint64 `json:"next_seq"`
@@ -226,14 +261,14 @@ checks:
 		})
 	}
 
-	// Not registered yet, then registered with another box's key.
+	// Not registered yet; another key under the box's id is refused (the
+	// id is made from the key), then the box's own key is registered.
 	statusShows("is not registered")
 	other := "ed25519:" + strings.Repeat("A", 43) + "="
-	if out, code := outpost(t, "hq", "register", "--box", id[1], "--key", other, "--site", "Acme", "--data", hqData); code != 0 {
-		t.Fatalf("register: %s", out)
+	if out, code := outpost(t, "hq", "register", "--box", id[1], "--key", other, "--site", "Acme", "--data", hqData); code == 0 || !strings.Contains(out, "is the key of box") {
+		t.Fatalf("register with another key: %d %s", code, out)
 	}
-	statusShows("signature does not verify")
-	if out, code := outpost(t, "hq", "register", "--box", id[1], "--key", key[1], "--data", hqData); code != 0 {
+	if out, code := outpost(t, "hq", "register", "--box", id[1], "--key", key[1], "--data", hqData); code != 0 || !strings.Contains(out, "registered box "+id[1]) {
 		t.Fatalf("register: %s", out)
 	}
 	drained := func() {
@@ -304,8 +339,10 @@ checks:
 		t.Fatalf("the re-sent summary was not acknowledged as a duplicate: %+v", st)
 	}
 
-	// The fleet page shows the site.
-	resp, err := http.Get("http://" + uiAddr + "/")
+	// The fleet page shows the site, after a login with an account made
+	// on the receiver; to another Host name it answers 421.
+	client := fleetLogin(t, hqData, uiAddr)
+	resp, err := client.Get("http://" + uiAddr + "/")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -314,13 +351,18 @@ checks:
 	if !strings.Contains(string(page), "Acme Dental") || !strings.Contains(string(page), id[1]) {
 		t.Fatalf("fleet page:\n%s", page)
 	}
-	resp, err = http.Get("http://" + uiAddr + "/boxes/" + id[1])
+	resp, err = client.Get("http://" + uiAddr + "/boxes/" + id[1])
 	if err == nil {
 		page, _ = io.ReadAll(resp.Body)
 		resp.Body.Close()
 	}
 	if err != nil || !strings.Contains(string(page), "nas-port") {
 		t.Fatalf("box page (the open incident on nas-port): %v\n%s", err, page)
+	}
+	req, _ := http.NewRequest("GET", "http://"+uiAddr+"/", nil)
+	req.Host = "rebind.attacker.example"
+	if resp, err := client.Do(req); err != nil || resp.StatusCode != http.StatusMisdirectedRequest {
+		t.Fatalf("fleet page for another Host: %v %v", resp, err)
 	}
 
 	// Every summary arrived exactly once, in order, and matches the

@@ -1,31 +1,38 @@
 package cli
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"outpost/appliance/hq"
 	"outpost/appliance/phonehome"
+	"outpost/checks"
 	"outpost/firmware/bundle"
 	"outpost/firmware/provision"
 )
 
 func init() {
-	Register(Command{Name: "hq", Summary: "the MSP's phone-home receiver: run, register, list, send", Run: hqCmd})
+	Register(Command{Name: "hq", Summary: "the MSP's phone-home receiver: run, register, list, send, user", Run: hqCmd})
 	Register(Command{Name: "phonehome", Summary: "phone home: status (queue depth, last success, last error)", Run: phonehomeCmd})
 }
 
 const hqUsage = `hq <subcommand>
 
-  hq run      --cert hq.pem --key hq-key.pem [--listen :8444] [--ui-listen 127.0.0.1:8445] [--data DIR]
-  hq register (--receipt outpost-receipt-ob-….json | --box ob-… --key ed25519:…) [--site NAME] [--data DIR]
+  hq run      --cert hq.pem --key hq-key.pem [--listen :8444] [--ui-listen 127.0.0.1:8445] [--host NAME]... [--data DIR] [flags]
+  hq register (--receipt outpost-receipt-ob-….json | --box ob-… --key ed25519:…) [--site NAME] [--replace-key] [--data DIR]
   hq list     [--data DIR]
-  hq send     --box ob-… (--bundle FILE | --inventory) [--data DIR]`
+  hq send     --box ob-… (--bundle FILE | --inventory) [--data DIR]
+  hq user     (add | passwd | delete) NAME [--data DIR]   (the password is read from standard input)
+  hq user     list [--data DIR]`
 
 func hqCmd(ctx context.Context, env *Env, args []string) error {
 	if len(args) == 0 {
@@ -40,6 +47,8 @@ func hqCmd(ctx context.Context, env *Env, args []string) error {
 		return hqList(ctx, env, args[1:])
 	case "send":
 		return hqSend(ctx, env, args[1:])
+	case "user":
+		return hqUser(ctx, env, args[1:])
 	}
 	return Usagef("unknown subcommand %q\n\nUsage: outpost %s", args[0], hqUsage)
 }
@@ -50,29 +59,70 @@ func hqDataFlag(fs interface {
 	return fs.String("data", "./hq-data", "the receiver's data directory")
 }
 
+// listFlag is a repeatable string flag.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+// sizeFlag is a size flag ("256MiB", "2GB", bytes).
+type sizeFlag int64
+
+func (f *sizeFlag) String() string { return fmt.Sprint(int64(*f)) }
+func (f *sizeFlag) Set(v string) error {
+	n, err := checks.ParseBytes(v)
+	if err != nil {
+		return err
+	}
+	if n > 1<<62 {
+		return fmt.Errorf("%q is too large", v)
+	}
+	*f = sizeFlag(n)
+	return nil
+}
+
 func hqRun(ctx context.Context, env *Env, args []string) error {
 	fs := NewFlags(env, "hq run", "hq run --cert FILE --key FILE [flags]")
 	data := hqDataFlag(fs)
 	listen := fs.String("listen", ":8444", "HTTPS address boxes post summaries to")
-	uiListen := fs.String("ui-listen", "127.0.0.1:8445", "fleet page address (plain HTTP: keep it on loopback or behind a reverse proxy with authentication)")
+	uiListen := fs.String("ui-listen", "127.0.0.1:8445", "fleet pages' address (plain HTTP with a login: keep it on loopback or behind a TLS reverse proxy)")
 	cert := fs.String("cert", "", "the receiver's TLS certificate (PEM)")
 	key := fs.String("key", "", "its private key (PEM)")
+	var hosts listFlag
+	fs.Var(&hosts, "host", "a host name the fleet pages answer to, besides localhost and IP addresses (repeatable; other Host headers get 421)")
+	uiSecure := fs.Bool("ui-secure", false, "mark the fleet pages' cookies Secure (a TLS reverse proxy serves them)")
+	d := hq.DefaultLimits
+	maxSummaries := fs.Int("box-max-summaries", d.BoxSummaries, "summaries kept per box; beyond, the oldest go")
+	maxBytes := sizeFlag(d.BoxBytes)
+	fs.Var(&maxBytes, "box-max-bytes", "bytes of summaries kept per box (e.g. 256MiB); beyond, the oldest go")
+	retention := fs.Duration("retention", d.Retention, "how long a summary is kept (e.g. 9600h)")
+	uploadMem := sizeFlag(d.UploadBytes)
+	fs.Var(&uploadMem, "upload-memory", "request bodies read at once, all boxes together (e.g. 64MiB); beyond, 503 with Retry-After")
 	if err := Parse(fs, args, false); err != nil {
 		return err
 	}
 	if *cert == "" || *key == "" {
 		return Usagef("hq run needs --cert and --key")
 	}
-	return hq.Run(ctx, hq.RunOptions{DataDir: *data, Listen: *listen, UIListen: *uiListen, CertFile: *cert, KeyFile: *key, Log: slog.New(slog.NewTextHandler(env.Stderr, nil))})
+	for _, h := range hosts {
+		if h == "" || strings.ContainsAny(h, ":/ ") {
+			return Usagef("--host %q: a host name, without port or scheme", h)
+		}
+	}
+	return hq.Run(ctx, hq.RunOptions{DataDir: *data, Listen: *listen, UIListen: *uiListen, CertFile: *cert, KeyFile: *key,
+		Hosts: hosts, UISecure: *uiSecure,
+		Limits: hq.Limits{BoxSummaries: *maxSummaries, BoxBytes: int64(maxBytes), Retention: *retention, UploadBytes: int64(uploadMem)},
+		Log:    slog.New(slog.NewTextHandler(env.Stderr, nil))})
 }
 
 func hqRegister(ctx context.Context, env *Env, args []string) error {
-	fs := NewFlags(env, "hq register", "hq register (--receipt FILE | --box ID --key KEY) [--site NAME] [--data DIR]")
+	fs := NewFlags(env, "hq register", "hq register (--receipt FILE | --box ID --key KEY) [--site NAME] [--replace-key] [--data DIR]")
 	data := hqDataFlag(fs)
 	receipt := fs.String("receipt", "", "a receipt a box wrote to its provisioning stick")
 	box := fs.String("box", "", "box id (ob-...)")
 	key := fs.String("key", "", "the box's public key (ed25519:...), from `outpost bundle status` on the box")
 	site := fs.String("site", "", "site name (default: from the receipt, then from its summaries)")
+	replace := fs.Bool("replace-key", false, "replace the key a box is registered with (printing the old and new key ids)")
 	if err := Parse(fs, args, false); err != nil {
 		return err
 	}
@@ -93,11 +143,24 @@ func hqRegister(ctx context.Context, env *Env, args []string) error {
 	if *box == "" || *key == "" {
 		return Usagef("hq register needs --receipt, or --box and --key")
 	}
-	var b hq.Box
-	if err := Control(ctx, *data, "POST", "/boxes", hq.RegisterRequest{ID: *box, Key: *key, Site: *site}, &b); err != nil {
+	var reg hq.Registration
+	if err := Control(ctx, *data, "POST", "/boxes", hq.RegisterRequest{ID: *box, Key: *key, Site: *site, ReplaceKey: *replace}, &reg); err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stdout, "registered box %s (site %q)\n", b.ID, b.Site)
+	switch {
+	case reg.OldKeyID != "":
+		fmt.Fprintf(env.Stdout, "replaced the key of box %s: old key id %s, new key id %s (site %q)\n", reg.Box.ID, reg.OldKeyID, reg.KeyID, reg.Box.Site)
+	case reg.New:
+		fmt.Fprintf(env.Stdout, "registered box %s (site %q), key id %s\n", reg.Box.ID, reg.Box.Site, reg.KeyID)
+	default:
+		fmt.Fprintf(env.Stdout, "box %s was registered already with this key (key id %s); site %q\n", reg.Box.ID, reg.KeyID, reg.Box.Site)
+	}
+	if *receipt != "" && reg.New {
+		// A receipt is a file anyone can write: the key is bound to the id,
+		// so it cannot take over another box, but check that this is the
+		// box on site.
+		fmt.Fprintf(env.Stdout, "check that the box on site shows box id %s (outpost bundle status, or its settings page)\n", reg.Box.ID)
+	}
 	return nil
 }
 
@@ -112,7 +175,7 @@ func hqList(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	tw := tabwriter.NewWriter(env.Stdout, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "BOX\tSITE\tLAST SEEN\tLAST SEQ\tSUMMARIES\tDUPLICATES\tLOST\tCRITICAL\tOPEN")
+	fmt.Fprintln(tw, "BOX\tSITE\tLAST SEEN\tLAST SEQ\tSUMMARIES\tDUPLICATES\tLOST\tCRITICAL\tOPEN\tCONFLICTS\tMISSING")
 	now := time.Now()
 	for _, b := range boxes {
 		seen := "never"
@@ -122,7 +185,7 @@ func hqList(ctx context.Context, env *Env, args []string) error {
 				seen += " (silent)"
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\n", b.ID, dash(b.Site), seen, b.LastSeq, b.Summaries, b.Duplicates, b.Lost, b.Health.Critical, b.Open)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", b.ID, dash(b.Site), seen, b.LastSeq, b.Summaries, b.Duplicates, b.Lost, b.Health.Critical, b.Open, b.Conflicts, b.Missing())
 	}
 	return tw.Flush()
 }
@@ -156,6 +219,108 @@ func hqSend(ctx context.Context, env *Env, args []string) error {
 	}
 	fmt.Fprintf(env.Stdout, "queued for box %s's next summary\n", *box)
 	return nil
+}
+
+func hqUser(ctx context.Context, env *Env, args []string) error {
+	if len(args) == 0 {
+		return Usagef("usage: outpost hq user (add | passwd | delete) NAME [--data DIR], or hq user list [--data DIR]")
+	}
+	sub := args[0]
+	fs := NewFlags(env, "hq user "+sub, "hq user "+sub+" NAME [--data DIR]")
+	data := hqDataFlag(fs)
+	if sub == "list" {
+		if err := Parse(fs, args[1:], false); err != nil {
+			return err
+		}
+		var users []hq.UserInfo
+		if err := Control(ctx, *data, "GET", "/users", nil, &users); err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(env.Stdout, 2, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "USER\tCREATED\tSESSIONS")
+		for _, u := range users {
+			fmt.Fprintf(tw, "%s\t%s\t%d\n", u.Name, u.Created.Local().Format("2006-01-02 15:04"), u.Sessions)
+		}
+		return tw.Flush()
+	}
+	if sub != "add" && sub != "passwd" && sub != "delete" {
+		return Usagef("unknown subcommand %q: hq user add | passwd | delete | list", sub)
+	}
+	// The name comes first (hq user add alice --data DIR) or after the flags.
+	rest := args[1:]
+	var name string
+	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
+		name, rest = rest[0], rest[1:]
+	}
+	if err := Parse(fs, rest, true); err != nil {
+		return err
+	}
+	if name == "" && fs.NArg() == 1 {
+		name = fs.Arg(0)
+	} else if fs.NArg() > 0 {
+		return Usagef("unexpected argument %q", fs.Arg(0))
+	}
+	if name == "" {
+		return Usagef("hq user %s needs a user name", sub)
+	}
+	if sub == "delete" {
+		if err := Control(ctx, *data, "DELETE", "/users/"+name, nil, nil); err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stdout, "deleted user %s and ended their sessions\n", name)
+		return nil
+	}
+	pw, err := readPassword(env, name)
+	if err != nil {
+		return err
+	}
+	if err := Control(ctx, *data, "POST", "/users", hq.UserRequest{Name: name, Password: pw, Replace: sub == "passwd"}, nil); err != nil {
+		return err
+	}
+	if sub == "add" {
+		fmt.Fprintf(env.Stdout, "created user %s for the fleet pages\n", name)
+	} else {
+		fmt.Fprintf(env.Stdout, "set a new password for %s and ended their sessions\n", name)
+	}
+	return nil
+}
+
+// readPassword reads a password from standard input: one line from a
+// pipe or a file, or typed twice at a terminal (where it shows: keep
+// such a terminal to yourself, or pipe it from a password manager).
+func readPassword(env *Env, name string) (string, error) {
+	in := bufio.NewReader(io.LimitReader(env.Stdin, 4096))
+	line := func() (string, error) {
+		s, err := in.ReadString('\n')
+		if err != nil && (!errors.Is(err, io.EOF) || s == "") {
+			return "", errors.New("no password on standard input")
+		}
+		return strings.TrimRight(s, "\r\n"), nil
+	}
+	f, ok := env.Stdin.(*os.File)
+	tty := false
+	if ok {
+		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+			tty = true
+		}
+	}
+	if !tty {
+		return line()
+	}
+	fmt.Fprintf(env.Stderr, "password for %s (shown as you type): ", name)
+	pw, err := line()
+	if err != nil {
+		return "", err
+	}
+	fmt.Fprint(env.Stderr, "again: ")
+	again, err := line()
+	if err != nil {
+		return "", err
+	}
+	if pw != again {
+		return "", errors.New("the two passwords differ")
+	}
+	return pw, nil
 }
 
 func phonehomeCmd(ctx context.Context, env *Env, args []string) error {

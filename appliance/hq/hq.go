@@ -1,21 +1,21 @@
 // Package hq is the MSP's end of phone home: `outpost hq` receives the
-// summaries of registered boxes, verifies their signatures, drops
-// duplicates, stores them in bbolt and serves a fleet page. A small MSP
-// runs it as it is; the tests use it as the real peer. It speaks
-// appliance/phonehome/wire and imports nothing of the box's side.
+// summaries of registered boxes, authenticates each request before it
+// reads the body, stores summaries in bbolt per box under a quota and a
+// retention, tells a box's retry from a conflicting summary, and serves
+// the fleet pages behind a login. A small MSP runs it as it is; the
+// tests use it as the real peer. It speaks appliance/phonehome/wire and
+// imports nothing of the box's side.
 package hq
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"sort"
-	"strconv"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -24,15 +24,10 @@ import (
 	"outpost/checks/clock"
 )
 
-var (
-	bucketBoxes     = []byte("boxes")     // box id -> Box
-	bucketSummaries = []byte("summaries") // box id -> (seq -> gzip'd summary)
-)
-
 // MaxBody bounds a request body (a gzip'd summary).
 const MaxBody = 8 << 20
 
-// Box is a registered box and what its last summary said.
+// Box is a registered box and what its summaries said.
 type Box struct {
 	ID         string    `json:"id"`
 	Key        string    `json:"key"`
@@ -42,17 +37,36 @@ type Box struct {
 	// LastSigned is the newest request time the box signed: a request
 	// replayed as captured carries an older one and does not count as
 	// the box being alive.
-	LastSigned time.Time   `json:"last_signed,omitzero"`
-	LastSeq    uint64      `json:"last_seq"`
-	Summaries  uint64      `json:"summaries"`
-	Duplicates uint64      `json:"duplicates"`
-	Version    string      `json:"version,omitempty"`
-	Interval   int         `json:"interval_s,omitempty"`
-	Health     wire.Health `json:"health"`
-	Open       int         `json:"open_incidents"`
-	Lost       uint64      `json:"lost"`
+	LastSigned time.Time `json:"last_signed,omitzero"`
+	// LastSeq is the newest sequence number stored.
+	LastSeq uint64 `json:"last_seq"`
+	// Summaries counts the summaries ever stored, Duplicates the
+	// retries acknowledged without storing.
+	Summaries  uint64 `json:"summaries"`
+	Duplicates uint64 `json:"duplicates"`
+	// Stored and StoredBytes are what is kept now (the quota's figures);
+	// Floor is the newest sequence number retention removed.
+	Stored      uint64 `json:"stored"`
+	StoredBytes uint64 `json:"stored_bytes"`
+	Floor       uint64 `json:"floor,omitempty"`
+	// Conflicts counts summaries refused because they differ from the
+	// one held under their sequence number, or fall at or below Floor.
+	Conflicts    uint64      `json:"conflicts,omitempty"`
+	LastConflict *Conflict   `json:"last_conflict,omitempty"`
+	Version      string      `json:"version,omitempty"`
+	Interval     int         `json:"interval_s,omitempty"`
+	Health       wire.Health `json:"health"`
+	Open         int         `json:"open_incidents"`
+	Lost         uint64      `json:"lost"`
 	// Pending is what the next reply carries to the box.
 	Pending *Pending `json:"pending,omitempty"`
+}
+
+// Conflict records a refused summary.
+type Conflict struct {
+	Seq    uint64    `json:"seq"`
+	At     time.Time `json:"at"`
+	Reason string    `json:"reason"`
 }
 
 // Pending is queued for a box's next reply.
@@ -71,20 +85,119 @@ func (b Box) Silent(now time.Time) bool {
 	return b.LastSeen.IsZero() || now.Sub(b.LastSeen) > 3*iv
 }
 
-// Server is the receiver.
-type Server struct {
-	db    *bolt.DB
-	clock clock.Clock
-	log   *slog.Logger
+// Missing counts sequence numbers above Floor and up to LastSeq that
+// were never stored: dropped by the box's outbox quota (its summaries
+// say how many), or still on their way.
+func (b Box) Missing() uint64 {
+	if b.LastSeq < b.Floor+b.Stored {
+		return 0
+	}
+	return b.LastSeq - b.Floor - b.Stored
 }
 
-// Open opens (or creates) the receiver's store.
-func Open(path string, clk clock.Clock, log *slog.Logger) (*Server, error) {
-	if clk == nil {
-		clk = clock.Real{}
+// Limits bound what boxes and strangers can make the receiver hold.
+type Limits struct {
+	// BoxSummaries, BoxBytes and Retention bound the summaries kept per
+	// box: beyond any of them the oldest (lowest sequence) go.
+	BoxSummaries int
+	BoxBytes     int64
+	Retention    time.Duration
+	// UploadBytes bounds the request bodies being read or checked at
+	// once, all boxes together; AddrUploadBytes those from one client
+	// address; BoxUploads the requests naming one box. Beyond them hq
+	// answers 503 with Retry-After before reading.
+	UploadBytes     int64
+	AddrUploadBytes int64
+	BoxUploads      int
+	// UploadTimeout is how long one body may take to arrive.
+	UploadTimeout time.Duration
+}
+
+// DefaultLimits: a year of 5-minute summaries per box, 256 MiB of them
+// at most, 400 days; 64 MiB of bodies in flight.
+var DefaultLimits = Limits{
+	BoxSummaries:    120_000,
+	BoxBytes:        256 << 20,
+	Retention:       400 * 24 * time.Hour,
+	UploadBytes:     64 << 20,
+	AddrUploadBytes: 2 * MaxBody,
+	BoxUploads:      2,
+	UploadTimeout:   30 * time.Second,
+}
+
+func (l Limits) withDefaults() (Limits, error) {
+	d := DefaultLimits
+	if l.BoxSummaries == 0 {
+		l.BoxSummaries = d.BoxSummaries
 	}
-	if log == nil {
-		log = slog.Default()
+	if l.BoxBytes == 0 {
+		l.BoxBytes = d.BoxBytes
+	}
+	if l.Retention == 0 {
+		l.Retention = d.Retention
+	}
+	if l.UploadBytes == 0 {
+		l.UploadBytes = d.UploadBytes
+	}
+	if l.AddrUploadBytes == 0 {
+		l.AddrUploadBytes = d.AddrUploadBytes
+	}
+	if l.BoxUploads == 0 {
+		l.BoxUploads = d.BoxUploads
+	}
+	if l.UploadTimeout == 0 {
+		l.UploadTimeout = d.UploadTimeout
+	}
+	switch {
+	case l.BoxSummaries < 1:
+		return l, fmt.Errorf("per-box summary limit %d: must be at least 1", l.BoxSummaries)
+	case l.BoxBytes < MaxBody:
+		return l, fmt.Errorf("per-box byte limit %d: must be at least %d (one summary at its largest)", l.BoxBytes, MaxBody)
+	case l.Retention < time.Hour:
+		return l, fmt.Errorf("retention %s: must be at least 1h", l.Retention)
+	case l.UploadBytes < MaxBody || l.AddrUploadBytes < MaxBody:
+		return l, fmt.Errorf("upload memory %d (per address %d): must be at least %d (one summary at its largest)", l.UploadBytes, l.AddrUploadBytes, MaxBody)
+	case l.BoxUploads < 1 || l.UploadTimeout < time.Second:
+		return l, fmt.Errorf("per-box uploads %d, upload timeout %s: need at least 1 and 1s", l.BoxUploads, l.UploadTimeout)
+	}
+	return l, nil
+}
+
+// Options configure a Server.
+type Options struct {
+	Clock  clock.Clock
+	Log    *slog.Logger
+	Limits Limits
+}
+
+// Server is the receiver.
+type Server struct {
+	db     *bolt.DB
+	clock  clock.Clock
+	log    *slog.Logger
+	lim    Limits
+	gate   *gate
+	decode chan struct{}
+	// refusals bounds the log lines refused requests write.
+	refusals logBudget
+}
+
+// Open opens (or creates) the receiver's store with DefaultLimits.
+func Open(path string, clk clock.Clock, log *slog.Logger) (*Server, error) {
+	return OpenWith(path, Options{Clock: clk, Log: log})
+}
+
+// OpenWith opens (or creates) the receiver's store.
+func OpenWith(path string, o Options) (*Server, error) {
+	if o.Clock == nil {
+		o.Clock = clock.Real{}
+	}
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	lim, err := o.Limits.withDefaults()
+	if err != nil {
+		return nil, err
 	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
 	if err != nil {
@@ -94,49 +207,73 @@ func Open(path string, clk clock.Clock, log *slog.Logger) (*Server, error) {
 	// so one box draining a backlog is not held up, long enough that a
 	// fleet posting at once shares fsyncs.
 	db.MaxBatchDelay = time.Millisecond
-	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketBoxes, bucketSummaries} {
+	s := &Server{db: db, clock: o.Clock, log: o.Log, lim: lim, gate: newGate(lim), refusals: logBudget{perMinute: 60},
+		// Decoding is CPU work on up to wire.MaxSummary bytes: more at
+		// once than there are CPUs only adds memory.
+		decode: make(chan struct{}, max(2, runtime.GOMAXPROCS(0)))}
+	if err := db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketBoxes, bucketSummaries, bucketIndex, bucketLatest, bucketUsers, bucketSessions, bucketMeta} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
 		}
-		return nil
-	})
-	if err != nil {
+		return s.migrate(tx)
+	}); err != nil {
 		db.Close()
-		return nil, err
+		return nil, fmt.Errorf("opening %s: %w", path, err)
 	}
-	return &Server{db: db, clock: clk, log: log}, nil
+	return s, nil
 }
 
 // Close closes the store.
 func (s *Server) Close() error { return s.db.Close() }
 
-// Register adds a box (or replaces its key).
-func (s *Server) Register(id, key, site string) (Box, error) {
-	if _, err := wire.ParsePublicKey(key); err != nil {
-		return Box{}, err
+// migrate builds the index and the digests of a store written before
+// they existed: once, decoding every stored summary.
+func (s *Server) migrate(tx *bolt.Tx) error {
+	meta := tx.Bucket(bucketMeta)
+	if string(meta.Get([]byte("layout"))) == layoutVersion {
+		return nil
 	}
-	if len(id) < 4 || id[:3] != "ob-" {
-		return Box{}, fmt.Errorf("box id %q is not an Outpost box id (ob-...)", id)
-	}
-	var b Box
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		bb := tx.Bucket(bucketBoxes)
-		if v := bb.Get([]byte(id)); v != nil {
-			if err := json.Unmarshal(v, &b); err != nil {
+	var ids []string
+	tx.Bucket(bucketBoxes).ForEach(func(k, _ []byte) error { ids = append(ids, string(k)); return nil })
+	for _, id := range ids {
+		b, _, err := getBox(tx, id)
+		if err != nil {
+			return err
+		}
+		sb := tx.Bucket(bucketSummaries).Bucket([]byte(id))
+		if sb == nil {
+			continue
+		}
+		ib, err := tx.Bucket(bucketIndex).CreateBucketIfNotExists([]byte(id))
+		if err != nil {
+			return err
+		}
+		b.Stored, b.StoredBytes = 0, 0
+		var newest *wire.Summary
+		if err := sb.ForEach(func(k, v []byte) error {
+			sum, err := wire.Decode(v)
+			if err != nil {
+				return fmt.Errorf("box %s summary %d: %w", id, keySeq(k), err)
+			}
+			b.Stored, b.StoredBytes = b.Stored+1, b.StoredBytes+uint64(len(v))
+			newest = &sum
+			return ib.Put(k, entryOf(v, sum, b.LastSeen).marshal())
+		}); err != nil {
+			return err
+		}
+		if newest != nil {
+			if err := putLatest(tx, id, digestOf(*newest)); err != nil {
 				return err
 			}
-		} else {
-			b = Box{ID: id, Registered: s.clock.Now().UTC()}
 		}
-		b.Key = key
-		if site != "" {
-			b.Site = site
+		if err := putBox(tx, b); err != nil {
+			return err
 		}
-		return putBox(tx, b)
-	})
-	return b, err
+		s.log.Info("hq: indexed the stored summaries of a box", "box", id, "summaries", b.Stored)
+	}
+	return meta.Put([]byte("layout"), []byte(layoutVersion))
 }
 
 func putBox(tx *bolt.Tx, b Box) error {
@@ -153,7 +290,21 @@ func getBox(tx *bolt.Tx, id string) (Box, bool, error) {
 	if v == nil {
 		return b, false, nil
 	}
-	return b, true, json.Unmarshal(v, &b)
+	if err := json.Unmarshal(v, &b); err != nil {
+		return b, true, fmt.Errorf("box %s: %w", id, err)
+	}
+	return b, true, nil
+}
+
+// Box returns one registered box.
+func (s *Server) Box(id string) (Box, bool, error) {
+	var b Box
+	var ok bool
+	err := s.db.View(func(tx *bolt.Tx) (err error) {
+		b, ok, err = getBox(tx, id)
+		return err
+	})
+	return b, ok, err
 }
 
 // Boxes lists the registered boxes by site.
@@ -196,7 +347,8 @@ func (s *Server) Queue(id string, f func(*Pending)) error {
 	})
 }
 
-// Summaries returns a box's stored summaries, newest first, at most n.
+// Summaries returns a box's stored summaries, newest first, at most n,
+// decoded (for tools and tests; the pages read the index instead).
 func (s *Server) Summaries(id string, n int) ([]wire.Summary, error) {
 	var out []wire.Summary
 	err := s.db.View(func(tx *bolt.Tx) error {
@@ -208,7 +360,7 @@ func (s *Server) Summaries(id string, n int) ([]wire.Summary, error) {
 		for k, v := c.Last(); k != nil && len(out) < n; k, v = c.Prev() {
 			sum, err := wire.Decode(v)
 			if err != nil {
-				return fmt.Errorf("box %s summary %d: %w", id, binary.BigEndian.Uint64(k), err)
+				return fmt.Errorf("box %s summary %d: %w", id, keySeq(k), err)
 			}
 			out = append(out, sum)
 		}
@@ -226,142 +378,11 @@ func (s *Server) Seqs(id string) ([]uint64, error) {
 			return nil
 		}
 		return sb.ForEach(func(k, _ []byte) error {
-			out = append(out, binary.BigEndian.Uint64(k))
+			out = append(out, keySeq(k))
 			return nil
 		})
 	})
 	return out, err
-}
-
-type httpError struct {
-	code int
-	msg  string
-}
-
-func (e *httpError) Error() string { return e.msg }
-
-func fail(code int, format string, args ...any) error {
-	return &httpError{code: code, msg: fmt.Sprintf(format, args...)}
-}
-
-// Ingest is the summaries endpoint.
-func (s *Server) Ingest(w http.ResponseWriter, r *http.Request) {
-	rep, err := s.ingest(r)
-	if err != nil {
-		code := http.StatusInternalServerError
-		var he *httpError
-		if errors.As(err, &he) {
-			code = he.code
-		}
-		if code >= 500 {
-			s.log.Error("hq: ingest failed", "box", r.Header.Get(wire.HeaderBox), "err", err)
-		} else {
-			s.log.Warn("hq: summary refused", "box", r.Header.Get(wire.HeaderBox), "from", r.RemoteAddr, "err", err)
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(code)
-		json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(rep)
-}
-
-func (s *Server) ingest(r *http.Request) (wire.Reply, error) {
-	var rep wire.Reply
-	id := r.Header.Get(wire.HeaderBox)
-	seq, err := strconv.ParseUint(r.Header.Get(wire.HeaderSeq), 10, 64)
-	if id == "" || err != nil || seq == 0 {
-		return rep, fail(http.StatusBadRequest, "missing or bad %s / %s headers", wire.HeaderBox, wire.HeaderSeq)
-	}
-	if r.Header.Get(wire.HeaderIdem) != wire.IdempotencyKey(id, seq) {
-		return rep, fail(http.StatusBadRequest, "%s must be %q", wire.HeaderIdem, wire.IdempotencyKey(id, seq))
-	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, MaxBody+1))
-	if err != nil {
-		return rep, fail(http.StatusBadRequest, "reading the body: %v", err)
-	}
-	if len(body) > MaxBody {
-		return rep, fail(http.StatusRequestEntityTooLarge, "summary over %d bytes", MaxBody)
-	}
-	var box Box
-	var ok bool
-	if err := s.db.View(func(tx *bolt.Tx) error {
-		box, ok, err = getBox(tx, id)
-		return err
-	}); err != nil {
-		return rep, err
-	}
-	if !ok {
-		return rep, fail(http.StatusUnauthorized, "box %s is not registered (outpost hq register)", id)
-	}
-	pub, err := wire.ParsePublicKey(box.Key)
-	if err != nil {
-		return rep, err
-	}
-	if err := wire.Verify(pub, id, seq, r.Header.Get(wire.HeaderTime), r.Header.Get(wire.HeaderSignature), body); err != nil {
-		return rep, fail(http.StatusUnauthorized, "box %s: %v", id, err)
-	}
-	signed, err := time.Parse(time.RFC3339Nano, r.Header.Get(wire.HeaderTime))
-	if err != nil {
-		return rep, fail(http.StatusBadRequest, "%s: %v", wire.HeaderTime, err)
-	}
-	var sum wire.Summary
-	if seq > box.LastSeq {
-		if sum, err = wire.Decode(body); err != nil {
-			return rep, fail(http.StatusBadRequest, "box %s summary %d: %v", id, seq, err)
-		}
-		if sum.Box.ID != id || sum.Seq != seq {
-			return rep, fail(http.StatusBadRequest, "summary says box %s seq %d, headers box %s seq %d", sum.Box.ID, sum.Seq, id, seq)
-		}
-	}
-	now := s.clock.Now().UTC()
-	// Batch: concurrent boxes share one commit (one fsync).
-	err = s.db.Batch(func(tx *bolt.Tx) error {
-		b, _, err := getBox(tx, id)
-		if err != nil {
-			return err
-		}
-		rep = wire.Reply{Ack: seq}
-		fresh := signed.After(b.LastSigned)
-		if fresh {
-			b.LastSigned = signed
-		}
-		if seq <= b.LastSeq {
-			// Sent again after a lost reply or a crash: already stored.
-			// The box re-signs every attempt, so a retry is news of it; an
-			// old request replayed is not.
-			rep.Duplicate = true
-			b.Duplicates++
-			if fresh {
-				b.LastSeen = now
-			}
-			return putBox(tx, b)
-		}
-		b.LastSeen = now
-		sb, err := tx.Bucket(bucketSummaries).CreateBucketIfNotExists([]byte(id))
-		if err != nil {
-			return err
-		}
-		if err := sb.Put(binary.BigEndian.AppendUint64(nil, seq), body); err != nil {
-			return err
-		}
-		b.LastSeq, b.Summaries = seq, b.Summaries+1
-		b.Site, b.Version, b.Interval, b.Health, b.Open, b.Lost = sum.Box.Site, sum.Box.Version, sum.Interval, sum.Health, len(sum.OpenIncidents), sum.Lost.Total
-		if p := b.Pending; p != nil {
-			rep.Bundle, rep.Firmware, rep.Inventory = p.Bundle, p.Firmware, p.Inventory
-			b.Pending = nil
-		}
-		return putBox(tx, b)
-	})
-	return rep, err
-}
-
-// Handler serves the summaries endpoint.
-func (s *Server) Handler() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /v1/summaries", s.Ingest)
-	return mux
 }
 
 // Serve runs srv on its listener until ctx ends.

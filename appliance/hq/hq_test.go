@@ -8,9 +8,12 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -22,7 +25,79 @@ import (
 	hqui "outpost/ui/hq"
 )
 
-func newBox(t *testing.T) *identity.Identity {
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+type lockedWriter struct {
+	w  io.Writer
+	mu *sync.Mutex
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+func slogTo(w io.Writer, mu *sync.Mutex) *slog.Logger {
+	return slog.New(slog.NewTextHandler(lockedWriter{w, mu}, nil))
+}
+
+// newHQ opens a real receiver in a temporary directory.
+func newHQ(t testing.TB, clk clock.Clock, lim hq.Limits) *hq.Server {
+	t.Helper()
+	s, err := hq.OpenWith(filepath.Join(t.TempDir(), "hq.db"), hq.Options{Clock: clk, Log: quiet(), Limits: lim})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// fleet is the real fleet pages over s, answering to hq.example.
+func fleet(s *hq.Server, clk clock.Clock) http.Handler {
+	return hqui.New(hqui.Options{Source: s, Users: s, Hosts: []string{"hq.example"}, Clock: clk, Log: quiet()})
+}
+
+const testPassword = "Correct-Horse-9"
+
+var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+// login logs user in through the real login form and returns the
+// cookies a browser would then send.
+func login(t testing.TB, h http.Handler, user, pw string) []*http.Cookie {
+	t.Helper()
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest("GET", "http://hq.example/login", nil))
+	m := csrfField.FindStringSubmatch(w.Body.String())
+	if m == nil {
+		t.Fatalf("login form without a token: %d %s", w.Code, w.Body.String())
+	}
+	pre := w.Result().Cookies()
+	form := url.Values{"user": {user}, "password": {pw}, "csrf": {m[1]}, "next": {"/"}}
+	r := httptest.NewRequest("POST", "http://hq.example/login", strings.NewReader(form.Encode()))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for _, c := range pre {
+		r.AddCookie(c)
+	}
+	w = httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	if w.Code != http.StatusSeeOther {
+		t.Fatalf("login as %s: %d %s", user, w.Code, w.Body.String())
+	}
+	return w.Result().Cookies()
+}
+
+func get(h http.Handler, target string, cookies []*http.Cookie) *httptest.ResponseRecorder {
+	r := httptest.NewRequest("GET", target, nil)
+	for _, c := range cookies {
+		r.AddCookie(c)
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	return w
+}
+
+func newBox(t testing.TB) *identity.Identity {
 	st, err := store.Open(filepath.Join(t.TempDir(), "box.db"), store.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -51,7 +126,7 @@ func post(h http.Handler, id *identity.Identity, boxHeader string, seq uint64, b
 	return w
 }
 
-func summary(t *testing.T, id *identity.Identity, seq uint64) []byte {
+func summary(t testing.TB, id *identity.Identity, seq uint64) []byte {
 	b, err := wire.Encode(wire.Summary{Schema: wire.Schema, Box: wire.Box{ID: id.ID(), Site: "Acme"}, Seq: seq, Time: time.Now(), Reason: "interval", Interval: 60})
 	if err != nil {
 		t.Fatal(err)
@@ -113,8 +188,9 @@ func TestBadRequestsRefused(t *testing.T) {
 		t.Fatalf("refused requests stored summaries: %v", seqs)
 	}
 	// A good one, then the same again (a retry): one stored, both acked.
+	first := summary(t, box, 1)
 	for i, want := range []string{`{"ack":1}`, `{"ack":1,"duplicate":true}`} {
-		if w := post(h, box, box.ID(), 1, summary(t, box, 1), nil); w.Code != 200 || strings.TrimSpace(w.Body.String()) != want {
+		if w := post(h, box, box.ID(), 1, first, nil); w.Code != 200 || strings.TrimSpace(w.Body.String()) != want {
 			t.Fatalf("post %d: %d %s", i, w.Code, w.Body.String())
 		}
 	}
@@ -143,9 +219,11 @@ func TestSitePageShowsLoss(t *testing.T) {
 	if w := post(s.Handler(), box, box.ID(), 40, body, nil); w.Code != 200 {
 		t.Fatalf("post: %d %s", w.Code, w.Body.String())
 	}
-	w := httptest.NewRecorder()
-	hqui.Handler(s, nil).ServeHTTP(w, httptest.NewRequest("GET", "/boxes/"+box.ID(), nil))
-	page := w.Body.String()
+	if err := s.AddUser("alice", testPassword, false); err != nil {
+		t.Fatal(err)
+	}
+	h := fleet(s, nil)
+	page := get(h, "http://hq.example/boxes/"+box.ID(), login(t, h, "alice", testPassword)).Body.String()
 	for _, want := range []string{"dropped 30 summaries (seq 1 to 30", "held 4 closed incidents and 2 new, 1 gone, 0 changed devices"} {
 		if !strings.Contains(page, want) {
 			t.Fatalf("site page lacks %q:\n%s", want, page)

@@ -10,27 +10,12 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"outpost/appliance/phonehome/wire"
 	hqui "outpost/ui/hq"
 )
-
-// Fleet is the fleet page's rows.
-func (s *Server) Fleet() ([]hqui.FleetRow, error) {
-	boxes, err := s.Boxes()
-	now := s.clock.Now()
-	out := make([]hqui.FleetRow, len(boxes))
-	for i, b := range boxes {
-		site := b.Site
-		if site == "" {
-			site = "(not heard from yet)"
-		}
-		out[i] = hqui.FleetRow{ID: b.ID, Site: site, Version: b.Version, Health: b.Health, Open: b.Open, LastSeen: b.LastSeen,
-			Silent: b.Silent(now), Lost: b.Lost, Summaries: b.Summaries}
-	}
-	return out, err
-}
 
 // RunOptions configure `outpost hq run`.
 type RunOptions struct {
@@ -38,22 +23,34 @@ type RunOptions struct {
 	// Listen is the HTTPS address boxes post to; CertFile and KeyFile
 	// its certificate.
 	Listen, CertFile, KeyFile string
-	// UIListen is the fleet page's address (plain HTTP; loopback by
-	// default: put a reverse proxy with authentication in front to
-	// share it).
+	// UIListen is the fleet pages' address (plain HTTP, loopback by
+	// default; behind a TLS reverse proxy set UISecure).
 	UIListen string
+	// Hosts are the host names the fleet pages answer to besides
+	// localhost and IP literals.
+	Hosts    []string
+	UISecure bool
+	// Limits bound what is kept per box and read at once (zero fields:
+	// DefaultLimits).
+	Limits Limits
+	// MaxConns bounds the open ingest connections (default 2048); more
+	// wait in the kernel's accept queue.
+	MaxConns int
 	Log      *slog.Logger
 	// Ready is told the bound addresses.
 	Ready func(ingest, ui string)
 }
 
-// Run serves until ctx ends: ingest over HTTPS, the fleet page, and the
-// control socket that `outpost hq register|list|send` use.
+// Run serves until ctx ends: ingest over HTTPS, the fleet pages, and
+// the control socket that `outpost hq register|list|send|user` use.
 func Run(ctx context.Context, o RunOptions) error {
+	if o.MaxConns <= 0 {
+		o.MaxConns = 2048
+	}
 	if err := os.MkdirAll(o.DataDir, 0o750); err != nil {
 		return err
 	}
-	s, err := Open(filepath.Join(o.DataDir, "hq.db"), nil, o.Log)
+	s, err := OpenWith(filepath.Join(o.DataDir, "hq.db"), Options{Log: o.Log, Limits: o.Limits})
 	if err != nil {
 		return err
 	}
@@ -80,16 +77,29 @@ func Run(ctx context.Context, o RunOptions) error {
 		return err
 	}
 	os.Chmod(sock, 0o600)
-	ingest := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
+	// What a connection can make the receiver hold is small and fixed:
+	// 32 KiB of headers, and over HTTP/2 a 64 KiB window for the bodies
+	// of all its streams (a summary is a few KiB; the gate admits the
+	// body before it is read). Boxes send every few minutes, so an idle
+	// connection is not kept long.
+	ingest := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: s.lim.UploadTimeout + 10*time.Second,
+		IdleTimeout: 30 * time.Second, MaxHeaderBytes: 32 << 10,
+		HTTP2:     &http.HTTP2Config{MaxConcurrentStreams: 16, MaxReceiveBufferPerConnection: 64 << 10, MaxReceiveBufferPerStream: 64 << 10},
 		TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}}
-	ui := &http.Server{Handler: hqui.Handler(s, nil), ReadHeaderTimeout: 10 * time.Second}
+	ui := &http.Server{Handler: hqui.New(hqui.Options{Source: s, Users: s, Hosts: o.Hosts, Secure: o.UISecure, Log: s.log}),
+		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
 	ctl := &http.Server{Handler: s.controlMux(), ReadHeaderTimeout: 10 * time.Second}
 	if o.Ready != nil {
 		o.Ready(ln.Addr().String(), uln.Addr().String())
 	}
+	if n, err := s.CountUsers(); err == nil && n == 0 {
+		s.log.Warn("hq: the fleet pages have no account yet: outpost hq user add NAME --data " + o.DataDir)
+	}
 	s.log.Info("outpost hq running", "ingest", "https://"+ln.Addr().String()+"/v1/summaries", "fleet", "http://"+uln.Addr().String(), "data", o.DataDir)
+	go s.sweepEvery(ctx, time.Hour)
 	errc := make(chan error, 3)
-	go func() { errc <- Serve(ctx, ingest, func() error { return ingest.ServeTLS(ln, "", "") }) }()
+	lln := &limitListener{Listener: ln, sem: make(chan struct{}, o.MaxConns)}
+	go func() { errc <- Serve(ctx, ingest, func() error { return ingest.ServeTLS(lln, "", "") }) }()
 	go func() { errc <- Serve(ctx, ui, func() error { return ui.Serve(uln) }) }()
 	go func() { errc <- Serve(ctx, ctl, func() error { return ctl.Serve(cln) }) }()
 	var first error
@@ -101,9 +111,48 @@ func Run(ctx context.Context, o RunOptions) error {
 	return first
 }
 
-// RegisterRequest is the body of POST /boxes.
-type RegisterRequest struct {
-	ID, Key, Site string
+func (s *Server) sweepEvery(ctx context.Context, every time.Duration) {
+	t := s.clock.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C():
+			if err := s.Sweep(); err != nil {
+				s.log.Error("hq: retention sweep", "err", err)
+			}
+			t.Reset(every)
+		}
+	}
+}
+
+// limitListener holds at most cap(sem) connections open; Accept waits
+// for one to close beyond that.
+type limitListener struct {
+	net.Listener
+	sem chan struct{}
+}
+
+func (l *limitListener) Accept() (net.Conn, error) {
+	l.sem <- struct{}{}
+	c, err := l.Listener.Accept()
+	if err != nil {
+		<-l.sem
+		return nil, err
+	}
+	return &limitConn{Conn: c, release: sync.OnceFunc(func() { <-l.sem })}, nil
+}
+
+type limitConn struct {
+	net.Conn
+	release func()
+}
+
+func (c *limitConn) Close() error {
+	err := c.Conn.Close()
+	c.release()
+	return err
 }
 
 // QueueRequest is the body of POST /boxes/{id}/queue.
@@ -111,6 +160,14 @@ type QueueRequest struct {
 	Bundle    []byte               `json:"bundle,omitempty"`
 	Firmware  *wire.FirmwareNotice `json:"firmware,omitempty"`
 	Inventory bool                 `json:"inventory,omitempty"`
+}
+
+// UserRequest is the body of POST /users.
+type UserRequest struct {
+	Name     string `json:"name"`
+	Password string `json:"password"`
+	// Replace sets a new password for an existing account.
+	Replace bool `json:"replace,omitempty"`
 }
 
 func (s *Server) controlMux() http.Handler {
@@ -124,25 +181,28 @@ func (s *Server) controlMux() http.Handler {
 		}
 		json.NewEncoder(w).Encode(v)
 	}
+	decode := func(w http.ResponseWriter, r *http.Request, v any) error {
+		return json.NewDecoder(http.MaxBytesReader(w, r.Body, 16<<20)).Decode(v)
+	}
 	mux.HandleFunc("GET /boxes", func(w http.ResponseWriter, r *http.Request) {
 		b, err := s.Boxes()
 		reply(w, b, err)
 	})
 	mux.HandleFunc("POST /boxes", func(w http.ResponseWriter, r *http.Request) {
 		var req RegisterRequest
-		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		if err := decode(w, r, &req); err != nil {
 			reply(w, nil, err)
 			return
 		}
-		b, err := s.Register(req.ID, req.Key, req.Site)
+		reg, err := s.RegisterBox(req)
 		if err == nil {
-			s.log.Info("hq: box registered", "box", b.ID, "site", b.Site)
+			s.log.Info("hq: box registered", "box", reg.Box.ID, "site", reg.Box.Site, "key", reg.KeyID, "new", reg.New)
 		}
-		reply(w, b, err)
+		reply(w, reg, err)
 	})
 	mux.HandleFunc("POST /boxes/{id}/queue", func(w http.ResponseWriter, r *http.Request) {
 		var req QueueRequest
-		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		if err := decode(w, r, &req); err != nil {
 			reply(w, nil, err)
 			return
 		}
@@ -156,6 +216,29 @@ func (s *Server) controlMux() http.Handler {
 			p.Inventory = p.Inventory || req.Inventory
 		})
 		reply(w, map[string]string{"queued": r.PathValue("id")}, err)
+	})
+	mux.HandleFunc("GET /users", func(w http.ResponseWriter, r *http.Request) {
+		u, err := s.ListUsers()
+		reply(w, u, err)
+	})
+	mux.HandleFunc("POST /users", func(w http.ResponseWriter, r *http.Request) {
+		var req UserRequest
+		if err := decode(w, r, &req); err != nil {
+			reply(w, nil, err)
+			return
+		}
+		err := s.AddUser(req.Name, req.Password, req.Replace)
+		if err == nil {
+			s.log.Info("hq: fleet page account set", "user", req.Name, "new_password_for_existing", req.Replace)
+		}
+		reply(w, map[string]string{"user": req.Name}, err)
+	})
+	mux.HandleFunc("DELETE /users/{name}", func(w http.ResponseWriter, r *http.Request) {
+		err := s.DeleteUser(r.PathValue("name"))
+		if err == nil {
+			s.log.Info("hq: fleet page account deleted", "user", r.PathValue("name"))
+		}
+		reply(w, map[string]string{"deleted": r.PathValue("name")}, err)
 	})
 	return mux
 }

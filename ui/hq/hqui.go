@@ -1,62 +1,230 @@
 // Package hqui is `outpost hq`'s fleet page: every site, its health,
 // open incidents and last contact (a box silent for three intervals is
-// flagged), and each site's history.
+// flagged), and each site's history. The pages need a login (accounts
+// under the box UI's rules, made with `outpost hq user add`) and answer
+// only to the host names they are given. They render from per-box
+// digests kept at ingest, never by decoding stored summaries.
 package hqui
 
 import (
+	"outpost/ui/login"
+	"fmt"
+	"log/slog"
 	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
 
-	"outpost/appliance/phonehome/wire"
+	"golang.org/x/crypto/bcrypt"
+
 	"outpost/checks/clock"
 )
 
 // Source is what the pages read.
 type Source interface {
 	Fleet() ([]FleetRow, error)
-	Summaries(id string, n int) ([]wire.Summary, error)
+	// Site is one box's page with its newest history rows, at most
+	// history of them; ok is false when no such box is registered.
+	Site(id string, history int) (v SiteView, ok bool, err error)
 }
 
-// Handler serves the fleet page and the per-site pages.
-func Handler(src Source, clk clock.Clock) http.Handler {
-	if clk == nil {
-		clk = clock.Real{}
+// Options configure the pages.
+type Options struct {
+	Source Source
+	Users  Users
+	// Hosts are the host names the pages answer to, besides localhost
+	// and IP literals (`hq run --host`); any other Host gets 421.
+	Hosts []string
+	// Secure marks cookies Secure: set it when a TLS reverse proxy
+	// serves the pages.
+	Secure bool
+	Clock  clock.Clock
+	Log    *slog.Logger
+}
+
+// HistoryRows is how many history rows a site's page shows.
+const HistoryRows = 200
+
+// Login limits: per client address as on the box, and per user name so
+// that many addresses cannot try one account's passwords quickly.
+const (
+	addrFailures, addrWindow = 5, time.Minute
+	userFailures, userWindow = 10, 15 * time.Minute
+)
+
+type server struct {
+	o       Options
+	hosts   map[string]bool
+	limiter *limiter
+	mux     *http.ServeMux
+}
+
+// New builds the pages' handler.
+func New(o Options) http.Handler {
+	if o.Clock == nil {
+		o.Clock = clock.Real{}
 	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		rows, err := src.Fleet()
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-			return
-		}
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		fleetPage(rows, clk.Now()).Render(r.Context(), w)
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	s := &server{o: o, hosts: map[string]bool{}, limiter: newLimiter(o.Clock), mux: http.NewServeMux()}
+	for _, h := range o.Hosts {
+		s.hosts[strings.TrimSuffix(strings.ToLower(h), ".")] = true
+	}
+	s.mux.HandleFunc("GET /hq.css", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/css; charset=utf-8")
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		w.Write([]byte(stylesheet))
 	})
-	mux.HandleFunc("GET /boxes/{id}", func(w http.ResponseWriter, r *http.Request) {
-		rows, err := src.Fleet()
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
+	s.mux.HandleFunc("GET /login", s.loginForm)
+	s.mux.HandleFunc("POST /login", s.login)
+	s.mux.HandleFunc("POST /logout", s.withSession(s.logout))
+	s.mux.HandleFunc("GET /{$}", s.withSession(s.fleet))
+	s.mux.HandleFunc("GET /boxes/{id}", s.withSession(s.site))
+	return s
+}
+
+// ServeHTTP checks the Host before anything else and sets the headers
+// every page carries.
+func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !s.hostAllowed(r.Host) {
+		s.o.Log.Warn("hq: fleet page request for another host refused", "host", r.Host, "from", r.RemoteAddr)
+		http.Error(w, fmt.Sprintf("these pages do not answer to host %q (outpost hq run --host NAME)", r.Host), http.StatusMisdirectedRequest)
+		return
+	}
+	h := w.Header()
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "same-origin")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("Cache-Control", "no-store")
+	s.mux.ServeHTTP(w, r)
+}
+
+func (s *server) withSession(h func(http.ResponseWriter, *http.Request, *Session)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		sess := s.session(r)
+		if sess == nil {
+			http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
 			return
 		}
-		var v BoxView
-		found := false
-		for _, row := range rows {
-			if row.ID == r.PathValue("id") {
-				v.Row, found = row, true
+		if r.Method == http.MethodPost {
+			r.Body = http.MaxBytesReader(w, r.Body, 8<<10)
+			if err := r.ParseForm(); err != nil || !tokenEqual(r.PostForm.Get("csrf"), sess.CSRF) {
+				http.Error(w, "the form's security token is missing or stale; reload the page and try again", http.StatusForbidden)
+				return
 			}
 		}
-		if !found {
-			http.Error(w, "no such box", http.StatusNotFound)
-			return
-		}
-		if v.History, err = src.Summaries(v.Row.ID, 200); err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-			return
-		}
-		if len(v.History) > 0 {
-			v.Latest = &v.History[0]
-		}
+		h(w, r, sess)
+	}
+}
+
+func (s *server) internal(w http.ResponseWriter, what string, err error) {
+	ref := login.RandomToken()[:8]
+	s.o.Log.Error("hq: fleet page failed", "page", what, "ref", ref, "err", err)
+	http.Error(w, "internal error (reference "+ref+" in the receiver's log)", http.StatusInternalServerError)
+}
+
+func (s *server) loginForm(w http.ResponseWriter, r *http.Request) {
+	next := login.SafeNext(r.URL.Query().Get("next"))
+	if s.session(r) != nil {
+		http.Redirect(w, r, next, http.StatusSeeOther)
+		return
+	}
+	n, err := s.o.Users.CountUsers()
+	if err != nil {
+		s.internal(w, "login", err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	loginPage(s.preCSRF(w, r), "", next, "", n == 0).Render(r.Context(), w)
+}
+
+func (s *server) login(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 8<<10)
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, "bad form", http.StatusBadRequest)
+		return
+	}
+	user := strings.TrimSpace(r.PostForm.Get("user"))
+	next := login.SafeNext(r.PostForm.Get("next"))
+	again := func(code int, msg string) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		boxPage(v, clk.Now()).Render(r.Context(), w)
-	})
-	return mux
+		w.WriteHeader(code)
+		loginPage(s.preCSRF(w, r), user, next, msg, false).Render(r.Context(), w)
+	}
+	if !checkPreCSRF(r) {
+		again(http.StatusForbidden, "the form's security token is missing or stale; try again")
+		return
+	}
+	addr := login.ClientAddr(r)
+	done, retry, ok := s.limiter.begin(rule{"addr " + addr, addrFailures, addrWindow}, rule{"user " + strings.ToLower(user), userFailures, userWindow})
+	if !ok {
+		secs := int(retry/time.Second) + 1
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		s.o.Log.Warn("hq: login refused: too many failures", "user", user, "from", addr)
+		again(http.StatusTooManyRequests, fmt.Sprintf("too many failed logins; try again in %d s", secs))
+		return
+	}
+	u, found, err := s.o.Users.GetUser(user)
+	if err != nil {
+		done(false)
+		s.internal(w, "login", err)
+		return
+	}
+	hash := dummyHash()
+	if found {
+		hash = u.Hash
+	}
+	if bcrypt.CompareHashAndPassword(hash, []byte(r.PostForm.Get("password"))) != nil || !found {
+		done(false)
+		s.o.Log.Warn("hq: failed login", "user", user, "from", addr)
+		again(http.StatusUnauthorized, "wrong user name or password")
+		return
+	}
+	done(true)
+	if c, err := r.Cookie(sessionCookie); err == nil {
+		s.o.Users.DeleteSession(c.Value)
+	}
+	if err := s.startSession(w, u.Name); err != nil {
+		s.internal(w, "login", err)
+		return
+	}
+	s.o.Log.Info("hq: login", "user", u.Name, "from", addr)
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+// logout ends every session of the user, as on the box.
+func (s *server) logout(w http.ResponseWriter, r *http.Request, sess *Session) {
+	if err := s.o.Users.DeleteUserSessions(sess.User); err != nil {
+		s.internal(w, "logout", err)
+		return
+	}
+	s.clearSession(w)
+	http.Redirect(w, r, "/login", http.StatusSeeOther)
+}
+
+func (s *server) fleet(w http.ResponseWriter, r *http.Request, sess *Session) {
+	rows, err := s.o.Source.Fleet()
+	if err != nil {
+		s.internal(w, "fleet", err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	fleetPage(chrome{User: sess.User, CSRF: sess.CSRF}, rows, s.o.Clock.Now()).Render(r.Context(), w)
+}
+
+func (s *server) site(w http.ResponseWriter, r *http.Request, sess *Session) {
+	v, ok, err := s.o.Source.Site(r.PathValue("id"), HistoryRows)
+	if err != nil {
+		s.internal(w, "site", err)
+		return
+	}
+	if !ok {
+		http.Error(w, "no such box", http.StatusNotFound)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	boxPage(chrome{User: sess.User, CSRF: sess.CSRF}, v, s.o.Clock.Now()).Render(r.Context(), w)
 }

@@ -46,3 +46,22 @@ func abbreviate(s string) string {
 	}
 	return s
 }
+
+// BoxID is the id of the box whose signing key is pub: "ob-" and its
+// KeyID. The id is the key's name, so a receiver that checks it binds
+// the id to the key: nobody can register another key under a box's id.
+func BoxID(pub ed25519.PublicKey) string { return "ob-" + KeyID(pub) }
+
+// ValidBoxID reports whether s has the form of a box id ("ob-" and 16
+// lowercase hex digits).
+func ValidBoxID(s string) bool {
+	if len(s) != 19 || s[:3] != "ob-" {
+		return false
+	}
+	for _, c := range s[3:] {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}

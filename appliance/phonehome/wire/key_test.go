@@ -26,3 +26,16 @@ func TestParsePublicKey(t *testing.T) {
 		}
 	}
 }
+
+func TestBoxID(t *testing.T) {
+	pub, _, _ := ed25519.GenerateKey(nil)
+	id := wire.BoxID(pub)
+	if !wire.ValidBoxID(id) || id != "ob-"+wire.KeyID(pub) {
+		t.Fatalf("BoxID %q", id)
+	}
+	for _, bad := range []string{"", "ob-", "ob-0123456789abcde", "ob-0123456789abcdeF", "ob-0123456789abcdef0", "xb-0123456789abcdef", "ob-0123456789abcdeg"} {
+		if wire.ValidBoxID(bad) {
+			t.Errorf("ValidBoxID(%q)", bad)
+		}
+	}
+}

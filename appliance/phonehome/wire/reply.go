@@ -35,3 +35,15 @@ func (n FirmwareNotice) NoticeBytes() []byte {
 func (n FirmwareNotice) Verify(pub ed25519.PublicKey) bool {
 	return len(pub) == ed25519.PublicKeySize && ed25519.Verify(pub, n.NoticeBytes(), n.Signature)
 }
+
+// Conflict is the body of the receiver's 409 answer: it already holds a
+// different summary under this box's sequence number Seq (or has expired
+// that number), keeps what it holds and stores nothing. LastSeq is the
+// newest sequence number it holds for the box: a box restored from an
+// old backup repeats numbers it had used, and would number its queue on
+// from past LastSeq.
+type Conflict struct {
+	Error   string `json:"error"`
+	Seq     uint64 `json:"seq"`
+	LastSeq uint64 `json:"last_seq"`
+}
