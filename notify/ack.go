@@ -93,14 +93,21 @@ type ackView struct {
 
 func (h *AckHandler) page(w http.ResponseWriter, code int, v ackView) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("Referrer-Policy", "no-referrer") // the token must not leak to other sites
 	w.WriteHeader(code)
 	ackPage.Execute(w, v)
 }
 
 // ServeHTTP shows (GET) or uses (POST) an acknowledge link.
 func (h *AckHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// The web UI's security headers: no framing (a framed Acknowledge
+	// button could be clicked for someone), no sniffing, nothing loaded
+	// from elsewhere, no caching; and no Referer, which would carry the
+	// token to another site.
+	w.Header().Set("X-Frame-Options", "DENY")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; form-action 'self'")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Referrer-Policy", "no-referrer")
 	c := h.Clock
 	if c == nil {
 		c = clock.Real{}

@@ -13,6 +13,7 @@ import (
 
 	"outpost/checks"
 	"outpost/checks/clock"
+	"outpost/checks/incident"
 )
 
 // siteBackend is a large synthetic site for the page benchmarks.
@@ -38,7 +39,7 @@ func bigSite(devices, perDevice int, now time.Time) *siteBackend {
 		}
 	}
 	for i := 0; i < 40; i++ {
-		b.incidents = append(b.incidents, &Incident{ID: uint64(i + 1), Check: b.states[i*97].ID, Device: b.states[i*97].Labels.Device, Severity: "critical", State: "open", Status: checks.Critical, Opened: now.Add(-time.Duration(i) * time.Minute)})
+		b.incidents = append(b.incidents, &incident.Incident{ID: uint64(i + 1), Check: b.states[i*97].ID, Device: b.states[i*97].Labels.Device, Severity: "critical", State: "open", Status: checks.Critical, Opened: now.Add(-time.Duration(i) * time.Minute)})
 	}
 	for h := 0; h < 8760; h++ {
 		b.rollups = append(b.rollups, Point{Time: now.Add(-time.Duration(8760-h) * time.Hour), Latency: time.Duration(1+h%7) * time.Millisecond, Count: 60, Failures: h % 300 / 299})

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"outpost/checks"
+	"outpost/checks/incident"
 )
 
 func init() { pages = append(pages, (*Server).dashboardPage) }
@@ -18,7 +19,7 @@ type DashboardBackend interface {
 	CheckStates() []CheckState
 	// Incidents lists incidents newest first (open ones only if open), at
 	// most limit; errors are internal.
-	Incidents(open bool, limit int) ([]Incident, error)
+	Incidents(open bool, limit int) ([]incident.Incident, error)
 }
 
 // DashboardView is the site at a glance.
@@ -83,19 +84,19 @@ func (s *Server) dashboardPage() {
 		}
 		for _, inc := range recent {
 			switch {
-			case inc.State != "resolved":
+			case inc.IsOpen():
 				v.Open = append(v.Open, rowOfIncident(inc, now))
-			case inc.Resolution == "self-healed" && inc.Resolved != nil && now.Sub(*inc.Resolved) < 24*time.Hour && len(v.Healed) < 10:
+			case inc.SelfHealed() && inc.Resolved != nil && now.Sub(*inc.Resolved) < 24*time.Hour && len(v.Healed) < 10:
 				v.Healed = append(v.Healed, rowOfIncident(inc, now))
 			}
 		}
 		sort.SliceStable(v.Open, func(i, j int) bool {
 			a, b := v.Open[i], v.Open[j]
-			if (a.State == "open") != (b.State == "open") {
-				return a.State == "open" // unacknowledged first
+			if (a.State == incident.Open) != (b.State == incident.Open) {
+				return a.State == incident.Open // unacknowledged first
 			}
-			if sevRank(a.Severity) != sevRank(b.Severity) {
-				return sevRank(a.Severity) > sevRank(b.Severity)
+			if c := a.Severity.Compare(b.Severity); c != 0 {
+				return c > 0
 			}
 			return a.Opened.Before(b.Opened)
 		})
@@ -165,7 +166,7 @@ func BuildDashboard(states []CheckState, now time.Time) DashboardView {
 }
 
 func rowOf(c CheckState, now time.Time) CheckRow {
-	row := CheckRow{ID: c.ID, Kind: c.Kind, Target: c.Target, Device: c.Labels.Device, Group: c.Labels.Group, Severity: c.Labels.Severity, Status: "pending", Detail: "not run yet", Since: c.Since}
+	row := CheckRow{ID: c.ID, Kind: c.Kind, Target: c.Target, Device: c.Labels.Device, Group: c.Labels.Group, Severity: string(c.Labels.Severity), Status: "pending", Detail: "not run yet", Since: c.Since}
 	if row.Device == "" {
 		row.Device = "(none)"
 	}
@@ -178,33 +179,13 @@ func rowOf(c CheckState, now time.Time) CheckRow {
 	return row
 }
 
-func sevRank(s string) int {
-	switch s {
-	case "critical":
-		return 3
-	case "warning":
-		return 2
-	}
-	return 1
-}
-
 func isCapacity(kind string) bool {
 	return kind == "disk" || kind == "memory" || strings.Contains(kind, "storage") || strings.HasSuffix(kind, "_disk")
 }
 
-func rankOf(status string) int {
-	switch status {
-	case "critical":
-		return 4
-	case "warning":
-		return 3
-	case "unknown":
-		return 2
-	case "ok":
-		return 1
-	}
-	return 0
-}
+// rankOf ranks the status names pages show ("pending" included) by
+// checks.RankOf, the one status ranking.
+func rankOf(status string) int { return checks.RankOf(status) }
 
 // Age prints a duration the way a technician says it: 3m, 2h 5m, 4d 3h.
 func Age(d time.Duration) string {

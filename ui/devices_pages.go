@@ -5,6 +5,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"outpost/checks/incident"
 )
 
 func init() { pages = append(pages, (*Server).devicePages) }
@@ -16,7 +18,7 @@ type DevicesBackend interface {
 	historyReader
 	// Incidents lists incidents newest first (open ones only if open), at
 	// most limit; errors are internal.
-	Incidents(open bool, limit int) ([]Incident, error)
+	Incidents(open bool, limit int) ([]incident.Incident, error)
 	// Agents returns the Outpost agents that serve a device (by agent
 	// or device name), with their latest inventory.
 	Agents(device string) []AgentView

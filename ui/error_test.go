@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"outpost/checks/clock"
+	"outpost/checks/incident"
 )
 
 func TestErrorCodeAndMessage(t *testing.T) {
@@ -101,7 +102,7 @@ func TestOnlyConfiguredPagesAndInternalErrors(t *testing.T) {
 	users := newMemUsers()
 	users.PutUser(User{Name: "tech", Role: RoleTechnician})
 	users.PutSession(Session{ID: "sess", User: "tech", Role: RoleTechnician, CSRF: "tok", Expires: now.Add(time.Hour)})
-	b := &failingIncidents{staticBackend{incidents: []*Incident{{ID: 7, Check: "db", State: "open", Opened: now}}}}
+	b := &failingIncidents{staticBackend{incidents: []*incident.Incident{{ID: 7, Check: "db", State: "open", Opened: now}}}}
 	var logged bytes.Buffer
 	s := New(Options{Incidents: b, Users: users, Clock: clock.NewFake(now), Log: slog.New(slog.NewTextHandler(&logged, nil))})
 	do := func(method, path string, form url.Values) *httptest.ResponseRecorder {

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"outpost/checks/incident"
 )
 
 func init() { pages = append(pages, (*Server).incidentPages) }
@@ -16,9 +18,9 @@ func init() { pages = append(pages, (*Server).incidentPages) }
 type IncidentsBackend interface {
 	// Incidents lists incidents newest first (open ones only if open), at
 	// most limit; errors are internal.
-	Incidents(open bool, limit int) ([]Incident, error)
+	Incidents(open bool, limit int) ([]incident.Incident, error)
 	// Incident returns one incident. An unknown id is ENOTFOUND.
-	Incident(id uint64) (Incident, error)
+	Incident(id uint64) (incident.Incident, error)
 	// Act acknowledges, notes or resolves an incident as user. An
 	// unknown id is ENOTFOUND, an unknown verb EBADREQUEST, an action the
 	// incident's state refuses (already acknowledged, already resolved)
@@ -38,9 +40,10 @@ type IncidentsView struct {
 	Rows []IncidentRow
 }
 
-// IncidentRow is an incident in a table.
+// IncidentRow is an incident in a table and on its page: the incident
+// as the engine keeps it, and what the page says of it.
 type IncidentRow struct {
-	Incident
+	incident.Incident
 	Age    string
 	Badges []string
 }
@@ -54,7 +57,8 @@ type IncidentView struct {
 	Msg, Err     string
 }
 
-func rowOfIncident(inc Incident, now time.Time) IncidentRow {
+// rowOfIncident is the one place an incident becomes what pages show.
+func rowOfIncident(inc incident.Incident, now time.Time) IncidentRow {
 	end := now
 	if inc.Resolved != nil {
 		end = *inc.Resolved
@@ -69,7 +73,7 @@ func rowOfIncident(inc Incident, now time.Time) IncidentRow {
 	if inc.Escalated {
 		r.Badges = append(r.Badges, "escalated")
 	}
-	if inc.Suspended {
+	if inc.HealingSuspended {
 		r.Badges = append(r.Badges, "healing suspended")
 	}
 	if inc.Resolution != "" {

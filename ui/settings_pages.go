@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 )
 
 func init() { pages = append(pages, (*Server).settingsPages) }
@@ -13,6 +14,26 @@ func init() { pages = append(pages, (*Server).settingsPages) }
 type SettingsBackend interface {
 	// About returns the box facts for the settings page.
 	About() About
+}
+
+// ProvisioningView is the provisioning state on the settings page.
+type ProvisioningView struct {
+	// PinnedKey is the id of the MSP key the box trusts ("" while it
+	// trusts none: every stick is refused).
+	PinnedKey string
+	PinnedAt  time.Time
+	// PinnedBy says how the key came to be trusted; FirstUse flags trust
+	// on first use (whoever inserted the first stick chose the key).
+	PinnedBy  string
+	FirstUse  bool
+	Version   uint64
+	Site      string
+	AppliedAt time.Time
+	// Last is the last bundle seen: its result, reasons and source.
+	LastResult, LastSource string
+	LastVersion            uint64
+	LastTime               time.Time
+	LastReasons            []string
 }
 
 // SettingsView is the settings page.

@@ -77,26 +77,6 @@ type LogLine struct {
 	Incident                      uint64
 }
 
-// Incident is an incident as the UI shows it.
-type Incident struct {
-	ID                                               uint64
-	Check, Device, Severity, State, Summary, AckedBy string
-	Status                                           checks.Status
-	Flapping, InMaintenance, Escalated, Suspended    bool
-	Opened                                           time.Time
-	Acked, Resolved                                  *time.Time
-	Resolution                                       string
-	Children                                         []string
-	Timeline                                         []TimelineEntry
-}
-
-// TimelineEntry is one line of an incident's timeline.
-type TimelineEntry struct {
-	Time                   time.Time
-	Kind, By, Text, Output string
-	OK                     *bool
-}
-
 // CheckState is one check as the UI shows it.
 type CheckState struct {
 	ID       string
@@ -138,21 +118,6 @@ type About struct {
 	Provisioning  ProvisioningView
 }
 
-// ProvisioningView is the provisioning state on the settings page.
-type ProvisioningView struct {
-	// PinnedKey is the pinned MSP key's id ("" before the first bundle).
-	PinnedKey string
-	PinnedAt  time.Time
-	Version   uint64
-	Site      string
-	AppliedAt time.Time
-	// Last is the last bundle seen: its result, reasons and source.
-	LastResult, LastSource string
-	LastVersion            uint64
-	LastTime               time.Time
-	LastReasons            []string
-}
-
 // Options configure the UI server. Each page reads through its own
 // interface, declared next to it; a page whose backend is nil is not
 // served (the daemon passes one adapter for all of them). Users is
@@ -168,6 +133,7 @@ type Options struct {
 	Sections  SectionsBackend
 	Settings  SettingsBackend
 	Users     Users
+	Claim     Claim // first boot needs its code (auth.go); nil: /setup refuses
 	Clock     clock.Clock
 	Log       *slog.Logger
 	// Secure marks cookies Secure; true when served over HTTPS.

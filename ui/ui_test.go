@@ -16,6 +16,7 @@ import (
 
 	"outpost/checks"
 	"outpost/checks/clock"
+	"outpost/checks/incident"
 )
 
 // memUsers keeps accounts in memory for handler tests; the daemon's real
@@ -114,14 +115,14 @@ type fullBackend interface {
 
 // allPages is the options serving every page from b, as the daemon does.
 func allPages(b fullBackend, users Users) Options {
-	return Options{Site: b, Dashboard: b, Checks: b, CheckEdit: b, Devices: b, Incidents: b, Notify: b, Sections: b, Settings: b, Users: users}
+	return Options{Site: b, Dashboard: b, Checks: b, CheckEdit: b, Devices: b, Incidents: b, Notify: b, Sections: b, Settings: b, Users: users, Claim: &testClaim{code: testClaimCode}}
 }
 
 // staticBackend serves fixed check states (the real one is the daemon).
 type staticBackend struct {
 	states    []CheckState
 	runs      int
-	incidents []*Incident
+	incidents []*incident.Incident
 	agents    map[string][]AgentView
 }
 
@@ -135,8 +136,8 @@ func (b *staticBackend) Changes(id string, from, to time.Time) ([]Change, error)
 func (b *staticBackend) Rollups(id string, step time.Duration, from, to time.Time) ([]Point, error) {
 	return nil, nil
 }
-func (b *staticBackend) Incidents(open bool, limit int) ([]Incident, error) {
-	var out []Incident
+func (b *staticBackend) Incidents(open bool, limit int) ([]incident.Incident, error) {
+	var out []incident.Incident
 	for _, inc := range b.incidents {
 		if !open || inc.State != "resolved" {
 			out = append(out, *inc)
@@ -144,13 +145,13 @@ func (b *staticBackend) Incidents(open bool, limit int) ([]Incident, error) {
 	}
 	return out, nil
 }
-func (b *staticBackend) Incident(id uint64) (Incident, error) {
+func (b *staticBackend) Incident(id uint64) (incident.Incident, error) {
 	for _, inc := range b.incidents {
 		if inc.ID == id {
 			return *inc, nil
 		}
 	}
-	return Incident{}, Errorf(ENOTFOUND, "no incident %d", id)
+	return incident.Incident{}, Errorf(ENOTFOUND, "no incident %d", id)
 }
 func (b *staticBackend) Act(id uint64, verb, user, note string) error {
 	for _, inc := range b.incidents {
@@ -161,7 +162,7 @@ func (b *staticBackend) Act(id uint64, verb, user, note string) error {
 				}
 				inc.State, inc.AckedBy = "acknowledged", user
 			}
-			inc.Timeline = append(inc.Timeline, TimelineEntry{Kind: verb, By: user, Text: note})
+			inc.Timeline = append(inc.Timeline, incident.Event{Kind: incident.EventKind(verb), By: user, Text: note})
 			return nil
 		}
 	}
@@ -236,7 +237,7 @@ func testServerAt(t *testing.T, now time.Time) (*httptest.Server, *memUsers, *cl
 	b := &staticBackend{states: []CheckState{
 		{ID: "web", Kind: "http", Target: "http://127.0.0.1/", Labels: checks.Labels{Device: "web01"}, Latest: &ok, Interval: time.Minute},
 		{ID: "db", Kind: "tcp", Target: "127.0.0.1:5432", Labels: checks.Labels{Device: "db01"}, Latest: &crit, Since: now.Add(-90 * time.Minute), Interval: time.Minute},
-	}, incidents: []*Incident{{ID: 7, Check: "db", Device: "db01", Severity: "critical", State: "open", Status: checks.Critical, Summary: "connection refused", Opened: now.Add(-88 * time.Minute), Timeline: []TimelineEntry{{Time: now.Add(-88 * time.Minute), Kind: "detected", Text: "db critical after 2 failed runs"}}}},
+	}, incidents: []*incident.Incident{{ID: 7, Check: "db", Device: "db01", Severity: "critical", State: "open", Status: checks.Critical, Summary: "connection refused", Opened: now.Add(-88 * time.Minute), Timeline: []incident.Event{{Time: now.Add(-88 * time.Minute), Kind: "detected", Text: "db critical after 2 failed runs"}}}},
 		agents: map[string][]AgentView{"db01": {{Name: "db01", Paired: true, Hostname: "DB01", OS: "windows", Address: "127.0.0.1:7443", PairedAt: now.Add(-48 * time.Hour), LastSeen: now,
 			Inventory: &InventoryView{Collected: now.Add(-time.Hour), OS: "Windows Server 2022 Standard 10.0.20348 (build 20348)", CPU: "Xeon E-2314", Cores: 4, RAMBytes: 32 << 30, Serial: "CZ2049XYZ",
 				Apps: []InventoryApp{{Name: "Microsoft SQL Server 2019", Version: "15.0.2000.5"}}, Patches: 12, PendingPatches: 1, Problems: []string{"serial: access denied"}}}}}}
@@ -292,7 +293,7 @@ func setupAdmin(t *testing.T, srv *httptest.Server, c *http.Client) string {
 	if code != 200 || !strings.Contains(body, "Create admin account") {
 		t.Fatalf("first visit should land on setup: %d\n%s", code, body)
 	}
-	code, body = post(t, c, srv.URL+"/setup", url.Values{"csrf": {token(t, body)}, "user": {"admin"}, "password": {"Correct-Horse-9"}, "confirm": {"Correct-Horse-9"}})
+	code, body = post(t, c, srv.URL+"/setup", url.Values{"csrf": {token(t, body)}, "claim": {testClaimCode}, "user": {"admin"}, "password": {"Correct-Horse-9"}, "confirm": {"Correct-Horse-9"}})
 	if code != 200 || !strings.Contains(body, "Site health") {
 		t.Fatalf("after setup: %d\n%s", code, body)
 	}
@@ -308,7 +309,7 @@ func TestFirstBootForcesAdminAndRejectsWeakPasswords(t *testing.T) {
 		{"alllowercaseletters", "at least three of"},
 		{"Admin-Password-1", "must not contain the user name"},
 	} {
-		code, b := post(t, c, srv.URL+"/setup", url.Values{"csrf": {token(t, body)}, "user": {"admin"}, "password": {tc.pw}, "confirm": {tc.pw}})
+		code, b := post(t, c, srv.URL+"/setup", url.Values{"csrf": {token(t, body)}, "claim": {testClaimCode}, "user": {"admin"}, "password": {tc.pw}, "confirm": {tc.pw}})
 		if code != http.StatusUnprocessableEntity || !strings.Contains(b, tc.want) {
 			t.Fatalf("password %q: %d, want message %q", tc.pw, code, tc.want)
 		}
@@ -320,7 +321,7 @@ func TestFirstBootForcesAdminAndRejectsWeakPasswords(t *testing.T) {
 	// Setup is closed once an admin exists.
 	other := client(t)
 	_, body = get(t, other, srv.URL+"/login")
-	code, b := post(t, other, srv.URL+"/setup", url.Values{"csrf": {token(t, body)}, "user": {"evil"}, "password": {"Correct-Horse-9"}, "confirm": {"Correct-Horse-9"}})
+	code, b := post(t, other, srv.URL+"/setup", url.Values{"csrf": {token(t, body)}, "claim": {testClaimCode}, "user": {"evil"}, "password": {"Correct-Horse-9"}, "confirm": {"Correct-Horse-9"}})
 	if code != http.StatusConflict || !strings.Contains(b, "already exists") {
 		t.Fatalf("second setup: %d", code)
 	}
