@@ -11,6 +11,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"outpost/store"
 )
@@ -49,10 +50,17 @@ func pauseBinary(t *testing.T) string {
 
 func startBoxBinary(t *testing.T, bin, cfg, data string, env ...string) (*exec.Cmd, *logTail) {
 	t.Helper()
-	args := []string{"run", "--data", data, "--listen", "127.0.0.1:0", "--ui-listen", "127.0.0.1:0"}
+	var args []string
 	if cfg != "" {
 		args = append(args, "--config", cfg)
 	}
+	return startBoxWith(t, bin, data, args, env)
+}
+
+// startBoxWith runs the daemon with extra `run` flags.
+func startBoxWith(t *testing.T, bin, data string, flags, env []string) (*exec.Cmd, *logTail) {
+	t.Helper()
+	args := append([]string{"run", "--data", data, "--listen", "127.0.0.1:0", "--ui-listen", "127.0.0.1:0"}, flags...)
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
 	lt := &logTail{}
@@ -100,18 +108,22 @@ func TestProvisioningSurvivesSIGKILL(t *testing.T) {
 	}
 	cfg := writeConfig(t, "site: Factory\n"+watch+"checks:\n  - {id: factory-check, kind: tcp, target: 127.0.0.1:1, interval: 1s}\n")
 	data := t.TempDir()
+	// Installed with the MSP's key (what `outpost install --msp-key` writes).
+	if out, code := outpost(t, "bundle", "trust", filepath.Join(dir, "msp.pub"), "--data", data); code != 0 {
+		t.Fatalf("bundle trust: %s", out)
+	}
 
 	// 1. Killed between reading the stick and switching the config. The
-	// apply logs the key it pins (this box has none yet) just before the
-	// pause (a binary built with -tags provisionpause), which holds it
-	// there until the kill: the pause only has to outlast the poll that
-	// sees the line.
+	// apply logs that the bundle passed every rule just before the pause
+	// (a binary built with -tags provisionpause), which holds it there
+	// until the kill: the pause only has to outlast the poll that sees
+	// the line.
 	box, lt := startBoxBinary(t, pauseBinary(t), cfg, data, "OUTPOST_TEST_PROVISION_PAUSE=10m")
 	b, _ := os.ReadFile(bundleFile)
 	os.WriteFile(filepath.Join(stick, "outpost-provision.bundle"), b, 0o644)
-	waitFor(t, "the apply to reach its pause (MSP key pinned, config not switched)", patience, func() string {
+	waitFor(t, "the apply to reach its pause (bundle verified, config not switched)", patience, func() string {
 		log := lt.String()
-		if !strings.Contains(log, "provisioning: MSP key pinned") {
+		if !strings.Contains(log, "provisioning: bundle verified; switching the config") {
 			return "apply not at its pause:\n" + log
 		}
 		if strings.Contains(log, "provisioning: bundle applied") {
@@ -126,8 +138,8 @@ func TestProvisioningSurvivesSIGKILL(t *testing.T) {
 	if !strings.Contains(out, "factory-check") || strings.Contains(out, "provisioned-check") {
 		t.Fatalf("after a kill mid-apply the old config must run:\n%s", out)
 	}
-	if out, _ := outpost(t, "bundle", "status", "--data", data); !strings.Contains(out, "not pinned") {
-		t.Fatalf("after a kill mid-apply nothing may be pinned:\n%s", out)
+	if out, _ := outpost(t, "bundle", "status", "--data", data); strings.Contains(out, "applied bundle:") || !strings.Contains(out, "installed key file") {
+		t.Fatalf("after a kill mid-apply no bundle may be recorded, and the installed key stays trusted:\n%s", out)
 	}
 
 	// 2. Applied by hand, killed at once: the new config, whole.
@@ -186,15 +198,22 @@ func TestProvisioningSurvivesSIGKILL(t *testing.T) {
 	if out, code := outpost(t, "bundle", "apply", bundleFile, "--data", data); code != 0 {
 		t.Fatalf("targeted apply: %s", out)
 	}
-	// Factory reset at the box: another MSP's key is accepted after it.
+	// Factory reset at the box: the box then trusts no key (msp.pub is
+	// removed) until it is told one there.
 	if out, code := outpost(t, "factory-reset", "--data", data); code != 2 || !strings.Contains(out, "--yes") {
 		t.Fatalf("factory-reset without --yes: %d %s", code, out)
 	}
 	if out, code := outpost(t, "factory-reset", "--yes", "--data", data); code != 0 || !strings.Contains(out, "MSP key unpinned") {
 		t.Fatalf("factory-reset: %d %s", code, out)
 	}
-	if out, _ := outpost(t, "bundle", "status", "--data", data); !strings.Contains(out, "not pinned") {
+	if out, _ := outpost(t, "bundle", "status", "--data", data); !strings.Contains(out, "none trusted") {
 		t.Fatalf("after factory reset:\n%s", out)
+	}
+	if _, err := os.Stat(filepath.Join(data, "msp.pub")); !os.IsNotExist(err) {
+		t.Fatalf("msp.pub after factory reset: %v", err)
+	}
+	if out, code := outpost(t, "bundle", "apply", bundleFile, "--data", data); code != 1 || !strings.Contains(out, "this box trusts no MSP key") {
+		t.Fatalf("a bundle after factory reset: %d %s", code, out)
 	}
 	kill(box)
 }
@@ -226,8 +245,8 @@ func TestBundleMakeRefusesABadSite(t *testing.T) {
 	if len(entries) != 1 || entries[0].Name() != "outpost-provision.bundle" {
 		t.Fatalf("stick holds %v, want the bundle alone", entries)
 	}
-	if fi, _ := entries[0].Info(); fi.Mode().Perm() != 0o644 {
-		t.Fatalf("bundle mode %v", fi.Mode())
+	if fi, _ := entries[0].Info(); fi.Mode().Perm() != 0o600 {
+		t.Fatalf("bundle mode %v: it carries the site's secrets", fi.Mode())
 	}
 }
 
@@ -248,6 +267,9 @@ func TestProvisionedBoxKeepsItsConfigAcrossFirmwareUpdates(t *testing.T) {
 		t.Fatalf("make: %s", out)
 	}
 	box, _ := startBox(t, "", data)
+	if out, code := outpost(t, "bundle", "trust", filepath.Join(dir, "msp.pub"), "--data", data); code != 0 || !strings.Contains(out, "trusts MSP key") {
+		t.Fatalf("bundle trust: %s", out)
+	}
 	if out, code := outpost(t, "bundle", "apply", bundleFile, "--data", data); code != 0 {
 		t.Fatalf("apply: %s", out)
 	}
@@ -280,5 +302,265 @@ func TestProvisionedBoxKeepsItsConfigAcrossFirmwareUpdates(t *testing.T) {
 	})
 	if out, _ := outpost(t, "status", "--data", data); !strings.Contains(out, "provisioned-check") {
 		t.Fatalf("after SIGHUP the provisioned config must still run:\n%s", out)
+	}
+}
+
+// mspKeys makes an MSP key pair in a directory of its own (msp.key,
+// msp.pub) and returns the directory.
+func mspKeys(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	if out, code := outpost(t, "bundle", "keygen", "--out", dir); code != 0 {
+		t.Fatalf("keygen: %s", out)
+	}
+	return dir
+}
+
+// makeBundle signs site with the key in keyDir and writes the bundle to
+// out (a file, or a stick's root), with extra `bundle make` flags.
+func makeBundle(t *testing.T, keyDir, site, out string, version int, flags ...string) {
+	t.Helper()
+	args := append([]string{"bundle", "make", "--key", filepath.Join(keyDir, "msp.key"), "--site", site, "--out", out, "--version", fmt.Sprint(version)}, flags...)
+	if o, code := outpost(t, args...); code != 0 {
+		t.Fatalf("bundle make: %s", o)
+	}
+}
+
+// stickReceipt waits for the box's receipt for bundle version v on the
+// stick and returns it.
+func stickReceipt(t *testing.T, stick string, v int, lt *logTail) string {
+	t.Helper()
+	var rc string
+	waitFor(t, fmt.Sprintf("the receipt for bundle v%d on the stick", v), patience, func() string {
+		matches, _ := filepath.Glob(filepath.Join(stick, "outpost-receipt-ob-*.json"))
+		if len(matches) != 1 {
+			return "no receipt on the stick; box log:\n" + lt.String()
+		}
+		b, _ := os.ReadFile(matches[0])
+		if rc = string(b); !strings.Contains(rc, fmt.Sprintf(`"bundle_version": %d,`, v)) {
+			return "receipt for another bundle:\n" + rc
+		}
+		return ""
+	})
+	return rc
+}
+
+// hostileSite is what an attacker's stick carries: a command allow-list
+// with a shell and a remediation that runs it as root when its check
+// fails (at once: nothing listens on port 1).
+func hostileSite(t *testing.T, dir, watch, pwned string) string {
+	t.Helper()
+	site := filepath.Join(dir, "evil.yaml")
+	body := fmt.Sprintf(`site: Evil
+%shealing: {allow_commands: [/bin/sh], settle: 100ms}
+checks:
+  - id: evil-check
+    kind: tcp
+    target: 127.0.0.1:1
+    interval: 1s
+    timeout: 200ms
+    remediations:
+      - {action: command, command: [/bin/sh, -c, "touch %s"]}
+`, watch, pwned)
+	if err := os.WriteFile(site, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return site
+}
+
+// TestStickSignedByAnUnknownKeyIsRefused: a box never told which MSP
+// key to trust (set up from a file, or brand new on the embedded default)
+// refuses a stick signed by an attacker's key that would give it a root
+// shell remediation: nothing is applied, nothing pinned, and the receipt
+// on the stick says why.
+func TestStickSignedByAnUnknownKeyIsRefused(t *testing.T) {
+	evil := mspKeys(t)
+	sticks := t.TempDir()
+	stick := filepath.Join(sticks, "EVIL")
+	os.MkdirAll(stick, 0o755)
+	watch := "provisioning: {mount_roots: ['" + sticks + "'], block_devices: false, interval: 500ms}\n"
+	pwned := filepath.Join(t.TempDir(), "pwned")
+	cfg := writeConfig(t, "site: Client B\n"+watch+"checks:\n  - {id: client-check, kind: tcp, target: 127.0.0.1:1, interval: 1s}\n")
+	data := t.TempDir()
+	box, lt := startBox(t, cfg, data)
+	defer kill(box)
+	makeBundle(t, evil, hostileSite(t, evil, watch, pwned), stick, 100)
+	rc := stickReceipt(t, stick, 100, lt)
+	if !strings.Contains(rc, `"result": "refused"`) || !strings.Contains(rc, "this box trusts no MSP key") {
+		t.Fatalf("receipt for the attacker's stick:\n%s", rc)
+	}
+	time.Sleep(2 * time.Second) // long enough for the evil check to fail and heal
+	if out, _ := outpost(t, "status", "--data", data); strings.Contains(out, "evil-check") || !strings.Contains(out, "client-check") {
+		t.Fatalf("the attacker's config is in force:\n%s", out)
+	}
+	if _, err := os.Stat(pwned); err == nil {
+		t.Fatal("the attacker's remediation ran")
+	}
+	if out, _ := outpost(t, "bundle", "status", "--data", data); !strings.Contains(out, "MSP key:        none trusted") {
+		t.Fatalf("bundle status after the attacker's stick:\n%s", out)
+	}
+
+	// A brand-new box on the embedded default refuses it too: trust on
+	// first use is off unless the box was installed with it.
+	fresh := t.TempDir()
+	box2, _ := startBox(t, "", fresh)
+	defer kill(box2)
+	b := filepath.Join(evil, "evil.bundle")
+	makeBundle(t, evil, hostileSite(t, evil, "", pwned), b, 101)
+	if out, code := outpost(t, "bundle", "apply", b, "--data", fresh); code != 1 || !strings.Contains(out, "this box trusts no MSP key") {
+		t.Fatalf("a fresh box applying an unknown key's bundle: %d\n%s", code, out)
+	}
+}
+
+// TestInstalledMSPKeyIsTheTrustAnchor: a box told its MSP's key before
+// its first start (`outpost install --msp-key`, which writes DATA/msp.pub
+// as `bundle trust` does with the daemon stopped) pins that key at start,
+// refuses a stick signed by any other key, applies one signed by it, and
+// changes key only by a bundle signed with the old key or at the box.
+func TestInstalledMSPKeyIsTheTrustAnchor(t *testing.T) {
+	msp, other := mspKeys(t), mspKeys(t)
+	data := t.TempDir()
+	if out, code := outpost(t, "bundle", "trust", filepath.Join(msp, "msp.pub"), "--data", data); code != 0 || !strings.Contains(out, "msp.pub") {
+		t.Fatalf("bundle trust with the daemon stopped: %d %s", code, out)
+	}
+	if fi, err := os.Stat(filepath.Join(data, "msp.pub")); err != nil || fi.Mode().Perm()&0o022 != 0 {
+		t.Fatalf("installed key file: %v %v", fi, err)
+	}
+	sticks := t.TempDir()
+	stick := filepath.Join(sticks, "OUTPOST")
+	os.MkdirAll(stick, 0o755)
+	watch := "provisioning: {mount_roots: ['" + sticks + "'], block_devices: false, interval: 500ms}\n"
+	site := filepath.Join(msp, "site.yaml")
+	os.WriteFile(site, []byte("site: Acme Dental\n"+watch+"checks:\n  - {id: msp-check, kind: tcp, target: 127.0.0.1:1, interval: 1s}\n"), 0o600)
+	cfg := writeConfig(t, "site: Acme Dental\n"+watch+"checks: []\n")
+	box, lt := startBox(t, cfg, data)
+	defer kill(box)
+	mspPub, _ := os.ReadFile(filepath.Join(msp, "msp.pub"))
+	if out, _ := outpost(t, "bundle", "status", "--data", data); !strings.Contains(out, strings.TrimSpace(string(mspPub))) || !strings.Contains(out, "installed key file") {
+		t.Fatalf("bundle status of an installed box:\n%s", out)
+	}
+
+	makeBundle(t, other, site, stick, 10)
+	if rc := stickReceipt(t, stick, 10, lt); !strings.Contains(rc, `"result": "refused"`) || !strings.Contains(rc, "this box trusts") {
+		t.Fatalf("receipt for another key's stick:\n%s", rc)
+	}
+	makeBundle(t, msp, site, stick, 11)
+	rc := stickReceipt(t, stick, 11, lt)
+	if !strings.Contains(rc, `"result": "applied"`) {
+		t.Fatalf("receipt for the MSP's stick:\n%s", rc)
+	}
+	matches, _ := filepath.Glob(filepath.Join(stick, "outpost-receipt-ob-*.json"))
+	if fi, _ := os.Stat(matches[0]); fi.Mode().Perm() != 0o600 {
+		t.Fatalf("receipt mode %v", fi.Mode())
+	}
+
+	// Rotation: a bundle signed by the pinned key names the next key.
+	b := filepath.Join(msp, "b.bundle")
+	makeBundle(t, msp, site, b, 12, "--next-key", filepath.Join(other, "msp.pub"))
+	if out, code := outpost(t, "bundle", "apply", b, "--data", data); code != 0 {
+		t.Fatalf("rotation bundle: %s", out)
+	}
+	makeBundle(t, msp, site, b, 13)
+	if out, code := outpost(t, "bundle", "apply", b, "--data", data); code != 1 || !strings.Contains(out, "this box trusts") {
+		t.Fatalf("the old key after rotation: %d %s", code, out)
+	}
+	makeBundle(t, other, site, b, 14)
+	if out, code := outpost(t, "bundle", "apply", b, "--data", data); code != 0 {
+		t.Fatalf("the new key after rotation: %s", out)
+	}
+	if out, _ := outpost(t, "bundle", "status", "--data", data); !strings.Contains(out, "rotated by bundle v12") {
+		t.Fatalf("bundle status after rotation:\n%s", out)
+	}
+
+	// At the box: another key replaces the pinned one only when asked to.
+	third := mspKeys(t)
+	if out, code := outpost(t, "bundle", "trust", filepath.Join(third, "msp.pub"), "--data", data); code != 1 || !strings.Contains(out, "--replace") {
+		t.Fatalf("bundle trust over a pinned key: %d %s", code, out)
+	}
+	if out, code := outpost(t, "bundle", "trust", filepath.Join(third, "msp.pub"), "--replace", "--data", data); code != 0 {
+		t.Fatalf("bundle trust --replace: %s", out)
+	}
+	makeBundle(t, third, site, b, 15)
+	if out, code := outpost(t, "bundle", "apply", b, "--data", data); code != 0 {
+		t.Fatalf("the key trusted at the box: %s", out)
+	}
+}
+
+// TestTrustOnFirstUseOnlyInFactoryState: a box installed with
+// --trust-first-stick pins the key of its first bundle only while it is
+// as it left the factory (embedded default config, no accounts), and says
+// so; set up from a file, it refuses.
+func TestTrustOnFirstUseOnlyInFactoryState(t *testing.T) {
+	msp := mspKeys(t)
+	site := filepath.Join(msp, "site.yaml")
+	os.WriteFile(site, []byte("site: Acme Dental\nprovisioning: {mount_roots: [], block_devices: false}\nchecks: []\n"), 0o600)
+	b := filepath.Join(msp, "b.bundle")
+	makeBundle(t, msp, site, b, 1)
+
+	data := t.TempDir()
+	box, _ := startBoxWith(t, binPath, data, []string{"--trust-first-stick"}, nil)
+	if out, code := outpost(t, "bundle", "apply", b, "--data", data); code != 0 {
+		t.Fatalf("first bundle on a factory-state box: %s", out)
+	}
+	if out, _ := outpost(t, "bundle", "status", "--data", data); !strings.Contains(out, "trust on first use") {
+		t.Fatalf("a key pinned on first use must say so:\n%s", out)
+	}
+	kill(box)
+
+	cfg := writeConfig(t, "site: Set up from a file\nchecks: []\n")
+	data2 := t.TempDir()
+	box, _ = startBoxWith(t, binPath, data2, []string{"--trust-first-stick", "--config", cfg}, nil)
+	defer kill(box)
+	if out, code := outpost(t, "bundle", "apply", b, "--data", data2); code != 1 || !strings.Contains(out, "not in factory state") {
+		t.Fatalf("first bundle on a box set up from a file: %d %s", code, out)
+	}
+}
+
+// TestBootPartitionKey: an image whose boot partition carries
+// outpost-msp.pub trusts that key from its first start.
+func TestBootPartitionKey(t *testing.T) {
+	msp := mspKeys(t)
+	data := t.TempDir()
+	box, _ := startBoxWith(t, binPath, data, []string{"--boot-msp-key", filepath.Join(msp, "msp.pub")}, nil)
+	defer kill(box)
+	pub, _ := os.ReadFile(filepath.Join(msp, "msp.pub"))
+	if out, _ := outpost(t, "bundle", "status", "--data", data); !strings.Contains(out, strings.TrimSpace(string(pub))) || !strings.Contains(out, "boot partition") {
+		t.Fatalf("bundle status of a box with a boot-partition key:\n%s", out)
+	}
+}
+
+// TestAnyBoxBundleIsBoundToItsSite: an any-box bundle made for one client
+// (site A) does not reconfigure a box already provisioned for another
+// (site B), though both trust the same MSP key, unless it was made to move
+// that box (--resite-from).
+func TestAnyBoxBundleIsBoundToItsSite(t *testing.T) {
+	msp := mspKeys(t)
+	data := t.TempDir()
+	box, _ := startBox(t, "", data)
+	defer kill(box)
+	if out, code := outpost(t, "bundle", "trust", filepath.Join(msp, "msp.pub"), "--data", data); code != 0 {
+		t.Fatalf("bundle trust: %s", out)
+	}
+	write := func(name string) string {
+		p := filepath.Join(msp, name+".yaml")
+		os.WriteFile(p, []byte("site: "+name+"\nprovisioning: {mount_roots: [], block_devices: false}\nchecks:\n  - {id: "+strings.ToLower(strings.ReplaceAll(name, " ", "-"))+", kind: tcp, target: 127.0.0.1:1, interval: 1s}\n"), 0o600)
+		return p
+	}
+	siteA, siteB := write("Client A"), write("Client B")
+	b := filepath.Join(msp, "b.bundle")
+	makeBundle(t, msp, siteB, b, 10)
+	if out, code := outpost(t, "bundle", "apply", b, "--data", data); code != 0 {
+		t.Fatalf("site B's bundle: %s", out)
+	}
+	makeBundle(t, msp, siteA, b, 20)
+	if out, code := outpost(t, "bundle", "apply", b, "--data", data); code != 1 || !strings.Contains(out, `an any-box bundle for site "Client A"; this box is provisioned for site "Client B"`) {
+		t.Fatalf("site A's bundle on site B's box: %d %s", code, out)
+	}
+	if out, _ := outpost(t, "status", "--data", data); !strings.Contains(out, "client-b") || strings.Contains(out, "client-a") {
+		t.Fatalf("site A's config in force on site B's box:\n%s", out)
+	}
+	makeBundle(t, msp, siteA, b, 21, "--resite-from", "Client B")
+	if out, code := outpost(t, "bundle", "apply", b, "--data", data); code != 0 {
+		t.Fatalf("a bundle moving the box to site A: %s", out)
 	}
 }

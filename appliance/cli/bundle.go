@@ -4,10 +4,14 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
+	"errors"
+	"flag"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"outpost/appliance"
@@ -19,8 +23,8 @@ import (
 )
 
 func init() {
-	Register(Command{Name: "bundle", Summary: "provisioning bundles: keygen and make (at the MSP), inspect, apply (on the box)", Run: bundleCmd})
-	Register(Command{Name: "factory-reset", Summary: "forget the pinned MSP key and bundle version, so a new MSP key can provision the box", Run: factoryResetCmd})
+	Register(Command{Name: "bundle", Summary: "provisioning bundles: keygen and make (at the MSP), inspect, trust, apply, status (on the box)", Run: bundleCmd})
+	Register(Command{Name: "factory-reset", Summary: "forget the trusted MSP key, bundle version and site, so the box can be given to another MSP key", Run: factoryResetCmd})
 }
 
 const bundleUsage = `bundle <subcommand>
@@ -29,10 +33,13 @@ At the MSP office:
   bundle keygen  --out DIR                     make the MSP signing key pair (msp.key, msp.pub)
   bundle make    --key msp.key --site site.yaml --out DIR|FILE
                  [--version N] [--expires 720h] [--target BOX-ID --recipient age1... | --receipt RECEIPT.json]
+                 [--next-key new-msp.pub] [--resite-from "OLD SITE"]
 On the box, or anywhere:
   bundle inspect FILE [--key msp.pub]          what a bundle holds, and whether it verifies
+  bundle trust   msp.pub|ed25519:KEY [--replace] [--data DIR]
+                                               the MSP key this box trusts (at the box, as root)
   bundle apply   FILE [--data DIR]             apply it through the running daemon, as a stick would
-  bundle status  [--data DIR]                  the box's id and keys, the pinned MSP key, the last bundle`
+  bundle status  [--data DIR]                  the box's id and keys, the trusted MSP key, the last bundle`
 
 func bundleCmd(ctx context.Context, env *Env, args []string) error {
 	if len(args) == 0 {
@@ -45,6 +52,8 @@ func bundleCmd(ctx context.Context, env *Env, args []string) error {
 		return bundleMake(env, args[1:])
 	case "inspect":
 		return bundleInspect(env, args[1:])
+	case "trust":
+		return bundleTrust(ctx, env, args[1:])
 	case "apply":
 		return bundleApply(ctx, env, args[1:])
 	case "status":
@@ -62,7 +71,7 @@ func bundleKeygen(env *Env, args []string) error {
 	keyPath, pubPath := filepath.Join(*out, "msp.key"), filepath.Join(*out, "msp.pub")
 	for _, p := range []string{keyPath, pubPath} {
 		if _, err := os.Stat(p); err == nil {
-			return fmt.Errorf("%s exists; refusing to overwrite an MSP key (every box pinned to it would need a factory reset)", p)
+			return fmt.Errorf("%s exists; refusing to overwrite an MSP key (every box that trusts it would have to be told another at the box)", p)
 		}
 	}
 	priv, pemBytes, err := bundle.NewKey()
@@ -76,7 +85,7 @@ func bundleKeygen(env *Env, args []string) error {
 	if err := os.WriteFile(pubPath, []byte(pub+"\n"), 0o644); err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stdout, "MSP signing key: %s (keep it offline; it provisions every box that pins it)\npublic key: %s (%s)\n", keyPath, pubPath, pub)
+	fmt.Fprintf(env.Stdout, "MSP signing key: %s (keep it offline; it provisions every box that trusts it)\npublic key: %s (%s): install it with every box (outpost install --msp-key)\n", keyPath, pubPath, pub)
 	return nil
 }
 
@@ -102,6 +111,8 @@ func bundleMake(env *Env, args []string) error {
 	target := fs.String("target", "", "a box id (ob-...): only that box applies it, secrets encrypted to it")
 	recipient := fs.String("recipient", "", "the target box's age recipient (age1..., from its receipt)")
 	receipt := fs.String("receipt", "", "a box's receipt file: sets --target and --recipient from it")
+	nextKey := fs.String("next-key", "", "rotate the MSP key: boxes that apply this bundle trust this public key (file or ed25519:...) instead of --key's from then on")
+	resiteFrom := fs.String("resite-from", "", "an any-box bundle may move a box provisioned for this site to the new one (otherwise such a box refuses it)")
 	if err := Parse(fs, args, false); err != nil {
 		return err
 	}
@@ -144,7 +155,14 @@ func bundleMake(env *Env, args []string) error {
 		return fmt.Errorf("%s: %w", *site, err)
 	}
 	now := time.Now().UTC()
-	m := bundle.Manifest{Version: *version, Created: now, Expires: now.Add(*expires), Target: bundle.AnyBox, Site: cfg.Site, Config: string(raw)}
+	m := bundle.Manifest{Version: *version, Created: now, Expires: now.Add(*expires), Target: bundle.AnyBox, Site: cfg.Site, Config: string(raw), ResiteFrom: *resiteFrom}
+	if *nextKey != "" {
+		nk, err := bundle.ParsePublicKeyArg(*nextKey)
+		if err != nil {
+			return fmt.Errorf("--next-key: %w", err)
+		}
+		m.NextMSPKey = identity.FormatPublicKey(nk)
+	}
 	if m.Version == 0 {
 		m.Version = uint64(now.Unix())
 	}
@@ -162,10 +180,18 @@ func bundleMake(env *Env, args []string) error {
 	if fi, err := os.Stat(dest); err == nil && fi.IsDir() {
 		dest = filepath.Join(dest, bundle.FileName)
 	}
-	if err := usb.WriteFileSynced(dest, data, 0o644); err != nil {
+	// 0600: an any-box bundle carries the site's secrets readable (a FAT
+	// stick has no modes: keep the stick itself safe).
+	if err := usb.WriteFileSynced(dest, data, 0o600); err != nil {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "wrote %s: site %q, version %d, target %s, expires %s\n", dest, m.Site, m.Version, m.Target, m.Expires.Format(time.RFC3339))
+	if m.Target == bundle.AnyBox {
+		fmt.Fprintf(env.Stdout, "the config (and its secrets) is readable to whoever holds the file; once the box's receipt is back, prefer --receipt\n")
+	}
+	if m.NextMSPKey != "" {
+		fmt.Fprintf(env.Stdout, "rotates the MSP key: boxes that apply it trust %s from then on\n", m.NextMSPKey)
+	}
 	return nil
 }
 
@@ -188,6 +214,12 @@ func bundleInspect(env *Env, args []string) error {
 	}
 	fmt.Fprintf(env.Stdout, "site:      %s\nversion:   %d\ncreated:   %s\nexpires:   %s\ntarget:    %s\nmsp key:   %s (id %s)\nsignature: valid for that key\n",
 		b.Site, b.Version, b.Created.Format(time.RFC3339), b.Expires.Format(time.RFC3339), b.Target, b.MSPKey, identity.KeyID(b.Key))
+	if b.NextMSPKey != "" {
+		fmt.Fprintf(env.Stdout, "next key:  %s (the box trusts it instead after applying)\n", b.NextMSPKey)
+	}
+	if b.ResiteFrom != "" {
+		fmt.Fprintf(env.Stdout, "moves:     a box provisioned for site %q\n", b.ResiteFrom)
+	}
 	if b.ConfigAge != "" {
 		fmt.Fprintln(env.Stdout, "config:    encrypted to the target box")
 	} else {
@@ -252,9 +284,15 @@ func bundleStatus(ctx context.Context, env *Env, args []string) error {
 	fmt.Fprintf(env.Stdout, "box id:         %s\nbox public key: %s\nbox recipient:  %s\nUI certificate: %s\n", st.BoxID, st.BoxPublicKey, st.BoxRecipient, st.UICertSHA256)
 	s := st.State
 	if s.PinnedKey == "" {
-		fmt.Fprintln(env.Stdout, "MSP key:        not pinned (the first bundle pins it)")
+		fmt.Fprintln(env.Stdout, "MSP key:        none trusted: every stick is refused until the box is told one (outpost bundle trust msp.pub)")
 	} else {
-		fmt.Fprintf(env.Stdout, "MSP key:        %s, pinned %s\napplied bundle: version %d (site %s), %s\n", s.PinnedKey, s.PinnedAt.Local().Format(time.RFC3339), s.Version, s.Site, s.AppliedAt.Local().Format(time.RFC3339))
+		fmt.Fprintf(env.Stdout, "MSP key:        %s, pinned %s\n  trusted by:   %s\n", s.PinnedKey, s.PinnedAt.Local().Format(time.RFC3339), s.PinnedBy)
+		if s.FirstUse {
+			fmt.Fprintln(env.Stdout, "  WARNING:      pinned by trust on first use: whoever inserted the first stick chose it; check it is your MSP's key, then confirm it with outpost bundle trust")
+		}
+	}
+	if s.Version > 0 {
+		fmt.Fprintf(env.Stdout, "applied bundle: version %d (site %s), %s\n", s.Version, s.Site, s.AppliedAt.Local().Format(time.RFC3339))
 	}
 	if l := s.Last; l != nil {
 		fmt.Fprintf(env.Stdout, "last bundle:    %s, version %d from %s at %s\n", l.Result, l.BundleVersion, l.Source, l.Time.Local().Format(time.RFC3339))
@@ -268,12 +306,12 @@ func bundleStatus(ctx context.Context, env *Env, args []string) error {
 func factoryResetCmd(ctx context.Context, env *Env, args []string) error {
 	fs := NewFlags(env, "factory-reset", "factory-reset --yes [--data DIR]")
 	data := DataDirFlag(fs)
-	yes := fs.Bool("yes", false, "confirm: the next bundle, signed by any MSP key, will be trusted")
+	yes := fs.Bool("yes", false, "confirm: the box forgets its MSP key and refuses every stick until it is told another")
 	if err := Parse(fs, args, false); err != nil {
 		return err
 	}
 	if !*yes {
-		return Usagef("factory-reset unpins the MSP key: the next bundle from anyone with a stick is trusted. Run again with --yes to confirm")
+		return Usagef("factory-reset forgets the MSP key this box trusts (and removes its msp.pub), the bundle version and the site: every stick is refused until the box is told a key again (outpost bundle trust). Run again with --yes to confirm")
 	}
 	var st appliance.ProvisionStatus
 	if err := Control(ctx, *data, "GET", "/provision", nil, &st); err != nil {
@@ -282,8 +320,73 @@ func factoryResetCmd(ctx context.Context, env *Env, args []string) error {
 	if err := Control(ctx, *data, "POST", "/provision/factory-reset", nil, nil); err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stdout, "box %s: MSP key unpinned and bundle version %d forgotten; the config in force stays until the next bundle\n", st.BoxID, st.State.Version)
+	fmt.Fprintf(env.Stdout, "box %s: MSP key unpinned, bundle version %d and site %q forgotten; the config in force stays until the next bundle\nthe box trusts no MSP key now: tell it one with `outpost bundle trust msp.pub`\n", st.BoxID, st.State.Version, st.State.Site)
 	return nil
+}
+
+// bundleTrust tells the box which MSP key to trust. With the daemon
+// running it takes effect at once (over the root-only control socket);
+// with the daemon stopped it installs DATA/msp.pub, as `outpost install
+// --msp-key` does, and the daemon trusts it at start unless it trusts
+// another key already.
+func bundleTrust(ctx context.Context, env *Env, args []string) error {
+	fs := NewFlags(env, "bundle trust", "bundle trust msp.pub|ed25519:KEY [--replace] [--data DIR]")
+	data := DataDirFlag(fs)
+	replace := fs.Bool("replace", false, "replace the MSP key the box trusts now (a technician at the box changing MSP)")
+	if err := Parse(fs, reorder(args), true); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return Usagef("bundle trust needs one KEY (msp.pub, or ed25519:...)")
+	}
+	key, err := bundle.ParsePublicKeyArg(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	var st provision.State
+	err = Control(ctx, *data, "POST", "/provision/trust", appliance.TrustRequest{Key: identity.FormatPublicKey(key), Replace: *replace}, &st)
+	if err == nil {
+		fmt.Fprintf(env.Stdout, "this box trusts MSP key %s (id %s) now: %s\n", st.PinnedKey, identity.KeyID(key), st.PinnedBy)
+		return nil
+	}
+	if !daemonDown(err) {
+		return err
+	}
+	explicit := false
+	fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "data" })
+	if !explicit {
+		// The default only finds a running daemon; a stopped one's key
+		// goes where it will look, which only the technician knows.
+		return fmt.Errorf("%w\nwith the daemon stopped, give its data directory (e.g. --data %s) to install the key there", err, defaultServiceData())
+	}
+	file, err := installMSPKey(*data, key, *replace)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "the daemon is not running: wrote %s (key id %s); the box trusts it from its next start, unless it trusts another key already (then run this again with the daemon running and --replace)\n", file, identity.KeyID(key))
+	return nil
+}
+
+// daemonDown says whether a control call failed because no daemon listens
+// (no socket, or a stale one), rather than because it refused.
+func daemonDown(err error) bool {
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ECONNREFUSED)
+}
+
+// installMSPKey writes DATA/msp.pub (creating DATA, mode 0750) for a
+// daemon that is not running.
+func installMSPKey(dataDir string, key ed25519.PublicKey, replace bool) (string, error) {
+	if err := os.MkdirAll(dataDir, 0o750); err != nil {
+		return "", err
+	}
+	file := filepath.Join(dataDir, provision.TrustFileName)
+	if abs, err := filepath.Abs(file); err == nil {
+		file = abs
+	}
+	if _, err := provision.WriteTrustFile(file, key, replace); err != nil {
+		return "", err
+	}
+	return file, nil
 }
 
 // reorder moves flags before positional arguments (FILE --key x), since

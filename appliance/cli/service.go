@@ -14,6 +14,9 @@ import (
 
 	"outpost/appliance"
 	"outpost/appliance/config"
+	"outpost/firmware/bundle"
+	"outpost/firmware/identity"
+	"outpost/firmware/provision"
 )
 
 func init() {
@@ -53,8 +56,8 @@ WantedBy=multi-user.target
 `
 
 // ServiceConfig is what `outpost install` registers: the service runs
-// `outpost run` with absolute config and data paths.
-func ServiceConfig(configPath, dataDir string) (*service.Config, error) {
+// `outpost run` with absolute config and data paths, and runFlags.
+func ServiceConfig(configPath, dataDir string, runFlags ...string) (*service.Config, error) {
 	args := []string{"run"}
 	if configPath != "" {
 		abs, err := filepath.Abs(configPath)
@@ -70,7 +73,7 @@ func ServiceConfig(configPath, dataDir string) (*service.Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	args = append(args, "--data", absData)
+	args = append(append(args, "--data", absData), runFlags...)
 	return &service.Config{
 		Name:             ServiceName,
 		DisplayName:      "Outpost monitoring appliance",
@@ -91,18 +94,43 @@ func ServiceConfig(configPath, dataDir string) (*service.Config, error) {
 }
 
 func installCmd(ctx context.Context, env *Env, args []string) error {
-	fs := NewFlags(env, "install", "install [--config site.yaml] [--data DIR]")
+	fs := NewFlags(env, "install", "install [--config site.yaml] [--data DIR] [--msp-key msp.pub|ed25519:KEY] [--trust-first-stick]")
 	cfgPath := configFlag(fs)
 	data := fs.String("data", defaultServiceData(), "data directory for the service")
+	mspKey := fs.String("msp-key", "", "the MSP's public key (msp.pub, or ed25519:...): the only key whose provisioning sticks the box applies")
+	tofu := fs.Bool("trust-first-stick", false, "without --msp-key: let the box, while in factory state, trust the key of the first stick inserted (shown as such on the settings page)")
 	if err := Parse(fs, args, false); err != nil {
 		return err
 	}
-	sc, err := ServiceConfig(*cfgPath, *data)
+	var flags []string
+	if *tofu {
+		flags = append(flags, "--trust-first-stick")
+	}
+	sc, err := ServiceConfig(*cfgPath, *data, flags...)
 	if err != nil {
 		return err
 	}
 	if err := os.MkdirAll(*data, 0o750); err != nil {
 		return err
+	}
+	trust := "no MSP key given: the box refuses every provisioning stick until it is told one (outpost bundle trust msp.pub, or " +
+		provision.BootFileName + " on the boot partition)"
+	if *tofu {
+		trust = "no MSP key given: while in factory state the box trusts the key of the first stick inserted (--trust-first-stick)"
+	}
+	if *mspKey != "" {
+		key, err := bundle.ParsePublicKeyArg(*mspKey)
+		if err != nil {
+			return fmt.Errorf("--msp-key: %w", err)
+		}
+		// Installing is the technician at the box: it may replace the
+		// file. A key the box trusts already stays until `bundle trust
+		// --replace`.
+		file, err := installMSPKey(*data, key, true)
+		if err != nil {
+			return err
+		}
+		trust = fmt.Sprintf("MSP key %s installed in %s: the box applies sticks signed by it only", identity.KeyID(key), file)
 	}
 	s, err := service.New(&program{}, sc)
 	if err != nil {
@@ -111,7 +139,7 @@ func installCmd(ctx context.Context, env *Env, args []string) error {
 	if err := s.Install(); err != nil {
 		return fmt.Errorf("installing service on %s: %w", service.Platform(), err)
 	}
-	fmt.Fprintf(env.Stdout, "installed service %q (%s): outpost %v\nstart it with `outpost start`\n", ServiceName, service.Platform(), sc.Arguments)
+	fmt.Fprintf(env.Stdout, "installed service %q (%s): outpost %v\n%s\nstart it with `outpost start`\n", ServiceName, service.Platform(), sc.Arguments, trust)
 	return nil
 }
 

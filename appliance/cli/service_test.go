@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"crypto/ed25519"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -8,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/kardianos/service"
+
+	"outpost/firmware/identity"
 )
 
 func TestServiceConfigArguments(t *testing.T) {
@@ -32,6 +35,11 @@ func TestServiceConfigArguments(t *testing.T) {
 	sc, err = ServiceConfig("", "/var/lib/outpost")
 	if err != nil || strings.Join(sc.Arguments, " ") != "run --data /var/lib/outpost" {
 		t.Fatalf("default: %v %v", sc.Arguments, err)
+	}
+	// --trust-first-stick goes to the daemon's arguments.
+	sc, err = ServiceConfig("", "/var/lib/outpost", "--trust-first-stick")
+	if err != nil || strings.Join(sc.Arguments, " ") != "run --data /var/lib/outpost --trust-first-stick" {
+		t.Fatalf("trust on first use: %v %v", sc.Arguments, err)
 	}
 	// A config that does not load is refused before anything is installed.
 	os.WriteFile(cfg, []byte("site: Acme\nchecks:\n  - {id: a, kind: tcp, target: '127.0.0.1:1', interval: 5x}\n"), 0o644)
@@ -150,4 +158,30 @@ func TestAgentSystemdUnitGenerated(t *testing.T) {
 		}
 	}
 	s.Uninstall()
+}
+
+// TestInstallMSPKey: `install --msp-key` (and `bundle trust` with the
+// daemon stopped) writes DATA/msp.pub, creating DATA for root only, and
+// does not silently replace another key unless told to.
+func TestInstallMSPKey(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	a, _, _ := ed25519.GenerateKey(nil)
+	b, _, _ := ed25519.GenerateKey(nil)
+	file, err := installMSPKey(data, a, false)
+	if err != nil || file != filepath.Join(data, "msp.pub") {
+		t.Fatalf("install: %s %v", file, err)
+	}
+	if fi, _ := os.Stat(data); runtime.GOOS != "windows" && fi.Mode().Perm() != 0o750 {
+		t.Fatalf("data dir mode %v", fi.Mode())
+	}
+	got, _ := os.ReadFile(file)
+	if strings.TrimSpace(string(got)) != identity.FormatPublicKey(a) {
+		t.Fatalf("msp.pub holds %q", got)
+	}
+	if _, err := installMSPKey(data, b, false); err == nil || !strings.Contains(err.Error(), "--replace") {
+		t.Fatalf("another key without --replace: %v", err)
+	}
+	if _, err := installMSPKey(data, b, true); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -18,6 +18,8 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"regexp"
 	"strings"
 	"time"
@@ -59,9 +61,18 @@ type Manifest struct {
 	Target string `json:"target"`
 	// Site names the site, for receipts and logs.
 	Site string `json:"site"`
-	// MSPKey is the signing key's public half ("ed25519:..."); the first
-	// bundle a box applies pins it.
+	// MSPKey is the signing key's public half ("ed25519:..."); a box
+	// applies the bundle only when this is the MSP key it trusts.
 	MSPKey string `json:"msp_key"`
+	// NextMSPKey, when set, rotates the MSP key: a box that applies this
+	// bundle (signed by the key it trusts) trusts this key instead from
+	// then on.
+	NextMSPKey string `json:"next_msp_key,omitempty"`
+	// ResiteFrom lets an any-box bundle move a box provisioned for the
+	// site of that name to Site; without it a box provisioned for another
+	// site refuses the bundle (an any-box bundle for one client is no use
+	// on another client's box).
+	ResiteFrom string `json:"resite_from,omitempty"`
 	// Config is the site config (YAML) of an any-box bundle.
 	Config string `json:"config,omitempty"`
 	// ConfigAge is the site config encrypted with age to the target box's
@@ -175,8 +186,12 @@ func (m Manifest) check() error {
 		return fmt.Errorf("bundle expires (%s) before it was created (%s)", m.Expires.Format(time.RFC3339), m.Created.Format(time.RFC3339))
 	case CheckTarget(m.Target) != nil:
 		return CheckTarget(m.Target)
-	case len(m.Site) > MaxSiteName || strings.IndexFunc(m.Site, unicode.IsControl) >= 0:
+	case badSiteName(m.Site):
 		return fmt.Errorf("bundle site name %q is over %d bytes or holds control characters", abbreviate(m.Site), MaxSiteName)
+	case badSiteName(m.ResiteFrom):
+		return fmt.Errorf("bundle resite_from %q is over %d bytes or holds control characters", abbreviate(m.ResiteFrom), MaxSiteName)
+	case m.ResiteFrom != "" && m.ResiteFrom == m.Site:
+		return fmt.Errorf("bundle resite_from names its own site %q", abbreviate(m.Site))
 	case (m.Config == "") == (m.ConfigAge == ""):
 		return errors.New("bundle needs exactly one of config (any box) and config_age (one box)")
 	case m.Target == AnyBox && m.ConfigAge != "":
@@ -186,7 +201,48 @@ func (m Manifest) check() error {
 	case len(m.Config) > MaxConfigSize || len(m.ConfigAge) > MaxConfigSize*2:
 		return fmt.Errorf("bundle config is over %d bytes", MaxConfigSize)
 	}
+	if m.NextMSPKey != "" {
+		next, err := identity.ParsePublicKey(m.NextMSPKey)
+		if err != nil {
+			return fmt.Errorf("bundle next_msp_key: %w", err)
+		}
+		if cur, err := identity.ParsePublicKey(m.MSPKey); err == nil && cur.Equal(next) {
+			return errors.New("bundle next_msp_key is the key that signed it")
+		}
+	}
 	return nil
+}
+
+func badSiteName(s string) bool {
+	return len(s) > MaxSiteName || strings.IndexFunc(s, unicode.IsControl) >= 0
+}
+
+// MaxKeyFile bounds a public key file (msp.pub is one line).
+const MaxKeyFile = 4096
+
+// ParsePublicKeyArg reads an MSP public key given on a command line:
+// the key itself ("ed25519:...") or a file holding it (msp.pub).
+func ParsePublicKeyArg(arg string) (ed25519.PublicKey, error) {
+	if strings.HasPrefix(arg, "ed25519:") {
+		return identity.ParsePublicKey(arg)
+	}
+	f, err := os.Open(arg)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxKeyFile+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > MaxKeyFile {
+		return nil, fmt.Errorf("%s is over %d bytes: not a public key file (msp.pub)", arg, MaxKeyFile)
+	}
+	k, err := identity.ParsePublicKey(string(data))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", arg, err)
+	}
+	return k, nil
 }
 
 // SiteConfig returns the config text, decrypting it with decrypt (the

@@ -5,6 +5,8 @@ import (
 	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -96,6 +98,10 @@ func TestParseRefuses(t *testing.T) {
 		{"no config", resign(t, k, strings.Replace(m(`,"target":"any"`), `,"config":"site: x\n"`, ``, 1)), "exactly one of config"},
 		{"one box, config in clear", resign(t, k, m(`,"target":"ob-0123456789abcdef"`)), "encrypted to that box"},
 		{"bad msp key", resign(t, k, strings.Replace(m(`,"target":"any"`), "ed25519:", "rsa:", 1)), `does not start with "ed25519:"`},
+		{"next key not a key", resign(t, k, m(`,"target":"any","next_msp_key":"ed25519:AAAA"`)), "bundle next_msp_key: public key"},
+		{"next key is the signer", resign(t, k, m(`,"target":"any","next_msp_key":"ed25519:`+pub+`"`)), "next_msp_key is the key that signed it"},
+		{"resite from itself", resign(t, k, m(`,"target":"any","resite_from":"Acme"`)), "resite_from names its own site"},
+		{"resite from with control characters", resign(t, k, m(`,"target":"any","resite_from":"Old\u0007"`)), "resite_from"},
 		{"config too big", resign(t, k, strings.Replace(m(`,"target":"any"`), `"site: x\n"`, `"`+strings.Repeat("#", bundle.MaxConfigSize+1)+`"`, 1)), "config is over"},
 	}
 	for _, c := range cases {
@@ -135,6 +141,41 @@ func swapKey(t *testing.T, good []byte) []byte {
 	env["manifest"] = base64.StdEncoding.EncodeToString(mb)
 	out, _ := json.Marshal(env)
 	return out
+}
+
+// TestRotationAndResiteFields: the fields a key rotation and a re-site
+// add are signed with the rest and read back.
+func TestRotationAndResiteFields(t *testing.T) {
+	k, next := key(t), key(t)
+	m := manifest()
+	m.NextMSPKey, m.ResiteFrom = "ed25519:"+base64.StdEncoding.EncodeToString(next.Public().(ed25519.PublicKey)), "Old Site"
+	data, err := bundle.Make(k, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := bundle.Parse(data)
+	if err != nil || b.NextMSPKey != m.NextMSPKey || b.ResiteFrom != "Old Site" {
+		t.Fatalf("parsed %+v %v", b, err)
+	}
+}
+
+func TestParsePublicKeyArg(t *testing.T) {
+	k := key(t)
+	text := "ed25519:" + base64.StdEncoding.EncodeToString(k.Public().(ed25519.PublicKey))
+	p := filepath.Join(t.TempDir(), "msp.pub")
+	os.WriteFile(p, []byte(text+"\n"), 0o644)
+	for _, arg := range []string{text, p} {
+		if got, err := bundle.ParsePublicKeyArg(arg); err != nil || !got.Equal(k.Public()) {
+			t.Fatalf("%s: %v", arg, err)
+		}
+	}
+	os.WriteFile(p, bytes.Repeat([]byte("x"), bundle.MaxKeyFile+1), 0o644)
+	if _, err := bundle.ParsePublicKeyArg(p); err == nil || !strings.Contains(err.Error(), "not a public key file") {
+		t.Fatalf("a big file: %v", err)
+	}
+	if _, err := bundle.ParsePublicKeyArg(filepath.Join(t.TempDir(), "none")); err == nil {
+		t.Fatal("a missing file was read as a key")
+	}
 }
 
 func TestMakeRefusesWhatParseWould(t *testing.T) {

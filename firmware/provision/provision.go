@@ -1,7 +1,8 @@
-// Package provision applies signed bundles to the box: the rules a
-// bundle must pass (pinned MSP key, newer version, not expired, for this
-// box), the atomic switch of config and provisioning state, and the
-// receipt the box writes back.
+// Package provision applies signed bundles to the box: the trust anchor
+// (the one MSP key the box trusts, and how it came to trust it), the rules
+// a bundle must pass (signed by that key, newer version, not expired, for
+// this box and its site), the atomic switch of config and provisioning
+// state, and the receipt the box writes back.
 package provision
 
 import (
@@ -10,7 +11,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -18,7 +21,6 @@ import (
 	"outpost/checks/clock"
 	"outpost/firmware/bundle"
 	"outpost/firmware/identity"
-	"outpost/store"
 )
 
 // StateBlob is the store blob with the provisioning state.
@@ -26,13 +28,27 @@ const StateBlob = "provision-state"
 
 // State is what provisioning remembers.
 type State struct {
-	// PinnedKey is the MSP key pinned by the first bundle applied; later
-	// bundles must be signed with it until a factory reset.
+	// PinnedKey is the MSP key the box trusts: bundles (and phone-home
+	// replies) must be signed with it. It is set from a trust anchor (the
+	// key installed with the box, the boot partition's key file, `outpost
+	// bundle trust` at the box), by trust on first use on a box in factory
+	// state, or by a bundle signed with the previous key that names the
+	// next one.
 	PinnedKey string    `json:"pinned_key,omitempty"`
 	PinnedAt  time.Time `json:"pinned_at,omitzero"`
+	// PinnedBy says how the key came to be trusted, for the settings page
+	// and `outpost bundle status`.
+	PinnedBy string `json:"pinned_by,omitempty"`
+	// FirstUse is true when the key was pinned by trust on first use:
+	// whoever inserted the first stick chose it, so it is shown as such
+	// until it is confirmed or replaced at the box.
+	FirstUse bool `json:"first_use,omitempty"`
 	// Version is the applied bundle's version; older or equal ones are
 	// refused.
-	Version   uint64    `json:"version,omitempty"`
+	Version uint64 `json:"version,omitempty"`
+	// Site is the site the applied bundle was made for: an any-box
+	// bundle for another site is refused unless it names this one in
+	// resite_from.
 	Site      string    `json:"site,omitempty"`
 	AppliedAt time.Time `json:"applied_at,omitzero"`
 	// Last is the receipt of the last bundle seen, applied or refused.
@@ -68,9 +84,32 @@ const (
 	Refused = "refused"
 )
 
+// StateReader reads the provisioning state blob (the store).
+type StateReader interface {
+	// GetBlob returns the value stored under name, or nil and no error
+	// when there is none; an error means it could not be read.
+	GetBlob(name string) ([]byte, error)
+}
+
+// Store is the box's store as provisioning needs it (*store.Store): the
+// provisioning state blob, and the config and that state switched
+// together.
+type Store interface {
+	StateReader
+	// PutBlob stores value under name, replacing what was there; an
+	// error means it was not written.
+	PutBlob(name string, value []byte) error
+	// SwitchConfig records raw (from source) as the config in force and,
+	// in the same transaction, stores blobs: a power cut leaves both old
+	// or both new. It returns the number of the config version in force
+	// (unchanged when raw equals the current config); on an error
+	// neither the config nor a blob was written.
+	SwitchConfig(source string, raw []byte, blobs map[string][]byte) (version int, err error)
+}
+
 // Options wire a Provisioner to its daemon.
 type Options struct {
-	Store      *store.Store
+	Store      Store
 	Identity   *identity.Identity
 	Clock      clock.Clock
 	Log        *slog.Logger
@@ -88,6 +127,24 @@ type Options struct {
 	// the config have passed and just before the config and state are
 	// switched: tests hold or observe the apply there. Nil does nothing.
 	BeforeSwitch func()
+
+	// TrustFile is the MSP key installed with the box (DATA/msp.pub,
+	// written by `outpost install --msp-key` and `outpost bundle trust`):
+	// the box trusts it while it trusts no other key, and the file is
+	// kept in step with the key trusted. Empty: none.
+	TrustFile string
+	// BootFiles are MSP key files on the image's boot partition
+	// (outpost-msp.pub), trusted by a box in factory state that trusts no
+	// key yet: the MSP puts its key there when it writes the image.
+	BootFiles []string
+	// TrustFirstStick allows trust on first use (`outpost install
+	// --trust-first-stick`): a box that trusts no key and is in factory
+	// state trusts the key of the first bundle it applies, and says so.
+	TrustFirstStick bool
+	// FactoryState says whether the box is as it left the factory: its
+	// config only ever the embedded default, no web UI accounts; why says
+	// what is not. Nil counts as never in factory state.
+	FactoryState func() (ok bool, why string)
 }
 
 // defaultBeforeSwitch is the BeforeSwitch of a Provisioner whose Options
@@ -120,7 +177,7 @@ func New(o Options) *Provisioner {
 func (p *Provisioner) State() (State, error) { return LoadState(p.o.Store) }
 
 // LoadState reads the provisioning state from a store.
-func LoadState(st *store.Store) (State, error) {
+func LoadState(st StateReader) (State, error) {
 	var s State
 	data, err := st.GetBlob(StateBlob)
 	if err != nil || data == nil {
@@ -129,11 +186,15 @@ func LoadState(st *store.Store) (State, error) {
 	if err := json.Unmarshal(data, &s); err != nil {
 		return s, fmt.Errorf("provisioning state unreadable: %w", err)
 	}
+	if s.PinnedKey != "" && s.PinnedBy == "" {
+		// Recorded before trust anchors: every pin was the first bundle's.
+		s.PinnedBy, s.FirstUse = "trust on first use: the first bundle applied (by an Outpost version without trust anchors)", true
+	}
 	return s, nil
 }
 
-// PinnedKey is the MSP key later bundles (and phone-home replies) must be
-// signed with; ok is false before the first bundle.
+// PinnedKey is the MSP key bundles (and phone-home replies) must be
+// signed with; ok is false while the box trusts no key.
 func (p *Provisioner) PinnedKey() (ed25519.PublicKey, bool) {
 	s, err := p.State()
 	if err != nil || s.PinnedKey == "" {
@@ -163,9 +224,28 @@ func (p *Provisioner) ApplyBundle(ctx context.Context, data []byte, source strin
 	}
 	rc.BundleVersion, rc.Site = b.Version, b.Site
 	var reasons []string
-	if st.PinnedKey != "" && st.PinnedKey != b.MSPKey {
-		reasons = append(reasons, fmt.Sprintf("signed by MSP key %s, but this box is pinned to %s since %s; a different MSP key needs a factory reset at the box",
-			identity.KeyID(b.Key), keyID(st.PinnedKey), st.PinnedAt.Format(time.RFC3339)))
+	firstUse := false
+	if st.PinnedKey == "" {
+		if ast, ok := p.trustAnchor(st); ok {
+			st = ast
+		}
+	}
+	switch {
+	case st.PinnedKey == "":
+		ok, why := p.firstUse(st)
+		if ok {
+			firstUse = true
+			break
+		}
+		reasons = append(reasons, fmt.Sprintf("signed by MSP key %s, but this box trusts no MSP key: install it with `outpost install --msp-key msp.pub`, put outpost-msp.pub on the image's boot partition, or run `outpost bundle trust msp.pub` at the box%s",
+			identity.KeyID(b.Key), why))
+	case st.PinnedKey != b.MSPKey:
+		reasons = append(reasons, fmt.Sprintf("signed by MSP key %s, but this box trusts %s (pinned %s, %s); another key needs a bundle signed by %s that names it (bundle make --next-key), or `outpost bundle trust KEY --replace` at the box",
+			identity.KeyID(b.Key), keyID(st.PinnedKey), st.PinnedAt.Format(time.RFC3339), st.PinnedBy, keyID(st.PinnedKey)))
+	}
+	if b.Target == bundle.AnyBox && st.Site != "" && b.Site != st.Site && b.ResiteFrom != st.Site {
+		reasons = append(reasons, fmt.Sprintf("an any-box bundle for site %q; this box is provisioned for site %q (a bundle that moves it names that site: bundle make --resite-from %q; or make one for this box: bundle make --receipt)",
+			b.Site, st.Site, st.Site))
 	}
 	// A box whose clock reads before this software existed (no RTC, no
 	// NTP yet) cannot tell how old a bundle is: it judges expiry at the
@@ -204,9 +284,16 @@ func (p *Provisioner) ApplyBundle(ctx context.Context, data []byte, source strin
 		return p.refuse(st, rc, err)
 	}
 	next := st
-	if next.PinnedKey == "" {
-		next.PinnedKey, next.PinnedAt = b.MSPKey, now
-		p.o.Log.Warn("provisioning: MSP key pinned (trust on first use)", "key", identity.KeyID(b.Key), "site", b.Site)
+	if firstUse {
+		next.PinnedKey, next.PinnedAt, next.FirstUse = b.MSPKey, now, true
+		next.PinnedBy = fmt.Sprintf("trust on first use: bundle v%d from %s, applied while the box was in factory state", b.Version, source)
+		rc.Notes = append(rc.Notes, fmt.Sprintf("MSP key %s pinned by trust on first use (the box was in factory state): check that it is your MSP's key", identity.KeyID(b.Key)))
+	}
+	if b.NextMSPKey != "" {
+		nk, _ := identity.ParsePublicKey(b.NextMSPKey) // checked by Parse
+		next.PinnedKey, next.PinnedAt, next.FirstUse = b.NextMSPKey, now, false
+		next.PinnedBy = fmt.Sprintf("rotated by bundle v%d, signed by the previous key %s", b.Version, identity.KeyID(b.Key))
+		rc.Notes = append(rc.Notes, fmt.Sprintf("MSP key rotated: this box trusts %s from now on, and no longer %s", identity.KeyID(nk), identity.KeyID(b.Key)))
 	}
 	next.Version, next.Site, next.AppliedAt = b.Version, b.Site, now
 	rc.Result, rc.AppliedVersion = Applied, b.Version
@@ -215,6 +302,7 @@ func (p *Provisioner) ApplyBundle(ctx context.Context, data []byte, source strin
 	if err != nil {
 		return p.refuse(st, rc, err)
 	}
+	p.o.Log.Info("provisioning: bundle verified; switching the config", "version", b.Version, "site", b.Site, "key", identity.KeyID(b.Key))
 	if p.o.BeforeSwitch != nil {
 		p.o.BeforeSwitch()
 	}
@@ -224,8 +312,16 @@ func (p *Provisioner) ApplyBundle(ctx context.Context, data []byte, source strin
 		rc.Result, rc.AppliedVersion = Refused, st.Version
 		return p.refuse(st, rc, fmt.Errorf("recording the config: %w", err))
 	}
-	rc.ConfigVersion = cv.Version
-	p.o.Log.Info("provisioning: bundle applied", "version", b.Version, "site", b.Site, "source", source, "config_version", cv.Version)
+	rc.ConfigVersion = cv
+	if next.PinnedKey != st.PinnedKey {
+		if firstUse {
+			p.o.Log.Warn("provisioning: MSP key pinned by trust on first use", "key", identity.KeyID(b.Key), "site", b.Site)
+		} else {
+			p.o.Log.Warn("provisioning: MSP key rotated by a bundle signed with the previous key", "from", identity.KeyID(b.Key), "to", keyID(next.PinnedKey))
+		}
+		p.writeTrustFile(next.PinnedKey)
+	}
+	p.o.Log.Info("provisioning: bundle applied", "version", b.Version, "site", b.Site, "source", source, "config_version", cv)
 	if p.o.Activate != nil {
 		if err := p.o.Activate(name, raw, srcName); err != nil {
 			// Validated above, so this is unexpected; the stored config
@@ -284,9 +380,10 @@ func (p *Provisioner) refuse(st State, rc Receipt, err error) (Receipt, error) {
 	return rc, err
 }
 
-// FactoryReset forgets the pinned MSP key and the applied version, so the
-// next bundle pins a key again. The config stays until the next bundle
-// (or the config file) replaces it.
+// FactoryReset forgets the trusted MSP key (and removes TrustFile), the
+// applied version and site: the box then trusts no key until it is told
+// one at the box (Trust). The config stays until the next bundle (or the
+// config file) replaces it.
 func (p *Provisioner) FactoryReset() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -294,7 +391,12 @@ func (p *Provisioner) FactoryReset() error {
 	if err != nil {
 		return err
 	}
-	p.o.Log.Warn("provisioning: factory reset: MSP key unpinned, bundle version forgotten", "was_pinned", keyID(st.PinnedKey), "was_version", st.Version)
+	if p.o.TrustFile != "" {
+		if err := os.Remove(p.o.TrustFile); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("factory reset: removing the installed MSP key: %w", err)
+		}
+	}
+	p.o.Log.Warn("provisioning: factory reset: MSP key unpinned, bundle version and site forgotten", "was_pinned", keyID(st.PinnedKey), "was_version", st.Version, "was_site", st.Site)
 	return p.o.Store.PutBlob(StateBlob, []byte("{}"))
 }
 

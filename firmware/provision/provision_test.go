@@ -84,10 +84,11 @@ func TestBeforeSwitchHook(t *testing.T) {
 		}
 	})
 	msp := mspKey(t)
+	r.trust(t, msp)
 	if _, err := r.apply(t, r.make(t, msp, 5, nil)); err != nil {
 		t.Fatal(err)
 	}
-	want := "pinned=false version=0 config=false active=0 err=<nil>/<nil>"
+	want := "pinned=true version=0 config=false active=0 err=<nil>/<nil>"
 	if len(seen) != 1 || seen[0] != want {
 		t.Fatalf("hook saw %q, want [%q]", seen, want)
 	}
@@ -122,6 +123,14 @@ func (r *rig) make(t *testing.T, key ed25519.PrivateKey, version uint64, mod fun
 	return b
 }
 
+// trust tells the box to trust key, as `outpost bundle trust` does.
+func (r *rig) trust(t *testing.T, key ed25519.PrivateKey) {
+	t.Helper()
+	if _, err := r.p.Trust(key.Public().(ed25519.PublicKey), false, "test"); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func (r *rig) apply(t *testing.T, data []byte) (provision.Receipt, error) {
 	t.Helper()
 	return r.p.ApplyBundle(context.Background(), data, "test stick")
@@ -138,6 +147,12 @@ func (r *rig) refused(t *testing.T, data []byte, want string) {
 func TestApplyPinsAndRefuses(t *testing.T) {
 	r := newRig(t)
 	msp := mspKey(t)
+	r.refused(t, r.make(t, msp, 5, nil), "this box trusts no MSP key")
+	if _, ok, _ := r.st.CurrentConfig(); ok || len(r.active) != 0 {
+		t.Fatal("a bundle from an untrusted key was recorded or activated")
+	}
+	r.trust(t, msp)
+	pinnedAt := r.clk.Now()
 	rc, err := r.apply(t, r.make(t, msp, 5, nil))
 	if err != nil || rc.Result != provision.Applied || rc.AppliedVersion != 5 || rc.BoxID != r.id.ID() || rc.BoxPublicKey != r.id.PublicKeyString() ||
 		rc.BoxRecipient != r.id.Recipient() || rc.UICertSHA256 != "AB:CD" || rc.BoxVersion != "v1.2.3" || rc.Site != "Acme Dental" || rc.ConfigVersion != 1 {
@@ -147,7 +162,7 @@ func TestApplyPinsAndRefuses(t *testing.T) {
 		t.Fatalf("activated: %v", r.active)
 	}
 	st, _ := r.p.State()
-	if st.PinnedKey != identity.FormatPublicKey(msp.Public().(ed25519.PublicKey)) || !st.PinnedAt.Equal(r.clk.Now()) || st.Version != 5 {
+	if st.PinnedKey != identity.FormatPublicKey(msp.Public().(ed25519.PublicKey)) || !st.PinnedAt.Equal(pinnedAt) || st.PinnedBy != "test" || st.FirstUse || st.Version != 5 {
 		t.Fatalf("state after first bundle: %+v", st)
 	}
 	cv, _, err := r.st.CurrentConfig()
@@ -156,7 +171,7 @@ func TestApplyPinsAndRefuses(t *testing.T) {
 	}
 
 	// Each refusal leaves config, pin and version as they were.
-	r.refused(t, r.make(t, mspKey(t), 6, nil), "a different MSP key needs a factory reset")
+	r.refused(t, r.make(t, mspKey(t), 6, nil), "but this box trusts "+identity.KeyID(msp.Public().(ed25519.PublicKey))+" (pinned 2026-11-24T10:00:00Z, test); another key needs a bundle signed by")
 	r.refused(t, r.make(t, msp, 5, nil), "version 5 is not newer than the applied version 5")
 	r.refused(t, r.make(t, msp, 4, nil), "version 4 is not newer")
 	r.refused(t, r.make(t, msp, 7, func(m *bundle.Manifest) {
@@ -197,7 +212,8 @@ func TestApplyPinsAndRefuses(t *testing.T) {
 		t.Fatalf("targeted bundle: %+v %v", rc, err)
 	}
 
-	// Factory reset: another MSP key may pin the box, any version.
+	// Factory reset: the box trusts no key until told one at the box;
+	// then that key's bundles apply, any version.
 	if err := r.p.FactoryReset(); err != nil {
 		t.Fatal(err)
 	}
@@ -205,6 +221,8 @@ func TestApplyPinsAndRefuses(t *testing.T) {
 		t.Fatal("still pinned after factory reset")
 	}
 	msp2 := mspKey(t)
+	r.refused(t, r.make(t, msp2, 1, nil), "this box trusts no MSP key")
+	r.trust(t, msp2)
 	if rc, err := r.apply(t, r.make(t, msp2, 1, nil)); err != nil || rc.Result != provision.Applied {
 		t.Fatalf("after factory reset: %+v %v", rc, err)
 	}
@@ -244,7 +262,9 @@ func tamper(t *testing.T, data []byte) []byte {
 // community string is nowhere in the store file.
 func TestSecretsSealedAtRest(t *testing.T) {
 	r := newRig(t)
-	if _, err := r.apply(t, r.make(t, mspKey(t), 1, nil)); err != nil {
+	msp := mspKey(t)
+	r.trust(t, msp)
+	if _, err := r.apply(t, r.make(t, msp, 1, nil)); err != nil {
 		t.Fatal(err)
 	}
 	r.st.Close()
@@ -278,6 +298,7 @@ func TestSecretsSealedAtRest(t *testing.T) {
 func TestUnreadableStateIsKept(t *testing.T) {
 	r := newRig(t)
 	msp := mspKey(t)
+	r.trust(t, msp)
 	if _, err := r.apply(t, r.make(t, msp, 1, nil)); err != nil {
 		t.Fatal(err)
 	}
@@ -307,6 +328,7 @@ func TestUnreadableStateIsKept(t *testing.T) {
 func TestBundleOnBoxWithUnsetClock(t *testing.T) {
 	r := newRig(t)
 	msp := mspKey(t)
+	r.trust(t, msp)
 	made := time.Now()
 	current := func(v uint64) []byte {
 		b, err := bundle.Make(msp, bundle.Manifest{Version: v, Created: made.Add(-time.Hour), Expires: made.Add(24 * time.Hour), Target: bundle.AnyBox, Site: "Acme Dental", Config: siteYAML})

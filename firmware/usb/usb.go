@@ -212,14 +212,17 @@ func (w *Watcher) tryFile(ctx context.Context, p string) {
 // an any-box bundle to several boxes, and each leaves its own receipt.
 func ReceiptName(boxID string) string { return "outpost-receipt-" + boxID + ".json" }
 
-// WriteReceipt writes rc into dir with WriteFileSynced.
+// WriteReceipt writes rc into dir with WriteFileSynced, mode 0600 where
+// the filesystem has modes (a FAT stick has none: everyone who holds the
+// stick reads it, and a receipt carries no secret, only the box's public
+// keys, its certificate's fingerprint and what became of the bundle).
 func WriteReceipt(dir string, rc provision.Receipt) error {
 	data, err := json.MarshalIndent(rc, "", "  ")
 	if err != nil {
 		return err
 	}
 	data = append(data, '\n')
-	return WriteFileSynced(filepath.Join(dir, ReceiptName(rc.BoxID)), data, 0o644)
+	return WriteFileSynced(filepath.Join(dir, ReceiptName(rc.BoxID)), data, 0o600)
 }
 
 // WriteFileSynced writes data to dest through a temporary file in the
@@ -244,8 +247,11 @@ func WriteFileSynced(dest string, data []byte, perm os.FileMode) error {
 	if err := tmp.Close(); err != nil {
 		return err
 	}
-	if err := os.Chmod(tmp.Name(), perm); err != nil {
-		return err
+	// The temporary file is 0600 already; FAT and exFAT ignore modes.
+	if perm != 0o600 {
+		if err := os.Chmod(tmp.Name(), perm); err != nil {
+			return err
+		}
 	}
 	if err := os.Rename(tmp.Name(), dest); err != nil {
 		return err

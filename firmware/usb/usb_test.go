@@ -49,13 +49,18 @@ func newBox(t *testing.T) *box {
 			b.applied = append(b.applied, c.Site)
 			return nil
 		}})
+	if _, err := b.p.Trust(b.msp.Public().(ed25519.PublicKey), false, "test"); err != nil {
+		t.Fatal(err)
+	}
 	return b
 }
 
 func (b *box) bundle(t *testing.T, version uint64, site string) []byte {
 	t.Helper()
 	now := time.Now()
-	data, err := bundle.Make(b.msp, bundle.Manifest{Version: version, Created: now, Expires: now.Add(time.Hour), Target: bundle.AnyBox, Site: site,
+	// One site for the bundles (an any-box bundle for another site is
+	// refused); the config's name tells them apart.
+	data, err := bundle.Make(b.msp, bundle.Manifest{Version: version, Created: now, Expires: now.Add(time.Hour), Target: bundle.AnyBox, Site: "Acme",
 		Config: "site: " + site + "\nchecks: []\n"})
 	if err != nil {
 		t.Fatal(err)
@@ -107,6 +112,9 @@ func TestMountRootStick(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(stick); len(entries) != 2 {
 		t.Fatalf("stick holds %d files (a temporary receipt left behind?)", len(entries))
+	}
+	if fi, _ := os.Stat(filepath.Join(stick, usb.ReceiptName(b.id.ID()))); fi.Mode().Perm() != 0o600 {
+		t.Fatalf("receipt mode %v", fi.Mode())
 	}
 
 	// Pulled out, a newer bundle put on, inserted again.
