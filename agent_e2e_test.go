@@ -54,17 +54,21 @@ func freePort(t *testing.T) string {
 }
 
 // TestAgentPairsWithRunningBox runs a real box daemon and a real agent
-// daemon (both this binary) on loopback: the technician's pair code, the
-// agent's checks with this machine's true disk figures, inventory
-// collected by the box on its own after pairing, healing through the
-// agent, and revocation.
+// daemon (both this binary) on loopback: the technician's pair code (no
+// --box-fingerprint: the code authenticates the box), the server's own
+// allow-list, which the box's config cannot widen, the agent's checks
+// with this machine's true disk figures, inventory collected by the box
+// on its own after pairing, healing through the agent, and revocation of
+// an agent that is down at the time, delivered when it is back.
 func TestAgentPairsWithRunningBox(t *testing.T) {
 	ui := freePort(t)
 	cfg := writeConfig(t, `site: Acme
 healing: {settle: 100ms}
 agents:
   - name: srv1
-    services: [outpost-e2e-unit]
+    services: [outpost-e2e-unit, sshd]
+    scripts:
+      - {name: shell, command: /bin/sh, args: [-c, id]}
 checks:
   - {id: srv1-disk, kind: agent_disk, target: srv1, interval: 1s, options: {volume: /}}
   - id: srv1-up
@@ -92,24 +96,31 @@ checks:
 		}
 		return ""
 	})
-	m := regexp.MustCompile(`--box (\S+) --pair-code (\S+) --box-fingerprint (\S+)`).FindStringSubmatch(out)
+	m := regexp.MustCompile(`--box (\S+) --pair-code (\S+) --box-fingerprint (\S+) --allow-service outpost-e2e-unit --allow-service sshd --allow-script shell=/bin/sh\n`).FindStringSubmatch(out)
 	if m == nil || m[1] != "https://"+ui {
-		t.Fatalf("pair-code output (want --box https://%s):\n%s", ui, out)
+		t.Fatalf("pair-code output (want --box https://%s and the config's allow-list):\n%s", ui, out)
 	}
 	code, fp := m[2], m[3]
 
-	// A wrong code is refused with a reason the technician can act on.
-	bad, rc := outpost(t, "agent", "run", "--listen", "127.0.0.1:0", "--data", t.TempDir(), "--box", "https://"+ui, "--pair-code", "000-000", "--box-fingerprint", fp)
+	// A wrong code (the right handle, a wrong secret) is refused with a
+	// reason the technician can act on.
+	bad, rc := outpost(t, "agent", "run", "--listen", "127.0.0.1:0", "--data", t.TempDir(), "--box", "https://"+ui, "--pair-code", code[:4]+"000-000", "--box-fingerprint", fp)
 	if rc == 0 || !strings.Contains(bad, "pair code wrong") {
 		t.Fatalf("wrong pair code: %d\n%s", rc, bad)
 	}
 
-	ag := exec.Command(binPath, "agent", "run", "--listen", "127.0.0.1:0", "--data", agentData, "--box", "https://"+ui, "--pair-code", code, "--box-fingerprint", fp)
-	var agLog logTail
-	agLog.follow(ag)
-	if err := ag.Start(); err != nil {
-		t.Fatal(err)
+	// The server allows one unit: not sshd, not a shell.
+	agListen := freePort(t)
+	startAgent := func(args ...string) (*exec.Cmd, *logTail) {
+		ag := exec.Command(binPath, append([]string{"agent", "run", "--listen", agListen, "--data", agentData}, args...)...)
+		var l logTail
+		l.follow(ag)
+		if err := ag.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return ag, &l
 	}
+	ag, agLog := startAgent("--box", "https://"+ui, "--pair-code", code, "--allow-service", "outpost-e2e-unit")
 	defer func() { ag.Process.Signal(syscall.SIGTERM); ag.Wait() }()
 
 	// The disk check reports this machine's root volume as statfs sees it.
@@ -156,16 +167,37 @@ checks:
 	}
 	// The agent's log reaches us through a pipe, after its answer.
 	waitFor(t, "the agent to log the command", patience, func() string {
-		if !strings.Contains(agLog.String(), "outpost-e2e-unit") {
+		if !strings.Contains(agLog.String(), `msg=command action=restart service=outpost-e2e-unit`) {
 			return "agent did not log the command:\n" + agLog.String()
 		}
 		return ""
 	})
-
-	out, rc = outpost(t, "agent", "revoke", "srv1", "--data", boxData)
-	if rc != 0 || !strings.Contains(out, "it forgot this box too") {
-		t.Fatalf("revoke: %d\n%s", rc, out)
+	// What the box's config asks beyond the server's allow-list is
+	// refused by the agent, logged there with the full command line, and
+	// the box says so too.
+	if l := agLog.String(); !strings.Contains(l, `script \"shell\" = /bin/sh -c id (not on this server's allow-list)`) || !strings.Contains(l, `service \"sshd\" (not on this server's allow-list)`) {
+		t.Fatalf("the agent did not log the refused part of the box's allow-list:\n%s", l)
 	}
+	if !strings.Contains(boxLog.String(), "the agent's own allow-list does not allow this script") {
+		t.Fatalf("the box did not warn that the agent refuses part of its config:\n%s", boxLog.String())
+	}
+
+	// Revoked while the agent is down: the box destroys the key it
+	// presented, and delivers its signed revocation when the agent is
+	// back (its inventory round, every minute).
+	ag.Process.Signal(syscall.SIGTERM)
+	ag.Wait()
+	out, rc = outpost(t, "agent", "revoke", "srv1", "--data", boxData)
+	if rc != 0 || !strings.Contains(out, "could not be told now") {
+		t.Fatalf("revoke while the agent is down: %d\n%s", rc, out)
+	}
+	ag, agLog = startAgent()
+	waitFor(t, "the revocation to reach the agent", time.Minute+patience, func() string {
+		if !strings.Contains(agLog.String(), "the box revoked this agent's pairing (signed revocation checked)") {
+			return "the agent never heard of its revocation:\nagent log:\n" + agLog.String() + "\nbox log:\n" + boxLog.String()
+		}
+		return ""
+	})
 	waitFor(t, "the revoked agent to show in status", patience, func() string {
 		out, _ = outpost(t, "status", "--data", boxData)
 		if !regexp.MustCompile(`srv1-disk\s+agent_disk\s+srv1\s+(UNKNOWN|CRITICAL)\s.*revoked`).MatchString(out) {

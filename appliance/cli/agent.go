@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"text/tabwriter"
 	"time"
@@ -30,10 +31,16 @@ var AgentServiceName = "outpost-agent"
 
 const agentUsage = `agent <subcommand>
 
-On a server (the agent):
-  agent run       [--listen ADDR] [--data DIR] [--box URL --pair-code CODE [--box-fingerprint FP]]
-  agent install   --box https://BOX:PORT --pair-code 123-456 [--box-fingerprint FP] [--listen ADDR] [--data DIR]
+On a server (the agent), as Administrator or root:
+  agent install   --box https://BOX:PORT --pair-code 123-456-789 [--box-fingerprint FP]
+                  [--allow-service NAME]... [--allow-script NAME=ABSOLUTE-PATH]... [--allow-log LOG]...
+                  [--listen ADDR] [--data DIR]
+  agent run       [--listen ADDR] [--data DIR] [--box URL --pair-code CODE [--box-fingerprint FP]] [--allow-...]
   agent uninstall
+
+  The --allow-* flags write the server's own allow-list (DIR/allow.yaml): the
+  box can only narrow it. Without them install keeps an existing one, or
+  writes one that allows no service, no script and the system logs only.
 
 On the box (talks to the running daemon):
   agent pair-code NAME [--data DIR]
@@ -80,16 +87,55 @@ func defaultAgentData() string {
 
 type agentFlags struct {
 	listen, data, box, code, boxFP *string
+	services, scripts, logs        *stringList
 }
 
+// stringList is a repeatable flag.
+type stringList []string
+
+func (l *stringList) String() string     { return strings.Join(*l, ", ") }
+func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
+
 func addAgentFlags(fs *flag.FlagSet) agentFlags {
-	return agentFlags{
-		listen: fs.String("listen", agentd.DefaultListen, "address the agent serves the box on"),
-		data:   fs.String("data", defaultAgentData(), "agent data directory (key and pairing)"),
-		box:    fs.String("box", "", "the box's https://host:port, for pairing"),
-		code:   fs.String("pair-code", "", "one-time pair code from `outpost agent pair-code NAME` on the box"),
-		boxFP:  fs.String("box-fingerprint", "", "the box's certificate fingerprint printed with the pair code (optional, recommended)"),
+	f := agentFlags{
+		listen:   fs.String("listen", agentd.DefaultListen, "address the agent serves the box on"),
+		data:     fs.String("data", defaultAgentData(), "agent data directory (key, pairing, allow-list)"),
+		box:      fs.String("box", "", "the box's https://host:port, for pairing"),
+		code:     fs.String("pair-code", "", "one-time pair code from `outpost agent pair-code NAME` on the box"),
+		boxFP:    fs.String("box-fingerprint", "", "the box's HTTPS certificate fingerprint printed with the pair code (optional: the code authenticates the box)"),
+		services: &stringList{}, scripts: &stringList{}, logs: &stringList{},
 	}
+	fs.Var(f.services, "allow-service", "a service or systemd unit the box may restart, start and stop (repeat the flag for more)")
+	fs.Var(f.scripts, "allow-script", "NAME=ABSOLUTE-PATH: a program the box may run by name, without a shell (arguments: edit allow.yaml)")
+	fs.Var(f.logs, "allow-log", "a log the box may read: a Windows log name, journal, or an absolute file path (default: "+strings.Join(agentd.DefaultLogs(), ", ")+")")
+	return f
+}
+
+// allowList writes the allow-list the --allow-* flags give. Without
+// them, install (always) keeps an existing file or writes the default
+// one; run leaves things as they are.
+func (f agentFlags) allowList(env *Env, a *agentd.Agent, install bool) error {
+	given := len(*f.services)+len(*f.scripts)+len(*f.logs) > 0
+	switch {
+	case given:
+	case !install:
+		return nil // the agent logs its allow-list, or what is wrong with it, when it starts serving
+	default:
+		if _, err := os.Stat(a.AllowPath()); err == nil {
+			summary, err := a.AllowSummary()
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(env.Stdout, "keeping the allow-list %s: %s\n", a.AllowPath(), summary)
+			return nil
+		}
+	}
+	summary, err := a.SetAllowFlags(*f.services, *f.scripts, *f.logs)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "allow-list %s: %s\n", a.AllowPath(), summary)
+	return nil
 }
 
 func (f agentFlags) pair(ctx context.Context, env *Env, a *agentd.Agent) error {
@@ -97,7 +143,7 @@ func (f agentFlags) pair(ctx context.Context, env *Env, a *agentd.Agent) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stdout, "paired with %s as %q (site %q); the box's key %s is pinned\n", *f.box, st.Name, st.Site, st.BoxFingerprint)
+	fmt.Fprintf(env.Stdout, "paired with %s as %q (site %q): the box proved the pair code; its key %s is pinned\n", *f.box, st.Name, st.Site, st.BoxFingerprint)
 	return nil
 }
 
@@ -110,6 +156,9 @@ func agentRun(ctx context.Context, env *Env, args []string) error {
 	log := slog.New(slog.NewTextHandler(env.Stderr, nil))
 	a, err := agentd.New(agentd.Options{DataDir: *f.data, Log: log, Version: appliance.Version})
 	if err != nil {
+		return err
+	}
+	if err := f.allowList(env, a, false); err != nil {
 		return err
 	}
 	// Listen before pairing so the box learns the real port (":0" in
@@ -209,6 +258,9 @@ func agentInstall(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := f.allowList(env, a, true); err != nil {
+		return err
+	}
 	// Pair first: a wrong code or an unreachable box fails before
 	// anything is installed.
 	if err := f.pair(ctx, env, a); err != nil {
@@ -274,8 +326,23 @@ func agentPairCode(ctx context.Context, env *Env, args []string) error {
 	if err := Control(ctx, data, "POST", "/agents/pair-code", map[string]string{"name": name}, &a); err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stdout, "pair code for agent %q: %s (one use, valid until %s)\n", a.Agent, a.Code, a.Expires.Local().Format("15:04:05"))
-	fmt.Fprintf(env.Stdout, "on the server run:\n  outpost agent install --box %s --pair-code %s --box-fingerprint %s\n", pairURL(a.PairAddr), a.Code, a.BoxFingerprint)
+	fmt.Fprintf(env.Stdout, "pair code for agent %q: %s (one use, valid until %s; 5 wrong tries void it)\n", a.Agent, a.Code, a.Expires.Local().Format("15:04:05"))
+	allow := ""
+	for _, s := range a.Services {
+		allow += " --allow-service " + shellWord(s)
+	}
+	var withArgs []string
+	for _, s := range a.Scripts {
+		allow += " --allow-script " + shellWord(s.Name+"="+s.Command)
+		if len(s.Args) > 0 {
+			withArgs = append(withArgs, s.Name)
+		}
+	}
+	fmt.Fprintf(env.Stdout, "on the server, as Administrator or root, run:\n  outpost agent install --box %s --pair-code %s --box-fingerprint %s%s\n", pairURL(a.PairAddr), a.Code, a.BoxFingerprint, allow)
+	fmt.Fprintln(env.Stdout, "the --allow-* flags are what this box's config asks of the agent; the server's allow-list decides (check them there)")
+	if len(withArgs) > 0 {
+		fmt.Fprintf(env.Stdout, "scripts with arguments (%s): add their args to allow.yaml on the server, as in the box's config\n", strings.Join(withArgs, ", "))
+	}
 	return nil
 }
 
@@ -296,6 +363,9 @@ func agentList(ctx context.Context, env *Env, args []string) error {
 		switch {
 		case s.Record.Revoked():
 			state = "revoked " + s.Record.RevokedAt.Local().Format("2006-01-02 15:04")
+			if s.RevocationPending {
+				state += " (agent not told yet)"
+			}
 		case s.Paired:
 			state = "paired"
 		}
@@ -323,7 +393,7 @@ func agentRevoke(ctx context.Context, env *Env, args []string) error {
 	if a.Told {
 		fmt.Fprintf(env.Stdout, "agent %q revoked; it forgot this box too\n", name)
 	} else {
-		fmt.Fprintf(env.Stdout, "agent %q revoked on the box (the agent could not be told: it keeps refusing this box only after re-pairing elsewhere)\n", name)
+		fmt.Fprintf(env.Stdout, "agent %q revoked on the box, which destroyed the key it presented to it; the agent could not be told now: the box delivers its signed revocation when the agent answers again (it tries every minute)\n", name)
 	}
 	return nil
 }
@@ -367,6 +437,17 @@ func agentTemplate(env *Env, args []string) error {
 	}
 	fmt.Fprint(env.Stdout, out)
 	return nil
+}
+
+// shellWord quotes a word for a command line when it needs it.
+func shellWord(s string) string {
+	if s != "" && !strings.ContainsAny(s, " \t\"'$`&|;<>()*?[]#~!") {
+		return s
+	}
+	if runtime.GOOS == "windows" || strings.Contains(s, `\`) {
+		return `"` + s + `"`
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // pairURL is the --box URL for an agent: the UI address, with the box's

@@ -48,7 +48,11 @@ func runChildAgent() int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	listen := os.Getenv("AGENT_LISTEN")
+	if listen == "" {
+		listen = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -105,6 +109,8 @@ type rig struct {
 	logf   string
 	logs   *strings.Builder
 	cmd    *exec.Cmd
+	// listen is where the next agent child listens ("" = any port).
+	listen string
 }
 
 func newBox(t testing.TB) *rig {
@@ -120,6 +126,11 @@ func newBox(t testing.TB) *rig {
 		t.Fatal(err)
 	}
 	r.cfg = cfg
+	// The server's own allow-list: what the box config asks for, and the
+	// log the checks read.
+	local := PeersFromConfig(cfg.Agents)[0].policy()
+	local.Logs = []string{r.logf}
+	r.allow(t, local)
 	st, err := store.Open(filepath.Join(dir, "outpost.db"), store.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -144,6 +155,18 @@ func newBox(t testing.TB) *rig {
 	return r
 }
 
+// allow writes the agent's own allow-list into its data directory, as
+// `agent install --allow-...` does.
+func (r *rig) allow(t testing.TB, p wire.Policy) {
+	t.Helper()
+	if err := os.MkdirAll(r.data, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := agentd.WriteAllowList(filepath.Join(r.data, agentd.AllowFile), p); err != nil {
+		t.Fatal(err)
+	}
+}
+
 type lockedWriter struct {
 	mu *sync.Mutex
 	b  *strings.Builder
@@ -160,7 +183,7 @@ func (w lockedWriter) Write(p []byte) (int, error) {
 func (r *rig) startAgent(t testing.TB, code string) string {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "OUTPOST_TEST_AGENT=1", "AGENT_DATA="+r.data, "AGENT_BOX="+r.pairTS.URL, "AGENT_CODE="+code)
+	cmd.Env = append(os.Environ(), "OUTPOST_TEST_AGENT=1", "AGENT_DATA="+r.data, "AGENT_BOX="+r.pairTS.URL, "AGENT_CODE="+code, "AGENT_LISTEN="+r.listen)
 	cmd.Stderr = io.Discard
 	if testing.Verbose() {
 		cmd.Stderr = os.Stderr
@@ -173,6 +196,7 @@ func (r *rig) startAgent(t testing.TB, code string) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	r.addr = ""
 	line, _ := bufio.NewReader(out).ReadString('\n')
 	line = strings.TrimSpace(line)
 	if a, ok := strings.CutPrefix(line, "listening "); ok {
@@ -180,6 +204,26 @@ func (r *rig) startAgent(t testing.TB, code string) string {
 	}
 	r.cmd = cmd
 	return line
+}
+
+// boxKey is the key the box presents to that agent.
+func (r *rig) boxKey(t testing.TB, name string) tls.Certificate {
+	t.Helper()
+	c, err := r.c.identity(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// conn is the box's connection to the agent as paired now.
+func (r *rig) conn(t testing.TB, rec store.AgentRecord) *conn {
+	t.Helper()
+	cn, err := r.c.conn(rec.Name, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cn
 }
 
 func paired(t testing.TB) *rig {
@@ -390,11 +434,11 @@ func TestCommandsAllowList(t *testing.T) {
 	// check (as a compromised or buggy box would send) is refused too.
 	rec, _, _ := r.st.GetAgent("srv1")
 	var res wire.CommandResult
-	err = r.c.send(ctx, "srv1", r.c.conn("srv1", rec), "POST", wire.PathCommand, wire.Command{Action: "restart", Target: "sshd", Nonce: newNonce(), Time: time.Now()}, &res)
+	err = r.c.send(ctx, "srv1", r.conn(t, rec), "POST", wire.PathCommand, wire.Command{Action: "restart", Target: "sshd", Nonce: newNonce(), Time: time.Now()}, &res)
 	if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "not on this agent's allow-list") {
 		t.Fatalf("agent must refuse: %v", err)
 	}
-	err = r.c.send(ctx, "srv1", r.c.conn("srv1", rec), "POST", wire.PathCommand, wire.Command{Action: "script", Target: "rm-rf", Nonce: newNonce(), Time: time.Now()}, &res)
+	err = r.c.send(ctx, "srv1", r.conn(t, rec), "POST", wire.PathCommand, wire.Command{Action: "script", Target: "rm-rf", Nonce: newNonce(), Time: time.Now()}, &res)
 	if !errors.Is(err, ErrRefused) {
 		t.Fatalf("agent must refuse an unknown script: %v", err)
 	}
@@ -409,7 +453,7 @@ func TestReplayedAndStaleCommandsRefused(t *testing.T) {
 	r := paired(t)
 	ctx := context.Background()
 	rec, _, _ := r.st.GetAgent("srv1")
-	cn := r.c.conn("srv1", rec)
+	cn := r.conn(t, rec)
 	if err := r.c.syncPolicy(ctx, "srv1", cn); err != nil {
 		t.Fatal(err)
 	}
@@ -452,7 +496,11 @@ type tlsProxy struct {
 }
 
 func newProxy(t *testing.T, target string, tamper bool) *tlsProxy {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	listen := os.Getenv("AGENT_LISTEN")
+	if listen == "" {
+		listen = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -511,7 +559,7 @@ func TestTamperedAndReplayedTrafficRefused(t *testing.T) {
 	r := paired(t)
 	ctx := context.Background()
 	rec, _, _ := r.st.GetAgent("srv1")
-	if err := r.c.syncPolicy(ctx, "srv1", r.c.conn("srv1", rec)); err != nil {
+	if err := r.c.syncPolicy(ctx, "srv1", r.conn(t, rec)); err != nil {
 		t.Fatal(err)
 	}
 
@@ -519,7 +567,7 @@ func TestTamperedAndReplayedTrafficRefused(t *testing.T) {
 		p := newProxy(t, r.addr, true)
 		via := rec
 		via.Address = p.ln.Addr().String()
-		cn := &conn{fp: rec.CertFingerprint, addr: via.Address, http: r.c.conn("srv1", via).http}
+		cn := &conn{fp: rec.CertFingerprint, addr: via.Address, http: r.conn(t, via).http}
 		var res wire.CommandResult
 		err := r.c.send(ctx, "srv1", cn, "POST", wire.PathCommand, wire.Command{Action: "script", Target: "mark", Nonce: newNonce(), Time: time.Now()}, &res)
 		if err == nil {
@@ -536,7 +584,7 @@ func TestTamperedAndReplayedTrafficRefused(t *testing.T) {
 		r.c.mu.Lock()
 		delete(r.c.conns, "srv1")
 		r.c.mu.Unlock()
-		cn := r.c.conn("srv1", via)
+		cn := r.conn(t, via)
 		var res wire.CommandResult
 		if err := r.c.send(ctx, "srv1", cn, "POST", wire.PathCommand, wire.Command{Action: "script", Target: "mark", Nonce: newNonce(), Time: time.Now()}, &res); err != nil || !res.OK {
 			t.Fatalf("through the proxy: %+v %v", res, err)
@@ -568,6 +616,7 @@ func TestRevokedAgentRefusedBothWays(t *testing.T) {
 		t.Fatalf("before: %+v", res)
 	}
 	rec, _, _ := r.st.GetAgent("srv1")
+	oldKey := r.boxKey(t, "srv1")
 	told, err := r.c.Revoke(ctx, "srv1")
 	if err != nil || !told {
 		t.Fatalf("revoke: told=%v %v", told, err)
@@ -580,7 +629,7 @@ func TestRevokedAgentRefusedBothWays(t *testing.T) {
 		t.Fatalf("command to a revoked agent: %v", err)
 	}
 	// The agent forgot the box: even the old pinned key is refused now.
-	fresh := &conn{fp: rec.CertFingerprint, addr: rec.Address, http: &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{Certificates: []tls.Certificate{r.c.cert}, InsecureSkipVerify: true, VerifyConnection: wire.VerifyPinned("agent", rec.CertFingerprint)}}}}
+	fresh := &conn{fp: rec.CertFingerprint, addr: rec.Address, http: &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{Certificates: []tls.Certificate{oldKey}, InsecureSkipVerify: true, VerifyConnection: wire.VerifyPinned("agent", rec.CertFingerprint)}}}}
 	var info wire.Info
 	err = r.c.send(ctx, "srv1", fresh, "GET", wire.PathInfo, nil, &info)
 	if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "not paired") {
@@ -605,9 +654,11 @@ func TestPairingRefusals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wrong := "000-000"
+	// The right handle (first three digits), a wrong secret: the box
+	// refuses the agent's confirmation.
+	wrong := code[:4] + "000-000"
 	if wrong == code {
-		wrong = "000-001"
+		wrong = code[:4] + "000-001"
 	}
 	if line := r.startAgent(t, wrong); !strings.Contains(line, "pair code wrong") {
 		t.Fatalf("wrong code: %q", line)

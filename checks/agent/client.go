@@ -16,7 +16,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/http"
 	"net/url"
@@ -35,6 +34,7 @@ import (
 // Store is the persistence the box side needs; *store.Store implements it.
 type Store interface {
 	GetBlob(name string) ([]byte, error)
+	PutBlob(name string, value []byte) error
 	PutBlobIfAbsent(name string, value []byte) ([]byte, error)
 	PutAgent(r store.AgentRecord) error
 	GetAgent(name string) (store.AgentRecord, bool, error)
@@ -73,12 +73,15 @@ type Options struct {
 	Log   *slog.Logger
 	// PairTLSFingerprint is the fingerprint of the certificate the
 	// pairing endpoint is served with (the box's HTTPS certificate); the
-	// agent's proof is bound to it.
+	// pairing exchange is bound to it.
 	PairTLSFingerprint string
 	// CodeTTL is how long a pair code is valid (default 15 minutes).
 	CodeTTL time.Duration
-	// Identity is the certificate the box presents to agents; when empty
-	// one is generated and kept in the store (blob "agent-box-identity").
+	// Identity is the certificate the box presented to agents paired
+	// before each pairing got its own (blob "agent-box-identity"); when
+	// empty it is loaded or generated there. Every pairing now gets a
+	// fresh identity of its own (blob "agent-box-identity/NAME"), which
+	// revoking that agent destroys.
 	Identity *tls.Certificate
 }
 
@@ -92,19 +95,21 @@ var (
 
 // Client is the box's side of agent mode.
 type Client struct {
-	o    Options
+	o Options
+	// cert is the shared identity of pairings made before version 2.
 	cert tls.Certificate
-	fp   string
 
 	mu       sync.Mutex
 	peers    map[string]Peer
-	codes    map[string]*pending
-	failures int
+	codes    map[string]*pending     // by handle
+	sessions map[string]*pairSession // by session id
+	limiter  *limiter
 	conns    map[string]*conn // by agent name
 	synced   map[string]string
 	touched  map[string]time.Time
 	newPair  chan struct{}
 	pairAddr string
+	courier  []byte // PEM, see courierPEM
 }
 
 // touchEvery bounds how often last contact is written: each write is a
@@ -127,19 +132,10 @@ func (c *Client) touch(name string) {
 	}
 }
 
-type pending struct {
-	name    string
-	expires time.Time
-}
-
 type conn struct {
-	fp, addr string
-	http     *http.Client
+	fp, addr, boxFP string
+	http            *http.Client
 }
-
-// maxPairFailures is how many wrong proofs void every pending code: a
-// six-digit code then withstands guessing.
-const maxPairFailures = 10
 
 var (
 	_ healing.AgentCommander = (*Client)(nil)
@@ -160,7 +156,8 @@ func New(o Options) (*Client, error) {
 	if o.CodeTTL == 0 {
 		o.CodeTTL = 15 * time.Minute
 	}
-	c := &Client{o: o, peers: map[string]Peer{}, codes: map[string]*pending{}, conns: map[string]*conn{}, synced: map[string]string{}, touched: map[string]time.Time{}, newPair: make(chan struct{}, 1)}
+	c := &Client{o: o, peers: map[string]Peer{}, codes: map[string]*pending{}, sessions: map[string]*pairSession{}, limiter: newLimiter(pairBurst, pairRefill),
+		conns: map[string]*conn{}, synced: map[string]string{}, touched: map[string]time.Time{}, newPair: make(chan struct{}, 1)}
 	if o.Identity != nil {
 		c.cert = *o.Identity
 	} else {
@@ -181,12 +178,8 @@ func New(o Options) (*Client, error) {
 			return nil, err
 		}
 	}
-	c.fp = wire.Fingerprint(c.cert.Certificate[0])
 	return c, nil
 }
-
-// Fingerprint is the certificate the box presents to agents.
-func (c *Client) Fingerprint() string { return c.fp }
 
 // SetPeers replaces the configured agents. Changed allow-lists reach each
 // agent on its next contact.
@@ -208,143 +201,6 @@ func (c *Client) Peer(name string) (Peer, bool) {
 	return p, ok
 }
 
-// NewPairCode makes a one-time code for the configured agent name, valid
-// for CodeTTL.
-func (c *Client) NewPairCode(name string) (code string, expires time.Time, err error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if _, ok := c.peers[name]; !ok {
-		return "", time.Time{}, fmt.Errorf("%q is not a configured agent (add it under agents: first; configured: %s)", name, strings.Join(c.peerNamesLocked(), ", "))
-	}
-	n, err := rand.Int(rand.Reader, big.NewInt(1_000_000))
-	if err != nil {
-		return "", time.Time{}, err
-	}
-	digits := fmt.Sprintf("%06d", n.Int64())
-	now := c.o.Clock.Now()
-	c.purgeLocked(now)
-	for k, p := range c.codes {
-		if p.name == name {
-			delete(c.codes, k) // one live code per agent
-		}
-	}
-	expires = now.Add(c.o.CodeTTL)
-	c.codes[digits] = &pending{name: name, expires: expires}
-	c.failures = 0
-	c.o.Log.Info("agent pair code issued", "agent", name, "expires", expires)
-	return digits[:3] + "-" + digits[3:], expires, nil
-}
-
-func (c *Client) peerNamesLocked() []string {
-	var names []string
-	for n := range c.peers {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	if len(names) == 0 {
-		return []string{"none"}
-	}
-	return names
-}
-
-func (c *Client) purgeLocked(now time.Time) {
-	for k, p := range c.codes {
-		if !now.Before(p.expires) {
-			delete(c.codes, k)
-		}
-	}
-}
-
-// PairHandler serves wire.PathPair; mount it on the box's HTTPS server
-// whose certificate fingerprint is Options.PairTLSFingerprint.
-func (c *Client) PairHandler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost {
-			writeJSON(w, http.StatusMethodNotAllowed, wire.Error{Error: "POST only"})
-			return
-		}
-		if r.TLS == nil {
-			writeJSON(w, http.StatusForbidden, wire.Error{Error: "pairing is only done over HTTPS"})
-			return
-		}
-		var req wire.PairRequest
-		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&req); err != nil {
-			writeJSON(w, 400, wire.Error{Error: "pairing request: " + err.Error()})
-			return
-		}
-		resp, err := c.pair(req, r.RemoteAddr)
-		if err != nil {
-			c.o.Log.Warn("agent pairing refused", "from", r.RemoteAddr, "hostname", req.Hostname, "err", err)
-			writeJSON(w, http.StatusForbidden, wire.Error{Code: "pair-refused", Error: err.Error()})
-			return
-		}
-		writeJSON(w, 200, resp)
-	})
-}
-
-func (c *Client) pair(req wire.PairRequest, remote string) (wire.PairResponse, error) {
-	if req.Version != wire.Version {
-		return wire.PairResponse{}, fmt.Errorf("agent speaks protocol %d, this box %d: update one of them", req.Version, wire.Version)
-	}
-	if len(req.Cert) == 0 {
-		return wire.PairResponse{}, errors.New("no agent certificate in the request")
-	}
-	now := c.o.Clock.Now()
-	c.mu.Lock()
-	c.purgeLocked(now)
-	var match *pending
-	var matchCode string
-	for code, p := range c.codes {
-		if wire.CheckPairProof(req.Proof, code, req.Cert, c.o.PairTLSFingerprint) {
-			match, matchCode = p, code
-		}
-	}
-	if match == nil {
-		c.failures++
-		if c.failures >= maxPairFailures {
-			clear(c.codes)
-			c.failures = 0
-			c.mu.Unlock()
-			return wire.PairResponse{}, errors.New("pair code wrong, expired or already used; too many wrong codes, so every pending code was voided: make a new one with `outpost agent pair-code NAME`")
-		}
-		c.mu.Unlock()
-		return wire.PairResponse{}, errors.New("pair code wrong, expired or already used: make a new one with `outpost agent pair-code NAME` on the box")
-	}
-	delete(c.codes, matchCode) // one-time, whatever happens next
-	peer := c.peers[match.name]
-	delete(c.conns, match.name)
-	delete(c.synced, match.name)
-	c.mu.Unlock()
-	addr := peer.Address
-	if addr == "" {
-		addr = learnAddress(remote, req.Listen)
-	}
-	rec := store.AgentRecord{Name: match.name, CertFingerprint: wire.Fingerprint(req.Cert), Address: addr, Hostname: req.Hostname, OS: req.OS, PairedAt: now.UTC()}
-	if err := c.o.Store.PutAgent(rec); err != nil {
-		return wire.PairResponse{}, fmt.Errorf("saving the pairing: %w", err)
-	}
-	c.o.Log.Info("agent paired", "agent", rec.Name, "hostname", rec.Hostname, "os", rec.OS, "address", rec.Address, "fingerprint", rec.CertFingerprint)
-	select {
-	case c.newPair <- struct{}{}:
-	default:
-	}
-	return wire.PairResponse{Version: wire.Version, Name: match.name, Site: c.o.Site, BoxCert: c.cert.Certificate[0], Policy: peer.policy()}, nil
-}
-
-// learnAddress joins the pairing connection's source host with the port
-// the agent says it listens on.
-func learnAddress(remote, listen string) string {
-	host, _, err := net.SplitHostPort(remote)
-	if err != nil {
-		return ""
-	}
-	_, port, err := net.SplitHostPort(listen)
-	if err != nil || port == "" || port == "0" {
-		port = "8471"
-	}
-	return net.JoinHostPort(host, port)
-}
-
 // record returns the agent's pairing, or an error saying why the box will
 // not talk to it.
 func (c *Client) record(name string) (store.AgentRecord, error) {
@@ -364,36 +220,49 @@ func (c *Client) record(name string) (store.AgentRecord, error) {
 	return rec, nil
 }
 
-func (c *Client) conn(name string, rec store.AgentRecord) *conn {
+func (c *Client) conn(name string, rec store.AgentRecord) (*conn, error) {
+	ident, err := c.identity(name)
+	if err != nil {
+		return nil, err
+	}
+	boxFP := wire.Fingerprint(ident.Certificate[0])
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	addr := rec.Address
-	if p, ok := c.peers[name]; ok && p.Address != "" {
-		addr = p.Address
-	}
-	if cn, ok := c.conns[name]; ok && cn.fp == rec.CertFingerprint && cn.addr == addr {
-		return cn
+	addr := c.addressLocked(name, rec)
+	if cn, ok := c.conns[name]; ok && cn.fp == rec.CertFingerprint && cn.addr == addr && cn.boxFP == boxFP {
+		return cn, nil
 	}
 	if old, ok := c.conns[name]; ok {
 		old.http.CloseIdleConnections()
 	}
 	// One kept-alive connection per agent: a 60 s poll reuses it instead
 	// of paying a handshake each time.
-	tr := &http.Transport{
+	cn := &conn{fp: rec.CertFingerprint, addr: addr, boxFP: boxFP, http: pinnedClient(name, rec.CertFingerprint, ident)}
+	c.conns[name] = cn
+	return cn, nil
+}
+
+func (c *Client) addressLocked(name string, rec store.AgentRecord) string {
+	if p, ok := c.peers[name]; ok && p.Address != "" {
+		return p.Address
+	}
+	return rec.Address
+}
+
+// pinnedClient talks to the agent with that certificate, presenting ident.
+func pinnedClient(name, agentFP string, ident tls.Certificate) *http.Client {
+	return &http.Client{Transport: &http.Transport{
 		TLSClientConfig: &tls.Config{
-			Certificates:       []tls.Certificate{c.cert},
+			Certificates:       []tls.Certificate{ident},
 			InsecureSkipVerify: true, // replaced by the pin below
-			VerifyConnection:   wire.VerifyPinned("agent "+name, rec.CertFingerprint),
+			VerifyConnection:   wire.VerifyPinned("agent "+name, agentFP),
 			MinVersion:         tls.VersionTLS13,
 		},
 		DialContext:         (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		MaxIdleConnsPerHost: 1,
 		IdleConnTimeout:     3 * time.Minute,
 		TLSHandshakeTimeout: 10 * time.Second,
-	}
-	cn := &conn{fp: rec.CertFingerprint, addr: addr, http: &http.Client{Transport: tr}}
-	c.conns[name] = cn
-	return cn
+	}}
 }
 
 // maxAnswer bounds what the box reads from an agent.
@@ -410,7 +279,10 @@ func (c *Client) call(ctx context.Context, name, method, path string, body, out 
 		ctx, cancel = context.WithTimeout(ctx, time.Minute)
 		defer cancel()
 	}
-	cn := c.conn(name, rec)
+	cn, err := c.conn(name, rec)
+	if err != nil {
+		return err
+	}
 	if err := c.syncPolicy(ctx, name, cn); err != nil {
 		return err
 	}
@@ -472,6 +344,19 @@ func (c *Client) syncPolicy(ctx context.Context, name string, cn *conn) error {
 	var got wire.Policy
 	if err := c.send(ctx, name, cn, http.MethodPut, wire.PathPolicy, p.policy(), &got); err != nil {
 		return fmt.Errorf("sending the allow-list: %w", err)
+	}
+	// The agent acts only on what its own allow-list (on the server)
+	// also holds: say what it will not do, so the config is not trusted
+	// blindly.
+	for _, s := range p.Services {
+		if !got.AllowsService(s) {
+			c.o.Log.Warn("the agent's own allow-list does not allow this service: it will refuse it", "agent", name, "service", s)
+		}
+	}
+	for _, s := range p.Scripts {
+		if _, ok := got.Script(s.Name); !ok {
+			c.o.Log.Warn("the agent's own allow-list does not allow this script as configured: it will refuse it", "agent", name, "script", s.Name, "command", s.Command, "args", s.Args)
+		}
 	}
 	c.mu.Lock()
 	c.synced[name] = cn.fp
@@ -580,35 +465,6 @@ func (c *Client) RunScript(ctx context.Context, device, script string) (string, 
 	return c.Command(ctx, name, wire.ActionScript, script)
 }
 
-// Revoke stops trusting an agent. The agent is told to forget the box
-// when it can be reached; either way the box refuses it from now on.
-func (c *Client) Revoke(ctx context.Context, name string) (told bool, err error) {
-	rec, ok, err := c.o.Store.GetAgent(name)
-	if err != nil {
-		return false, err
-	}
-	if !ok {
-		return false, fmt.Errorf("no agent named %q was ever paired with this box", name)
-	}
-	if !rec.Revoked() && rec.Address != "" {
-		tctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		var res wire.CommandResult
-		told = c.send(tctx, name, c.conn(name, rec), http.MethodPost, wire.PathUnpair, struct{}{}, &res) == nil
-		cancel()
-	}
-	if _, err := c.o.Store.RevokeAgent(name, c.o.Clock.Now()); err != nil {
-		return told, err
-	}
-	c.mu.Lock()
-	if cn, ok := c.conns[name]; ok {
-		cn.http.CloseIdleConnections()
-		delete(c.conns, name)
-	}
-	c.mu.Unlock()
-	c.o.Log.Warn("agent pairing revoked", "agent", name, "agent_told", told)
-	return told, nil
-}
-
 // CollectInventory fetches an agent's inventory and stores it.
 func (c *Client) CollectInventory(ctx context.Context, name string) (wire.Inventory, error) {
 	var inv wire.Inventory
@@ -645,8 +501,10 @@ func (c *Client) NewPairings() <-chan struct{} { return c.newPair }
 // agent whose stored inventory is missing or older than maxAge, and
 // returns how many it collected. An unreachable agent is logged and
 // tried again on the next call; one agent's failure does not stop the
-// others.
+// others. It first delivers the revocations agents could not be told of
+// yet (the daemon calls it every minute).
 func (c *Client) RefreshInventory(ctx context.Context, maxAge time.Duration) int {
+	c.DeliverRevocations(ctx)
 	c.mu.Lock()
 	names := make([]string, 0, len(c.peers))
 	for n := range c.peers {

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"outpost/checks/agent/wire"
 	"outpost/store"
 )
 
@@ -20,6 +21,10 @@ type PairCodeAnswer struct {
 	// PairAddr is the address the pairing endpoint listens on (the
 	// web UI's), "" when the box has none.
 	PairAddr string `json:"pair_addr,omitempty"`
+	// Services and Scripts are what the box's config asks of this agent,
+	// for the --allow-* flags of `agent install` on the server.
+	Services []string      `json:"services,omitempty"`
+	Scripts  []wire.Script `json:"scripts,omitempty"`
 }
 
 // AgentStatus is one line of `outpost agent list`.
@@ -28,9 +33,13 @@ type AgentStatus struct {
 	Configured bool              `json:"configured"`
 	Paired     bool              `json:"paired"`
 	Record     store.AgentRecord `json:"record"`
+	// RevocationPending is a revoked agent not told yet: the box
+	// delivers its signed revocation when the agent answers again.
+	RevocationPending bool `json:"revocation_pending,omitempty"`
 }
 
-// RevokeAnswer says whether the agent itself heard of its revocation.
+// RevokeAnswer says whether the agent itself heard of its revocation
+// (when not, the box delivers it later).
 type RevokeAnswer struct {
 	Agent string `json:"agent"`
 	Told  bool   `json:"told"`
@@ -54,7 +63,8 @@ func (c *Client) Routes(mux *http.ServeMux) {
 			writeJSON(w, 400, map[string]string{"error": err.Error()})
 			return
 		}
-		writeJSON(w, 200, PairCodeAnswer{Agent: req.Name, Code: code, Expires: exp, BoxFingerprint: c.o.PairTLSFingerprint, PairAddr: c.PairAddr()})
+		p, _ := c.Peer(req.Name)
+		writeJSON(w, 200, PairCodeAnswer{Agent: req.Name, Code: code, Expires: exp, BoxFingerprint: c.o.PairTLSFingerprint, PairAddr: c.PairAddr(), Services: p.Services, Scripts: p.Scripts})
 	})
 	mux.HandleFunc("GET /agents", func(w http.ResponseWriter, r *http.Request) {
 		list, err := c.Status()
@@ -100,7 +110,12 @@ func (c *Client) Status() ([]AgentStatus, error) {
 	}
 	byName := map[string]*AgentStatus{}
 	for _, r := range recs {
-		byName[r.Name] = &AgentStatus{Name: r.Name, Paired: !r.Revoked(), Record: r}
+		s := &AgentStatus{Name: r.Name, Paired: !r.Revoked(), Record: r}
+		if r.Revoked() {
+			pending, err := c.o.Store.GetBlob(revocationBlob(r.Name))
+			s.RevocationPending = err == nil && len(pending) > 0
+		}
+		byName[r.Name] = s
 	}
 	c.mu.Lock()
 	for n := range c.peers {

@@ -90,6 +90,15 @@ func TestWindowsAgentUnderWine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The server's own allow-list, as `agent install --allow-service
+	// Spooler --allow-script ver=...` leaves it (args added by hand).
+	if err := os.MkdirAll(filepath.Join(dir, "agent"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	allow := "services: [Spooler]\nscripts:\n  - {name: ver, command: 'C:\\windows\\system32\\cmd.exe', args: [/c, echo, from-wine]}\nlogs: [Application]\n"
+	if err := os.WriteFile(filepath.Join(dir, "agent", "allow.yaml"), []byte(allow), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	winData := "Z:" + strings.ReplaceAll(filepath.Join(dir, "agent"), "/", `\`)
 	cmd := exec.Command(wine, exe, "agent", "run", "--listen", "127.0.0.1:0", "--data", winData, "--box", r.pairTS.URL, "--pair-code", code)
 	cmd.Env = append(os.Environ(), "WINEPREFIX="+prefix, "WINEDEBUG=-all")
@@ -168,11 +177,16 @@ func TestWindowsAgentUnderWine(t *testing.T) {
 	if err != nil || !strings.Contains(out, "from-wine") {
 		t.Fatalf("allowed script: %q %v", out, err)
 	}
-	cn := r.c.conn("srv1", rec)
+	cn := r.conn(t, rec)
 	var res wire.CommandResult
 	err = r.c.send(ctx, "srv1", cn, "POST", wire.PathCommand, wire.Command{Action: "restart", Target: "Schedule", Nonce: newNonce(), Time: time.Now()}, &res)
 	if !errors.Is(err, ErrRefused) {
 		t.Fatalf("off-list restart: %v", err)
+	}
+	// A file the allow-list does not name is not read as a log.
+	a, err = r.c.Query(ctx, "srv1", wire.Query{Kind: wire.QueryEventLog, Events: &wire.EventQuery{Log: `C:\windows\win.ini`, Cursor: "x:0", Pattern: "."}})
+	if err != nil || a.Events != nil || !strings.Contains(a.Error, "allow-list") {
+		t.Fatalf("log outside the allow-list: %+v %v", a, err)
 	}
 	c := wire.Command{Action: "script", Target: "ver", Nonce: newNonce(), Time: time.Now()}
 	if err := r.c.send(ctx, "srv1", cn, "POST", wire.PathCommand, c, &res); err != nil {

@@ -1,6 +1,7 @@
 // Package wire is the protocol between an Outpost box and its agents: the
 // JSON messages both sides exchange over mutually authenticated TLS, the
-// pairing proof, and the self-signed certificates whose SHA-256
+// pairing exchange (CPace over the pair code, pair.go), signed
+// revocations, and the self-signed certificates whose SHA-256
 // fingerprints each side pins at pairing. It sits below both the box side
 // (checks/agent) and the agent daemon (appliance/agent) so neither
 // imports the other.
@@ -9,7 +10,6 @@ package wire
 import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
-	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
@@ -27,8 +27,9 @@ import (
 	"time"
 )
 
-// Version is the protocol version; a peer answering another one is refused.
-const Version = 1
+// Version is the protocol version; a peer answering another one is
+// refused. Version 2 pairs with CPace and revokes with signed statements.
+const Version = 2
 
 // Paths served by the agent (box -> agent) and by the box (agent -> box).
 const (
@@ -37,7 +38,7 @@ const (
 	PathQuery     = "/v1/query"
 	PathCommand   = "/v1/command"
 	PathPolicy    = "/v1/policy"
-	PathUnpair    = "/v1/unpair"
+	PathRevoke    = "/v1/revoke" // takes a signed Revocation; no pinned client certificate needed
 	PathInventory = "/v1/inventory"
 )
 
@@ -63,40 +64,16 @@ type Error struct {
 	Error string `json:"error"`
 }
 
-// PairRequest is what an agent sends the box once, with the pair code
-// proven (never sent) through Proof.
-type PairRequest struct {
-	Version int `json:"version"`
-	// Hostname is the agent machine's name, for the box's log.
-	Hostname string `json:"hostname"`
-	OS       string `json:"os"`
-	// Listen is the address the agent serves on; the box combines its
-	// port with the connection's source address when the box config
-	// gives no address for the agent.
-	Listen string `json:"listen"`
-	// Cert is the agent's self-signed certificate (DER) the box will pin.
-	Cert []byte `json:"cert"`
-	// Proof is PairProof(code, agent cert, box TLS certificate as seen by
-	// the agent): it shows the code without revealing it and binds it to
-	// both keys, so a relay holding other keys cannot reuse it.
-	Proof string `json:"proof"`
-}
-
-// PairResponse is the box's answer: who the agent is on this box, the
-// certificate the box will present when polling, and the allow-list.
-type PairResponse struct {
-	Version int    `json:"version"`
-	Name    string `json:"name"`
-	Site    string `json:"site"`
-	BoxCert []byte `json:"box_cert"`
-	Policy  Policy `json:"policy"`
-}
-
-// Policy is the allow-list the box configured for an agent. The agent
-// keeps its own copy and refuses any command outside it.
+// Policy is an allow-list. The agent's own (set on the server, in its
+// allow.yaml) says what the box may ask for at all; the box's (from its
+// config, sent at pairing and after every change) can only narrow it:
+// the agent acts only on what both allow.
 type Policy struct {
 	Services []string `json:"services"`
 	Scripts  []Script `json:"scripts"`
+	// Logs are the logs the box may read (the agent's list only: Windows
+	// log names, "journal", or absolute paths of log files).
+	Logs []string `json:"logs,omitempty"`
 }
 
 // Script is an allow-listed program the box may ask the agent to run, by
@@ -375,33 +352,6 @@ func SameFingerprint(a, b string) bool {
 		return strings.ReplaceAll(s, ":", "")
 	}
 	return norm(a) != "" && norm(a) == norm(b)
-}
-
-// PairProof proves knowledge of the pair code, bound to the agent's
-// certificate and the box's TLS certificate as the agent saw it.
-func PairProof(code string, agentCert []byte, boxTLSFingerprint string) string {
-	m := hmac.New(sha256.New, []byte("outpost-pair-v1:"+NormalizeCode(code)))
-	m.Write([]byte(Fingerprint(agentCert)))
-	m.Write([]byte{0})
-	m.Write([]byte(boxTLSFingerprint))
-	return hex.EncodeToString(m.Sum(nil))
-}
-
-// CheckPairProof compares a proof in constant time.
-func CheckPairProof(proof, code string, agentCert []byte, boxTLSFingerprint string) bool {
-	want := PairProof(code, agentCert, boxTLSFingerprint)
-	return hmac.Equal([]byte(proof), []byte(want))
-}
-
-// NormalizeCode drops spaces and dashes so "123 456", "123-456" and
-// "123456" are the same code.
-func NormalizeCode(code string) string {
-	return strings.Map(func(r rune) rune {
-		if r == '-' || r == ' ' {
-			return -1
-		}
-		return r
-	}, code)
 }
 
 // Validity of pairing identities, the same as the box's UI certificate
