@@ -7,6 +7,7 @@
 package checks
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strings"
@@ -15,9 +16,8 @@ import (
 	"outpost/checks/registry"
 )
 
-// Status is the outcome of one check run. The order is severity order:
-// a larger value is worse, except Unknown which sorts after Critical only
-// for display.
+// Status is the outcome of one check run. Its numeric values are not an
+// order (Unknown is the largest): Rank is the one ranking of statuses.
 type Status uint8
 
 // The statuses a check can report.
@@ -61,20 +61,43 @@ func (s *Status) UnmarshalText(b []byte) error {
 	return nil
 }
 
-// Worst returns the worse of two statuses (Critical > Warning > Unknown > OK).
-func Worst(a, b Status) Status {
-	rank := func(s Status) int {
-		switch s {
-		case Critical:
-			return 3
-		case Warning:
-			return 2
-		case Unknown:
-			return 1
-		}
+// Rank orders statuses from best to worst: OK 1 < Unknown 2 < Warning 3 <
+// Critical 4. It is the one ranking, for combining results (Worst: an
+// unknown part does not hide a warning, but is worse than ok) and for
+// display (pages list the worst first). 0 is left below them all for a
+// check with no result yet, "pending" on pages (see RankOf).
+func (s Status) Rank() int {
+	switch s {
+	case Critical:
+		return 4
+	case Warning:
+		return 3
+	case Unknown:
+		return 2
+	case OK:
+		return 1
+	}
+	return 0
+}
+
+// Compare is -1, 0 or +1 as s ranks below, with or above o.
+func (s Status) Compare(o Status) int { return cmp.Compare(s.Rank(), o.Rank()) }
+
+// RankOf ranks a status by name, for pages that also show checks with no
+// result yet: critical > warning > unknown > ok > "pending" (or any name
+// that is not a status, 0).
+func RankOf(name string) int {
+	s, err := ParseStatus(name)
+	if err != nil {
 		return 0
 	}
-	if rank(b) > rank(a) {
+	return s.Rank()
+}
+
+// Worst returns the worse of two statuses by Rank (Critical > Warning >
+// Unknown > OK); a tie returns a.
+func Worst(a, b Status) Status {
+	if b.Rank() > a.Rank() {
 		return b
 	}
 	return a
@@ -118,13 +141,10 @@ type Closer interface {
 
 // Labels attach a check to a device, a group and a severity.
 type Labels struct {
-	Device   string `yaml:"device,omitempty" json:"device,omitempty"`
-	Group    string `yaml:"group,omitempty" json:"group,omitempty"`
-	Severity string `yaml:"severity,omitempty" json:"severity,omitempty"`
+	Device   string   `yaml:"device,omitempty" json:"device,omitempty"`
+	Group    string   `yaml:"group,omitempty" json:"group,omitempty"`
+	Severity Severity `yaml:"severity,omitempty" json:"severity,omitempty"`
 }
-
-// Severities lists the values Labels.Severity accepts, least severe first.
-var Severities = []string{"info", "warning", "critical"}
 
 // Spec is one check as configured: everything needed to build its Checker.
 type Spec struct {

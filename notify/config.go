@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"slices"
 	"strings"
 	"time"
 
@@ -181,19 +180,19 @@ func (c *Config) check(checks.Site) error {
 			fail(path+".steps", "needs at least one step")
 		}
 		for _, s := range p.Severities {
-			if !slices.Contains(checks.Severities, s) {
-				fail(path+".severities", "%q is not a severity (one of %s)", s, strings.Join(checks.Severities, ", "))
+			if err := s.Validate(); err != nil {
+				fail(path+".severities", "%v", err)
 			}
 		}
 		if p.Repeat != 0 && p.Repeat < time.Minute {
 			fail(path+".repeat", "%s is too often (at least 1m, or 0 for no reminders)", p.Repeat)
 		}
 		for sev, d := range p.RepeatBySeverity {
-			if !slices.Contains(checks.Severities, sev) {
-				fail(path+".repeat_by_severity", "%q is not a severity (one of %s)", sev, strings.Join(checks.Severities, ", "))
+			if err := sev.Validate(); err != nil {
+				fail(path+".repeat_by_severity", "%v", err)
 			}
 			if d != 0 && d < time.Minute {
-				fail(path+".repeat_by_severity."+sev, "%s is too often (at least 1m, or 0 for no reminders)", d)
+				fail(path+".repeat_by_severity."+string(sev), "%s is too often (at least 1m, or 0 for no reminders)", d)
 			}
 		}
 		if p.GroupWindow < 0 || p.GroupWindow > 10*time.Minute {

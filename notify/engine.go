@@ -11,13 +11,15 @@ import (
 	"sync"
 	"time"
 
+	"outpost/checks"
 	"outpost/checks/clock"
+	"outpost/checks/incident"
 )
 
 // state is what the engine remembers of an incident between events. It
 // is saved in the same transaction as the messages it causes.
 type state struct {
-	Inc    Incident `json:"inc"`
+	Inc    Incident `json:"incident"`
 	Policy string   `json:"policy"`
 	Fired  int      `json:"fired"` // steps done
 	// Targets are the step entries fired so far, "oncall:x" unresolved,
@@ -27,8 +29,64 @@ type state struct {
 	Notified []string  `json:"notified"`
 	LastSent time.Time `json:"last_sent"`
 	Thread   string    `json:"thread"`
-	// Done is only read from states saved by older versions.
-	Done bool `json:"done,omitempty"`
+	// Done and Legacy are only read from states saved by older
+	// versions (Legacy: the incident, before notify took the shared
+	// incident model; New converts it).
+	Done   bool            `json:"done,omitempty"`
+	Legacy *legacyIncident `json:"inc,omitempty"`
+}
+
+// remembered is inc as the engine keeps it in its saved state: of the
+// timeline only the healing entries, which are all that messages say of
+// it, so that a long incident's growing timeline is not rewritten with
+// every save.
+func remembered(inc Incident) Incident {
+	tl := inc.Timeline
+	inc.Timeline = nil
+	for _, ev := range tl {
+		if ev.Kind == incident.Healing {
+			inc.Timeline = append(inc.Timeline, ev)
+		}
+	}
+	return inc
+}
+
+// legacyIncident is an incident in a state saved before notify took the
+// shared incident model (Go field names, times by value, healing as
+// lines). It is only read.
+type legacyIncident struct {
+	ID                                                    uint64
+	Site, Device, Check, Group, Severity, Status, Summary string
+	Labels                                                map[string]string
+	Parent                                                string
+	Opened, Acked, Resolved                               time.Time
+	AckedBy, Resolution                                   string
+	Healing                                               []string
+	HealingPending, InMaintenance, Flapping, SelfHealed   bool
+}
+
+// incident is l in today's terms: zero times are unset, healing lines
+// are healing entries of the timeline.
+func (l *legacyIncident) incident() Incident {
+	inc := Incident{Site: l.Site, Labels: l.Labels, Parent: l.Parent, HealingPending: l.HealingPending}
+	m := &inc.Incident
+	m.ID, m.Device, m.Check, m.Group, m.Summary = l.ID, l.Device, l.Check, l.Group, l.Summary
+	m.Severity, m.State, m.Opened, m.AckedBy, m.Resolution = checks.Severity(l.Severity), incident.Open, l.Opened, l.AckedBy, l.Resolution
+	m.InMaintenance, m.Flapping = l.InMaintenance, l.Flapping
+	m.Status, _ = checks.ParseStatus(l.Status)
+	if !l.Acked.IsZero() {
+		m.Acked, m.State = &l.Acked, incident.Acknowledged
+	}
+	if !l.Resolved.IsZero() {
+		m.Resolved = &l.Resolved
+	}
+	if l.SelfHealed {
+		m.Resolution = incident.SelfHealed
+	}
+	for _, h := range l.Healing {
+		m.Timeline = append(m.Timeline, incident.Event{Kind: incident.Healing, Text: h})
+	}
+	return inc
 }
 
 // Options configure an Engine.
@@ -103,6 +161,9 @@ func New(o Options) (*Engine, error) {
 	for id, doc := range docs {
 		var st state
 		if json.Unmarshal(doc, &st) == nil && !st.Done {
+			if st.Legacy != nil {
+				st.Inc, st.Legacy = st.Legacy.incident(), nil
+			}
 			e.states[id] = &st
 		}
 	}
@@ -146,7 +207,7 @@ func (e *Engine) Opened(inc Incident) {
 	}
 	for _, p := range e.o.Policies {
 		if p.Matches(inc) {
-			e.states[inc.ID] = &state{Inc: inc, Policy: p.Name, Thread: newID()}
+			e.states[inc.ID] = &state{Inc: remembered(inc), Policy: p.Name, Thread: newID()}
 			e.commitLocked(nil, []uint64{inc.ID}, nil)
 			e.poke()
 			return
@@ -164,14 +225,14 @@ func (e *Engine) Updated(inc Incident) {
 	if st == nil {
 		return
 	}
-	if inc.Acked.IsZero() {
+	if inc.Acked == nil {
 		inc.Acked = st.Inc.Acked // an update does not un-acknowledge
 	}
 	// Delays count from the engine's own opening time, which it moves
 	// when the clock steps (shiftLocked): an update does not reset it.
 	inc.Opened = st.Inc.Opened
-	st.Inc = inc
-	if !inc.Acked.IsZero() && st.Fired == 0 {
+	st.Inc = remembered(inc)
+	if inc.Acked != nil && st.Fired == 0 {
 		e.commitLocked(nil, nil, []uint64{inc.ID}) // nobody told: nothing to resolve later
 		return
 	}
@@ -188,8 +249,9 @@ func (e *Engine) Acknowledged(id uint64) {
 	if st == nil {
 		return
 	}
-	if st.Inc.Acked.IsZero() {
-		st.Inc.Acked = e.o.Clock.Now()
+	if st.Inc.Acked == nil {
+		now := e.o.Clock.Now()
+		st.Inc.Acked = &now
 	}
 	if st.Fired == 0 {
 		e.commitLocked(nil, nil, []uint64{id})
@@ -209,7 +271,7 @@ func (e *Engine) Resolved(inc Incident, took time.Duration) {
 	if st == nil {
 		return
 	}
-	if took <= 0 && !inc.Resolved.IsZero() {
+	if took <= 0 && inc.Resolved != nil {
 		took = inc.Resolved.Sub(inc.Opened)
 	}
 	st.Inc = inc
@@ -217,7 +279,7 @@ func (e *Engine) Resolved(inc Incident, took time.Duration) {
 	dur := took.Round(time.Second).String()
 	var items []Item
 	switch {
-	case len(st.Notified) > 0 && inc.SelfHealed:
+	case len(st.Notified) > 0 && inc.SelfHealed():
 		items = e.itemsLocked(st, "self-healed", st.Notified, "self-healed after "+dur+": "+inc.Summary, now)
 	case len(st.Notified) > 0:
 		why := "resolved after " + dur
@@ -225,7 +287,7 @@ func (e *Engine) Resolved(inc Incident, took time.Duration) {
 			why += " (" + inc.Resolution + ")"
 		}
 		items = e.itemsLocked(st, "resolved", st.Notified, why+": "+inc.Summary, now)
-	case inc.SelfHealed:
+	case inc.SelfHealed():
 		if p, ok := e.policyLocked(st.Policy); ok && p.SelfHealedInfo && len(p.Steps) > 0 {
 			items = e.itemsLocked(st, "self-healed", e.expandLocked(p.Steps[0].Channels, now), "self-healed after "+dur+", nobody needs to act: "+inc.Summary, now)
 		}
@@ -238,7 +300,7 @@ func (e *Engine) itemsLocked(st *state, kind string, channels []string, summary 
 	var out []Item
 	for _, ch := range channels {
 		m := Message{ID: newID(), Kind: kind, Incident: st.Inc.ID, Site: st.Inc.Site, Device: st.Inc.Device, Check: st.Inc.Check,
-			Severity: st.Inc.Severity, Status: st.Inc.Status, Summary: summary, Since: st.Inc.Opened, Healing: st.Inc.Healing, Time: now, Thread: st.Thread}
+			Severity: string(st.Inc.Severity), Status: st.Inc.Status.String(), Summary: summary, Since: st.Inc.Opened, Healing: st.Inc.HealingTried(), Time: now, Thread: st.Thread}
 		switch kind {
 		case "opened", "reminder", "escalated":
 			m.AckURL = e.o.AckURL(st.Inc.ID)
@@ -311,7 +373,7 @@ func (e *Engine) Tick() {
 	for _, id := range ids {
 		st := e.states[id]
 		p, ok := e.policyLocked(st.Policy)
-		if !ok || len(p.Steps) == 0 || !st.Inc.Acked.IsZero() || st.Inc.InMaintenance {
+		if !ok || len(p.Steps) == 0 || st.Inc.Acked != nil || st.Inc.InMaintenance {
 			continue
 		}
 		if st.Fired == 0 {
@@ -324,7 +386,7 @@ func (e *Engine) Tick() {
 			if p.GroupWindow > 0 {
 				for _, oid := range ids {
 					o := e.states[oid]
-					if oid != id && o.Policy == st.Policy && o.Fired == 0 && o.Inc.Acked.IsZero() && !o.Inc.InMaintenance &&
+					if oid != id && o.Policy == st.Policy && o.Fired == 0 && o.Inc.Acked == nil && !o.Inc.InMaintenance &&
 						o.Inc.Site == st.Inc.Site && o.Inc.Parent == st.Inc.Parent && o.Inc.Opened.Before(st.Inc.Opened.Add(p.GroupWindow)) {
 						batch = append(batch, o)
 					}
@@ -363,8 +425,9 @@ func (e *Engine) shiftLocked(step time.Duration) {
 	var save []uint64
 	for id, st := range e.states {
 		st.Inc.Opened = st.Inc.Opened.Add(step)
-		if !st.Inc.Acked.IsZero() {
-			st.Inc.Acked = st.Inc.Acked.Add(step)
+		if st.Inc.Acked != nil {
+			acked := st.Inc.Acked.Add(step)
+			st.Inc.Acked = &acked
 		}
 		if !st.LastSent.IsZero() {
 			st.LastSent = st.LastSent.Add(step)

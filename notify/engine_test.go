@@ -14,7 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"outpost/checks"
 	"outpost/checks/clock"
+	"outpost/checks/incident"
 	"outpost/notify"
 	"outpost/store"
 )
@@ -66,7 +68,7 @@ func TestOnCallResolvedAtSendTime(t *testing.T) {
 		OnCalls:  []notify.OnCall{rot},
 		Policies: []notify.Policy{{Name: "p", Repeat: 90 * time.Minute, Steps: []notify.Step{{Channels: []string{"oncall:primary"}}}}},
 	})
-	h.e.Opened(notify.Incident{ID: 1, Site: "Acme", Check: "wan", Device: "router", Severity: "critical", Opened: t0, Summary: "no route"})
+	h.e.Opened(notify.Incident{Site: "Acme", Incident: incident.Incident{ID: 1, Check: "wan", Device: "router", Severity: "critical", Opened: t0, Summary: "no route"}})
 	h.step(0)
 	h.step(90 * time.Minute) // 1:30 alice still
 	h.step(90 * time.Minute) // 3:00 bob took over at 2:00
@@ -75,7 +77,7 @@ func TestOnCallResolvedAtSendTime(t *testing.T) {
 	if alice.kinds() != "opened,reminder" || bob.kinds() != "reminder,reminder" || carol.kinds() != "reminder" {
 		t.Fatalf("alice %q bob %q carol %q", alice.kinds(), bob.kinds(), carol.kinds())
 	}
-	h.e.Resolved(notify.Incident{ID: 1, Site: "Acme", Check: "wan", Device: "router", Severity: "critical", Opened: t0, Resolved: h.fc.Now(), Summary: "no route"}, 0)
+	h.e.Resolved(notify.Incident{Site: "Acme", Incident: incident.Incident{ID: 1, Check: "wan", Device: "router", Severity: "critical", Opened: t0, Resolved: at(h.fc.Now()), Summary: "no route"}}, 0)
 	h.step(0)
 	for name, r := range map[string]*receiver{"alice": alice, "bob": bob, "carol": carol} {
 		r.mu.Lock()
@@ -92,11 +94,11 @@ func TestOnCallResolvedAtSendTime(t *testing.T) {
 func TestRepeatBySeverityAndMaintenance(t *testing.T) {
 	r := newReceiver(t)
 	h := newHarness(t, channels(t, "  channels:\n    - {name: a, kind: webhook, options: {url: '"+r.srv.URL+"'}}\n"), notify.Options{
-		Policies: []notify.Policy{{Name: "p", Repeat: time.Hour, RepeatBySeverity: map[string]time.Duration{"critical": 5 * time.Minute}, Steps: []notify.Step{{Channels: []string{"a"}}}}},
+		Policies: []notify.Policy{{Name: "p", Repeat: time.Hour, RepeatBySeverity: map[checks.Severity]time.Duration{"critical": 5 * time.Minute}, Steps: []notify.Step{{Channels: []string{"a"}}}}},
 	})
-	crit := notify.Incident{ID: 1, Site: "Acme", Check: "db", Device: "db01", Severity: "critical", Opened: t0, Summary: "down"}
+	crit := notify.Incident{Site: "Acme", Incident: incident.Incident{ID: 1, Check: "db", Device: "db01", Severity: "critical", Opened: t0, Summary: "down"}}
 	h.e.Opened(crit)
-	h.e.Opened(notify.Incident{ID: 2, Site: "Acme", Check: "disk", Device: "fs1", Severity: "warning", Opened: t0, Summary: "91% used"})
+	h.e.Opened(notify.Incident{Site: "Acme", Incident: incident.Incident{ID: 2, Check: "disk", Device: "fs1", Severity: "warning", Opened: t0, Summary: "91% used"}})
 	h.step(0)
 	for i := 0; i < 12; i++ {
 		h.step(5 * time.Minute)
@@ -133,13 +135,13 @@ func TestHealingHoldAndSelfHealedInfo(t *testing.T) {
 		{Name: "servers", Groups: []string{"servers"}, SelfHealedInfo: true, HealingGrace: 5 * time.Minute, Steps: []notify.Step{{Channels: []string{"a"}}}},
 		{Name: "rest", Steps: []notify.Step{{Channels: []string{"a"}}}},
 	}})
-	svc := notify.Incident{ID: 1, Site: "Acme", Check: "spooler", Device: "srv1", Group: "servers", Severity: "critical", Opened: t0, Summary: "service stopped", HealingPending: true}
+	svc := notify.Incident{Site: "Acme", HealingPending: true, Incident: incident.Incident{ID: 1, Check: "spooler", Device: "srv1", Group: "servers", Severity: "critical", Opened: t0, Summary: "service stopped"}}
 	h.e.Opened(svc)
 	h.step(time.Minute)
 	if r.kinds() != "" {
 		t.Fatalf("alarm while healing tries: %q", r.kinds())
 	}
-	svc.HealingPending, svc.SelfHealed, svc.Healing = false, true, []string{"restart service spooler: ok"}
+	svc.HealingPending, svc.Resolution, svc.Timeline = false, incident.SelfHealed, []incident.Event{{Kind: incident.Healing, Text: "restart service spooler: ok"}}
 	h.e.Resolved(svc, 2*time.Minute)
 	h.step(0)
 	r.mu.Lock()
@@ -148,14 +150,14 @@ func TestHealingHoldAndSelfHealedInfo(t *testing.T) {
 	}
 	r.mu.Unlock()
 	// The "rest" policy has no info message.
-	pc := notify.Incident{ID: 2, Site: "Acme", Check: "pc", Device: "pc1", Severity: "warning", Opened: h.fc.Now(), Summary: "down", HealingPending: true}
+	pc := notify.Incident{Site: "Acme", HealingPending: true, Incident: incident.Incident{ID: 2, Check: "pc", Device: "pc1", Severity: "warning", Opened: h.fc.Now(), Summary: "down"}}
 	h.e.Opened(pc)
-	pc.SelfHealed = true
+	pc.Resolution = incident.SelfHealed
 	h.e.Resolved(pc, time.Minute)
 	h.step(0)
 	// Healing that never reports back: the alarm goes out at the grace.
 	stuck := svc
-	stuck.ID, stuck.Opened, stuck.SelfHealed, stuck.HealingPending = 3, h.fc.Now(), false, true
+	stuck.ID, stuck.Opened, stuck.Resolution, stuck.HealingPending = 3, h.fc.Now(), "", true
 	h.e.Opened(stuck)
 	h.step(4 * time.Minute)
 	if r.kinds() != "self-healed" {
@@ -193,7 +195,7 @@ func TestRetryAfterAndGivingUp(t *testing.T) {
 		Policies: []notify.Policy{{Name: "p", Steps: []notify.Step{{Channels: []string{"a"}}}}},
 	})
 	fc = h.fc
-	h.e.Opened(notify.Incident{ID: 1, Site: "Acme", Check: "db", Device: "db01", Severity: "critical", Opened: t0, Summary: "down"})
+	h.e.Opened(notify.Incident{Site: "Acme", Incident: incident.Incident{ID: 1, Check: "db", Device: "db01", Severity: "critical", Opened: t0, Summary: "down"}})
 	h.step(0)
 	h.step(119 * time.Second)
 	if len(calls) != 1 {
@@ -327,7 +329,7 @@ func TestClockStepsKeepReminderAndEscalationDelays(t *testing.T) {
 	h := newHarness(t, channels(t, "  channels:\n    - {name: a, kind: webhook, options: {url: '"+a.srv.URL+"'}}\n    - {name: b, kind: webhook, options: {url: '"+b.srv.URL+"'}}\n"), notify.Options{
 		Policies: []notify.Policy{{Name: "p", Repeat: 10 * time.Minute, Steps: []notify.Step{{Channels: []string{"a"}}, {After: 30 * time.Minute, Channels: []string{"b"}}}}},
 	})
-	h.e.Opened(notify.Incident{ID: 1, Site: "Acme", Check: "db", Device: "db01", Severity: "critical", Opened: t0, Summary: "down"})
+	h.e.Opened(notify.Incident{Site: "Acme", Incident: incident.Incident{ID: 1, Check: "db", Device: "db01", Severity: "critical", Opened: t0, Summary: "down"}})
 	h.step(0)
 	if a.kinds() != "opened" {
 		t.Fatalf("a got %q at open", a.kinds())
@@ -358,5 +360,68 @@ func TestClockStepsKeepReminderAndEscalationDelays(t *testing.T) {
 	h.step(time.Minute) // 30 min
 	if b.kinds() != "escalated" {
 		t.Fatalf("escalation step due 30 min after open: b %q", b.kinds())
+	}
+}
+
+func at(t time.Time) *time.Time { return &t }
+
+// TestStatesSavedBeforeTheSharedModel: notification states saved by the
+// version whose notify had its own incident type (Go field names, times
+// by value, healing as lines) still remind after an upgrade, with their
+// healing lines and status, and stay quiet when they were acknowledged
+// or in maintenance.
+func TestStatesSavedBeforeTheSharedModel(t *testing.T) {
+	type oldIncident struct {
+		ID                                                    uint64
+		Site, Device, Check, Group, Severity, Status, Summary string
+		Labels                                                map[string]string
+		Parent                                                string
+		Opened, Acked                                         time.Time
+		AckedBy                                               string
+		Resolved                                              time.Time
+		Resolution                                            string
+		Healing                                               []string
+		HealingPending, InMaintenance, Flapping, SelfHealed   bool
+	}
+	type oldState struct {
+		Inc      oldIncident `json:"inc"`
+		Policy   string      `json:"policy"`
+		Fired    int         `json:"fired"`
+		Targets  []string    `json:"targets"`
+		Notified []string    `json:"notified"`
+		LastSent time.Time   `json:"last_sent"`
+		Thread   string      `json:"thread"`
+	}
+	r := newReceiver(t)
+	fc := clock.NewFake(t0)
+	st := openStore(t, filepath.Join(t.TempDir(), "o.db"), fc)
+	defer st.Close()
+	docs := map[uint64][]byte{}
+	for _, inc := range []oldIncident{
+		{ID: 1, Site: "Acme", Device: "db01", Check: "db", Severity: "critical", Status: "critical", Summary: "down", Opened: t0, Healing: []string{"restart service db: failed"}},
+		{ID: 2, Site: "Acme", Device: "fs1", Check: "disk", Severity: "warning", Status: "warning", Summary: "91% used", Opened: t0, Acked: t0.Add(time.Minute), AckedBy: "ann"},
+		{ID: 3, Site: "Acme", Device: "pc1", Check: "pc", Severity: "critical", Status: "critical", Summary: "down", Opened: t0, InMaintenance: true},
+	} {
+		docs[inc.ID], _ = json.Marshal(oldState{Inc: inc, Policy: "p", Fired: 1, Targets: []string{"a"}, Notified: []string{"a"}, LastSent: t0, Thread: "th" + strconv.FormatUint(inc.ID, 10)})
+	}
+	if err := notify.NewOutbox(st).Commit(nil, docs); err != nil {
+		t.Fatal(err)
+	}
+	e, err := notify.New(notify.Options{Outbox: notify.NewOutbox(st), Clock: fc, Log: quiet, Channels: channels(t, "  channels:\n    - {name: a, kind: webhook, options: {url: '"+r.srv.URL+"'}}\n"),
+		Policies: []notify.Policy{{Name: "p", Repeat: 10 * time.Minute, Steps: []notify.Step{{Channels: []string{"a"}}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fc.Advance(10 * time.Minute)
+	e.Tick()
+	e.Deliver(context.Background())
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.msgs) != 1 {
+		t.Fatalf("want one reminder (incident 1), got %+v", r.msgs)
+	}
+	m := r.msgs[0]
+	if m.Kind != "reminder" || m.Incident != 1 || m.Status != "critical" || m.Severity != "critical" || m.Thread != "th1" || len(m.Healing) != 1 || m.Healing[0] != "restart service db: failed" || !m.Since.Equal(t0) {
+		t.Fatalf("reminder %+v", m)
 	}
 }

@@ -3,9 +3,9 @@
 // escalation steps and reminders until someone acknowledges, on-call
 // rotations, signed acknowledge links, grouping of incidents that share a
 // cause, a durable outbox so a restart neither loses nor repeats a
-// message, and the `notify:` config section it owns (config.go). It knows
-// incidents only through the small Incident type below;
-// the appliance adapts its engine's incidents to it.
+// message, and the `notify:` config section it owns (config.go). It is
+// told about incidents as checks/incident models them, with the few
+// things only the site config adds (Incident below).
 package notify
 
 import (
@@ -16,39 +16,25 @@ import (
 	"time"
 
 	"outpost/checks"
+	"outpost/checks/incident"
 	"outpost/checks/registry"
 )
 
-// Incident is what notifications need to know about an incident.
+// Incident is what notifications are told about an incident: the
+// incident itself, as the incident engine keeps it, and what only the
+// site config knows.
 type Incident struct {
-	ID       uint64
-	Site     string
-	Device   string
-	Check    string
-	Group    string
-	Severity string
-	Status   string
-	// Summary says what is wrong in one line.
-	Summary string
+	incident.Incident
+	Site string `json:"site"`
 	// Labels are free-form key/values a policy can match on.
-	Labels map[string]string
+	Labels map[string]string `json:"labels,omitempty"`
 	// Parent names the common cause (the switch or WAN router this
 	// incident sits behind); incidents of one site with the same parent
 	// that open together go out as one message.
-	Parent     string
-	Opened     time.Time
-	Acked      time.Time // zero: not acknowledged
-	AckedBy    string
-	Resolved   time.Time // zero: still open
-	Resolution string
-	// Healing lists what self-healing tried, one line per attempt.
-	Healing []string
+	Parent string `json:"parent,omitempty"`
 	// HealingPending holds the first message while self-healing still
 	// has actions to try (at most the policy's healing_grace).
-	HealingPending bool
-	InMaintenance  bool
-	Flapping       bool
-	SelfHealed     bool
+	HealingPending bool `json:"healing_pending,omitempty"`
 }
 
 // Message is one notification. ID is stable across retries and restarts,

@@ -31,7 +31,9 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"outpost/appliance/config"
+	"outpost/checks"
 	"outpost/checks/clock"
+	"outpost/checks/incident"
 	"outpost/notify"
 	"outpost/store"
 )
@@ -105,7 +107,7 @@ func TestEscalationTimeline(t *testing.T) {
 	var sentMu sync.Mutex
 	var sent []string
 	e, err := notify.New(notify.Options{Outbox: notify.NewOutbox(st), Clock: fc, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Channels: chs,
-		Policies: []notify.Policy{{Name: "critical", Severities: []string{"critical"}, Repeat: 15 * time.Minute,
+		Policies: []notify.Policy{{Name: "critical", Severities: []checks.Severity{"critical"}, Repeat: 15 * time.Minute,
 			Steps: []notify.Step{{After: 0, Channels: []string{"oncall"}}, {After: 30 * time.Minute, Channels: []string{"senior"}}}}},
 		AckURL: func(id uint64) string { return "https://box/ack/x" },
 		Sent:   func(id uint64, text string) { sentMu.Lock(); sent = append(sent, text); sentMu.Unlock() },
@@ -115,7 +117,7 @@ func TestEscalationTimeline(t *testing.T) {
 	}
 	ctx := context.Background()
 	step := func(d time.Duration) { fc.Advance(d); e.Tick(); e.Deliver(ctx) }
-	inc := notify.Incident{ID: 7, Site: "Acme", Check: "db", Device: "db01", Severity: "critical", Status: "critical", Summary: "connection refused", Opened: t0}
+	inc := notify.Incident{Site: "Acme", Incident: incident.Incident{ID: 7, Check: "db", Device: "db01", Severity: "critical", Status: checks.Critical, Summary: "connection refused", Opened: t0}}
 	e.Opened(inc)
 	step(0)
 	if oncall.kinds() != "opened" || senior.kinds() != "" {
@@ -188,7 +190,7 @@ func TestMaintenanceIsQuiet(t *testing.T) {
 	defer st.Close()
 	e, _ := notify.New(notify.Options{Outbox: notify.NewOutbox(st), Clock: fc, Channels: channels(t, "  channels:\n    - {name: a, kind: webhook, options: {url: '"+r.srv.URL+"'}}\n"),
 		Policies: []notify.Policy{{Name: "all", Steps: []notify.Step{{Channels: []string{"a"}}}}}})
-	e.Opened(notify.Incident{ID: 1, Severity: "critical", Opened: t0, InMaintenance: true})
+	e.Opened(notify.Incident{Incident: incident.Incident{ID: 1, Severity: "critical", Opened: t0, InMaintenance: true}})
 	e.Tick()
 	e.Deliver(context.Background())
 	if r.kinds() != "" {
@@ -205,7 +207,7 @@ func TestRetriesAndPermanentFailures(t *testing.T) {
 	chs := channels(t, "  channels:\n    - {name: a, kind: webhook, options: {url: '"+r.srv.URL+"'}}\n")
 	e, _ := notify.New(notify.Options{Outbox: notify.NewOutbox(st), Clock: fc, Channels: chs, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Policies: []notify.Policy{{Name: "all", Steps: []notify.Step{{Channels: []string{"a"}}}}}})
-	e.Opened(notify.Incident{ID: 1, Severity: "critical", Opened: t0})
+	e.Opened(notify.Incident{Incident: incident.Incident{ID: 1, Severity: "critical", Opened: t0}})
 	e.Tick()
 	e.Deliver(context.Background())
 	e.Deliver(context.Background()) // not due yet: no second attempt
@@ -258,7 +260,7 @@ func TestCrashBetweenSentAndRecorded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.Opened(notify.Incident{ID: 3, Site: "Acme", Check: "db", Device: "db01", Severity: "critical", Opened: t0, Summary: "down"})
+	e.Opened(notify.Incident{Site: "Acme", Incident: incident.Incident{ID: 3, Check: "db", Device: "db01", Severity: "critical", Opened: t0, Summary: "down"}})
 	e.Tick() // state and message committed together
 	items, _ := notify.NewOutbox(st).Pending()
 	if len(items) != 1 {
@@ -609,7 +611,7 @@ func TestGroupingAndBrokenChannelAlert(t *testing.T) {
 		if dev == "cam" {
 			parent = ""
 		}
-		e.Opened(notify.Incident{ID: uint64(i + 1), Site: "Acme", Check: dev + "-ping", Device: dev, Severity: "critical", Opened: fc.Now(), Summary: "timed out", Parent: parent})
+		e.Opened(notify.Incident{Site: "Acme", Parent: parent, Incident: incident.Incident{ID: uint64(i + 1), Check: dev + "-ping", Device: dev, Severity: "critical", Opened: fc.Now(), Summary: "timed out"}})
 		e.Tick()
 	}
 	e.Deliver(context.Background())
@@ -666,21 +668,21 @@ func TestGroupingAndBrokenChannelAlert(t *testing.T) {
 }
 
 func TestPolicyMatching(t *testing.T) {
-	p := notify.Policy{Severities: []string{"critical"}, Groups: []string{"servers"}, Devices: []string{"fs1", "fs2"}}
+	p := notify.Policy{Severities: []checks.Severity{"critical"}, Groups: []string{"servers"}, Devices: []string{"fs1", "fs2"}}
 	for _, tc := range []struct {
 		inc  notify.Incident
 		want bool
 	}{
-		{notify.Incident{Severity: "critical", Group: "servers", Device: "fs1"}, true},
-		{notify.Incident{Severity: "warning", Group: "servers", Device: "fs1"}, false},
-		{notify.Incident{Severity: "critical", Group: "printers", Device: "fs1"}, false},
-		{notify.Incident{Severity: "critical", Group: "servers", Device: "web"}, false},
+		{notify.Incident{Incident: incident.Incident{Severity: "critical", Group: "servers", Device: "fs1"}}, true},
+		{notify.Incident{Incident: incident.Incident{Severity: "warning", Group: "servers", Device: "fs1"}}, false},
+		{notify.Incident{Incident: incident.Incident{Severity: "critical", Group: "printers", Device: "fs1"}}, false},
+		{notify.Incident{Incident: incident.Incident{Severity: "critical", Group: "servers", Device: "web"}}, false},
 	} {
 		if p.Matches(tc.inc) != tc.want {
 			t.Errorf("%+v: %v", tc.inc, !tc.want)
 		}
 	}
-	if !(notify.Policy{}).Matches(notify.Incident{Severity: "info"}) {
+	if !(notify.Policy{}).Matches(notify.Incident{Incident: incident.Incident{Severity: "info"}}) {
 		t.Error("an empty policy matches everything")
 	}
 }

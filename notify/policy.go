@@ -3,6 +3,8 @@ package notify
 import (
 	"slices"
 	"time"
+
+	"outpost/checks"
 )
 
 // Policy decides who hears about which incidents, and when. It is
@@ -11,7 +13,7 @@ type Policy struct {
 	Name string `yaml:"name"`
 	// Severities, Groups, Devices and Checks match incidents (each
 	// empty: any); Labels must all be equal on the incident.
-	Severities []string          `yaml:"severities"`
+	Severities []checks.Severity `yaml:"severities"`
 	Groups     []string          `yaml:"groups"`
 	Devices    []string          `yaml:"devices"`
 	Checks     []string          `yaml:"checks"`
@@ -23,8 +25,8 @@ type Policy struct {
 	// Repeat re-notifies everybody reached so far this often until the
 	// incident is acknowledged or resolved (0: no reminders);
 	// RepeatBySeverity overrides it per severity (critical more often).
-	Repeat           time.Duration            `yaml:"repeat"`
-	RepeatBySeverity map[string]time.Duration `yaml:"repeat_by_severity"`
+	Repeat           time.Duration                     `yaml:"repeat"`
+	RepeatBySeverity map[checks.Severity]time.Duration `yaml:"repeat_by_severity"`
 	// SelfHealedInfo sends an info message for incidents that healed
 	// before anybody was notified (default: say nothing).
 	SelfHealedInfo bool `yaml:"self_healed_info"`
@@ -63,7 +65,7 @@ func (p Policy) Matches(inc Incident) bool {
 }
 
 // RepeatFor is the reminder interval for a severity (0: none).
-func (p Policy) RepeatFor(severity string) time.Duration {
+func (p Policy) RepeatFor(severity checks.Severity) time.Duration {
 	if d, ok := p.RepeatBySeverity[severity]; ok {
 		return d
 	}

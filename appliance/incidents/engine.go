@@ -198,10 +198,15 @@ func flapPercent(h []checks.Status) float64 {
 	return 100 * changed / total
 }
 
+// pending is an OnChange call to make once the lock is released.
 type pending struct {
 	inc Incident
 	ev  Event
 }
+
+// pendingOf is the OnChange call for ev on inc, with a copy of inc that
+// shares nothing with the engine's (see incident.Incident.Clone).
+func pendingOf(inc *Incident, ev Event) pending { return pending{inc.Clone(), ev} }
 
 // Observe takes one result of a check. It is cheap: healing runs in its
 // own goroutine.
@@ -242,7 +247,7 @@ func (e *Engine) Observe(spec checks.Spec, r checks.Result) {
 			// the flapping incident.
 			inc.Flapping = true
 			ev := e.addLocked(inc, Event{Time: now, Kind: Updated, Text: text})
-			notes = append(notes, pending{*inc, ev})
+			notes = append(notes, pendingOf(inc, ev))
 		} else {
 			inc = e.openLocked(st, r, now, text, &notes)
 		}
@@ -256,7 +261,7 @@ func (e *Engine) Observe(spec checks.Spec, r checks.Result) {
 				st.behind = parent.ID
 				parent.Children = appendUnique(parent.Children, spec.ID)
 				ev := e.addLocked(parent, Event{Time: now, Kind: Unreachable, Text: fmt.Sprintf("%s unreachable behind %s: %s", spec.ID, parent.Check, r.Detail)})
-				notes = append(notes, pending{*parent, ev})
+				notes = append(notes, pendingOf(parent, ev))
 			}
 			break
 		}
@@ -280,7 +285,7 @@ func (e *Engine) Observe(spec checks.Spec, r checks.Result) {
 		inc.Status = r.Status
 		inc.Summary = r.Detail
 		ev := e.addLocked(inc, Event{Time: now, Kind: Updated, Text: fmt.Sprintf("now %s: %s", r.Status, r.Detail)})
-		notes = append(notes, pending{*inc, ev})
+		notes = append(notes, pendingOf(inc, ev))
 	case inc != nil && !st.healing && ((inc.Flapping && !st.flapping && !isFailure(r.Status)) || (!inc.Flapping && st.oks >= st.recover)):
 		e.resolveLocked(inc, now, incident.ResolvedByItself, "", fmt.Sprintf("recovered: %s", r.Detail), &notes)
 	}
@@ -363,7 +368,7 @@ func (e *Engine) openLocked(st *checkState, r checks.Result, now time.Time, summ
 	st.open = inc
 	e.open[id] = inc
 	ev := e.addLocked(inc, Event{Time: now, Kind: Detected, Text: text})
-	*notes = append(*notes, pending{*inc, ev})
+	*notes = append(*notes, pendingOf(inc, ev))
 	return inc
 }
 
@@ -401,7 +406,7 @@ func (e *Engine) resolveLocked(inc *Incident, now time.Time, how, by, text strin
 			st.behind = 0
 		}
 	}
-	*notes = append(*notes, pending{*inc, ev})
+	*notes = append(*notes, pendingOf(inc, ev))
 }
 
 func (e *Engine) escalateLocked(inc *Incident, now time.Time, why string, notes *[]pending) {
@@ -410,7 +415,7 @@ func (e *Engine) escalateLocked(inc *Incident, now time.Time, why string, notes 
 	}
 	inc.Escalated = true
 	ev := e.addLocked(inc, Event{Time: now, Kind: Escalation, Text: why})
-	*notes = append(*notes, pending{*inc, ev})
+	*notes = append(*notes, pendingOf(inc, ev))
 }
 
 func appendUnique(xs []string, x string) []string {
@@ -447,7 +452,7 @@ func (e *Engine) heal(st *checkState, id uint64) {
 				inc.HealingSuspended = true
 				now := e.nowLocked(&notes)
 				ev := e.addLocked(inc, Event{Time: now, Kind: Healing, Text: fmt.Sprintf("healing suspended: %d attempts in the last %s (limit %d)", n, limits.Window, limits.MaxAttempts)})
-				notes = append(notes, pending{*inc, ev})
+				notes = append(notes, pendingOf(inc, ev))
 				e.escalateLocked(inc, now, "self-healing suspended after repeated attempts: a technician is needed", &notes)
 			}
 			e.mu.Unlock()
@@ -464,7 +469,7 @@ func (e *Engine) heal(st *checkState, id uint64) {
 				text = fmt.Sprintf("tried %s: failed: %s", entry.Action, entry.Error)
 			}
 			ev := e.addLocked(inc, Event{Time: e.nowLocked(&notes), Kind: Healing, By: "auto", Text: text, Output: entry.Output, OK: &ok})
-			notes = append(notes, pending{*inc, ev})
+			notes = append(notes, pendingOf(inc, ev))
 		}
 		e.mu.Unlock()
 		e.flush(notes)
@@ -526,7 +531,7 @@ func (e *Engine) nowLocked(notes *[]pending) time.Time {
 			inc.Timeline[i].Time = inc.Timeline[i].Time.Add(step)
 		}
 		ev := e.addLocked(inc, Event{Time: now, Kind: Note, By: "outpost", Text: fmt.Sprintf("the box's clock was stepped by %s: the times above moved with it, so durations stay true", clock.FormatStep(step))})
-		*notes = append(*notes, pending{*inc, ev})
+		*notes = append(*notes, pendingOf(inc, ev))
 	}
 	return now
 }
@@ -599,7 +604,7 @@ func (e *Engine) Get(id uint64) (Incident, error) {
 	if err != nil {
 		return Incident{}, err
 	}
-	return *inc, nil
+	return inc.Clone(), nil
 }
 
 // List returns incidents newest first (open ones only if openOnly), at
@@ -634,7 +639,7 @@ func (e *Engine) Acknowledge(id uint64, by, note string) (Incident, error) {
 			text += ": " + note
 		}
 		ev := e.addLocked(inc, Event{Time: now, Kind: Ack, By: by, Text: text})
-		*notes = append(*notes, pending{*inc, ev})
+		*notes = append(*notes, pendingOf(inc, ev))
 		return nil
 	})
 }
@@ -646,7 +651,7 @@ func (e *Engine) AddNote(id uint64, by, note string) (Incident, error) {
 			return fmt.Errorf("the note is empty")
 		}
 		ev := e.addLocked(inc, Event{Time: now, Kind: Note, By: by, Text: note})
-		*notes = append(*notes, pending{*inc, ev})
+		*notes = append(*notes, pendingOf(inc, ev))
 		return nil
 	})
 }
@@ -683,7 +688,7 @@ func (e *Engine) act(id uint64, f func(*Incident, time.Time, *[]pending) error) 
 	}
 	var out Incident
 	if inc != nil {
-		out = *inc
+		out = inc.Clone()
 	}
 	e.mu.Unlock()
 	e.flush(notes)
@@ -727,7 +732,7 @@ func (e *Engine) Heal(ctx context.Context, check string, index int, who string) 
 			}
 			e.act(incID, func(inc *Incident, now time.Time, notes *[]pending) error {
 				ev := e.addLocked(inc, Event{Time: now, Kind: Healing, By: who, Text: text, Output: entry.Output, OK: &ok})
-				*notes = append(*notes, pending{*inc, ev})
+				*notes = append(*notes, pendingOf(inc, ev))
 				return nil
 			})
 		}

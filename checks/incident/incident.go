@@ -3,9 +3,15 @@
 // package so that everything that shows or sends incidents (notify, ui,
 // phone home) can use the same types without importing the engine that
 // makes them (appliance/incidents) or the store that keeps them.
+//
+// Incident is the one incident model: the engine stores it as JSON,
+// notify is told it (with what only the site config adds), the UI reads
+// it through its backend, and phone home turns it into the protocol's
+// wire.Incident in one function.
 package incident
 
 import (
+	"slices"
 	"time"
 
 	"outpost/checks"
@@ -23,15 +29,15 @@ const (
 
 // Incident is one problem with one check, from detection to resolution.
 type Incident struct {
-	ID       uint64        `json:"id"`
-	Check    string        `json:"check"`
-	Kind     string        `json:"kind"`
-	Device   string        `json:"device"`
-	Group    string        `json:"group,omitempty"`
-	Severity string        `json:"severity"`
-	Status   checks.Status `json:"status"`
-	State    State         `json:"state"`
-	Summary  string        `json:"summary"`
+	ID       uint64          `json:"id"`
+	Check    string          `json:"check"`
+	Kind     string          `json:"kind"`
+	Device   string          `json:"device"`
+	Group    string          `json:"group,omitempty"`
+	Severity checks.Severity `json:"severity"`
+	Status   checks.Status   `json:"status"`
+	State    State           `json:"state"`
+	Summary  string          `json:"summary"`
 	// Flapping marks an incident opened for a check that keeps changing
 	// state, instead of one incident per change.
 	Flapping bool `json:"flapping,omitempty"`
@@ -81,6 +87,46 @@ type Event struct {
 
 // IsOpen reports whether the incident is not resolved.
 func (i *Incident) IsOpen() bool { return i.State != Resolved }
+
+// SelfHealed reports whether a remediation fixed it.
+func (i *Incident) SelfHealed() bool { return i.Resolution == SelfHealed }
+
+// HealingTried lists what self-healing tried, one line per attempt (the
+// texts of the timeline's healing entries), as notifications say it.
+func (i *Incident) HealingTried() []string {
+	var out []string
+	for _, ev := range i.Timeline {
+		if ev.Kind == Healing {
+			out = append(out, ev.Text)
+		}
+	}
+	return out
+}
+
+// Clone returns a deep copy, sharing nothing with i: the engine hands
+// out clones so that what it changes later (a timeline entry moved with
+// the clock) does not change an incident notify or a page still holds.
+func (i *Incident) Clone() Incident {
+	c := *i
+	c.Children = slices.Clone(i.Children)
+	c.Acked, c.Resolved = cloneTime(i.Acked), cloneTime(i.Resolved)
+	c.Timeline = slices.Clone(i.Timeline)
+	for k := range c.Timeline {
+		if ok := c.Timeline[k].OK; ok != nil {
+			v := *ok
+			c.Timeline[k].OK = &v
+		}
+	}
+	return c
+}
+
+func cloneTime(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	v := *t
+	return &v
+}
 
 // Resolutions: how an incident ended.
 const (
