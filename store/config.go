@@ -46,14 +46,20 @@ func (s *Store) getSealer() Sealer {
 // SaveConfig records raw as a new version if it differs from the current
 // one, and returns the version in force either way.
 func (s *Store) SaveConfig(source string, raw []byte) (ConfigVersion, error) {
-	return s.SwitchConfig(source, raw, nil)
+	return s.switchConfig(source, raw, nil)
 }
 
 // SwitchConfig records raw as SaveConfig does and, in the same
 // transaction, stores the given blobs: provisioning switches the config
 // and its own state (pinned key, applied version) together, so a power
-// cut leaves both old or both new.
-func (s *Store) SwitchConfig(source string, raw []byte, blobs map[string][]byte) (ConfigVersion, error) {
+// cut leaves both old or both new. It returns the number of the config
+// version in force (firmware/provision.Store).
+func (s *Store) SwitchConfig(source string, raw []byte, blobs map[string][]byte) (version int, err error) {
+	cv, err := s.switchConfig(source, raw, blobs)
+	return cv.Version, err
+}
+
+func (s *Store) switchConfig(source string, raw []byte, blobs map[string][]byte) (ConfigVersion, error) {
 	var cv ConfigVersion
 	sl := s.getSealer()
 	err := s.db.Update(func(tx *bolt.Tx) error {

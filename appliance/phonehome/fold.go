@@ -1,9 +1,6 @@
 package phonehome
 
-import (
-	"outpost/appliance/phonehome/wire"
-	"outpost/store"
-)
+import "outpost/appliance/phonehome/wire"
 
 // Names of the coalesced figures in the outbox bookkeeping.
 const (
@@ -14,7 +11,7 @@ const (
 )
 
 // lostOf is the loss as summaries report it.
-func lostOf(m store.PhoneMeta) wire.Lost {
+func lostOf(m Meta) wire.Lost {
 	return wire.Lost{Total: m.Lost, FirstSeq: m.LostFirst, LastSeq: m.LostLast,
 		IncidentsClosed:  m.LostCounts[lostIncidentsClosed],
 		InventoryNew:     m.LostCounts[lostInventoryNew],

@@ -28,8 +28,6 @@ import (
 	"outpost/appliance/phonehome/wire"
 	"outpost/checks/clock"
 	"outpost/firmware/bundle"
-	"outpost/firmware/provision"
-	"outpost/store"
 )
 
 // Signer is the box identity as phone home needs it.
@@ -38,11 +36,20 @@ type Signer interface {
 	Sign(msg []byte) []byte
 }
 
-// Bundles is provisioning as phone home needs it: replies may carry a
-// bundle, applied only under the pinned MSP key.
+// Bundles is provisioning as phone home needs it (the provisioner):
+// replies may carry a bundle, applied only under the pinned MSP key.
 type Bundles interface {
-	ApplyBundle(ctx context.Context, data []byte, source string) (provision.Receipt, error)
-	PinnedKey() (ed25519.PublicKey, bool)
+	// PinnedKey is the MSP key bundles and firmware notices must be
+	// signed with; ok is false while the box trusts no key.
+	PinnedKey() (key ed25519.PublicKey, ok bool)
+	Applier
+}
+
+// Applier applies a bundle (the provisioner's ApplyBundle through the
+// daemon's adapter): err is non-nil when it was refused, and nothing
+// but the record of the attempt changed.
+type Applier interface {
+	Apply(ctx context.Context, data []byte, source string) error
 }
 
 // Options configure phone home.
@@ -58,11 +65,11 @@ type Options struct {
 	BackoffMax time.Duration
 	// Timeout bounds one request (default 30 s).
 	Timeout time.Duration
-	Store   *store.Store
+	Outbox  Outbox
 	Signer  Signer
 	Bundles Bundles
 	// Build makes a summary (the daemon knows what is in it).
-	Build func(reason string, seq uint64, m store.PhoneMeta, full bool) (wire.Summary, map[string]string, error)
+	Build func(reason string, seq uint64, m Meta, full bool) (wire.Summary, map[string]string, error)
 	// OnFirmware is told about a verified firmware notice.
 	OnFirmware func(wire.FirmwareNotice)
 	Clock      clock.Clock
@@ -168,8 +175,8 @@ func (p *Phone) Kick(reason string) {
 
 // Status returns the queue and the last outcomes.
 func (p *Phone) Status() Status {
-	n, b, _ := p.o.Store.PhoneDepth()
-	m, _ := p.o.Store.PhoneMeta()
+	n, b, _ := p.o.Outbox.PhoneDepth()
+	m, _ := p.o.Outbox.PhoneMeta()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	s := p.st
@@ -213,7 +220,7 @@ func (p *Phone) Run(ctx context.Context) {
 func (p *Phone) enqueue(reason string) {
 	now := p.o.Clock.Now().UTC()
 	full := p.full.Swap(false)
-	_, err := p.o.Store.PhoneAppend(p.o.Quota, now.Format(time.RFC3339Nano), func(seq uint64, m store.PhoneMeta) ([]byte, map[string]string, error) {
+	_, err := p.o.Outbox.PhoneAppend(p.o.Quota, now.Format(time.RFC3339Nano), func(seq uint64, m Meta) ([]byte, map[string]string, error) {
 		// A full inventory is due after the quota dropped inventory changes.
 		s, inv, err := p.o.Build(reason, seq, m, full || m.InventoryDue)
 		if err != nil {
@@ -240,7 +247,7 @@ func (p *Phone) enqueue(reason string) {
 
 func (p *Phone) sendLoop(ctx context.Context) {
 	for ctx.Err() == nil {
-		e, ok, err := p.o.Store.PhoneOldest()
+		e, ok, err := p.o.Outbox.PhoneOldest()
 		if err != nil {
 			p.o.Log.Error("phone home: outbox unreadable", "err", err)
 		}
@@ -254,7 +261,7 @@ func (p *Phone) sendLoop(ctx context.Context) {
 		}
 		retryAfter, err := p.send(ctx, e)
 		if err == nil {
-			if err := p.o.Store.PhoneAcked(e.Seq, p.o.Clock.Now().UTC().Format(time.RFC3339Nano)); err != nil {
+			if err := p.o.Outbox.PhoneAcked(e.Seq, p.o.Clock.Now().UTC().Format(time.RFC3339Nano)); err != nil {
 				p.o.Log.Error("phone home: outbox", "err", err)
 			}
 			continue
@@ -273,7 +280,7 @@ func (p *Phone) sendLoop(ctx context.Context) {
 		p.mu.Unlock()
 		if n == 1 || n%10 == 0 {
 			// Kept across a restart (not every attempt: each is a commit).
-			p.o.Store.PhoneFailed(n, err.Error(), p.o.Clock.Now().UTC().Format(time.RFC3339Nano))
+			p.o.Outbox.PhoneFailed(n, err.Error(), p.o.Clock.Now().UTC().Format(time.RFC3339Nano))
 		}
 		if n == 1 || n%20 == 0 {
 			p.o.Log.Warn("phone home: send failed; the summary stays queued", "seq", e.Seq, "attempt", n, "retry_in", delay.Round(time.Millisecond), "err", err)
@@ -302,7 +309,7 @@ func (p *Phone) backoff(n int) time.Duration {
 
 // send posts one summary; a Retry-After from the receiver comes back
 // with the error.
-func (p *Phone) send(ctx context.Context, e store.PhoneEntry) (time.Duration, error) {
+func (p *Phone) send(ctx context.Context, e Entry) (time.Duration, error) {
 	box := p.o.Signer.ID()
 	at := p.o.Clock.Now().UTC().Format(time.RFC3339Nano)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.o.URL, bytes.NewReader(e.Body))
@@ -352,7 +359,7 @@ func (p *Phone) handleReply(ctx context.Context, rep wire.Reply) {
 	}
 	pinned, ok := p.o.Bundles.PinnedKey()
 	if !ok {
-		p.o.Log.Warn("phone home: reply carries a bundle or firmware notice, ignored: no MSP key is pinned (provision the box by USB first)")
+		p.o.Log.Warn("phone home: reply carries a bundle or firmware notice, ignored: the box trusts no MSP key yet (outpost install --msp-key, or outpost bundle trust at the box)")
 		return
 	}
 	if len(rep.Bundle) > 0 {
@@ -363,7 +370,7 @@ func (p *Phone) handleReply(ctx context.Context, rep wire.Reply) {
 		case !b.Key.Equal(pinned):
 			p.o.Log.Error("phone home: bundle in the reply is not signed by the pinned MSP key; ignored")
 		default:
-			if _, err := p.o.Bundles.ApplyBundle(ctx, rep.Bundle, "phone home "+p.o.URL); err != nil {
+			if err := p.o.Bundles.Apply(ctx, rep.Bundle, "phone home "+p.o.URL); err != nil {
 				p.o.Log.Error("phone home: bundle refused", "err", err)
 			}
 		}

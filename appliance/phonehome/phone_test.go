@@ -73,8 +73,8 @@ func newRig(t *testing.T, quota int64) *rig {
 		t.Fatal(err)
 	}
 	r.phone, err = phonehome.New(phonehome.Options{URL: r.srv.URL + "/v1/summaries", CAFile: ca, Interval: time.Hour, Quota: quota, BackoffMax: time.Second,
-		Store: r.st, Signer: r.id, Bundles: r.prov, Log: quiet,
-		Build: func(reason string, seq uint64, m store.PhoneMeta, full bool) (wire.Summary, map[string]string, error) {
+		Outbox: storeOutbox{r.st}, Signer: r.id, Bundles: provBundles{r.prov}, Log: quiet,
+		Build: func(reason string, seq uint64, m phonehome.Meta, full bool) (wire.Summary, map[string]string, error) {
 			s := wire.Summary{Box: wire.Box{ID: r.id.ID(), Site: "Acme", PublicKey: r.id.PublicKeyString()}}
 			// Padding that gzip cannot shrink, so the quota is reached.
 			s.Box.Version = string(randomText(2000))
@@ -179,7 +179,9 @@ func TestQuotaCoalescesOldest(t *testing.T) {
 
 func signedBundle(t *testing.T, key ed25519.PrivateKey, version uint64, site string) []byte {
 	now := time.Now()
-	b, err := bundle.Make(key, bundle.Manifest{Version: version, Created: now, Expires: now.Add(time.Hour), Target: bundle.AnyBox, Site: site, Config: "site: " + site + "\nchecks: []\n"})
+	// One site for every bundle (a box refuses an any-box bundle for
+	// another site); the config's name tells them apart.
+	b, err := bundle.Make(key, bundle.Manifest{Version: version, Created: now, Expires: now.Add(time.Hour), Target: bundle.AnyBox, Site: "Acme", Config: "site: " + site + "\nchecks: []\n"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,7 +256,7 @@ func TestLastSuccessSurvivesRestart(t *testing.T) {
 	waitUntil(t, "the first summary acknowledged", func() bool { return r.phone.Status().LastAck >= 1 })
 	acked := r.phone.Status()
 	// Another process's view: a Phone on the same store that sent nothing.
-	later, err := phonehome.New(phonehome.Options{URL: r.srv.URL + "/v1/summaries", Store: r.st, Signer: r.id})
+	later, err := phonehome.New(phonehome.Options{URL: r.srv.URL + "/v1/summaries", Outbox: storeOutbox{r.st}, Signer: r.id})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -273,7 +275,7 @@ func TestLastErrorSurvivesRestart(t *testing.T) {
 	r.run(t)
 	waitUntil(t, "a failed attempt", func() bool { return r.phone.Status().LastError != "" })
 	failed := r.phone.Status()
-	later, err := phonehome.New(phonehome.Options{URL: r.srv.URL + "/v1/summaries", Store: r.st, Signer: r.id})
+	later, err := phonehome.New(phonehome.Options{URL: r.srv.URL + "/v1/summaries", Outbox: storeOutbox{r.st}, Signer: r.id})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -95,8 +95,8 @@ func phoneHomeAt(t *testing.T, ca *testCA, cert tls.Certificate, boxTime time.Ti
 	caFile := filepath.Join(dir, "ca.pem")
 	os.WriteFile(caFile, ca.pem, 0o644)
 	p, err := phonehome.New(phonehome.Options{URL: srv.URL + "/v1/summaries", CAFile: caFile, Interval: time.Hour,
-		Store: st, Signer: id, Log: quiet, Clock: clock.NewFake(boxTime),
-		Build: func(reason string, seq uint64, m store.PhoneMeta, full bool) (wire.Summary, map[string]string, error) {
+		Outbox: storeOutbox{st}, Signer: id, Log: quiet, Clock: clock.NewFake(boxTime),
+		Build: func(reason string, seq uint64, m phonehome.Meta, full bool) (wire.Summary, map[string]string, error) {
 			return wire.Summary{Box: wire.Box{ID: id.ID(), Site: "Acme", PublicKey: id.PublicKeyString()}}, nil, nil
 		}})
 	if err != nil {
@@ -187,8 +187,8 @@ func TestHQJudgesContactByItsOwnClock(t *testing.T) {
 	os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o644)
 	box := clock.NewFake(time.Date(2061, 5, 1, 0, 0, 0, 0, time.UTC))
 	p, err := phonehome.New(phonehome.Options{URL: srv.URL + "/v1/summaries", CAFile: caFile, Interval: time.Hour,
-		Store: st, Signer: id, Log: quiet, Clock: box,
-		Build: func(reason string, seq uint64, m store.PhoneMeta, full bool) (wire.Summary, map[string]string, error) {
+		Outbox: storeOutbox{st}, Signer: id, Log: quiet, Clock: box,
+		Build: func(reason string, seq uint64, m phonehome.Meta, full bool) (wire.Summary, map[string]string, error) {
 			return wire.Summary{Box: wire.Box{ID: id.ID(), Site: "Acme", PublicKey: id.PublicKeyString()}}, nil, nil
 		}})
 	if err != nil {

@@ -21,8 +21,6 @@ import (
 	agentwire "outpost/checks/agent/wire"
 	"outpost/checks/clock"
 	"outpost/checks/incident"
-	"outpost/firmware/provision"
-	"outpost/store"
 )
 
 // SLAWindow is the window the summary's SLA figures cover.
@@ -52,11 +50,30 @@ type Facts struct {
 	Uptime      time.Duration
 	// Clock is what the box's clock check last said of its clock.
 	Clock wire.Clock
-	// LastBundle is the receipt of the last provisioning bundle seen
-	// (nil when none was).
-	LastBundle *provision.Receipt
+	// LastBundle is the last provisioning bundle seen (nil when none
+	// was).
+	LastBundle *Bundle
 	// LastFirmware is the last verified firmware notice (nil when none).
 	LastFirmware *wire.Event
+}
+
+// Bundle is what became of a provisioning bundle, as the summary tells
+// it (from the provisioner's receipt).
+type Bundle struct {
+	Time time.Time
+	// Result is "applied" or "refused"; Reasons say why it was refused.
+	Result        string
+	BundleVersion uint64
+	Source        string
+	Reasons       []string
+}
+
+// Previous is what the outbox recorded of the summary built before.
+type Previous struct {
+	// Built is when it was built (RFC 3339); empty before the first.
+	Built string
+	// Inventory is the inventory it reported (device -> fingerprint).
+	Inventory map[string]string
 }
 
 // Builder builds summaries from what it reads. Every field must be set.
@@ -78,12 +95,12 @@ type Builder struct {
 }
 
 // Build reports the site as it is now: summary seq, built for reason,
-// after the summary m records (its inventory fingerprints and build
-// time); full lists every device. It returns the inventory fingerprints
+// after the summary prev (its inventory fingerprints and build time);
+// full lists every device. It returns the inventory fingerprints
 // to record for the next summary; an error means the incidents could not
 // be read. Schema, sequence, time, reason, interval and loss are the
 // sender's to fill in.
-func (b *Builder) Build(reason string, seq uint64, m store.PhoneMeta, full bool) (wire.Summary, map[string]string, error) {
+func (b *Builder) Build(reason string, seq uint64, prev Previous, full bool) (wire.Summary, map[string]string, error) {
 	now := b.Clock.Now().UTC()
 	cfg := b.Config()
 	box := b.Box
@@ -91,13 +108,13 @@ func (b *Builder) Build(reason string, seq uint64, m store.PhoneMeta, full bool)
 	s := wire.Summary{Box: box, OpenIncidents: []wire.Incident{}, ClosedIncidents: []wire.Incident{}, Capacity: []wire.Capacity{}}
 	devices := b.health(cfg, &s)
 	var inv map[string]string
-	s.Inventory, inv = inventory(devices, m.Inventory, full)
+	s.Inventory, inv = inventory(devices, prev.Inventory, full)
 
 	list, err := b.Incidents.List(false, maxIncidents)
 	if err != nil {
 		return s, nil, fmt.Errorf("summary %d: reading incidents: %w", seq, err)
 	}
-	built, _ := time.Parse(time.RFC3339Nano, m.Built)
+	built, _ := time.Parse(time.RFC3339Nano, prev.Built)
 	s.OpenIncidents, s.ClosedIncidents = incidents(list, built, now)
 	s.SLA = SLA(list, cfg.Checks, now)
 	s.BoxHealth = boxHealth(b.Facts())
@@ -269,8 +286,12 @@ func boxHealth(f Facts) wire.BoxHealth {
 	return h
 }
 
+// wireIncident is the incident as the protocol carries it: the one
+// conversion from the incident model to wire.Incident, which keeps its
+// own smaller shape because the MSP side reads it and must not change
+// with the box.
 func wireIncident(inc incident.Incident) wire.Incident {
-	out := wire.Incident{ID: inc.ID, Check: inc.Check, Device: inc.Device, Severity: inc.Severity, State: string(inc.State), Summary: inc.Summary,
+	out := wire.Incident{ID: inc.ID, Check: inc.Check, Device: inc.Device, Severity: string(inc.Severity), State: string(inc.State), Summary: inc.Summary,
 		Opened: inc.Opened, Acked: inc.Acked, AckedBy: inc.AckedBy, Resolved: inc.Resolved, Resolution: inc.Resolution, Timeline: []wire.TimelineEntry{}}
 	for _, e := range inc.Timeline {
 		out.Timeline = append(out.Timeline, wire.TimelineEntry{Time: e.Time, Kind: string(e.Kind), Text: e.Text})

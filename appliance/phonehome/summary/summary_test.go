@@ -14,8 +14,6 @@ import (
 	agentwire "outpost/checks/agent/wire"
 	"outpost/checks/clock"
 	"outpost/checks/incident"
-	"outpost/firmware/provision"
-	"outpost/store"
 )
 
 var now = time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
@@ -145,11 +143,11 @@ func TestBuild(t *testing.T) {
 		inc(2, "nas-disk", now.Add(-2*time.Hour), time.Time{}, now.Add(-30*time.Minute)), // closed since
 		inc(1, "nas-disk", now.Add(-5*time.Hour), time.Time{}, now.Add(-4*time.Hour)),    // reported before
 	}}
-	receipt := &provision.Receipt{Time: now.Add(-day), Result: "refused", BundleVersion: 7, Source: "stick", Reasons: []string{"expired", "replayed"}}
+	receipt := &summary.Bundle{Time: now.Add(-day), Result: "refused", BundleVersion: 7, Source: "stick", Reasons: []string{"expired", "replayed"}}
 	fw := &wire.Event{Time: now, Result: "available", Detail: "version 1.5"}
 	facts := summary.Facts{StoreBytes: 1 << 20, OutboxDepth: 3, LatenessP99: 1500 * time.Microsecond, Uptime: 90*time.Second + 500*time.Millisecond,
 		Clock: wire.Clock{Sync: "synchronised"}, LastBundle: receipt, LastFirmware: fw}
-	prev := store.PhoneMeta{Built: lastSummary.Format(time.RFC3339Nano), Inventory: map[string]string{"printer": "00"}}
+	prev := summary.Previous{Built: lastSummary.Format(time.RFC3339Nano), Inventory: map[string]string{"printer": "00"}}
 	b := builder(cfg, res, incs, facts)
 
 	s, inv, err := b.Build("interval", 9, prev, true)
@@ -189,7 +187,7 @@ func TestBuild(t *testing.T) {
 	t.Run("next summary", func(t *testing.T) {
 		// The NAS gains a check: changed; nothing new, nothing closed again.
 		cfg.Checks = append(cfg.Checks, config.Check{ID: "nas-ping", Kind: "ping", Labels: checks.Labels{Device: "nas"}})
-		next := store.PhoneMeta{Built: now.Format(time.RFC3339Nano), Inventory: inv}
+		next := summary.Previous{Built: now.Format(time.RFC3339Nano), Inventory: inv}
 		s, _, err := b.Build("interval", 10, next, false)
 		if err != nil {
 			t.Fatal(err)
@@ -204,7 +202,7 @@ func TestBuild(t *testing.T) {
 	t.Run("clock stepped back", func(t *testing.T) {
 		// The last summary is dated a year ahead (a wrong clock since
 		// corrected): the last day's closures are reported again.
-		ahead := store.PhoneMeta{Built: now.Add(365 * day).Format(time.RFC3339Nano)}
+		ahead := summary.Previous{Built: now.Add(365 * day).Format(time.RFC3339Nano)}
 		s, _, _ := b.Build("interval", 11, ahead, false)
 		if len(s.ClosedIncidents) != 2 {
 			t.Errorf("closed after a step back: %+v", s.ClosedIncidents)
