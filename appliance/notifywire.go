@@ -19,31 +19,13 @@ func ackSecret(st *store.Store) ([]byte, error) {
 	return st.PutBlobIfAbsent("ack-secret", fresh)
 }
 
-func notifyIncident(site string, inc incidents.Incident) notify.Incident {
-	n := notify.Incident{ID: inc.ID, Site: site, Check: inc.Check, Device: inc.Device, Group: inc.Group, Severity: inc.Severity,
-		Status: inc.Status.String(), Summary: inc.Summary, Opened: inc.Opened, InMaintenance: inc.InMaintenance, Flapping: inc.Flapping,
-		SelfHealed: inc.Resolution == "self-healed"}
-	for _, ev := range inc.Timeline {
-		if ev.Kind == incidents.Healing {
-			n.Healing = append(n.Healing, ev.Text)
-		}
-	}
-	if inc.Acked != nil {
-		n.Acked, n.AckedBy = *inc.Acked, inc.AckedBy
-	}
-	if inc.Resolved != nil {
-		n.Resolved = *inc.Resolved
-	}
-	n.Resolution = inc.Resolution
-	return n
-}
-
-// notifyIncident adds what only the config knows: the parent the
-// incident sits behind (for grouping) and whether self-healing is still
-// at work (the first message waits for it, up to the policy's grace).
+// notifyIncident is the incident with what only the config knows: the
+// site, the parent it sits behind (for grouping) and whether
+// self-healing is still at work (the first message waits for it, up to
+// the policy's grace).
 func (a *Appliance) notifyIncident(inc incidents.Incident) notify.Incident {
 	cfg := a.Config()
-	n := notifyIncident(cfg.Site, inc)
+	n := notify.Incident{Incident: inc, Site: cfg.Site}
 	if d := cfg.Device(inc.Device); d != nil && d.Parent != "" {
 		n.Parent = "device:" + d.Parent
 	}

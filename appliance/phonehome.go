@@ -10,6 +10,7 @@ import (
 	"outpost/appliance/phonehome"
 	"outpost/appliance/phonehome/summary"
 	phwire "outpost/appliance/phonehome/wire"
+	"outpost/firmware/provision"
 	"outpost/store"
 )
 
@@ -19,19 +20,11 @@ type firmwareNote struct {
 	ev *phwire.Event
 }
 
-// startPhoneHome runs phone home while the config in force has a URL,
-// and restarts it when the phonehome settings change (SIGHUP, a UI edit,
-// a provisioning bundle from a stick or from a phone-home reply): a box
-// provisioned by stick phones home without a restart. The outbox is in
-// the store, so a restart loses nothing queued.
-func (a *Appliance) startPhoneHome(ctx context.Context, bg *sync.WaitGroup) {
-	changed := make(chan struct{}, 1)
-	a.mu.Lock()
-	a.phoneChanged = changed
-	a.mu.Unlock()
-	bg.Go(func() { a.supervisePhoneHome(ctx, changed) })
-}
-
+// supervisePhoneHome runs phone home while the config in force has a
+// URL, and restarts it when the phonehome settings change (SIGHUP, a UI
+// edit, a provisioning bundle from a stick or from a phone-home reply): a
+// box provisioned by stick phones home without a restart. The outbox is
+// in the store, so a restart loses nothing queued.
 func (a *Appliance) supervisePhoneHome(ctx context.Context, changed <-chan struct{}) {
 	var (
 		running config.PhoneHome
@@ -106,7 +99,10 @@ func (a *Appliance) phoneConfigChanged() {
 
 func (a *Appliance) newPhone(cfg config.PhoneHome) (*phonehome.Phone, error) {
 	return phonehome.New(phonehome.Options{URL: cfg.URL, CAFile: cfg.CAFile, Interval: cfg.Interval, Quota: int64(cfg.Quota), BackoffMax: cfg.BackoffMax, Timeout: cfg.Timeout,
-		Store: a.store, Signer: a.id, Bundles: a.prov, Build: a.buildSummary, Clock: a.o.Clock, Log: a.log,
+		Outbox: phoneOutbox{a.store}, Signer: a.id, Bundles: phoneBundles{a.prov}, Clock: a.o.Clock, Log: a.log,
+		Build: func(reason string, seq uint64, m phonehome.Meta, full bool) (phwire.Summary, map[string]string, error) {
+			return a.buildSummary(reason, seq, store.PhoneMeta(m), full)
+		},
 		OnFirmware: func(n phwire.FirmwareNotice) {
 			a.log.Warn("firmware update available (notice signed by the MSP)", "version", n.Version, "url", n.URL, "sha256", n.SHA256)
 			a.firmware.mu.Lock()
@@ -137,7 +133,7 @@ func (a *Appliance) buildSummary(reason string, seq uint64, m store.PhoneMeta, f
 		Facts:     a.boxFacts,
 		Clock:     a.o.Clock,
 	}
-	return b.Build(reason, seq, m, full)
+	return b.Build(reason, seq, summary.Previous{Built: m.Built, Inventory: m.Inventory}, full)
 }
 
 // boxFacts are the box's own figures for a summary.
@@ -145,8 +141,9 @@ func (a *Appliance) boxFacts() summary.Facts {
 	n, _, _ := a.store.PhoneDepth()
 	f := summary.Facts{StoreBytes: a.store.Stats().FileSize, OutboxDepth: n, LatenessP99: a.sched.Stats().Lateness.Quantile(0.99),
 		Uptime: a.uptime(), Clock: a.ClockState()}
-	if st, err := a.prov.State(); err == nil {
-		f.LastBundle = st.Last
+	if st, err := a.prov.State(); err == nil && st.Last != nil {
+		r := st.Last
+		f.LastBundle = &summary.Bundle{Time: r.Time, Result: r.Result, BundleVersion: r.BundleVersion, Source: r.Source, Reasons: r.Reasons}
 	}
 	a.firmware.mu.Lock()
 	f.LastFirmware = a.firmware.ev
@@ -170,4 +167,35 @@ func (a *Appliance) phoneRoutes(mux *http.ServeMux) {
 		}
 		writeJSON(w, http.StatusOK, p.Status())
 	})
+}
+
+// phoneOutbox is the store as phone home's outbox (phonehome.Outbox):
+// phonehome.Meta and Entry are the store's PhoneMeta and PhoneEntry
+// field for field, so they convert.
+type phoneOutbox struct{ *store.Store }
+
+func (o phoneOutbox) PhoneAppend(quota int64, builtAt string, build func(uint64, phonehome.Meta) ([]byte, map[string]string, error), fold func([]byte) (map[string]uint64, bool)) (uint64, error) {
+	return o.Store.PhoneAppend(quota, builtAt, func(seq uint64, m store.PhoneMeta) ([]byte, map[string]string, error) {
+		return build(seq, phonehome.Meta(m))
+	}, fold)
+}
+
+func (o phoneOutbox) PhoneOldest() (phonehome.Entry, bool, error) {
+	e, ok, err := o.Store.PhoneOldest()
+	return phonehome.Entry(e), ok, err
+}
+
+func (o phoneOutbox) PhoneMeta() (phonehome.Meta, error) {
+	m, err := o.Store.PhoneMeta()
+	return phonehome.Meta(m), err
+}
+
+// phoneBundles is the provisioner as phone home's Bundles: a bundle in a
+// reply is applied like one from a stick (the receipt is recorded in the
+// provisioning state).
+type phoneBundles struct{ *provision.Provisioner }
+
+func (b phoneBundles) Apply(ctx context.Context, data []byte, source string) error {
+	_, err := b.ApplyBundle(ctx, data, source)
+	return err
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"path/filepath"
+	"runtime"
 
 	"outpost/appliance/config"
 	"outpost/checks"
@@ -34,6 +35,61 @@ func CheckConfig(cfg *config.Config) error {
 	}
 	_, err := notify.ConfigOf(cfg).Build()
 	return err
+}
+
+// DefaultBootMSPKeyFiles are where an image's boot partition is mounted
+// on the boxes Outpost ships for (Raspberry Pi OS and Debian: /boot/firmware;
+// older images: /boot).
+func DefaultBootMSPKeyFiles() []string {
+	if runtime.GOOS != "linux" {
+		return nil
+	}
+	return []string{"/boot/firmware/" + provision.BootFileName, "/boot/" + provision.BootFileName}
+}
+
+// newProvisioner makes the box's provisioner. The MSP key it trusts
+// comes from DATA/msp.pub (outpost install --msp-key, outpost bundle
+// trust), the boot partition's key file while the box is in factory
+// state, or (with --trust-first-stick, in factory state only) the first
+// bundle; never from a stick alone.
+func (a *Appliance) newProvisioner() *provision.Provisioner {
+	boot := a.o.BootMSPKeyFiles
+	if boot == nil {
+		boot = DefaultBootMSPKeyFiles()
+	}
+	return provision.New(provision.Options{Store: a.store, Identity: a.id, Clock: a.o.Clock, Log: a.log, BoxVersion: Version, UICert: a.certFP,
+		Check: checkConfigText, Activate: func(name string, raw []byte, source string) error {
+			cfg, err := config.Parse(name, raw)
+			if err != nil {
+				return err
+			}
+			return a.activateProvisioned(cfg, source)
+		},
+		TrustFile: filepath.Join(a.o.DataDir, provision.TrustFileName), BootFiles: boot,
+		TrustFirstStick: a.o.TrustFirstStick, FactoryState: a.factoryState})
+}
+
+// factoryState says whether the box is as it left the factory: no web UI
+// account, and every config it ever ran was the embedded default (not a
+// file, a UI edit or a bundle).
+func (a *Appliance) factoryState() (bool, string) {
+	n, err := a.store.CountUsers()
+	if err != nil {
+		return false, "accounts unreadable: " + err.Error()
+	}
+	if n > 0 {
+		return false, fmt.Sprintf("the web UI has %d account(s)", n)
+	}
+	hist, err := a.store.ConfigHistory()
+	if err != nil {
+		return false, "config history unreadable: " + err.Error()
+	}
+	for _, cv := range hist {
+		if cv.Source != config.EmbeddedSource { // the source apply records for it
+			return false, fmt.Sprintf("config version %d came from %s", cv.Version, cv.Source)
+		}
+	}
+	return true, ""
 }
 
 // activateProvisioned puts a bundle's config in force; the provisioner
@@ -71,6 +127,12 @@ type ProvisionStatus struct {
 	State        provision.State `json:"state"`
 }
 
+// TrustRequest is the body of POST /provision/trust.
+type TrustRequest struct {
+	Key     string `json:"key"`
+	Replace bool   `json:"replace"`
+}
+
 // ApplyRequest is the body of POST /provision/apply.
 type ApplyRequest struct {
 	Bundle []byte `json:"bundle"`
@@ -101,6 +163,24 @@ func (a *Appliance) provisionRoutes(mux *http.ServeMux) {
 		rc, _ := a.prov.ApplyBundle(r.Context(), req.Bundle, req.Source)
 		writeJSON(w, http.StatusOK, rc)
 	})
+	mux.HandleFunc("POST /provision/trust", func(w http.ResponseWriter, r *http.Request) {
+		var req TrustRequest
+		if err := json.NewDecoder(io.LimitReader(r.Body, bundle.MaxKeyFile)).Decode(&req); err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("trust request: %w", err))
+			return
+		}
+		k, err := identity.ParsePublicKey(req.Key)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, err)
+			return
+		}
+		st, err := a.prov.Trust(k, req.Replace, "outpost bundle trust at the box")
+		if err != nil {
+			writeError(w, http.StatusConflict, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, st)
+	})
 	mux.HandleFunc("POST /provision/factory-reset", func(w http.ResponseWriter, r *http.Request) {
 		if err := a.prov.FactoryReset(); err != nil {
 			writeError(w, http.StatusInternalServerError, err)
@@ -116,7 +196,7 @@ func (a *Appliance) provisioningView() ui.ProvisioningView {
 	if err != nil {
 		return ui.ProvisioningView{LastResult: "unreadable", LastReasons: []string{err.Error()}}
 	}
-	v := ui.ProvisioningView{Version: st.Version, Site: st.Site, AppliedAt: st.AppliedAt, PinnedAt: st.PinnedAt}
+	v := ui.ProvisioningView{Version: st.Version, Site: st.Site, AppliedAt: st.AppliedAt, PinnedAt: st.PinnedAt, PinnedBy: st.PinnedBy, FirstUse: st.FirstUse}
 	if k, err := identity.ParsePublicKey(st.PinnedKey); err == nil {
 		v.PinnedKey = identity.KeyID(k)
 	}

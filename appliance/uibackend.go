@@ -12,6 +12,7 @@ import (
 	"outpost/appliance/incidents"
 	"outpost/appliance/scheduler"
 	"outpost/checks"
+	"outpost/checks/agent"
 	"outpost/checks/agent/wire"
 	"outpost/healing"
 	"outpost/notify"
@@ -126,34 +127,19 @@ func userRec(x ui.User) store.UserRecord {
 	return store.UserRecord{Name: x.Name, Role: string(x.Role), Hash: x.Hash, Created: x.Created}
 }
 
-func uiIncident(inc incidents.Incident) ui.Incident {
-	out := ui.Incident{ID: inc.ID, Check: inc.Check, Device: inc.Device, Severity: inc.Severity, State: string(inc.State), Summary: inc.Summary, AckedBy: inc.AckedBy,
-		Status: inc.Status, Flapping: inc.Flapping, InMaintenance: inc.InMaintenance, Escalated: inc.Escalated, Suspended: inc.HealingSuspended,
-		Opened: inc.Opened, Acked: inc.Acked, Resolved: inc.Resolved, Resolution: inc.Resolution, Children: inc.Children}
-	for _, ev := range inc.Timeline {
-		out.Timeline = append(out.Timeline, ui.TimelineEntry{Time: ev.Time, Kind: string(ev.Kind), By: ev.By, Text: ev.Text, Output: ev.Output, OK: ev.OK})
-	}
-	return out
+func (b uiBackend) Incidents(open bool, limit int) ([]incidents.Incident, error) {
+	return b.a.inc.List(open, limit)
 }
 
-func (b uiBackend) Incidents(open bool, limit int) ([]ui.Incident, error) {
-	list, err := b.a.inc.List(open, limit)
-	out := make([]ui.Incident, len(list))
-	for i, inc := range list {
-		out[i] = uiIncident(inc)
-	}
-	return out, err
-}
-
-func (b uiBackend) Incident(id uint64) (ui.Incident, error) {
+func (b uiBackend) Incident(id uint64) (incidents.Incident, error) {
 	inc, err := b.a.inc.Get(id)
 	if errors.Is(err, incidents.ErrNotFound) {
-		return ui.Incident{}, ui.Errorf(ui.ENOTFOUND, "no incident %d", id)
+		return incidents.Incident{}, ui.Errorf(ui.ENOTFOUND, "no incident %d", id)
 	}
 	if err != nil {
-		return ui.Incident{}, fmt.Errorf("reading incident %d: %w", id, err)
+		return incidents.Incident{}, fmt.Errorf("reading incident %d: %w", id, err)
 	}
-	return uiIncident(inc), nil
+	return inc, nil
 }
 
 func (b uiBackend) Act(id uint64, verb, user, note string) error {
@@ -288,27 +274,8 @@ func (b uiBackend) Notifications() ui.NotifyView {
 		v.Channels = append(v.Channels, ui.NamedKind{Name: c.Name, Kind: c.Kind})
 	}
 	for _, p := range notify.ConfigOf(cfg).Policies {
-		pv := ui.PolicyView{Name: p.Name, Matches: "any incident", Repeat: "no reminders"}
-		var m []string
-		if len(p.Severities) > 0 {
-			m = append(m, "severity "+strings.Join(p.Severities, " or "))
-		}
-		if len(p.Groups) > 0 {
-			m = append(m, "group "+strings.Join(p.Groups, " or "))
-		}
-		if len(m) > 0 {
-			pv.Matches = strings.Join(m, ", ")
-		}
-		if p.Repeat > 0 {
-			pv.Repeat = "reminders every " + p.Repeat.String() + " until acknowledged"
-		}
-		for _, s := range p.Steps {
-			when := "at once"
-			if s.After > 0 {
-				when = "after " + s.After.String() + " unacknowledged"
-			}
-			pv.Steps = append(pv.Steps, when+": "+strings.Join(s.Channels, ", "))
-		}
+		d := p.Describe()
+		pv := ui.PolicyView{Name: p.Name, Matches: d.Matches, Repeat: d.Repeat, Steps: d.Steps}
 		v.Policies = append(v.Policies, pv)
 	}
 	now := b.a.o.Clock.Now()
@@ -369,16 +336,14 @@ func (b uiBackend) SendTest(ctx context.Context, channel string) (string, error)
 }
 
 func (b uiBackend) Section(name string) (string, bool) {
-	for _, s := range EditableSections {
-		if s == name {
-			return b.a.SectionYAML(name), true
-		}
+	if !config.IsEditableSection(name) {
+		return "", false
 	}
-	return "", false
+	return b.a.SectionYAML(name), true
 }
 
 func (b uiBackend) SaveSection(name, text, user string) error {
-	if !contains(EditableSections, name) {
+	if !config.IsEditableSection(name) {
 		return ui.Errorf(ui.ENOTFOUND, "no editable section %s", name)
 	}
 	return formError(b.a.EditSection(name, text, user))
@@ -419,19 +384,11 @@ func (a *Appliance) agentInventory(name string) (wire.Inventory, bool) {
 	return w, true
 }
 
+// inventoryView is the device page's view of an agent's inventory.
 func inventoryView(w wire.Inventory) *ui.InventoryView {
-	v := &ui.InventoryView{Collected: w.Collected, OS: strings.TrimSpace(w.OS.Name + " " + w.OS.Version), CPU: w.CPU, Cores: w.Cores,
+	v := &ui.InventoryView{Collected: w.Collected, OS: agent.OSName(w), CPU: w.CPU, Cores: w.Cores,
 		RAMBytes: w.RAM, Serial: w.Serial, BootTime: w.BootTime, Problems: w.Problems}
-	if w.OS.Build != "" {
-		v.OS += " (build " + w.OS.Build + ")"
-	}
-	for _, p := range w.Patches {
-		if p.Pending {
-			v.PendingPatches++
-		} else {
-			v.Patches++
-		}
-	}
+	v.Patches, v.PendingPatches = agent.PatchCounts(w)
 	for _, app := range w.Apps {
 		v.Apps = append(v.Apps, ui.InventoryApp{Name: app.Name, Version: app.Version})
 	}

@@ -17,7 +17,6 @@ import (
 	"os"
 	"reflect"
 	"regexp"
-	"slices"
 	"strings"
 	"time"
 
@@ -39,7 +38,7 @@ const (
 	DefaultInterval    = 60 * time.Second
 	DefaultTimeout     = 10 * time.Second
 	DefaultConcurrency = 64
-	DefaultSeverity    = "critical"
+	DefaultSeverity    = checks.SeverityCritical
 	DefaultRaw         = 48 * time.Hour
 	DefaultRollup5m    = 35 * 24 * time.Hour
 	DefaultRollup1h    = 400 * 24 * time.Hour
@@ -120,9 +119,9 @@ type Store struct {
 
 // Defaults for checks.
 type Defaults struct {
-	Interval time.Duration `yaml:"interval"`
-	Timeout  time.Duration `yaml:"timeout"`
-	Severity string        `yaml:"severity"`
+	Interval time.Duration   `yaml:"interval"`
+	Timeout  time.Duration   `yaml:"timeout"`
+	Severity checks.Severity `yaml:"severity"`
 }
 
 // Check is one entry under `checks:`.
@@ -221,6 +220,7 @@ func Parse(name string, data []byte) (*Config, error) {
 		c.validateProvisioning(d, &root)
 		c.validatePhoneHome(d, &root)
 		c.validateIncidents(d)
+		c.validateStore(d)
 		c.checkSections(d)
 		for _, err := range c.Traps.Validate() {
 			d.errs = append(d.errs, &Error{File: c.File, Line: c.trapsLine, Msg: err.Error()})
@@ -286,7 +286,7 @@ func (c *Config) addBuiltinChecks() {
 		}
 	}
 	c.Checks = append(c.Checks, Check{ID: BuiltinClockCheck, Kind: "clock", Interval: time.Minute,
-		Labels: checks.Labels{Severity: "warning"}, Builtin: true, path: "checks (built in)"})
+		Labels: checks.Labels{Severity: checks.SeverityWarning}, Builtin: true, path: "checks (built in)"})
 }
 
 var idRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$`)
@@ -295,14 +295,16 @@ func (c *Config) validate(d *decoder) {
 	if strings.TrimSpace(c.Site) == "" {
 		d.errs = append(d.errs, &Error{File: c.File, Line: 1, Field: "site", Msg: "is required (the site's name, e.g. \"Acme Dental, 2nd floor closet\")"})
 	}
-	if c.UI.PlainHTTP && !c.UI.Disabled && !isLoopback(c.UI.Listen) {
-		d.errs = append(d.errs, &Error{File: c.File, Field: "ui.plain_http", Msg: fmt.Sprintf("plain HTTP is only allowed on a loopback address, not %q (passwords would cross the network in clear)", c.UI.Listen)})
+	if !c.UI.Disabled {
+		if err := CheckUIListen(c.UI.Listen, c.UI.PlainHTTP); err != nil {
+			d.errs = append(d.errs, &Error{File: c.File, Field: "ui.plain_http", Msg: err.Error()})
+		}
 	}
 	if c.Scheduler.Concurrency < 1 || c.Scheduler.Concurrency > 4096 {
 		d.errs = append(d.errs, &Error{File: c.File, Field: "scheduler.concurrency", Msg: fmt.Sprintf("%d is out of range (1 to 4096)", c.Scheduler.Concurrency)})
 	}
-	if !slices.Contains(checks.Severities, c.Defaults.Severity) {
-		d.errs = append(d.errs, &Error{File: c.File, Field: "defaults.severity", Msg: fmt.Sprintf("%q is not a severity (one of %s)", c.Defaults.Severity, strings.Join(checks.Severities, ", "))})
+	if err := c.Defaults.Severity.Validate(); err != nil {
+		d.errs = append(d.errs, &Error{File: c.File, Field: "defaults.severity", Msg: err.Error()})
 	}
 	seen := map[string]int{}
 	for i := range c.Checks {
@@ -333,8 +335,8 @@ func (c *Config) validate(d *decoder) {
 		} else if ch.Timeout > ch.Interval {
 			fail("timeout", "%s is longer than the interval %s", ch.Timeout, ch.Interval)
 		}
-		if !slices.Contains(checks.Severities, ch.Labels.Severity) {
-			fail("labels.severity", "%q is not a severity (one of %s)", ch.Labels.Severity, strings.Join(checks.Severities, ", "))
+		if err := ch.Labels.Severity.Validate(); err != nil {
+			fail("labels.severity", "%v", err)
 		}
 		if _, err := checks.Build(c.spec(ch), checks.Deps{}); err != nil {
 			d.errs = append(d.errs, c.checkErr(ch, err)...)
@@ -504,6 +506,16 @@ func cleanYAMLErr(err error) string {
 	s = yamlLineRE.ReplaceAllString(s, "")
 	s = strings.TrimPrefix(strings.TrimSpace(s), ": ")
 	return "not valid YAML: " + s
+}
+
+// CheckUIListen applies the plain-HTTP rule to a web UI address: plain
+// HTTP only on a loopback address. The daemon applies it to an address
+// given on the command line (--ui-listen) as well as to ui.listen.
+func CheckUIListen(addr string, plainHTTP bool) error {
+	if plainHTTP && !isLoopback(addr) {
+		return fmt.Errorf("plain HTTP is only allowed on a loopback address, not %q (passwords would cross the network in clear)", addr)
+	}
+	return nil
 }
 
 func isLoopback(addr string) bool {

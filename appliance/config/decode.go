@@ -236,6 +236,10 @@ func (d *decoder) duration(n *yaml.Node, v reflect.Value, path string) {
 		d.fail(n, path, "%q is not a duration (e.g. 30s, 5m, 2h, 7d)", n.Value)
 		return
 	}
+	if dur < 0 {
+		d.fail(n, path, "%q is negative: durations count forward (e.g. 30s, 5m, 2h, 7d)", n.Value)
+		return
+	}
 	v.SetInt(int64(dur))
 }
 
@@ -244,7 +248,8 @@ func (d *decoder) duration(n *yaml.Node, v reflect.Value, path string) {
 func ParseDuration(s string) (time.Duration, error) {
 	if strings.HasSuffix(s, "d") {
 		days, err := strconv.ParseFloat(strings.TrimSuffix(s, "d"), 64)
-		if err != nil || days < 0 || days > 100*365 {
+		// Written as "not in range" so that NaN ("NaNd") fails too.
+		if err != nil || !(days >= 0 && days <= 100*365) {
 			return 0, fmt.Errorf("bad duration %q", s)
 		}
 		return time.Duration(days * float64(24*time.Hour)), nil

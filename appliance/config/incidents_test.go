@@ -17,7 +17,7 @@ func TestIncidentSectionErrors(t *testing.T) {
 		"incidents:\n  flap_low: 40\n  flap_high: 30\n":                                                                       `s.yaml:3: incidents.flap_low: 40 must be below flap_high (30); both are percentages, 0 to 100`,
 		"incidents:\n  confirm: 500\n":                                                                                        `s.yaml:3: incidents.confirm: 500 is out of range (1 to 100)`,
 		"healing:\n  max_attempts: -1\n":                                                                                      `s.yaml:3: healing.max_attempts: -1 is out of range (1 to 100)`,
-		"healing:\n  settle: -5s\n":                                                                                           `s.yaml:3: healing.settle: must be positive`,
+		"healing:\n  settle: -5s\n":                                                                                           `s.yaml:3: healing.settle: "-5s" is negative: durations count forward (e.g. 30s, 5m, 2h, 7d)`,
 		"healing:\n  allow_commands:\n    - /bin/true\n    - ls\n":                                                            `s.yaml:5: healing.allow_commands[1]: "ls" must be an absolute path`,
 		"maintenance:\n  - name: a\n    start: tomorrow\n    end: '2026-01-01T00:00:00Z'\n":                                   `s.yaml:4: maintenance[0].start: "tomorrow" is not a time like 2026-12-24T18:00:00+01:00`,
 		"maintenance:\n  - start: '2026-01-02T00:00:00Z'\n    end: '2026-01-01T00:00:00Z'\n":                                  `s.yaml:4: maintenance[0].end: is not after start`,
