@@ -48,9 +48,9 @@ func hangingServer(t *testing.T) string {
 
 // SIGTERM stops the daemon within its documented grace (5 s, then
 // in-flight checks are cancelled) even while checks wait on targets that
-// accept and never answer, with 90 s timeouts: blocking sockets are shut
-// down when their check is cancelled. Before, the daemon waited the
-// whole 90 s and systemd killed it.
+// accept and never answer: blocking sockets are shut down when their
+// check is cancelled. Before, the daemon waited for the checks' whole
+// timeout (90 s on a site with 90 s timeouts, and systemd killed it).
 func TestSIGTERMDoesNotWaitForHangingChecks(t *testing.T) {
 	hang := hangingServer(t)
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
@@ -59,8 +59,8 @@ func TestSIGTERMDoesNotWaitForHangingChecks(t *testing.T) {
 	cfg := writeConfig(t, fmt.Sprintf(`site: Acme
 listen: %s
 checks:
-  - {id: banner, kind: tcp, target: %q, interval: 1s, timeout: 90s, options: {banner: SSH}}
-  - {id: web, kind: http, target: "http://%s/", interval: 1s, timeout: 90s}
+  - {id: banner, kind: tcp, target: %q, interval: 20s, timeout: 20s, options: {banner: SSH}}
+  - {id: web, kind: http, target: "http://%s/", interval: 20s, timeout: 20s}
 `, status, hang, hang))
 	cmd := exec.Command(binPath, "run", "--config", cfg, "--data", t.TempDir(), "--ui-listen", "127.0.0.1:0")
 	if err := cmd.Start(); err != nil {
@@ -88,13 +88,13 @@ checks:
 	cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case err := <-exited:
-		if took := time.Since(start); took > 20*time.Second {
+		if took := time.Since(start); took > 15*time.Second {
 			t.Fatalf("stopped after %s", took)
 		}
 		if err != nil {
 			t.Fatalf("exit: %v", err)
 		}
 	case <-time.After(60 * time.Second):
-		t.Fatal("still running 60 s after SIGTERM, with checks of 90 s timeouts in flight")
+		t.Fatal("still running 60 s after SIGTERM")
 	}
 }

@@ -8,8 +8,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"encoding/binary"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -59,6 +57,12 @@ type Options struct {
 	UIListen string
 	Clock    clock.Clock
 	Log      *slog.Logger
+
+	// TrustFirstStick allows trust on first use in factory state;
+	// BootMSPKeyFiles are the boot partition's MSP key files (nil: the
+	// default places). See newProvisioner.
+	TrustFirstStick bool
+	BootMSPKeyFiles []string
 }
 
 // ResultHook is told about every check result.
@@ -104,6 +108,10 @@ type Appliance struct {
 	// startedMono is when Run started on the monotonic clock: uptime must
 	// not jump when NTP steps the wall clock.
 	startedMono time.Duration
+	// traps is the running trap receiver (nil: none), bound to
+	// trapsListen; guarded by mu.
+	traps       *snmp.TrapReceiver
+	trapsListen string
 	counters    sync.Map // kind -> *kindCounters
 	running     atomic.Bool
 	editMu      sync.Mutex
@@ -190,19 +198,15 @@ func New(o Options) (*Appliance, error) {
 		return nil, err
 	}
 	a.hooks = append(a.hooks, a.inc.Observe)
-	a.prov = provision.New(provision.Options{Store: st, Identity: a.id, Clock: o.Clock, Log: o.Log, BoxVersion: Version, UICert: a.certFP,
-		Check: checkConfigText, Activate: func(name string, raw []byte, source string) error {
-			cfg, err := config.Parse(name, raw)
-			if err != nil {
-				return err
-			}
-			return a.activateProvisioned(cfg, source)
-		}})
+	a.prov = a.newProvisioner()
 	a.routes = append(a.routes, a.inc.Routes, a.auditRoutes, a.agents.Routes, a.provisionRoutes, a.phoneRoutes)
 	if err := a.applyStartup(cfg); err != nil {
 		st.Close()
 		return nil, err
 	}
+	// After the startup config is recorded: whether the box is still in
+	// factory state depends on it.
+	a.prov.LoadTrust()
 	return a, nil
 }
 
@@ -224,25 +228,23 @@ func (a *Appliance) applyStartup(fileCfg *config.Config) error {
 	if err != nil {
 		return err
 	}
-	// Without a file the embedded default is only a seed for a box never
-	// configured: a firmware update that changes it must not replace a
-	// provisioned (or UI-edited) site config.
-	embedded := fileCfg.File == "" || fileCfg.File == "default.yaml"
-	keepStored := bytes.Equal(seed, fileCfg.Raw) || (embedded && cur.Source != "embedded default")
-	if ok && keepStored && !bytes.Equal(cur.Raw, fileCfg.Raw) {
-		stored, err := config.Parse(fileCfg.File, cur.Raw)
-		if err == nil {
-			stored.File = fileCfg.File
-			a.log.Info("running the config edited or provisioned since the file was applied", "version", cur.Version, "source", cur.Source)
-			if err := a.applySource(stored, cur.Source); err != nil {
-				return err
-			}
-			// The new default is the seed now, so SIGHUP keeps it too.
-			return a.store.PutBlob(seedBlob, fileCfg.Raw)
-		}
-		a.log.Error("stored config no longer validates; using the file", "version", cur.Version, "err", err)
+	var stored *config.Stored
+	if ok {
+		stored = &config.Stored{Raw: cur.Raw, Source: cur.Source}
 	}
-	return a.apply(fileCfg)
+	run := config.StartupConfig(fileCfg, stored, seed)
+	switch {
+	case run.Kept:
+		a.log.Info("running the config edited or provisioned since the file was applied", "version", cur.Version, "source", cur.Source)
+	case run.Refused != nil:
+		a.log.Error("stored config no longer validates; using the file", "version", cur.Version, "err", run.Refused)
+	}
+	if err := a.applySource(run.Config, run.Source); err != nil {
+		return err
+	}
+	// The file is the seed now (when the stored version runs, a new
+	// embedded default too), so SIGHUP keeps what runs.
+	return a.store.PutBlob(seedBlob, fileCfg.Raw)
 }
 
 func loadConfig(path string) (*config.Config, error) {
@@ -254,11 +256,7 @@ func loadConfig(path string) (*config.Config, error) {
 
 // apply applies a config read from its file (or the embedded default).
 func (a *Appliance) apply(cfg *config.Config) error {
-	source := cfg.File
-	if source == "" || source == "default.yaml" {
-		source = "embedded default"
-	}
-	if err := a.applySource(cfg, source); err != nil {
+	if err := a.applySource(cfg, config.Source(cfg)); err != nil {
 		return err
 	}
 	return a.store.PutBlob(seedBlob, cfg.Raw)
@@ -290,6 +288,7 @@ func (a *Appliance) applySource(cfg *config.Config, source string) error {
 	a.mu.Unlock()
 	a.sched.Set(jobs)
 	a.phoneConfigChanged()
+	a.trapsConfigChanged(cfg)
 	a.log.Info("config applied", "site", cfg.Site, "checks", len(jobs), "version", ver.Version, "source", source)
 	return nil
 }
@@ -463,6 +462,12 @@ func (a *Appliance) Listen() error {
 		if uaddr == "" {
 			uaddr = a.cfg.UI.Listen
 		}
+		// The config's rule holds for the command line's address too.
+		if err := config.CheckUIListen(uaddr, a.cfg.UI.PlainHTTP); err != nil {
+			ln.Close()
+			cl.Close()
+			return fmt.Errorf("web UI (--ui-listen): %w", err)
+		}
 		u, err := net.Listen("tcp", uaddr)
 		if err != nil {
 			ln.Close()
@@ -478,9 +483,9 @@ func (a *Appliance) Listen() error {
 	return nil
 }
 
-// Run runs the daemon until ctx ends: the scheduler, the store's flush
-// and retention loop, and the endpoints. On return in-flight checks have
-// finished or been cancelled and the store is flushed.
+// Run runs the daemon until ctx ends: the services of services(), in
+// order. On return in-flight checks have finished or been cancelled and
+// the store is flushed.
 func (a *Appliance) Run(ctx context.Context) error {
 	if err := a.Listen(); err != nil {
 		return err
@@ -488,103 +493,115 @@ func (a *Appliance) Run(ctx context.Context) error {
 	a.started, a.startedMono = a.o.Clock.Now(), a.o.Clock.Mono()
 	a.running.Store(true)
 	defer a.running.Store(false)
-	// A listener failing stops everything, as the end of ctx does.
-	ctx, stopAll := context.WithCancel(ctx)
-	defer stopAll()
-
-	statusSrv := &http.Server{Handler: a.statusMux(), ReadHeaderTimeout: 5 * time.Second}
-	controlSrv := &http.Server{Handler: a.controlMux(), ReadHeaderTimeout: 5 * time.Second}
-	errc := make(chan error, 4)
-	go func() { errc <- serve(statusSrv, a.status) }()
-	go func() { errc <- serve(controlSrv, a.control) }()
-	var uiSrv *http.Server
-	if a.uiLn != nil {
-		top := http.NewServeMux()
-		top.Handle("/ack/", a.ackHandler())
-		// Agents present their one-time pair code here; the code is the
-		// credential, so it sits outside the UI login.
-		top.Handle(wire.PathPair, a.agents.PairHandler())
-		if a.uiTLS {
-			a.agents.SetPairAddr(a.uiLn.Addr().String())
-		}
-		ub := uiBackend{a}
-		top.Handle("/", ui.New(ui.Options{Site: ub, Dashboard: ub, Checks: ub, CheckEdit: ub, Devices: ub, Incidents: ub, Notify: ub, Sections: ub, Settings: ub,
-			Users: uiUsers{a.store}, Clock: a.o.Clock, Log: a.log, Secure: a.uiTLS}))
-		uiSrv = &http.Server{Handler: top, ReadHeaderTimeout: 10 * time.Second}
-		go func() { errc <- serve(uiSrv, a.uiLn) }()
+	svcs, err := a.services()
+	if err != nil {
+		return err
 	}
-
-	storeCtx, stopStore := context.WithCancel(context.Background())
-	storeDone := make(chan error, 1)
-	go func() { storeDone <- a.store.Run(storeCtx) }()
-
-	notifyCtx, stopNotify := context.WithCancel(context.Background())
-	notifyDone := make(chan struct{})
-	go func() { a.notify.Run(notifyCtx); close(notifyDone) }()
-
-	if l := a.Config().Traps.Listen; l != "" {
-		cfg := a.Config()
-		// A receiver that cannot bind (port 162 without the capability)
-		// must not stop the monitoring: it is logged and the rest runs.
-		tc := snmp.TrapConfigFor(cfg.Traps, cfg.Devices)
-		var err error
-		if tc.EngineID, tc.EngineBoots, err = a.snmpEngine(); err != nil {
-			a.log.Error("SNMP engine ID not kept: v3 informs get a new one each start", "err", err)
-		}
-		if tr, err := snmp.NewTrapReceiver(l, tc, func(e checks.Event) { a.store.AppendEvent(e) }); err != nil {
-			a.log.Error("SNMP trap receiver not started", "addr", l, "err", err)
-		} else {
-			go tr.Run(ctx)
-			a.log.Info("SNMP trap receiver listening", "addr", l, "engine_id", fmt.Sprintf("0x%x", tr.EngineID()), "engine_boots", tc.EngineBoots)
-		}
-	}
-
 	if (a.uiLn == nil || !a.uiTLS) && len(a.Config().Agents) > 0 {
 		a.log.Warn("agents cannot pair: pairing needs the web UI over HTTPS", "ui_disabled", a.Config().UI.Disabled)
 	}
-	// Background work that uses the store; waited for before the store
-	// is flushed and closed.
-	var bg sync.WaitGroup
-	bg.Go(func() { a.collectInventory(ctx) })
-	bg.Go(func() { a.watchSticks(ctx) })
-	a.startPhoneHome(ctx, &bg)
-
-	schedDone := make(chan error, 1)
-	go func() { schedDone <- a.sched.Run(ctx) }()
-	a.log.Info("outpost running", "status", a.status.Addr().String(), "ui", a.UIURL(), "data", a.o.DataDir, "version", Version)
-
-	var runErr error
-	select {
-	case <-ctx.Done():
-	case runErr = <-errc:
-	}
-	stopAll()
-	shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	statusSrv.Shutdown(shut)
-	controlSrv.Shutdown(shut)
-	if uiSrv != nil {
-		uiSrv.Shutdown(shut)
-	}
-	<-schedDone // in-flight checks done or cancelled
-	bg.Wait()
-	a.inc.Close()
-	a.agents.Close()
-	a.snmp.Close()
-	stopNotify()
-	<-notifyDone
-	stopStore()
-	if err := <-storeDone; err != nil && runErr == nil {
-		runErr = err
-	}
-	return runErr
+	return runServices(ctx, a.log, svcs, func() {
+		a.log.Info("outpost running", "status", a.status.Addr().String(), "ui", a.UIURL(), "data", a.o.DataDir, "version", Version)
+	})
 }
 
-func serve(srv *http.Server, ln net.Listener) error {
-	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
+// services are the daemon's run loops in the order they start; they stop
+// in the reverse order. The store is first, so it stops last and flushes
+// what everything else wrote; the scheduler is last, so it stops first.
+func (a *Appliance) services() ([]service, error) {
+	svcs := []service{
+		{name: "store", run: a.store.Run, toTheEnd: true},
+		{name: "notify", run: loop(a.notify.Run), toTheEnd: true},
+		{name: "snmp poller", run: closeAtStop(func() { a.snmp.Close() }), toTheEnd: true},
+		{name: "agents", run: closeAtStop(func() { a.agents.Close() }), toTheEnd: true},
+		{name: "incidents", run: closeAtStop(a.inc.Close), toTheEnd: true},
+		{name: "status endpoint", run: serveHTTP(&http.Server{Handler: a.statusMux(), ReadHeaderTimeout: 5 * time.Second}, a.status)},
+		{name: "control socket", run: serveHTTP(&http.Server{Handler: a.controlMux(), ReadHeaderTimeout: 5 * time.Second}, a.control)},
 	}
-	return nil
+	if a.uiLn != nil {
+		srv, err := a.uiServer()
+		if err != nil {
+			a.status.Close()
+			a.control.Close()
+			return nil, err
+		}
+		svcs = append(svcs, service{name: "web UI", run: serveHTTP(srv, a.uiLn)})
+	}
+	if tr := a.startTraps(); tr != nil {
+		svcs = append(svcs, service{name: "SNMP trap receiver", run: tr.Run})
+	}
+	// Phone home follows the config in force (phoneConfigChanged).
+	changed := make(chan struct{}, 1)
+	a.mu.Lock()
+	a.phoneChanged = changed
+	a.mu.Unlock()
+	svcs = append(svcs,
+		service{name: "agent inventory", run: loop(a.collectInventory)},
+		service{name: "provisioning sticks", run: loop(a.watchSticks)},
+		service{name: "phone home", run: loop(func(ctx context.Context) { a.supervisePhoneHome(ctx, changed) })},
+		service{name: "scheduler", run: a.sched.Run},
+	)
+	return svcs, nil
+}
+
+// uiServer is the web UI's server, with the acknowledge links and agent
+// pairing beside it.
+func (a *Appliance) uiServer() (*http.Server, error) {
+	top := http.NewServeMux()
+	top.Handle("/ack/", a.ackHandler())
+	// Agents present their one-time pair code here; the code is the
+	// credential, so it sits outside the UI login.
+	top.Handle(wire.PathPair, a.agents.PairHandler())
+	if a.uiTLS {
+		a.agents.SetPairAddr(a.uiLn.Addr().String())
+	}
+	// An unclaimed box makes its claim code now (claim.go).
+	claim, err := a.firstBootClaim()
+	if err != nil {
+		return nil, err
+	}
+	ub := uiBackend{a}
+	top.Handle("/", ui.New(ui.Options{Site: ub, Dashboard: ub, Checks: ub, CheckEdit: ub, Devices: ub, Incidents: ub, Notify: ub, Sections: ub, Settings: ub,
+		Users: uiUsers{a.store}, Claim: claim, Clock: a.o.Clock, Log: a.log, Secure: a.uiTLS}))
+	// Every phase of a request is bounded, so a host on the LAN cannot
+	// hold connections or memory by being slow or sending big headers.
+	// WriteTimeout allows for the slowest page: a remediation run from
+	// an incident's page (healing.action_timeout, 1 minute by default).
+	return &http.Server{Handler: top, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 5 * time.Minute, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}, nil
+}
+
+// startTraps binds the SNMP trap receiver when the config has one (nil:
+// none, or it could not bind). A receiver that cannot bind (port 162
+// without the capability) must not stop the monitoring: it is logged and
+// the rest runs.
+func (a *Appliance) startTraps() *snmp.TrapReceiver {
+	cfg := a.Config()
+	l := cfg.Traps.Listen
+	if l == "" {
+		return nil
+	}
+	tc := a.trapConfig(cfg)
+	var err error
+	if tc.EngineID, tc.EngineBoots, err = snmp.KeepEngine(a.store); err != nil {
+		a.log.Error("SNMP engine ID not kept: v3 informs get a new one each start", "err", err)
+	}
+	a.mu.Lock()
+	a.trapsListen = l
+	a.mu.Unlock()
+	tr, err := snmp.NewTrapReceiver(l, tc, func(e checks.Event) { a.store.AppendEvent(e) })
+	if err != nil {
+		a.log.Error("SNMP trap receiver not started", "addr", l, "err", err)
+		return nil
+	}
+	a.mu.Lock()
+	a.traps = tr
+	a.mu.Unlock()
+	a.log.Info("SNMP trap receiver listening", "addr", l, "engine_id", fmt.Sprintf("0x%x", tr.EngineID()), "engine_boots", tc.EngineBoots)
+	if c := a.Config(); c != cfg {
+		a.trapsConfigChanged(c) // a reload while it started
+	}
+	return tr
 }
 
 // Close flushes and closes the store and listeners.
@@ -626,21 +643,41 @@ func (a *Appliance) collectInventory(ctx context.Context) {
 	}
 }
 
-// snmpEngine returns the box's SNMPv3 engine ID (made once, kept in the
-// store, so devices configured to send informs to it keep working) and
-// counts this start in its snmpEngineBoots.
-func (a *Appliance) snmpEngine() ([]byte, uint32, error) {
-	id, err := a.store.PutBlobIfAbsent("snmp-engine-id", snmp.NewEngineID())
-	if err != nil {
-		return nil, 0, err
+// trapConfig is the trap receiver's view of cfg.
+func (a *Appliance) trapConfig(cfg *config.Config) snmp.TrapConfig {
+	tc := snmp.TrapConfigFor(cfg.Traps, cfg.Devices)
+	tc.Clock = a.o.Clock
+	tc.Logf = func(format string, args ...any) { a.log.Warn(fmt.Sprintf(format, args...)) }
+	for _, w := range tc.Warnings() {
+		a.log.Warn("SNMP traps: " + w)
 	}
-	old, err := a.store.GetBlob("snmp-engine-boots")
-	if err != nil {
-		return id, 1, err
+	return tc
+}
+
+// trapsConfigChanged gives the running trap receiver a new config's
+// devices, communities, v3 users and limits; a new listen address takes a
+// restart.
+func (a *Appliance) trapsConfigChanged(cfg *config.Config) {
+	if !a.running.Load() {
+		return // Run starts the receiver with the config then in force
 	}
-	boots := uint32(1)
-	if len(old) == 4 {
-		boots = binary.BigEndian.Uint32(old) + 1
+	a.mu.RLock()
+	tr, listen := a.traps, a.trapsListen
+	a.mu.RUnlock()
+	if cfg.Traps.Listen != listen {
+		a.log.Warn("traps.listen changed: restart the daemon to move the SNMP trap receiver", "running", listen, "configured", cfg.Traps.Listen)
 	}
-	return id, boots, a.store.PutBlob("snmp-engine-boots", binary.BigEndian.AppendUint32(nil, boots))
+	if tr == nil {
+		return
+	}
+	if err := tr.SetConfig(a.trapConfig(cfg)); err != nil {
+		a.log.Error("SNMP trap receiver keeps its previous config", "err", err)
+	}
+}
+
+// trapReceiver is the running trap receiver, or nil.
+func (a *Appliance) trapReceiver() *snmp.TrapReceiver {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return a.traps
 }

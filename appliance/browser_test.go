@@ -89,7 +89,7 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 }
 
 // TestBrowserFlow drives the real UI of a running daemon in chromium:
-// first-boot admin, the dashboard changing when a target goes down
+// first-boot admin (with the box's claim code), the dashboard changing when a target goes down
 // (refreshed in place by the page's script), acknowledging the incident,
 // logging out and in.
 func TestBrowserFlow(t *testing.T) {
@@ -102,7 +102,7 @@ func TestBrowserFlow(t *testing.T) {
 		io.WriteString(w, "welcome")
 	}))
 	defer target.Close()
-	a, _ := MustRun(t, "site: Acme Dental, 2nd floor closet\ndevices:\n  - {name: web01, class: server}\nagents:\n  - {name: web01, address: '127.0.0.1:9', services: [nginx]}\nchecks:\n  - {id: intranet, kind: http, target: '"+target.URL+"', interval: 1s, labels: {device: web01}}\n  - {id: disk-root, kind: disk, target: /, interval: 5s, labels: {device: outpost}}\n")
+	a, cfgPath := MustRun(t, "site: Acme Dental, 2nd floor closet\ndevices:\n  - {name: web01, class: server}\nagents:\n  - {name: web01, address: '127.0.0.1:9', services: [nginx]}\nchecks:\n  - {id: intranet, kind: http, target: '"+target.URL+"', interval: 1s, labels: {device: web01}}\n  - {id: disk-root, kind: disk, target: /, interval: 5s, labels: {device: outpost}}\n")
 	seedAgentInventory(t, a)
 	base := a.UIURL()
 	if !strings.HasPrefix(base, "https://") {
@@ -111,7 +111,8 @@ func TestBrowserFlow(t *testing.T) {
 	ctx, cancel := browser(t)
 	defer cancel()
 
-	// First boot: any page leads to account creation.
+	// First boot: any page leads to account creation, which needs the
+	// claim code the technician reads at the box (here: its file).
 	if err := chromedp.Do(ctx,
 		chromedp.Navigate(base+"/"),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="create-admin"]`)),
@@ -122,8 +123,17 @@ func TestBrowserFlow(t *testing.T) {
 	if heading != "Welcome to Outpost" {
 		t.Fatalf("first page heading %q", heading)
 	}
+	codeFile := filepath.Join(filepath.Dir(cfgPath), "data", "claim-code")
+	if hint := text(t, ctx, `[data-testid="claim-hint"]`); !strings.Contains(hint, "outpost claim-code") || !strings.Contains(hint, codeFile) {
+		t.Fatalf("first page does not say where the claim code is: %q", hint)
+	}
+	claim, err := os.ReadFile(codeFile)
+	if err != nil {
+		t.Fatal(err)
+	}
 	screenshot(t, ctx, "setup")
 	if err := chromedp.Do(ctx,
+		chromedp.SetValue(chromedp.CSS("#claim"), strings.TrimSpace(string(claim))),
 		chromedp.SetValue(chromedp.CSS("#password"), "weak"),
 		chromedp.SetValue(chromedp.CSS("#confirm"), "weak"),
 		chromedp.Click(chromedp.CSS(`[data-testid="create-admin"]`)),
@@ -232,6 +242,9 @@ func TestBrowserFlow(t *testing.T) {
 	if id := text(t, ctx, `[data-testid="box-id"]`); id != a.Identity().ID() {
 		t.Fatalf("box id shown %q, box is %q", id, a.Identity().ID())
 	}
+	if k := text(t, ctx, `[data-testid="msp-key"]`); !strings.Contains(k, "outpost bundle trust at the box") {
+		t.Fatalf("trusted MSP key shown as %q", k)
+	}
 	if v := text(t, ctx, `[data-testid="bundle-version"]`); !strings.Contains(v, "version 41 (site Acme Dental, 2nd floor closet)") {
 		t.Fatalf("applied bundle shown as %q", v)
 	}
@@ -299,6 +312,9 @@ func provisionForScreens(t *testing.T, a *appliance.Appliance) {
 	data, err := bundle.Make(msp, bundle.Manifest{Version: 41, Created: now, Expires: now.Add(time.Hour), Target: bundle.AnyBox,
 		Site: "Acme Dental, 2nd floor closet", Config: string(cv.Raw)})
 	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Provisioner().Trust(msp.Public().(ed25519.PublicKey), false, "outpost bundle trust at the box"); err != nil {
 		t.Fatal(err)
 	}
 	if rc, err := a.Provisioner().ApplyBundle(context.Background(), data, "browser test"); err != nil {

@@ -36,6 +36,11 @@ type Health struct {
 	// Clock is the box's own clock: whether anything says it is
 	// synchronised (docs/time.md).
 	Clock phwire.Clock `json:"clock"`
+	// Behind is how many checks miss their schedule: their last planned
+	// run was dropped because the workers were busy (hanging targets);
+	// Warnings say so, and what else is degraded without being down.
+	Behind   int      `json:"checks_behind"`
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Health reports whether the scheduler runs and the store keeps up.
@@ -43,7 +48,7 @@ func (a *Appliance) Health() Health {
 	ss := a.store.Stats()
 	sc := a.sched.Stats()
 	h := Health{OK: true, Version: Version, Checks: sc.Jobs, LastCommit: ss.LastCommit, PendingWrites: ss.Pending, LatenessP99: sc.Lateness.Quantile(0.99),
-		Uptime: a.uptime(), Clock: a.ClockState()}
+		Uptime: a.uptime(), Clock: a.ClockState(), Behind: sc.Behind}
 	if !a.running.Load() {
 		h.OK = false
 		h.Problems = append(h.Problems, "daemon not running")
@@ -53,6 +58,20 @@ func (a *Appliance) Health() Health {
 	if ss.Pending > 0 && !ss.LastCommit.IsZero() && ss.SinceCommit > 30*time.Second {
 		h.OK = false
 		h.Problems = append(h.Problems, fmt.Sprintf("store has not committed for %s with %d results pending", ss.SinceCommit.Round(time.Second), ss.Pending))
+	}
+	if ss.LastError != "" {
+		h.OK = false
+		what := "store cannot commit"
+		if ss.Full {
+			what = "store full"
+		}
+		h.Problems = append(h.Problems, fmt.Sprintf("%s: %s (%d results kept in memory, %d dropped)", what, ss.LastError, ss.Pending, ss.Dropped))
+	}
+	if sc.Behind > 0 {
+		h.Warnings = append(h.Warnings, fmt.Sprintf("%d checks missing their schedule (runs dropped while the workers were busy: %d so far)", sc.Behind, sc.Stale))
+	}
+	if h.Clock.Sync == checks.ClockWordUnsynced {
+		h.Warnings = append(h.Warnings, "clock not synchronised: "+h.Clock.Detail)
 	}
 	return h
 }
@@ -67,6 +86,9 @@ func (a *Appliance) healthz(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	fmt.Fprintf(w, "ok\nversion %s\nchecks %d\nuptime %s\nclock %s\n", h.Version, h.Checks, h.Uptime.Round(time.Second), h.Clock.Sync)
+	for _, warn := range h.Warnings {
+		fmt.Fprintf(w, "warning: %s\n", warn)
+	}
 }
 
 // metrics writes the Prometheus text exposition format by hand: a handful
@@ -97,6 +119,10 @@ func (a *Appliance) metrics(w http.ResponseWriter, r *http.Request) {
 	}
 	b.WriteString("# HELP outpost_checks_skipped_total Runs skipped because the previous run of the same check was still going.\n# TYPE outpost_checks_skipped_total counter\n")
 	fmt.Fprintf(&b, "outpost_checks_skipped_total %d\n", sc.Skipped)
+	b.WriteString("# HELP outpost_checks_stale_total Planned runs dropped because they waited past the check's next slot (workers busy).\n# TYPE outpost_checks_stale_total counter\n")
+	fmt.Fprintf(&b, "outpost_checks_stale_total %d\n", sc.Stale)
+	b.WriteString("# HELP outpost_checks_behind Checks whose last planned run was dropped: they miss their schedule.\n# TYPE outpost_checks_behind gauge\n")
+	fmt.Fprintf(&b, "outpost_checks_behind %d\n", sc.Behind)
 	b.WriteString("# HELP outpost_checks_in_flight Checks running now.\n# TYPE outpost_checks_in_flight gauge\n")
 	fmt.Fprintf(&b, "outpost_checks_in_flight %d\n", sc.InFlight)
 
@@ -114,6 +140,12 @@ func (a *Appliance) metrics(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintf(&b, "outpost_store_results_written_total %d\n", ss.ResultsWritten)
 	b.WriteString("# HELP outpost_store_pending_results Results waiting for the next commit.\n# TYPE outpost_store_pending_results gauge\n")
 	fmt.Fprintf(&b, "outpost_store_pending_results %d\n", ss.Pending)
+	b.WriteString("# HELP outpost_store_dropped_results_total Results not kept because commits failed until the pending bound was reached.\n# TYPE outpost_store_dropped_results_total counter\n")
+	fmt.Fprintf(&b, "outpost_store_dropped_results_total %d\n", ss.Dropped)
+	b.WriteString("# HELP outpost_store_full Whether the last commit failed because the disk is full.\n# TYPE outpost_store_full gauge\n")
+	fmt.Fprintf(&b, "outpost_store_full %d\n", map[bool]int{true: 1}[ss.Full])
+	b.WriteString("# HELP outpost_store_events_dropped_total Events (traps) not kept by the store's bounds.\n# TYPE outpost_store_events_dropped_total counter\n")
+	fmt.Fprintf(&b, "outpost_store_events_dropped_total %d\n", a.store.EventsDropped())
 	b.WriteString("# HELP outpost_store_size_bytes Size of outpost.db.\n# TYPE outpost_store_size_bytes gauge\n")
 	fmt.Fprintf(&b, "outpost_store_size_bytes %d\n", ss.FileSize)
 
@@ -122,6 +154,29 @@ func (a *Appliance) metrics(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintf(&b, "outpost_clock_synchronized %d\n", sync)
 	b.WriteString("# HELP outpost_clock_time_seconds The box's wall clock, Unix seconds: compare with the scraper's time to see how far off it is.\n# TYPE outpost_clock_time_seconds gauge\n")
 	fmt.Fprintf(&b, "outpost_clock_time_seconds %.3f\n", float64(a.o.Clock.Now().UnixMilli())/1000)
+
+	if tr := a.trapReceiver(); tr != nil {
+		ts := tr.Stats()
+		b.WriteString("# HELP outpost_traps_packets_total Datagrams the SNMP trap receiver read.\n# TYPE outpost_traps_packets_total counter\n")
+		fmt.Fprintf(&b, "outpost_traps_packets_total %d\n", ts.Packets)
+		b.WriteString("# HELP outpost_traps_accepted_total Traps and informs turned into events.\n# TYPE outpost_traps_accepted_total counter\n")
+		fmt.Fprintf(&b, "outpost_traps_accepted_total %d\n", ts.Accepted)
+		b.WriteString("# HELP outpost_traps_truncated_total Accepted traps whose variables were cut or left out.\n# TYPE outpost_traps_truncated_total counter\n")
+		fmt.Fprintf(&b, "outpost_traps_truncated_total %d\n", ts.Truncated)
+		b.WriteString("# HELP outpost_traps_dropped_total Packets the trap receiver dropped, by reason.\n# TYPE outpost_traps_dropped_total counter\n")
+		reasons := make([]string, 0, len(ts.Dropped))
+		for r := range ts.Dropped {
+			reasons = append(reasons, r)
+		}
+		sort.Strings(reasons)
+		for _, reason := range reasons {
+			fmt.Fprintf(&b, "outpost_traps_dropped_total{reason=%q} %d\n", reason, ts.Dropped[reason])
+		}
+		b.WriteString("# HELP outpost_traps_reports_total SNMPv3 reports (discovery, time window) sent, or not sent for the reply rate.\n# TYPE outpost_traps_reports_total counter\n")
+		fmt.Fprintf(&b, "outpost_traps_reports_total{result=\"sent\"} %d\noutpost_traps_reports_total{result=\"rate_limited\"} %d\n", ts.Reports, ts.ReportsLimited)
+		b.WriteString("# HELP outpost_traps_inform_responses_total Informs acknowledged.\n# TYPE outpost_traps_inform_responses_total counter\n")
+		fmt.Fprintf(&b, "outpost_traps_inform_responses_total %d\n", ts.InformResponses)
+	}
 
 	b.WriteString("# HELP outpost_check_status Latest status per check (0 ok, 1 warning, 2 critical, 3 unknown).\n# TYPE outpost_check_status gauge\n")
 	cfg := a.Config()

@@ -60,7 +60,13 @@ func dialBlocking(ctx context.Context, addr string) (c net.Conn, err error, ok b
 	// Blocking calls do not see ctx: when it is cancelled (the daemon
 	// stopping) the socket is shut down, which ends a read or write
 	// blocked on it at once instead of at the check's deadline.
-	rc.stop = context.AfterFunc(ctx, rc.abort)
+	rc.stop = context.AfterFunc(ctx, func() {
+		// A deadline is the socket timeout's to report ("timed out");
+		// only a cancellation cuts the socket short.
+		if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			rc.abort()
+		}
+	})
 	if err := rc.SetDeadline(dl); err != nil {
 		rc.Close()
 		return nil, err, true

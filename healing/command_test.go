@@ -1,3 +1,5 @@
+//go:build !windows
+
 package healing_test
 
 import (
@@ -30,7 +32,9 @@ func TestCommandDoesNotWaitForBackgroundChildren(t *testing.T) {
 	s := script(t, "/bin/sleep 30 &\necho $! > "+pidFile+"\necho started\n")
 	a := remediation(t, s, "{action: command, command: ["+s+"]}")
 	done := make(chan healing.AuditEntry, 1)
-	go func() { done <- healing.NewRunner(nil, nil).Run(context.Background(), a, "c", 0, "auto", 20*time.Second) }()
+	go func() {
+		done <- healing.NewRunner(nil, nil).Run(context.Background(), a, "c", 0, "auto", 20*time.Second)
+	}()
 	var e healing.AuditEntry
 	select {
 	case e = <-done:

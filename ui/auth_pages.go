@@ -1,9 +1,9 @@
 package ui
 
 import (
-	"outpost/ui/login"
 	"fmt"
 	"net/http"
+	"outpost/ui/login"
 	"strings"
 	"time"
 

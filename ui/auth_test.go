@@ -1,12 +1,12 @@
 package ui
 
 import (
-	"outpost/ui/login"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"outpost/ui/login"
 	"strings"
 	"sync"
 	"testing"

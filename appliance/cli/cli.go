@@ -98,7 +98,9 @@ func Run(ctx context.Context, env *Env, args []string) int {
 	return 1
 }
 
-func isHelp(arg string) bool { return arg == "-h" || arg == "--help" || arg == "-help" || arg == "help" }
+func isHelp(arg string) bool {
+	return arg == "-h" || arg == "--help" || arg == "-help" || arg == "help"
+}
 
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "Outpost: the MSP's on-site monitoring box.")

@@ -47,6 +47,8 @@ func runCmd(ctx context.Context, env *Env, args []string) error {
 	uiListen := fs.String("ui-listen", "", "web UI address (overrides the config's ui.listen)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	cpuProfile := fs.String("cpu-profile", "", "write a Go CPU profile of the whole run to this file (diagnostics)")
+	tofu := fs.Bool("trust-first-stick", false, "trust on first use: a box in factory state that trusts no MSP key trusts the first bundle's (outpost install --trust-first-stick)")
+	bootKey := fs.String("boot-msp-key", "", "the boot partition's MSP key file, trusted in factory state (default: "+strings.Join(appliance.DefaultBootMSPKeyFiles(), ", ")+")")
 	if err := Parse(fs, args, false); err != nil {
 		return err
 	}
@@ -66,7 +68,10 @@ func runCmd(ctx context.Context, env *Env, args []string) error {
 		return Usagef("--log-level: %v", err)
 	}
 	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: lvl}))
-	o := appliance.Options{ConfigPath: *cfgPath, DataDir: *data, Listen: *listen, UIListen: *uiListen, Log: log}
+	o := appliance.Options{ConfigPath: *cfgPath, DataDir: *data, Listen: *listen, UIListen: *uiListen, Log: log, TrustFirstStick: *tofu}
+	if *bootKey != "" {
+		o.BootMSPKeyFiles = []string{*bootKey}
+	}
 	if runtime.GOOS == "windows" && !service.Interactive() {
 		// Started by the Windows service manager: it needs the handshake.
 		return RunAsService(o)
@@ -306,7 +311,11 @@ func statusCmd(ctx context.Context, env *Env, args []string) error {
 	}
 	fmt.Fprintf(env.Stdout, "outpost %s, up %s, %s\n%d checks, scheduling lateness p99 %s, last store commit %s\n",
 		h.Version, h.Uptime.Round(time.Second), state, h.Checks, fmtLatency(h.LatenessP99), fmtTime(h.LastCommit))
-	fmt.Fprintf(env.Stdout, "clock: %s (box time %s): %s\n\n", h.Clock.Sync, time.Now().UTC().Format("2006-01-02 15:04:05 MST"), h.Clock.Detail)
+	fmt.Fprintf(env.Stdout, "clock: %s (box time %s): %s\n", h.Clock.Sync, time.Now().UTC().Format("2006-01-02 15:04:05 MST"), h.Clock.Detail)
+	for _, w := range h.Warnings {
+		fmt.Fprintf(env.Stdout, "warning: %s\n", w)
+	}
+	fmt.Fprintln(env.Stdout)
 	sort.SliceStable(cs, func(i, j int) bool { return rank(cs[i]) > rank(cs[j]) })
 	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "CHECK\tKIND\tTARGET\tSTATUS\tSINCE\tDETAIL")

@@ -7,11 +7,11 @@
 package hqui
 
 import (
-	"outpost/ui/login"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"outpost/ui/login"
 	"strconv"
 	"strings"
 	"time"
