@@ -15,7 +15,8 @@ TEST_DEBS := chromium libnss3-tools systemd snmpd snmp snmpsim iproute2 procps w
 TEST_DEBS_NOSTART := chrony
 TEST_TIMEOUT ?= 12m
 
-.PHONY: build run test test-deps generate check-generated bench cross vet clean
+.PHONY: build run test test-deps generate check-generated bench cross vet clean fuzz
+FUZZTIME ?= 1m
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o outpost .
@@ -53,6 +54,18 @@ test: test-deps vet check-generated
 
 generate:
 	$(GO) tool templ generate
+
+# Every fuzz target for FUZZTIME each (their seed corpora also run in
+# `make test`, as ordinary tests). A failure leaves its input in the
+# package's testdata/fuzz/ for a regression test.
+fuzz:
+	@set -e; grep -rl --include='*_test.go' '^func Fuzz' . | while read -r f; do \
+		pkg=$$(dirname "$$f"); \
+		for fn in $$(grep -o '^func Fuzz[A-Za-z0-9_]*' "$$f" | cut -d' ' -f2); do \
+			echo "fuzz $$pkg $$fn for $(FUZZTIME)"; \
+			$(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) "$$pkg"; \
+		done; \
+	done
 
 check-generated:
 	@./scripts/check-generated.sh
