@@ -179,6 +179,12 @@ func TestProvisioningSurvivesSIGKILL(t *testing.T) {
 	if !strings.Contains(string(receipt), `"result": "applied"`) || !strings.Contains(string(receipt), `"bundle_version": 11`) {
 		t.Fatalf("receipt:\n%s", receipt)
 	}
+	// The box is unclaimed and headless: the stick that provisioned it
+	// brings back the code that claims its web UI.
+	claim, _ := os.ReadFile(filepath.Join(data, "claim-code"))
+	if c := strings.TrimSpace(string(claim)); c == "" || !strings.Contains(string(receipt), `"claim_code": "`+c+`"`) {
+		t.Fatalf("receipt of an unclaimed box lacks its claim code %q:\n%s", c, receipt)
+	}
 	waitFor(t, "the stick's config in force", patience, func() string {
 		if out, _ := outpost(t, "status", "--data", data); !strings.Contains(out, "second-check") {
 			return "stick's config not in force:\n" + out

@@ -175,3 +175,21 @@ func writePrivate(path string, data []byte) error {
 	}
 	return os.Rename(f.Name(), path)
 }
+
+// unclaimedCode is the claim code while the box has no UI account, for
+// the receipt written back to the stick that provisioned it ("" once
+// claimed, or when the UI is off and no code was made).
+func (a *Appliance) unclaimedCode() string {
+	if n, err := a.store.CountUsers(); err != nil || n > 0 {
+		return ""
+	}
+	data := a.o.DataDir
+	if abs, err := filepath.Abs(data); err == nil {
+		data = abs
+	}
+	b, err := os.ReadFile(ClaimCodeFile(data))
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}

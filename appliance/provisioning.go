@@ -114,7 +114,14 @@ func (a *Appliance) watchSticks(ctx context.Context) {
 		p := a.Config().Provisioning
 		return usb.Options{Roots: p.MountRoots, BlockDevices: p.WatchBlockDevices(), ExtraDevices: p.ExtraDevices, Filesystems: p.Filesystems, Interval: p.Interval}
 	}
-	w := usb.New(usb.Options{Where: where, MountDir: filepath.Join(a.o.DataDir, "usb"), Apply: a.prov.ApplyBundle, Refuse: a.prov.Refuse, Clock: a.o.Clock, Log: a.log})
+	apply := func(ctx context.Context, data []byte, source string) (provision.Receipt, error) {
+		rc, err := a.prov.ApplyBundle(ctx, data, source)
+		if err == nil && rc.Result == provision.Applied {
+			rc.ClaimCode = a.unclaimedCode()
+		}
+		return rc, err
+	}
+	w := usb.New(usb.Options{Where: where, MountDir: filepath.Join(a.o.DataDir, "usb"), Apply: apply, Refuse: a.prov.Refuse, Clock: a.o.Clock, Log: a.log})
 	w.Run(ctx)
 }
 

@@ -70,6 +70,12 @@ type Receipt struct {
 	// Result is "applied" or "refused"; Reasons say why it was refused.
 	Result  string   `json:"result"`
 	Reasons []string `json:"reasons"`
+	// ClaimCode is the code that claims the box's web UI (creates its
+	// first administrator), on the receipt of an applied bundle while the
+	// box is unclaimed: a stick-provisioned box in a closet has no screen,
+	// and whoever holds the MSP's stick is the technician. Never on a
+	// refused bundle's receipt.
+	ClaimCode string `json:"claim_code,omitempty"`
 	// Notes say what the box could not judge as usual (its clock unset).
 	Notes []string `json:"notes,omitempty"`
 	// AppliedVersion is the bundle version in force afterwards.
