@@ -2,6 +2,8 @@ package checks
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"time"
@@ -71,4 +73,53 @@ type AgentQuerier interface {
 	// Errors are transport failures or refusals (not paired, revoked);
 	// a measurement the agent could not make is Answer.Error.
 	Query(ctx context.Context, agent string, q wire.Query) (wire.Answer, error)
+}
+
+// ErrNoAgent is what reaching an agent fails with (wrapped) while no
+// agent is paired or configured for a device: healing's agent actions
+// fail with it, and checks/agent's client returns it.
+var ErrNoAgent = errors.New("no agent connected")
+
+// AgentCommander reaches the Outpost agents running on the site's
+// servers to change something there (checks/agent.Client); healing's
+// Runner is given one with Runner.SetAgents, and without one agent
+// actions fail with ErrNoAgent.
+type AgentCommander interface {
+	// RestartService restarts a Windows service or a systemd unit on the
+	// device's agent and returns what the agent reported. It returns an
+	// error wrapping ErrNoAgent when that device has no connected agent,
+	// and honours ctx's deadline.
+	RestartService(ctx context.Context, device, service string) (output string, err error)
+}
+
+// AgentPairing is one paired agent as the box remembers it: the
+// certificate it pinned at pairing, and whether the pairing was revoked.
+// The store keeps it as JSON under these field names (store.AgentRecord).
+type AgentPairing struct {
+	Name string `json:"name"`
+	// CertFingerprint is the SHA-256 of the agent's certificate; the box
+	// talks to nothing else under this name.
+	CertFingerprint string `json:"cert_fingerprint"`
+	// Address is where the agent serves (from the config, or learnt at
+	// pairing when the config gives none).
+	Address  string    `json:"address"`
+	Hostname string    `json:"hostname"`
+	OS       string    `json:"os"`
+	PairedAt time.Time `json:"paired_at"`
+	// RevokedAt is set when a technician revoked the pairing; a revoked
+	// agent is refused until paired again.
+	RevokedAt time.Time `json:"revoked_at,omitzero"`
+	// LastSeen is the last successful contact (kept apart by the store).
+	LastSeen time.Time `json:"last_seen,omitzero"`
+}
+
+// Revoked reports whether the pairing was revoked.
+func (r AgentPairing) Revoked() bool { return !r.RevokedAt.IsZero() }
+
+// AgentInventory is the latest inventory an agent sent, as JSON in the
+// agent protocol's shape (the store does not interpret it).
+type AgentInventory struct {
+	Name      string          `json:"name"`
+	Collected time.Time       `json:"collected"`
+	Data      json.RawMessage `json:"data"`
 }

@@ -2,7 +2,6 @@ package healing
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -13,29 +12,13 @@ func init() {
 	Register(Kind{Name: "agent_restart", Summary: "restart a Windows service or systemd unit on a server, through its Outpost agent", New: newAgentRestart})
 }
 
-// ErrNoAgent is what an agent action fails with while no agent is
-// paired for its device.
-var ErrNoAgent = errors.New("no agent connected")
-
-// AgentCommander reaches the Outpost agents running on the site's
-// servers. The daemon gives its agent client (checks/agent) to the
-// Runner with Runner.SetAgents; without one, agent actions fail with
-// ErrNoAgent.
-type AgentCommander interface {
-	// RestartService restarts a Windows service or a systemd unit on the
-	// device's agent and returns what the agent reported. It returns an
-	// error wrapping ErrNoAgent when that device has no connected agent,
-	// and honours ctx's deadline.
-	RestartService(ctx context.Context, device, service string) (output string, err error)
-}
-
 // AgentAction is an action carried out by an agent rather than on the
-// box: the Runner runs it through its AgentCommander.
+// box: the Runner runs it through its checks.AgentCommander.
 type AgentAction interface {
 	Action
 	// RunThrough performs the action with agents, which may be nil
-	// (no agent support wired): that is an ErrNoAgent failure.
-	RunThrough(ctx context.Context, agents AgentCommander) (output string, err error)
+	// (no agent support wired): that is a checks.ErrNoAgent failure.
+	RunThrough(ctx context.Context, agents checks.AgentCommander) (output string, err error)
 }
 
 // AgentRestart restarts a service on a configured device through the
@@ -71,13 +54,13 @@ func newAgentRestart(opts checks.Options, env Env, _ checks.Deps) (Action, error
 	return &AgentRestart{device: o.Device, service: o.Service}, nil
 }
 
-// Run without an AgentCommander: there is no agent to ask.
+// Run without an agent commander: there is no agent to ask.
 func (a *AgentRestart) Run(ctx context.Context) (string, error) { return a.RunThrough(ctx, nil) }
 
 // RunThrough asks the device's agent to restart the service.
-func (a *AgentRestart) RunThrough(ctx context.Context, agents AgentCommander) (string, error) {
+func (a *AgentRestart) RunThrough(ctx context.Context, agents checks.AgentCommander) (string, error) {
 	if agents == nil {
-		return "", fmt.Errorf("%w for device %s (no agent client in this process)", ErrNoAgent, a.device)
+		return "", fmt.Errorf("%w for device %s (no agent client in this process)", checks.ErrNoAgent, a.device)
 	}
 	out, err := agents.RestartService(ctx, a.device, a.service)
 	if err != nil {

@@ -105,12 +105,12 @@ type Runner struct {
 	// (Clock.Mono): a step of the wall clock neither resets the attempts
 	// limit (forward) nor blocks healing until the clock catches up (back).
 	history map[string][]time.Duration
-	agents  AgentCommander
+	agents  checks.AgentCommander
 }
 
 // SetAgents gives agent actions (agent_restart) their way to the
-// agents; until it is called they fail with ErrNoAgent.
-func (r *Runner) SetAgents(a AgentCommander) {
+// agents; until it is called they fail with checks.ErrNoAgent.
+func (r *Runner) SetAgents(a checks.AgentCommander) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.agents = a

@@ -191,7 +191,7 @@ func (a *agents) RestartService(ctx context.Context, device, service string) (st
 		return "", fmt.Errorf("no deadline")
 	}
 	if device != "fs1" {
-		return "", fmt.Errorf("%w for device %s", healing.ErrNoAgent, device)
+		return "", fmt.Errorf("%w for device %s", checks.ErrNoAgent, device)
 	}
 	a.calls = append(a.calls, device+"/"+service)
 	return "service " + service + " restarted", nil

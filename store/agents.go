@@ -7,6 +7,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"outpost/checks"
 )
 
 var (
@@ -21,36 +23,14 @@ func init() {
 	registerBucket(string(bucketAgentSeen))
 }
 
-// AgentRecord is one paired agent as the box remembers it: the
-// certificate it pinned at pairing, and whether the pairing was revoked.
-type AgentRecord struct {
-	Name string `json:"name"`
-	// CertFingerprint is the SHA-256 of the agent's certificate; the box
-	// talks to nothing else under this name.
-	CertFingerprint string `json:"cert_fingerprint"`
-	// Address is where the agent serves (from the config, or learnt at
-	// pairing when the config gives none).
-	Address  string    `json:"address"`
-	Hostname string    `json:"hostname"`
-	OS       string    `json:"os"`
-	PairedAt time.Time `json:"paired_at"`
-	// RevokedAt is set when a technician revoked the pairing; a revoked
-	// agent is refused until paired again.
-	RevokedAt time.Time `json:"revoked_at,omitzero"`
-	// LastSeen is the last successful contact (read from its own bucket).
-	LastSeen time.Time `json:"last_seen,omitzero"`
-}
+// AgentRecord is one paired agent as the box remembers it; the type is
+// the vocabulary's (checks.AgentPairing), so checks/agent reaches the
+// store through its own interface. Its JSON is what the bucket holds.
+type AgentRecord = checks.AgentPairing
 
-// Revoked reports whether the pairing was revoked.
-func (r AgentRecord) Revoked() bool { return !r.RevokedAt.IsZero() }
-
-// AgentInventory is the latest inventory an agent sent, as JSON in the
-// agent protocol's shape (the store does not interpret it).
-type AgentInventory struct {
-	Name      string          `json:"name"`
-	Collected time.Time       `json:"collected"`
-	Data      json.RawMessage `json:"data"`
-}
+// AgentInventory is the latest inventory an agent sent
+// (checks.AgentInventory), kept as JSON the store does not interpret.
+type AgentInventory = checks.AgentInventory
 
 // PutAgent records a pairing, replacing an earlier one under that name
 // (re-pairing clears a revocation).

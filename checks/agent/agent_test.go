@@ -31,6 +31,9 @@ import (
 	"outpost/store"
 )
 
+// The wiring passes *store.Store as the client's Store.
+var _ Store = (*store.Store)(nil)
+
 // TestMain doubles as the agent process: with OUTPOST_TEST_AGENT set, the
 // test binary runs a real agent daemon (pairing first when asked), so the
 // box side talks to a separate process over real TLS.

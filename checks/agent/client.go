@@ -27,25 +27,44 @@ import (
 	"outpost/checks"
 	"outpost/checks/agent/wire"
 	"outpost/checks/clock"
-	"outpost/healing"
-	"outpost/store"
 )
 
-// Store is the persistence the box side needs; *store.Store implements it.
+// Store is the persistence the box side needs; the wiring passes
+// *store.Store. Pairings and inventories are the vocabulary's types
+// (checks.AgentPairing, checks.AgentInventory). A missing entry is never
+// an error: it is (nil, nil) from GetBlob and ok false from the getters.
+// Errors are the database's failures (or, for RevokeAgent, an unknown
+// name), and none of them is retried here.
 type Store interface {
+	// GetBlob returns the small named value, or nil when none is stored.
 	GetBlob(name string) ([]byte, error)
+	// PutBlob stores value under name, replacing what was there.
 	PutBlob(name string, value []byte) error
+	// PutBlobIfAbsent stores value under name unless one exists, and
+	// returns the value in force (the earlier one if there was one).
 	PutBlobIfAbsent(name string, value []byte) ([]byte, error)
-	PutAgent(r store.AgentRecord) error
-	GetAgent(name string) (store.AgentRecord, bool, error)
-	ListAgents() ([]store.AgentRecord, error)
-	RevokeAgent(name string, at time.Time) (store.AgentRecord, error)
+	// PutAgent records a pairing, replacing an earlier one under its name
+	// (re-pairing clears a revocation); LastSeen is not stored by it.
+	PutAgent(r checks.AgentPairing) error
+	// GetAgent returns the named agent's pairing with its last contact;
+	// ok is false when none was ever recorded.
+	GetAgent(name string) (r checks.AgentPairing, ok bool, err error)
+	// ListAgents returns every pairing ever recorded, revoked ones
+	// included, sorted by name.
+	ListAgents() ([]checks.AgentPairing, error)
+	// RevokeAgent marks the pairing revoked at the given time (an earlier
+	// revocation stands) and returns the updated record; a name never
+	// paired is an error.
+	RevokeAgent(name string, at time.Time) (checks.AgentPairing, error)
+	// TouchAgent records a successful contact at the given time.
 	TouchAgent(name string, at time.Time) error
-	PutAgentInventory(inv store.AgentInventory) error
-	GetAgentInventory(name string) (store.AgentInventory, bool, error)
+	// PutAgentInventory keeps an agent's latest inventory, replacing the
+	// previous one.
+	PutAgentInventory(inv checks.AgentInventory) error
+	// GetAgentInventory returns the agent's latest inventory; ok is false
+	// when none was kept.
+	GetAgentInventory(name string) (inv checks.AgentInventory, ok bool, err error)
 }
-
-var _ Store = (*store.Store)(nil)
 
 // Peer is one agent as configured on the box: its name, where it serves,
 // the device it belongs to, and what the box may ask it to do.
@@ -86,7 +105,7 @@ type Options struct {
 }
 
 // ErrNotPaired, ErrRevoked and ErrRefused classify failures to reach an
-// agent; healing's ErrNoAgent wraps through for unknown agents.
+// agent; checks.ErrNoAgent wraps through for unknown agents.
 var (
 	ErrNotPaired = errors.New("agent is not paired")
 	ErrRevoked   = errors.New("agent pairing was revoked")
@@ -138,8 +157,8 @@ type conn struct {
 }
 
 var (
-	_ healing.AgentCommander = (*Client)(nil)
-	_ checks.AgentQuerier    = (*Client)(nil)
+	_ checks.AgentCommander = (*Client)(nil)
+	_ checks.AgentQuerier   = (*Client)(nil)
 )
 
 // New loads (or creates) the box's agent identity.
@@ -203,7 +222,7 @@ func (c *Client) Peer(name string) (Peer, bool) {
 
 // record returns the agent's pairing, or an error saying why the box will
 // not talk to it.
-func (c *Client) record(name string) (store.AgentRecord, error) {
+func (c *Client) record(name string) (checks.AgentPairing, error) {
 	rec, ok, err := c.o.Store.GetAgent(name)
 	if err != nil {
 		return rec, err
@@ -220,7 +239,7 @@ func (c *Client) record(name string) (store.AgentRecord, error) {
 	return rec, nil
 }
 
-func (c *Client) conn(name string, rec store.AgentRecord) (*conn, error) {
+func (c *Client) conn(name string, rec checks.AgentPairing) (*conn, error) {
 	ident, err := c.identity(name)
 	if err != nil {
 		return nil, err
@@ -242,7 +261,7 @@ func (c *Client) conn(name string, rec store.AgentRecord) (*conn, error) {
 	return cn, nil
 }
 
-func (c *Client) addressLocked(name string, rec store.AgentRecord) string {
+func (c *Client) addressLocked(name string, rec checks.AgentPairing) string {
 	if p, ok := c.peers[name]; ok && p.Address != "" {
 		return p.Address
 	}
@@ -384,7 +403,7 @@ func (c *Client) Info(ctx context.Context, name string) (wire.Info, error) {
 func (c *Client) Command(ctx context.Context, name, action, target string) (string, error) {
 	p, ok := c.Peer(name)
 	if !ok {
-		return "", fmt.Errorf("%w: %q is not a configured agent", healing.ErrNoAgent, name)
+		return "", fmt.Errorf("%w: %q is not a configured agent", checks.ErrNoAgent, name)
 	}
 	pol := p.policy()
 	allowed := false
@@ -422,10 +441,10 @@ func (c *Client) agentFor(device string) (string, error) {
 	if _, ok := c.peers[device]; ok {
 		return device, nil
 	}
-	return "", fmt.Errorf("%w for device %s (no agents[] entry names it)", healing.ErrNoAgent, device)
+	return "", fmt.Errorf("%w for device %s (no agents[] entry names it)", checks.ErrNoAgent, device)
 }
 
-// RestartService implements healing.AgentCommander.
+// RestartService implements checks.AgentCommander.
 func (c *Client) RestartService(ctx context.Context, device, service string) (string, error) {
 	name, err := c.agentFor(device)
 	if err != nil {
@@ -433,7 +452,7 @@ func (c *Client) RestartService(ctx context.Context, device, service string) (st
 	}
 	out, err := c.Command(ctx, name, wire.ActionRestart, service)
 	if errors.Is(err, ErrNotPaired) || errors.Is(err, ErrRevoked) {
-		return out, fmt.Errorf("%w: %v", healing.ErrNoAgent, err)
+		return out, fmt.Errorf("%w: %v", checks.ErrNoAgent, err)
 	}
 	return out, err
 }
@@ -475,7 +494,7 @@ func (c *Client) CollectInventory(ctx context.Context, name string) (wire.Invent
 	if err != nil {
 		return inv, err
 	}
-	return inv, c.o.Store.PutAgentInventory(store.AgentInventory{Name: name, Collected: inv.Collected, Data: data})
+	return inv, c.o.Store.PutAgentInventory(checks.AgentInventory{Name: name, Collected: inv.Collected, Data: data})
 }
 
 // SetPairAddr tells the client where its PairHandler is served, so pair

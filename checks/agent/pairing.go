@@ -15,8 +15,8 @@ import (
 	"sync"
 	"time"
 
+	"outpost/checks"
 	"outpost/checks/agent/wire"
-	"outpost/store"
 )
 
 // Pairing on the box: one-time codes, the CPace exchange (wire/pair.go)
@@ -301,7 +301,7 @@ func (c *Client) pairConfirm(req wire.PairRequest, remote string) (wire.PairAcce
 	if err := c.o.Store.PutBlob(revocationBlob(p.name), nil); err != nil {
 		return wire.PairAccepted{}, fmt.Errorf("clearing an old revocation: %w", err)
 	}
-	rec := store.AgentRecord{Name: p.name, CertFingerprint: wire.Fingerprint(s.req.Cert), Address: addr, Hostname: s.req.Hostname, OS: s.req.OS, PairedAt: now.UTC()}
+	rec := checks.AgentPairing{Name: p.name, CertFingerprint: wire.Fingerprint(s.req.Cert), Address: addr, Hostname: s.req.Hostname, OS: s.req.OS, PairedAt: now.UTC()}
 	if err := c.o.Store.PutAgent(rec); err != nil {
 		return wire.PairAccepted{}, fmt.Errorf("saving the pairing: %w", err)
 	}

@@ -7,8 +7,8 @@ import (
 	"net/http"
 	"time"
 
+	"outpost/checks"
 	"outpost/checks/agent/wire"
-	"outpost/store"
 )
 
 // Revocation on the box: the box signs a statement with the key it
@@ -99,7 +99,7 @@ func (c *Client) DeliverRevocations(ctx context.Context) {
 // deliver sends the statement to the agent, pinned to its certificate,
 // presenting a throwaway certificate (the agent checks the signature,
 // not who brings it), and forgets it once the agent acknowledged it.
-func (c *Client) deliver(ctx context.Context, name string, rec store.AgentRecord, statement []byte) bool {
+func (c *Client) deliver(ctx context.Context, name string, rec checks.AgentPairing, statement []byte) bool {
 	c.mu.Lock()
 	addr := c.addressLocked(name, rec)
 	c.mu.Unlock()

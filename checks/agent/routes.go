@@ -6,8 +6,8 @@ import (
 	"slices"
 	"time"
 
+	"outpost/checks"
 	"outpost/checks/agent/wire"
-	"outpost/store"
 )
 
 // PairCodeAnswer is what `outpost agent pair-code` prints.
@@ -29,10 +29,10 @@ type PairCodeAnswer struct {
 
 // AgentStatus is one line of `outpost agent list`.
 type AgentStatus struct {
-	Name       string            `json:"name"`
-	Configured bool              `json:"configured"`
-	Paired     bool              `json:"paired"`
-	Record     store.AgentRecord `json:"record"`
+	Name       string              `json:"name"`
+	Configured bool                `json:"configured"`
+	Paired     bool                `json:"paired"`
+	Record     checks.AgentPairing `json:"record"`
 	// RevocationPending is a revoked agent not told yet: the box
 	// delivers its signed revocation when the agent answers again.
 	RevocationPending bool `json:"revocation_pending,omitempty"`
