@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"time"
 
@@ -38,12 +39,7 @@ func runSNMPProbe(ctx context.Context, env *Env, args []string) error {
 	var f snmpFlags
 	fs.StringVar(&f.version, "version", "", "SNMP version: 1, 2c or 3 (default 2c, or 3 when --user is set)")
 	fs.StringVar(&f.community, "community", "", "v1/v2c community")
-	fs.StringVar(&f.user, "user", "", "SNMPv3 user")
-	fs.StringVar(&f.level, "security-level", "", "SNMPv3 security level: noAuthNoPriv, authNoPriv, authPriv (default from the protocols given)")
-	fs.StringVar(&f.authProto, "auth-protocol", "", "SNMPv3 auth: MD5, SHA, SHA224, SHA256, SHA384, SHA512")
-	fs.StringVar(&f.authPass, "auth-password", "", "SNMPv3 auth password")
-	fs.StringVar(&f.privProto, "priv-protocol", "", "SNMPv3 privacy: DES, AES, AES192, AES256, AES192C, AES256C")
-	fs.StringVar(&f.privPass, "priv-password", "", "SNMPv3 privacy password")
+	f.addV3(fs, "SNMPv3 user")
 	fs.StringVar(&f.context, "context", "", "SNMPv3 context name")
 	timeout := fs.Duration("timeout", 2*time.Second, "per-request timeout")
 	retries := fs.Int("retries", 1, "retries after a timeout")
@@ -101,12 +97,7 @@ func runSNMPTraps(ctx context.Context, env *Env, args []string) error {
 	var communities multiFlag
 	fs.Var(&communities, "community", "accepted v1/v2c community (repeatable; none accepts any)")
 	var f snmpFlags
-	fs.StringVar(&f.user, "user", "", "SNMPv3 user traps are sent as")
-	fs.StringVar(&f.level, "security-level", "", "SNMPv3 security level")
-	fs.StringVar(&f.authProto, "auth-protocol", "", "SNMPv3 auth protocol")
-	fs.StringVar(&f.authPass, "auth-password", "", "SNMPv3 auth password")
-	fs.StringVar(&f.privProto, "priv-protocol", "", "SNMPv3 privacy protocol")
-	fs.StringVar(&f.privPass, "priv-password", "", "SNMPv3 privacy password")
+	f.addV3(fs, "SNMPv3 user traps are sent as")
 	asJSON := fs.Bool("json", false, "print one JSON event per line")
 	if err := Parse(fs, args, false); err != nil {
 		return err
@@ -140,3 +131,13 @@ type multiFlag []string
 
 func (m *multiFlag) String() string     { return fmt.Sprint([]string(*m)) }
 func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+// addV3 adds the SNMPv3 user flags both snmp commands take.
+func (f *snmpFlags) addV3(fs *flag.FlagSet, userHelp string) {
+	fs.StringVar(&f.user, "user", "", userHelp)
+	fs.StringVar(&f.level, "security-level", "", "SNMPv3 security level: noAuthNoPriv, authNoPriv, authPriv (default from the protocols given)")
+	fs.StringVar(&f.authProto, "auth-protocol", "", "SNMPv3 auth: MD5, SHA, SHA224, SHA256, SHA384, SHA512")
+	fs.StringVar(&f.authPass, "auth-password", "", "SNMPv3 auth password")
+	fs.StringVar(&f.privProto, "priv-protocol", "", "SNMPv3 privacy: DES, AES, AES192, AES256, AES192C, AES256C")
+	fs.StringVar(&f.privPass, "priv-password", "", "SNMPv3 privacy password")
+}
