@@ -51,7 +51,7 @@ func TestNetworkOptionErrors(t *testing.T) {
 			`t.yaml:7: checks[0].options.body_contain: unknown field (expected one of body_contains, body_regex, ca_file, cert_critical_days, cert_warning_days, critical_ms, expect_status, follow_redirects, headers, insecure_skip_verify, method, warning_ms)`},
 		// tcp
 		{"tcp unknown option", check("tcp", "127.0.0.1:25", "    options:\n      bannr: ESMTP\n"),
-			`t.yaml:7: checks[0].options.bannr: unknown field (expected one of banner, critical_ms, send, tls, verify, warning_ms)`},
+			`t.yaml:7: checks[0].options.bannr: unknown field (expected one of banner, ca_file, critical_ms, insecure_skip_verify, send, tls, verify, warning_ms)`},
 		{"tcp no port", check("tcp", "127.0.0.1", ""),
 			`t.yaml:3: checks[0].target: "127.0.0.1" is not host:port`},
 		{"tcp port 0", check("tcp", "127.0.0.1:0", ""),
@@ -60,6 +60,14 @@ func TestNetworkOptionErrors(t *testing.T) {
 			`t.yaml:3: checks[0].target: "127.0.0.1:smtp": port "smtp" is not a number from 1 to 65535`},
 		{"tcp verify without tls", check("tcp", "127.0.0.1:993", "    options: {verify: true}\n"),
 			`t.yaml:6: checks[0].options.verify: needs tls: true`},
+		{"tcp insecure_skip_verify without tls", check("tcp", "127.0.0.1:993", "    options: {insecure_skip_verify: true}\n"),
+			`t.yaml:6: checks[0].options.insecure_skip_verify: needs tls: true`},
+		{"tcp ca_file without tls", check("tcp", "127.0.0.1:993", "    options: {ca_file: /etc/ssl/certs/ca-certificates.crt}\n"),
+			`t.yaml:6: checks[0].options.ca_file: needs tls: true`},
+		{"tcp verify and insecure_skip_verify", check("tcp", "127.0.0.1:993", "    options: {tls: true, verify: true, insecure_skip_verify: true}\n"),
+			`t.yaml:6: checks[0].options.insecure_skip_verify: contradicts verify: true`},
+		{"tcp ca_file and insecure_skip_verify", check("tcp", "127.0.0.1:993", "    options: {tls: true, ca_file: /etc/ssl/certs/ca-certificates.crt, insecure_skip_verify: true}\n"),
+			`t.yaml:6: checks[0].options.insecure_skip_verify: contradicts ca_file (which certificates would be trusted?)`},
 		{"tcp negative ms", check("tcp", "127.0.0.1:25", "    options: {critical_ms: -5}\n"),
 			`t.yaml:6: checks[0].options.critical_ms: -5 is negative`},
 		// dns

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -116,5 +117,45 @@ func TestSystemdHonoursContext(t *testing.T) {
 	r := c.Check(ctx)
 	if r.Status != Unknown || r.Detail != "systemctl did not answer in time about ssh.service (check timeout 5s)" {
 		t.Fatalf("%s %q", r.Status, r.Detail)
+	}
+}
+
+// fakeSystemctl puts a systemctl on PATH that writes its arguments, one a
+// line, to the returned file and answers "active".
+func fakeSystemctl(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	argv := dir + "/argv"
+	script := "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done > " + argv + "\necho ActiveState=active\necho SubState=running\necho LoadState=loaded\n"
+	if err := os.WriteFile(dir+"/systemctl", []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", dir)
+	return argv
+}
+
+// A unit name from config reaches systemctl only after "--", and names that
+// systemctl would read as options are refused before that.
+func TestSystemdUnitIsNeverAnOption(t *testing.T) {
+	for _, bad := range []string{"-H", "--help", "--help.service", "--host=evil.example", "-M", "--root=/tmp"} {
+		if _, err := Build(Spec{Kind: "systemd", Target: bad}, Deps{}); err == nil {
+			t.Errorf("%q accepted as a unit name", bad)
+		}
+	}
+	if runtime.GOOS != "linux" {
+		t.Skip("the check runs systemctl only on Linux")
+	}
+	argv := fakeSystemctl(t)
+	c, err := Build(Spec{Kind: "systemd", Target: "getty@tty1"}, Deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := c.Check(context.Background()); r.Status != OK {
+		t.Fatalf("%s %q", r.Status, r.Detail)
+	}
+	got, _ := os.ReadFile(argv)
+	want := "show\n--property=ActiveState,SubState,LoadState,Result\n--\ngetty@tty1.service\n"
+	if string(got) != want {
+		t.Fatalf("systemctl got\n%s\nwant\n%s", got, want)
 	}
 }

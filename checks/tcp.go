@@ -3,8 +3,10 @@ package checks
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net"
+	"os"
 	"strings"
 	"time"
 )
@@ -30,13 +32,17 @@ type tcpOptions struct {
 	// Send is written after connecting (and after the TLS handshake),
 	// before reading the banner.
 	Send string `yaml:"send"`
-	// TLS does a TLS handshake after connecting. The certificate is not
-	// verified unless Verify is set: the check asks "does the service
-	// answer", the http kind is the one that judges certificates.
-	TLS        bool    `yaml:"tls"`
-	Verify     bool    `yaml:"verify"`
-	WarningMS  float64 `yaml:"warning_ms"`
-	CriticalMS float64 `yaml:"critical_ms"`
+	// TLS does a TLS handshake after connecting, verifying the certificate
+	// against the system roots (or CAFile) and the target's host name, as
+	// the http kind does. InsecureSkipVerify (the http kind's name) opts
+	// out; Verify is the older option: true is the default, false the same
+	// as InsecureSkipVerify.
+	TLS                bool    `yaml:"tls"`
+	InsecureSkipVerify bool    `yaml:"insecure_skip_verify"`
+	CAFile             string  `yaml:"ca_file"`
+	Verify             *bool   `yaml:"verify"`
+	WarningMS          float64 `yaml:"warning_ms"`
+	CriticalMS         float64 `yaml:"critical_ms"`
 }
 
 // bannerMax bounds how much of a greeting is read while looking for the
@@ -56,19 +62,67 @@ func newTCP(s Spec, _ Deps) (Checker, error) {
 	if err := checkPort(port); err != nil {
 		return nil, &FieldError{Field: "target", Msg: fmt.Sprintf("%q: %s", s.Target, err)}
 	}
-	if t.o.Verify && !t.o.TLS {
-		return nil, &FieldError{Field: "options.verify", Msg: "needs tls: true"}
+	if err := t.o.checkTLS(); err != nil {
+		return nil, err
 	}
 	if err := checkMS(t.o.WarningMS, t.o.CriticalMS); err != nil {
 		return nil, err
 	}
 	if t.o.TLS {
-		t.tls = &tls.Config{ServerName: host, InsecureSkipVerify: !t.o.Verify, MinVersion: tls.VersionTLS12}
+		skip := t.o.InsecureSkipVerify || t.o.Verify != nil && !*t.o.Verify
+		t.tls = &tls.Config{ServerName: host, InsecureSkipVerify: skip, MinVersion: tls.VersionTLS12}
+		if t.o.CAFile != "" {
+			pool, err := caPool(t.o.CAFile)
+			if err != nil {
+				return nil, err
+			}
+			t.tls.RootCAs = pool
+		}
 	}
 	if t.o.Send != "" {
 		t.send = []byte(t.o.Send)
 	}
 	return t, nil
+}
+
+// checkTLS refuses TLS options without tls: true and opt-outs that
+// contradict a request to verify.
+func (o *tcpOptions) checkTLS() error {
+	if !o.TLS {
+		switch {
+		case o.Verify != nil:
+			return &FieldError{Field: "options.verify", Msg: "needs tls: true"}
+		case o.InsecureSkipVerify:
+			return &FieldError{Field: "options.insecure_skip_verify", Msg: "needs tls: true"}
+		case o.CAFile != "":
+			return &FieldError{Field: "options.ca_file", Msg: "needs tls: true"}
+		}
+	}
+	if o.InsecureSkipVerify {
+		switch {
+		case o.Verify != nil && *o.Verify:
+			return &FieldError{Field: "options.insecure_skip_verify", Msg: "contradicts verify: true"}
+		case o.CAFile != "":
+			return &FieldError{Field: "options.insecure_skip_verify", Msg: "contradicts ca_file (which certificates would be trusted?)"}
+		}
+	}
+	if o.CAFile != "" && o.Verify != nil && !*o.Verify {
+		return &FieldError{Field: "options.verify", Msg: "false contradicts ca_file (which certificates would be trusted?)"}
+	}
+	return nil
+}
+
+// caPool reads options.ca_file: the CAs trusted instead of the system roots.
+func caPool(file string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		return nil, &FieldError{Field: "options.ca_file", Msg: err.Error()}
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, &FieldError{Field: "options.ca_file", Msg: "no PEM certificate in " + file}
+	}
+	return pool, nil
 }
 
 // checkPort accepts a decimal port 1..65535.
@@ -133,7 +187,10 @@ func (t *TCP) Check(ctx context.Context) Result {
 			return r
 		}
 		conn = tc
-		r.Detail += ", TLS " + tls.VersionName(tc.ConnectionState().Version)
+		r.Detail += ", " + tls.VersionName(tc.ConnectionState().Version)
+		if t.tls.InsecureSkipVerify {
+			r.Detail += " (certificate not verified)"
+		}
 	}
 	if t.send != nil {
 		if _, err := conn.Write(t.send); err != nil {

@@ -65,7 +65,8 @@ func TestTCP(t *testing.T) {
 		}
 	})
 	silent := listen(t, hang(t))
-	cert, _ := certPair(t, time.Now().Add(-time.Hour), time.Now().Add(90*24*time.Hour))
+	cert, caPEM := certPair(t, time.Now().Add(-time.Hour), time.Now().Add(90*24*time.Hour))
+	caFile := writeFile(t, "ca.pem", caPEM)
 	tlsLn, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}})
 	if err != nil {
 		t.Fatal(err)
@@ -95,8 +96,11 @@ func TestTCP(t *testing.T) {
 		{"send wrong thing", pingPong, `{send: "HELLO\r\n", banner: "+PONG"}`, 2 * time.Second, checks.Critical, `not found in "-ERR unknown command.."`},
 		{"refused", refusedAddr(t), "", 2 * time.Second, checks.Critical, "connection refused"},
 		{"silent server, banner wait ends at the deadline", silent, "{banner: hello}", 300 * time.Millisecond, checks.Critical, `no banner (expected "hello"): timed out`},
-		{"tls handshake", imaps, "{tls: true, banner: '* OK'}", 2 * time.Second, checks.OK, `TLS 1.3, banner "* OK IMAP4rev1 ready"`},
-		{"tls verified", imaps, "{tls: true, verify: true}", 2 * time.Second, checks.Critical, "unknown authority"},
+		{"tls verifies by default", imaps, "{tls: true, banner: '* OK'}", 2 * time.Second, checks.Critical, "TLS handshake failed: certificate signed by an unknown authority (set options.ca_file, or insecure_skip_verify for a self-signed device)"},
+		{"tls verify true is the default", imaps, "{tls: true, verify: true}", 2 * time.Second, checks.Critical, "unknown authority"},
+		{"tls with ca_file", imaps, "{tls: true, ca_file: '" + caFile + "', banner: '* OK'}", 2 * time.Second, checks.OK, `TLS 1.3, banner "* OK IMAP4rev1 ready"`},
+		{"tls with verification skipped", imaps, "{tls: true, insecure_skip_verify: true, banner: '* OK'}", 2 * time.Second, checks.OK, `TLS 1.3 (certificate not verified), banner "* OK IMAP4rev1 ready"`},
+		{"tls verify false is the old opt-out", imaps, "{tls: true, verify: false}", 2 * time.Second, checks.OK, `TLS 1.3 (certificate not verified)`},
 		{"tls on a plain port", smtp, "{tls: true}", 2 * time.Second, checks.Critical, "TLS handshake failed"},
 		{"tls on a silent port", silent, "{tls: true}", 300 * time.Millisecond, checks.Critical, "TLS handshake failed: timed out"},
 		{"slow connect warning", smtp, "{warning_ms: 0.000001}", 2 * time.Second, checks.Warning, "(slow connect)"},

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"outpost/appliance/config"
 	"outpost/healing"
 )
 
@@ -94,5 +95,30 @@ func readFile(t *testing.T, p string) string {
 			t.Fatalf("reading %s: %v", p, err)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// The unit of a systemd_restart reaches systemctl only after "--", and
+// names that systemctl would read as options are refused by the config.
+func TestSystemdRestartUnitIsNeverAnOption(t *testing.T) {
+	for _, bad := range []string{"-H", "--help", "--help.service", "--host=evil.example", "-M"} {
+		_, err := config.Parse("s.yaml", []byte("site: s\nchecks:\n  - id: c\n    kind: tcp\n    target: 127.0.0.1:1\n    remediations:\n      - {action: systemd_restart, unit: '"+bad+"'}\n"))
+		if err == nil || !strings.Contains(err.Error(), "is not a unit name") {
+			t.Errorf("%q accepted as a unit name", bad)
+		}
+	}
+	dir := t.TempDir()
+	argv := filepath.Join(dir, "argv")
+	if err := os.WriteFile(filepath.Join(dir, "systemctl"), []byte("#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done > "+argv+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", dir)
+	a := remediation(t, "", "{action: systemd_restart, unit: getty@tty1}")
+	if _, err := a.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := os.ReadFile(argv)
+	if want := "restart\n--\ngetty@tty1.service\n"; string(got) != want {
+		t.Fatalf("systemctl got\n%s\nwant\n%s", got, want)
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
+	"strings"
 	"sync"
 
 	"github.com/kardianos/service"
@@ -33,7 +35,17 @@ var ServiceName = "outpost"
 
 // systemdUnit is kardianos/service's unit template, replaced so that the
 // box restarts within seconds after a crash (the library's default waits
-// two minutes) and never gives up restarting, and SIGHUP reloads config.
+// two minutes) and never gives up restarting, SIGHUP reloads config, and
+// the daemon is confined. It stays root (mounting sticks needs
+// CAP_SYS_ADMIN in the initial user namespace, and restarting units is
+// PID 1 trusting uid 0 over its socket, which needs no capability), but
+// keeps only the capabilities its features use: CAP_NET_RAW for ICMP,
+// CAP_NET_BIND_SERVICE for ports below 1024, CAP_SYS_ADMIN for mount(2).
+// The file system is read-only except the data directory (the store, the
+// control socket, the stick mounts under usb/) and the mount roots where
+// the OS automounts sticks (receipts are written there); a missing mount
+// root is ignored ("-"). Remediation commands inherit all of this.
+// %s is the mount roots, filled in by unitFor.
 const systemdUnit = `[Unit]
 Description={{Description}}
 ConditionFileIsExecutable={{Path | cmdEscape}}
@@ -50,6 +62,18 @@ Restart=on-failure
 RestartSec=5
 TimeoutStopSec=30
 KillMode=mixed
+NoNewPrivileges=yes
+ProtectSystem=strict
+ReadWritePaths={{if WorkingDirectory}}{{WorkingDirectory | cmdEscape}} {{end}}%s
+ProtectHome=yes
+PrivateTmp=yes
+ProtectKernelTunables=yes
+ProtectKernelModules=yes
+ProtectControlGroups=yes
+RestrictSUIDSGID=yes
+LockPersonality=yes
+CapabilityBoundingSet=CAP_NET_RAW CAP_NET_BIND_SERVICE CAP_SYS_ADMIN
+AmbientCapabilities=CAP_NET_RAW CAP_NET_BIND_SERVICE CAP_SYS_ADMIN
 
 [Install]
 WantedBy=multi-user.target
@@ -59,14 +83,17 @@ WantedBy=multi-user.target
 // `outpost run` with absolute config and data paths, and runFlags.
 func ServiceConfig(configPath, dataDir string, runFlags ...string) (*service.Config, error) {
 	args := []string{"run"}
+	roots := config.DefaultMountRoots
 	if configPath != "" {
 		abs, err := filepath.Abs(configPath)
 		if err != nil {
 			return nil, err
 		}
-		if _, err := config.Load(abs); err != nil {
+		cfg, err := config.Load(abs)
+		if err != nil {
 			return nil, fmt.Errorf("refusing to install with a config that does not load:\n%w", err)
 		}
+		roots = append(slices.Clone(roots), cfg.Provisioning.MountRoots...)
 		args = append(args, "--config", abs)
 	}
 	absData, err := filepath.Abs(dataDir)
@@ -81,7 +108,7 @@ func ServiceConfig(configPath, dataDir string, runFlags ...string) (*service.Con
 		Arguments:        args,
 		WorkingDirectory: absData,
 		Option: service.KeyValue{
-			"SystemdScript": systemdUnit,
+			"SystemdScript": unitFor(roots),
 			"Restart":       "on-failure",
 			// Windows: restart on failure, start at boot.
 			"OnFailure":              "restart",
@@ -91,6 +118,21 @@ func ServiceConfig(configPath, dataDir string, runFlags ...string) (*service.Con
 			"DelayedAutoStart":       true,
 		},
 	}, nil
+}
+
+// unitFor is systemdUnit with the mount roots writable: the defaults and
+// the installed config's, each "-" prefixed so a missing one is skipped
+// (a config changed later by stick or UI to other roots needs a
+// reinstall for receipts there).
+func unitFor(roots []string) string {
+	var rw []string
+	for _, r := range roots {
+		r = "-" + filepath.Clean(r)
+		if !slices.Contains(rw, r) {
+			rw = append(rw, r)
+		}
+	}
+	return fmt.Sprintf(systemdUnit, strings.Join(rw, " "))
 }
 
 func installCmd(ctx context.Context, env *Env, args []string) error {

@@ -1,8 +1,10 @@
 package cli
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -96,12 +98,48 @@ func TestSystemdUnitGenerated(t *testing.T) {
 		"After=network-online.target",
 		"WantedBy=multi-user.target",
 		"WorkingDirectory=" + sc.WorkingDirectory,
+		// Hardening (docs/security.md, Privileges).
+		"\nNoNewPrivileges=yes\n",
+		"\nProtectSystem=strict\n",
+		"\nReadWritePaths=" + sc.WorkingDirectory + " -/media -/run/media\n",
+		"\nProtectHome=yes\n",
+		"\nPrivateTmp=yes\n",
+		"\nProtectKernelTunables=yes\n",
+		"\nProtectKernelModules=yes\n",
+		"\nProtectControlGroups=yes\n",
+		"\nRestrictSUIDSGID=yes\n",
+		"\nLockPersonality=yes\n",
+		"\nCapabilityBoundingSet=CAP_NET_RAW CAP_NET_BIND_SERVICE CAP_SYS_ADMIN\n",
+		"\nAmbientCapabilities=CAP_NET_RAW CAP_NET_BIND_SERVICE CAP_SYS_ADMIN\n",
 	} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("unit lacks %q:\n%s", want, body)
 		}
 	}
+	verifyUnit(t, unit)
 	s.Uninstall()
+}
+
+// verifyUnit runs `systemd-analyze verify` on a unit file: it parses every
+// directive (an unknown or misspelt one is an error) without PID 1 being
+// systemd. Debian package systemd, which make test installs.
+func verifyUnit(t *testing.T, unit string) {
+	t.Helper()
+	if _, err := exec.LookPath("systemd-analyze"); err != nil {
+		t.Skip("systemd-analyze is not installed (Debian package systemd)")
+	}
+	out, err := exec.Command("systemd-analyze", "verify", "--man=no", unit).CombinedOutput()
+	if err != nil || len(bytes.TrimSpace(out)) > 0 {
+		t.Fatalf("systemd-analyze verify %s: %v\n%s", unit, err, out)
+	}
+}
+
+// A mount root from the installed config is writable too, once.
+func TestSystemdUnitMountRoots(t *testing.T) {
+	got := unitFor([]string{"/media", "/run/media", "/srv/sticks/", "/media"})
+	if !strings.Contains(got, "{{end}}-/media -/run/media -/srv/sticks\n") {
+		t.Fatalf("ReadWritePaths line wrong:\n%s", got)
+	}
 }
 
 // forcedSystem makes kardianos/service use a backend whatever PID 1 is.
