@@ -57,12 +57,37 @@ type Options struct {
 	UIListen string
 	Clock    clock.Clock
 	Log      *slog.Logger
+	// StoreKey is the file holding the key that seals secret blobs
+	// (StoreKeyPath says the default).
+	StoreKey string
 
 	// TrustFirstStick allows trust on first use in factory state;
 	// BootMSPKeyFiles are the boot partition's MSP key files (nil: the
 	// default places). See newProvisioner.
 	TrustFirstStick bool
 	BootMSPKeyFiles []string
+}
+
+// StoreKeyPath is where the store key is read: path when given, else the
+// systemd credential outpost-store-key when the service has one
+// (LoadCredential=), else DATA/keys/store.key (made on first start, mode
+// 0600). Keep it off the SD card's data partition for a box whose card
+// may be taken: a copied outpost.db without it yields no secret.
+func StoreKeyPath(dataDir, path string) string {
+	if path != "" {
+		return path
+	}
+	if dir := os.Getenv("CREDENTIALS_DIRECTORY"); dir != "" {
+		if p := filepath.Join(dir, "outpost-store-key"); fileExists(p) {
+			return p
+		}
+	}
+	return filepath.Join(dataDir, "keys", "store.key")
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
 
 // ResultHook is told about every check result.
@@ -150,6 +175,17 @@ func New(o Options) (*Appliance, error) {
 		return nil, err
 	}
 	a := &Appliance{o: o, log: o.Log, store: st}
+	// Secret blobs (the box's keys, agent pairing keys, the config seed)
+	// are sealed with a key kept outside outpost.db, so a copied store
+	// file alone yields none of them (docs/security.md).
+	key, err := store.LoadKeyFile(StoreKeyPath(o.DataDir, o.StoreKey))
+	if err == nil {
+		err = st.SetBlobKey(key)
+	}
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
 	// The box's identity seals config versions at rest (they hold SNMP
 	// communities and passwords), so it is loaded before any is read.
 	if a.id, err = identity.Load(st); err != nil {

@@ -68,7 +68,11 @@ func (s *Store) switchConfig(source string, raw []byte, blobs map[string][]byte)
 			return err
 		}
 		for name, v := range blobs {
-			if err := tx.Bucket(bucketBlobs).Put([]byte(name), v); err != nil {
+			sealed, err := s.seal(name, v)
+			if err != nil {
+				return err
+			}
+			if err := tx.Bucket(bucketBlobs).Put([]byte(name), sealed); err != nil {
 				return err
 			}
 		}

@@ -81,6 +81,9 @@ type Store struct {
 	latest  map[string]checks.Result
 	enc     map[string]*encState // open block per check
 	ch      clockHolds           // forward clock steps retention holds back
+	// blobKey seals secret blobs (blobkey.go).
+	blobMu  sync.Mutex
+	blobKey []byte
 	// evCount counts events per device bucket (filled lazily; commits
 	// only, which bbolt serialises).
 	evCount       map[string]int

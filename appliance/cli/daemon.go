@@ -48,6 +48,7 @@ func runCmd(ctx context.Context, env *Env, args []string) error {
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	cpuProfile := fs.String("cpu-profile", "", "write a Go CPU profile of the whole run to this file (diagnostics)")
 	tofu := fs.Bool("trust-first-stick", false, "trust on first use: a box in factory state that trusts no MSP key trusts the first bundle's (outpost install --trust-first-stick)")
+	storeKey := fs.String("store-key", "", "file with the key that seals the store's secrets (default: systemd credential outpost-store-key, else DATA/keys/store.key)")
 	bootKey := fs.String("boot-msp-key", "", "the boot partition's MSP key file, trusted in factory state (default: "+strings.Join(appliance.DefaultBootMSPKeyFiles(), ", ")+")")
 	if err := Parse(fs, args, false); err != nil {
 		return err
@@ -68,7 +69,7 @@ func runCmd(ctx context.Context, env *Env, args []string) error {
 		return Usagef("--log-level: %v", err)
 	}
 	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: lvl}))
-	o := appliance.Options{ConfigPath: *cfgPath, DataDir: *data, Listen: *listen, UIListen: *uiListen, Log: log, TrustFirstStick: *tofu}
+	o := appliance.Options{ConfigPath: *cfgPath, DataDir: *data, Listen: *listen, UIListen: *uiListen, Log: log, TrustFirstStick: *tofu, StoreKey: *storeKey}
 	if *bootKey != "" {
 		o.BootMSPKeyFiles = []string{*bootKey}
 	}
