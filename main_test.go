@@ -205,7 +205,15 @@ func TestRunStopsCleanlyOnSIGTERM(t *testing.T) {
 	if err != nil || len(rs) < 3 {
 		t.Fatalf("stored results after clean stop: %d, %v", len(rs), err)
 	}
-	// Config versions are sealed with the box's key.
+	// Config versions are sealed with the box's key, itself sealed with
+	// the store key kept beside the store file.
+	key, err := store.LoadKeyFile(filepath.Join(data, "keys", "store.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetBlobKey(key); err != nil {
+		t.Fatal(err)
+	}
 	id, err := identity.Load(st)
 	if err != nil {
 		t.Fatal(err)
