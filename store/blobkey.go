@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 
 	bolt "go.etcd.io/bbolt"
@@ -129,7 +130,8 @@ func (s *Store) open(name string, v []byte) ([]byte, error) {
 // group or others is refused.
 func LoadKeyFile(path string) ([]byte, error) {
 	if b, err := os.ReadFile(path); err == nil {
-		if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		// Windows reports no Unix modes: its protection is the folder's ACL.
+		if fi, err := os.Stat(path); err == nil && runtime.GOOS != "windows" && fi.Mode().Perm()&0o077 != 0 {
 			return nil, fmt.Errorf("store key %s: mode %v lets others read it (chmod 600)", path, fi.Mode().Perm())
 		}
 		if len(b) != chacha20poly1305.KeySize {
