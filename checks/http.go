@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"net/textproto"
 	"net/url"
-	"os"
 	"regexp"
 	"sort"
 	"strings"
@@ -157,13 +156,9 @@ func newHTTP(s Spec, _ Deps) (Checker, error) {
 	}
 	h.tls = &tls.Config{InsecureSkipVerify: h.o.InsecureSkipVerify, MinVersion: tls.VersionTLS12}
 	if h.o.CAFile != "" {
-		pem, err := os.ReadFile(h.o.CAFile)
+		pool, err := caPool(h.o.CAFile)
 		if err != nil {
-			return nil, &FieldError{Field: "options.ca_file", Msg: err.Error()}
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, &FieldError{Field: "options.ca_file", Msg: "no PEM certificate in " + h.o.CAFile}
+			return nil, err
 		}
 		h.tls.RootCAs = pool
 	}
