@@ -73,20 +73,7 @@ func phoneHomeAt(t *testing.T, ca *testCA, cert tls.Certificate, boxTime time.Ti
 	t.Helper()
 	dir := t.TempDir()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	st, err := store.Open(filepath.Join(dir, "outpost.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	id, _ := identity.Load(st)
-	h, err := hq.Open(filepath.Join(dir, "hq.db"), nil, quiet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
-	if _, err := h.Register(id.ID(), id.PublicKeyString(), "Acme"); err != nil {
-		t.Fatal(err)
-	}
+	st, id, h := boxAndHQ(t, dir, quiet)
 	srv := httptest.NewUnstartedServer(h.Handler())
 	srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshakes
@@ -167,20 +154,7 @@ func TestPhoneHomeWithBoxClockWrong(t *testing.T) {
 func TestHQJudgesContactByItsOwnClock(t *testing.T) {
 	dir := t.TempDir()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	st, err := store.Open(filepath.Join(dir, "outpost.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	id, _ := identity.Load(st)
-	h, err := hq.Open(filepath.Join(dir, "hq.db"), nil, quiet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
-	if _, err := h.Register(id.ID(), id.PublicKeyString(), "Acme"); err != nil {
-		t.Fatal(err)
-	}
+	st, id, h := boxAndHQ(t, dir, quiet)
 	srv := httptest.NewTLSServer(h.Handler())
 	defer srv.Close()
 	caFile := filepath.Join(dir, "ca.pem")
@@ -213,4 +187,28 @@ func TestHQJudgesContactByItsOwnClock(t *testing.T) {
 	if d := time.Since(b.LastSeen); d < 0 || d > time.Minute || b.Silent(time.Now()) {
 		t.Fatalf("hq last seen %s (%s ago), silent %v", b.LastSeen, d, b.Silent(time.Now()))
 	}
+}
+
+// boxAndHQ opens a box's store and identity in dir and a real hq that has
+// the box registered; both close with the test.
+func boxAndHQ(t *testing.T, dir string, quiet *slog.Logger) (*store.Store, *identity.Identity, *hq.Server) {
+	t.Helper()
+	st, err := store.Open(filepath.Join(dir, "outpost.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	id, err := identity.Load(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := hq.Open(filepath.Join(dir, "hq.db"), nil, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	if _, err := h.Register(id.ID(), id.PublicKeyString(), "Acme"); err != nil {
+		t.Fatal(err)
+	}
+	return st, id, h
 }
