@@ -108,6 +108,43 @@ func TestCheckPrintsScheduleOrExactError(t *testing.T) {
 	}
 }
 
+// TestAllowCommandsAreWholeCommandLines: allowing a program allows it
+// only with the arguments listed. A remediation that reuses an allowed
+// program with other arguments (systemctl stop sshd where systemctl
+// restart cups is allowed; sh -c where sh is) is refused by the real
+// binary (`outpost check` and `outpost run` share the parser), which
+// names how the program is allowed; nothing is created.
+func TestAllowCommandsAreWholeCommandLines(t *testing.T) {
+	dir := t.TempDir()
+	pwned := filepath.Join(dir, "pwned")
+	cases := []struct{ allow, command, want string }{
+		{`[[/usr/bin/touch, ` + dir + `/ok]]`, `[/usr/bin/touch, ` + pwned + `]`,
+			`command: ["/usr/bin/touch", "` + pwned + `"] is not allowed: healing.allow_commands allows /usr/bin/touch only as [/usr/bin/touch, ` + dir + `/ok]`},
+		{`[/bin/sh]`, `[/bin/sh, -c, "touch ` + pwned + `"]`,
+			`command: ["/bin/sh", "-c", "touch ` + pwned + `"] is not allowed: healing.allow_commands allows /bin/sh only as [/bin/sh]`},
+		{`[[/usr/bin/touch, "*"], [/bin/sh, -c, "*"]]`, `[/usr/bin/touch, ` + pwned + `, ` + pwned + `2]`,
+			`is not allowed: healing.allow_commands allows /usr/bin/touch only as [/usr/bin/touch, *]`},
+		{`[[usr/bin/touch]]`, `[/usr/bin/touch]`, `healing.allow_commands[0]: "usr/bin/touch" must be an absolute path`},
+		{`[[/usr/bin/../bin/touch]]`, `[/usr/bin/touch]`, `healing.allow_commands[0]: "/usr/bin/../bin/touch" must be a clean path`},
+		{`[{command: /bin/sh}]`, `[/bin/sh]`, `an allow_commands entry is a program path or a list [program, arg, ...]`},
+	}
+	for _, c := range cases {
+		cfg := writeConfig(t, "site: Acme\nhealing: {allow_commands: "+c.allow+"}\nchecks:\n  - id: app\n    kind: tcp\n    target: 127.0.0.1:1\n    remediations:\n      - {action: command, command: "+c.command+"}\n")
+		out, code := outpost(t, "check", "--config", cfg)
+		if code != 1 || !strings.Contains(out, c.want) {
+			t.Errorf("allow %s, command %s: exit %d\n%s\nwant %s", c.allow, c.command, code, out, c.want)
+		}
+	}
+	// The exact command line, and a wildcard argument, are allowed.
+	cfg := writeConfig(t, "site: Acme\nhealing: {allow_commands: [[/usr/bin/touch, \"*\"]]}\nchecks:\n  - id: app\n    kind: tcp\n    target: 127.0.0.1:1\n    remediations:\n      - {action: command, command: [/usr/bin/touch, "+dir+"/ok]}\n")
+	if out, code := outpost(t, "check", "--config", cfg); code != 0 {
+		t.Fatalf("exact command refused: %d\n%s", code, out)
+	}
+	if _, err := os.Stat(pwned); err == nil {
+		t.Fatal("a refused command ran")
+	}
+}
+
 func TestOnceTable(t *testing.T) {
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hello") }))
 	defer up.Close()
@@ -257,7 +294,7 @@ func TestIncidentCommands(t *testing.T) {
 	dead := ln.Addr().String()
 	ln.Close()
 	cfg := writeConfig(t, fmt.Sprintf(`site: Acme
-healing: {allow_commands: [/bin/echo], settle: 100ms}
+healing: {allow_commands: [[/bin/echo, restarting db]], settle: 100ms}
 checks:
   - id: db
     kind: tcp

@@ -358,7 +358,7 @@ func hostileSite(t *testing.T, dir, watch, pwned string) string {
 	t.Helper()
 	site := filepath.Join(dir, "evil.yaml")
 	body := fmt.Sprintf(`site: Evil
-%shealing: {allow_commands: [/bin/sh], settle: 100ms}
+%shealing: {allow_commands: [[/bin/sh, -c, "*"]], settle: 100ms}
 checks:
   - id: evil-check
     kind: tcp

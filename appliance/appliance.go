@@ -165,6 +165,9 @@ func New(o Options) (*Appliance, error) {
 	if err := os.MkdirAll(o.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("creating data dir: %w", err)
 	}
+	if err := protectDataDir(o.DataDir, o.Log); err != nil {
+		return nil, err
+	}
 	st, err := store.Open(filepath.Join(o.DataDir, "outpost.db"), store.Options{
 		Clock:             o.Clock,
 		RawRetention:      cfg.Store.RawRetention,

@@ -178,7 +178,7 @@ func healScenario(tb testing.TB, interval, settle time.Duration) time.Duration {
 	}
 	defer exec.Command("pkill", "-f", flaky+" serve").Run()
 	cfg := fmt.Sprintf(`site: Acme
-healing: {allow_commands: [%s], settle: %s}
+healing: {allow_commands: [[%s, start, "*"]], settle: %s}
 checks:
   - id: app
     kind: tcp

@@ -39,10 +39,25 @@ func newCommand(opts checks.Options, env Env, _ checks.Deps) (Action, error) {
 	if !filepath.IsAbs(o.Command[0]) {
 		return nil, &checks.FieldError{Field: "command", Msg: fmt.Sprintf("%q must be an absolute path", o.Command[0])}
 	}
-	if env == nil || !env.AllowedCommand(o.Command[0]) {
+	if env == nil {
+		return nil, &checks.FieldError{Field: "command", Msg: fmt.Sprintf("%q is not in healing.allow_commands", o.Command[0])}
+	}
+	if ok, hint := env.AllowedCommand(o.Command); !ok {
+		if hint != "" {
+			return nil, &checks.FieldError{Field: "command", Msg: fmt.Sprintf("%s is not allowed: %s", quoteArgv(o.Command), hint)}
+		}
 		return nil, &checks.FieldError{Field: "command", Msg: fmt.Sprintf("%q is not in healing.allow_commands", o.Command[0])}
 	}
 	return &Command{argv: o.Command}, nil
+}
+
+// quoteArgv writes a command line as a YAML-style list.
+func quoteArgv(argv []string) string {
+	q := make([]string, len(argv))
+	for i, a := range argv {
+		q[i] = fmt.Sprintf("%q", a)
+	}
+	return "[" + strings.Join(q, ", ") + "]"
 }
 
 // maxOutput is how much of a command's output is kept for the audit

@@ -3,7 +3,6 @@ package healing
 import (
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -23,8 +22,9 @@ type Config struct {
 	Settle time.Duration `yaml:"settle"`
 	// ActionTimeout bounds one action (default 60s).
 	ActionTimeout time.Duration `yaml:"action_timeout"`
-	// AllowCommands are the absolute paths the `command` action may run.
-	AllowCommands []string `yaml:"allow_commands"`
+	// AllowCommands are the command lines the `command` action may run
+	// (AllowedCommand: a program, and exactly which arguments).
+	AllowCommands []AllowedCommand `yaml:"allow_commands"`
 }
 
 // section is the `healing:` section's registration.
@@ -67,9 +67,9 @@ func (c *Config) check(site checks.Site) error {
 			fail(f.name, "must be positive")
 		}
 	}
-	for i, p := range c.AllowCommands {
-		if !strings.HasPrefix(p, "/") {
-			fail(fmt.Sprintf("allow_commands[%d]", i), "%q must be an absolute path", p)
+	for i, a := range c.AllowCommands {
+		if msg := a.check(); msg != "" {
+			fail(fmt.Sprintf("allow_commands[%d]", i), "%s", msg)
 		}
 	}
 	for _, sp := range site.Specs() {
@@ -117,8 +117,12 @@ func (c *Config) build(opts checks.Options, site checks.Env, deps checks.Deps) (
 	return Build(action, opts, env{site: site, c: c}, deps)
 }
 
-// AllowedCommand reports whether the `command` action may run path.
-func (c *Config) AllowedCommand(path string) bool { return slices.Contains(c.AllowCommands, path) }
+// AllowedCommand reports whether the `command` action may run argv (the
+// program and its arguments); when not, hint names how the program is
+// allowed, if it is at all.
+func (c *Config) AllowedCommand(argv []string) (ok bool, hint string) {
+	return allowed(c.AllowCommands, argv)
+}
 
 // env is what remediations are built in: the site's devices and agents,
 // and this section's allow-list.
@@ -141,4 +145,4 @@ func (e env) Agent(name string) *checks.Agent {
 	return e.site.Agent(name)
 }
 
-func (e env) AllowedCommand(path string) bool { return e.c.AllowedCommand(path) }
+func (e env) AllowedCommand(argv []string) (bool, string) { return e.c.AllowedCommand(argv) }

@@ -32,9 +32,10 @@ type Action interface {
 // agents, and the healing section's allow-list.
 type Env interface {
 	checks.Env
-	// AllowedCommand reports whether an absolute path may be run by the
-	// `command` action.
-	AllowedCommand(path string) bool
+	// AllowedCommand reports whether a command line (absolute program
+	// path and arguments) may be run by the `command` action, with a hint
+	// when the program is allowed only with other arguments.
+	AllowedCommand(argv []string) (ok bool, hint string)
 }
 
 // Kind describes one action kind.

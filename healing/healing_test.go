@@ -19,6 +19,8 @@ import (
 	"outpost/checks/clock"
 	"outpost/checks/snmp"
 	"outpost/healing"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // remediation builds the first remediation of a one-check config through
@@ -46,6 +48,7 @@ func remediationYAML(t *testing.T, y string) healing.Action {
 func TestConfigErrors(t *testing.T) {
 	cases := map[string]string{
 		"{action: command, command: [/bin/echo, hi]}":            `s.yaml:8: checks[0].remediations[0].command: "/bin/echo" is not in healing.allow_commands`,
+		"{action: command, command: [/usr/bin/true, -x]}":        `s.yaml:8: checks[0].remediations[0].command: ["/usr/bin/true", "-x"] is not allowed: healing.allow_commands allows /usr/bin/true only as [/usr/bin/true]`,
 		"{action: command, command: [echo, hi]}":                 `s.yaml:8: checks[0].remediations[0].command: "echo" must be an absolute path`,
 		"{action: reboot}":                                       `s.yaml:8: checks[0].remediations[0].action: unknown action "reboot" (one of agent_restart, command, http, snmp_set, systemd_restart, wol)`,
 		"{action: wol, mac: nope, broadcast: '127.0.0.1:9'}":     `s.yaml:8: checks[0].remediations[0].mac: "nope" is not a MAC address like 00:11:22:33:44:55`,
@@ -62,13 +65,13 @@ func TestConfigErrors(t *testing.T) {
 }
 
 func TestCommandCapturesOutputWithoutShell(t *testing.T) {
-	a := remediation(t, "/bin/echo", "{action: command, command: [/bin/echo, 'hello; rm -rf /tmp/x', '$HOME']}")
+	a := remediation(t, "[/bin/echo, \"*\", \"*\"]", "{action: command, command: [/bin/echo, 'hello; rm -rf /tmp/x', '$HOME']}")
 	r := healing.NewRunner(nil, nil)
 	e := r.Run(context.Background(), a, "c", 0, "alice", time.Second)
 	if !e.OK || e.Output != "hello; rm -rf /tmp/x $HOME\n" || e.Who != "alice" {
 		t.Fatalf("%+v", e)
 	}
-	slow := remediation(t, "/bin/sleep", "{action: command, command: [/bin/sleep, '5']}")
+	slow := remediation(t, "[/bin/sleep, \"*\"]", "{action: command, command: [/bin/sleep, '5']}")
 	e = r.Run(context.Background(), slow, "c", 0, "auto", 100*time.Millisecond)
 	if e.OK || !strings.Contains(e.Error, "timed out") {
 		t.Fatalf("timeout: %+v", e)
@@ -159,7 +162,7 @@ func TestAttemptLimitsAndTargetLock(t *testing.T) {
 	// Two actions on the same target never overlap.
 	audit := &memAudit{}
 	rr := healing.NewRunner(nil, audit)
-	a := remediation(t, "/bin/sleep", "{action: command, command: [/bin/sleep, '0.2']}")
+	a := remediation(t, "[/bin/sleep, \"*\"]", "{action: command, command: [/bin/sleep, '0.2']}")
 	var wg sync.WaitGroup
 	for i := 0; i < 2; i++ {
 		wg.Add(1)
@@ -254,5 +257,33 @@ func TestAttemptLimitSurvivesClockSteps(t *testing.T) {
 	fc.Advance(61 * time.Minute)
 	if ok, _ := restarted.Allow("db", l); !ok {
 		t.Fatal("an audit entry from the future blocked healing beyond one window")
+	}
+}
+
+func TestAllowedCommandMatchesWholeCommandLines(t *testing.T) {
+	list := []healing.AllowedCommand{{"/usr/local/bin/fix-app"}, {"/usr/bin/systemctl", "restart", "*"}}
+	for _, c := range []struct {
+		argv []string
+		ok   bool
+	}{
+		{[]string{"/usr/local/bin/fix-app"}, true},
+		{[]string{"/usr/local/bin/fix-app", "--all"}, false},
+		{[]string{"/usr/bin/systemctl", "restart", "cups"}, true},
+		{[]string{"/usr/bin/systemctl", "stop", "sshd"}, false},
+		{[]string{"/usr/bin/systemctl", "restart"}, false},
+		{[]string{"/usr/bin/systemctl", "restart", "cups", "sshd"}, false},
+		{[]string{"/bin/systemctl", "restart", "cups"}, false},
+	} {
+		got := false
+		for _, a := range list {
+			got = got || a.Allows(c.argv)
+		}
+		if got != c.ok {
+			t.Errorf("%q: allowed %v, want %v", c.argv, got, c.ok)
+		}
+	}
+	out, err := yaml.Marshal(healing.Config{AllowCommands: list})
+	if err != nil || !strings.Contains(string(out), "allow_commands:\n    - /usr/local/bin/fix-app\n    - - /usr/bin/systemctl\n      - restart\n      - '*'\n") {
+		t.Fatalf("%v\n%s", err, out)
 	}
 }

@@ -84,6 +84,7 @@ var (
 	nodeType     = reflect.TypeOf(yaml.Node{})
 	optionsType  = reflect.TypeOf((*checks.Options)(nil)).Elem()
 	textType     = reflect.TypeOf((*encoding.TextUnmarshaler)(nil)).Elem()
+	yamlType     = reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem()
 )
 
 func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
@@ -120,6 +121,14 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 	}
 	if v.Type() == durationType {
 		d.duration(n, v, path)
+		return
+	}
+	if v.CanAddr() && v.Addr().Type().Implements(yamlType) {
+		// A type with a shape of its own (a string or a list): its
+		// error is located here.
+		if err := v.Addr().Interface().(yaml.Unmarshaler).UnmarshalYAML(n); err != nil {
+			d.fail(n, path, "%v", err)
+		}
 		return
 	}
 	if v.CanAddr() && v.Addr().Type().Implements(textType) {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"time"
 
@@ -31,11 +32,20 @@ type Provisioning struct {
 	line int
 }
 
-// Provisioning defaults.
+// Provisioning defaults. Windows has no automount directory (sticks
+// get drive letters): a box there looks only in the mount_roots its
+// config lists (e.g. `E:\`).
 var (
-	DefaultMountRoots  = []string{"/media", "/run/media"}
+	DefaultMountRoots  = defaultMountRoots()
 	DefaultFilesystems = []string{"vfat", "exfat"}
 )
+
+func defaultMountRoots() []string {
+	if runtime.GOOS == "windows" {
+		return []string{}
+	}
+	return []string{"/media", "/run/media"}
+}
 
 const DefaultProvisionInterval = 2 * time.Second
 

@@ -254,7 +254,7 @@ checks:
 func TestMaintenanceWindowNoHealing(t *testing.T) {
 	counter := filepath.Join(t.TempDir(), "count")
 	y := fmt.Sprintf(`site: s
-healing: {allow_commands: [%s], settle: 1s}
+healing: {allow_commands: [[%s, count, "*"]], settle: 1s}
 maintenance:
   - {name: patch night, device: web01, start: "2026-11-24T09:00:00Z", end: "2026-11-24T12:00:00Z"}
 checks:
@@ -297,7 +297,7 @@ func TestWeeklyMaintenance(t *testing.T) {
 func TestServiceThatDiesAfterEveryRestart(t *testing.T) {
 	counter := filepath.Join(t.TempDir(), "count")
 	y := fmt.Sprintf(`site: s
-healing: {allow_commands: [%s], settle: 10s, max_attempts: 3, window: 1h}
+healing: {allow_commands: [[%s, count, "*"]], settle: 10s, max_attempts: 3, window: 1h}
 checks:
   - id: app
     kind: tcp
@@ -369,7 +369,7 @@ func TestSelfHealedAndRestartKeepsIncident(t *testing.T) {
 	counter := filepath.Join(dir, "count")
 	path := filepath.Join(dir, "o.db")
 	y := fmt.Sprintf(`site: s
-healing: {allow_commands: [%s]}
+healing: {allow_commands: [[%s, count, "*"]]}
 checks:
   - id: app
     kind: tcp
@@ -467,7 +467,7 @@ func TestAttemptsCountAcrossRestart(t *testing.T) {
 	counter := filepath.Join(dir, "count")
 	path := filepath.Join(dir, "o.db")
 	y := fmt.Sprintf(`site: s
-healing: {allow_commands: [%s], max_attempts: 2, window: 1h}
+healing: {allow_commands: [[%s, count, "*"]], max_attempts: 2, window: 1h}
 checks:
   - id: app
     kind: tcp

@@ -18,7 +18,7 @@ import (
 // that lands in the timeline.
 func TestRoutes(t *testing.T) {
 	y := fmt.Sprintf(`site: s
-healing: {allow_commands: [%s]}
+healing: {allow_commands: [[%s, count, "*"]]}
 checks:
   - {id: db, kind: tcp, target: '127.0.0.1:1'}
   - id: web
