@@ -173,6 +173,7 @@ func New(o Options) (*Appliance, error) {
 		RawRetention:      cfg.Store.RawRetention,
 		Rollup5mRetention: cfg.Store.Rollup5mRetention,
 		Rollup1hRetention: cfg.Store.Rollup1hRetention,
+		Log:               o.Log,
 	})
 	if err != nil {
 		return nil, err

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -65,6 +66,9 @@ type Options struct {
 	// check goes (default 200,000, about 20 MB). The latest result of
 	// every check is always kept, for the UI.
 	MaxPending int
+	// Log receives commit and maintenance errors, with time and level
+	// (default slog.Default()).
+	Log *slog.Logger
 }
 
 // Store is an open outpost.db.
@@ -128,6 +132,9 @@ func Open(path string, o Options) (*Store, error) {
 	}
 	if o.FlushInterval == 0 {
 		o.FlushInterval = time.Second
+	}
+	if o.Log == nil {
+		o.Log = slog.Default()
 	}
 	if o.OpenTimeout == 0 {
 		o.OpenTimeout = 2 * time.Second
@@ -565,6 +572,12 @@ func (s *Store) appendResults(res *bolt.Bucket, id string, rs []checks.Result) e
 // work every MaintainEvery, until ctx ends; then it flushes a last time.
 // Maintenance is done inside the flush commits (maintPerCommit checks
 // each), so Run never commits more than once per FlushInterval.
+//
+// A flush cycle is FlushInterval long including its commit: the wait
+// after a commit is the interval less what the commit took (at least
+// half the interval). So a result appended just after one commit took
+// its chunk is on disk about FlushInterval later, not FlushInterval
+// plus a commit's two fsyncs: a kill loses at most the last interval.
 func (s *Store) Run(ctx context.Context) error {
 	flush := s.o.Clock.NewTimer(s.o.FlushInterval)
 	// The first scan comes soon after start, so a box that was off over
@@ -572,6 +585,7 @@ func (s *Store) Run(ctx context.Context) error {
 	maint := s.o.Clock.NewTimer(min(5*time.Second, s.o.MaintainEvery))
 	defer flush.Stop()
 	defer maint.Stop()
+	var lastErr string
 	for {
 		select {
 		case <-ctx.Done():
@@ -582,24 +596,38 @@ func (s *Store) Run(ctx context.Context) error {
 			batch := s.maint[:n:n]
 			s.maint = s.maint[n:]
 			s.mu.Unlock()
+			start := s.o.Clock.Mono()
 			more, err := s.commitChunk(batch)
-			if err != nil {
-				// Kept pending (up to MaxPending); retried at the next
-				// tick. Stats says why, for health and incidents.
-				fmt.Fprintln(os.Stderr, "outpost store:", err)
+			took := s.o.Clock.Mono() - start
+			// Kept pending (up to MaxPending) and retried at the next
+			// tick; Stats says why, for health and incidents. The log
+			// says so when it starts, changes and ends, not every tick.
+			switch {
+			case err != nil && err.Error() != lastErr:
+				s.o.Log.Error("store commit failed: results wait in memory", "err", err, "pending", s.Stats().Pending)
+				lastErr = err.Error()
+			case err == nil && lastErr != "":
+				s.o.Log.Info("store commits again", "after", lastErr)
+				lastErr = ""
 			}
 			if more {
 				flush.Reset(0) // a backlog: the next chunk at once
 			} else {
-				flush.Reset(s.o.FlushInterval)
+				flush.Reset(nextFlush(s.o.FlushInterval, took))
 			}
 		case <-maint.C():
 			if err := s.planMaintenance(); err != nil {
-				fmt.Fprintln(os.Stderr, "outpost store maintenance:", err)
+				s.o.Log.Error("store maintenance", "err", err)
 			}
 			maint.Reset(s.o.MaintainEvery)
 		}
 	}
+}
+
+// nextFlush is the wait after a commit that took took: the rest of the
+// interval, and at least half of it (a slow disk gets no more commits).
+func nextFlush(interval, took time.Duration) time.Duration {
+	return max(interval-took, interval/2)
 }
 
 // Latest returns the newest result of a check, including unflushed ones.

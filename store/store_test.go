@@ -297,3 +297,20 @@ func TestKillChild(t *testing.T) {
 		fmt.Printf("committed %d\n", batch)
 	}
 }
+
+// TestFlushCycleIncludesTheCommit: the wait after a commit is what is
+// left of the interval, so a result is on disk one interval after it
+// missed a commit (not an interval plus the commit's fsyncs); a slow
+// disk never gets more than two commits per interval.
+func TestFlushCycleIncludesTheCommit(t *testing.T) {
+	for _, c := range []struct{ took, want time.Duration }{
+		{0, time.Second},
+		{120 * time.Millisecond, 880 * time.Millisecond},
+		{700 * time.Millisecond, 500 * time.Millisecond},
+		{3 * time.Second, 500 * time.Millisecond},
+	} {
+		if got := nextFlush(time.Second, c.took); got != c.want {
+			t.Errorf("commit took %s: next flush in %s, want %s", c.took, got, c.want)
+		}
+	}
+}
