@@ -15,8 +15,9 @@ TEST_DEBS := chromium libnss3-tools systemd snmpd snmp snmpsim iproute2 procps w
 TEST_DEBS_NOSTART := chrony
 TEST_TIMEOUT ?= 12m
 
-.PHONY: build run test test-deps generate check-generated bench cross vet clean fuzz
+.PHONY: build run test test-deps generate check-generated bench cross vet clean fuzz crashtest
 FUZZTIME ?= 1m
+CRASH_KILLS ?= 200
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o outpost .
@@ -66,6 +67,11 @@ fuzz:
 			$(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) "$$pkg"; \
 		done; \
 	done
+
+# TestCrashSafety with CRASH_KILLS SIGKILLs of a loaded daemon (20 in
+# `make test`); the figures go in BENCHMARKS.md.
+crashtest: test-deps
+	OUTPOST_CRASH_KILLS=$(CRASH_KILLS) $(GO) test -count=1 -timeout 60m -run '^TestCrashSafety$$' -v .
 
 check-generated:
 	@./scripts/check-generated.sh
