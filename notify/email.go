@@ -98,16 +98,58 @@ func msgID(id, from string) string {
 	return "<" + id + "@" + domain + ">"
 }
 
+// emailSubject keeps one stem for every message of an incident,
+// "[Site] #7 db on db01", so mail clients and people see one thread: the
+// first message carries the problem, later ones are "Re: " the stem with
+// what changed.
+func emailSubject(m Message) string {
+	if m.Incident == 0 {
+		return m.Subject() // a test or channel message: no thread
+	}
+	what := fmt.Sprintf("%s on %s", m.Check, m.Device)
+	if len(m.Grouped) > 0 {
+		what = fmt.Sprintf("%d incidents", len(m.Grouped)+1)
+		if m.Parent != "" {
+			what += " behind " + m.Parent
+		}
+	}
+	stem := fmt.Sprintf("[%s] #%d %s", m.Site, m.Incident, what)
+	state := strings.ToUpper(m.Status)
+	if state == "" {
+		state = strings.ToUpper(m.Severity)
+	}
+	switch m.Kind {
+	case "opened":
+		return stem + ": " + state + " " + m.Summary
+	case "reminder":
+		return "Re: " + stem + ": STILL " + state
+	case "escalated":
+		return "Re: " + stem + ": " + state + ", escalated"
+	case "resolved":
+		return "Re: " + stem + ": RESOLVED"
+	case "self-healed":
+		return "Re: " + stem + ": SELF-HEALED"
+	}
+	return "Re: " + stem + ": " + m.Kind
+}
+
 // Compose builds the MIME message.
 func (e *Email) Compose(m Message) []byte {
 	var buf bytes.Buffer
 	h := func(k, v string) { fmt.Fprintf(&buf, "%s: %s\r\n", k, v) }
 	h("From", e.from)
 	h("To", strings.Join(e.to, ", "))
-	h("Subject", mime.QEncoding.Encode("utf-8", m.Subject()))
+	h("Subject", mime.QEncoding.Encode("utf-8", emailSubject(m)))
 	h("Date", m.Time.Format(time.RFC1123Z))
-	h("Message-ID", msgID(m.ID, e.from))
-	if m.Thread != "" && m.Thread != m.ID {
+	// The incident's first message is the thread's root: its Message-ID
+	// is the thread's, and every later message (reminder, escalation,
+	// acknowledgement, resolution) replies to it.
+	id := m.ID
+	if m.Kind == "opened" && m.Thread != "" {
+		id = m.Thread
+	}
+	h("Message-ID", msgID(id, e.from))
+	if m.Thread != "" && id != m.Thread {
 		root := msgID(m.Thread, e.from)
 		h("In-Reply-To", root)
 		h("References", root)
