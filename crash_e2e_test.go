@@ -162,7 +162,7 @@ func TestCrashSafety(t *testing.T) {
 		return cli.Control(ctx, data, method, path, body, out)
 	}
 	start := func() *exec.Cmd {
-		cmd := exec.Command(binPath, "run", "--config", cfg, "--data", data, "--ui-listen", "127.0.0.1:0")
+		cmd := exec.Command(binPath, "run", "--config", cfg, "--data", data, "--listen", "127.0.0.1:0", "--ui-listen", "127.0.0.1:0")
 		if os.Getenv("OUTPOST_CRASH_LOGS") != "" {
 			cmd.Stderr = os.Stderr
 		}
