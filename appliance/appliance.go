@@ -127,6 +127,10 @@ type Appliance struct {
 	control net.Listener
 	uiLn    net.Listener
 	uiTLS   bool
+	// uiPlace and statusPlace are where the listeners are; uiMoved and
+	// statusMoved tell their services to look again (listeners.go).
+	uiPlace, statusPlace place
+	uiMoved, statusMoved chan struct{}
 	certFP  string
 	cert    tls.Certificate
 	started time.Time
@@ -178,7 +182,7 @@ func New(o Options) (*Appliance, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Appliance{o: o, log: o.Log, store: st}
+	a := &Appliance{o: o, log: o.Log, store: st, uiMoved: make(chan struct{}, 1), statusMoved: make(chan struct{}, 1)}
 	// Secret blobs (the box's keys, agent pairing keys, the config seed)
 	// are sealed with a key kept outside outpost.db, so a copied store
 	// file alone yields none of them (docs/security.md).
@@ -329,6 +333,7 @@ func (a *Appliance) applySource(cfg *config.Config, source string) error {
 	a.sched.Set(jobs)
 	a.phoneConfigChanged()
 	a.trapsConfigChanged(cfg)
+	a.moveListeners()
 	a.log.Info("config applied", "site", cfg.Site, "checks", len(jobs), "version", ver.Version, "source", source)
 	return nil
 }
@@ -476,11 +481,8 @@ func (a *Appliance) Listen() error {
 	if a.status != nil {
 		return nil
 	}
-	addr := a.o.Listen
-	if addr == "" {
-		addr = a.cfg.Listen
-	}
-	ln, err := net.Listen("tcp", addr)
+	sp := a.wantStatus(a.cfg)
+	ln, err := net.Listen("tcp", sp.addr)
 	if err != nil {
 		return fmt.Errorf("status endpoint: %w", err)
 	}
@@ -496,29 +498,17 @@ func (a *Appliance) Listen() error {
 		cl.Close()
 		return fmt.Errorf("control socket: %w", err)
 	}
-	a.status, a.control = ln, cl
-	if !a.cfg.UI.Disabled {
-		uaddr := a.o.UIListen
-		if uaddr == "" {
-			uaddr = a.cfg.UI.Listen
-		}
-		// The config's rule holds for the command line's address too.
-		if err := config.CheckUIListen(uaddr, a.cfg.UI.PlainHTTP); err != nil {
-			ln.Close()
-			cl.Close()
-			return fmt.Errorf("web UI (--ui-listen): %w", err)
-		}
-		u, err := net.Listen("tcp", uaddr)
+	a.status, a.control, a.statusPlace = ln, cl, sp
+	if up := a.wantUI(a.cfg); up.addr != "" {
+		// The config's rule (plain HTTP on loopback only) holds for the
+		// command line's address too.
+		u, err := a.openUI(up)
 		if err != nil {
 			ln.Close()
 			cl.Close()
 			return fmt.Errorf("web UI: %w", err)
 		}
-		a.uiTLS = !a.cfg.UI.PlainHTTP
-		if a.uiTLS {
-			u = tls.NewListener(u, &tls.Config{Certificates: []tls.Certificate{a.cert}, MinVersion: tls.VersionTLS12})
-		}
-		a.uiLn = u
+		a.uiLn, a.uiPlace, a.uiTLS = u, up, !up.plain
 	}
 	return nil
 }
@@ -555,17 +545,10 @@ func (a *Appliance) services() ([]service, error) {
 		{name: "snmp poller", run: closeAtStop(func() { a.snmp.Close() }), toTheEnd: true},
 		{name: "agents", run: closeAtStop(func() { a.agents.Close() }), toTheEnd: true},
 		{name: "incidents", run: closeAtStop(a.inc.Close), toTheEnd: true},
-		{name: "status endpoint", run: serveHTTP(&http.Server{Handler: a.statusMux(), ReadHeaderTimeout: 5 * time.Second}, a.status)},
+		{name: "status endpoint", run: func(ctx context.Context) error { return a.runMovable(ctx, a.statusService()) }},
 		{name: "control socket", run: serveHTTP(&http.Server{Handler: a.controlMux(), ReadHeaderTimeout: 5 * time.Second}, a.control)},
-	}
-	if a.uiLn != nil {
-		srv, err := a.uiServer()
-		if err != nil {
-			a.status.Close()
-			a.control.Close()
-			return nil, err
-		}
-		svcs = append(svcs, service{name: "web UI", run: serveHTTP(srv, a.uiLn)})
+		// The web UI runs even when off: a new config may turn it on.
+		{name: "web UI", run: func(ctx context.Context) error { return a.runMovable(ctx, a.uiService()) }},
 	}
 	if tr := a.startTraps(); tr != nil {
 		svcs = append(svcs, service{name: "SNMP trap receiver", run: tr.Run})

@@ -59,9 +59,18 @@ func (a *Appliance) newProvisioner() *provision.Provisioner {
 	}
 	return provision.New(provision.Options{Store: a.store, Identity: a.id, Clock: a.o.Clock, Log: a.log, BoxVersion: Version, UICert: a.certFP,
 		Check: checkConfigText, Activate: func(name string, raw []byte, source string) error {
+			// The box's own listeners and stick roots stay unless the
+			// bundle sets them (config.KeepBoxLocal).
+			raw, kept, err := config.KeepBoxLocal(raw, a.Config())
+			if err != nil {
+				return err
+			}
 			cfg, err := config.Parse(name, raw)
 			if err != nil {
 				return err
+			}
+			if len(kept) > 0 {
+				a.log.Info("provisioning: the bundle does not set these box settings; the box keeps its own", "keys", kept)
 			}
 			return a.activateProvisioned(cfg, source)
 		},
