@@ -131,6 +131,8 @@ type Appliance struct {
 	// statusMoved tell their services to look again (listeners.go).
 	uiPlace, statusPlace place
 	uiMoved, statusMoved chan struct{}
+	// trapsMoved tells runTraps that traps.listen changed.
+	trapsMoved chan struct{}
 	certFP  string
 	cert    tls.Certificate
 	started time.Time
@@ -182,7 +184,7 @@ func New(o Options) (*Appliance, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Appliance{o: o, log: o.Log, store: st, uiMoved: make(chan struct{}, 1), statusMoved: make(chan struct{}, 1)}
+	a := &Appliance{o: o, log: o.Log, store: st, uiMoved: make(chan struct{}, 1), statusMoved: make(chan struct{}, 1), trapsMoved: make(chan struct{}, 1)}
 	// Secret blobs (the box's keys, agent pairing keys, the config seed)
 	// are sealed with a key kept outside outpost.db, so a copied store
 	// file alone yields none of them (docs/security.md).
@@ -550,9 +552,7 @@ func (a *Appliance) services() ([]service, error) {
 		// The web UI runs even when off: a new config may turn it on.
 		{name: "web UI", run: func(ctx context.Context) error { return a.runMovable(ctx, a.uiService()) }},
 	}
-	if tr := a.startTraps(); tr != nil {
-		svcs = append(svcs, service{name: "SNMP trap receiver", run: tr.Run})
-	}
+	svcs = append(svcs, service{name: "SNMP trap receiver", run: a.runTraps})
 	// Phone home follows the config in force (phoneConfigChanged).
 	changed := make(chan struct{}, 1)
 	a.mu.Lock()
@@ -678,8 +678,8 @@ func (a *Appliance) trapConfig(cfg *config.Config) snmp.TrapConfig {
 }
 
 // trapsConfigChanged gives the running trap receiver a new config's
-// devices, communities, v3 users and limits; a new listen address takes a
-// restart.
+// devices, communities, v3 users and limits; a new listen address (or
+// none) moves it (runTraps).
 func (a *Appliance) trapsConfigChanged(cfg *config.Config) {
 	if !a.running.Load() {
 		return // Run starts the receiver with the config then in force
@@ -688,7 +688,11 @@ func (a *Appliance) trapsConfigChanged(cfg *config.Config) {
 	tr, listen := a.traps, a.trapsListen
 	a.mu.RUnlock()
 	if cfg.Traps.Listen != listen {
-		a.log.Warn("traps.listen changed: restart the daemon to move the SNMP trap receiver", "running", listen, "configured", cfg.Traps.Listen)
+		select {
+		case a.trapsMoved <- struct{}{}:
+		default:
+		}
+		return
 	}
 	if tr == nil {
 		return

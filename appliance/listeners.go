@@ -239,3 +239,36 @@ func (a *Appliance) statusService() movable {
 		},
 	}
 }
+
+// runTraps runs the SNMP trap receiver the config in force asks for,
+// and moves it when traps.listen changes: the old socket closes, the new
+// one binds (a port that cannot be bound is logged and the receiver
+// stays off until the next change; monitoring goes on).
+func (a *Appliance) runTraps(ctx context.Context) error {
+	for {
+		tr := a.startTraps()
+		rctx, cancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		if tr != nil {
+			go func() { done <- tr.Run(rctx) }()
+		}
+		select {
+		case <-ctx.Done():
+		case <-a.trapsMoved:
+		case err := <-done:
+			cancel()
+			return err
+		}
+		cancel()
+		if tr != nil {
+			<-done
+		}
+		a.mu.Lock()
+		a.traps, a.trapsListen = nil, ""
+		a.mu.Unlock()
+		if ctx.Err() != nil {
+			return nil
+		}
+		a.log.Info("SNMP trap receiver moving", "to", a.Config().Traps.Listen)
+	}
+}
