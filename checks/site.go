@@ -3,6 +3,7 @@ package checks
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -42,8 +43,9 @@ type Device struct {
 var DeviceClasses = []string{"server", "workstation", "printer", "switch", "router", "ups", "access_point", "firewall", "pdu", "other"}
 
 // ValidateDevices applies the devices' SNMP defaults and checks them: names
-// unique, classes known, SNMP access complete, parents configured. fail is
-// told each problem with the device's index and its field under it.
+// unique, classes known, addresses a host or IP without a port, SNMP
+// access complete, parents configured. fail is told each problem with the
+// device's index and its field under it.
 func ValidateDevices(ds []Device, fail func(i int, field, format string, args ...any)) {
 	seen := map[string]bool{}
 	for i := range ds {
@@ -59,6 +61,11 @@ func ValidateDevices(ds []Device, fail func(i int, field, format string, args ..
 		if d.Class != "" && !slices.Contains(DeviceClasses, d.Class) {
 			f("class", "%q is not a device class (one of %s)", d.Class, strings.Join(DeviceClasses, ", "))
 		}
+		if d.Address != "" {
+			if msg := deviceAddressProblem(d.Address); msg != "" {
+				f("address", "%s", msg)
+			}
+		}
 		if d.SNMP != nil {
 			d.SNMP.ApplyDefaults()
 			d.SNMP.Validate(func(field, format string, args ...any) { f("snmp."+field, format, args...) })
@@ -69,6 +76,58 @@ func ValidateDevices(ds []Device, fail func(i int, field, format string, args ..
 			fail(i, "parent", "%q is not a configured device", p)
 		}
 	}
+}
+
+// hostLabelRE is one label of a host name: letters, digits, '-' inside,
+// and '_' (Windows names use it).
+var hostLabelRE = regexp.MustCompile(`^[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$`)
+
+// deviceAddressProblem says what is wrong with a device's address, or ""
+// if it is a host name or an IP. A device's address carries no port: the
+// SNMP kinds, snmp_set and the trap receiver join it with snmp.port, and
+// the other kinds take host:port or a URL in their own target, so a port
+// here would only fail later as a confusing lookup of "host:port:161".
+func deviceAddressProblem(addr string) string {
+	const alone = "a device's address is a host name or IP alone"
+	if strings.ContainsFunc(addr, func(r rune) bool { return r == ' ' || r == '\t' || r == '\n' || r == '\r' }) {
+		return fmt.Sprintf("%q has spaces: %s (e.g. 192.0.2.10 or printer.lan)", addr, alone)
+	}
+	if i := strings.Index(addr, "://"); i >= 0 {
+		host := addr[i+3:]
+		if j := strings.IndexAny(host, "/?#"); j >= 0 {
+			host = host[:j]
+		}
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		if host == "" {
+			host = "192.0.2.10"
+		}
+		return fmt.Sprintf("%q is a URL: %s (e.g. %s); a URL belongs in an http check's target", addr, alone, host)
+	}
+	if host, _, err := net.SplitHostPort(addr); err == nil {
+		if host == "" {
+			host = "192.0.2.10"
+		}
+		return fmt.Sprintf("%q has a port: %s (e.g. %s); the SNMP port is snmp.port (default %d), other ports belong in each check's target (e.g. tcp %s)",
+			addr, alone, host, DefaultSNMPPort, net.JoinHostPort(host, "22"))
+	}
+	if strings.HasPrefix(addr, "[") || strings.HasSuffix(addr, "]") {
+		bare := strings.Trim(addr, "[]")
+		return fmt.Sprintf("%q has brackets: write an IPv6 address bare (e.g. %s), without a port", addr, bare)
+	}
+	if _, err := netip.ParseAddr(addr); err == nil {
+		return ""
+	}
+	name := strings.TrimSuffix(addr, ".")
+	ok := len(name) <= 253
+	for _, l := range strings.Split(name, ".") {
+		ok = ok && hostLabelRE.MatchString(l)
+	}
+	if !ok {
+		return fmt.Sprintf("%q is not a host name or IP (letters, digits, '-' and '.', e.g. 192.0.2.10 or printer.lan)", addr)
+	}
+	return ""
 }
 
 // SNMP is how to reach a device over SNMP v1, v2c or v3: the device's

@@ -64,9 +64,16 @@ func bundleCmd(ctx context.Context, env *Env, args []string) error {
 
 func bundleKeygen(env *Env, args []string) error {
 	fs := NewFlags(env, "bundle keygen", "bundle keygen --out DIR")
-	out := fs.String("out", ".", "directory for msp.key (private, mode 0600) and msp.pub")
+	out := fs.String("out", ".", "directory for msp.key (private, mode 0600) and msp.pub; created (mode 0700) if missing")
 	if err := Parse(fs, args, false); err != nil {
 		return err
+	}
+	created, err := keyDir(*out)
+	if err != nil {
+		return err
+	}
+	if created {
+		fmt.Fprintf(env.Stdout, "created %s (mode 0700)\n", *out)
 	}
 	keyPath, pubPath := filepath.Join(*out, "msp.key"), filepath.Join(*out, "msp.pub")
 	for _, p := range []string{keyPath, pubPath} {
@@ -87,6 +94,25 @@ func bundleKeygen(env *Env, args []string) error {
 	}
 	fmt.Fprintf(env.Stdout, "MSP signing key: %s (keep it offline; it provisions every box that trusts it)\npublic key: %s (%s): install it with every box (outpost install --msp-key)\n", keyPath, pubPath, pub)
 	return nil
+}
+
+// keyDir makes sure dir is a directory for the MSP key pair, creating it
+// (and missing parents) readable by the owner only; it reports whether it
+// created it.
+func keyDir(dir string) (bool, error) {
+	fi, err := os.Stat(dir)
+	switch {
+	case err == nil && fi.IsDir():
+		return false, nil
+	case err == nil:
+		return false, fmt.Errorf("--out %s is a file, not a directory: give a directory for msp.key and msp.pub", dir)
+	case !errors.Is(err, fs.ErrNotExist):
+		return false, fmt.Errorf("--out %s: %w", dir, err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return false, fmt.Errorf("creating the key directory: %w", err)
+	}
+	return true, nil
 }
 
 func readKeyFile(p string) (ed25519.PrivateKey, error) {
@@ -286,16 +312,16 @@ func bundleStatus(ctx context.Context, env *Env, args []string) error {
 	if s.PinnedKey == "" {
 		fmt.Fprintln(env.Stdout, "MSP key:        none trusted: every stick is refused until the box is told one (outpost bundle trust msp.pub)")
 	} else {
-		fmt.Fprintf(env.Stdout, "MSP key:        %s, pinned %s\n  trusted by:   %s\n", s.PinnedKey, s.PinnedAt.Local().Format(time.RFC3339), s.PinnedBy)
+		fmt.Fprintf(env.Stdout, "MSP key:        %s, pinned %s\n  trusted by:   %s\n", s.PinnedKey, fmtTime(s.PinnedAt, "(when: not recorded)"), s.PinnedBy)
 		if s.FirstUse {
 			fmt.Fprintln(env.Stdout, "  WARNING:      pinned by trust on first use: whoever inserted the first stick chose it; check it is your MSP's key, then confirm it with outpost bundle trust")
 		}
 	}
 	if s.Version > 0 {
-		fmt.Fprintf(env.Stdout, "applied bundle: version %d (site %s), %s\n", s.Version, s.Site, s.AppliedAt.Local().Format(time.RFC3339))
+		fmt.Fprintf(env.Stdout, "applied bundle: version %d (site %s), %s\n", s.Version, s.Site, fmtTime(s.AppliedAt, "when: not recorded"))
 	}
 	if l := s.Last; l != nil {
-		fmt.Fprintf(env.Stdout, "last bundle:    %s, version %d from %s at %s\n", l.Result, l.BundleVersion, l.Source, l.Time.Local().Format(time.RFC3339))
+		fmt.Fprintf(env.Stdout, "last bundle:    %s, version %d from %s at %s\n", l.Result, l.BundleVersion, dash(l.Source), fmtTime(l.Time, "a time not recorded"))
 		for _, r := range l.Reasons {
 			fmt.Fprintf(env.Stdout, "                %s\n", r)
 		}

@@ -311,7 +311,7 @@ func statusCmd(ctx context.Context, env *Env, args []string) error {
 		state = "UNHEALTHY: " + strings.Join(h.Problems, "; ")
 	}
 	fmt.Fprintf(env.Stdout, "outpost %s, up %s, %s\n%d checks, scheduling lateness p99 %s, last store commit %s\n",
-		h.Version, h.Uptime.Round(time.Second), state, h.Checks, fmtLatency(h.LatenessP99), fmtTime(h.LastCommit))
+		h.Version, h.Uptime.Round(time.Second), state, h.Checks, fmtLatency(h.LatenessP99), fmtTime(h.LastCommit, "not yet (nothing written since the daemon started)"))
 	fmt.Fprintf(env.Stdout, "clock: %s (box time %s): %s\n", h.Clock.Sync, time.Now().UTC().Format("2006-01-02 15:04:05 MST"), h.Clock.Detail)
 	for _, w := range h.Warnings {
 		fmt.Fprintf(env.Stdout, "warning: %s\n", w)
@@ -333,12 +333,13 @@ func statusCmd(ctx context.Context, env *Env, args []string) error {
 	return tw.Flush()
 }
 
-// fmtTime prints t, or "never" for the zero time.
-func fmtTime(t time.Time) string {
+// fmtTime prints t as a technician reads it, or none ("not yet", "not
+// recorded") for the zero time: never 0001-01-01.
+func fmtTime(t time.Time, none string) string {
 	if t.IsZero() {
-		return "never"
+		return none
 	}
-	return t.Format(time.RFC3339)
+	return t.Local().Format(time.RFC3339)
 }
 
 func rank(c appliance.CheckState) int {

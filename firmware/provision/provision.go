@@ -8,6 +8,8 @@ package provision
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -51,6 +53,11 @@ type State struct {
 	// resite_from.
 	Site      string    `json:"site,omitempty"`
 	AppliedAt time.Time `json:"applied_at,omitzero"`
+	// BundleSHA256 is the SHA-256 of the applied bundle file (hex), so
+	// that the same bundle seen again (a stick inserted twice) is known
+	// as the one in force rather than as an unknown replay. Empty for
+	// bundles applied before it was recorded.
+	BundleSHA256 string `json:"bundle_sha256,omitempty"`
 	// Last is the receipt of the last bundle seen, applied or refused.
 	Last *Receipt `json:"last,omitempty"`
 }
@@ -82,6 +89,25 @@ type Receipt struct {
 	AppliedVersion uint64    `json:"applied_version"`
 	ConfigVersion  int       `json:"config_version,omitempty"`
 	Time           time.Time `json:"time"`
+	// AppliedAt is set when the bundle is the one in force (the same
+	// file): when it was applied. On a refused receipt it marks the
+	// bundle seen again, not applied a second time (AlreadyApplied).
+	AppliedAt time.Time `json:"applied_at,omitzero"`
+}
+
+// AlreadyApplied is, for the refused receipt of the bundle in force seen
+// again (AppliedAt set), the receipt its stick should carry: applied,
+// at the time it was applied, saying so. ok is false for every other
+// receipt. Provisioning itself still counts such a bundle as a replay
+// (refused, nothing changed); only what the stick says differs.
+func (rc Receipt) AlreadyApplied() (Receipt, bool) {
+	if rc.Result != Refused || rc.AppliedAt.IsZero() {
+		return rc, false
+	}
+	out := rc
+	out.Result, out.Reasons, out.Time = Applied, []string{}, rc.AppliedAt
+	out.Notes = []string{fmt.Sprintf("already applied on %s; seen again at %s: nothing changed", rc.AppliedAt.UTC().Format(time.RFC3339), rc.Time.UTC().Format(time.RFC3339))}
+	return out, true
 }
 
 // Results.
@@ -229,6 +255,12 @@ func (p *Provisioner) ApplyBundle(ctx context.Context, data []byte, source strin
 		return p.refuse(st, rc, err)
 	}
 	rc.BundleVersion, rc.Site = b.Version, b.Site
+	sum := sha256.Sum256(data)
+	hash := hex.EncodeToString(sum[:])
+	inForce := st.BundleSHA256 != "" && st.BundleSHA256 == hash && b.Version == st.Version
+	if inForce {
+		rc.AppliedAt = st.AppliedAt
+	}
 	var reasons []string
 	firstUse := false
 	if st.PinnedKey == "" {
@@ -270,7 +302,11 @@ func (p *Provisioner) ApplyBundle(ctx context.Context, data []byte, source strin
 	if b.Target != bundle.AnyBox && b.Target != id.ID() {
 		reasons = append(reasons, fmt.Sprintf("made for box %s; this is %s", b.Target, id.ID()))
 	}
-	if b.Version <= st.Version {
+	switch {
+	case inForce:
+		reasons = append(reasons, fmt.Sprintf("version %d is not newer than the applied version %d: it is that bundle, already applied on %s (nothing changed)",
+			b.Version, st.Version, st.AppliedAt.UTC().Format(time.RFC3339)))
+	case b.Version <= st.Version:
 		reasons = append(reasons, fmt.Sprintf("version %d is not newer than the applied version %d (a replayed or older bundle)", b.Version, st.Version))
 	}
 	if len(reasons) > 0 {
@@ -301,8 +337,8 @@ func (p *Provisioner) ApplyBundle(ctx context.Context, data []byte, source strin
 		next.PinnedBy = fmt.Sprintf("rotated by bundle v%d, signed by the previous key %s", b.Version, identity.KeyID(b.Key))
 		rc.Notes = append(rc.Notes, fmt.Sprintf("MSP key rotated: this box trusts %s from now on, and no longer %s", identity.KeyID(nk), identity.KeyID(b.Key)))
 	}
-	next.Version, next.Site, next.AppliedAt = b.Version, b.Site, now
-	rc.Result, rc.AppliedVersion = Applied, b.Version
+	next.Version, next.Site, next.AppliedAt, next.BundleSHA256 = b.Version, b.Site, now, hash
+	rc.Result, rc.AppliedVersion, rc.AppliedAt = Applied, b.Version, now
 	next.Last = &rc
 	stateJSON, err := json.Marshal(next)
 	if err != nil {
@@ -315,7 +351,7 @@ func (p *Provisioner) ApplyBundle(ctx context.Context, data []byte, source strin
 	srcName := fmt.Sprintf("bundle v%d for %s (%s)", b.Version, b.Site, source)
 	cv, err := p.o.Store.SwitchConfig(srcName, raw, map[string][]byte{StateBlob: stateJSON})
 	if err != nil {
-		rc.Result, rc.AppliedVersion = Refused, st.Version
+		rc.Result, rc.AppliedVersion, rc.AppliedAt = Refused, st.Version, time.Time{}
 		return p.refuse(st, rc, fmt.Errorf("recording the config: %w", err))
 	}
 	rc.ConfigVersion = cv

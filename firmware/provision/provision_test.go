@@ -349,3 +349,45 @@ func TestBundleOnBoxWithUnsetClock(t *testing.T) {
 	r.refused(t, old, "expired at "+clock.MinPlausible.AddDate(0, -1, 0).UTC().Format(time.RFC3339))
 	r.refused(t, current(3), "version 3 is not newer than the applied version 3")
 }
+
+// TestSameBundleSeenAgain: the bundle in force seen again (the same file)
+// is not applied twice and changes nothing but the record of the attempt,
+// but is known as that bundle: its receipt says when it was applied, and
+// AlreadyApplied turns it into the applied receipt a stick keeps. Another
+// bundle of the same version is a plain replay.
+func TestSameBundleSeenAgain(t *testing.T) {
+	r := newRig(t)
+	msp := mspKey(t)
+	r.trust(t, msp)
+	appliedAt := r.clk.Now()
+	data := r.make(t, msp, 5, nil)
+	if rc, err := r.apply(t, data); err != nil || !rc.AppliedAt.Equal(appliedAt) {
+		t.Fatalf("first apply: %+v %v", rc, err)
+	}
+	before, _ := r.p.State()
+	if before.BundleSHA256 == "" {
+		t.Fatalf("the applied bundle's hash is not recorded: %+v", before)
+	}
+	r.clk.Advance(72 * time.Hour) // expired by now, too
+	rc, err := r.apply(t, data)
+	if err == nil || rc.Result != provision.Refused || !rc.AppliedAt.Equal(appliedAt) ||
+		!strings.Contains(strings.Join(rc.Reasons, "; "), "version 5 is not newer than the applied version 5: it is that bundle, already applied on 2026-11-24T10:00:00Z (nothing changed)") {
+		t.Fatalf("same bundle again: %+v %v", rc, err)
+	}
+	st, _ := r.p.State()
+	if st.Version != 5 || !st.AppliedAt.Equal(appliedAt) || st.BundleSHA256 != before.BundleSHA256 || len(r.active) != 1 {
+		t.Fatalf("state after the same bundle again: %+v, activations %v", st, r.active)
+	}
+	kept, ok := rc.AlreadyApplied()
+	if !ok || kept.Result != provision.Applied || !kept.Time.Equal(appliedAt) || len(kept.Reasons) != 0 ||
+		len(kept.Notes) != 1 || kept.Notes[0] != "already applied on 2026-11-24T10:00:00Z; seen again at 2026-11-27T10:00:00Z: nothing changed" {
+		t.Fatalf("AlreadyApplied: %+v %v", kept, ok)
+	}
+	other, err := r.apply(t, r.make(t, msp, 5, func(m *bundle.Manifest) { m.Config += "# another file\n" }))
+	if err == nil || !other.AppliedAt.IsZero() || !strings.Contains(strings.Join(other.Reasons, "; "), "version 5 is not newer than the applied version 5 (a replayed or older bundle)") {
+		t.Fatalf("another bundle of the applied version: %+v %v", other, err)
+	}
+	if _, ok := other.AlreadyApplied(); ok {
+		t.Fatal("another bundle of the applied version passed for the one in force")
+	}
+}

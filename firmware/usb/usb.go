@@ -203,10 +203,68 @@ func (w *Watcher) tryFile(ctx context.Context, p string) {
 		w.o.Log.Info("provisioning stick: bundle found", "path", p)
 		rc, _ = w.o.Apply(ctx, data, p)
 	}
-	if err := WriteReceipt(filepath.Dir(p), rc); err != nil {
-		w.o.Log.Error("provisioning stick: receipt not written", "dir", filepath.Dir(p), "err", err)
+	dir := filepath.Dir(p)
+	rc, write := stickReceipt(readReceipt(dir, rc.BoxID), rc)
+	if !write {
+		w.o.Log.Info("provisioning stick: bundle already applied; its receipt is kept", "path", p, "applied_at", rc.Time)
+		return
+	}
+	if err := WriteReceipt(dir, rc); err != nil {
+		w.o.Log.Error("provisioning stick: receipt not written", "dir", dir, "err", err)
 	}
 }
+
+// stickReceipt is the receipt to leave on a stick for rc, given the
+// receipt the stick holds already (nil if none), and whether it must be
+// written. The bundle in force seen again (the stick inserted a second
+// time) is not applied again, but its stick keeps saying it was applied,
+// and when: the receipt written then is kept when the stick still holds
+// it (with its claim code, if it had one), otherwise one saying so is
+// written.
+func stickReceipt(onStick []byte, rc provision.Receipt) (provision.Receipt, bool) {
+	applied, ok := rc.AlreadyApplied()
+	if !ok {
+		return rc, true
+	}
+	var old provision.Receipt
+	if json.Unmarshal(onStick, &old) == nil && old.Result == provision.Applied && old.BoxID == rc.BoxID &&
+		old.BundleVersion == rc.BundleVersion && old.Time.Equal(rc.AppliedAt) {
+		return old, false
+	}
+	return applied, true
+}
+
+// readReceipt is the box's receipt in dir as the stick holds it, or nil.
+func readReceipt(dir, boxID string) []byte {
+	return readReceiptFile(filepath.Join(dir, ReceiptName(boxID)))
+}
+
+// readReceiptFile reads a receipt as defensively as a bundle (a regular
+// file, not a link, bounded), or is nil.
+func readReceiptFile(p string) []byte {
+	fi, err := os.Lstat(p)
+	if err != nil || !fi.Mode().IsRegular() || fi.Size() > maxReceipt {
+		return nil
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxReceipt+1))
+	if err != nil || len(data) > maxReceipt {
+		return nil
+	}
+	return data
+}
+
+// maxReceipt bounds a receipt read back from a stick (the box writes a
+// few kilobytes), and maxReceipts how many a device's are read (one stick
+// may have provisioned many boxes).
+const (
+	maxReceipt  = 64 << 10
+	maxReceipts = 256
+)
 
 // ReceiptName is the receipt's file name for a box: one stick can carry
 // an any-box bundle to several boxes, and each leaves its own receipt.
@@ -382,6 +440,7 @@ func (w *Watcher) handleDevice(ctx context.Context, d device) {
 	}
 	defer os.Remove(dir)
 	var data []byte
+	receipts := map[string][]byte{}
 	fs, err := w.withMount(d, dir, true, func() error {
 		p := filepath.Join(dir, bundle.FileName)
 		if _, err := os.Lstat(p); err != nil {
@@ -389,6 +448,15 @@ func (w *Watcher) handleDevice(ctx context.Context, d device) {
 		}
 		var rerr error
 		data, rerr = readBundle(p)
+		// The receipts boxes left on it, in case the bundle is the one
+		// in force (stickReceipt): this box's id is on its receipt.
+		names, _ := filepath.Glob(filepath.Join(dir, ReceiptName("*")))
+		for i, n := range names {
+			if i == maxReceipts {
+				break
+			}
+			receipts[filepath.Base(n)] = readReceiptFile(n)
+		}
 		return rerr
 	})
 	switch {
@@ -409,6 +477,11 @@ func (w *Watcher) handleDevice(ctx context.Context, d device) {
 	} else {
 		w.o.Log.Info("provisioning stick: bundle found", "device", d.dev, "fs", fs)
 		rc, _ = w.o.Apply(ctx, data, source)
+	}
+	rc, write := stickReceipt(receipts[ReceiptName(rc.BoxID)], rc)
+	if !write {
+		w.o.Log.Info("provisioning stick: bundle already applied; its receipt is kept; the stick can be removed", "device", d.dev, "applied_at", rc.Time)
+		return
 	}
 	// The stick was unmounted while the bundle was applied (pulling it
 	// out then is harmless); mounting it writable now only writes the

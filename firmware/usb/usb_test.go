@@ -263,3 +263,66 @@ func TestLoopDeviceStick(t *testing.T) {
 		t.Fatal("the same insertion was applied twice")
 	}
 }
+
+// TestReinsertedStickKeepsSayingApplied: a stick whose bundle was applied,
+// pulled out and inserted again, is not applied a second time, and its
+// receipt keeps saying applied, and when: the receipt written then is
+// kept; one that was removed is written again with the original time and
+// "already applied on". A different bundle, older or of the same version,
+// is still refused.
+func TestReinsertedStickKeepsSayingApplied(t *testing.T) {
+	b := newBox(t)
+	root := t.TempDir()
+	stick := filepath.Join(root, "OUTPOST")
+	os.MkdirAll(stick, 0o755)
+	w := b.watcher(usb.Options{Roots: []string{root}})
+	ctx := context.Background()
+	bundleFile, receiptFile := filepath.Join(stick, bundle.FileName), filepath.Join(stick, usb.ReceiptName(b.id.ID()))
+	applied := b.bundle(t, 3, "Acme")
+	reinsert := func(data []byte) {
+		t.Helper()
+		os.Remove(bundleFile)
+		w.Scan(ctx) // pulled out
+		if err := os.WriteFile(bundleFile, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		w.Scan(ctx)
+	}
+	reinsert(applied)
+	first := receipt(t, stick, b.id.ID())
+	firstRaw, _ := os.ReadFile(receiptFile)
+	if first.Result != provision.Applied || first.BundleVersion != 3 || len(b.applied) != 1 {
+		t.Fatalf("first insertion: %+v, applied %v", first, b.applied)
+	}
+
+	reinsert(applied)
+	if raw, _ := os.ReadFile(receiptFile); string(raw) != string(firstRaw) || len(b.applied) != 1 {
+		t.Fatalf("inserted again: the receipt changed (or the bundle was applied again: %v):\n%s\nwas:\n%s", b.applied, raw, firstRaw)
+	}
+
+	// The receipt lost (copied off, deleted): written again, as applied.
+	os.Remove(receiptFile)
+	reinsert(applied)
+	again := receipt(t, stick, b.id.ID())
+	want := "already applied on " + first.Time.UTC().Format(time.RFC3339)
+	if again.Result != provision.Applied || !again.Time.Equal(first.Time) || again.BundleVersion != 3 || again.AppliedVersion != 3 ||
+		len(again.Reasons) != 0 || len(again.Notes) != 1 || !strings.HasPrefix(again.Notes[0], want) || len(b.applied) != 1 {
+		t.Fatalf("receipt rewritten for the applied bundle: %+v, want applied at %s saying %q", again, first.Time, want)
+	}
+
+	// Other bundles stay refused: older, and the same version re-made.
+	reinsert(b.bundle(t, 2, "Acme old"))
+	if rc := receipt(t, stick, b.id.ID()); rc.Result != provision.Refused || !strings.Contains(strings.Join(rc.Reasons, ";"), "version 2 is not newer than the applied version 3 (a replayed or older bundle)") {
+		t.Fatalf("older bundle: %+v", rc)
+	}
+	reinsert(b.bundle(t, 3, "Acme other"))
+	if rc := receipt(t, stick, b.id.ID()); rc.Result != provision.Refused || !rc.AppliedAt.IsZero() || !strings.Contains(strings.Join(rc.Reasons, ";"), "version 3 is not newer than the applied version 3 (a replayed or older bundle)") {
+		t.Fatalf("another bundle with the applied version: %+v", rc)
+	}
+	// The refused receipt on the stick now: the applied bundle put back
+	// gets an applied one again.
+	reinsert(applied)
+	if rc := receipt(t, stick, b.id.ID()); rc.Result != provision.Applied || !rc.Time.Equal(first.Time) || len(b.applied) != 1 {
+		t.Fatalf("the applied bundle after a refused one: %+v", rc)
+	}
+}
