@@ -120,7 +120,7 @@ func TestDaemonRunsChecksStoresAndReloads(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	for _, want := range []string{`outpost_checks_run_total{kind="http"}`, `outpost_check_failures_total{kind="http"}`, "outpost_scheduler_lateness_seconds_bucket", "outpost_store_commits_total", "outpost_store_size_bytes", `outpost_check_status{check="web",kind="http"`} {
+	for _, want := range []string{`outpost_checks_run_total{kind="http"}`, `outpost_check_failures_total{kind="http"}`, "outpost_scheduler_lateness_seconds_bucket", "outpost_store_commits_total", "outpost_store_size_bytes", `outpost_check_status{check="web",device=`, `outpost_check_up{check="web",device=`, "process_resident_memory_bytes", "go_goroutines"} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("metrics lack %s", want)
 		}
