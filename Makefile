@@ -15,9 +15,10 @@ TEST_DEBS := chromium libnss3-tools systemd snmpd snmp snmpsim iproute2 procps w
 TEST_DEBS_NOSTART := chrony prometheus
 TEST_TIMEOUT ?= 12m
 
-.PHONY: build run test test-deps generate check-generated bench cross vet clean fuzz crashtest
+.PHONY: build run test test-deps generate check-generated bench cross vet clean fuzz crashtest soak
 FUZZTIME ?= 1m
 CRASH_KILLS ?= 200
+DURATION ?= 1h
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o outpost .
@@ -72,6 +73,12 @@ fuzz:
 # `make test`); the figures go in BENCHMARKS.md.
 crashtest: test-deps
 	OUTPOST_CRASH_KILLS=$(CRASH_KILLS) $(GO) test -count=1 -timeout 60m -run '^TestCrashSafety$$' -v .
+
+# TestSoak for DURATION (20 s in `make test`): memory, goroutines, open
+# files, store size and lateness sampled from outside, drawn in
+# docs/soak.svg.
+soak: test-deps
+	OUTPOST_SOAK=$(DURATION) OUTPOST_SOAK_SVG=$(CURDIR)/docs/soak.svg $(GO) test -count=1 -timeout 0 -run '^TestSoak$$' -v .
 
 check-generated:
 	@./scripts/check-generated.sh
