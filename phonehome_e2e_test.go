@@ -78,6 +78,7 @@ type faultProxy struct {
 	good, bad tls.Certificate
 	hits      atomic.Int64
 	held      atomic.Int64 // answers hq gave that "slow" is holding back
+	dropped   atomic.Int64 // answers carrying a bundle that "dropbundle" cut off
 	addr      string
 }
 
@@ -110,6 +111,22 @@ func newFaultProxy(t *testing.T, target string, good, bad tls.Certificate) *faul
 			// so the box's next handshake meets the impostor.
 			w.Header().Set("Connection", "close")
 			http.Error(w, "switching certificates", http.StatusServiceUnavailable)
+		case "dropbundle":
+			// hq stores the summary and answers with the bundle it holds
+			// for the box; the first such answer is lost on the way back
+			// (the connection cut), the way a WAN loses one.
+			rec := &bufferedWriter{h: http.Header{}}
+			rp.ServeHTTP(rec, r)
+			if bytes.Contains(rec.buf.Bytes(), []byte(`"bundle"`)) && p.dropped.CompareAndSwap(0, 1) {
+				c, _, _ := w.(http.Hijacker).Hijack()
+				c.Close()
+				return
+			}
+			for k, v := range rec.h {
+				w.Header()[k] = v
+			}
+			w.WriteHeader(rec.code)
+			w.Write(rec.buf.Bytes())
 		case "slow":
 			// hq stores the summary; the answer is held back until the
 			// box goes away (killed by the test) or gives up on it.
@@ -156,8 +173,15 @@ func (b *bufferedWriter) WriteHeader(c int) { b.code = c }
 
 func startHQ(t *testing.T, data, listen, uiListen, cert, key string) *exec.Cmd {
 	t.Helper()
+	cmd, _ := startHQLog(t, data, listen, uiListen, cert, key)
+	return cmd
+}
+
+// startHQLog runs a real `outpost hq run` and returns it with its log.
+func startHQLog(t *testing.T, data, listen, uiListen, cert, key string) (*exec.Cmd, *logTail) {
+	t.Helper()
 	cmd := exec.Command(binPath, "hq", "run", "--data", data, "--listen", listen, "--ui-listen", uiListen, "--cert", cert, "--key", key)
-	var lt logTail
+	lt := &logTail{}
 	lt.follow(cmd)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -169,7 +193,7 @@ func startHQ(t *testing.T, data, listen, uiListen, cert, key string) *exec.Cmd {
 		}
 		return ""
 	})
-	return cmd
+	return cmd, lt
 }
 
 // fleetLogin makes a fleet page account with `outpost hq user add`
@@ -207,12 +231,14 @@ func fleetLogin(t *testing.T, hqData, uiAddr string) *http.Client {
 }
 
 type phoneStatus struct {
-	Depth      int    `json:"depth"`
-	NextSeq    uint64 `json:"next_seq"`
-	LastAck    uint64 `json:"last_ack"`
-	LastError  string `json:"last_error"`
-	Duplicates int    `json:"duplicates_acked"`
-	Failures   int    `json:"consecutive_failures"`
+	Depth        int    `json:"depth"`
+	NextSeq      uint64 `json:"next_seq"`
+	LastAck      uint64 `json:"last_ack"`
+	LastError    string `json:"last_error"`
+	Duplicates   int    `json:"duplicates_acked"`
+	Failures     int    `json:"consecutive_failures"`
+	Renumbered   int    `json:"renumbered"`
+	LastRenumber string `json:"last_renumber"`
 }
 
 func phoneStatusOf(t *testing.T, data string) phoneStatus {
@@ -370,35 +396,7 @@ checks:
 	kill(box)
 	hqCmd.Process.Signal(syscall.SIGTERM)
 	hqCmd.Wait()
-	sch := compileSchema(t)
-	// The bytes as the box sent them (not re-encoded by hq) match the
-	// documented schema.
-	raw, err := bolt.Open(filepath.Join(hqData, "hq.db"), 0o600, &bolt.Options{ReadOnly: true, Timeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	validated := 0
-	err = raw.View(func(tx *bolt.Tx) error {
-		return tx.Bucket([]byte("summaries")).Bucket([]byte(id[1])).ForEach(func(k, body []byte) error {
-			zr, err := gzip.NewReader(bytes.NewReader(body))
-			if err != nil {
-				return err
-			}
-			v, err := jsonschema.UnmarshalJSON(zr)
-			if err != nil {
-				return err
-			}
-			if err := sch.Validate(v); err != nil {
-				return fmt.Errorf("summary %x as sent does not match docs/phone-home.schema.json: %v", k, err)
-			}
-			validated++
-			return nil
-		})
-	})
-	raw.Close()
-	if err != nil || validated == 0 {
-		t.Fatalf("validating %d stored summaries: %v", validated, err)
-	}
+	validateStored(t, hqData, id[1])
 	srv, err := hq.Open(filepath.Join(hqData, "hq.db"), nil, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -421,9 +419,46 @@ checks:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sums[0].Health.Checks != 2 || len(sums[0].OpenIncidents) != 1 || sums[0].OpenIncidents[0].Check != "nas-port" {
+	// nas-port and the built-in checks (the box's clock, its store).
+	if sums[0].Health.Checks < 2 || sums[0].Health.Critical != 1 || len(sums[0].OpenIncidents) != 1 || sums[0].OpenIncidents[0].Check != "nas-port" {
 		t.Fatalf("newest summary: %+v", sums[0])
 	}
+}
+
+// validateStored checks every summary hq stored for box, as the box
+// sent it (not re-encoded by hq), against docs/phone-home.schema.json,
+// and returns the decoded JSON of each. hq must be stopped.
+func validateStored(t *testing.T, hqData, box string) []map[string]any {
+	t.Helper()
+	sch := compileSchema(t)
+	raw, err := bolt.Open(filepath.Join(hqData, "hq.db"), 0o600, &bolt.Options{ReadOnly: true, Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	var docs []map[string]any
+	err = raw.View(func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte("summaries")).Bucket([]byte(box)).ForEach(func(k, body []byte) error {
+			zr, err := gzip.NewReader(bytes.NewReader(body))
+			if err != nil {
+				return err
+			}
+			v, err := jsonschema.UnmarshalJSON(zr)
+			if err != nil {
+				return err
+			}
+			if err := sch.Validate(v); err != nil {
+				return fmt.Errorf("summary %x as sent does not match docs/phone-home.schema.json: %v", k, err)
+			}
+			doc, _ := v.(map[string]any)
+			docs = append(docs, doc)
+			return nil
+		})
+	})
+	if err != nil || len(docs) == 0 {
+		t.Fatalf("validating %d stored summaries: %v", len(docs), err)
+	}
+	return docs
 }
 
 func compileSchema(t *testing.T) *jsonschema.Schema {

@@ -98,8 +98,9 @@ func (a *Appliance) phoneConfigChanged() {
 }
 
 func (a *Appliance) newPhone(cfg config.PhoneHome) (*phonehome.Phone, error) {
-	return phonehome.New(phonehome.Options{URL: cfg.URL, CAFile: cfg.CAFile, Interval: cfg.Interval, Quota: int64(cfg.Quota), BackoffMax: cfg.BackoffMax, Timeout: cfg.Timeout,
-		Outbox: phoneOutbox{a.store}, Signer: a.id, Bundles: phoneBundles{a.prov}, Clock: a.o.Clock, Log: a.log,
+	return phonehome.New(phonehome.Options{URL: cfg.URL, CAFile: cfg.CAFile, CAPEM: cfg.CAPEM, Pins: cfg.PinSHA256,
+		Interval: cfg.Interval, Quota: int64(cfg.Quota), BackoffMax: cfg.BackoffMax, Timeout: cfg.Timeout,
+		Outbox: phoneOutbox{a.store}, Commands: phoneCommands{a.store}, Signer: a.id, Bundles: phoneBundles{a.prov}, Clock: a.o.Clock, Log: a.log,
 		Build: func(reason string, seq uint64, m phonehome.Meta, full bool) (phwire.Summary, map[string]string, error) {
 			return a.buildSummary(reason, seq, store.PhoneMeta(m), full)
 		},
@@ -188,6 +189,18 @@ func (o phoneOutbox) PhoneOldest() (phonehome.Entry, bool, error) {
 func (o phoneOutbox) PhoneMeta() (phonehome.Meta, error) {
 	m, err := o.Store.PhoneMeta()
 	return phonehome.Meta(m), err
+}
+
+// phoneCommandsBlob is the store blob phone home keeps what became of
+// the receiver's commands in.
+const phoneCommandsBlob = "phonehome-commands"
+
+// phoneCommands is the store as phone home's CommandLog.
+type phoneCommands struct{ *store.Store }
+
+func (c phoneCommands) LoadPhoneCommands() ([]byte, error) { return c.GetBlob(phoneCommandsBlob) }
+func (c phoneCommands) SavePhoneCommands(state []byte) error {
+	return c.PutBlob(phoneCommandsBlob, state)
 }
 
 // phoneBundles is the provisioner as phone home's Bundles: a bundle in a

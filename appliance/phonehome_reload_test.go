@@ -70,7 +70,7 @@ func TestPhoneHomeFollowsReload(t *testing.T) {
 	os.WriteFile(ca, []byte("not a certificate\n"), 0o644)
 	withCA := "site: Acme\nphonehome: {url: 'https://127.0.0.1:2/v1/summaries', ca_file: '" + ca + "'}\nchecks: []\n"
 	reload(withCA)
-	expect(503, "phone home not started: phone home CA "+ca+": no PEM certificate in it")
+	expect(503, "phone home not started: phone home CA "+ca+": no PEM certificate in it (it should start with -----BEGIN CERTIFICATE-----)")
 	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: selfSigned(t)}), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -29,7 +30,7 @@ const hqUsage = `hq <subcommand>
 
   hq run      --cert hq.pem --key hq-key.pem [--listen :8444] [--ui-listen 127.0.0.1:8445] [--host NAME]... [--data DIR] [flags]
   hq register (--receipt outpost-receipt-ob-….json | --box ob-… --key ed25519:…) [--site NAME] [--replace-key] [--data DIR]
-  hq list     [--data DIR]
+  hq list     [--box ob-… [--history N]] [--data DIR]
   hq send     --box ob-… (--bundle FILE | --inventory) [--data DIR]
   hq user     (add | passwd | delete) NAME [--data DIR]   (the password is read from standard input)
   hq user     list [--data DIR]`
@@ -165,27 +166,75 @@ func hqRegister(ctx context.Context, env *Env, args []string) error {
 }
 
 func hqList(ctx context.Context, env *Env, args []string) error {
-	fs := NewFlags(env, "hq list", "hq list [--data DIR]")
+	fs := NewFlags(env, "hq list", "hq list [--box ID [--history N]] [--data DIR]")
 	data := hqDataFlag(fs)
+	box := fs.String("box", "", "one box: its commands and the history of its summaries, built and received")
+	hist := fs.Int("history", 50, "with --box: how many of the newest summaries to list")
 	if err := Parse(fs, args, false); err != nil {
 		return err
+	}
+	if *box != "" {
+		return hqListBox(ctx, env, *data, *box, *hist)
 	}
 	var boxes []hq.Box
 	if err := Control(ctx, *data, "GET", "/boxes", nil, &boxes); err != nil {
 		return err
 	}
 	tw := tabwriter.NewWriter(env.Stdout, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "BOX\tSITE\tLAST SEEN\tLAST SEQ\tSUMMARIES\tDUPLICATES\tLOST\tCRITICAL\tOPEN\tCONFLICTS\tMISSING")
+	fmt.Fprintln(tw, "BOX\tSITE\tLAST SEEN\tLAST SUMMARY\tLAST SEQ\tSUMMARIES\tDUPLICATES\tLOST\tCRITICAL\tOPEN\tCONFLICTS\tMISSING\tPENDING")
 	now := time.Now()
 	for _, b := range boxes {
-		seen := "never"
-		if !b.LastSeen.IsZero() {
-			seen = b.LastSeen.Local().Format("2006-01-02 15:04:05")
-			if b.Silent(now) {
-				seen += " (silent)"
-			}
+		seen := localTime(b.LastSeen)
+		if !b.LastSeen.IsZero() && b.Silent(now) {
+			seen += " (silent)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", b.ID, dash(b.Site), seen, b.LastSeq, b.Summaries, b.Duplicates, b.Lost, b.Health.Critical, b.Open, b.Conflicts, b.Missing())
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", b.ID, dash(b.Site), seen, localTime(b.LastStored), b.LastSeq, b.Summaries, b.Duplicates, b.Lost, b.Health.Critical, b.Open, b.Conflicts, b.Missing(), b.PendingCommands())
+	}
+	return tw.Flush()
+}
+
+func localTime(t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	return t.Local().Format("2006-01-02 15:04:05")
+}
+
+// hqListBox prints one box's commands and its newest summaries, when
+// each was built (the box's clock) and received (the receiver's), with
+// the silences between them.
+func hqListBox(ctx context.Context, env *Env, data, id string, n int) error {
+	var d hq.BoxDetail
+	if err := Control(ctx, data, "GET", fmt.Sprintf("/boxes/%s?history=%d", url.PathEscape(id), max(n, 0)), nil, &d); err != nil {
+		return err
+	}
+	b := d.Box
+	fmt.Fprintf(env.Stdout, "box:          %s (site %s)\nlast seen:    %s\nlast summary: %s (seq %d)\n", b.ID, dash(b.Site), localTime(b.LastSeen), localTime(b.LastStored), b.LastSeq)
+	if len(b.Commands) > 0 {
+		fmt.Fprintln(env.Stdout, "\ncommands (each goes with every reply until a summary from the box confirms it):")
+		tw := tabwriter.NewWriter(env.Stdout, 2, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tCOMMAND\tQUEUED\tSENT\tSTATE\tDETAIL")
+		for _, c := range b.Commands {
+			state := "pending"
+			switch {
+			case c.Result == hq.Superseded:
+				state = "superseded " + localTime(c.Closed)
+			case !c.Pending():
+				state = fmt.Sprintf("%s (summary %d, %s)", c.Result, c.Seq, localTime(c.Closed))
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\t%s\n", c.ID, c.What, localTime(c.Queued), c.Sent, state, dash(c.Detail))
+		}
+		tw.Flush()
+	}
+	fmt.Fprintln(env.Stdout, "\nsummaries (built by the box's clock, received by the receiver's), newest first:")
+	tw := tabwriter.NewWriter(env.Stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SEQ\tBUILT\tRECEIVED\tREASON\tCRITICAL\tOPEN\tCLOSED")
+	for _, h := range d.History {
+		rec := localTime(h.Received)
+		if h.SilentBefore > 0 {
+			rec += fmt.Sprintf(" (after %s silent)", h.SilentBefore.Round(time.Second))
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%d\t%d\n", h.Seq, localTime(h.Built), rec, h.Reason, h.Health.Critical, h.Open, h.Closed)
 	}
 	return tw.Flush()
 }
@@ -202,22 +251,26 @@ func hqSend(ctx context.Context, env *Env, args []string) error {
 	if *box == "" || (*bundleFile == "" && !*inv) {
 		return Usagef("hq send needs --box and --bundle or --inventory")
 	}
-	var req hq.QueueRequest
-	req.Inventory = *inv
+	if *bundleFile != "" && *inv {
+		return Usagef("hq send takes --bundle or --inventory, one command at a time")
+	}
+	req := hq.QueueRequest{Inventory: *inv, What: "full inventory"}
 	if *bundleFile != "" {
 		b, err := os.ReadFile(*bundleFile)
 		if err != nil {
 			return err
 		}
-		if _, err := bundle.Parse(b); err != nil {
+		bd, err := bundle.Parse(b)
+		if err != nil {
 			return fmt.Errorf("%s: %w", *bundleFile, err)
 		}
-		req.Bundle = b
+		req.Bundle, req.What = b, fmt.Sprintf("bundle v%d (site %s)", bd.Version, bd.Site)
 	}
-	if err := Control(ctx, *data, "POST", "/boxes/"+*box+"/queue", req, nil); err != nil {
+	var c hq.Command
+	if err := Control(ctx, *data, "POST", "/boxes/"+url.PathEscape(*box)+"/queue", req, &c); err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stdout, "queued for box %s's next summary\n", *box)
+	fmt.Fprintf(env.Stdout, "queued command %d (%s) for box %s: it goes with every reply until a summary from the box confirms it (hq list --box %s)\n", c.ID, c.What, *box, *box)
 	return nil
 }
 
@@ -359,5 +412,11 @@ func phonehomeCmd(ctx context.Context, env *Env, args []string) error {
 			l.FirstSeq, l.LastSeq, l.IncidentsClosed, l.InventoryNew, l.InventoryGone, l.InventoryChanged)
 	}
 	fmt.Fprintf(env.Stdout, "\nduplicates:   %d acknowledged as already received\n", st.Duplicates)
+	if st.Renumbered > 0 {
+		fmt.Fprintf(env.Stdout, "renumbered:   %d times; last %s\n", st.Renumbered, st.LastRenumber)
+	}
+	for _, c := range st.Commands {
+		fmt.Fprintf(env.Stdout, "command %d:    %s %s at %s: %s (reported until the receiver lets it go)\n", c.ID, dash(c.Kind), c.Result, at(c.Time), dash(c.Detail))
+	}
 	return nil
 }

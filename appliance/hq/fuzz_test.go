@@ -25,6 +25,10 @@ func FuzzIngest(f *testing.F) {
 	if _, err := s.Register(box.ID(), box.PublicKeyString(), "Acme"); err != nil {
 		f.Fatal(err)
 	}
+	// A command pending, so replies carry it and summaries may confirm it.
+	if _, err := s.Queue(box.ID(), hq.QueueRequest{Bundle: []byte("bundle"), What: "bundle v1"}); err != nil {
+		f.Fatal(err)
+	}
 	h := s.Handler()
 	at := time.Date(2031, 3, 1, 8, 0, 0, 0, time.UTC).Format(time.RFC3339Nano)
 	good := summary(f, box, 1)
@@ -34,6 +38,7 @@ func FuzzIngest(f *testing.F) {
 	f.Add(box.ID(), "1", at, "AAAA", false, good)
 	f.Add(box.ID(), "3", at, "", true, gz([]byte(`{"schema":"outpost-summary/1","box":{"id":"`+box.ID()+`"},"seq":3,"open_incidents":[{"id":1,"timeline":[{}]}]}`)))
 	f.Add(box.ID(), "4", at, "", true, []byte("not gzip"))
+	f.Add(box.ID(), "5", at, "", true, gz([]byte(`{"schema":"outpost-summary/1","box":{"id":"`+box.ID()+`"},"seq":5,"commands":[{"id":1,"result":"done","detail":"\u001b[2J"},{"id":1,"result":"what"},{"id":18446744073709551615}]}`)))
 	f.Add(box.ID(), "18446744073709551615", at, "", true, gz([]byte(`{"schema":"outpost-summary/1","box":{"id":"`+box.ID()+`"},"seq":18446744073709551615}`)))
 	f.Add("ob-0000000000000000", "1", at, "", false, good)
 	f.Add("", "", "", "", false, []byte{})

@@ -58,8 +58,17 @@ type Box struct {
 	Health       wire.Health `json:"health"`
 	Open         int         `json:"open_incidents"`
 	Lost         uint64      `json:"lost"`
-	// Pending is what the next reply carries to the box.
-	Pending *Pending `json:"pending,omitempty"`
+	// LastStored is when the newest summary was stored, by the
+	// receiver's clock: LastSeen moves with every signed attempt (a box
+	// retrying a refused summary too), this only with news.
+	LastStored time.Time `json:"last_stored,omitzero"`
+	// Commands are the box's pending commands and the newest closed ones
+	// (commands.go); NextCommand numbers the next.
+	Commands    []Command `json:"commands,omitempty"`
+	NextCommand uint64    `json:"next_command,omitempty"`
+	// OldPending is what an hq before command ids had queued; Open turns
+	// it into commands.
+	OldPending *Pending `json:"pending,omitempty"`
 }
 
 // Conflict records a refused summary.
@@ -69,7 +78,8 @@ type Conflict struct {
 	Reason string    `json:"reason"`
 }
 
-// Pending is queued for a box's next reply.
+// Pending is what an hq before command ids kept queued for a box's next
+// reply (Box.OldPending).
 type Pending struct {
 	Bundle    []byte               `json:"bundle,omitempty"`
 	Firmware  *wire.FirmwareNotice `json:"firmware,omitempty"`
@@ -212,7 +222,7 @@ func OpenWith(path string, o Options) (*Server, error) {
 		// once than there are CPUs only adds memory.
 		decode: make(chan struct{}, max(2, runtime.GOMAXPROCS(0)))}
 	if err := db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketBoxes, bucketSummaries, bucketIndex, bucketLatest, bucketUsers, bucketSessions, bucketMeta} {
+		for _, b := range [][]byte{bucketBoxes, bucketSummaries, bucketIndex, bucketLatest, bucketCommands, bucketUsers, bucketSessions, bucketMeta} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -228,11 +238,13 @@ func OpenWith(path string, o Options) (*Server, error) {
 // Close closes the store.
 func (s *Server) Close() error { return s.db.Close() }
 
-// migrate builds the index and the digests of a store written before
-// they existed: once, decoding every stored summary.
+// migrate brings a store written by an earlier hq up to layoutVersion:
+// layout 2 added the index and the digests (built once, decoding every
+// stored summary), layout 3 numbered commands and LastStored.
 func (s *Server) migrate(tx *bolt.Tx) error {
 	meta := tx.Bucket(bucketMeta)
-	if string(meta.Get([]byte("layout"))) == layoutVersion {
+	layout := string(meta.Get([]byte("layout")))
+	if layout == layoutVersion {
 		return nil
 	}
 	var ids []string
@@ -242,38 +254,59 @@ func (s *Server) migrate(tx *bolt.Tx) error {
 		if err != nil {
 			return err
 		}
-		sb := tx.Bucket(bucketSummaries).Bucket([]byte(id))
-		if sb == nil {
-			continue
-		}
-		ib, err := tx.Bucket(bucketIndex).CreateBucketIfNotExists([]byte(id))
-		if err != nil {
-			return err
-		}
-		b.Stored, b.StoredBytes = 0, 0
-		var newest *wire.Summary
-		if err := sb.ForEach(func(k, v []byte) error {
-			sum, err := wire.Decode(v)
-			if err != nil {
-				return fmt.Errorf("box %s summary %d: %w", id, keySeq(k), err)
-			}
-			b.Stored, b.StoredBytes = b.Stored+1, b.StoredBytes+uint64(len(v))
-			newest = &sum
-			return ib.Put(k, entryOf(v, sum, b.LastSeen).marshal())
-		}); err != nil {
-			return err
-		}
-		if newest != nil {
-			if err := putLatest(tx, id, digestOf(*newest)); err != nil {
+		if layout != "2" {
+			if err := s.index(tx, &b); err != nil {
 				return err
+			}
+		}
+		if err := s.migratePending(tx, &b); err != nil {
+			return err
+		}
+		if ib := tx.Bucket(bucketIndex).Bucket([]byte(id)); ib != nil && b.LastStored.IsZero() {
+			if _, v := ib.Cursor().Last(); v != nil {
+				if e, err := unmarshalEntry(v); err == nil {
+					b.LastStored = e.Received
+				}
 			}
 		}
 		if err := putBox(tx, b); err != nil {
 			return err
 		}
-		s.log.Info("hq: indexed the stored summaries of a box", "box", id, "summaries", b.Stored)
 	}
 	return meta.Put([]byte("layout"), []byte(layoutVersion))
+}
+
+// index builds a box's index and digest from its stored summaries.
+func (s *Server) index(tx *bolt.Tx, b *Box) error {
+	id := b.ID
+	sb := tx.Bucket(bucketSummaries).Bucket([]byte(id))
+	if sb == nil {
+		return nil
+	}
+	ib, err := tx.Bucket(bucketIndex).CreateBucketIfNotExists([]byte(id))
+	if err != nil {
+		return err
+	}
+	b.Stored, b.StoredBytes = 0, 0
+	var newest *wire.Summary
+	if err := sb.ForEach(func(k, v []byte) error {
+		sum, err := wire.Decode(v)
+		if err != nil {
+			return fmt.Errorf("box %s summary %d: %w", id, keySeq(k), err)
+		}
+		b.Stored, b.StoredBytes = b.Stored+1, b.StoredBytes+uint64(len(v))
+		newest = &sum
+		return ib.Put(k, entryOf(v, sum, b.LastSeen).marshal())
+	}); err != nil {
+		return err
+	}
+	if newest != nil {
+		if err := putLatest(tx, id, digestOf(*newest)); err != nil {
+			return err
+		}
+	}
+	s.log.Info("hq: indexed the stored summaries of a box", "box", id, "summaries", b.Stored)
+	return nil
 }
 
 func putBox(tx *bolt.Tx, b Box) error {
@@ -327,24 +360,6 @@ func (s *Server) Boxes() ([]Box, error) {
 		return out[i].ID < out[j].ID
 	})
 	return out, err
-}
-
-// Queue puts something in a box's next reply.
-func (s *Server) Queue(id string, f func(*Pending)) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
-		b, ok, err := getBox(tx, id)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return fmt.Errorf("no box %q is registered", id)
-		}
-		if b.Pending == nil {
-			b.Pending = &Pending{}
-		}
-		f(b.Pending)
-		return putBox(tx, b)
-	})
 }
 
 // Summaries returns a box's stored summaries, newest first, at most n,

@@ -227,9 +227,13 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) (wire.Reply, err
 		switch e := indexOf(tx, q.box, q.seq); {
 		case e != nil && e.Hash == hash:
 			// Sent again after a lost reply or a crash: already stored.
+			// Its reply may be what was lost: the pending commands again.
 			out = duplicate
 			rep.Duplicate = true
 			b.Duplicates++
+			if err := attach(tx, &b, &rep, now); err != nil {
+				return err
+			}
 			return putBox(tx, b)
 		case e != nil:
 			out, why = conflicting, fmt.Sprintf("body SHA-256 %.16s… differs from the stored %.16s…", hex.EncodeToString(hash[:]), hex.EncodeToString(e.Hash[:]))
@@ -253,7 +257,10 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) (wire.Reply, err
 		if err := s.store(tx, &b, q.seq, body, *sum, now); err != nil {
 			return err
 		}
-		b.LastSeen = now
+		b.LastSeen, b.LastStored = now, now
+		if err := confirm(tx, &b, sum.Commands, q.seq, now); err != nil {
+			return err
+		}
 		if q.seq > b.LastSeq {
 			if q.seq > b.LastSeq+1 && b.LastSeq > 0 {
 				gap = q.seq - b.LastSeq - 1
@@ -264,9 +271,8 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) (wire.Reply, err
 				return err
 			}
 		}
-		if p := b.Pending; p != nil {
-			rep.Bundle, rep.Firmware, rep.Inventory = p.Bundle, p.Firmware, p.Inventory
-			b.Pending = nil
+		if err := attach(tx, &b, &rep, now); err != nil {
+			return err
 		}
 		if err := s.prune(tx, &b, now); err != nil {
 			return err

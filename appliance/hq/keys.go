@@ -16,14 +16,15 @@ var (
 	bucketSummaries = []byte("summaries") // box id -> (seq -> gzip'd summary as sent)
 	bucketIndex     = []byte("index")     // box id -> (seq -> entry)
 	bucketLatest    = []byte("latest")    // box id -> the newest summary's digest (JSON)
+	bucketCommands  = []byte("commands")  // box id -> (command id -> pending wire.Command, JSON)
 	bucketUsers     = []byte("users")     // name -> hqui.User (JSON)
 	bucketSessions  = []byte("sessions")  // SHA-256 of the token -> hqui.Session (JSON)
 	bucketMeta      = []byte("meta")      // "layout" -> layoutVersion
 )
 
-// layoutVersion 2 added index and latest; Open builds them for a store
-// written before.
-const layoutVersion = "2"
+// layoutVersion 2 added index and latest, 3 numbered commands; Open
+// brings a store written before up to it (migrate).
+const layoutVersion = "3"
 
 // seqKey is 8 bytes big-endian, so byte order is sequence order.
 func seqKey(seq uint64) []byte { return binary.BigEndian.AppendUint64(nil, seq) }

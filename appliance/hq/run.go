@@ -3,6 +3,7 @@ package hq
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 
@@ -59,6 +61,10 @@ func Run(ctx context.Context, o RunOptions) error {
 	if err != nil {
 		return fmt.Errorf("hq certificate: %w", err)
 	}
+	leaf, err := x509.ParseCertificate(cert.Certificate[0])
+	if err != nil {
+		return fmt.Errorf("hq certificate %s: %w", o.CertFile, err)
+	}
 	ln, err := net.Listen("tcp", o.Listen)
 	if err != nil {
 		return err
@@ -95,7 +101,8 @@ func Run(ctx context.Context, o RunOptions) error {
 	if n, err := s.CountUsers(); err == nil && n == 0 {
 		s.log.Warn("hq: the fleet pages have no account yet: outpost hq user add NAME --data " + o.DataDir)
 	}
-	s.log.Info("outpost hq running", "ingest", "https://"+ln.Addr().String()+"/v1/summaries", "fleet", "http://"+uln.Addr().String(), "data", o.DataDir)
+	s.log.Info("outpost hq running", "ingest", "https://"+ln.Addr().String()+"/v1/summaries", "fleet", "http://"+uln.Addr().String(), "data", o.DataDir,
+		"pin_sha256", wire.PinOf(leaf).String()) // what a box's phonehome.pin_sha256 names
 	go s.sweepEvery(ctx, time.Hour)
 	errc := make(chan error, 3)
 	lln := &limitListener{Listener: ln, sem: make(chan struct{}, o.MaxConns)}
@@ -155,11 +162,11 @@ func (c *limitConn) Close() error {
 	return err
 }
 
-// QueueRequest is the body of POST /boxes/{id}/queue.
-type QueueRequest struct {
-	Bundle    []byte               `json:"bundle,omitempty"`
-	Firmware  *wire.FirmwareNotice `json:"firmware,omitempty"`
-	Inventory bool                 `json:"inventory,omitempty"`
+// BoxDetail is the answer to GET /boxes/{id}?history=N: the box's
+// record (with its commands) and its newest N stored summaries.
+type BoxDetail struct {
+	Box     Box            `json:"box"`
+	History []HistoryEntry `json:"history"`
 }
 
 // UserRequest is the body of POST /users.
@@ -188,6 +195,17 @@ func (s *Server) controlMux() http.Handler {
 		b, err := s.Boxes()
 		reply(w, b, err)
 	})
+	mux.HandleFunc("GET /boxes/{id}", func(w http.ResponseWriter, r *http.Request) {
+		n, err := strconv.Atoi(r.URL.Query().Get("history"))
+		if err != nil || n < 0 {
+			n = 50
+		}
+		h, b, ok, err := s.History(r.PathValue("id"), min(n, 10_000))
+		if err == nil && !ok {
+			err = fmt.Errorf("no box %q is registered", r.PathValue("id"))
+		}
+		reply(w, BoxDetail{Box: b, History: h}, err)
+	})
 	mux.HandleFunc("POST /boxes", func(w http.ResponseWriter, r *http.Request) {
 		var req RegisterRequest
 		if err := decode(w, r, &req); err != nil {
@@ -206,16 +224,11 @@ func (s *Server) controlMux() http.Handler {
 			reply(w, nil, err)
 			return
 		}
-		err := s.Queue(r.PathValue("id"), func(p *Pending) {
-			if len(req.Bundle) > 0 {
-				p.Bundle = req.Bundle
-			}
-			if req.Firmware != nil {
-				p.Firmware = req.Firmware
-			}
-			p.Inventory = p.Inventory || req.Inventory
-		})
-		reply(w, map[string]string{"queued": r.PathValue("id")}, err)
+		c, err := s.Queue(r.PathValue("id"), req)
+		if err == nil {
+			s.log.Info("hq: command queued", "box", r.PathValue("id"), "command", c.ID, "what", c.What)
+		}
+		reply(w, c, err)
 	})
 	mux.HandleFunc("GET /users", func(w http.ResponseWriter, r *http.Request) {
 		u, err := s.ListUsers()

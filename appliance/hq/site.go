@@ -1,6 +1,8 @@
 package hq
 
 import (
+	"time"
+
 	bolt "go.etcd.io/bbolt"
 
 	"outpost/appliance/phonehome/wire"
@@ -15,7 +17,8 @@ func row(b Box, s *Server) hqui.FleetRow {
 		site = "(not heard from yet)"
 	}
 	return hqui.FleetRow{ID: b.ID, Site: site, Version: b.Version, Health: b.Health, Open: b.Open, LastSeen: b.LastSeen,
-		Silent: b.Silent(s.clock.Now()), Lost: b.Lost, Summaries: b.Summaries, Conflicts: b.Conflicts, Missing: b.Missing()}
+		Silent: b.Silent(s.clock.Now()), Lost: b.Lost, Summaries: b.Summaries, Conflicts: b.Conflicts, Missing: b.Missing(),
+		LastStored: b.LastStored, Pending: b.PendingCommands()}
 }
 
 // Fleet is the fleet page's rows, from the box records alone.
@@ -26,6 +29,66 @@ func (s *Server) Fleet() ([]hqui.FleetRow, error) {
 		out[i] = row(b, s)
 	}
 	return out, err
+}
+
+// HistoryEntry is one stored summary as the site's page and `hq list
+// --box` show it: built by the box's clock, received by the receiver's.
+// SilentBefore is the time since the summary received before it, when
+// longer than three of the box's intervals (the site was silent), else 0.
+type HistoryEntry struct {
+	Seq          uint64        `json:"seq"`
+	Built        time.Time     `json:"built"`
+	Received     time.Time     `json:"received"`
+	SilentBefore time.Duration `json:"silent_before,omitempty"`
+	Reason       string        `json:"reason"`
+	Health       wire.Health   `json:"health"`
+	Open         int           `json:"open"`
+	Closed       int           `json:"closed"`
+}
+
+// History returns a box's newest n stored summaries from the index,
+// newest first (no summary is decoded); ok is false when no such box is
+// registered.
+func (s *Server) History(id string, n int) (h []HistoryEntry, b Box, ok bool, err error) {
+	err = s.db.View(func(tx *bolt.Tx) error {
+		if b, ok, err = getBox(tx, id); err != nil || !ok {
+			return err
+		}
+		h = history(tx, b, n)
+		return nil
+	})
+	return h, b, ok, err
+}
+
+// history reads n+1 index rows, the oldest only to tell the silence
+// before the n-th.
+func history(tx *bolt.Tx, b Box, n int) []HistoryEntry {
+	ib := tx.Bucket(bucketIndex).Bucket([]byte(b.ID))
+	if ib == nil || n <= 0 {
+		return nil
+	}
+	var out []HistoryEntry
+	c := ib.Cursor()
+	for k, val := c.Last(); k != nil && len(out) <= n; k, val = c.Prev() {
+		e, err := unmarshalEntry(val)
+		if err != nil {
+			continue
+		}
+		out = append(out, HistoryEntry{Seq: keySeq(k), Built: e.Time, Received: e.Received, Reason: e.Reason, Health: e.Health, Open: e.Open, Closed: e.Closed})
+	}
+	silent := 3 * time.Duration(b.Interval) * time.Second
+	if silent <= 0 {
+		silent = 15 * time.Minute
+	}
+	for i := 0; i+1 < len(out); i++ {
+		if gap := out[i].Received.Sub(out[i+1].Received); gap > silent && !out[i+1].Received.IsZero() {
+			out[i].SilentBefore = gap
+		}
+	}
+	if len(out) > n {
+		out = out[:n]
+	}
+	return out
 }
 
 // Site is one box's page: its record, the newest summary's digest and
@@ -46,6 +109,10 @@ func (s *Server) Site(id string, n int) (hqui.SiteView, bool, error) {
 		if c := b.LastConflict; c != nil {
 			v.LastConflict = &hqui.Conflict{Seq: c.Seq, At: c.At, Reason: c.Reason}
 		}
+		for _, c := range b.Commands {
+			v.Commands = append(v.Commands, hqui.CommandRow{ID: c.ID, Kind: c.Kind, What: c.What, Queued: c.Queued, Sent: c.Sent, LastSent: c.LastSent,
+				Pending: c.Pending(), Closed: c.Closed, Result: c.Result, Detail: c.Detail, Seq: c.Seq})
+		}
 		d, err := getLatest(tx, id)
 		if err != nil {
 			return err
@@ -53,17 +120,9 @@ func (s *Server) Site(id string, n int) (hqui.SiteView, bool, error) {
 		if d != nil {
 			v.Latest = &hqui.Latest{Seq: d.Seq, Time: d.Time, OpenIncidents: d.Open, MoreOpen: d.MoreOpen, SLA: d.SLA, Lost: d.Lost}
 		}
-		ib := tx.Bucket(bucketIndex).Bucket([]byte(id))
-		if ib == nil {
-			return nil
-		}
-		c := ib.Cursor()
-		for k, val := c.Last(); k != nil && len(v.History) < n; k, val = c.Prev() {
-			e, err := unmarshalEntry(val)
-			if err != nil {
-				continue
-			}
-			v.History = append(v.History, hqui.HistoryRow{Seq: keySeq(k), Time: e.Time, Reason: e.Reason, Health: e.Health, Open: e.Open, Closed: e.Closed})
+		for _, e := range history(tx, b, n) {
+			v.History = append(v.History, hqui.HistoryRow{Seq: e.Seq, Time: e.Built, Received: e.Received, SilentBefore: e.SilentBefore,
+				Reason: e.Reason, Health: e.Health, Open: e.Open, Closed: e.Closed})
 		}
 		return nil
 	})

@@ -28,6 +28,23 @@ type Outbox interface {
 	// PhoneMeta returns the bookkeeping (NextSeq 1 before the first
 	// summary); an error means it could not be read.
 	PhoneMeta() (Meta, error)
+	// PhoneRenumber gives the queued summaries the numbers from past+1
+	// on, in order, each body rewritten for its number, and moves the
+	// next number past them, in one transaction; it returns how many
+	// moved and the oldest's old number. Nothing changes when the oldest
+	// is above past already, or on an error.
+	PhoneRenumber(past uint64, rewrite func(body []byte, seq uint64) ([]byte, error)) (moved int, from uint64, err error)
+}
+
+// CommandLog keeps what the box did with the receiver's commands across
+// restarts (a store blob, through the daemon's adapter), so a command
+// is handled once even when the box restarts before the receiver let it
+// go.
+type CommandLog interface {
+	// LoadPhoneCommands returns what SavePhoneCommands stored, nil
+	// before the first; an error means it could not be read.
+	LoadPhoneCommands() ([]byte, error)
+	SavePhoneCommands(state []byte) error
 }
 
 // Meta is the outbox's bookkeeping. It is the store's PhoneMeta field for

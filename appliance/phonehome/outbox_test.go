@@ -36,3 +36,12 @@ func (b provBundles) Apply(ctx context.Context, data []byte, source string) erro
 	_, err := b.ApplyBundle(ctx, data, source)
 	return err
 }
+
+// blobCommands keeps phone home's command record in a store blob, as
+// the daemon does.
+type blobCommands struct{ *store.Store }
+
+func (c blobCommands) LoadPhoneCommands() ([]byte, error) { return c.GetBlob("phonehome-commands") }
+func (c blobCommands) SavePhoneCommands(state []byte) error {
+	return c.PutBlob("phonehome-commands", state)
+}

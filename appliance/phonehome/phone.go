@@ -13,6 +13,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -55,9 +56,16 @@ type Applier interface {
 // Options configure phone home.
 type Options struct {
 	URL string
-	// CAFile pins the receiver's CA (a PEM file); empty trusts the
-	// system's roots.
-	CAFile   string
+	// CAFile (a PEM file on the box) or CAPEM (PEM text, as a bundle
+	// carries it) is the receiver's CA; with neither the system's roots
+	// are trusted. At most one of them.
+	CAFile, CAPEM string
+	// Pins are the SHA-256 of the receiver's key (its certificate's
+	// SubjectPublicKeyInfo), base64: the receiver must present a
+	// certificate for one of these keys. Without a CA the pin alone
+	// decides (a self-signed receiver: its certificate's names and dates
+	// are not judged); with one, the chain is verified too.
+	Pins     []string
 	Interval time.Duration
 	// Quota bounds the outbox in bytes (oldest summaries coalesced).
 	Quota int64
@@ -66,8 +74,11 @@ type Options struct {
 	// Timeout bounds one request (default 30 s).
 	Timeout time.Duration
 	Outbox  Outbox
-	Signer  Signer
-	Bundles Bundles
+	// Commands keeps what became of the receiver's commands across
+	// restarts; nil keeps it in memory only.
+	Commands CommandLog
+	Signer   Signer
+	Bundles  Bundles
 	// Build makes a summary (the daemon knows what is in it).
 	Build func(reason string, seq uint64, m Meta, full bool) (wire.Summary, map[string]string, error)
 	// OnFirmware is told about a verified firmware notice.
@@ -94,6 +105,14 @@ type Status struct {
 	Failures    int       `json:"consecutive_failures"`
 	NextAttempt time.Time `json:"next_attempt,omitzero"`
 	Duplicates  int       `json:"duplicates_acked"`
+	// Renumbered counts the times the receiver's 409 made the box number
+	// its queue on past the receiver's newest (a box restored from an
+	// old backup); LastRenumber says the last one.
+	Renumbered   int    `json:"renumbered,omitempty"`
+	LastRenumber string `json:"last_renumber,omitempty"`
+	// Commands are the receiver's commands handled and listed in
+	// summaries until a reply no longer carries them.
+	Commands []wire.CommandResult `json:"commands,omitempty"`
 }
 
 // Phone builds, stores and sends summaries.
@@ -106,6 +125,10 @@ type Phone struct {
 
 	mu sync.Mutex
 	st Status
+
+	// cmdMu guards cmds, the commands handled (commands.go).
+	cmdMu sync.Mutex
+	cmds  []wire.CommandResult
 }
 
 // New checks the options and prepares the HTTPS client (proxy from
@@ -147,22 +170,73 @@ func New(o Options) (*Phone, error) {
 		}
 		return clock.MinPlausible
 	}}
-	if o.CAFile != "" {
-		pem, err := os.ReadFile(o.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("phone home CA: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("phone home CA %s: no PEM certificate in it", o.CAFile)
-		}
-		tlsCfg.RootCAs = pool
+	if err := trustReceiver(tlsCfg, o); err != nil {
+		return nil, err
 	}
 	tr := &http.Transport{Proxy: http.ProxyFromEnvironment, TLSClientConfig: tlsCfg, ForceAttemptHTTP2: true,
 		MaxIdleConns: 2, IdleConnTimeout: 90 * time.Second, TLSHandshakeTimeout: 15 * time.Second}
 	p := &Phone{o: o, client: &http.Client{Transport: tr, Timeout: o.Timeout}, kick: make(chan string, 8), wake: make(chan struct{}, 1)}
 	p.st.URL, p.st.Quota = o.URL, o.Quota
+	p.loadCommands()
 	return p, nil
+}
+
+// trustReceiver sets whom the box's TLS client believes: the CA of
+// CAFile or CAPEM (else the system's roots), and with Pins, only a
+// receiver presenting one of the pinned keys. A pinned key without a CA
+// is trusted as it is, like an SSH host key: the handshake proves the
+// receiver holds it, so the certificate's names and dates add nothing.
+func trustReceiver(cfg *tls.Config, o Options) error {
+	var pemText []byte
+	var from string
+	switch {
+	case o.CAFile != "" && o.CAPEM != "":
+		return errors.New("phone home CA: ca_file and ca_pem are both set; give one")
+	case o.CAFile != "":
+		b, err := os.ReadFile(o.CAFile)
+		if err != nil {
+			return fmt.Errorf("phone home CA: %w", err)
+		}
+		pemText, from = b, o.CAFile
+	case o.CAPEM != "":
+		pemText, from = []byte(o.CAPEM), "phonehome.ca_pem"
+	}
+	if pemText != nil {
+		certs, err := wire.ParseCertificates(pemText)
+		if err != nil {
+			return fmt.Errorf("phone home CA %s: %w", from, err)
+		}
+		pool := x509.NewCertPool()
+		for _, c := range certs {
+			pool.AddCert(c)
+		}
+		cfg.RootCAs = pool
+	}
+	if len(o.Pins) == 0 {
+		return nil
+	}
+	pins := map[wire.Pin]bool{}
+	for _, s := range o.Pins {
+		p, err := wire.ParsePin(s)
+		if err != nil {
+			return fmt.Errorf("phone home pin_sha256: %w", err)
+		}
+		pins[p] = true
+	}
+	// Without a CA the pin is all there is to check, so Go's chain
+	// verification (which a self-signed receiver fails) is off and
+	// VerifyConnection decides; with a CA, Go verifies the chain first.
+	cfg.InsecureSkipVerify = pemText == nil
+	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+		if len(cs.PeerCertificates) == 0 {
+			return errors.New("the receiver presented no certificate")
+		}
+		if got := wire.PinOf(cs.PeerCertificates[0]); !pins[got] {
+			return fmt.Errorf("the receiver's key (pin %s) is none of those phonehome.pin_sha256 pins", got)
+		}
+		return nil
+	}
+	return nil
 }
 
 // Kick asks for a summary now (an incident opened or resolved).
@@ -177,9 +251,11 @@ func (p *Phone) Kick(reason string) {
 func (p *Phone) Status() Status {
 	n, b, _ := p.o.Outbox.PhoneDepth()
 	m, _ := p.o.Outbox.PhoneMeta()
+	cmds := p.commandResults()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	s := p.st
+	s.Commands = cmds
 	s.Depth, s.Bytes, s.NextSeq, s.Lost, s.LostDetail = n, b, m.NextSeq, m.Lost, lostOf(m)
 	if s.LastSuccess.IsZero() && m.AckedAt != "" {
 		// Nothing sent since this process started: the stored last success.
@@ -229,6 +305,7 @@ func (p *Phone) enqueue(reason string) {
 		s.Schema, s.Seq, s.Time, s.Reason = wire.Schema, seq, now, reason
 		s.Interval = int(p.o.Interval / time.Second)
 		s.Lost = lostOf(m)
+		s.Commands = p.commandResults()
 		body, err := wire.Encode(s)
 		return body, inv, err
 	}, Fold)
@@ -329,6 +406,8 @@ func (p *Phone) send(ctx context.Context, e Entry) (time.Duration, error) {
 	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable:
 		ra := retryAfter(resp.Header.Get("Retry-After"), p.o.Clock.Now())
 		return ra, fmt.Errorf("receiver busy (%s), retry after %s", resp.Status, ra)
+	case resp.StatusCode == http.StatusConflict:
+		return 0, p.conflict(e, resp.Status, data)
 	case resp.StatusCode != http.StatusOK:
 		return 0, fmt.Errorf("receiver answered %s: %s", resp.Status, snippet(data))
 	}
@@ -350,38 +429,7 @@ func (p *Phone) send(ctx context.Context, e Entry) (time.Duration, error) {
 }
 
 func (p *Phone) handleReply(ctx context.Context, rep wire.Reply) {
-	if rep.Inventory {
-		p.full.Store(true)
-		p.Kick("inventory_request")
-	}
-	if len(rep.Bundle) == 0 && rep.Firmware == nil {
-		return
-	}
-	pinned, ok := p.o.Bundles.PinnedKey()
-	if !ok {
-		p.o.Log.Warn("phone home: reply carries a bundle or firmware notice, ignored: the box trusts no MSP key yet (outpost install --msp-key, or outpost bundle trust at the box)")
-		return
-	}
-	if len(rep.Bundle) > 0 {
-		b, err := bundle.Parse(rep.Bundle)
-		switch {
-		case err != nil:
-			p.o.Log.Error("phone home: bundle in the reply refused", "err", err)
-		case !b.Key.Equal(pinned):
-			p.o.Log.Error("phone home: bundle in the reply is not signed by the pinned MSP key; ignored")
-		default:
-			if err := p.o.Bundles.Apply(ctx, rep.Bundle, "phone home "+p.o.URL); err != nil {
-				p.o.Log.Error("phone home: bundle refused", "err", err)
-			}
-		}
-	}
-	if n := rep.Firmware; n != nil {
-		if !n.Verify(pinned) {
-			p.o.Log.Error("phone home: firmware notice not signed by the pinned MSP key; ignored", "version", n.Version)
-		} else if p.o.OnFirmware != nil {
-			p.o.OnFirmware(*n)
-		}
-	}
+	p.handleCommands(ctx, rep.Commands)
 }
 
 // retryAfter reads a Retry-After header (seconds or an HTTP date),

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -38,7 +39,12 @@ type rig struct {
 	fulls int
 }
 
-func newRig(t *testing.T, quota int64) *rig {
+func newRig(t *testing.T, quota int64) *rig { t.Helper(); return newRigWith(t, quota, nil) }
+
+// newRigWith puts wrap (when not nil) between the box and hq: a network
+// that misbehaves. The box keeps what became of hq's commands in its
+// store, as the daemon does.
+func newRigWith(t *testing.T, quota int64, wrap func(http.Handler) http.Handler) *rig {
 	t.Helper()
 	dir := t.TempDir()
 	r := &rig{}
@@ -64,7 +70,11 @@ func newRig(t *testing.T, quota int64) *rig {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { r.hq.Close() })
-	r.srv = httptest.NewUnstartedServer(r.hq.Handler())
+	var h http.Handler = r.hq.Handler()
+	if wrap != nil {
+		h = wrap(h)
+	}
+	r.srv = httptest.NewUnstartedServer(h)
 	r.srv.StartTLS()
 	t.Cleanup(r.srv.Close)
 	ca := filepath.Join(dir, "ca.pem")
@@ -73,7 +83,7 @@ func newRig(t *testing.T, quota int64) *rig {
 		t.Fatal(err)
 	}
 	r.phone, err = phonehome.New(phonehome.Options{URL: r.srv.URL + "/v1/summaries", CAFile: ca, Interval: time.Hour, Quota: quota, BackoffMax: time.Second,
-		Outbox: storeOutbox{r.st}, Signer: r.id, Bundles: provBundles{r.prov}, Log: quiet,
+		Outbox: storeOutbox{r.st}, Commands: blobCommands{r.st}, Signer: r.id, Bundles: provBundles{r.prov}, Log: quiet,
 		Build: func(reason string, seq uint64, m phonehome.Meta, full bool) (wire.Summary, map[string]string, error) {
 			s := wire.Summary{Box: wire.Box{ID: r.id.ID(), Site: "Acme", PublicKey: r.id.PublicKeyString()}}
 			// Padding that gzip cannot shrink, so the quota is reached.
@@ -196,18 +206,32 @@ func TestRepliesHonouredOnlyUnderPinnedKey(t *testing.T) {
 	r.run(t)
 	_, msp, _ := ed25519.GenerateKey(nil)
 	_, other, _ := ed25519.GenerateKey(nil)
-	deliver := func(p hq.Pending) {
+	// deliver queues a command and waits until hq has the box's word on
+	// it: a summary listing its result.
+	deliver := func(req hq.QueueRequest) hq.Command {
 		t.Helper()
-		if err := r.hq.Queue(r.id.ID(), func(q *hq.Pending) { *q = p }); err != nil {
+		c, err := r.hq.Queue(r.id.ID(), req)
+		if err != nil {
 			t.Fatal(err)
 		}
-		before := r.phone.Status().LastAck
 		r.phone.Kick("interval")
-		waitUntil(t, "the reply", func() bool { return r.phone.Status().LastAck > before })
-		time.Sleep(50 * time.Millisecond) // the reply is handled after the ack
+		var got hq.Command
+		waitUntil(t, fmt.Sprintf("hq to hear what became of command %d", c.ID), func() bool {
+			b, _, _ := r.hq.Box(r.id.ID())
+			for _, bc := range b.Commands {
+				if bc.ID == c.ID && !bc.Pending() {
+					got = bc
+					return true
+				}
+			}
+			return false
+		})
+		return got
 	}
 	// Not pinned: a bundle in a reply is not trusted.
-	deliver(hq.Pending{Bundle: signedBundle(t, msp, 1, "From HQ")})
+	if c := deliver(hq.QueueRequest{Bundle: signedBundle(t, msp, 1, "From HQ")}); c.Result != wire.CommandRefused || !strings.Contains(c.Detail, "trusts no MSP key") {
+		t.Fatalf("bundle before any key was pinned: %+v", c)
+	}
 	if len(r.sites) != 0 {
 		t.Fatal("a bundle was applied from a reply before any MSP key was pinned")
 	}
@@ -219,21 +243,35 @@ func TestRepliesHonouredOnlyUnderPinnedKey(t *testing.T) {
 	if _, err := r.prov.ApplyBundle(context.Background(), signedBundle(t, msp, 2, "From USB"), "stick"); err != nil {
 		t.Fatal(err)
 	}
-	deliver(hq.Pending{Bundle: signedBundle(t, msp, 3, "From HQ")})
+	if c := deliver(hq.QueueRequest{Bundle: signedBundle(t, msp, 3, "From HQ")}); c.Result != wire.CommandDone || !strings.Contains(c.Detail, "bundle v3") {
+		t.Fatalf("bundle signed by the pinned key: %+v", c)
+	}
 	// ...others do not.
-	deliver(hq.Pending{Bundle: signedBundle(t, other, 4, "Impostor")})
-	if len(r.sites) != 2 || r.sites[1] != "From HQ" {
-		t.Fatalf("applied: %v", r.sites)
+	if c := deliver(hq.QueueRequest{Bundle: signedBundle(t, other, 4, "Impostor")}); c.Result != wire.CommandRefused || !strings.Contains(c.Detail, "not signed by the MSP key this box trusts") {
+		t.Fatalf("bundle signed by another key: %+v", c)
+	}
+	r.mu.Lock()
+	sites := fmt.Sprint(r.sites)
+	r.mu.Unlock()
+	if sites != "[From USB From HQ]" {
+		t.Fatalf("applied: %v", sites)
 	}
 	n := wire.FirmwareNotice{Version: "1.5.0", URL: "https://updates.example/outpost-1.5.0", SHA256: "ab"}
 	n.Signature = ed25519.Sign(other, n.NoticeBytes())
-	deliver(hq.Pending{Firmware: &n})
-	n.Signature = ed25519.Sign(msp, n.NoticeBytes())
-	deliver(hq.Pending{Firmware: &n})
-	if len(r.fw) != 1 || r.fw[0] != "1.5.0" {
-		t.Fatalf("firmware notices taken: %v", r.fw)
+	if c := deliver(hq.QueueRequest{Firmware: &n}); c.Result != wire.CommandRefused {
+		t.Fatalf("firmware notice signed by another key: %+v", c)
 	}
-	deliver(hq.Pending{Inventory: true})
+	n.Signature = ed25519.Sign(msp, n.NoticeBytes())
+	if c := deliver(hq.QueueRequest{Firmware: &n}); c.Result != wire.CommandDone {
+		t.Fatalf("firmware notice signed by the pinned key: %+v", c)
+	}
+	r.mu.Lock()
+	fw := fmt.Sprint(r.fw)
+	r.mu.Unlock()
+	if fw != "[1.5.0]" {
+		t.Fatalf("firmware notices taken: %v", fw)
+	}
+	deliver(hq.QueueRequest{Inventory: true})
 	waitUntil(t, "a full inventory", func() bool { r.mu.Lock(); defer r.mu.Unlock(); return r.fulls == 1 })
 	sums, _ := r.hq.Summaries(r.id.ID(), 1)
 	waitUntil(t, "the full inventory at hq", func() bool {

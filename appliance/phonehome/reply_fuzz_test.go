@@ -30,10 +30,11 @@ func (b *pinnedOnly) Apply(context.Context, []byte, string) error {
 func FuzzReply(f *testing.F) {
 	pub, _, _ := ed25519.GenerateKey(nil)
 	f.Add([]byte(`{"ack":1}`))
-	f.Add([]byte(`{"ack":1,"duplicate":true,"inventory":true}`))
-	f.Add([]byte(`{"ack":1,"bundle":"b3V0cG9zdA=="}`))
-	f.Add([]byte(`{"ack":1,"firmware":{"version":"9.9","url":"https://x/y","sha256":"00","signature":"AAAA"}}`))
-	f.Add([]byte(`{"ack":1,"bundle":null,"firmware":{}}`))
+	f.Add([]byte(`{"ack":1,"duplicate":true,"commands":[{"id":1,"inventory":true}]}`))
+	f.Add([]byte(`{"ack":1,"commands":[{"id":2,"bundle":"b3V0cG9zdA=="}]}`))
+	f.Add([]byte(`{"ack":1,"commands":[{"id":3,"firmware":{"version":"9.9","url":"https://x/y","sha256":"00","signature":"AAAA"}}]}`))
+	f.Add([]byte(`{"ack":1,"commands":[{"id":4,"bundle":null,"firmware":{}},{"id":4,"inventory":true},{"id":0,"inventory":true}]}`))
+	f.Add([]byte(`{"ack":1,"commands":[{"id":5,"bundle":"b3V0cG9zdA==","inventory":true},{}]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var rep wire.Reply
 		if json.Unmarshal(data, &rep) != nil {
@@ -46,6 +47,23 @@ func FuzzReply(f *testing.F) {
 		p.handleReply(context.Background(), rep)
 		if b.applied != 0 || announced != 0 {
 			t.Fatalf("a reply not signed by the pinned key was acted on (%d bundles, %d notices): %s", b.applied, announced, data)
+		}
+		// Every command is answered once, by id, within the bounds.
+		res := p.commandResults()
+		seen := map[uint64]bool{}
+		for _, r := range res {
+			if seen[r.ID] || r.ID == 0 || (r.Result != wire.CommandDone && r.Result != wire.CommandRefused) || len(r.Detail) > maxDetail+len("…") {
+				t.Fatalf("command results %+v for %s", res, data)
+			}
+			seen[r.ID] = true
+		}
+		if len(res) > wire.MaxCommands {
+			t.Fatalf("%d command results from one reply", len(res))
+		}
+		// The same reply again is handled once: nothing new.
+		p.handleReply(context.Background(), rep)
+		if again := p.commandResults(); len(again) != len(res) {
+			t.Fatalf("the same reply twice gave %d results, then %d", len(res), len(again))
 		}
 	})
 }

@@ -1,12 +1,33 @@
 package wire
 
-import "crypto/ed25519"
+import (
+	"crypto/ed25519"
+	"errors"
+)
 
 // Reply is the receiver's answer to an accepted summary.
 type Reply struct {
 	// Ack is the sequence number stored (or already stored).
 	Ack       uint64 `json:"ack"`
 	Duplicate bool   `json:"duplicate,omitempty"`
+	// Commands are every command the receiver holds for the box, oldest
+	// first. The receiver sends them with every reply, a duplicate's too,
+	// until a summary from the box lists them in Summary.Commands: a
+	// reply lost on the way loses nothing. A box handles each id once and
+	// forgets it when a reply no longer lists it.
+	Commands []Command `json:"commands,omitempty"`
+}
+
+// MaxCommands bounds the commands a box reads from one reply (the
+// receiver keeps at most one of each kind pending).
+const MaxCommands = 8
+
+// Command is one thing the receiver asks of a box, exactly one of
+// Bundle, Firmware and Inventory.
+type Command struct {
+	// ID names the command for the box's confirmation; the receiver
+	// numbers a box's commands from 1 and never reuses a number.
+	ID uint64 `json:"id"`
 	// Bundle is a signed provisioning bundle (the USB format), applied
 	// only when signed by the MSP key the box pinned.
 	Bundle []byte `json:"bundle,omitempty"`
@@ -14,6 +35,35 @@ type Reply struct {
 	Firmware *FirmwareNotice `json:"firmware,omitempty"`
 	// Inventory asks for a full inventory in the next summary.
 	Inventory bool `json:"inventory,omitempty"`
+}
+
+// Command kinds.
+const (
+	KindBundle    = "bundle"
+	KindFirmware  = "firmware"
+	KindInventory = "inventory"
+)
+
+// Kind names what the command carries; the error says when it carries
+// nothing, or more than one thing.
+func (c Command) Kind() (string, error) {
+	var kinds []string
+	if len(c.Bundle) > 0 {
+		kinds = append(kinds, KindBundle)
+	}
+	if c.Firmware != nil {
+		kinds = append(kinds, KindFirmware)
+	}
+	if c.Inventory {
+		kinds = append(kinds, KindInventory)
+	}
+	switch len(kinds) {
+	case 1:
+		return kinds[0], nil
+	case 0:
+		return "", errors.New("the command carries nothing (a bundle, a firmware notice or an inventory request)")
+	}
+	return "", errors.New("the command carries more than one of a bundle, a firmware notice and an inventory request")
 }
 
 // FirmwareNotice says a firmware version is available.
@@ -40,8 +90,8 @@ func (n FirmwareNotice) Verify(pub ed25519.PublicKey) bool {
 // different summary under this box's sequence number Seq (or has expired
 // that number), keeps what it holds and stores nothing. LastSeq is the
 // newest sequence number it holds for the box: a box restored from an
-// old backup repeats numbers it had used, and would number its queue on
-// from past LastSeq.
+// old backup repeats numbers it had used, and numbers its queue on from
+// past LastSeq (phone home does, on this answer).
 type Conflict struct {
 	Error   string `json:"error"`
 	Seq     uint64 `json:"seq"`

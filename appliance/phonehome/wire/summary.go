@@ -20,7 +20,7 @@ type Summary struct {
 	Seq    uint64    `json:"seq"`
 	Time   time.Time `json:"time"`
 	// Reason is why it was built: interval, incident_opened,
-	// incident_resolved, inventory_request or start.
+	// incident_resolved, inventory_request, command or start.
 	Reason string `json:"reason"`
 	// Interval is the box's summary interval in seconds: the receiver
 	// flags a box silent for three of them.
@@ -37,6 +37,34 @@ type Summary struct {
 	// Lost counts summaries the box dropped (outbox quota reached during
 	// a long outage), ever; the receiver shows the newest figure.
 	Lost Lost `json:"lost"`
+	// Commands are the receiver's commands the box has handled, with what
+	// became of each, listed in every summary until a reply no longer
+	// carries them: the receiver keeps a command pending until a summary
+	// lists it.
+	Commands []CommandResult `json:"commands,omitempty"`
+}
+
+// MaxCommandResults bounds the command results a summary carries (and
+// the receiver reads).
+const MaxCommandResults = 64
+
+// Command results.
+const (
+	CommandDone    = "done"
+	CommandRefused = "refused"
+)
+
+// CommandResult is what the box did with one of the receiver's commands.
+type CommandResult struct {
+	ID uint64 `json:"id"`
+	// Kind is the command's kind (KindBundle, ...), empty when it had
+	// none it could tell.
+	Kind string `json:"kind,omitempty"`
+	// Result is CommandDone or CommandRefused; Detail says what was done
+	// or why it was refused.
+	Result string    `json:"result"`
+	Detail string    `json:"detail,omitempty"`
+	Time   time.Time `json:"time"`
 }
 
 // Box identifies the sender.
