@@ -15,9 +15,9 @@ import (
 // in docs/architecture.md) or the code should go through the vocabulary.
 var allowedImports = map[string][]string{
 	"outpost":                             {"appliance/cli"},
-	"outpost/appliance/cli":               {"appliance", "appliance/agent", "appliance/config", "appliance/hq", "appliance/incidents", "appliance/phonehome", "appliance/scheduler", "checks", "checks/agent", "checks/registry", "checks/snmp", "firmware/bundle", "firmware/identity", "firmware/provision", "firmware/usb", "healing", "notify"},
-	"outpost/appliance":                   {"appliance/config", "appliance/incidents", "appliance/kinds", "appliance/phonehome", "appliance/phonehome/summary", "appliance/phonehome/wire", "appliance/private", "appliance/scheduler", "checks", "checks/agent", "checks/agent/wire", "checks/clock", "checks/snmp", "firmware/bundle", "firmware/identity", "firmware/provision", "firmware/usb", "healing", "notify", "store", "ui"},
-	"outpost/appliance/kinds":             {"checks", "checks/agent", "checks/snmp", "healing", "notify"},
+	"outpost/appliance/cli":               {"appliance", "appliance/agent", "appliance/config", "appliance/hq", "appliance/incidents", "appliance/phonehome", "appliance/scheduler", "checks", "checks/agent", "checks/backup", "checks/registry", "checks/snmp", "firmware/bundle", "firmware/identity", "firmware/provision", "firmware/usb", "healing", "notify"},
+	"outpost/appliance":                   {"appliance/config", "appliance/incidents", "appliance/kinds", "appliance/phonehome", "appliance/phonehome/summary", "appliance/phonehome/wire", "appliance/private", "appliance/scheduler", "checks", "checks/agent", "checks/agent/wire", "checks/backup", "checks/clock", "checks/snmp", "firmware/bundle", "firmware/identity", "firmware/provision", "firmware/usb", "healing", "notify", "store", "ui"},
+	"outpost/appliance/kinds":             {"checks", "checks/agent", "checks/backup", "checks/snmp", "healing", "notify"},
 	"outpost/appliance/agent":             {"appliance/private", "checks/agent/sysinfo", "checks/agent/wire"},
 	"outpost/appliance/config":            {"checks"},
 	"outpost/appliance/hq":                {"appliance/phonehome/wire", "checks/clock", "ui/hq"},
@@ -28,6 +28,7 @@ var allowedImports = map[string][]string{
 	"outpost/appliance/scheduler":         {"checks", "checks/clock"},
 	"outpost/checks":                      {"checks/agent/wire", "checks/clock", "checks/registry"},
 	"outpost/checks/incident":             {"checks"},
+	"outpost/checks/backup":               {"checks", "checks/clock"},
 	"outpost/checks/snmp":                 {"checks", "checks/clock"},
 	"outpost/checks/agent":                {"checks", "checks/agent/sysinfo", "checks/agent/wire", "checks/clock"},
 	"outpost/checks/agent/sysinfo":        {"checks/agent/wire"},

@@ -214,7 +214,7 @@ func New(o Options) (*Appliance, error) {
 		return nil, fmt.Errorf("agent mode: %w", err)
 	}
 	a.snmp = snmp.NewPoller(o.Clock)
-	a.deps = checks.Deps{Clock: o.Clock, Log: o.Log, SNMP: a.snmp, Agents: a.agents}
+	a.deps = checks.Deps{Clock: o.Clock, Log: o.Log, SNMP: a.snmp, Agents: a.agents, Backups: st}
 	runner := healing.NewRunner(o.Clock, auditor{st})
 	runner.SetAgents(a.agents)
 	a.sched = scheduler.New(scheduler.Options{
@@ -575,6 +575,7 @@ func (a *Appliance) uiServer() (*http.Server, error) {
 	// Agents present their one-time pair code here; the code is the
 	// credential, so it sits outside the UI login.
 	top.Handle(wire.PathPair, a.agents.PairHandler())
+	top.Handle("/ping/", a.backupPingHandler()) // backup jobs: the UUID is the credential (backups.go)
 	if a.uiTLS {
 		a.agents.SetPairAddr(a.uiLn.Addr().String())
 	}

@@ -96,6 +96,7 @@ func (a *Appliance) controlMux() *http.ServeMux {
 	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, a.Health()) })
 	mux.HandleFunc("GET /checks", a.apiChecks)
 	mux.HandleFunc("POST /checks/{id}/run", a.apiRunNow)
+	mux.HandleFunc("GET /backups", a.apiBackups)
 	mux.HandleFunc("POST /reload", func(w http.ResponseWriter, r *http.Request) {
 		if err := a.Reload(); err != nil {
 			writeError(w, http.StatusBadRequest, err)

@@ -31,6 +31,10 @@ type Deps struct {
 	// Agents is the box's agent client (checks/agent.Client); nil where
 	// agent mode does not run, and agent checks then report so.
 	Agents AgentQuerier
+	// Backups is what backup jobs reported to their dead-man's switch
+	// (the store); nil where no daemon keeps pings, and backup checks
+	// then report so.
+	Backups BackupPings
 }
 
 // WithDefaults fills a nil Clock and Log.
