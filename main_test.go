@@ -153,7 +153,7 @@ func TestOnceTable(t *testing.T) {
 	ln.Close()
 	cfg := writeConfig(t, fmt.Sprintf("site: Acme\nchecks:\n  - {id: web, kind: http, target: %q}\n  - {id: dead, kind: tcp, target: %q, timeout: 2s}\n", up.URL, closed))
 	out, code := outpost(t, "once", "--config", cfg)
-	if code != 1 || !strings.Contains(out, "1 of 3 checks not ok") { // with the built-in outpost-clock
+	if code != 1 || !strings.Contains(out, "1 of 4 checks not ok") { // with the built-in outpost-clock and outpost-store
 		t.Fatalf("once: %d\n%s", code, out)
 	}
 	lines := strings.Split(out, "\n")

@@ -133,9 +133,9 @@ type Appliance struct {
 	uiMoved, statusMoved chan struct{}
 	// trapsMoved tells runTraps that traps.listen changed.
 	trapsMoved chan struct{}
-	certFP  string
-	cert    tls.Certificate
-	started time.Time
+	certFP     string
+	cert       tls.Certificate
+	started    time.Time
 	// startedMono is when Run started on the monotonic clock: uptime must
 	// not jump when NTP steps the wall clock.
 	startedMono time.Duration
@@ -214,7 +214,7 @@ func New(o Options) (*Appliance, error) {
 		return nil, fmt.Errorf("agent mode: %w", err)
 	}
 	a.snmp = snmp.NewPoller(o.Clock)
-	a.deps = checks.Deps{Clock: o.Clock, Log: o.Log, SNMP: a.snmp, Agents: a.agents, Backups: st}
+	a.deps = checks.Deps{Clock: o.Clock, Log: o.Log, SNMP: a.snmp, Agents: a.agents, Store: storeHealth{st}, Backups: st}
 	runner := healing.NewRunner(o.Clock, auditor{st})
 	runner.SetAgents(a.agents)
 	a.sched = scheduler.New(scheduler.Options{
@@ -253,7 +253,20 @@ func New(o Options) (*Appliance, error) {
 	// After the startup config is recorded: whether the box is still in
 	// factory state depends on it.
 	a.prov.LoadTrust()
+	// Both engines are loaded and the policies configured: settle what a
+	// crash between their commits left out of step.
+	if err := a.reconcileNotify(); err != nil {
+		a.log.Error("notifications not reconciled with incidents at start", "err", err)
+	}
 	return a, nil
+}
+
+// storeHealth is the store as the built-in store check reads it.
+type storeHealth struct{ s *store.Store }
+
+func (h storeHealth) StoreState() checks.StoreState {
+	st := h.s.Stats()
+	return checks.StoreState{Path: h.s.DB().Path(), Err: st.LastError, Full: st.Full, Pending: st.Pending, Dropped: st.Dropped, SinceCommit: st.SinceCommit}
 }
 
 // seedBlob remembers the file config last applied from disk. While the

@@ -2,6 +2,7 @@ package appliance
 
 import (
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -73,7 +74,36 @@ func (a *Appliance) onIncident(inc incidents.Incident, ev incidents.Event) {
 	}
 }
 
+// reconcileNotify settles the notification state against the incidents
+// as stored, once at start (notify.Engine.Reconcile): the two engines
+// commit apart, and a daemon killed between an incident's commit and its
+// notification's would otherwise never notify an incident it opened, or
+// remind forever about one it resolved.
+func (a *Appliance) reconcileNotify() error {
+	open, err := a.inc.List(true, 0)
+	if err != nil {
+		return fmt.Errorf("reconciling notifications: listing open incidents: %w", err)
+	}
+	ns := make([]notify.Incident, 0, len(open))
+	for _, inc := range open {
+		ns = append(ns, a.notifyIncident(inc))
+	}
+	return a.notify.Reconcile(ns, func(id uint64) (notify.Incident, bool, error) {
+		inc, err := a.inc.Get(id)
+		if errors.Is(err, incidents.ErrNotFound) {
+			return notify.Incident{}, false, nil
+		}
+		if err != nil {
+			return notify.Incident{}, false, err
+		}
+		return a.notifyIncident(inc), true, nil
+	})
+}
+
 func (a *Appliance) ackURL(id uint64) string {
+	if link, ok := a.relayAckLink(id); ok {
+		return link
+	}
 	cfg := notify.ConfigOf(a.Config())
 	if cfg.AckBaseURL == "" {
 		return ""

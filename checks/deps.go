@@ -31,6 +31,10 @@ type Deps struct {
 	// Agents is the box's agent client (checks/agent.Client); nil where
 	// agent mode does not run, and agent checks then report so.
 	Agents AgentQuerier
+	// Store reports the daemon's store (store.Store, through the
+	// wiring); nil where no daemon keeps one, and the store check then
+	// says so.
+	Store StoreHealth
 	// Backups is what backup jobs reported to their dead-man's switch
 	// (the store); nil where no daemon keeps pings, and backup checks
 	// then report so.

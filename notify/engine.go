@@ -113,7 +113,10 @@ type Options struct {
 
 // Engine runs the policies and the outbox.
 type Engine struct {
-	o      Options
+	o Options
+	// box is o.Outbox with what it could not write held in memory; the
+	// engine reaches the outbox only through it (o.Outbox is box).
+	box    *held
 	mu     sync.Mutex
 	states map[uint64]*state
 	wake   chan struct{}
@@ -154,6 +157,8 @@ func New(o Options) (*Engine, error) {
 		o.SendTimeout = time.Minute
 	}
 	e := &Engine{o: o, states: map[uint64]*state{}, wake: make(chan struct{}, 1), failing: map[string]*ChannelHealth{}, steps: clock.NewSteps(o.Clock)}
+	e.box = newHeld(o.Outbox, o.Log)
+	e.o.Outbox = e.box
 	docs, err := o.Outbox.LoadStates()
 	if err != nil {
 		return nil, fmt.Errorf("loading notification state: %w", err)
@@ -205,14 +210,95 @@ func (e *Engine) Opened(inc Incident) {
 	if _, dup := e.states[inc.ID]; dup {
 		return
 	}
+	if e.openLocked(inc) {
+		e.commitLocked(nil, []uint64{inc.ID}, nil)
+		e.poke()
+	}
+}
+
+// openLocked starts the state of a new incident under the first policy
+// that matches it, and reports whether one did.
+func (e *Engine) openLocked(inc Incident) bool {
 	for _, p := range e.o.Policies {
 		if p.Matches(inc) {
 			e.states[inc.ID] = &state{Inc: remembered(inc), Policy: p.Name, Thread: newID()}
-			e.commitLocked(nil, []uint64{inc.ID}, nil)
-			e.poke()
-			return
+			return true
 		}
 	}
+	return false
+}
+
+// Reconcile brings the saved notification state in line with the
+// incidents as their engine stored them, once at start, after both were
+// loaded and the policies configured. The two are committed apart, so a
+// crash between an incident's commit and notify's can leave them out of
+// step; this settles it, in one commit:
+//
+//   - an incident open now (open) that is neither in maintenance nor
+//     acknowledged and has no state is Opened: its first message was
+//     never queued;
+//   - an open one with a state is Updated (acknowledged meanwhile: its
+//     reminders stop);
+//   - a state whose incident is not open is Resolved when lookup finds
+//     the incident resolved (whoever was told hears it, and reminders
+//     stop), and dropped when there is no such incident (found false).
+//
+// An incident acknowledged before anyone was told has no state, by
+// design, and stays so. lookup errors leave that state as it is; the
+// first is returned.
+func (e *Engine) Reconcile(open []Incident, lookup func(id uint64) (inc Incident, found bool, err error)) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var items []Item
+	var save, del []uint64
+	isOpen := map[uint64]bool{}
+	for _, inc := range open {
+		isOpen[inc.ID] = true
+		st := e.states[inc.ID]
+		switch {
+		case st != nil:
+			if e.updateLocked(st, inc) {
+				save = append(save, inc.ID)
+			} else {
+				del = append(del, inc.ID)
+			}
+		case inc.InMaintenance || inc.Acked != nil || inc.State == incident.Acknowledged:
+		case e.openLocked(inc):
+			e.o.Log.Warn("incident was never notified (the daemon stopped before its notification was queued): notifying now", "incident", inc.ID, "check", inc.Check)
+			save = append(save, inc.ID)
+		}
+	}
+	ids := make([]uint64, 0, len(e.states))
+	for id := range e.states {
+		if !isOpen[id] {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	var first error
+	for _, id := range ids {
+		inc, found, err := lookup(id)
+		switch {
+		case err != nil:
+			e.o.Log.Error("reconciling notifications: reading incident", "incident", id, "err", err)
+			if first == nil {
+				first = fmt.Errorf("reconciling notifications: reading incident %d: %w", id, err)
+			}
+		case !found:
+			e.o.Log.Warn("notification state of an incident that does not exist: dropped", "incident", id)
+			del = append(del, id)
+		case inc.IsOpen():
+			// Open after all (it opened since open was read): its own
+			// events keep it current.
+		default:
+			e.o.Log.Warn("incident was resolved but its notifications were not told (the daemon stopped in between): sending its resolution now", "incident", id)
+			items = append(items, e.resolvedLocked(e.states[id], inc, 0)...)
+			del = append(del, id)
+		}
+	}
+	e.commitLocked(items, save, del)
+	e.poke()
+	return first
 }
 
 // Updated refreshes what messages say about the incident. An incident
@@ -225,6 +311,18 @@ func (e *Engine) Updated(inc Incident) {
 	if st == nil {
 		return
 	}
+	if e.updateLocked(st, inc) {
+		e.commitLocked(nil, []uint64{inc.ID}, nil)
+		e.poke() // HealingPending may have ended
+		return
+	}
+	e.commitLocked(nil, nil, []uint64{inc.ID}) // nobody told: nothing to resolve later
+}
+
+// updateLocked refreshes st from inc and reports whether st is still
+// needed: an incident acknowledged before anybody was told has nothing
+// left to notify, not even its resolution.
+func (e *Engine) updateLocked(st *state, inc Incident) bool {
 	if inc.Acked == nil {
 		inc.Acked = st.Inc.Acked // an update does not un-acknowledge
 	}
@@ -232,12 +330,7 @@ func (e *Engine) Updated(inc Incident) {
 	// when the clock steps (shiftLocked): an update does not reset it.
 	inc.Opened = st.Inc.Opened
 	st.Inc = remembered(inc)
-	if inc.Acked != nil && st.Fired == 0 {
-		e.commitLocked(nil, nil, []uint64{inc.ID}) // nobody told: nothing to resolve later
-		return
-	}
-	e.commitLocked(nil, []uint64{inc.ID}, nil)
-	e.poke() // HealingPending may have ended
+	return inc.Acked == nil || st.Fired > 0
 }
 
 // Acknowledged stops escalation and reminders. The incident's state is
@@ -271,6 +364,12 @@ func (e *Engine) Resolved(inc Incident, took time.Duration) {
 	if st == nil {
 		return
 	}
+	e.commitLocked(e.resolvedLocked(st, inc, took), nil, []uint64{inc.ID})
+}
+
+// resolvedLocked is Resolved's messages about st's incident; the caller
+// deletes st with them.
+func (e *Engine) resolvedLocked(st *state, inc Incident, took time.Duration) []Item {
 	if took <= 0 && inc.Resolved != nil {
 		took = inc.Resolved.Sub(inc.Opened)
 	}
@@ -292,7 +391,7 @@ func (e *Engine) Resolved(inc Incident, took time.Duration) {
 			items = e.itemsLocked(st, "self-healed", e.expandLocked(p.Steps[0].Channels, now), "self-healed after "+dur+", nobody needs to act: "+inc.Summary, now)
 		}
 	}
-	e.commitLocked(items, nil, []uint64{inc.ID})
+	return items
 }
 
 // itemsLocked makes one message per channel about st's incident.
@@ -314,7 +413,8 @@ func (e *Engine) itemsLocked(st *state, kind string, channels []string, summary 
 }
 
 // commitLocked queues items and saves (or deletes) states in one
-// transaction, then wakes the delivery loop.
+// transaction (or holds them in memory while the store cannot write),
+// then wakes the delivery loop.
 func (e *Engine) commitLocked(items []Item, save, del []uint64) {
 	docs := map[uint64][]byte{}
 	for _, id := range save {
@@ -329,9 +429,10 @@ func (e *Engine) commitLocked(items []Item, save, del []uint64) {
 	if len(items) == 0 && len(docs) == 0 {
 		return
 	}
-	if err := e.o.Outbox.Commit(items, docs); err != nil {
-		e.o.Log.Error("queueing notifications", "messages", len(items), "err", err)
-	}
+	// When the store cannot write, e.box holds items and states in
+	// memory (items are delivered from there) and logs why: neither is
+	// lost while the daemon runs.
+	e.box.Commit(items, docs)
 	if len(items) > 0 {
 		e.poke()
 	}
@@ -359,6 +460,7 @@ func firstDue(st *state, p Policy) time.Time {
 func (e *Engine) Tick() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.box.flush() // what the outbox could not write before (it logs why)
 	step, now := e.steps.Check()
 	if step != 0 {
 		e.shiftLocked(step)
@@ -440,9 +542,7 @@ func (e *Engine) shiftLocked(step time.Duration) {
 			h.Alerted = h.Alerted.Add(step)
 		}
 	}
-	if err := e.o.Outbox.Shift(step); err != nil {
-		e.o.Log.Error("moving queued notifications with the clock", "err", err)
-	}
+	e.box.Shift(step) // held in memory, and logged, when it cannot be written
 	e.commitLocked(nil, save, nil)
 }
 

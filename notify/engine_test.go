@@ -3,14 +3,20 @@ package notify_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -423,5 +429,237 @@ func TestStatesSavedBeforeTheSharedModel(t *testing.T) {
 	m := r.msgs[0]
 	if m.Kind != "reminder" || m.Incident != 1 || m.Status != "critical" || m.Severity != "critical" || m.Thread != "th1" || len(m.Healing) != 1 || m.Healing[0] != "restart service db: failed" || !m.Since.Equal(t0) {
 		t.Fatalf("reminder %+v", m)
+	}
+}
+
+// fullDisk is the store whose notification writes fail, while full is
+// set, as a full disk fails them. A real full disk fails small commits
+// only some of the time (bbolt reuses the pages the previous commit
+// freed), so this seam is switched by the test; the whole daemon on a
+// real full file system is appliance's TestStoreFullOpensIncident.
+type fullDisk struct {
+	*store.Store
+	full atomic.Bool
+}
+
+var errDiskFull = &os.PathError{Op: "write", Path: "o.db", Err: syscall.ENOSPC}
+
+func (d *fullDisk) NotifyCommit(states map[uint64][]byte, n int, encode func(int, uint64) []byte) error {
+	if d.full.Load() {
+		return errDiskFull
+	}
+	return d.Store.NotifyCommit(states, n, encode)
+}
+
+func (d *fullDisk) NotifyAttempt(seq uint64, doc, logDoc []byte) error {
+	if d.full.Load() {
+		return errDiskFull
+	}
+	return d.Store.NotifyAttempt(seq, doc, logDoc)
+}
+
+func (d *fullDisk) OutboxRewrite(fn func([]byte) []byte) error {
+	if d.full.Load() {
+		return errDiskFull
+	}
+	return d.Store.OutboxRewrite(fn)
+}
+
+// TestOutboxCannotWriteDeliversFromMemory: while the store cannot write,
+// a message whose outbox commit failed is still delivered, from memory,
+// once (its delivery is not recorded, and it is not sent again every
+// second), a failed attempt waits its backoff, reminders follow the
+// state, and a "resolved" never overtakes an "opened" still queued on
+// disk. Once the store writes again, the states and the delivery log are
+// saved and the outbox holds nothing delivered.
+func TestOutboxCannotWriteDeliversFromMemory(t *testing.T) {
+	r := newReceiver(t)
+	fc := clock.NewFake(t0)
+	disk := &fullDisk{Store: openStore(t, filepath.Join(t.TempDir(), "o.db"), fc)}
+	defer disk.Close()
+	var logs strings.Builder
+	e, err := notify.New(notify.Options{Outbox: notify.NewOutbox(disk), Clock: fc, Log: slog.New(slog.NewTextHandler(&logs, nil)),
+		Channels: channels(t, "  channels:\n    - {name: a, kind: webhook, options: {url: '"+r.srv.URL+"'}}\n"),
+		Policies: []notify.Policy{{Name: "p", Repeat: 10 * time.Minute, Steps: []notify.Step{{Channels: []string{"a"}}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	step := func(d time.Duration) {
+		fc.Advance(d)
+		e.Tick()
+		e.Deliver(context.Background())
+	}
+	inc := func(id uint64) notify.Incident {
+		return notify.Incident{Site: "Acme", Incident: incident.Incident{ID: id, Check: "db", Device: "db01", Severity: "critical", Opened: fc.Now(), Summary: "down"}}
+	}
+	disk.full.Store(true)
+	e.Opened(inc(1))
+	step(0)
+	for i := 0; i < 5; i++ {
+		step(time.Second)
+	}
+	if k := r.kinds(); k != "opened" {
+		t.Fatalf("while the outbox cannot be written: %q, want one opened message", k)
+	}
+	if !strings.Contains(logs.String(), "level=ERROR") || !strings.Contains(logs.String(), "no space left on device") {
+		t.Fatalf("the failing outbox was not logged as an error:\n%s", logs.String())
+	}
+	step(10 * time.Minute)
+	if k := r.kinds(); k != "opened,reminder" {
+		t.Fatalf("the reminder after 10m: %q", k)
+	}
+	// A failed attempt waits its backoff (at least a second), in memory.
+	r.mu.Lock()
+	r.status = 503
+	r.mu.Unlock()
+	step(10 * time.Minute)
+	step(500 * time.Millisecond)
+	if k := r.kinds(); k != "opened,reminder,reminder" {
+		t.Fatalf("a failed attempt was retried at once: %q", k)
+	}
+	r.mu.Lock()
+	r.status = 200
+	r.mu.Unlock()
+	step(15 * time.Second)
+	if k := r.kinds(); k != "opened,reminder,reminder,reminder" {
+		t.Fatalf("the retry after its backoff: %q", k)
+	}
+	// Space returns: what was held is written.
+	disk.full.Store(false)
+	step(time.Second)
+	if left, _ := notify.NewOutbox(disk.Store).Pending(); len(left) != 0 {
+		t.Fatalf("delivered messages left in the outbox: %+v", left)
+	}
+	states, _ := disk.NotifyStates()
+	var st struct {
+		Fired    int      `json:"fired"`
+		Notified []string `json:"notified"`
+	}
+	if json.Unmarshal(states[1], &st) != nil || st.Fired != 1 || len(st.Notified) != 1 {
+		t.Fatalf("state after the store came back: %s", states[1])
+	}
+	n := 0
+	disk.NotifyLogList(func([]byte) bool { n++; return true })
+	if n != 4 {
+		t.Fatalf("%d delivery log entries after the store came back, want 4 (opened, a reminder, a failed one, its retry)", n)
+	}
+	if !strings.Contains(logs.String(), "notification outbox written again") {
+		t.Fatalf("the recovery was not logged:\n%s", logs.String())
+	}
+
+	// Order: incident 2's opened is on disk, retrying; its resolved
+	// cannot be written and is held: it goes second.
+	r.mu.Lock()
+	r.status, r.msgs = 503, nil
+	r.mu.Unlock()
+	two := inc(2)
+	e.Opened(two)
+	step(0)
+	disk.full.Store(true)
+	two.State, two.Resolved = incident.Resolved, at(fc.Now())
+	e.Resolved(two, 0)
+	r.mu.Lock()
+	r.status = 200
+	r.mu.Unlock()
+	for i := 0; i < 12 && r.kinds() != "opened,opened,resolved"; i++ {
+		step(3 * time.Second)
+	}
+	if k := r.kinds(); k != "opened,opened,resolved" {
+		t.Fatalf("incident 2: %q, want its opened (failed once, then delivered) before its resolved", k)
+	}
+}
+
+// TestReconcileAtStart: the notification state saved by one run is
+// brought in line with the incidents as stored when the next run starts.
+// An open incident never notified is notified; one acknowledged before
+// anybody was told, or in maintenance, is not; one resolved while its
+// state still reminded gets its resolved message to whoever was told and
+// reminds no more; a state whose incident does not exist is dropped; an
+// open one acknowledged meanwhile stops reminding.
+func TestReconcileAtStart(t *testing.T) {
+	r := newReceiver(t)
+	fc := clock.NewFake(t0)
+	path := filepath.Join(t.TempDir(), "o.db")
+	st := openStore(t, path, fc)
+	defer st.Close()
+	chs := channels(t, "  channels:\n    - {name: a, kind: webhook, options: {url: '"+r.srv.URL+"'}}\n")
+	pol := []notify.Policy{{Name: "p", Repeat: 10 * time.Minute, Steps: []notify.Step{{Channels: []string{"a"}}}}}
+	start := func() *notify.Engine {
+		e, err := notify.New(notify.Options{Outbox: notify.NewOutbox(st), Clock: fc, Log: quiet, Channels: chs, Policies: pol})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	inc := func(id uint64, check string) notify.Incident {
+		return notify.Incident{Site: "Acme", Incident: incident.Incident{ID: id, Check: check, Device: "d", Severity: "critical", State: incident.Open, Opened: t0, Summary: check + " down"}}
+	}
+	// The first run told everybody about 3, 4 and 6.
+	first := start()
+	for _, id := range []uint64{3, 4, 6} {
+		first.Opened(inc(id, fmt.Sprint("c", id)))
+	}
+	first.Tick()
+	first.Deliver(context.Background())
+	if k := r.kinds(); k != "opened,opened,opened" {
+		t.Fatalf("first run: %q", k)
+	}
+	r.mu.Lock()
+	r.msgs = nil
+	r.mu.Unlock()
+	// What the incident engine stored before the kill.
+	acked := at(t0.Add(time.Minute))
+	one, two, five, six := inc(1, "c1"), inc(2, "c2"), inc(5, "c5"), inc(6, "c6")
+	two.State, two.Acked, two.AckedBy = incident.Acknowledged, acked, "ann"
+	five.InMaintenance = true
+	six.State, six.Acked, six.AckedBy = incident.Acknowledged, acked, "ann"
+	three := inc(3, "c3")
+	three.State, three.Resolved, three.Resolution = incident.Resolved, at(t0.Add(2*time.Minute)), incident.ResolvedByItself
+	stored := map[uint64]notify.Incident{3: three}
+	fc.Advance(5 * time.Minute)
+	e := start()
+	err := e.Reconcile([]notify.Incident{one, two, five, six}, func(id uint64) (notify.Incident, bool, error) {
+		i, ok := stored[id]
+		return i, ok, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Tick()
+	e.Deliver(context.Background())
+	got := map[uint64]string{}
+	r.mu.Lock()
+	for _, m := range r.msgs {
+		got[m.Incident] += m.Kind
+		if m.Kind == "resolved" && !strings.Contains(m.Summary, "resolved after 2m0s (recovered)") {
+			t.Errorf("resolved message says %q", m.Summary)
+		}
+	}
+	r.mu.Unlock()
+	if len(got) != 2 || got[1] != "opened" || got[3] != "resolved" {
+		t.Fatalf("after reconciling: %v, want incident 1 opened and 3 resolved", got)
+	}
+	states, _ := st.NotifyStates()
+	if _, ok := states[4]; ok || states[3] != nil || states[1] == nil || states[6] == nil || states[2] != nil || states[5] != nil {
+		t.Fatalf("states after reconciling: %v", slices.Sorted(maps.Keys(states)))
+	}
+	// Nothing reminds about 3 (resolved) or 6 (acknowledged); 1 does.
+	r.mu.Lock()
+	r.msgs = nil
+	r.mu.Unlock()
+	for i := 0; i < 3; i++ {
+		fc.Advance(10 * time.Minute)
+		e.Tick()
+		e.Deliver(context.Background())
+	}
+	if k := r.kinds(); k != "reminder,reminder,reminder" {
+		t.Fatalf("reminders after reconciling: %q, want three for incident 1 only", k)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, m := range r.msgs {
+		if m.Incident != 1 {
+			t.Fatalf("a reminder for incident %d", m.Incident)
+		}
 	}
 }

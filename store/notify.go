@@ -92,15 +92,19 @@ func (s *Store) OutboxRewrite(fn func(doc []byte) []byte) error {
 
 // NotifyAttempt logs a delivery attempt and, in the same transaction,
 // replaces queued message seq with doc, or removes it when doc is nil.
-// Log entries older than NotifyLogRetention go at the same time.
+// Seq 0 is no queued message (one delivered from memory while the outbox
+// could not be written): only the log entry is written. Log entries
+// older than NotifyLogRetention go at the same time.
 func (s *Store) NotifyAttempt(seq uint64, doc, logDoc []byte) error {
 	now := s.o.Clock.Now()
 	return s.db.Update(func(tx *bolt.Tx) error {
 		ob := tx.Bucket(bucketOutbox)
 		var err error
-		if doc == nil {
+		switch {
+		case seq == 0:
+		case doc == nil:
 			err = ob.Delete(u64Key(seq))
-		} else {
+		default:
 			err = ob.Put(u64Key(seq), doc)
 		}
 		if err != nil {

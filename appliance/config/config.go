@@ -143,8 +143,9 @@ type Check struct {
 	// Remediations run in order when this check's incident opens.
 	Remediations []yaml.Node `yaml:"remediations"`
 
-	// Builtin marks a check Outpost adds itself (BuiltinClockCheck): it
-	// is not in the file, so it cannot be edited or deleted there.
+	// Builtin marks a check Outpost adds itself (BuiltinClockCheck,
+	// BuiltinStoreCheck): it is not in the file, so it cannot be edited
+	// or deleted there.
 	Builtin bool `yaml:"-"`
 
 	line int
@@ -157,6 +158,13 @@ type Check struct {
 // bundle expiry and every timestamp, but nothing is down. A config that
 // declares its own clock check (to ask an NTP server, say) replaces it.
 const BuiltinClockCheck = "outpost-clock"
+
+// BuiltinStoreCheck is the id of the check Outpost adds to watch its own
+// store (kind store) when the config has no check of that kind: critical
+// when commits fail (a full or failing disk) or stall, so a store that
+// cannot write opens an incident and notifies like any outage. A config
+// may declare its own (another interval, say) in its place.
+const BuiltinStoreCheck = "outpost-store"
 
 //go:embed default.yaml
 var defaultYAML []byte
@@ -280,13 +288,19 @@ func (c *Config) applyDefaults() {
 }
 
 func (c *Config) addBuiltinChecks() {
+	c.addBuiltin(Check{ID: BuiltinClockCheck, Kind: "clock", Interval: time.Minute, Labels: checks.Labels{Severity: checks.SeverityWarning}})
+	c.addBuiltin(Check{ID: BuiltinStoreCheck, Kind: "store", Interval: 30 * time.Second, Labels: checks.Labels{Severity: checks.SeverityCritical}})
+}
+
+// addBuiltin adds b unless the config declares a check of its kind or id.
+func (c *Config) addBuiltin(b Check) {
 	for _, ch := range c.Checks {
-		if ch.Kind == "clock" || ch.ID == BuiltinClockCheck {
+		if ch.Kind == b.Kind || ch.ID == b.ID {
 			return
 		}
 	}
-	c.Checks = append(c.Checks, Check{ID: BuiltinClockCheck, Kind: "clock", Interval: time.Minute,
-		Labels: checks.Labels{Severity: checks.SeverityWarning}, Builtin: true, path: "checks (built in)"})
+	b.Builtin, b.path = true, "checks (built in)"
+	c.Checks = append(c.Checks, b)
 }
 
 var idRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$`)

@@ -56,7 +56,18 @@ type Engine struct {
 	cancel  context.CancelFunc
 	// steps watches the wall clock for steps (nowLocked).
 	steps *clock.Steps
+	// unsaved are incidents whose last write failed (the store cannot
+	// write: a full or failing disk). They live on in memory, are listed
+	// and notified like any, and are written again every saveRetry until
+	// the store takes them. maxID is the highest incident number given
+	// out, so numbers made while the store cannot count are never reused.
+	unsaved map[uint64]*Incident
+	maxID   uint64
+	retryAt time.Duration // monotonic
 }
+
+// saveRetry is how often incidents the store refused are written again.
+const saveRetry = 5 * time.Second
 
 type checkState struct {
 	spec       checks.Spec
@@ -86,7 +97,7 @@ func New(o Options) *Engine {
 		o.OnChange = func(Incident, Event) {}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Engine{o: o, checks: map[string]*checkState{}, open: map[uint64]*Incident{}, ctx: ctx, cancel: cancel, steps: clock.NewSteps(o.Clock)}
+	return &Engine{o: o, checks: map[string]*checkState{}, open: map[uint64]*Incident{}, ctx: ctx, cancel: cancel, steps: clock.NewSteps(o.Clock), unsaved: map[uint64]*Incident{}}
 }
 
 // Configure applies a config: per-check rules and remediations. Open
@@ -131,6 +142,16 @@ func (e *Engine) Configure(cfg *config.Config) error {
 			}
 			return true
 		})
+		if err == nil {
+			// Newest first: the first is the highest number.
+			err = e.o.Store.ListIncidents(false, func(doc []byte) bool {
+				var inc Incident
+				if json.Unmarshal(doc, &inc) == nil {
+					e.maxID = max(e.maxID, inc.ID)
+				}
+				return false
+			})
+		}
 		if err != nil {
 			return fmt.Errorf("loading open incidents: %w", err)
 		}
@@ -219,6 +240,7 @@ func (e *Engine) Observe(spec checks.Spec, r checks.Result) {
 		return
 	}
 	now := e.nowLocked(&notes)
+	e.retrySavesLocked()
 	st.history = append(st.history, r.Status)
 	if len(st.history) > 21 {
 		st.history = st.history[len(st.history)-21:]
@@ -351,10 +373,7 @@ func (e *Engine) inMaintenanceLocked(sp checks.Spec, now time.Time) string {
 }
 
 func (e *Engine) openLocked(st *checkState, r checks.Result, now time.Time, summary string, notes *[]pending) *Incident {
-	id, err := e.o.Store.NextIncidentID()
-	if err != nil {
-		e.o.Log.Error("incident id", "err", err)
-	}
+	id := e.nextIDLocked(st.spec.ID)
 	sp := st.spec
 	inc := &Incident{ID: id, Check: sp.ID, Kind: sp.Kind, Device: sp.Labels.Device, Group: sp.Labels.Group, Severity: sp.Labels.Severity, Status: r.Status, State: Open, Summary: summary, Opened: now, Flapping: st.flapping}
 	text := fmt.Sprintf("%s %s after %d failed runs: %s", sp.ID, r.Status, st.fails, r.Detail)
@@ -372,26 +391,67 @@ func (e *Engine) openLocked(st *checkState, r checks.Result, now time.Time, summ
 	return inc
 }
 
+// nextIDLocked gives a new incident its number: the store's, or while
+// the store cannot write, the next after the highest given out (the
+// store's count then lags, and numbers it gives again are skipped).
+func (e *Engine) nextIDLocked(check string) uint64 {
+	id, err := e.o.Store.NextIncidentID()
+	if err != nil {
+		id = e.maxID + 1
+		e.o.Log.Error("numbering incident: the store cannot write; numbered in memory", "check", check, "id", id, "err", err)
+	}
+	id = max(id, e.maxID+1)
+	e.maxID = id
+	return id
+}
+
 // addLocked appends an event and stores the incident.
 func (e *Engine) addLocked(inc *Incident, ev Event) Event {
 	inc.Timeline = append(inc.Timeline, ev)
+	e.saveLocked(inc)
+	return ev
+}
+
+// saveLocked writes inc. When the store refuses, inc is kept in unsaved
+// (and logged once) until a later write succeeds.
+func (e *Engine) saveLocked(inc *Incident) error {
 	doc, _ := json.Marshal(inc)
 	if err := e.o.Store.PutIncident(inc.ID, inc.IsOpen(), doc); err != nil {
-		e.o.Log.Error("storing incident", "id", inc.ID, "err", err)
+		if e.unsaved[inc.ID] == nil {
+			e.o.Log.Error("storing incident: the store cannot write; kept in memory and written when it can", "id", inc.ID, "check", inc.Check, "err", err)
+		}
+		e.unsaved[inc.ID] = inc
+		return err
 	}
-	return ev
+	if e.unsaved[inc.ID] != nil {
+		delete(e.unsaved, inc.ID)
+		e.o.Log.Info("incident stored again after the store could not write", "id", inc.ID, "check", inc.Check)
+	}
+	return nil
+}
+
+// retrySavesLocked writes the incidents the store refused, at most every
+// saveRetry, oldest first, stopping at the first refusal.
+func (e *Engine) retrySavesLocked() {
+	if len(e.unsaved) == 0 || e.o.Clock.Mono() < e.retryAt {
+		return
+	}
+	e.retryAt = e.o.Clock.Mono() + saveRetry
+	ids := make([]uint64, 0, len(e.unsaved))
+	for id := range e.unsaved {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	for _, id := range ids {
+		if e.saveLocked(e.unsaved[id]) != nil {
+			return
+		}
+	}
 }
 
 func (e *Engine) resolveLocked(inc *Incident, now time.Time, how, by, text string, notes *[]pending) {
 	if !inc.IsOpen() {
 		return
-	}
-	if how == incident.ResolvedByItself {
-		for _, ev := range inc.Timeline {
-			if ev.Kind == Healing && ev.OK != nil && *ev.OK {
-				how = incident.SelfHealed
-			}
-		}
 	}
 	inc.State, inc.Resolution = Resolved, how
 	t := now
@@ -485,10 +545,17 @@ func (e *Engine) heal(st *checkState, id uint64) {
 		}
 		last = res
 		if res.Status == checks.OK {
+			// Self-healed means ours did it: the action succeeded and the
+			// re-check after it passed. After a failed action the check
+			// came back by itself, and the incident says so.
+			how, by, text := incident.SelfHealed, "auto", "healed by "+entry.Action+", re-check ok: "+res.Detail
+			if !ok {
+				how, by, text = incident.ResolvedByItself, "", "recovered by itself ("+entry.Action+" failed), re-check ok: "+res.Detail
+			}
 			notes = nil
 			e.mu.Lock()
 			if inc := e.open[id]; inc != nil {
-				e.resolveLocked(inc, e.nowLocked(&notes), incident.SelfHealed, "auto", "healed by "+entry.Action+", re-check ok: "+res.Detail, &notes)
+				e.resolveLocked(inc, e.nowLocked(&notes), how, by, text, &notes)
 			}
 			e.mu.Unlock()
 			e.flush(notes)
@@ -582,6 +649,9 @@ func (e *Engine) get(id uint64) (*Incident, error) {
 	if inc := e.open[id]; inc != nil {
 		return inc, nil
 	}
+	if inc := e.unsaved[id]; inc != nil {
+		return inc, nil
+	}
 	doc, ok, err := e.o.Store.GetIncident(id)
 	if err != nil {
 		return nil, err
@@ -608,17 +678,46 @@ func (e *Engine) Get(id uint64) (Incident, error) {
 }
 
 // List returns incidents newest first (open ones only if openOnly), at
-// most limit.
+// most limit. The engine's own copies win over the store's: open
+// incidents, and those the store could not take, are listed as they are
+// now, stored or not.
 func (e *Engine) List(openOnly bool, limit int) ([]Incident, error) {
+	e.mu.Lock()
+	mem := make(map[uint64]Incident, len(e.open)+len(e.unsaved))
+	for id, inc := range e.unsaved {
+		mem[id] = inc.Clone()
+	}
+	for id, inc := range e.open {
+		mem[id] = inc.Clone()
+	}
+	e.mu.Unlock()
+	want := limit
+	if want > 0 {
+		want += len(mem) // the store may list some that memory drops
+	}
 	var out []Incident
 	err := e.o.Store.ListIncidents(openOnly, func(doc []byte) bool {
 		var inc Incident
 		if json.Unmarshal(doc, &inc) == nil {
+			if m, ok := mem[inc.ID]; ok {
+				inc = m
+				delete(mem, inc.ID)
+			}
+			if !openOnly || inc.IsOpen() {
+				out = append(out, inc)
+			}
+		}
+		return want <= 0 || len(out) < want
+	})
+	for _, inc := range mem {
+		if !openOnly || inc.IsOpen() {
 			out = append(out, inc)
 		}
-		return limit <= 0 || len(out) < limit
-	})
+	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].ID > out[j].ID })
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
 	return out, err
 }
 

@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -540,5 +542,162 @@ func TestClockStepsKeepIncidentDurations(t *testing.T) {
 		if got.Timeline[i].Time.Before(got.Timeline[i-1].Time) {
 			t.Fatalf("timeline out of order after the steps: %+v", got.Timeline)
 		}
+	}
+}
+
+// TestSelfHealedOnlyWhenOurActionWorked: "self-healed" means an action of
+// ours succeeded and the re-check after it passed. A check that comes
+// back after its only action failed, or that recovers later on its own
+// after an action whose re-check still failed, is "recovered".
+func TestSelfHealedOnlyWhenOurActionWorked(t *testing.T) {
+	dir := t.TempDir()
+	y := fmt.Sprintf(`site: s
+healing: {allow_commands: [[%s, count, "*"]]}
+checks:
+  - id: app
+    kind: tcp
+    target: 127.0.0.1:1
+    remediations:
+      - {action: command, command: [%s, count, %s]}
+  - id: db
+    kind: tcp
+    target: 127.0.0.1:2
+    remediations:
+      - {action: command, command: [%s, count, %s]}
+`, flakyBin, flakyBin, filepath.Join(dir, "no-such-dir", "count"), flakyBin, filepath.Join(dir, "count"))
+	h := newHarness(t, y, "")
+	resolved := func(check string) incidents.Incident {
+		t.Helper()
+		for _, inc := range h.list(false) {
+			if inc.Check == check && !inc.IsOpen() {
+				return inc
+			}
+		}
+		t.Fatalf("no resolved %s incident: %+v", check, h.list(false))
+		return incidents.Incident{}
+	}
+	// app: the action fails (its counter file cannot be created), and the
+	// re-check after it finds the service up again.
+	h.mu.Lock()
+	h.recheck = O
+	h.mu.Unlock()
+	h.feed("app", C, C)
+	h.waitHealing()
+	app := resolved("app")
+	if app.Resolution != "recovered" || app.SelfHealed() {
+		t.Fatalf("app healed by a failed action: resolution %q, timeline %+v", app.Resolution, app.Timeline)
+	}
+	if tl := app.Timeline; tl[1].Kind != incidents.Healing || tl[1].OK == nil || *tl[1].OK ||
+		!strings.Contains(tl[len(tl)-1].Text, "recovered by itself") || tl[len(tl)-1].By != "" {
+		t.Fatalf("app timeline: %+v", app.Timeline)
+	}
+	// db: the action works but the re-check still fails; healing is
+	// exhausted, and two ok results later the check is up by itself.
+	h.mu.Lock()
+	h.recheck = C
+	h.mu.Unlock()
+	h.feed("db", C, C)
+	h.waitHealing()
+	h.feed("db", O, O)
+	db := resolved("db")
+	if db.Resolution != "recovered" || db.SelfHealed() {
+		t.Fatalf("db self-healed after its re-check failed: resolution %q, timeline %+v", db.Resolution, db.Timeline)
+	}
+	if tl := db.Timeline; tl[1].Kind != incidents.Healing || tl[1].OK == nil || !*tl[1].OK {
+		t.Fatalf("db's action did not succeed: %+v", db.Timeline)
+	}
+}
+
+// refusingStore is the store whose incident writes fail, while refuse is
+// set, as a full disk fails them. A real full disk fails small commits
+// only some of the time (bbolt reuses freed pages), so this seam is
+// switched by the test; the whole daemon on a real full file system is
+// appliance's TestStoreFullOpensIncident.
+type refusingStore struct {
+	*store.Store
+	refuse atomic.Bool
+}
+
+var errDiskFull = &os.PathError{Op: "write", Path: "o.db", Err: syscall.ENOSPC}
+
+func (s *refusingStore) NextIncidentID() (uint64, error) {
+	if s.refuse.Load() {
+		return 0, errDiskFull
+	}
+	return s.Store.NextIncidentID()
+}
+
+func (s *refusingStore) PutIncident(id uint64, open bool, doc []byte) error {
+	if s.refuse.Load() {
+		return errDiskFull
+	}
+	return s.Store.PutIncident(id, open, doc)
+}
+
+// TestStoreCannotWriteKeepsIncidents: while the store refuses writes, an
+// incident still opens (numbered in memory), is listed, told to the
+// subscriber, acknowledged and resolved; once the store writes again it
+// is stored as it ended, and the next incident does not reuse its number
+// although the store's own count never moved.
+func TestStoreCannotWriteKeepsIncidents(t *testing.T) {
+	h := newHarness(t, "site: s\nchecks:\n  - {id: web, kind: tcp, target: '127.0.0.1:1'}\n", "")
+	rs := &refusingStore{Store: h.st}
+	var logs strings.Builder
+	h.eng = incidents.New(incidents.Options{Store: rs, Clock: h.clock, Log: slog.New(slog.NewTextHandler(&logs, nil)),
+		OnChange: func(inc incidents.Incident, ev incidents.Event) {
+			h.mu.Lock()
+			h.events = append(h.events, ev)
+			h.mu.Unlock()
+		}})
+	if err := h.eng.Configure(h.cfg); err != nil {
+		t.Fatal(err)
+	}
+	rs.refuse.Store(true)
+	h.feed("web", C, C)
+	open := h.list(true)
+	if len(open) != 1 || open[0].ID != 1 || open[0].Check != "web" {
+		t.Fatalf("open incidents while the store refuses writes: %+v", open)
+	}
+	if _, ok, _ := h.st.GetIncident(1); ok {
+		t.Fatal("the refusing store has the incident")
+	}
+	if !strings.Contains(logs.String(), "level=ERROR") || !strings.Contains(logs.String(), "kept in memory") {
+		t.Fatalf("not logged as an error:\n%s", logs.String())
+	}
+	if _, err := h.eng.Acknowledge(1, "ann", "on it"); err != nil {
+		t.Fatal(err)
+	}
+	h.feed("web", O, O)
+	if got, err := h.eng.Get(1); err != nil || got.IsOpen() || got.AckedBy != "ann" {
+		t.Fatalf("incident 1 while unsaved: %+v %v", got, err)
+	}
+	if all, open := h.list(false), h.list(true); len(all) != 1 || all[0].IsOpen() || len(open) != 0 {
+		t.Fatalf("listed while unsaved: all %+v, open %+v", all, open)
+	}
+	var kinds []string
+	h.mu.Lock()
+	for _, ev := range h.events {
+		kinds = append(kinds, string(ev.Kind))
+	}
+	h.mu.Unlock()
+	if strings.Join(kinds, ",") != "detected,escalated,acknowledged,resolved" {
+		t.Fatalf("the subscriber was told %v", kinds)
+	}
+	// The store writes again: the next result writes incident 1 as it
+	// ended, and the next incident is number 2.
+	rs.refuse.Store(false)
+	h.feed("web", O)
+	doc, ok, err := h.st.GetIncident(1)
+	var saved incidents.Incident
+	if err != nil || !ok || json.Unmarshal(doc, &saved) != nil || saved.IsOpen() || saved.AckedBy != "ann" {
+		t.Fatalf("incident 1 after the store came back: %s %v %v", doc, ok, err)
+	}
+	h.feed("web", C, C)
+	open = h.list(true)
+	if len(open) != 1 || open[0].ID != 2 {
+		t.Fatalf("the next incident: %+v, want number 2", open)
+	}
+	if !strings.Contains(logs.String(), "incident stored again") {
+		t.Fatalf("the recovery was not logged:\n%s", logs.String())
 	}
 }

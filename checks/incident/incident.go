@@ -88,7 +88,8 @@ type Event struct {
 // IsOpen reports whether the incident is not resolved.
 func (i *Incident) IsOpen() bool { return i.State != Resolved }
 
-// SelfHealed reports whether a remediation fixed it.
+// SelfHealed reports whether one of Outpost's remediations fixed it (see
+// the SelfHealed resolution).
 func (i *Incident) SelfHealed() bool { return i.Resolution == SelfHealed }
 
 // HealingTried lists what self-healing tried, one line per attempt (the
@@ -132,8 +133,9 @@ func cloneTime(t *time.Time) *time.Time {
 const (
 	// ResolvedByItself: the check recovered without anyone acting.
 	ResolvedByItself = "recovered"
-	// SelfHealed: a remediation ran and the re-check (or the next
-	// results) came back ok.
+	// SelfHealed: an automatic remediation succeeded and the re-check
+	// right after it passed. A check that recovers after a failed action,
+	// or later on its own, is ResolvedByItself.
 	SelfHealed = "self-healed"
 	// ByTechnician: someone resolved it by hand.
 	ByTechnician = "technician"
