@@ -322,9 +322,9 @@ checks:
 		t.Fatalf("incidents --open:\n%s", out)
 	}
 	// Wait for healing to finish (one attempt, then escalation).
-	waitFor(t, "incident 1 to be escalated", patience, func() string {
+	waitFor(t, "incident 1 to be handed to a technician", patience, func() string {
 		out, _ = outpost(t, "incident", "show", "1", "--data", data)
-		if !strings.Contains(out, "escalated") {
+		if !strings.Contains(out, "technician") {
 			return "incident show 1:\n" + out
 		}
 		return ""

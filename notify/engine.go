@@ -499,13 +499,19 @@ func (e *Engine) Tick() {
 				save = append(save, b.Inc.ID)
 			}
 		}
+		// A reminder due now goes to everyone reached so far, even on
+		// the tick a later step escalates: an escalation tells new
+		// people and must not silence the earlier ones.
+		r := p.RepeatFor(st.Inc.Severity)
+		remind := r > 0 && len(st.Targets) > 0 && !now.Before(st.LastSent.Add(r))
+		earlier := st.Targets
 		changed := false
 		for st.Fired < len(p.Steps) && !now.Before(st.Inc.Opened.Add(p.Steps[st.Fired].After)) {
 			items = append(items, e.fireLocked(st, p, st.Fired, now)...)
 			changed = true
 		}
-		if r := p.RepeatFor(st.Inc.Severity); !changed && r > 0 && len(st.Targets) > 0 && !now.Before(st.LastSent.Add(r)) {
-			chs := e.expandLocked(st.Targets, now)
+		if remind {
+			chs := e.expandLocked(earlier, now)
 			items = append(items, e.tagged(st, p, e.itemsLocked(st, "reminder", chs, st.Inc.Summary, now))...)
 			st.Notified = union(st.Notified, chs)
 			st.LastSent = now
@@ -547,19 +553,36 @@ func (e *Engine) shiftLocked(step time.Duration) {
 }
 
 // fireLocked runs step i of st's policy.
+//
+// A later step is an escalation only for the people it reaches anew:
+// channels already told get their reminders on the usual cadence
+// instead, and a step that reaches nobody new sends nothing. Only the
+// first step sets when the next reminder is due; an escalation leaves the
+// earlier recipients' reminders where they were.
 func (e *Engine) fireLocked(st *state, p Policy, i int, now time.Time) []Item {
-	kind := "opened"
-	if i > 0 {
-		kind = "escalated"
-	}
 	chs := e.expandLocked(p.Steps[i].Channels, now)
 	if len(chs) == 0 {
 		e.o.Log.Error("escalation step reaches nobody", "policy", p.Name, "step", i, "incident", st.Inc.ID)
 	}
 	st.Targets = union(st.Targets, p.Steps[i].Channels)
-	st.Notified = union(st.Notified, chs)
 	st.Fired = i + 1
-	st.LastSent = now
+	kind := "opened"
+	if i > 0 {
+		kind = "escalated"
+		var fresh []string
+		for _, c := range chs {
+			if !slices.Contains(st.Notified, c) {
+				fresh = append(fresh, c)
+			}
+		}
+		chs = fresh
+	} else {
+		st.LastSent = now
+	}
+	st.Notified = union(st.Notified, chs)
+	if len(chs) == 0 {
+		return nil
+	}
 	return e.tagged(st, p, e.itemsLocked(st, kind, chs, st.Inc.Summary, now))
 }
 

@@ -127,28 +127,28 @@ func TestEscalationTimeline(t *testing.T) {
 	if oncall.kinds() != "opened,reminder" {
 		t.Fatalf("after 15 min: %q", oncall.kinds())
 	}
-	step(15 * time.Minute) // 30 min: escalate
-	if senior.kinds() != "escalated" {
-		t.Fatalf("after 30 min senior: %q", senior.kinds())
+	step(15 * time.Minute) // 30 min: escalate, and oncall's reminder is due too
+	if senior.kinds() != "escalated" || oncall.kinds() != "opened,reminder,reminder" {
+		t.Fatalf("after 30 min: oncall %q senior %q", oncall.kinds(), senior.kinds())
 	}
 	step(15 * time.Minute) // 45 min: a reminder to both
-	if oncall.kinds() != "opened,reminder,reminder" || senior.kinds() != "escalated,reminder" {
+	if oncall.kinds() != "opened,reminder,reminder,reminder" || senior.kinds() != "escalated,reminder" {
 		t.Fatalf("after 45 min: %q / %q", oncall.kinds(), senior.kinds())
 	}
 	e.Acknowledged(7)
 	step(time.Hour)
-	if oncall.kinds() != "opened,reminder,reminder" || senior.kinds() != "escalated,reminder" {
+	if oncall.kinds() != "opened,reminder,reminder,reminder" || senior.kinds() != "escalated,reminder" {
 		t.Fatalf("reminders went on after ack: %q / %q", oncall.kinds(), senior.kinds())
 	}
 	// Resolved after the ack still reaches everybody who was notified.
 	inc.Resolution = "by technician"
 	e.Resolved(inc, 42*time.Minute)
 	step(0)
-	if oncall.kinds() != "opened,reminder,reminder,resolved" || senior.kinds() != "escalated,reminder,resolved" {
+	if oncall.kinds() != "opened,reminder,reminder,reminder,resolved" || senior.kinds() != "escalated,reminder,resolved" {
 		t.Fatalf("resolved: %q / %q", oncall.kinds(), senior.kinds())
 	}
 	step(2 * time.Hour)
-	if oncall.kinds() != "opened,reminder,reminder,resolved" {
+	if oncall.kinds() != "opened,reminder,reminder,reminder,resolved" {
 		t.Fatalf("messages after resolve: %q", oncall.kinds())
 	}
 	oncall.mu.Lock()
@@ -178,7 +178,7 @@ func TestEscalationTimeline(t *testing.T) {
 	}
 	sentMu.Lock()
 	defer sentMu.Unlock()
-	if len(sent) != 7 || !strings.Contains(sent[0], "opened message sent to oncall (127.0.0.1:") {
+	if len(sent) != 8 || !strings.Contains(sent[0], "opened message sent to oncall (127.0.0.1:") {
 		t.Fatalf("timeline callbacks %v", sent)
 	}
 }

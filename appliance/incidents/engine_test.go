@@ -430,7 +430,7 @@ checks:
 	for _, ev := range got.Timeline {
 		kinds2 = append(kinds2, string(ev.Kind))
 	}
-	if got.State != incidents.Resolved || strings.Join(kinds2, ",") != "detected,escalated,acknowledged,note,resolved" {
+	if got.State != incidents.Resolved || strings.Join(kinds2, ",") != "detected,technician,acknowledged,note,resolved" {
 		t.Fatalf("db after restart: %s %v", got.State, kinds2)
 	}
 }
@@ -680,7 +680,7 @@ func TestStoreCannotWriteKeepsIncidents(t *testing.T) {
 		kinds = append(kinds, string(ev.Kind))
 	}
 	h.mu.Unlock()
-	if strings.Join(kinds, ",") != "detected,escalated,acknowledged,resolved" {
+	if strings.Join(kinds, ",") != "detected,technician,acknowledged,resolved" {
 		t.Fatalf("the subscriber was told %v", kinds)
 	}
 	// The store writes again: the next result writes incident 1 as it

@@ -111,7 +111,7 @@ checks:
 	for _, ev := range inc.Timeline {
 		kinds = append(kinds, string(ev.Kind)+":"+ev.By)
 	}
-	if got := strings.Join(kinds, ","); got != "detected:,escalated:,acknowledged:alice,note:alice,resolved:alice" {
+	if got := strings.Join(kinds, ","); got != "detected:,technician:,acknowledged:alice,note:alice,resolved:alice" {
 		t.Fatalf("timeline %s", got)
 	}
 

@@ -68,11 +68,15 @@ const (
 	Updated     EventKind = "updated"
 	Unreachable EventKind = "unreachable"
 	Healing     EventKind = "healing"
-	Escalation  EventKind = "escalated"
-	Notified    EventKind = "notified"
-	Ack         EventKind = "acknowledged"
-	Note        EventKind = "note"
-	Resolve     EventKind = "resolved"
+	// Escalation: healing could not fix it, or has nothing to try; a
+	// technician is needed. ("escalated" is what notifications say when a
+	// policy step reaches new people; timelines written before kept that
+	// word here.)
+	Escalation EventKind = "technician"
+	Notified   EventKind = "notified"
+	Ack        EventKind = "acknowledged"
+	Note       EventKind = "note"
+	Resolve    EventKind = "resolved"
 )
 
 // Event is one timeline entry.
