@@ -61,7 +61,7 @@ func (a *Appliance) onIncident(inc incidents.Incident, ev incidents.Event) {
 		a.notify.Opened(n)
 	case incidents.Ack:
 		a.notify.Updated(n)
-		a.notify.Acknowledged(inc.ID)
+		a.notify.Acknowledged(inc.ID, ev.By, ev.Text)
 	case incidents.Resolve:
 		took := time.Duration(0)
 		if inc.Resolved != nil {

@@ -129,6 +129,8 @@ func emailSubject(m Message) string {
 		return "Re: " + stem + ": RESOLVED"
 	case "self-healed":
 		return "Re: " + stem + ": SELF-HEALED"
+	case "acknowledged":
+		return "Re: " + stem + ": " + strings.Replace(m.Summary, "acknowledged", "ACKNOWLEDGED", 1)
 	}
 	return "Re: " + stem + ": " + m.Kind
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -335,22 +336,34 @@ func (e *Engine) updateLocked(st *state, inc Incident) bool {
 
 // Acknowledged stops escalation and reminders. The incident's state is
 // kept so that its resolved message still reaches everybody notified.
-func (e *Engine) Acknowledged(id uint64) {
+//
+// Everybody notified so far hears who took it, once, as on-call tools
+// do ("acknowledged by alice: on my way"), so the others stand down.
+// text is the acknowledgement as the timeline has it ("acknowledged",
+// "acknowledged: on my way").
+func (e *Engine) Acknowledged(id uint64, by, text string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	st := e.states[id]
 	if st == nil {
 		return
 	}
+	now := e.o.Clock.Now()
 	if st.Inc.Acked == nil {
-		now := e.o.Clock.Now()
 		st.Inc.Acked = &now
 	}
 	if st.Fired == 0 {
 		e.commitLocked(nil, nil, []uint64{id})
 		return
 	}
-	e.commitLocked(nil, []uint64{id}, nil)
+	summary := "acknowledged"
+	if by != "" {
+		summary += " by " + by
+	}
+	if note, ok := strings.CutPrefix(text, "acknowledged: "); ok && note != "" {
+		summary += ": " + note
+	}
+	e.commitLocked(e.itemsLocked(st, "acknowledged", st.Notified, summary, now), []uint64{id}, nil)
 }
 
 // Resolved stops everything and tells whoever was notified, with how long

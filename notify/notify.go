@@ -96,6 +96,8 @@ func (m Message) Subject() string {
 		return fmt.Sprintf("[%s] RESOLVED %s", m.Site, what)
 	case "self-healed":
 		return fmt.Sprintf("[%s] SELF-HEALED %s", m.Site, what)
+	case "acknowledged":
+		return fmt.Sprintf("[%s] ACKNOWLEDGED %s: %s", m.Site, what, m.Summary)
 	case "test":
 		return fmt.Sprintf("[%s] Outpost test message", m.Site)
 	}

@@ -135,20 +135,27 @@ func TestEscalationTimeline(t *testing.T) {
 	if oncall.kinds() != "opened,reminder,reminder,reminder" || senior.kinds() != "escalated,reminder" {
 		t.Fatalf("after 45 min: %q / %q", oncall.kinds(), senior.kinds())
 	}
-	e.Acknowledged(7)
+	e.Acknowledged(7, "ann", "acknowledged: on my way")
 	step(time.Hour)
-	if oncall.kinds() != "opened,reminder,reminder,reminder" || senior.kinds() != "escalated,reminder" {
+	// Both hear once who took it; then reminders stop.
+	if oncall.kinds() != "opened,reminder,reminder,reminder,acknowledged" || senior.kinds() != "escalated,reminder,acknowledged" {
 		t.Fatalf("reminders went on after ack: %q / %q", oncall.kinds(), senior.kinds())
+	}
+	senior.mu.Lock()
+	ackMsg := senior.msgs[len(senior.msgs)-1]
+	senior.mu.Unlock()
+	if ackMsg.Summary != "acknowledged by ann: on my way" || ackMsg.AckURL != "" {
+		t.Fatalf("acknowledgement message %+v", ackMsg)
 	}
 	// Resolved after the ack still reaches everybody who was notified.
 	inc.Resolution = "by technician"
 	e.Resolved(inc, 42*time.Minute)
 	step(0)
-	if oncall.kinds() != "opened,reminder,reminder,reminder,resolved" || senior.kinds() != "escalated,reminder,resolved" {
+	if oncall.kinds() != "opened,reminder,reminder,reminder,acknowledged,resolved" || senior.kinds() != "escalated,reminder,acknowledged,resolved" {
 		t.Fatalf("resolved: %q / %q", oncall.kinds(), senior.kinds())
 	}
 	step(2 * time.Hour)
-	if oncall.kinds() != "opened,reminder,reminder,reminder,resolved" {
+	if oncall.kinds() != "opened,reminder,reminder,reminder,acknowledged,resolved" {
 		t.Fatalf("messages after resolve: %q", oncall.kinds())
 	}
 	oncall.mu.Lock()
@@ -178,7 +185,7 @@ func TestEscalationTimeline(t *testing.T) {
 	}
 	sentMu.Lock()
 	defer sentMu.Unlock()
-	if len(sent) != 8 || !strings.Contains(sent[0], "opened message sent to oncall (127.0.0.1:") {
+	if len(sent) != 10 || !strings.Contains(sent[0], "opened message sent to oncall (127.0.0.1:") {
 		t.Fatalf("timeline callbacks %v", sent)
 	}
 }
