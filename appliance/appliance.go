@@ -110,6 +110,7 @@ type Appliance struct {
 	prov     *provision.Provisioner
 	phone    *phonehome.Phone
 	firmware firmwareNote
+	fw       *firmwareWiring // self-update: boot counter, health window (firmware.go)
 	ackKey   []byte
 
 	// phoneErr is why the configured phone home did not start;
@@ -164,6 +165,10 @@ func New(o Options) (*Appliance, error) {
 	if o.DataDir == "" {
 		o.DataDir = "./data"
 	}
+	fw, err := firmwareBoot(o) // first: a new version failing anywhere below is counted (firmware.go)
+	if err != nil {
+		return nil, err
+	}
 	cfg, err := loadConfig(o.ConfigPath)
 	if err != nil {
 		return nil, err
@@ -215,6 +220,7 @@ func New(o Options) (*Appliance, error) {
 	}
 	a.snmp = snmp.NewPoller(o.Clock)
 	a.deps = checks.Deps{Clock: o.Clock, Log: o.Log, SNMP: a.snmp, Agents: a.agents, Store: storeHealth{st}, Backups: st}
+	a.wireReport() // forecast checks read the store's rollups; GET /report (report.go)
 	runner := healing.NewRunner(o.Clock, auditor{st})
 	runner.SetAgents(a.agents)
 	a.sched = scheduler.New(scheduler.Options{
@@ -245,6 +251,7 @@ func New(o Options) (*Appliance, error) {
 	}
 	a.hooks = append(a.hooks, a.inc.Observe)
 	a.prov = a.newProvisioner()
+	a.wireFirmware(fw)
 	a.routes = append(a.routes, a.inc.Routes, a.auditRoutes, a.agents.Routes, a.provisionRoutes, a.phoneRoutes)
 	if err := a.applyStartup(cfg); err != nil {
 		st.Close()
@@ -575,6 +582,7 @@ func (a *Appliance) services() ([]service, error) {
 		service{name: "agent inventory", run: loop(a.collectInventory)},
 		service{name: "provisioning sticks", run: loop(a.watchSticks)},
 		service{name: "phone home", run: loop(func(ctx context.Context) { a.supervisePhoneHome(ctx, changed) })},
+		service{name: "firmware", run: a.runFirmware},
 		service{name: "scheduler", run: a.sched.Run},
 	)
 	return svcs, nil

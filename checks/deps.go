@@ -39,6 +39,10 @@ type Deps struct {
 	// (the store); nil where no daemon keeps pings, and backup checks
 	// then report so.
 	Backups BackupPings
+	// Series reads checks' stored values as rollups (the store, through
+	// the wiring); nil where no daemon keeps them, and forecast checks
+	// then say so.
+	Series SeriesReader
 }
 
 // WithDefaults fills a nil Clock and Log.

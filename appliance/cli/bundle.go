@@ -50,6 +50,8 @@ func bundleCmd(ctx context.Context, env *Env, args []string) error {
 		return bundleKeygen(env, args[1:])
 	case "make":
 		return bundleMake(env, args[1:])
+	case "firmware":
+		return bundleFirmware(env, args[1:]) // bundle_firmware.go
 	case "inspect":
 		return bundleInspect(env, args[1:])
 	case "trust":

@@ -1,0 +1,563 @@
+package main
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"outpost/firmware/bundle"
+)
+
+// The firmware tests build two real versions of the binary (with the
+// firmwaretest tag: pause and fault hooks driven by the test's
+// environment), install the older one in a temporary directory, run it
+// under a small supervisor that restarts it on failure as systemd's
+// Restart=on-failure does, and update it through `outpost firmware apply`
+// as a technician at the box would.
+
+const (
+	fwOld = "v1.0.0"
+	fwNew = "v2.0.0"
+)
+
+var (
+	fwBuildOnce sync.Once
+	fwBins      map[string]string
+	fwBuildErr  error
+	fwBuildDir  string
+)
+
+// firmwareBinaries builds fwOld and fwNew (once per test run).
+func firmwareBinaries(t *testing.T) map[string]string {
+	t.Helper()
+	fwBuildOnce.Do(func() {
+		fwBuildDir, fwBuildErr = os.MkdirTemp("", "outpost-fw-")
+		if fwBuildErr != nil {
+			return
+		}
+		fwBins = map[string]string{}
+		for _, v := range []string{fwOld, fwNew} {
+			out := filepath.Join(fwBuildDir, "outpost-"+v)
+			cmd := exec.Command("go", "build", "-tags", "firmwaretest", "-ldflags", "-X outpost/appliance.Version="+v, "-o", out, ".")
+			if b, err := cmd.CombinedOutput(); err != nil {
+				fwBuildErr = fmt.Errorf("building %s: %v\n%s", v, err, b)
+				return
+			}
+			fwBins[v] = out
+		}
+	})
+	if fwBuildErr != nil {
+		t.Fatal(fwBuildErr)
+	}
+	return fwBins
+}
+
+// fwBox is one box: an install directory, a data directory trusting an
+// MSP key, and the supervisor running the installed binary.
+type fwBox struct {
+	t       *testing.T
+	dir     string
+	bin     string // the installed binary
+	data    string
+	keys    string // msp.key, msp.pub
+	sup     *supervisor
+	bundles string
+}
+
+func newFirmwareBox(t *testing.T, env ...string) *fwBox {
+	t.Helper()
+	bins := firmwareBinaries(t)
+	root := t.TempDir()
+	b := &fwBox{t: t, dir: filepath.Join(root, "opt"), data: filepath.Join(root, "data"), keys: filepath.Join(root, "keys"), bundles: filepath.Join(root, "bundles")}
+	b.bin = filepath.Join(b.dir, "outpost")
+	for _, d := range []string{b.dir, b.bundles} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	copyBinary(t, bins[fwOld], b.bin)
+	mustOutpost(t, "bundle", "keygen", "--out", b.keys)
+	mustOutpost(t, "bundle", "trust", filepath.Join(b.keys, "msp.pub"), "--data", b.data)
+	// The box's one check connects to the test every second: the times
+	// of its connections show when checks ran, and what a swap missed.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	cfg := writeConfig(t, "site: Firmware Test\nchecks:\n  - {id: peer, kind: tcp, target: '"+ln.Addr().String()+"', interval: 1s}\n")
+	b.sup = startSupervisor(t, b.bin, []string{"run", "--config", cfg, "--data", b.data, "--listen", "127.0.0.1:0", "--ui-listen", "127.0.0.1:0"}, env)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			b.sup.checkRan()
+			c.Close()
+		}
+	}()
+	b.waitRunning(fwOld)
+	return b
+}
+
+func mustOutpost(t *testing.T, args ...string) string {
+	t.Helper()
+	out, code := outpost(t, args...)
+	if code != 0 {
+		t.Fatalf("outpost %s: exit %d\n%s", strings.Join(args, " "), code, out)
+	}
+	return out
+}
+
+func copyBinary(t *testing.T, src, dst string) {
+	t.Helper()
+	data, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dst, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func sha(t *testing.T, p string) [32]byte {
+	t.Helper()
+	data, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sha256.Sum256(data)
+}
+
+// makeFirmware signs the binary of version v with the box's MSP key.
+func (b *fwBox) makeFirmware(v string, extra ...string) string {
+	b.t.Helper()
+	return b.makeLabelled(v, v, extra...)
+}
+
+// makeLabelled signs the binary of version v, saying it is version label.
+func (b *fwBox) makeLabelled(v, label string, extra ...string) string {
+	b.t.Helper()
+	out := filepath.Join(b.bundles, fmt.Sprintf("%s-%d.bundle", label, time.Now().UnixNano()))
+	args := append([]string{"bundle", "firmware", "--key", filepath.Join(b.keys, "msp.key"), "--binary", firmwareBinaries(b.t)[v], "--version", label, "--out", out}, extra...)
+	mustOutpost(b.t, args...)
+	return out
+}
+
+func (b *fwBox) apply(file string, extra ...string) (string, int) {
+	b.t.Helper()
+	return outpost(b.t, append([]string{"firmware", "apply", file, "--data", b.data, "--binary-path", b.bin}, extra...)...)
+}
+
+func (b *fwBox) status() string {
+	out, code := outpost(b.t, "firmware", "status", "--data", b.data)
+	if code != 0 {
+		return "not answering: " + out
+	}
+	return out
+}
+
+// waitRunning waits until the box runs version v with no update in
+// progress.
+func (b *fwBox) waitRunning(v string) string {
+	b.t.Helper()
+	var last string
+	waitFor(b.t, "the box running "+v+" with no update in progress", patience, func() string {
+		last = b.status()
+		if strings.Contains(last, "running:  "+v+" ") && !strings.Contains(last, "update:") {
+			return ""
+		}
+		return last + "\n--- daemon log tail ---\n" + b.sup.tail()
+	})
+	return last
+}
+
+func lastHistory(status string) string {
+	lines := strings.Split(strings.TrimSpace(status), "\n")
+	return lines[len(lines)-1]
+}
+
+// TestFirmwareUpdateRestartsIntoNewVersion: a running box applies a
+// signed update of itself, restarts through its supervisor as the new
+// version, which confirms itself healthy; the previous binary is kept
+// and `firmware rollback` puts it back.
+func TestFirmwareUpdateRestartsIntoNewVersion(t *testing.T) {
+	b := newFirmwareBox(t)
+	bins := firmwareBinaries(t)
+	file := b.makeFirmware(fwNew, "--min-version", "1.0.0")
+	start := time.Now()
+	out, code := b.apply(file, "--health-window", "60s")
+	if code != 0 || !strings.Contains(out, "firmware "+fwNew+" installed in "+b.bin) {
+		t.Fatalf("apply: exit %d\n%s", code, out)
+	}
+	applied := time.Since(start)
+	var answered time.Duration
+	waitFor(t, "the new version answering", patience, func() string {
+		if s := b.status(); strings.Contains(s, "running:  "+fwNew) {
+			answered = time.Since(start)
+			return ""
+		}
+		return b.sup.tail()
+	})
+	st := b.waitRunning(fwNew)
+	confirmed := time.Since(start)
+	if !strings.Contains(lastHistory(st), "confirmed") || !strings.Contains(st, "highest:  "+fwNew) {
+		t.Fatalf("status after the update:\n%s", st)
+	}
+	if sha(t, b.bin) != sha(t, bins[fwNew]) || sha(t, b.bin+".prev") != sha(t, bins[fwOld]) {
+		t.Fatal("installed binary is not the new one, or outpost.prev not the old one")
+	}
+	if stale, _ := filepath.Glob(filepath.Join(b.dir, ".outpost-*")); len(stale) > 0 {
+		t.Fatalf("left behind: %v", stale)
+	}
+	missed := b.sup.gapChecks(start, time.Second)
+	t.Logf("FIGURES: apply returned after %s; new version answering after %s; confirmed healthy after %s; longest gap between check runs across the swap %s (about %d runs of a 1s check missed)",
+		applied.Round(time.Millisecond), answered.Round(time.Millisecond), confirmed.Round(time.Millisecond), missed.Round(time.Millisecond), max(0, int(missed.Round(time.Second)/time.Second)-1))
+
+	// Back by hand: the previous binary returns, recorded as such; the
+	// highest version stays (a downgrade by bundle is still refused).
+	out, code = outpost(t, "firmware", "rollback", "--data", b.data, "--binary-path", b.bin)
+	if code != 0 || !strings.Contains(out, "rolled back "+fwNew+" to "+fwOld) {
+		t.Fatalf("rollback: exit %d\n%s", code, out)
+	}
+	st = b.waitRunning(fwOld)
+	if !strings.Contains(lastHistory(st), "rolled back") || !strings.Contains(lastHistory(st), "by hand") || !strings.Contains(st, "highest:  "+fwNew) {
+		t.Fatalf("status after rollback:\n%s", st)
+	}
+	if sha(t, b.bin) != sha(t, bins[fwOld]) {
+		t.Fatal("rollback did not put the old binary back")
+	}
+}
+
+// TestFirmwareRefusals: updates that must not apply are refused with the
+// reason, and nothing changes: the same binary, no outpost.prev, no
+// staged file, the daemon never restarted.
+func TestFirmwareRefusals(t *testing.T) {
+	b := newFirmwareBox(t)
+	bins := firmwareBinaries(t)
+	good := b.makeFirmware(fwNew)
+	data, err := os.ReadFile(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(name string, d []byte) string {
+		p := filepath.Join(b.bundles, name)
+		if err := os.WriteFile(p, d, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	tampered := bytes.Clone(data)
+	tampered[len(tampered)-5000] ^= 0x40
+	otherKeys := filepath.Join(t.TempDir(), "other")
+	mustOutpost(t, "bundle", "keygen", "--out", otherKeys)
+	wrongKey := filepath.Join(b.bundles, "wrong-key.bundle")
+	mustOutpost(t, "bundle", "firmware", "--key", filepath.Join(otherKeys, "msp.key"), "--binary", bins[fwNew], "--version", fwNew, "--out", wrongKey)
+	key, err := os.ReadFile(filepath.Join(b.keys, "msp.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	priv, err := bundle.ParseKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	newBin, err := os.ReadFile(bins[fwNew])
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	otherArch, err := bundle.MakeFirmware(priv, bundle.FirmwareManifest{Version: fwNew, OS: "windows", Arch: "arm64", Created: now, Expires: now.Add(time.Hour)}, newBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	provisioning := filepath.Join(b.bundles, "provision.bundle")
+	mustOutpost(t, "bundle", "make", "--key", filepath.Join(b.keys, "msp.key"), "--site", writeConfig(t, "site: Firmware Test\n"), "--out", provisioning)
+
+	cases := []struct{ name, file, want string }{
+		{"tampered binary", write("tampered.bundle", tampered), "the binary was changed after signing"},
+		{"wrong key", wrongKey, "not by the MSP key this box trusts"},
+		{"downgrade", b.makeLabelled(fwOld, "v0.9.0"), "v0.9.0 is a downgrade: this box has run " + fwOld},
+		{"binary of another version", b.makeLabelled(fwNew, "v3.0.0"), "the new binary says it is " + fwNew + "; its signed manifest says v3.0.0"},
+		{"expired", b.makeFirmware(fwNew, "--expires", "1ms"), "the update expired at"},
+		{"truncated", write("truncated.bundle", data[:len(data)-100]), "firmware bundle is truncated"},
+		{"truncated envelope", write("head.bundle", data[:200]), "the envelope line does not end"},
+		{"other os/arch", write("arch.bundle", otherArch), "the update is for windows/arm64"},
+		{"min version not met", b.makeFirmware(fwNew, "--min-version", "1.5.0"), "needs at least 1.5.0 to update from; this box runs " + fwOld},
+		{"running version again", b.makeFirmware(fwOld), "the box runs " + fwOld + " already"},
+		{"provisioning bundle", provisioning, "this is a provisioning bundle"},
+	}
+	before := sha(t, b.bin)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			out, code := b.apply(c.file, "--health-window", "60s")
+			if code != 1 || !strings.Contains(out, c.want) || !strings.Contains(out, "nothing changed") {
+				t.Fatalf("exit %d\n%s\nwant %q", code, out, c.want)
+			}
+			if sha(t, b.bin) != before {
+				t.Fatal("installed binary changed")
+			}
+			if _, err := os.Stat(b.bin + ".prev"); !errors.Is(err, os.ErrNotExist) {
+				t.Fatalf("outpost.prev exists: %v", err)
+			}
+			if stale, _ := filepath.Glob(filepath.Join(b.dir, ".outpost-*")); len(stale) > 0 {
+				t.Fatalf("left behind: %v", stale)
+			}
+			st := b.status()
+			if !strings.Contains(st, "running:  "+fwOld) || !strings.Contains(lastHistory(st), "refused") || strings.Contains(st, "update:") {
+				t.Fatalf("status:\n%s", st)
+			}
+		})
+	}
+	if n := b.sup.startCount(); n != 1 {
+		t.Fatalf("the daemon was started %d times; refusals must not restart it", n)
+	}
+}
+
+// TestFirmwareUnhealthyVersionRollsBack: a new version that runs but
+// never becomes healthy within its window, and one that crashes at every
+// start, are both replaced by the previous binary without anyone's help,
+// and the failure is recorded (status, log).
+func TestFirmwareUnhealthyVersionRollsBack(t *testing.T) {
+	for _, c := range []struct{ fault, want string }{
+		{"unhealthy", "not healthy within its 3s health window: firmware test fault"},
+		{"crash", fwNew + " did not come up healthy in 3 starts"},
+	} {
+		t.Run(c.fault, func(t *testing.T) {
+			b := newFirmwareBox(t, "OUTPOST_TEST_FIRMWARE_FAULT="+fwNew+":"+c.fault)
+			start := time.Now()
+			if out, code := b.apply(b.makeFirmware(fwNew), "--health-window", "3s", "--max-boots", "3"); code != 0 {
+				t.Fatalf("apply: exit %d\n%s", code, out)
+			}
+			waitFor(t, "the new version started", patience, func() string {
+				if strings.Contains(b.sup.log(), "starting the new version in its health window") {
+					return ""
+				}
+				return b.sup.tail()
+			})
+			st := b.waitRunning(fwOld)
+			last := lastHistory(st)
+			if !strings.Contains(last, "rolled back") || !strings.Contains(last, fwNew+" -> ") && !strings.Contains(last, c.want) {
+				t.Fatalf("status:\n%s", st)
+			}
+			if !strings.Contains(st, c.want) || !strings.Contains(st, "highest:  "+fwOld) {
+				t.Fatalf("status does not say why (%q):\n%s", c.want, st)
+			}
+			if !strings.Contains(b.sup.log(), "firmware: update rolled back") {
+				t.Fatalf("no log line for the rollback:\n%s", b.sup.tail())
+			}
+			if sha(t, b.bin) != sha(t, firmwareBinaries(t)[fwOld]) {
+				t.Fatal("the old binary is not installed again")
+			}
+			t.Logf("FIGURES: %s: back on %s %s after apply (%d starts)", c.fault, fwOld, time.Since(start).Round(time.Millisecond), b.sup.startCount())
+		})
+	}
+}
+
+// TestFirmwareSurvivesSIGKILLAtEveryStep: the daemon killed with SIGKILL
+// at every step of an update (and of a rollback) still starts a working
+// version, and knows what happened.
+func TestFirmwareSurvivesSIGKILLAtEveryStep(t *testing.T) {
+	for _, c := range []struct {
+		step, fault, final, result string
+	}{
+		{"staged", "", fwOld, ""},
+		{"prev", "", fwOld, ""},
+		{"marked", "", fwOld, "interrupted"},
+		{"swapped", "", fwNew, "confirmed"},
+		{"rolling-back", "unhealthy", fwOld, "rolled back"},
+		{"rolled-back", "unhealthy", fwOld, "rolled back"},
+	} {
+		t.Run(c.step, func(t *testing.T) {
+			env := []string{"OUTPOST_TEST_FIRMWARE_PAUSE=" + c.step, "OUTPOST_TEST_FIRMWARE_PAUSE_ONCE=" + filepath.Join(t.TempDir(), "paused")}
+			if c.fault != "" {
+				env = append(env, "OUTPOST_TEST_FIRMWARE_FAULT="+fwNew+":"+c.fault)
+			}
+			b := newFirmwareBox(t, env...)
+			file := b.makeFirmware(fwNew)
+			applied := make(chan string, 1)
+			go func() {
+				out, code := outpost(t, "firmware", "apply", file, "--data", b.data, "--binary-path", b.bin, "--health-window", "3s")
+				applied <- fmt.Sprintf("exit %d: %s", code, out)
+			}()
+			waitFor(t, "the update paused at "+c.step, patience, func() string {
+				if strings.Contains(b.sup.log(), "FIRMWARE-TEST-PAUSE "+c.step) {
+					return ""
+				}
+				return b.sup.tail()
+			})
+			b.sup.kill()
+			<-applied
+			st := b.waitRunning(c.final)
+			if c.result != "" && !strings.Contains(lastHistory(st), c.result) {
+				t.Fatalf("want %q last in the history:\n%s", c.result, st)
+			}
+			if sha(t, b.bin) != sha(t, firmwareBinaries(t)[c.final]) {
+				t.Fatalf("installed binary is not %s", c.final)
+			}
+			// The box goes on working: its checks run.
+			mark := time.Now()
+			waitFor(t, "a check run after the kill", patience, func() string {
+				if b.sup.checkRunSince(mark) {
+					return ""
+				}
+				return b.sup.tail()
+			})
+		})
+	}
+}
+
+// supervisor restarts a daemon that exits unsuccessfully or is killed,
+// as systemd's Restart=on-failure does (RestartSec shortened to 100ms).
+type supervisor struct {
+	t    *testing.T
+	mu   sync.Mutex
+	buf  bytes.Buffer
+	cur  *exec.Cmd
+	n    int
+	stop chan struct{}
+	done chan struct{}
+	// runs are the times the daemon logged a check result, for the gap
+	// across a swap.
+	runs []time.Time
+}
+
+func startSupervisor(t *testing.T, bin string, args, env []string) *supervisor {
+	t.Helper()
+	s := &supervisor{t: t, stop: make(chan struct{}), done: make(chan struct{})}
+	started := make(chan struct{})
+	go func() {
+		defer close(s.done)
+		first := true
+		for {
+			cmd := exec.Command(bin, args...)
+			cmd.Env = append(os.Environ(), env...)
+			w := &supWriter{s: s}
+			cmd.Stdout, cmd.Stderr = w, w
+			err := cmd.Start()
+			s.mu.Lock()
+			if err == nil {
+				s.cur = cmd
+				s.n++
+			}
+			s.mu.Unlock()
+			if first {
+				close(started)
+				first = false
+			}
+			if err != nil {
+				fmt.Fprintf(w, "supervisor: start: %v\n", err)
+			} else {
+				err = cmd.Wait()
+			}
+			select {
+			case <-s.stop:
+				return
+			default:
+			}
+			if err == nil {
+				fmt.Fprintln(w, "supervisor: exited 0; not restarting")
+				return
+			}
+			fmt.Fprintf(w, "supervisor: %v; restarting\n", err)
+			select {
+			case <-s.stop:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}()
+	<-started
+	t.Cleanup(func() {
+		close(s.stop)
+		s.mu.Lock()
+		if s.cur != nil && s.cur.Process != nil {
+			s.cur.Process.Signal(syscall.SIGTERM)
+		}
+		s.mu.Unlock()
+		select {
+		case <-s.done:
+		case <-time.After(patience):
+			s.kill()
+			<-s.done
+		}
+		if t.Failed() {
+			t.Logf("daemon log:\n%s", s.tail())
+		}
+	})
+	return s
+}
+
+type supWriter struct{ s *supervisor }
+
+func (w *supWriter) Write(p []byte) (int, error) {
+	w.s.mu.Lock()
+	defer w.s.mu.Unlock()
+	return w.s.buf.Write(p)
+}
+
+func (s *supervisor) checkRan() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.runs = append(s.runs, time.Now())
+}
+
+func (s *supervisor) kill() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cur != nil && s.cur.Process != nil {
+		s.cur.Process.Kill()
+	}
+}
+
+func (s *supervisor) log() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.String()
+}
+
+func (s *supervisor) tail() string {
+	l := s.log()
+	if len(l) > 6000 {
+		l = "…" + l[len(l)-6000:]
+	}
+	return l
+}
+
+func (s *supervisor) startCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.n
+}
+
+func (s *supervisor) checkRunSince(t time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.runs) > 0 && s.runs[len(s.runs)-1].After(t)
+}
+
+// gapChecks is the longest time between two logged check results after
+// from.
+func (s *supervisor) gapChecks(from time.Time, _ time.Duration) time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var longest time.Duration
+	var prev time.Time
+	for _, r := range s.runs {
+		if !prev.IsZero() && r.After(from) && r.Sub(prev) > longest {
+			longest = r.Sub(prev)
+		}
+		prev = r
+	}
+	return longest
+}

@@ -1,0 +1,260 @@
+//go:build linux
+
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"outpost/appliance/report"
+	"outpost/appliance/scheduler"
+	"outpost/checks"
+	"outpost/checks/incident"
+	"outpost/store"
+)
+
+// reportMonth is the last whole month before now (UTC), so the tests
+// pass on any date: its first day and the next month's.
+func reportMonth(now time.Time) (time.Time, time.Time) {
+	this := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
+	return this.AddDate(0, -1, 0), this
+}
+
+// farCheckID is an id whose first run with interval is hours away, so
+// the daemon adds nothing to the history the test wrote.
+func farCheckID(prefix string, interval time.Duration, now time.Time) string {
+	for i := 0; ; i++ {
+		id := fmt.Sprintf("%s-%d", prefix, i)
+		if scheduler.NextRun(id, interval, now).Sub(now) > 2*time.Hour {
+			return id
+		}
+	}
+}
+
+type reportFixture struct {
+	cfg, data  string
+	from, to   time.Time
+	now        time.Time
+	web, disk  string
+	wantWebPct float64
+}
+
+// seedReport writes a month of history into a fresh store, as the
+// daemon would have: web (device web1, group servers) down 2 h on the
+// 3rd and 30 min on the 12th, of which 20 min in a maintenance window;
+// a disk filling 1 %/day to 75 % now (warning 80 in 5 days); incidents
+// self-healed, escalated and recovered.
+func seedReport(t *testing.T) reportFixture {
+	t.Helper()
+	now := time.Now().UTC().Truncate(time.Minute)
+	from, to := reportMonth(now)
+	f := reportFixture{data: t.TempDir(), from: from, to: to, now: now,
+		web: farCheckID("web", 24*time.Hour, now), disk: farCheckID("disk", 24*time.Hour, now)}
+	day := func(d, h, m int) time.Time {
+		return from.AddDate(0, 0, d-1).Add(time.Duration(h)*time.Hour + time.Duration(m)*time.Minute)
+	}
+	maintFrom, maintTo := day(12, 1, 0), day(12, 3, 0)
+	f.cfg = writeConfig(t, fmt.Sprintf(`site: Acme Dental
+provisioning: {mount_roots: [], block_devices: false}
+devices:
+  - {name: web1, address: 127.0.0.1, group: servers}
+report:
+  target: 99.9
+  groups: {servers: 99.95}
+maintenance:
+  - {name: switch firmware, device: web1, start: %q, end: %q}
+checks:
+  - {id: %s, kind: tcp, target: '127.0.0.1:9', interval: 24h, labels: {device: web1, group: servers, severity: critical}}
+  - {id: %s, kind: disk, target: /, interval: 24h, labels: {group: servers}}
+  - {id: capacity, kind: forecast, interval: 2s, labels: {severity: warning}, options: {horizon: 14d}}
+`, maintFrom.Format(time.RFC3339), maintTo.Format(time.RFC3339), f.web, f.disk))
+
+	st, err := store.Open(filepath.Join(f.data, "outpost.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := func(at time.Time, s checks.Status) checks.Result {
+		return checks.Result{Time: at, Status: s, Detail: s.String()}
+	}
+	for _, r := range []checks.Result{
+		res(from.Add(-time.Hour), checks.OK),
+		res(day(3, 10, 0), checks.Critical), res(day(3, 12, 0), checks.OK),
+		res(day(12, 2, 40), checks.Critical), res(day(12, 3, 20), checks.OK),
+		res(to.Add(time.Hour), checks.OK),
+	} {
+		st.Append(f.web, r)
+	}
+	// Month minus the 2 h window; down 2 h + the 20 min after the window.
+	measured := to.Sub(from) - 2*time.Hour
+	f.wantWebPct = 100 * float64(measured-2*time.Hour-20*time.Minute) / float64(measured)
+	for at := now.Add(-14 * 24 * time.Hour); !at.After(now); at = at.Add(10 * time.Minute) {
+		v := 75 - now.Sub(at).Hours()/24
+		st.Append(f.disk, checks.Result{Time: at, Status: checks.OK, Detail: "/: used"}.WithValue(v))
+	}
+	tp := func(t time.Time) *time.Time { return &t }
+	for _, in := range []incident.Incident{
+		{ID: 1, Check: f.web, Device: "web1", Group: "servers", Severity: checks.SeverityCritical, Status: checks.Critical, State: incident.Resolved,
+			Summary: "127.0.0.1:9 refused", Opened: day(3, 10, 1), Acked: tp(day(3, 10, 7)), Resolved: tp(day(3, 12, 0)), Escalated: true, Resolution: incident.ByTechnician,
+			Timeline: []incident.Event{{Time: day(3, 10, 1), Kind: incident.Detected, Text: "critical: 127.0.0.1:9 refused"}, {Time: day(3, 10, 7), Kind: incident.Ack, By: "alice", Text: "acknowledged"}, {Time: day(3, 12, 0), Kind: incident.Resolve, By: "alice", Text: "resolved by hand"}}},
+		{ID: 2, Check: f.web, Device: "web1", Severity: checks.SeverityCritical, Status: checks.Critical, State: incident.Resolved,
+			Opened: day(20, 4, 0), Resolved: tp(day(20, 4, 1)), Resolution: incident.SelfHealed,
+			Timeline: []incident.Event{{Time: day(20, 4, 0), Kind: incident.Detected, Text: "critical"}, {Time: day(20, 4, 0), Kind: incident.Healing, Text: "restarted web"}, {Time: day(20, 4, 1), Kind: incident.Resolve, Text: "self-healed"}}},
+		{ID: 3, Check: f.web, Device: "web1", Severity: checks.SeverityCritical, Status: checks.Critical, State: incident.Resolved, InMaintenance: true,
+			Opened: day(12, 2, 41), Resolved: tp(day(12, 3, 20)), Resolution: incident.ResolvedByItself},
+	} {
+		doc, _ := json.Marshal(in)
+		if err := st.PutIncident(in.ID, false, doc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// outpostTZ runs the binary in UTC, so the month is the test's.
+func outpostTZ(t *testing.T, args ...string) (string, int) {
+	t.Helper()
+	cmd := exec.Command(binPath, args...)
+	cmd.Env = append(os.Environ(), "TZ=UTC")
+	out, err := cmd.CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return string(out), ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return string(out), 0
+}
+
+func findRow(rows []report.Row, name string) *report.Row {
+	for i := range rows {
+		if rows[i].Name == name {
+			return &rows[i]
+		}
+	}
+	return nil
+}
+
+// TestReportFromStoppedDaemon: `outpost report` with no daemon reads the
+// store itself; its JSON, text and PDF carry the hand-computed figures,
+// and the PDF reads back with poppler's pdftotext; a page goes to
+// docs/screenshots/report.png with pdftoppm.
+func TestReportFromStoppedDaemon(t *testing.T) {
+	for _, tool := range []string{"pdftotext", "pdftoppm"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s not installed (poppler-utils, in the Makefile's TEST_DEBS): %v", tool, err)
+		}
+	}
+	f := seedReport(t)
+	month := f.from.Format("2006-01")
+	out, code := outpostTZ(t, "report", "--month", month, "--json", "--data", f.data, "--config", f.cfg)
+	if code != 0 {
+		t.Fatalf("report --json: exit %d\n%s", code, out)
+	}
+	var rep report.Report
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	web := findRow(rep.Checks, f.web)
+	if web == nil {
+		t.Fatalf("no row for %s: %+v", f.web, rep.Checks)
+	}
+	if math.Abs(web.Uptime.Percent-f.wantWebPct) > 1e-9 || web.Uptime.Down != 2*time.Hour+20*time.Minute || web.Uptime.Maintenance != 2*time.Hour || web.Target != 99.95 || web.Met {
+		t.Errorf("web row %+v, want %.6f %% below the 99.95 target", web, f.wantWebPct)
+	}
+	if dev := findRow(rep.Devices, "web1"); dev == nil || dev.Uptime.Percent != web.Uptime.Percent {
+		t.Errorf("device web1 %+v", dev)
+	}
+	if rep.Healing != (report.Healing{Total: 3, SelfHealed: 1, Recovered: 1, Technician: 1, Maintenance: 1}) {
+		t.Errorf("healing %+v", rep.Healing)
+	}
+	if len(rep.Response) != 1 || rep.Response[0].Ack.Mean != 6*time.Minute || rep.Response[0].Resolve.N != 2 {
+		t.Errorf("response %+v", rep.Response)
+	}
+	var disk *checks.SeriesForecast
+	for i := range rep.Forecasts {
+		if rep.Forecasts[i].Series.Check == f.disk {
+			disk = &rep.Forecasts[i]
+		}
+	}
+	if disk == nil || disk.Forecast == nil || disk.Forecast.Warning == nil || math.Abs(disk.Forecast.Warning.In.Hours()/24-5) > 0.1 {
+		t.Fatalf("disk forecast %+v", disk)
+	}
+
+	pdf := filepath.Join(t.TempDir(), "report.pdf")
+	out, code = outpostTZ(t, "report", "--month", month, "--pdf", pdf, "--data", f.data, "--config", f.cfg)
+	if code != 0 || !strings.Contains(out, "wrote "+pdf) {
+		t.Fatalf("report --pdf: exit %d\n%s", code, out)
+	}
+	txt, err := exec.Command("pdftotext", "-layout", pdf, "-").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(txt)
+	webPct := fmt.Sprintf("%.3f %%", f.wantWebPct)
+	for _, want := range []string{
+		"Monthly report: Acme Dental, " + month,
+		webPct, // the check's and the device's uptime
+		"3: 1 self-healed, 1 recovered by themselves, 1 needed a technician, 0 open",
+		"switch firmware", "device web1", // the maintenance window, shown
+		"used % reaches warning 80 in 5 days",
+		"#1 " + f.web, "acknowledged by alice", // an incident's timeline
+		"6m 00s", // the critical incidents' mean time to acknowledge
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the PDF does not say %q:\n%s", want, text)
+		}
+	}
+	shot := filepath.Join("docs", "screenshots", "report")
+	if err := exec.Command("pdftoppm", "-png", "-r", "80", "-f", "1", "-l", "1", "-singlefile", pdf, shot).Run(); err != nil {
+		t.Fatal(err)
+	}
+
+	out, code = outpostTZ(t, "report", "--month", month, "--data", f.data, "--config", f.cfg)
+	if code != 0 || !strings.Contains(out, webPct) || !strings.Contains(out, "below target") {
+		t.Errorf("report (text): exit %d\n%s", code, out)
+	}
+	if out, code := outpostTZ(t, "report", "--month", "November", "--data", f.data); code != 2 || !strings.Contains(out, `"November" is not a month like 2026-11`) {
+		t.Errorf("bad month: exit %d\n%s", code, out)
+	}
+}
+
+// TestReportThroughDaemonAndForecastIncident: with the daemon running,
+// `outpost report` asks it over the control socket and gets the same
+// figures; the forecast check opens a warning incident for the disk
+// forecast to reach its warning threshold in 5 days.
+func TestReportThroughDaemonAndForecastIncident(t *testing.T) {
+	f := seedReport(t)
+	box, lt := startBox(t, f.cfg, f.data, "TZ=UTC")
+	defer kill(box)
+	month := f.from.Format("2006-01")
+	out, code := outpostTZ(t, "report", "--month", month, "--json", "--data", f.data)
+	if code != 0 {
+		t.Fatalf("report through the daemon: exit %d\n%s\nlog:\n%s", code, out, lt.String())
+	}
+	var rep report.Report
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if web := findRow(rep.Checks, f.web); web == nil || math.Abs(web.Uptime.Percent-f.wantWebPct) > 1e-9 {
+		t.Errorf("web row through the daemon %+v, want %.6f", web, f.wantWebPct)
+	}
+	waitFor(t, "the forecast incident", patience, func() string {
+		out, _ := outpost(t, "incidents", "--open", "--data", f.data)
+		if strings.Contains(out, "capacity") && strings.Contains(out, "reaches warning 80 in 5 days") {
+			return ""
+		}
+		return out
+	})
+}
