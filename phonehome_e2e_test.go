@@ -177,10 +177,11 @@ func startHQ(t *testing.T, data, listen, uiListen, cert, key string) *exec.Cmd {
 	return cmd
 }
 
-// startHQLog runs a real `outpost hq run` and returns it with its log.
-func startHQLog(t *testing.T, data, listen, uiListen, cert, key string) (*exec.Cmd, *logTail) {
+// startHQLog runs a real `outpost hq run` (with extra flags) and
+// returns it with its log.
+func startHQLog(t *testing.T, data, listen, uiListen, cert, key string, extra ...string) (*exec.Cmd, *logTail) {
 	t.Helper()
-	cmd := exec.Command(binPath, "hq", "run", "--data", data, "--listen", listen, "--ui-listen", uiListen, "--cert", cert, "--key", key)
+	cmd := exec.Command(binPath, append([]string{"hq", "run", "--data", data, "--listen", listen, "--ui-listen", uiListen, "--cert", cert, "--key", key}, extra...)...)
 	lt := &logTail{}
 	lt.follow(cmd)
 	if err := cmd.Start(); err != nil {
@@ -587,5 +588,40 @@ func TestPhoneHomeStartsOnConfigChange(t *testing.T) {
 	out, code := outpost(t, "hq", "list", "--data", hqData)
 	if code != 0 || !strings.Contains(out, id[1]) {
 		t.Fatalf("hq list: %s", out)
+	}
+}
+
+// TestPhoneHomeStatusReadsRight: `outpost phonehome status` of a box
+// that has not reached its receiver yet says so ("none yet", not "never
+// (summary 0)"), and names the next attempt; once the receiver is up and
+// the queue drained, it says the failures are over and that nothing is
+// tried until a summary is queued (before: "next attempt never").
+func TestPhoneHomeStatusReadsRight(t *testing.T) {
+	dir := t.TempDir()
+	caFile, certFile, keyFile, _ := testCA(t, dir, "hq")
+	hqData, boxData := t.TempDir(), t.TempDir()
+	hqAddr := freePort(t)
+	cfg := writeConfig(t, fmt.Sprintf("site: Acme\nphonehome: {url: 'https://%s/v1/summaries', interval: 1h, ca_file: '%s', backoff_max: 1s}\nchecks: []\n", hqAddr, caFile))
+	_, boxLog := startBox(t, cfg, boxData)
+	var out string
+	waitFor(t, "status to show the first failure", patience, func() string {
+		out, _ = outpost(t, "phonehome", "status", "--data", boxData)
+		if !strings.Contains(out, "last error:") {
+			return out + "\nbox log:\n" + boxLog.String()
+		}
+		return ""
+	})
+	if !strings.Contains(out, "last success: none yet") || strings.Contains(out, "summary 0") || strings.Contains(out, "never") ||
+		!regexp.MustCompile(`(?m)^failures:\s+\d+ in a row, next attempt: (now|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)$`).MatchString(out) {
+		t.Fatalf("status before the first success:\n%s", out)
+	}
+	startHQ(t, hqData, hqAddr, freePort(t), certFile, keyFile)
+	id, key := boxIdentity(t, boxData)
+	registerBox(t, hqData, id, key)
+	waitDrained(t, boxData, 1, boxLog)
+	out, _ = outpost(t, "phonehome", "status", "--data", boxData)
+	if !regexp.MustCompile(`(?m)^last success: \d{4}-\d\d-\d\d \d\d:\d\d:\d\d \(summary 1\)$`).MatchString(out) ||
+		!strings.Contains(out, "failures:     none since (a later attempt went through), next attempt: when a summary is queued") || strings.Contains(out, "never") {
+		t.Fatalf("status after the queue drained:\n%s", out)
 	}
 }

@@ -101,6 +101,9 @@ func (a *Appliance) reconcileNotify() error {
 }
 
 func (a *Appliance) ackURL(id uint64) string {
+	if link, ok := a.relayAckLink(id); ok {
+		return link
+	}
 	cfg := notify.ConfigOf(a.Config())
 	if cfg.AckBaseURL == "" {
 		return ""

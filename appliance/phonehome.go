@@ -100,7 +100,7 @@ func (a *Appliance) phoneConfigChanged() {
 func (a *Appliance) newPhone(cfg config.PhoneHome) (*phonehome.Phone, error) {
 	return phonehome.New(phonehome.Options{URL: cfg.URL, CAFile: cfg.CAFile, CAPEM: cfg.CAPEM, Pins: cfg.PinSHA256,
 		Interval: cfg.Interval, Quota: int64(cfg.Quota), BackoffMax: cfg.BackoffMax, Timeout: cfg.Timeout,
-		Outbox: phoneOutbox{a.store}, Commands: phoneCommands{a.store}, Signer: a.id, Bundles: phoneBundles{a.prov}, Clock: a.o.Clock, Log: a.log,
+		Outbox: phoneOutbox{a.store}, Commands: phoneCommands{a.store}, Signer: a.id, Bundles: phoneBundles{a.prov}, Acks: ackRelay{a}, Clock: a.o.Clock, Log: a.log,
 		Build: func(reason string, seq uint64, m phonehome.Meta, full bool) (phwire.Summary, map[string]string, error) {
 			return a.buildSummary(reason, seq, store.PhoneMeta(m), full)
 		},
@@ -140,8 +140,9 @@ func (a *Appliance) buildSummary(reason string, seq uint64, m store.PhoneMeta, f
 // boxFacts are the box's own figures for a summary.
 func (a *Appliance) boxFacts() summary.Facts {
 	n, _, _ := a.store.PhoneDepth()
-	f := summary.Facts{StoreBytes: a.store.Stats().FileSize, OutboxDepth: n, LatenessP99: a.sched.Stats().Lateness.Quantile(0.99),
-		Uptime: a.uptime(), Clock: a.ClockState()}
+	sc := a.sched.Stats()
+	f := summary.Facts{StoreBytes: a.store.Stats().FileSize, OutboxDepth: n, LatenessP99: sc.Lateness.Quantile(0.99),
+		Uptime: a.uptime(), Behind: sc.Behind, Clock: a.ClockState()}
 	if st, err := a.prov.State(); err == nil && st.Last != nil {
 		r := st.Last
 		f.LastBundle = &summary.Bundle{Time: r.Time, Result: r.Result, BundleVersion: r.BundleVersion, Source: r.Source, Reasons: r.Reasons}

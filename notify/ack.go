@@ -41,6 +41,14 @@ func CheckAckToken(secret []byte, token string, now time.Time) (uint64, error) {
 	return id, err
 }
 
+// VerifyAckToken is CheckAckToken that also returns the token's expiry,
+// which a used-token record must outlive (UsedTokens.UseToken): for a
+// token relayed by phone home's receiver, checked at the box like one
+// opened on its own page.
+func VerifyAckToken(secret []byte, token string, now time.Time) (uint64, time.Time, error) {
+	return checkAckToken(secret, token, now)
+}
+
 func checkAckToken(secret []byte, token string, now time.Time) (uint64, time.Time, error) {
 	b, err := base64.RawURLEncoding.DecodeString(token)
 	if err != nil || len(b) != tokenLen {

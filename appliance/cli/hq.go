@@ -92,6 +92,7 @@ func hqRun(ctx context.Context, env *Env, args []string) error {
 	var hosts listFlag
 	fs.Var(&hosts, "host", "a host name the fleet pages answer to, besides localhost and IP addresses (repeatable; other Host headers get 421)")
 	uiSecure := fs.Bool("ui-secure", false, "mark the fleet pages' cookies Secure (a TLS reverse proxy serves them)")
+	publicURL := fs.String("public-url", "", "https address where technicians reach this receiver's --listen port (e.g. https://hq.example.net:8444): boxes' acknowledge links then point here, so they work off-site")
 	d := hq.DefaultLimits
 	maxSummaries := fs.Int("box-max-summaries", d.BoxSummaries, "summaries kept per box; beyond, the oldest go")
 	maxBytes := sizeFlag(d.BoxBytes)
@@ -111,7 +112,7 @@ func hqRun(ctx context.Context, env *Env, args []string) error {
 		}
 	}
 	return hq.Run(ctx, hq.RunOptions{DataDir: *data, Listen: *listen, UIListen: *uiListen, CertFile: *cert, KeyFile: *key,
-		Hosts: hosts, UISecure: *uiSecure,
+		Hosts: hosts, UISecure: *uiSecure, PublicURL: *publicURL,
 		Limits: hq.Limits{BoxSummaries: *maxSummaries, BoxBytes: int64(maxBytes), Retention: *retention, UploadBytes: int64(uploadMem)},
 		Log:    slog.New(slog.NewTextHandler(env.Stderr, nil))})
 }
@@ -401,10 +402,32 @@ func phonehomeCmd(ctx context.Context, env *Env, args []string) error {
 		}
 		return t.Local().Format("2006-01-02 15:04:05")
 	}
-	fmt.Fprintf(env.Stdout, "receiver:     %s\nqueue:        %d summaries, %d bytes (quota %d), next seq %d\nlast success: %s (summary %d)\n",
-		st.URL, st.Depth, st.Bytes, st.Quota, st.NextSeq, at(st.LastSuccess), st.LastAck)
+	fmt.Fprintf(env.Stdout, "receiver:     %s\nqueue:        %d summaries, %d bytes (quota %d), next seq %d\n", st.URL, st.Depth, st.Bytes, st.Quota, st.NextSeq)
+	if st.LastSuccess.IsZero() {
+		fmt.Fprintln(env.Stdout, "last success: none yet (no summary acknowledged by this receiver)")
+	} else {
+		fmt.Fprintf(env.Stdout, "last success: %s (summary %d)\n", at(st.LastSuccess), st.LastAck)
+	}
+	// The next attempt: the time the backoff waits for; "now" while a
+	// queued summary is being sent (or about to be after a restart);
+	// nothing is tried while the queue is empty.
+	next := "now"
+	switch {
+	case st.Depth == 0:
+		next = "when a summary is queued"
+	case !st.NextAttempt.IsZero():
+		next = at(st.NextAttempt)
+	}
 	if st.LastError != "" {
-		fmt.Fprintf(env.Stdout, "last error:   %s: %s\nfailures:     %d in a row, next attempt %s\n", at(st.LastErrorAt), st.LastError, st.Failures, at(st.NextAttempt))
+		fmt.Fprintf(env.Stdout, "last error:   %s: %s\n", at(st.LastErrorAt), st.LastError)
+		if st.Failures > 0 {
+			fmt.Fprintf(env.Stdout, "failures:     %d in a row, next attempt: %s\n", st.Failures, next)
+		} else {
+			fmt.Fprintf(env.Stdout, "failures:     none since (a later attempt went through), next attempt: %s\n", next)
+		}
+	}
+	if st.AckBase != "" {
+		fmt.Fprintf(env.Stdout, "ack links:    %s/ack/… (the receiver relays acknowledgements)\n", st.AckBase)
 	}
 	fmt.Fprintf(env.Stdout, "lost:         %d summaries (outbox quota)", st.Lost)
 	if l := st.LostDetail; l.Total > 0 {

@@ -17,7 +17,8 @@ import (
 // its summaries until a reply no longer carries it. One command of each
 // kind is pending at a time: a newer bundle or firmware notice
 // supersedes the pending one (a box refuses an older bundle anyway), a
-// second inventory request is the pending one.
+// second inventory request is the pending one. Acknowledgements are the
+// exception: each is its own, up to maxPendingAcks at a time (ack.go).
 
 // Command is one command of a box's, pending or closed. Its payload (a
 // bundle of up to 2 MiB) is kept apart, in bucket commands, while it is
@@ -38,6 +39,14 @@ type Command struct {
 	Result string    `json:"result,omitempty"`
 	Detail string    `json:"detail,omitempty"`
 	Seq    uint64    `json:"seq,omitempty"`
+	// An acknowledgement relayed (ack.go): the incident (for a link as
+	// its token says, unverified), who and how (wire.AckViaLink,
+	// wire.AckViaUser), and for a link the SHA-256 of its token, so the
+	// link's page finds it again.
+	Incident  uint64 `json:"incident,omitempty"`
+	By        string `json:"by,omitempty"`
+	Via       string `json:"via,omitempty"`
+	TokenHash string `json:"token_hash,omitempty"`
 }
 
 // Superseded is the result of a command replaced by a newer one of its
@@ -104,6 +113,9 @@ func (s *Server) queue(tx *bolt.Tx, b *Box, wc wire.Command, kind, what string, 
 	for i, c := range b.Commands {
 		if !c.Pending() || c.Kind != kind {
 			continue
+		}
+		if kind == wire.KindAck {
+			continue // each acknowledgement is its own
 		}
 		if kind == wire.KindInventory {
 			return c, nil // the one pending asks for the same

@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -80,6 +82,52 @@ func FuzzIngest(f *testing.F) {
 			http.StatusRequestEntityTooLarge, http.StatusServiceUnavailable:
 		default:
 			t.Fatalf("answered %d: %s", w.Code, w.Body.String())
+		}
+	})
+}
+
+// FuzzAckPage sends the acknowledge pages (no login, on the internet)
+// arbitrary methods, links, names and origins: never a panic or a 500,
+// only the documented answers, and at most maxPendingAcks waiting.
+func FuzzAckPage(f *testing.F) {
+	s := newHQ(f, nil, hq.Limits{})
+	box := newBox(f)
+	if _, err := s.Register(box.ID(), box.PublicKeyString(), "Acme"); err != nil {
+		f.Fatal(err)
+	}
+	h := s.Handler()
+	tok := linkToken(7, time.Now().Add(time.Hour))
+	f.Add("GET", box.ID(), tok, "bob", "")
+	f.Add("POST", box.ID(), tok, "bob\x00\x1b[2J", "")
+	f.Add("POST", box.ID(), tok, "", "https://evil.example")
+	f.Add("POST", "ob-0000000000000000", tok, "x", "")
+	f.Add("POST", box.ID(), "%%%", "x", "null")
+	f.Add("DELETE", box.ID(), tok, "", "")
+	f.Fuzz(func(t *testing.T, method, id, token, by, origin string) {
+		if method != "GET" && method != "POST" && method != "DELETE" {
+			return
+		}
+		target := "https://hq.example" + "/ack/" + url.PathEscape(id) + "/" + url.PathEscape(token)
+		r, err := http.NewRequest(method, target, strings.NewReader(url.Values{"by": {by}}.Encode()))
+		if err != nil {
+			return
+		}
+		r.RemoteAddr = "192.0.2.1:1"
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if origin != "" {
+			r.Header.Set("Origin", origin)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		switch w.Code {
+		case http.StatusOK, http.StatusSeeOther, http.StatusBadRequest, http.StatusForbidden, http.StatusNotFound,
+			http.StatusMethodNotAllowed, http.StatusTooManyRequests, http.StatusMovedPermanently, http.StatusTemporaryRedirect:
+		default:
+			t.Fatalf("%s %s answered %d: %s", method, target, w.Code, w.Body.String())
+		}
+		b, _, _ := s.Box(box.ID())
+		if n := b.PendingCommands(); n > 5 {
+			t.Fatalf("%d acknowledgements waiting", n)
 		}
 	})
 }

@@ -58,6 +58,9 @@ type Box struct {
 	Health       wire.Health `json:"health"`
 	Open         int         `json:"open_incidents"`
 	Lost         uint64      `json:"lost"`
+	// Behind is the newest summary's count of checks missing their
+	// schedule (box_health.checks_behind).
+	Behind int `json:"checks_behind,omitempty"`
 	// LastStored is when the newest summary was stored, by the
 	// receiver's clock: LastSeen moves with every signed attempt (a box
 	// retrying a refused summary too), this only with news.
@@ -178,6 +181,10 @@ type Options struct {
 	Clock  clock.Clock
 	Log    *slog.Logger
 	Limits Limits
+	// PublicURL is where people reach this receiver's acknowledge pages
+	// (`hq run --public-url`, https): every reply tells the boxes, whose
+	// acknowledge links then point here. Empty: no relayed links.
+	PublicURL string
 }
 
 // Server is the receiver.
@@ -190,6 +197,10 @@ type Server struct {
 	decode chan struct{}
 	// refusals bounds the log lines refused requests write.
 	refusals logBudget
+	// publicURL is Options.PublicURL checked; acks bounds the
+	// acknowledgements posted per client address (ack.go).
+	publicURL string
+	acks      *ackLimiter
 }
 
 // Open opens (or creates) the receiver's store with DefaultLimits.
@@ -209,6 +220,12 @@ func OpenWith(path string, o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	public := ""
+	if o.PublicURL != "" {
+		if public, err = wire.CleanAckBase(o.PublicURL); err != nil {
+			return nil, fmt.Errorf("--public-url: %w", err)
+		}
+	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
 	if err != nil {
 		return nil, fmt.Errorf("opening %s (is another outpost hq running on it?): %w", path, err)
@@ -218,6 +235,7 @@ func OpenWith(path string, o Options) (*Server, error) {
 	// fleet posting at once shares fsyncs.
 	db.MaxBatchDelay = time.Millisecond
 	s := &Server{db: db, clock: o.Clock, log: o.Log, lim: lim, gate: newGate(lim), refusals: logBudget{perMinute: 60},
+		publicURL: public, acks: newAckLimiter(o.Clock),
 		// Decoding is CPU work on up to wire.MaxSummary bytes: more at
 		// once than there are CPUs only adds memory.
 		decode: make(chan struct{}, max(2, runtime.GOMAXPROCS(0)))}

@@ -46,6 +46,7 @@ func early(e *httpError) *httpError { e.unread = true; return e }
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/summaries", s.Ingest)
+	s.ackRoutes(mux)
 	return mux
 }
 
@@ -217,7 +218,7 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) (wire.Reply, err
 		if b, _, err = getBox(tx, q.box); err != nil {
 			return err
 		}
-		rep, gap = wire.Reply{Ack: q.seq}, 0
+		rep, gap = wire.Reply{Ack: q.seq, AckBase: s.publicURL}, 0
 		fresh := q.signed.After(b.LastSigned)
 		if fresh {
 			// The box signs every attempt anew, so a retry is news of it;
@@ -267,6 +268,7 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) (wire.Reply, err
 			}
 			b.LastSeq = q.seq
 			b.Site, b.Version, b.Interval, b.Health, b.Open, b.Lost = plain(sum.Box.Site), plain(sum.Box.Version), sum.Interval, sum.Health, len(sum.OpenIncidents), sum.Lost.Total
+			b.Behind = max(0, sum.BoxHealth.ChecksBehind)
 			if err := putLatest(tx, q.box, digestOf(*sum)); err != nil {
 				return err
 			}

@@ -32,6 +32,9 @@ type RunOptions struct {
 	// localhost and IP literals.
 	Hosts    []string
 	UISecure bool
+	// PublicURL is where technicians reach Listen (https): the boxes'
+	// acknowledge links point there (Options.PublicURL).
+	PublicURL string
 	// Limits bound what is kept per box and read at once (zero fields:
 	// DefaultLimits).
 	Limits Limits
@@ -52,7 +55,7 @@ func Run(ctx context.Context, o RunOptions) error {
 	if err := os.MkdirAll(o.DataDir, 0o750); err != nil {
 		return err
 	}
-	s, err := OpenWith(filepath.Join(o.DataDir, "hq.db"), Options{Log: o.Log, Limits: o.Limits})
+	s, err := OpenWith(filepath.Join(o.DataDir, "hq.db"), Options{Log: o.Log, Limits: o.Limits, PublicURL: o.PublicURL})
 	if err != nil {
 		return err
 	}
@@ -102,7 +105,7 @@ func Run(ctx context.Context, o RunOptions) error {
 		s.log.Warn("hq: the fleet pages have no account yet: outpost hq user add NAME --data " + o.DataDir)
 	}
 	s.log.Info("outpost hq running", "ingest", "https://"+ln.Addr().String()+"/v1/summaries", "fleet", "http://"+uln.Addr().String(), "data", o.DataDir,
-		"pin_sha256", wire.PinOf(leaf).String()) // what a box's phonehome.pin_sha256 names
+		"pin_sha256", wire.PinOf(leaf).String(), "ack_pages", s.publicURL) // what a box's phonehome.pin_sha256 names
 	go s.sweepEvery(ctx, time.Hour)
 	errc := make(chan error, 3)
 	lln := &limitListener{Listener: ln, sem: make(chan struct{}, o.MaxConns)}

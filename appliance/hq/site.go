@@ -18,7 +18,7 @@ func row(b Box, s *Server) hqui.FleetRow {
 	}
 	return hqui.FleetRow{ID: b.ID, Site: site, Version: b.Version, Health: b.Health, Open: b.Open, LastSeen: b.LastSeen,
 		Silent: b.Silent(s.clock.Now()), Lost: b.Lost, Summaries: b.Summaries, Conflicts: b.Conflicts, Missing: b.Missing(),
-		LastStored: b.LastStored, Pending: b.PendingCommands()}
+		LastStored: b.LastStored, Pending: b.PendingCommands(), Behind: b.Behind}
 }
 
 // Fleet is the fleet page's rows, from the box records alone.
@@ -110,8 +110,15 @@ func (s *Server) Site(id string, n int) (hqui.SiteView, bool, error) {
 			v.LastConflict = &hqui.Conflict{Seq: c.Seq, At: c.At, Reason: c.Reason}
 		}
 		for _, c := range b.Commands {
-			v.Commands = append(v.Commands, hqui.CommandRow{ID: c.ID, Kind: c.Kind, What: c.What, Queued: c.Queued, Sent: c.Sent, LastSent: c.LastSent,
-				Pending: c.Pending(), Closed: c.Closed, Result: c.Result, Detail: c.Detail, Seq: c.Seq})
+			cr := hqui.CommandRow{ID: c.ID, Kind: c.Kind, What: c.What, Queued: c.Queued, Sent: c.Sent, LastSent: c.LastSent,
+				Pending: c.Pending(), Closed: c.Closed, Result: c.Result, Detail: c.Detail, Seq: c.Seq, Incident: c.Incident, By: c.By}
+			v.Commands = append(v.Commands, cr)
+			if c.Kind == wire.KindAck && c.Result != Superseded {
+				if v.Relayed == nil {
+					v.Relayed = map[uint64]hqui.CommandRow{}
+				}
+				v.Relayed[c.Incident] = cr // oldest first: the newest stays
+			}
 		}
 		d, err := getLatest(tx, id)
 		if err != nil {

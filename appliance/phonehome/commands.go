@@ -24,6 +24,10 @@ import (
 type commandState struct {
 	URL     string               `json:"url"`
 	Handled []wire.CommandResult `json:"handled"`
+	// AckBase is the receiver's acknowledge pages (Reply.AckBase), kept
+	// so that links made after a restart point there before the first
+	// reply.
+	AckBase string `json:"ack_base,omitempty"`
 }
 
 // maxDetail bounds the text of a command's result.
@@ -53,6 +57,9 @@ func (p *Phone) loadCommands() {
 		st.Handled = st.Handled[len(st.Handled)-wire.MaxCommandResults:]
 	}
 	p.cmds = st.Handled
+	if base, err := wire.CleanAckBase(st.AckBase); err == nil && st.AckBase != "" {
+		p.ackBase = base
+	}
 }
 
 // saveCommandsLocked records p.cmds; cmdMu is held.
@@ -60,7 +67,7 @@ func (p *Phone) saveCommandsLocked() {
 	if p.o.Commands == nil {
 		return
 	}
-	data, err := json.Marshal(commandState{URL: p.o.URL, Handled: p.cmds})
+	data, err := json.Marshal(commandState{URL: p.o.URL, Handled: p.cmds, AckBase: p.ackBase})
 	if err == nil {
 		err = p.o.Commands.SavePhoneCommands(data)
 	}
@@ -159,6 +166,19 @@ func (p *Phone) handleCommand(ctx context.Context, c wire.Command) wire.CommandR
 	if kind == wire.KindInventory {
 		p.full.Store(true)
 		return done("a full inventory follows in the next summary")
+	}
+	if kind == wire.KindAck {
+		// Not under the MSP key: an acknowledgement reconfigures nothing.
+		// A link's token is the box's own and verified by it; a receiver
+		// user's is taken from the verified channel (docs/security.md).
+		if p.o.Acks == nil {
+			return refuse("this box takes no acknowledgements from the receiver")
+		}
+		detail, err := p.o.Acks.Acknowledge(*c.Ack)
+		if err != nil {
+			return refuse("%v", err)
+		}
+		return done("%s", detail)
 	}
 	var pinned ed25519.PublicKey
 	ok := false

@@ -53,6 +53,15 @@ type Applier interface {
 	Apply(ctx context.Context, data []byte, source string) error
 }
 
+// Acks acknowledges incidents for the receiver (an Ack command): a
+// link's token is verified by the box (signature, expiry, single use)
+// as on its own acknowledge page.
+type Acks interface {
+	// Acknowledge acts on a relayed acknowledgement and says what was
+	// done; an error says why it was refused.
+	Acknowledge(a wire.Ack) (string, error)
+}
+
 // Options configure phone home.
 type Options struct {
 	URL string
@@ -81,6 +90,9 @@ type Options struct {
 	Bundles  Bundles
 	// Build makes a summary (the daemon knows what is in it).
 	Build func(reason string, seq uint64, m Meta, full bool) (wire.Summary, map[string]string, error)
+	// Acks acts on acknowledgements the receiver relays; nil refuses
+	// them.
+	Acks Acks
 	// OnFirmware is told about a verified firmware notice.
 	OnFirmware func(wire.FirmwareNotice)
 	Clock      clock.Clock
@@ -113,6 +125,9 @@ type Status struct {
 	// Commands are the receiver's commands handled and listed in
 	// summaries until a reply no longer carries them.
 	Commands []wire.CommandResult `json:"commands,omitempty"`
+	// AckBase is where the receiver serves acknowledge pages: the box's
+	// acknowledge links point there while it is set.
+	AckBase string `json:"ack_base,omitempty"`
 }
 
 // Phone builds, stores and sends summaries.
@@ -126,9 +141,11 @@ type Phone struct {
 	mu sync.Mutex
 	st Status
 
-	// cmdMu guards cmds, the commands handled (commands.go).
-	cmdMu sync.Mutex
-	cmds  []wire.CommandResult
+	// cmdMu guards cmds, the commands handled (commands.go), and
+	// ackBase, the receiver's acknowledge pages (ackbase.go).
+	cmdMu   sync.Mutex
+	cmds    []wire.CommandResult
+	ackBase string
 }
 
 // New checks the options and prepares the HTTPS client (proxy from
@@ -252,10 +269,11 @@ func (p *Phone) Status() Status {
 	n, b, _ := p.o.Outbox.PhoneDepth()
 	m, _ := p.o.Outbox.PhoneMeta()
 	cmds := p.commandResults()
+	base := p.AckBase()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	s := p.st
-	s.Commands = cmds
+	s.Commands, s.AckBase = cmds, base
 	s.Depth, s.Bytes, s.NextSeq, s.Lost, s.LostDetail = n, b, m.NextSeq, m.Lost, lostOf(m)
 	if s.LastSuccess.IsZero() && m.AckedAt != "" {
 		// Nothing sent since this process started: the stored last success.
@@ -429,6 +447,7 @@ func (p *Phone) send(ctx context.Context, e Entry) (time.Duration, error) {
 }
 
 func (p *Phone) handleReply(ctx context.Context, rep wire.Reply) {
+	p.setAckBase(rep.AckBase)
 	p.handleCommands(ctx, rep.Commands)
 }
 

@@ -37,7 +37,25 @@ type rig struct {
 	sites []string
 	fw    []string
 	fulls int
+	acks  []wire.Ack
 }
+
+// rigAcks is the box's acknowledging side: it records each relayed
+// acknowledgement and refuses one by "refuse".
+type rigAcks struct{ r *rig }
+
+func (a rigAcks) Acknowledge(c wire.Ack) (string, error) {
+	a.r.mu.Lock()
+	a.r.acks = append(a.r.acks, c)
+	a.r.mu.Unlock()
+	if c.By == "refuse" {
+		return "", fmt.Errorf("acknowledge link refused: this acknowledge link is not valid")
+	}
+	return fmt.Sprintf("incident %d acknowledged by %s via hq (%s)", c.Incident, c.By, c.Via), nil
+}
+
+// rigAckBase is where the rig's hq serves acknowledge pages.
+const rigAckBase = "https://hq.example:8444"
 
 func newRig(t *testing.T, quota int64) *rig { t.Helper(); return newRigWith(t, quota, nil) }
 
@@ -66,7 +84,7 @@ func newRigWith(t *testing.T, quota int64, wrap func(http.Handler) http.Handler)
 			r.mu.Unlock()
 			return nil
 		}})
-	if r.hq, err = hq.Open(filepath.Join(dir, "hq.db"), nil, quiet); err != nil {
+	if r.hq, err = hq.OpenWith(filepath.Join(dir, "hq.db"), hq.Options{Log: quiet, PublicURL: rigAckBase}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { r.hq.Close() })
@@ -83,7 +101,7 @@ func newRigWith(t *testing.T, quota int64, wrap func(http.Handler) http.Handler)
 		t.Fatal(err)
 	}
 	r.phone, err = phonehome.New(phonehome.Options{URL: r.srv.URL + "/v1/summaries", CAFile: ca, Interval: time.Hour, Quota: quota, BackoffMax: time.Second,
-		Outbox: storeOutbox{r.st}, Commands: blobCommands{r.st}, Signer: r.id, Bundles: provBundles{r.prov}, Log: quiet,
+		Outbox: storeOutbox{r.st}, Commands: blobCommands{r.st}, Signer: r.id, Bundles: provBundles{r.prov}, Acks: rigAcks{r}, Log: quiet,
 		Build: func(reason string, seq uint64, m phonehome.Meta, full bool) (wire.Summary, map[string]string, error) {
 			s := wire.Summary{Box: wire.Box{ID: r.id.ID(), Site: "Acme", PublicKey: r.id.PublicKeyString()}}
 			// Padding that gzip cannot shrink, so the quota is reached.

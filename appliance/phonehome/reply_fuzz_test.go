@@ -24,6 +24,11 @@ func (b *pinnedOnly) Apply(context.Context, []byte, string) error {
 	return nil
 }
 
+// countAcks counts the acknowledgements relayed to the box.
+type countAcks struct{ n int }
+
+func (a *countAcks) Acknowledge(wire.Ack) (string, error) { a.n++; return "acknowledged", nil }
+
 // FuzzReply feeds hq's reply, as it arrives from the network, to the
 // code that acts on it: whatever it holds, nothing panics, and nothing
 // not signed by the pinned key is applied or announced.
@@ -35,6 +40,8 @@ func FuzzReply(f *testing.F) {
 	f.Add([]byte(`{"ack":1,"commands":[{"id":3,"firmware":{"version":"9.9","url":"https://x/y","sha256":"00","signature":"AAAA"}}]}`))
 	f.Add([]byte(`{"ack":1,"commands":[{"id":4,"bundle":null,"firmware":{}},{"id":4,"inventory":true},{"id":0,"inventory":true}]}`))
 	f.Add([]byte(`{"ack":1,"commands":[{"id":5,"bundle":"b3V0cG9zdA==","inventory":true},{}]}`))
+	f.Add([]byte(`{"ack":1,"ack_base":"https://hq.example:8444/","commands":[{"id":6,"ack":{"via":"link","token":"AAAA","by":"bob"}}]}`))
+	f.Add([]byte(`{"ack":1,"ack_base":"javascript:alert(1)","commands":[{"id":7,"ack":{"via":"user","incident":3,"by":"x"},"inventory":true}]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var rep wire.Reply
 		if json.Unmarshal(data, &rep) != nil {
@@ -44,7 +51,14 @@ func FuzzReply(f *testing.F) {
 		announced := 0
 		p := &Phone{o: Options{Bundles: b, Clock: clock.Real{}, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), URL: "https://hq.test/v1/summaries",
 			OnFirmware: func(wire.FirmwareNotice) { announced++ }}, kick: make(chan string, 8), wake: make(chan struct{}, 1)}
+		acks := &countAcks{}
+		p.o.Acks = acks
 		p.handleReply(context.Background(), rep)
+		if base := p.AckBase(); base != "" {
+			if clean, err := wire.CleanAckBase(base); err != nil || clean != base {
+				t.Fatalf("acknowledge pages %q taken from %s", base, data)
+			}
+		}
 		if b.applied != 0 || announced != 0 {
 			t.Fatalf("a reply not signed by the pinned key was acted on (%d bundles, %d notices): %s", b.applied, announced, data)
 		}
@@ -62,7 +76,7 @@ func FuzzReply(f *testing.F) {
 		}
 		// The same reply again is handled once: nothing new.
 		p.handleReply(context.Background(), rep)
-		if again := p.commandResults(); len(again) != len(res) {
+		if again := p.commandResults(); len(again) != len(res) || acks.n > len(res) {
 			t.Fatalf("the same reply twice gave %d results, then %d", len(res), len(again))
 		}
 	})

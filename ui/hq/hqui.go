@@ -27,6 +27,9 @@ type Source interface {
 	// Site is one box's page with its newest history rows, at most
 	// history of them; ok is false when no such box is registered.
 	Site(id string, history int) (v SiteView, ok bool, err error)
+	// AckIncident relays a logged-in user's acknowledgement of an open
+	// incident to its box; the error says why it was not queued.
+	AckIncident(id string, incident uint64, by string) error
 }
 
 // Options configure the pages.
@@ -72,17 +75,22 @@ func New(o Options) http.Handler {
 	for _, h := range o.Hosts {
 		s.hosts[strings.TrimSuffix(strings.ToLower(h), ".")] = true
 	}
-	s.mux.HandleFunc("GET /hq.css", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/css; charset=utf-8")
-		w.Header().Set("Cache-Control", "public, max-age=3600")
-		w.Write([]byte(stylesheet))
-	})
+	s.mux.HandleFunc("GET /hq.css", ServeStylesheet)
 	s.mux.HandleFunc("GET /login", s.loginForm)
 	s.mux.HandleFunc("POST /login", s.login)
 	s.mux.HandleFunc("POST /logout", s.withSession(s.logout))
 	s.mux.HandleFunc("GET /{$}", s.withSession(s.fleet))
 	s.mux.HandleFunc("GET /boxes/{id}", s.withSession(s.site))
+	s.mux.HandleFunc("POST /boxes/{id}/incidents/{n}/ack", s.withSession(s.ack))
 	return s
+}
+
+// ServeStylesheet serves the pages' stylesheet (the acknowledge pages on
+// the receiver's HTTPS listener share it).
+func ServeStylesheet(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/css; charset=utf-8")
+	w.Header().Set("Cache-Control", "public, max-age=3600")
+	w.Write([]byte(stylesheet))
 }
 
 // ServeHTTP checks the Host before anything else and sets the headers
@@ -225,6 +233,25 @@ func (s *server) site(w http.ResponseWriter, r *http.Request, sess *Session) {
 		http.Error(w, "no such box", http.StatusNotFound)
 		return
 	}
+	v.CanAck = true
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	boxPage(chrome{User: sess.User, CSRF: sess.CSRF}, v, s.o.Clock.Now()).Render(r.Context(), w)
+}
+
+// ack relays the logged-in user's acknowledgement of an open incident
+// to its box (their user name is who), and goes back to the site's page,
+// which shows it pending, then what the box said.
+func (s *server) ack(w http.ResponseWriter, r *http.Request, sess *Session) {
+	n, err := strconv.ParseUint(r.PathValue("n"), 10, 64)
+	if err != nil || n == 0 {
+		http.Error(w, "no such incident", http.StatusNotFound)
+		return
+	}
+	id := r.PathValue("id")
+	if err := s.o.Source.AckIncident(id, n, sess.User); err != nil {
+		http.Error(w, "not acknowledged: "+err.Error(), http.StatusConflict)
+		return
+	}
+	s.o.Log.Info("hq: incident acknowledgement relayed", "box", id, "incident", n, "user", sess.User)
+	http.Redirect(w, r, "/boxes/"+url.PathEscape(id), http.StatusSeeOther)
 }

@@ -48,6 +48,9 @@ type Facts struct {
 	OutboxDepth int
 	LatenessP99 time.Duration
 	Uptime      time.Duration
+	// Behind counts the checks missing their schedule (the scheduler's
+	// Behind, as /healthz reports it).
+	Behind int
 	// Clock is what the box's clock check last said of its clock.
 	Clock wire.Clock
 	// LastBundle is the last provisioning bundle seen (nil when none
@@ -278,7 +281,7 @@ func SLA(list []incident.Incident, cfgChecks []config.Check, now time.Time) wire
 func boxHealth(f Facts) wire.BoxHealth {
 	clk := f.Clock
 	h := wire.BoxHealth{StoreBytes: f.StoreBytes, OutboxDepth: f.OutboxDepth, LatenessP99Ms: float64(f.LatenessP99) / 1e6,
-		UptimeSeconds: int64(f.Uptime / time.Second), Clock: &clk, LastFirmware: f.LastFirmware}
+		UptimeSeconds: int64(f.Uptime / time.Second), ChecksBehind: f.Behind, Clock: &clk, LastFirmware: f.LastFirmware}
 	if r := f.LastBundle; r != nil {
 		h.LastUSB = &wire.Event{Time: r.Time, Result: r.Result,
 			Detail: fmt.Sprintf("bundle v%d from %s %s", r.BundleVersion, r.Source, strings.Join(r.Reasons, "; "))}

@@ -146,7 +146,7 @@ func TestBuild(t *testing.T) {
 	receipt := &summary.Bundle{Time: now.Add(-day), Result: "refused", BundleVersion: 7, Source: "stick", Reasons: []string{"expired", "replayed"}}
 	fw := &wire.Event{Time: now, Result: "available", Detail: "version 1.5"}
 	facts := summary.Facts{StoreBytes: 1 << 20, OutboxDepth: 3, LatenessP99: 1500 * time.Microsecond, Uptime: 90*time.Second + 500*time.Millisecond,
-		Clock: wire.Clock{Sync: "synchronised"}, LastBundle: receipt, LastFirmware: fw}
+		Behind: 2, Clock: wire.Clock{Sync: "synchronised"}, LastBundle: receipt, LastFirmware: fw}
 	prev := summary.Previous{Built: lastSummary.Format(time.RFC3339Nano), Inventory: map[string]string{"printer": "00"}}
 	b := builder(cfg, res, incs, facts)
 
@@ -179,7 +179,7 @@ func TestBuild(t *testing.T) {
 		t.Errorf("agent facts: %v", f)
 	}
 	h := s.BoxHealth
-	if h.StoreBytes != 1<<20 || h.OutboxDepth != 3 || h.LatenessP99Ms != 1.5 || h.UptimeSeconds != 90 || h.Clock == nil || h.Clock.Sync != "synchronised" ||
+	if h.StoreBytes != 1<<20 || h.OutboxDepth != 3 || h.LatenessP99Ms != 1.5 || h.UptimeSeconds != 90 || h.ChecksBehind != 2 || h.Clock == nil || h.Clock.Sync != "synchronised" ||
 		h.LastFirmware != fw || h.LastUSB == nil || h.LastUSB.Detail != "bundle v7 from stick expired; replayed" || h.LastUSB.Result != "refused" {
 		t.Errorf("box health: %+v (last usb %+v)", h, h.LastUSB)
 	}

@@ -16,6 +16,12 @@ type Reply struct {
 	// reply lost on the way loses nothing. A box handles each id once and
 	// forgets it when a reply no longer lists it.
 	Commands []Command `json:"commands,omitempty"`
+	// AckBase is where the receiver serves acknowledge pages (`hq run
+	// --public-url`): while a reply names one, the box's acknowledge
+	// links point at AckBase + AckPath(box, token), so a technician
+	// off-site acknowledges through the receiver. Empty: the box's own
+	// links (notify.ack_base_url).
+	AckBase string `json:"ack_base,omitempty"`
 }
 
 // MaxCommands bounds the commands a box reads from one reply (the
@@ -35,6 +41,8 @@ type Command struct {
 	Firmware *FirmwareNotice `json:"firmware,omitempty"`
 	// Inventory asks for a full inventory in the next summary.
 	Inventory bool `json:"inventory,omitempty"`
+	// Ack relays an acknowledgement made at the receiver.
+	Ack *Ack `json:"ack,omitempty"`
 }
 
 // Command kinds.
@@ -42,6 +50,7 @@ const (
 	KindBundle    = "bundle"
 	KindFirmware  = "firmware"
 	KindInventory = "inventory"
+	KindAck       = "ack"
 )
 
 // Kind names what the command carries; the error says when it carries
@@ -57,13 +66,16 @@ func (c Command) Kind() (string, error) {
 	if c.Inventory {
 		kinds = append(kinds, KindInventory)
 	}
+	if c.Ack != nil {
+		kinds = append(kinds, KindAck)
+	}
 	switch len(kinds) {
 	case 1:
 		return kinds[0], nil
 	case 0:
-		return "", errors.New("the command carries nothing (a bundle, a firmware notice or an inventory request)")
+		return "", errors.New("the command carries nothing (a bundle, a firmware notice, an inventory request or an acknowledgement)")
 	}
-	return "", errors.New("the command carries more than one of a bundle, a firmware notice and an inventory request")
+	return "", errors.New("the command carries more than one of a bundle, a firmware notice, an inventory request and an acknowledgement")
 }
 
 // FirmwareNotice says a firmware version is available.

@@ -157,8 +157,12 @@ type BoxHealth struct {
 	LatenessP99Ms float64 `json:"lateness_p99_ms"`
 	OutboxDepth   int     `json:"outbox_depth"`
 	UptimeSeconds int64   `json:"uptime_s"`
-	LastUSB       *Event  `json:"last_usb,omitempty"`
-	LastFirmware  *Event  `json:"last_firmware,omitempty"`
+	// ChecksBehind counts the checks missing their schedule: their last
+	// planned run was dropped because the workers were busy (hanging
+	// targets), as /healthz says.
+	ChecksBehind int    `json:"checks_behind,omitempty"`
+	LastUSB      *Event `json:"last_usb,omitempty"`
+	LastFirmware *Event `json:"last_firmware,omitempty"`
 	// Clock is the box's own clock as its clock check last judged it: a
 	// box whose clock is wrong stamps everything it reports wrongly (hq
 	// files summaries by its own clock either way).
