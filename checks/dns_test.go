@@ -81,14 +81,21 @@ func dnsServer(t *testing.T, addr string) string {
 	t.Helper()
 	stop := make(chan struct{})
 	mux := acmeZone(stop)
-	pc, err := net.ListenPacket("udp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", pc.LocalAddr().String())
-	if err != nil {
+	// A free UDP port may be taken over TCP by another test: try a few.
+	var pc net.PacketConn
+	var ln net.Listener
+	for attempt := 0; ; attempt++ {
+		var err error
+		if pc, err = net.ListenPacket("udp", addr); err != nil {
+			t.Fatal(err)
+		}
+		if ln, err = net.Listen("tcp", pc.LocalAddr().String()); err == nil {
+			break
+		}
 		pc.Close()
-		t.Fatal(err)
+		if attempt == 20 || !strings.HasSuffix(addr, ":0") {
+			t.Fatal(err)
+		}
 	}
 	udp, tcp := &dns.Server{PacketConn: pc, Handler: mux}, &dns.Server{Listener: ln, Handler: mux}
 	go udp.ActivateAndServe()

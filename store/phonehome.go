@@ -3,6 +3,7 @@ package store
 import (
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
@@ -104,21 +105,54 @@ type PhoneFold func(body []byte) (counts map[string]uint64, inventoryChanged boo
 // whether a full inventory is due, which it must honour) and returns the
 // encoded summary and the inventory it reported. When the outbox would
 // exceed quota bytes, the oldest summaries are dropped: counted as lost
-// and their figures coalesced through fold. All of it is one
+// and their figures coalesced through fold. The queueing is one
 // transaction.
+//
+// build runs outside the write transaction: it reads the incidents,
+// whose engine may itself be waiting to write (an incident saved while a
+// summary was being built deadlocked the two). If the bookkeeping
+// moved on meanwhile (another summary queued), it is built again.
 func (s *Store) PhoneAppend(quota int64, builtAt string, build func(seq uint64, m PhoneMeta) (body []byte, inventory map[string]string, err error), fold PhoneFold) (uint64, error) {
+	for attempt := 0; ; attempt++ {
+		var before PhoneMeta
+		if err := s.db.View(func(tx *bolt.Tx) error {
+			var err error
+			before, err = phoneMeta(tx)
+			return err
+		}); err != nil {
+			return 0, err
+		}
+		body, inv, err := build(before.NextSeq, before)
+		if err != nil {
+			return 0, err
+		}
+		seq, err := s.phoneQueue(quota, builtAt, before, body, inv, fold)
+		if errors.Is(err, errPhoneMetaMoved) && attempt < 5 {
+			continue
+		}
+		return seq, err
+	}
+}
+
+// errPhoneMetaMoved says the bookkeeping changed between building a
+// summary and queueing it.
+var errPhoneMetaMoved = errors.New("phone-home bookkeeping changed while a summary was built")
+
+// phoneQueue queues body, built from before, in one transaction.
+func (s *Store) phoneQueue(quota int64, builtAt string, before PhoneMeta, body []byte, inv map[string]string, fold PhoneFold) (uint64, error) {
 	var seq uint64
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		m, err := phoneMeta(tx)
 		if err != nil {
 			return err
 		}
-		seq = m.NextSeq
-		body, inv, err := build(seq, m)
-		if err != nil {
-			return err
+		if m.NextSeq != before.NextSeq {
+			return errPhoneMetaMoved // another summary was queued meanwhile
 		}
-		m.InventoryDue = false // the summary just built listed every device
+		seq = m.NextSeq
+		// The summary just built listed every device if one was due; one
+		// asked for meanwhile stays due.
+		m.InventoryDue = m.InventoryDue && !before.InventoryDue
 		ob := tx.Bucket(bucketPhoneOutbox)
 		c := ob.Cursor()
 		for k, v := c.First(); k != nil && m.Bytes+int64(len(body)) > quota; k, v = c.First() {

@@ -1,0 +1,360 @@
+package store
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"slices"
+	"sort"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// The inventory: every device a discovery sweep found, keyed by its MAC
+// (or "ip:" and its address when no MAC was seen: off-link hosts), with
+// first and last seen, its address and MAC history, and the changes
+// sweeps saw as events (new device, device gone, back again, MAC moved to
+// another IP, IP claimed by a second MAC). Bounded like the events: at
+// most InventoryDevices devices (the gone ones heard from least recently
+// go first), InventoryHistory addresses each, InventoryChanges changes.
+var (
+	bucketInventory        = []byte("inventory")         // key -> InventoryDevice
+	bucketInventoryChanges = []byte("inventory-changes") // time+seq -> InventoryChange
+	bucketInventorySweeps  = []byte("inventory-sweeps")  // subnet -> time of its last sweep
+)
+
+// Bounds of the inventory.
+const (
+	InventoryDevices = 10_000
+	InventoryHistory = 16
+	InventoryChanges = 10_000
+)
+
+func init() {
+	registerBucket(string(bucketInventory))
+	registerBucket(string(bucketInventoryChanges))
+	registerBucket(string(bucketInventorySweeps))
+}
+
+// Sighting is one host as a sweep saw it.
+type Sighting struct {
+	IP         string   `json:"ip"`
+	MAC        string   `json:"mac,omitempty"`
+	Vendor     string   `json:"vendor,omitempty"`
+	Name       string   `json:"name,omitempty"`
+	Class      string   `json:"class"`
+	Confidence float64  `json:"confidence"`
+	Evidence   []string `json:"evidence,omitempty"`
+	Ports      []int    `json:"ports,omitempty"`
+}
+
+// Seen is one value (an address, a MAC) a device had, and when.
+type Seen struct {
+	Value string    `json:"value"`
+	First time.Time `json:"first"`
+	Last  time.Time `json:"last"`
+}
+
+// InventoryDevice is a device of the inventory.
+type InventoryDevice struct {
+	Key string `json:"key"`
+	Sighting
+	Subnet    string    `json:"subnet"`
+	FirstSeen time.Time `json:"first_seen"`
+	LastSeen  time.Time `json:"last_seen"`
+	// Gone: the last sweep of its subnet did not find it.
+	Gone      bool   `json:"gone"`
+	Addresses []Seen `json:"addresses"`
+	MACs      []Seen `json:"macs,omitempty"`
+}
+
+// Kinds of inventory change.
+const (
+	ChangeNewDevice  = "new_device"
+	ChangeGone       = "device_gone"
+	ChangeBack       = "device_back"
+	ChangeMACMoved   = "mac_moved"  // a MAC answered on another IP
+	ChangeIPClaimed  = "ip_claimed" // an IP answered with a second MAC
+	maxInventoryText = 256
+)
+
+// InventoryChange is what one sweep changed.
+type InventoryChange struct {
+	Time   time.Time `json:"time"`
+	Kind   string    `json:"kind"`
+	Subnet string    `json:"subnet"`
+	Key    string    `json:"key"`
+	IP     string    `json:"ip"`
+	MAC    string    `json:"mac,omitempty"`
+	// OldIP is where a moved MAC was; OtherMAC who held a claimed IP.
+	OldIP    string `json:"old_ip,omitempty"`
+	OtherMAC string `json:"other_mac,omitempty"`
+	Detail   string `json:"detail"`
+}
+
+func sightingKey(s Sighting) string {
+	if s.MAC != "" {
+		return s.MAC
+	}
+	return "ip:" + s.IP
+}
+
+func remember(h []Seen, v string, at time.Time) []Seen {
+	for i := range h {
+		if h[i].Value == v {
+			h[i].Last = at
+			return h
+		}
+	}
+	h = append(h, Seen{Value: v, First: at, Last: at})
+	if len(h) > InventoryHistory {
+		sort.Slice(h, func(i, j int) bool { return h[i].Last.After(h[j].Last) })
+		h = h[:InventoryHistory]
+	}
+	return h
+}
+
+func boundSighting(s Sighting) Sighting {
+	s.IP, s.MAC, s.Vendor = cut(s.IP, 64), cut(s.MAC, 64), cut(s.Vendor, maxInventoryText)
+	s.Name, s.Class = cut(s.Name, maxInventoryText), cut(s.Class, 32)
+	if len(s.Evidence) > 16 {
+		s.Evidence = s.Evidence[:16]
+	}
+	for i := range s.Evidence {
+		s.Evidence[i] = cut(s.Evidence[i], maxInventoryText)
+	}
+	if len(s.Ports) > 64 {
+		s.Ports = s.Ports[:64]
+	}
+	return s
+}
+
+// RecordSweep keeps what one sweep of subnet found at time at, in one
+// commit, and returns the changes it saw (also kept). Devices of the
+// subnet that the sweep did not find are marked gone. Errors are the
+// disk's, or a subnet that is not a CIDR.
+func (s *Store) RecordSweep(subnet string, at time.Time, seen []Sighting) ([]InventoryChange, error) {
+	pfx, err := netip.ParsePrefix(subnet)
+	if err != nil {
+		return nil, fmt.Errorf("recording a sweep of %q: %w", subnet, err)
+	}
+	at = at.UTC()
+	var changes []InventoryChange
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketInventory)
+		devs := map[string]*InventoryDevice{}
+		err := b.ForEach(func(k, v []byte) error {
+			var d InventoryDevice
+			if err := json.Unmarshal(v, &d); err != nil {
+				return nil // an unreadable record is replaced
+			}
+			devs[string(k)] = &d
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		inSubnet := func(ip string) bool {
+			a, err := netip.ParseAddr(ip)
+			return err == nil && pfx.Contains(a)
+		}
+		// Who held each address before this sweep.
+		holder := map[string]string{}
+		for k, d := range devs {
+			if !d.Gone && inSubnet(d.IP) {
+				holder[d.IP] = k
+			}
+		}
+		change := func(kind string, d *InventoryDevice, format string, args ...any) *InventoryChange {
+			changes = append(changes, InventoryChange{Time: at, Kind: kind, Subnet: pfx.String(), Key: d.Key, IP: d.IP, MAC: d.MAC,
+				Detail: cut(fmt.Sprintf(format, args...), maxInventoryText)})
+			return &changes[len(changes)-1]
+		}
+		found := map[string]bool{}
+		for _, sg := range seen {
+			sg = boundSighting(sg)
+			k := sightingKey(sg)
+			if found[k] {
+				continue
+			}
+			found[k] = true
+			d, ok := devs[k]
+			if !ok {
+				d = &InventoryDevice{Key: k, FirstSeen: at}
+				devs[k] = d
+				d.Sighting = sg
+				change(ChangeNewDevice, d, "new device %s at %s (%s)", deviceLabel(sg), sg.IP, sg.Class)
+			} else {
+				if d.Gone {
+					c := change(ChangeBack, d, "%s is back at %s", deviceLabel(sg), sg.IP)
+					c.IP = sg.IP
+				}
+				if sg.MAC != "" && d.IP != "" && d.IP != sg.IP {
+					c := change(ChangeMACMoved, d, "MAC %s moved from %s to %s", sg.MAC, d.IP, sg.IP)
+					c.OldIP, c.IP = d.IP, sg.IP
+				}
+				d.Sighting = sg
+			}
+			if h, ok := holder[sg.IP]; ok && h != k && sg.MAC != "" {
+				if other := devs[h]; other != nil && other.MAC != "" {
+					c := change(ChangeIPClaimed, d, "%s now answers with MAC %s, was %s", sg.IP, sg.MAC, other.MAC)
+					c.OtherMAC = other.MAC
+				}
+			}
+			d.Subnet, d.LastSeen, d.Gone = pfx.String(), at, false
+			d.Addresses = remember(d.Addresses, sg.IP, at)
+			if sg.MAC != "" {
+				d.MACs = remember(d.MACs, sg.MAC, at)
+			}
+		}
+		for k, d := range devs {
+			if !found[k] && !d.Gone && inSubnet(d.IP) {
+				d.Gone = true
+				change(ChangeGone, d, "%s (%s) not found at %s, last seen %s", deviceLabel(d.Sighting), d.Class, d.IP, d.LastSeen.Format(time.RFC3339))
+			}
+		}
+		if err := evictInventory(devs); err != nil {
+			return err
+		}
+		for k, d := range devs {
+			if err := putJSON(b, k, d); err != nil {
+				return err
+			}
+		}
+		// Drop what evictInventory removed.
+		var drop [][]byte
+		b.ForEach(func(k, _ []byte) error {
+			if devs[string(k)] == nil {
+				drop = append(drop, slices.Clone(k))
+			}
+			return nil
+		})
+		for _, k := range drop {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+		if err := tx.Bucket(bucketInventorySweeps).Put([]byte(pfx.String()), timeKey(at)); err != nil {
+			return err
+		}
+		cb := tx.Bucket(bucketInventoryChanges)
+		for _, c := range changes {
+			seq, err := cb.NextSequence()
+			if err != nil {
+				return err
+			}
+			v, err := json.Marshal(c)
+			if err != nil {
+				return err
+			}
+			if err := cb.Put(seqKey(c.Time, uint32(seq)), v); err != nil {
+				return err
+			}
+		}
+		n := 0
+		cur := cb.Cursor()
+		for k, _ := cur.First(); k != nil; k, _ = cur.Next() {
+			n++
+		}
+		for k, _ := cur.First(); k != nil && n > InventoryChanges; k, _ = cur.First() {
+			if err := cb.Delete(k); err != nil {
+				return err
+			}
+			n--
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("recording a sweep of %s: %w", subnet, err)
+	}
+	return changes, nil
+}
+
+func deviceLabel(s Sighting) string {
+	switch {
+	case s.Name != "":
+		return s.Name
+	case s.MAC != "" && s.Vendor != "":
+		return s.MAC + " (" + s.Vendor + ")"
+	case s.MAC != "":
+		return s.MAC
+	}
+	return s.IP
+}
+
+// evictInventory removes the gone devices heard from least recently
+// beyond InventoryDevices.
+func evictInventory(devs map[string]*InventoryDevice) error {
+	if len(devs) <= InventoryDevices {
+		return nil
+	}
+	var gone []*InventoryDevice
+	for _, d := range devs {
+		if d.Gone {
+			gone = append(gone, d)
+		}
+	}
+	sort.Slice(gone, func(i, j int) bool { return gone[i].LastSeen.Before(gone[j].LastSeen) })
+	for _, d := range gone {
+		if len(devs) <= InventoryDevices {
+			break
+		}
+		delete(devs, d.Key)
+	}
+	return nil
+}
+
+// Inventory lists the devices, by address.
+func (s *Store) Inventory() ([]InventoryDevice, error) {
+	var out []InventoryDevice
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketInventory).ForEach(func(_, v []byte) error {
+			var d InventoryDevice
+			if json.Unmarshal(v, &d) == nil {
+				out = append(out, d)
+			}
+			return nil
+		})
+	})
+	sort.Slice(out, func(i, j int) bool {
+		a, _ := netip.ParseAddr(out[i].IP)
+		b, _ := netip.ParseAddr(out[j].IP)
+		return a.Less(b)
+	})
+	return out, err
+}
+
+// InventoryChangesSince lists the changes at or after from, oldest first,
+// at most n.
+func (s *Store) InventoryChangesSince(from time.Time, n int) ([]InventoryChange, error) {
+	var out []InventoryChange
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketInventoryChanges).Cursor()
+		k, v := c.First()
+		if !from.IsZero() {
+			k, v = c.Seek(timeKey(from))
+		}
+		for ; k != nil && len(out) < n; k, v = c.Next() {
+			var ch InventoryChange
+			if json.Unmarshal(v, &ch) == nil {
+				out = append(out, ch)
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// LastSweep is when subnet was last recorded (zero if never), so a
+// restarted daemon keeps its sweep interval.
+func (s *Store) LastSweep(subnet string) (time.Time, error) {
+	var t time.Time
+	err := s.db.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucketInventorySweeps).Get([]byte(subnet)); len(v) == 8 {
+			t = keyTime(v)
+		}
+		return nil
+	})
+	return t, err
+}
