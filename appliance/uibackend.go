@@ -5,7 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
+	"sort"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"outpost/appliance/config"
@@ -14,6 +18,7 @@ import (
 	"outpost/checks"
 	"outpost/checks/agent"
 	"outpost/checks/agent/wire"
+	"outpost/checks/snmp"
 	"outpost/healing"
 	"outpost/notify"
 	"outpost/store"
@@ -270,9 +275,7 @@ func formError(err error) error {
 func (b uiBackend) Notifications() ui.NotifyView {
 	cfg := b.a.Config()
 	var v ui.NotifyView
-	for _, c := range notify.ConfigOf(cfg).Channels {
-		v.Channels = append(v.Channels, ui.NamedKind{Name: c.Name, Kind: c.Kind})
-	}
+	v.Channels = channelViews(notify.ConfigOf(cfg))
 	for _, p := range notify.ConfigOf(cfg).Policies {
 		d := p.Describe()
 		pv := ui.PolicyView{Name: p.Name, Matches: d.Matches, Repeat: d.Repeat, Steps: d.Steps}
@@ -393,4 +396,278 @@ func inventoryView(w wire.Inventory) *ui.InventoryView {
 		v.Apps = append(v.Apps, ui.InventoryApp{Name: app.Name, Version: app.Version})
 	}
 	return v
+}
+
+// PhoneHome is phone home's state for the settings page and the
+// dashboard: the running sender's status, or (configured but not
+// running) why not, with what the outbox holds.
+func (b uiBackend) PhoneHome() ui.PhoneHomeView {
+	cfg := b.a.Config().PhoneHome
+	v := ui.PhoneHomeView{Enabled: cfg.Enabled(), Receiver: receiverOf(cfg.URL)}
+	if !v.Enabled {
+		return v
+	}
+	b.a.mu.RLock()
+	p, perr := b.a.phone, b.a.phoneErr
+	b.a.mu.RUnlock()
+	if p == nil {
+		// Starting (the supervisor has not built it yet), or it could
+		// not start: only the latter is a problem.
+		if perr != nil {
+			v.NotRunning = perr.Error()
+		}
+		n, bytes, _ := b.a.store.PhoneDepth()
+		v.Queued, v.QueuedBytes = n, bytes
+		return v
+	}
+	st := p.Status()
+	v.Receiver = receiverOf(st.URL)
+	v.LastSuccess, v.LastAck, v.Queued, v.QueuedBytes, v.Lost = st.LastSuccess, st.LastAck, st.Depth, st.Bytes, st.Lost
+	v.LastError, v.LastErrorAt, v.Failures, v.NextAttempt = st.LastError, st.LastErrorAt, st.Failures, st.NextAttempt
+	return v
+}
+
+// receiverOf is a phone-home URL as the UI shows it: scheme, host and
+// path, without user info or query.
+func receiverOf(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return raw
+	}
+	return (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}).String()
+}
+
+// channelViews are the configured channels with whom each reaches,
+// masked: what notify's Recipienter says (a host, addresses, numbers:
+// never a secret), an SMS number cut to its last digits and an ntfy
+// recipient to its host (a topic is as good as a password on a public
+// server).
+func channelViews(nc *notify.Config) []ui.ChannelView {
+	var out []ui.ChannelView
+	for _, c := range nc.Channels {
+		v := ui.ChannelView{Name: c.Name, Kind: c.Kind}
+		opts := c.Options
+		if opts == nil {
+			opts = checks.NoOptions{}
+		}
+		ch, err := notify.Build(c.Kind, opts)
+		if err != nil {
+			v.Problem = "not usable: " + err.Error()
+		} else if r, ok := ch.(notify.Recipienter); ok {
+			v.To = maskRecipient(c.Kind, r.Recipient())
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+// maskRecipient keeps of a recipient what a technician needs to tell
+// channels apart and nothing that lets anyone else use them.
+func maskRecipient(kind, to string) string {
+	switch kind {
+	case "sms":
+		parts := strings.Split(to, ", ")
+		for i, n := range parts {
+			parts[i] = lastDigits(n, 4)
+		}
+		return strings.Join(parts, ", ")
+	case "ntfy":
+		host, _, _ := strings.Cut(to, "/")
+		return host
+	}
+	return to
+}
+
+// lastDigits shows a phone number as its last n digits: "…0002".
+func lastDigits(number string, n int) string {
+	var d []rune
+	for _, r := range number {
+		if r >= '0' && r <= '9' {
+			d = append(d, r)
+		}
+	}
+	if len(d) > n {
+		d = d[len(d)-n:]
+	}
+	return "…" + string(d)
+}
+
+// factsFresh is how long a device's SNMP facts are shown without asking
+// it again, and factsRetry how soon a device that did not answer is
+// asked again: a page refreshing every 10 s must not poll a printer.
+const (
+	factsFresh = 10 * time.Minute
+	factsRetry = time.Minute
+)
+
+// keptFacts is a device's SNMP facts as the store keeps them (blob
+// snmp-facts/<device>), so they survive a restart and a device that is
+// down still shows what it said last.
+type keptFacts struct {
+	Read  time.Time  `json:"read"`
+	Tried time.Time  `json:"tried"`
+	Err   string     `json:"err,omitempty"`
+	Facts snmp.Facts `json:"facts"`
+}
+
+func factsBlob(device string) string { return "snmp-facts/" + device }
+
+// snmpFacts returns a device's facts: the kept ones while fresh, else
+// read again over the daemon's SNMP poller (sharing its sessions) within
+// ctx's deadline and kept; a failed read keeps the old facts with the
+// reason.
+func (b uiBackend) snmpFacts(ctx context.Context, dev *checks.Device) keptFacts {
+	var k keptFacts
+	if doc, err := b.a.store.GetBlob(factsBlob(dev.Name)); err == nil && doc != nil {
+		if json.Unmarshal(doc, &k) != nil {
+			k = keptFacts{}
+		}
+	}
+	now := b.a.o.Clock.Now()
+	fresh := func(t time.Time, d time.Duration) bool { return !t.IsZero() && !t.After(now) && now.Sub(t) < d }
+	if fresh(k.Read, factsFresh) || fresh(k.Tried, factsRetry) {
+		return k
+	}
+	f, err := snmp.ReadFacts(ctx, b.a.snmp.Source(dev, 0))
+	k.Tried = now
+	if err != nil {
+		k.Err = err.Error()
+	} else {
+		k.Read, k.Err, k.Facts = now, "", f
+	}
+	if doc, err := json.Marshal(k); err == nil {
+		if err := b.a.store.PutBlob(factsBlob(dev.Name), doc); err != nil {
+			b.a.log.Error("keeping SNMP facts", "device", dev.Name, "err", err)
+		}
+	}
+	return k
+}
+
+// Device is a configured device's page facts: class, address, parent and
+// group from the config; vendor, model, serial, firmware and uptime as
+// the device says them over SNMP.
+func (b uiBackend) Device(ctx context.Context, name string) (ui.DeviceInfo, bool) {
+	dev := b.a.Config().Device(name)
+	if dev == nil {
+		return ui.DeviceInfo{}, false
+	}
+	d := *dev
+	v := ui.DeviceInfo{Class: d.Class, Address: d.Address, Parent: d.Parent, Group: d.Group}
+	if d.SNMP != nil {
+		k := b.snmpFacts(ctx, &d)
+		f := k.Facts
+		v.SNMP = &ui.SNMPFacts{Read: k.Read, Err: k.Err, Name: f.Name, Descr: f.Descr, ObjectID: f.ObjectID, Location: f.Location, Contact: f.Contact,
+			Vendor: f.Vendor, Model: f.Model, Serial: f.Serial, Firmware: f.Firmware, Class: f.Class, Uptime: f.Uptime, BatteryTempC: f.BatteryTempC}
+	}
+	return v, true
+}
+
+// Glances are the printers' supplies and the UPSes' charge, runtime and
+// battery temperature, from the snmp_printer and snmp_ups checks' latest
+// results (as kept in the store) and the UPSes' SNMP facts, read in
+// parallel within ctx's deadline.
+func (b uiBackend) Glances(ctx context.Context, device string) []ui.Glance {
+	cfg := b.a.Config()
+	var out []ui.Glance
+	var wg sync.WaitGroup
+	temps := map[int]chan *float64{}
+	for _, c := range b.a.Checks() {
+		if (c.Kind != "snmp_printer" && c.Kind != "snmp_ups") || (device != "" && c.Labels.Device != device) {
+			continue
+		}
+		g := ui.Glance{Check: c.ID, Device: c.Labels.Device, Kind: c.Kind, Status: "pending", Problem: "not run yet"}
+		if r := c.Latest; r != nil {
+			g.Status, g.Time, g.Problem = r.Status.String(), r.Time, ""
+			if c.Kind == "snmp_printer" {
+				g = printerGlance(g, *r)
+			} else {
+				g = upsGlance(g, *r)
+			}
+		}
+		if dev := cfg.Device(c.Target); c.Kind == "snmp_ups" && dev != nil && dev.SNMP != nil && g.Problem == "" {
+			ch := make(chan *float64, 1)
+			temps[len(out)] = ch
+			d := *dev
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ch <- b.snmpFacts(ctx, &d).Facts.BatteryTempC
+			}()
+		}
+		out = append(out, g)
+	}
+	wg.Wait()
+	for i, ch := range temps {
+		if t := <-ch; t != nil {
+			out[i].Facts = append(out[i].Facts, ui.Fact{Name: "Battery", Value: fmt.Sprintf("%.0f °C", *t)})
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if checks.RankOf(out[i].Status) != checks.RankOf(out[j].Status) {
+			return checks.RankOf(out[i].Status) > checks.RankOf(out[j].Status)
+		}
+		return out[i].Device < out[j].Device
+	})
+	return out
+}
+
+// printerGlance turns a printer check's result into a gauge per supply.
+func printerGlance(g ui.Glance, r checks.Result) ui.Glance {
+	lv := snmp.PrinterLevelsOf(r)
+	for _, s := range lv.Supplies {
+		ga := ui.Gauge{Label: s.Name, Status: s.Status, Text: s.State}
+		if s.Percent != nil {
+			ga.Percent, ga.Known, ga.Text = *s.Percent, true, fmt.Sprintf("%.0f %%", *s.Percent)
+			if s.Waste {
+				ga.Text += " free"
+			}
+		}
+		g.Gauges = append(g.Gauges, ga)
+	}
+	g.Notes = lv.Notes
+	if len(lv.Supplies) == 0 {
+		g.Problem, g.Notes = r.Detail, nil
+	}
+	return g
+}
+
+// upsGlance turns a UPS check's result into its charge gauge and
+// figures.
+func upsGlance(g ui.Glance, r checks.Result) ui.Glance {
+	u := snmp.UPSLevelsOf(r)
+	if !u.Supported {
+		g.Problem = r.Detail
+		return g
+	}
+	charge := ui.Gauge{Label: "Charge", Text: "unknown", Status: g.Status}
+	if u.ChargePercent != nil {
+		charge.Percent, charge.Known, charge.Text = *u.ChargePercent, true, fmt.Sprintf("%.0f %%", *u.ChargePercent)
+	}
+	g.Gauges = []ui.Gauge{charge}
+	runtime := "unknown"
+	if u.Minutes != nil {
+		runtime = fmt.Sprintf("%s min", strconv.FormatFloat(*u.Minutes, 'f', -1, 64))
+	}
+	g.Facts = append(g.Facts, ui.Fact{Name: "Runtime", Value: runtime})
+	if u.OnBattery {
+		g.Facts = append(g.Facts, ui.Fact{Name: "Power", Value: "ON BATTERY", Status: "warning"})
+	} else if u.Output != "" {
+		st := ""
+		if u.Output == "none" {
+			st = "critical"
+		}
+		g.Facts = append(g.Facts, ui.Fact{Name: "Output", Value: u.Output, Status: st})
+	}
+	if u.Battery != "" {
+		st := ""
+		switch u.Battery {
+		case "low", "depleted", "fault":
+			st = "critical"
+		}
+		g.Facts = append(g.Facts, ui.Fact{Name: "Battery state", Value: u.Battery, Status: st})
+	}
+	if u.Load != "" {
+		g.Facts = append(g.Facts, ui.Fact{Name: "Load", Value: u.Load})
+	}
+	return g
 }

@@ -51,13 +51,46 @@ type Range struct {
 	Step time.Duration
 }
 
-// Ranges are the check page's history ranges: raw results for a day,
-// 5-minute rollups for a week and a month, hourly rollups for a year.
+// Ranges are the history ranges the check and device pages offer: raw
+// results up to a day (from an hour, so the first hours after install
+// read as a line, not a dot at the right edge), 5-minute rollups for a
+// week and a month, hourly rollups for a year.
 var Ranges = []Range{
+	{"1h", time.Hour, 0},
+	{"6h", 6 * time.Hour, 0},
 	{"24h", 24 * time.Hour, 0},
 	{"7d", 7 * 24 * time.Hour, 5 * time.Minute},
 	{"30d", 30 * 24 * time.Hour, 5 * time.Minute},
 	{"1y", 365 * 24 * time.Hour, time.Hour},
+}
+
+// rangeNamed returns the range a page asked for (ok false for none or an
+// unknown name).
+func rangeNamed(name string) (Range, bool) {
+	for _, r := range Ranges {
+		if r.Name == name {
+			return r, true
+		}
+	}
+	return Range{}, false
+}
+
+// autoRange is the shortest of the raw ranges up to longest that holds
+// everything since oldest (the zero time: nothing yet, the shortest): a
+// box installed this morning shows its hours, one running for weeks its
+// last day.
+func autoRange(oldest, now time.Time, longest time.Duration) Range {
+	var pick Range
+	for _, r := range Ranges {
+		if r.Step != 0 || r.Span > longest {
+			break
+		}
+		pick = r
+		if oldest.IsZero() || !oldest.Before(now.Add(-r.Span)) {
+			return r
+		}
+	}
+	return pick
 }
 
 // CheckView is one check's page.
@@ -66,21 +99,33 @@ type CheckView struct {
 	Interval time.Duration
 	Range    string
 	Ranges   []string
-	Graph    Graph
-	Changes  []Change
-	Recent   []RecentResult
-	CSRF     string
-	CanRun   bool
-	CanEdit  bool
-	Ran      *RecentResult
+	// Graph is drawn for a desk; Narrow, with fewer pixels to share, for
+	// a phone (the page shows one or the other).
+	Graph, Narrow Graph
+	// Unit is what the check's Value measures (the Value column);
+	// ShowLatency is false when the Value is the response time itself.
+	Unit        Unit
+	ShowLatency bool
+	Changes     []Change
+	Recent      []RecentResult
+	CSRF        string
+	CanRun      bool
+	CanEdit     bool
+	Ran         *RecentResult
 }
 
 // RecentResult is one raw result in the table.
 type RecentResult struct {
 	Time    string
 	Status  string
+	Value   string
 	Latency string
 	Detail  string
+	// Same: the store kept no text of this run's own (an ok result's
+	// text is stored only when it changes in more than its numbers), so
+	// Detail is the text of the run before and the table says so; this
+	// run's own numbers are Value and Latency.
+	Same bool
 }
 
 func (s *Server) checkPages() {
@@ -146,26 +191,31 @@ func (s *Server) checkView(b ChecksBackend, r *http.Request, sess *Session) (Che
 		return CheckView{}, Errorf(ENOTFOUND, "no check %s", id)
 	}
 	now := s.o.Clock.Now()
-	rng := Ranges[0]
-	for _, x := range Ranges {
-		if x.Name == r.URL.Query().Get("range") {
-			rng = x
-		}
+	raw, err := b.History(id, now.Add(-24*time.Hour), now)
+	if err != nil {
+		return CheckView{}, err
 	}
-	v := CheckView{Row: rowOf(*st, now), Interval: st.Interval, Range: rng.Name, CSRF: sess.CSRF, CanRun: sess.Role.AtLeast(RoleTechnician), CanEdit: sess.Role.AtLeast(RoleAdmin)}
+	rng, ok := rangeNamed(r.URL.Query().Get("range"))
+	if !ok {
+		var oldest time.Time
+		if len(raw) > 0 {
+			oldest = raw[0].Time
+		}
+		rng = autoRange(oldest, now, 24*time.Hour)
+	}
+	v := CheckView{Row: rowOf(*st, now), Interval: st.Interval, Range: rng.Name, Unit: UnitOf(st.Kind), ShowLatency: UnitOf(st.Kind).Symbol != "ms", CSRF: sess.CSRF, CanRun: sess.Role.AtLeast(RoleTechnician), CanEdit: sess.Role.AtLeast(RoleAdmin)}
 	for _, x := range Ranges {
 		v.Ranges = append(v.Ranges, x.Name)
 	}
 	from := now.Add(-rng.Span)
-	raw, err := b.History(id, now.Add(-24*time.Hour), now)
-	if err != nil {
+	var pts []Point
+	if rng.Step == 0 {
+		pts = rawPoints(raw, from)
+	} else if pts, err = points(b, id, rng, from, now); err != nil {
 		return v, err
 	}
-	points, err := points(b, id, rng, from, now)
-	if err != nil {
-		return v, err
-	}
-	v.Graph = BuildGraph(points, from, now, 600, 160, true)
+	v.Graph = BuildGraph(pts, from, now, 960, 260, true, v.Unit)
+	v.Narrow = BuildGraph(pts, from, now, 420, 220, true, v.Unit)
 	ch, err := b.Changes(id, from, now)
 	if err != nil {
 		return v, err
@@ -173,14 +223,45 @@ func (s *Server) checkView(b ChecksBackend, r *http.Request, sess *Session) (Che
 	for i := len(ch) - 1; i >= 0 && len(v.Changes) < 50; i-- {
 		v.Changes = append(v.Changes, ch[i])
 	}
-	for i := len(raw) - 1; i >= 0 && len(v.Recent) < 20; i-- {
-		res := raw[i]
-		v.Recent = append(v.Recent, RecentResult{Time: res.Time.Format("Jan 2 15:04:05"), Status: res.Status.String(), Latency: fmtDur(res.Latency), Detail: res.Detail})
-	}
+	v.Recent = recentResults(raw, st.Latest, v.Unit, 20)
 	if r.URL.Query().Get("ran") == "1" && len(v.Recent) > 0 {
 		v.Ran = &v.Recent[0]
 	}
 	return v, nil
+}
+
+// recentResults is the latest-results table, newest first: each run with
+// its own status, value and response time. Its detail is its own where
+// the store kept one, and the newest run's is the exact latest result;
+// a run whose text the store did not keep (ok, same text but for its
+// numbers) is marked Same rather than shown with another run's numbers.
+func recentResults(raw []checks.Result, latest *checks.Result, u Unit, n int) []RecentResult {
+	var out []RecentResult
+	for i := len(raw) - 1; i >= 0 && len(out) < n; i-- {
+		res := raw[i]
+		if i == len(raw)-1 && latest != nil && latest.Time.Truncate(time.Millisecond).Equal(res.Time.Truncate(time.Millisecond)) {
+			res = *latest
+		}
+		rr := RecentResult{Time: res.Time.Format("Jan 2 15:04:05"), Status: res.Status.String(), Value: "-", Latency: fmtDur(res.Latency), Detail: res.Detail}
+		if res.HasValue {
+			rr.Value = withUnit(res.Value, u)
+		}
+		if i > 0 && res.Status == checks.OK && raw[i-1].Status == checks.OK && raw[i-1].Detail == res.Detail && res.Detail != "" &&
+			(raw[i-1].Value != res.Value || raw[i-1].Latency != res.Latency) {
+			rr.Same = true
+		}
+		out = append(out, rr)
+	}
+	return out
+}
+
+func anySame(rs []RecentResult) bool {
+	for _, r := range rs {
+		if r.Same {
+			return true
+		}
+	}
+	return false
 }
 
 func fmtDur(d time.Duration) string {

@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"sort"
@@ -20,6 +21,11 @@ type DashboardBackend interface {
 	// Incidents lists incidents newest first (open ones only if open), at
 	// most limit; errors are internal.
 	Incidents(open bool, limit int) ([]incident.Incident, error)
+	// historyReader gives the failing checks their sparklines.
+	historyReader
+	glanceReader
+	// PhoneHome says whether summaries reach the MSP.
+	PhoneHome() PhoneHomeView
 }
 
 // DashboardView is the site at a glance.
@@ -37,6 +43,12 @@ type DashboardView struct {
 	// Clock is the box's own clock, from its clock check (nil when the
 	// config has none).
 	Clock *ClockRow
+	// Glances are the printers' and UPSes' levels.
+	Glances []Glance
+	// Phone is phone home's state (Enabled false: not configured).
+	Phone PhoneHomeView
+	// SparkRange names the failing checks' sparkline span.
+	SparkRange string
 }
 
 // ClockRow says whether the box's clock can be trusted.
@@ -60,7 +72,8 @@ type CheckRow struct {
 	Detail                                    string
 	Since                                     time.Time
 	Age                                       string
-	Spark                                     []Point
+	// Spark is the check's sparkline (dashboard and device pages).
+	Spark Graph
 }
 
 // DeviceRow summarises one device's checks.
@@ -69,6 +82,10 @@ type DeviceRow struct {
 	Worst           string
 	Checks, Failing int
 }
+
+// maxDashSparks is how many failing checks get a sparkline on the
+// dashboard (each reads its raw results of the last hours).
+const maxDashSparks = 20
 
 func (s *Server) dashboardPage() {
 	b := s.o.Dashboard
@@ -90,6 +107,30 @@ func (s *Server) dashboardPage() {
 				v.Healed = append(v.Healed, rowOfIncident(inc, now))
 			}
 		}
+		// The failing checks' last hours, as on their device's page: 6 h,
+		// or the last hour on install day.
+		var raws [][]checks.Result
+		var oldest time.Time
+		for i := 0; i < len(v.Failing) && i < maxDashSparks; i++ {
+			raw, err := b.History(v.Failing[i].ID, now.Add(-6*time.Hour), now)
+			if err != nil {
+				return err
+			}
+			raws = append(raws, raw)
+			if len(raw) > 0 && (oldest.IsZero() || raw[0].Time.Before(oldest)) {
+				oldest = raw[0].Time
+			}
+		}
+		rng := autoRange(oldest, now, 6*time.Hour)
+		v.SparkRange = rng.Name
+		for i, raw := range raws {
+			c := &v.Failing[i]
+			c.Spark = BuildGraph(rawPoints(raw, now.Add(-rng.Span)), now.Add(-rng.Span), now, 120, 28, false, UnitOf(c.Kind))
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), glanceTimeout)
+		defer cancel()
+		v.Glances = b.Glances(ctx, "")
+		v.Phone = b.PhoneHome()
 		sort.SliceStable(v.Open, func(i, j int) bool {
 			a, b := v.Open[i], v.Open[j]
 			if (a.State == incident.Open) != (b.State == incident.Open) {
@@ -198,4 +239,35 @@ func Age(d time.Duration) string {
 		return fmt.Sprintf("%dh %dm", d/time.Hour, (d%time.Hour)/time.Minute)
 	}
 	return fmt.Sprintf("%dd %dh", d/(24*time.Hour), (d%(24*time.Hour))/time.Hour)
+}
+
+// phoneWord is phone home's state in a word for the dashboard.
+func phoneWord(p PhoneHomeView) string {
+	switch p.State() {
+	case "failing":
+		return "failing"
+	case "waiting":
+		return "nothing delivered yet"
+	}
+	return "delivering"
+}
+
+// phoneLine says when the MSP last got a summary and what waits.
+func phoneLine(p PhoneHomeView, now time.Time) string {
+	var parts []string
+	if p.LastSuccess.IsZero() {
+		parts = append(parts, "no summary delivered yet")
+	} else {
+		parts = append(parts, "last delivered "+Age(now.Sub(p.LastSuccess))+" ago")
+	}
+	if p.Queued > 0 {
+		parts = append(parts, fmt.Sprintf("%d queued", p.Queued))
+	}
+	switch {
+	case p.NotRunning != "":
+		parts = append(parts, "not running: "+p.NotRunning)
+	case p.Failing():
+		parts = append(parts, p.LastError)
+	}
+	return strings.Join(parts, "; ")
 }

@@ -1,11 +1,13 @@
 package ui
 
 import (
+	"context"
 	"net/http"
 	"sort"
 	"strings"
 	"time"
 
+	"outpost/checks"
 	"outpost/checks/incident"
 )
 
@@ -22,6 +24,11 @@ type DevicesBackend interface {
 	// Agents returns the Outpost agents that serve a device (by agent
 	// or device name), with their latest inventory.
 	Agents(device string) []AgentView
+	glanceReader
+	// Device returns a configured device's facts: the site config's, and
+	// what it says over SNMP (read again when they are old, within ctx's
+	// deadline). ok is false for a device only named by check labels.
+	Device(ctx context.Context, name string) (d DeviceInfo, ok bool)
 }
 
 // DevicesView is the device list.
@@ -40,6 +47,9 @@ type DeviceView struct {
 	Checks    []DeviceCheck
 	Incidents []IncidentRow
 	Agents    []AgentView
+	// Info is nil for a device not in the site config's devices:.
+	Info    *DeviceInfo
+	Glances []Glance
 }
 
 // stamp formats a time for fact tables; the zero time is "never".
@@ -79,33 +89,53 @@ func (s *Server) devicePages() {
 	s.handle("GET", "/devices/{name}", RoleViewer, func(w http.ResponseWriter, r *http.Request, sess *Session) error {
 		name := r.PathValue("name")
 		now := s.o.Clock.Now()
-		rng := Ranges[0]
-		for _, x := range Ranges {
-			if x.Name == r.URL.Query().Get("range") {
-				rng = x
+		rng, chosen := rangeNamed(r.URL.Query().Get("range"))
+		var mine []CheckState
+		for _, c := range b.CheckStates() {
+			if rowOf(c, now).Device == name {
+				mine = append(mine, c)
 			}
+		}
+		if len(mine) == 0 {
+			return Errorf(ENOTFOUND, "no checks on device %s", name)
+		}
+		// Sparklines show the last hours: 6 h, or the last hour while
+		// the device's history is younger than that (install day).
+		var raws [][]checks.Result
+		if !chosen {
+			var oldest time.Time
+			for _, c := range mine {
+				raw, err := b.History(c.ID, now.Add(-6*time.Hour), now)
+				if err != nil {
+					return err
+				}
+				raws = append(raws, raw)
+				if len(raw) > 0 && (oldest.IsZero() || raw[0].Time.Before(oldest)) {
+					oldest = raw[0].Time
+				}
+			}
+			rng = autoRange(oldest, now, 6*time.Hour)
 		}
 		v := DeviceView{Name: name, Worst: "ok", Range: rng.Name}
 		for _, x := range Ranges {
 			v.Ranges = append(v.Ranges, x.Name)
 		}
 		from := now.Add(-rng.Span)
-		for _, c := range b.CheckStates() {
+		for i, c := range mine {
 			row := rowOf(c, now)
-			if row.Device != name {
-				continue
-			}
 			if rankOf(row.Status) > rankOf(v.Worst) {
 				v.Worst = row.Status
 			}
-			pts, err := points(b, c.ID, rng, from, now)
-			if err != nil {
-				return err
+			var pts []Point
+			if raws != nil {
+				pts = rawPoints(raws[i], from)
+			} else {
+				var err error
+				if pts, err = points(b, c.ID, rng, from, now); err != nil {
+					return err
+				}
 			}
-			v.Checks = append(v.Checks, DeviceCheck{CheckRow: row, Graph: BuildGraph(pts, from, now, 300, 48, false)})
-		}
-		if len(v.Checks) == 0 {
-			return Errorf(ENOTFOUND, "no checks on device %s", name)
+			v.Checks = append(v.Checks, DeviceCheck{CheckRow: row, Graph: BuildGraph(pts, from, now, 160, 36, false, UnitOf(c.Kind))})
 		}
 		sort.SliceStable(v.Checks, func(i, j int) bool { return rankOf(v.Checks[i].Status) > rankOf(v.Checks[j].Status) })
 		incs, err := b.Incidents(false, 500)
@@ -117,29 +147,61 @@ func (s *Server) devicePages() {
 				v.Incidents = append(v.Incidents, rowOfIncident(inc, now))
 			}
 		}
+		ctx, cancel := context.WithTimeout(r.Context(), glanceTimeout)
+		defer cancel()
+		if info, ok := b.Device(ctx, name); ok {
+			v.Info = &info
+		}
+		v.Glances = b.Glances(ctx, name)
 		v.Agents = b.Agents(name)
 		return s.render(w, r, sess, name, deviceView(v))
 	})
 }
 
-// points returns a check's history for a range: raw results for a day,
-// rollups beyond.
+// points returns a check's history for a range: raw results up to a
+// day; rollups beyond, continued by the raw results newer than the last
+// rollup (rollups are made once a day, so a box installed today has a
+// line in its 7-day graph too).
 func points(b historyReader, id string, rng Range, from, to time.Time) ([]Point, error) {
-	if rng.Step > 0 {
-		return b.Rollups(id, rng.Step, from, to)
+	if rng.Step == 0 {
+		raw, err := b.History(id, from, to)
+		if err != nil {
+			return nil, err
+		}
+		return rawPoints(raw, from), nil
 	}
-	raw, err := b.History(id, from, to)
+	pts, err := b.Rollups(id, rng.Step, from, to)
 	if err != nil {
 		return nil, err
 	}
-	pts := make([]Point, len(raw))
-	for i, res := range raw {
-		pts[i] = Point{Time: res.Time, Value: res.Value, HasValue: res.HasValue, Latency: res.Latency, Count: 1}
-		if res.Status.String() != "ok" {
-			pts[i].Failures = 1
+	cut := from
+	if len(pts) > 0 {
+		cut = pts[len(pts)-1].Time.Add(rng.Step)
+	}
+	if cut.Before(to) {
+		raw, err := b.History(id, cut, to)
+		if err != nil {
+			return nil, err
 		}
+		pts = append(pts, rawPoints(raw, cut)...)
 	}
 	return pts, nil
+}
+
+// rawPoints turns raw results at or after from into graph points.
+func rawPoints(raw []checks.Result, from time.Time) []Point {
+	pts := make([]Point, 0, len(raw))
+	for _, res := range raw {
+		if res.Time.Before(from) {
+			continue
+		}
+		p := Point{Time: res.Time, Value: res.Value, HasValue: res.HasValue, Latency: res.Latency, Count: 1}
+		if res.Status != checks.OK {
+			p.Failures = 1
+		}
+		pts = append(pts, p)
+	}
+	return pts
 }
 
 // Devices groups checks by their device label, worst first.

@@ -13,13 +13,22 @@ type Graph struct {
 	W, H   float64
 	Path   string  // the value line, as SVG path data
 	Fails  []Mark  // failed runs or buckets with failures
-	Labels []Label // y axis min/max and x axis start/end
+	Labels []Label // y axis ticks with their unit, x axis times
+	Grid   []Rule  // horizontal rules at the y ticks
 	Empty  bool
-	Unit   string
+	// Unit is what the line plots (the kind's Value, else the response
+	// time); Axis names it for the graph's caption ("ms: response time").
+	Unit Unit
+	// Last is the newest point's value with its unit ("" when empty): a
+	// sparkline is read by it.
+	Last string
 }
 
 // Mark is a failure marker.
 type Mark struct{ X, Y, W, H float64 }
+
+// Rule is a grid line.
+type Rule struct{ X1, Y1, X2, Y2 float64 }
 
 // Label is a text on the graph.
 type Label struct {
@@ -32,9 +41,11 @@ type Label struct {
 // 8,760 segments for a 600-pixel graph.
 const maxPoints = 400
 
-// BuildGraph plots points over [from, to]. It plots Value when the points
-// have one, else latency in ms.
-func BuildGraph(points []Point, from, to time.Time, w, h float64, withLabels bool) Graph {
+// BuildGraph plots points over [from, to]: the kind's Value in unit when
+// the points have one, else the response time in ms. With labels it has
+// a y axis (three or so round ticks, each with the unit) and times under
+// the x axis; without, it is a sparkline.
+func BuildGraph(points []Point, from, to time.Time, w, h float64, withLabels bool, unit Unit) Graph {
 	g := Graph{W: w, H: h}
 	if len(points) == 0 || !to.After(from) {
 		g.Empty = true
@@ -47,9 +58,9 @@ func BuildGraph(points []Point, from, to time.Time, w, h float64, withLabels boo
 			break
 		}
 	}
-	g.Unit = "ms"
+	g.Unit = responseUnit
 	if useValue {
-		g.Unit = ""
+		g.Unit = unit
 	}
 	y := func(p Point) (float64, bool) {
 		if useValue {
@@ -65,16 +76,27 @@ func BuildGraph(points []Point, from, to time.Time, w, h float64, withLabels boo
 		fails int
 	}
 	buckets := make([]acc, maxPoints)
+	newest, haveNewest := 0.0, false
+	var newestAt time.Time
 	for _, p := range points {
 		i := int(float64(p.Time.Sub(from)) / float64(span) * maxPoints)
+		if i == maxPoints && !p.Time.After(to) {
+			i-- // the newest result, at the right edge
+		}
 		if i < 0 || i >= maxPoints {
 			continue
 		}
 		if v, ok := y(p); ok && !math.IsNaN(v) && !math.IsInf(v, 0) {
 			buckets[i].sum += v
 			buckets[i].n++
+			if !haveNewest || !p.Time.Before(newestAt) {
+				newest, newestAt, haveNewest = v, p.Time, true
+			}
 		}
 		buckets[i].fails += p.Failures
+	}
+	if haveNewest {
+		g.Last = withUnit(newest, g.Unit)
 	}
 	lo, hi := math.Inf(1), math.Inf(-1)
 	for _, b := range buckets {
@@ -83,24 +105,32 @@ func BuildGraph(points []Point, from, to time.Time, w, h float64, withLabels boo
 			lo, hi = math.Min(lo, v), math.Max(hi, v)
 		}
 	}
-	pad := 4.0
-	top, bottom := pad, h-pad
-	if withLabels {
-		top, bottom = 14, h-16
-	}
 	if math.IsInf(lo, 1) {
 		lo, hi = 0, 1
 	}
 	if lo > 0 && lo < hi/2 {
 		lo = 0
 	}
-	if hi == lo {
-		hi = lo + 1
+	var ticks []float64
+	if withLabels {
+		lo, hi, ticks = niceTicks(lo, hi)
+	} else if hi == lo {
+		lo, hi = lo-1, hi+1 // a flat line sits in the middle
 	}
+	left, right, top, bottom := 1.0, w-1, 4.0, h-4
+	if withLabels {
+		widest := 0
+		for _, t := range ticks {
+			widest = max(widest, len(withUnit(t, g.Unit)))
+		}
+		left, right, top, bottom = float64(widest)*6.2+10, w-4, 8, h-20
+	}
+	px := func(i int) float64 { return left + (right-left)*(float64(i)+0.5)/maxPoints }
+	py := func(v float64) float64 { return bottom - (v-lo)/(hi-lo)*(bottom-top) }
 	var sb strings.Builder
 	pen := false
 	for i, b := range buckets {
-		x := w * (float64(i) + 0.5) / maxPoints
+		x := px(i)
 		if b.fails > 0 {
 			g.Fails = append(g.Fails, Mark{X: x - 1, Y: bottom - 6, W: 2, H: 6})
 		}
@@ -108,33 +138,78 @@ func BuildGraph(points []Point, from, to time.Time, w, h float64, withLabels boo
 			pen = false // a gap in the data is a gap in the line
 			continue
 		}
-		v := b.sum / float64(b.n)
-		py := bottom - (v-lo)/(hi-lo)*(bottom-top)
+		yy := py(b.sum / float64(b.n))
 		if pen {
-			fmt.Fprintf(&sb, "L%.1f %.1f", x, py)
+			fmt.Fprintf(&sb, "L%.1f %.1f", x, yy)
 		} else {
-			fmt.Fprintf(&sb, "M%.1f %.1f", x, py)
+			// A lone point still shows: a dot-long segment.
+			fmt.Fprintf(&sb, "M%.1f %.1fh0.1", x, yy)
 			pen = true
 		}
 	}
 	g.Path = sb.String()
 	if withLabels {
-		g.Labels = []Label{
-			{X: 2, Y: 11, Text: fmtNum(hi) + " " + g.Unit, Anchor: "start"},
-			{X: 2, Y: bottom - 2, Text: fmtNum(lo) + " " + g.Unit, Anchor: "start"},
-			{X: 2, Y: h - 3, Text: from.Format("Jan 2 15:04"), Anchor: "start"},
-			{X: w - 2, Y: h - 3, Text: to.Format("Jan 2 15:04"), Anchor: "end"},
+		for _, t := range ticks {
+			yy := py(t)
+			g.Grid = append(g.Grid, Rule{X1: left, Y1: yy, X2: right, Y2: yy})
+			g.Labels = append(g.Labels, Label{X: left - 6, Y: yy + 4, Text: withUnit(t, g.Unit), Anchor: "end"})
 		}
+		layout := timeLayout(span)
+		mid := from.Add(span / 2)
+		g.Labels = append(g.Labels,
+			Label{X: left, Y: h - 4, Text: from.Format(layout), Anchor: "start"},
+			Label{X: (left + right) / 2, Y: h - 4, Text: mid.Format(layout), Anchor: "middle"},
+			Label{X: right, Y: h - 4, Text: to.Format(layout), Anchor: "end"},
+		)
 	}
 	return g
 }
 
+// timeLayout prints axis times as precisely as the span needs.
+func timeLayout(span time.Duration) string {
+	switch {
+	case span <= 24*time.Hour:
+		return "15:04"
+	case span <= 31*24*time.Hour:
+		return "Jan 2 15:04"
+	}
+	return "Jan 2 2006"
+}
+
+// niceTicks widens [lo, hi] to round numbers and returns the ticks in it:
+// 1, 2 or 5 times a power of ten apart, two to five of them.
+func niceTicks(lo, hi float64) (float64, float64, []float64) {
+	if hi <= lo {
+		if lo == 0 {
+			hi = 1
+		} else {
+			lo, hi = lo-math.Abs(lo)*0.1, hi+math.Abs(hi)*0.1
+		}
+	}
+	raw := (hi - lo) / 3
+	mag := math.Pow(10, math.Floor(math.Log10(raw)))
+	step := mag
+	for _, m := range []float64{1, 2, 5, 10} {
+		if m*mag >= raw {
+			step = m * mag
+			break
+		}
+	}
+	lo = math.Floor(lo/step) * step
+	hi = math.Ceil(hi/step) * step
+	var ticks []float64
+	for v := lo; v <= hi+step/2; v += step {
+		ticks = append(ticks, math.Round(v/step)*step)
+	}
+	return lo, hi, ticks
+}
+
 func fmtNum(v float64) string {
 	switch {
-	case math.Abs(v) >= 100:
+	case math.Abs(v) >= 100 || v == math.Trunc(v):
 		return fmt.Sprintf("%.0f", v)
 	case math.Abs(v) >= 1:
-		return fmt.Sprintf("%.1f", v)
+		return strings.TrimSuffix(fmt.Sprintf("%.1f", v), ".0")
 	}
-	return fmt.Sprintf("%.2f", v)
+	return strings.TrimRight(strings.TrimRight(fmt.Sprintf("%.2f", v), "0"), ".")
 }

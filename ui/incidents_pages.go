@@ -38,6 +38,9 @@ type IncidentsBackend interface {
 type IncidentsView struct {
 	All  bool
 	Rows []IncidentRow
+	// Closed says, on the Open tab, that resolved incidents exist (under
+	// All).
+	Closed bool
 }
 
 // IncidentRow is an incident in a table and on its page: the incident
@@ -46,6 +49,13 @@ type IncidentRow struct {
 	incident.Incident
 	Age    string
 	Badges []string
+	// Word and Class are its badge: the status while it is open; once
+	// resolved "healed" (a remediation fixed it) or "resolved", never
+	// the red status it opened with.
+	Word, Class string
+	// Ended says when and how it ended ("" while open): "healed Jan 2
+	// 15:04:05, 3m after detection".
+	Ended string
 }
 
 // IncidentView is one incident's page.
@@ -71,12 +81,33 @@ func rowOfIncident(inc incident.Incident, now time.Time) IncidentRow {
 		r.Badges = append(r.Badges, "maintenance")
 	}
 	if inc.Escalated {
-		r.Badges = append(r.Badges, "escalated")
+		r.Badges = append(r.Badges, "needs technician")
 	}
 	if inc.HealingSuspended {
 		r.Badges = append(r.Badges, "healing suspended")
 	}
-	if inc.Resolution != "" {
+	r.Word, r.Class = inc.Status.String(), "st-"+inc.Status.String()
+	if inc.Resolved != nil {
+		how := "resolved"
+		switch inc.Resolution {
+		case incident.SelfHealed:
+			how = "healed"
+		case incident.ResolvedByItself:
+			how = "recovered"
+		case incident.ByTechnician:
+			how = "resolved by hand"
+		}
+		r.Word, r.Class = "resolved", "st-resolved"
+		if inc.SelfHealed() {
+			r.Word, r.Class = "healed", "st-healed"
+		}
+		took := inc.Resolved.Sub(inc.Opened)
+		after := Age(took)
+		if took < time.Minute {
+			after = fmt.Sprintf("%ds", int(took.Round(time.Second)/time.Second))
+		}
+		r.Ended = fmt.Sprintf("%s %s, %s after detection", how, inc.Resolved.Format("Jan 2 15:04:05"), after)
+	} else if inc.Resolution != "" {
 		r.Badges = append(r.Badges, inc.Resolution)
 	}
 	return r
@@ -94,6 +125,13 @@ func (s *Server) incidentPages() {
 			return err
 		}
 		v := IncidentsView{All: all}
+		if !all && len(list) == 0 {
+			any, err := b.Incidents(false, 1)
+			if err != nil {
+				return err
+			}
+			v.Closed = len(any) > 0
+		}
 		now := s.o.Clock.Now()
 		for _, inc := range list {
 			v.Rows = append(v.Rows, rowOfIncident(inc, now))

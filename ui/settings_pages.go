@@ -14,6 +14,50 @@ func init() { pages = append(pages, (*Server).settingsPages) }
 type SettingsBackend interface {
 	// About returns the box facts for the settings page.
 	About() About
+	// PhoneHome says whether summaries reach the MSP.
+	PhoneHome() PhoneHomeView
+}
+
+// PhoneHomeView is phone home as a technician checks it on install day:
+// where summaries go, the last one the receiver took, what waits in the
+// outbox, and the last failure.
+type PhoneHomeView struct {
+	// Enabled is false when the site config has no phonehome.url.
+	Enabled bool
+	// Receiver is where summaries go (the URL without its query).
+	Receiver string
+	// NotRunning is why phone home is configured but not running (a CA
+	// file missing).
+	NotRunning  string
+	LastSuccess time.Time
+	LastAck     uint64
+	// Queued summaries (and their bytes) wait in the outbox, sent oldest
+	// first; Lost were coalesced away by the outbox quota, ever.
+	Queued      int
+	QueuedBytes int64
+	Lost        uint64
+	LastError   string
+	LastErrorAt time.Time
+	Failures    int
+	NextAttempt time.Time
+}
+
+// Failing says whether phone home is configured but its latest attempt
+// failed (or it could not start).
+func (p PhoneHomeView) Failing() bool { return p.Enabled && (p.NotRunning != "" || p.Failures > 0) }
+
+// State is one word for the dashboard: off, failing, waiting (nothing
+// delivered yet) or ok.
+func (p PhoneHomeView) State() string {
+	switch {
+	case !p.Enabled:
+		return "off"
+	case p.Failing():
+		return "failing"
+	case p.LastSuccess.IsZero():
+		return "waiting"
+	}
+	return "ok"
 }
 
 // ProvisioningView is the provisioning state on the settings page.
@@ -46,6 +90,7 @@ type SettingsView struct {
 	CSRF    string
 	Err     string
 	Msg     string
+	Phone   PhoneHomeView
 }
 
 func (s *Server) settingsPages() {
@@ -107,7 +152,7 @@ func (s *Server) settingsErr(w http.ResponseWriter, r *http.Request, sess *Sessi
 }
 
 func (s *Server) renderSettings(w http.ResponseWriter, r *http.Request, sess *Session, errMsg, msg string) error {
-	v := SettingsView{Site: s.siteName(), About: s.o.Settings.About(), IsAdmin: sess.Role.AtLeast(RoleAdmin), Me: sess.User, CSRF: sess.CSRF, Err: errMsg, Msg: msg}
+	v := SettingsView{Site: s.siteName(), About: s.o.Settings.About(), Phone: s.o.Settings.PhoneHome(), IsAdmin: sess.Role.AtLeast(RoleAdmin), Me: sess.User, CSRF: sess.CSRF, Err: errMsg, Msg: msg}
 	if v.IsAdmin {
 		users, err := s.o.Users.ListUsers()
 		if err != nil {

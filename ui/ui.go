@@ -54,11 +54,21 @@ type InventoryApp struct{ Name, Version string }
 
 // NotifyView is the notifications page's content.
 type NotifyView struct {
-	Channels    []NamedKind
+	Channels    []ChannelView
 	Policies    []PolicyView
 	OnCall      []NamedKind // rotation name, who now
 	Maintenance []string
 	Log         []LogLine
+}
+
+// ChannelView is a notification channel and whom it reaches, masked:
+// a webhook's host, an email address, the last digits of an SMS number,
+// never a token or a URL's path (which may hold one).
+type ChannelView struct {
+	Name, Kind string
+	To         string
+	// Problem is why the channel cannot be built (it sends nothing).
+	Problem string
 }
 
 // NamedKind is a name and what it is.

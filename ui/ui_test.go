@@ -124,6 +124,9 @@ type staticBackend struct {
 	runs      int
 	incidents []*incident.Incident
 	agents    map[string][]AgentView
+	devices   map[string]DeviceInfo
+	glances   []Glance
+	phone     PhoneHomeView
 }
 
 func (b *staticBackend) SiteName() string          { return "Acme Dental" }
@@ -175,7 +178,7 @@ func (b *staticBackend) Heal(ctx context.Context, check string, i int, user stri
 	return "restart unit db.service: ok", nil
 }
 func (b *staticBackend) Notifications() NotifyView {
-	return NotifyView{Channels: []NamedKind{{"oncall", "webhook"}}, Policies: []PolicyView{{Name: "all", Matches: "any incident", Steps: []string{"at once: oncall"}}}}
+	return NotifyView{Channels: []ChannelView{{Name: "oncall", Kind: "webhook", To: "hooks.example.net"}}, Policies: []PolicyView{{Name: "all", Matches: "any incident", Steps: []string{"at once: oncall"}}}}
 }
 func (b *staticBackend) SendTest(ctx context.Context, ch string) (string, error) {
 	switch ch {
@@ -194,6 +197,20 @@ func (b *staticBackend) Section(name string) (string, bool) {
 	return "channels: []\n", true
 }
 func (b *staticBackend) Agents(device string) []AgentView { return b.agents[device] }
+func (b *staticBackend) Device(ctx context.Context, name string) (DeviceInfo, bool) {
+	d, ok := b.devices[name]
+	return d, ok
+}
+func (b *staticBackend) Glances(ctx context.Context, device string) []Glance {
+	var out []Glance
+	for _, g := range b.glances {
+		if device == "" || g.Device == device {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+func (b *staticBackend) PhoneHome() PhoneHomeView { return b.phone }
 
 func (b *staticBackend) SaveSection(name, text, user string) error {
 	if text == "bad" {
@@ -634,7 +651,7 @@ func TestGraphBounded(t *testing.T) {
 	for i := 0; i < 8760; i++ {
 		pts = append(pts, Point{Time: now.Add(-time.Duration(8760-i) * time.Hour), Latency: time.Duration(i%50) * time.Millisecond, Failures: i % 500 / 499})
 	}
-	g := BuildGraph(pts, now.Add(-8760*time.Hour), now, 600, 160, true)
+	g := BuildGraph(pts, now.Add(-8760*time.Hour), now, 600, 160, true, UnitOf("http"))
 	if segs := strings.Count(g.Path, "L") + strings.Count(g.Path, "M"); segs > maxPoints {
 		t.Fatalf("path has %d points for a year", segs)
 	}
