@@ -16,8 +16,8 @@ import (
 var allowedImports = map[string][]string{
 	"outpost":                             {"appliance/cli"},
 	"outpost/appliance/cli":               {"appliance", "appliance/agent", "appliance/config", "appliance/hq", "appliance/incidents", "appliance/phonehome", "appliance/report", "appliance/scheduler", "checks", "checks/agent", "checks/backup", "checks/discovery", "checks/registry", "checks/snmp", "firmware/bundle", "firmware/identity", "firmware/provision", "firmware/usb", "healing", "notify"},
-	"outpost/appliance":                   {"appliance/config", "appliance/incidents", "appliance/kinds", "appliance/phonehome", "appliance/phonehome/summary", "appliance/phonehome/wire", "appliance/private", "appliance/report", "appliance/scheduler", "checks", "checks/agent", "checks/agent/wire", "checks/backup", "checks/clock", "checks/discovery", "checks/forecast", "checks/incident", "checks/snmp", "firmware/bundle", "firmware/identity", "firmware/provision", "firmware/update", "firmware/usb", "healing", "notify", "store", "ui"},
-	"outpost/appliance/kinds":             {"appliance/report", "checks", "checks/agent", "checks/backup", "checks/snmp", "healing", "notify"},
+	"outpost/appliance":                   {"appliance/config", "appliance/incidents", "appliance/kinds", "appliance/phonehome", "appliance/phonehome/summary", "appliance/phonehome/wire", "appliance/private", "appliance/report", "appliance/scheduler", "checks", "checks/agent", "checks/agent/wire", "checks/backup", "checks/clock", "checks/discovery", "checks/forecast", "checks/incident", "checks/snmp", "checks/syslog", "firmware/bundle", "firmware/identity", "firmware/provision", "firmware/update", "firmware/usb", "healing", "notify", "store", "ui"},
+	"outpost/appliance/kinds":             {"appliance/report", "checks", "checks/agent", "checks/backup", "checks/snmp", "checks/syslog", "healing", "notify"},
 	"outpost/appliance/agent":             {"appliance/private", "checks/agent/sysinfo", "checks/agent/wire"},
 	"outpost/appliance/config":            {"checks"},
 	"outpost/appliance/hq":                {"appliance/phonehome/wire", "checks/clock", "ui/hq"},
@@ -32,6 +32,7 @@ var allowedImports = map[string][]string{
 	"outpost/appliance/report":            {"checks", "checks/forecast", "checks/incident"},
 	"outpost/firmware/update":             {"firmware/bundle", "firmware/identity"},
 	"outpost/checks/discovery":            {"checks"},
+	"outpost/checks/syslog":               {"checks", "checks/clock"},
 	"outpost/checks/snmp":                 {"checks", "checks/clock"},
 	"outpost/checks/agent":                {"checks", "checks/agent/sysinfo", "checks/agent/wire", "checks/clock"},
 	"outpost/checks/agent/sysinfo":        {"checks/agent/wire"},

@@ -110,6 +110,7 @@ type Appliance struct {
 	prov     *provision.Provisioner
 	phone    *phonehome.Phone
 	firmware firmwareNote
+	logs     logsWiring      // the syslog receiver and the logs API (syslog.go)
 	fw       *firmwareWiring // self-update: boot counter, health window (firmware.go)
 	ackKey   []byte
 
@@ -221,6 +222,7 @@ func New(o Options) (*Appliance, error) {
 	a.snmp = snmp.NewPoller(o.Clock)
 	a.deps = checks.Deps{Clock: o.Clock, Log: o.Log, SNMP: a.snmp, Agents: a.agents, Store: storeHealth{st}, Backups: st}
 	a.wireReport() // forecast checks read the store's rollups; GET /report (report.go)
+	a.wireLogs()   // log_match checks read the store's events; the logs API (syslog.go)
 	runner := healing.NewRunner(o.Clock, auditor{st})
 	runner.SetAgents(a.agents)
 	a.sched = scheduler.New(scheduler.Options{
@@ -573,6 +575,7 @@ func (a *Appliance) services() ([]service, error) {
 		{name: "web UI", run: func(ctx context.Context) error { return a.runMovable(ctx, a.uiService()) }},
 	}
 	svcs = append(svcs, service{name: "SNMP trap receiver", run: a.runTraps})
+	svcs = append(svcs, a.syslogServices()...)
 	// Phone home follows the config in force (phoneConfigChanged).
 	changed := make(chan struct{}, 1)
 	a.mu.Lock()

@@ -23,7 +23,7 @@ import (
 // metricsHandler serves /metrics.
 func (a *Appliance) metricsHandler() http.Handler {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(boxCollector{a},
+	reg.MustRegister(boxCollector{a}, syslogCollector{a},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slogPrinter{a}, ErrorHandling: promhttp.ContinueOnError})

@@ -35,6 +35,9 @@ type Deps struct {
 	// wiring); nil where no daemon keeps one, and the store check then
 	// says so.
 	Store StoreHealth
+	// Events reads the stored traps and syslog lines (the store); nil
+	// where no daemon keeps them, and log_match checks then report so.
+	Events EventReader
 	// Backups is what backup jobs reported to their dead-man's switch
 	// (the store); nil where no daemon keeps pings, and backup checks
 	// then report so.

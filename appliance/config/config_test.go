@@ -30,7 +30,7 @@ func TestBadConfigs(t *testing.T) {
 		"bad-retention-negative.yaml": `testdata/bad-retention-negative.yaml:3: store.rollup_1h_retention: "-5s" is negative: durations count forward (e.g. 30s, 5m, 2h, 7d)`,
 		"bad-retention-order.yaml":    `testdata/bad-retention-order.yaml: store.rollup_5m_retention: 48h0m0s is shorter than raw_retention 72h0m0s: 5-minute rollups must outlive the raw results they summarise`,
 		"bad-severity.yaml":           `testdata/bad-severity.yaml:3: checks[0].labels.severity: "urgent" is not a severity (one of info, warning, critical)`,
-		"bad-top-level.yaml":          `testdata/bad-top-level.yaml:2: chekcs: unknown field (expected one of agents, checks, defaults, devices, healing, incidents, listen, maintenance, notify, phonehome, provisioning, report, scheduler, site, store, traps, ui)`,
+		"bad-top-level.yaml":          `testdata/bad-top-level.yaml:2: chekcs: unknown field (expected one of agents, checks, defaults, devices, healing, incidents, listen, maintenance, notify, phonehome, provisioning, report, scheduler, site, store, syslog, traps, ui)`,
 		"bad-type.yaml": `testdata/bad-type.yaml:3: scheduler.concurrency: "lots" is not a whole number
 testdata/bad-type.yaml:8: checks[0].labels: expected a mapping, got a list`,
 		"bad-missing-target.yaml": `testdata/bad-missing-target.yaml:3: checks[0].target: is required for kind tcp`,

@@ -1,0 +1,320 @@
+package appliance
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"net/http"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"outpost/appliance/config"
+	"outpost/checks"
+	"outpost/checks/syslog"
+	"outpost/store"
+)
+
+// The syslog receiver and the logs API (docs/logs.md): lines the
+// receiver keeps go to the store's events, which log_match checks and
+// `outpost logs` read back.
+
+// logsWiring is the running syslog receiver, if any, and the config it
+// was last given.
+type logsWiring struct {
+	mu      sync.Mutex
+	recv    *syslog.Receiver
+	listens [3]string // udp, tcp, tls it was started with
+	cfg     *config.Config
+}
+
+// wireLogs hands the store to every check as its event reader and adds
+// the logs API to the control socket. New calls it before the first
+// config is applied.
+func (a *Appliance) wireLogs() {
+	a.deps.Events = a.store
+	a.routes = append(a.routes, a.logRoutes)
+}
+
+// syslogFollowEvery is how often the syslog wiring looks for a new
+// config in force (a reload, a UI edit, a bundle).
+const syslogFollowEvery = time.Second
+
+// syslogServices are the syslog receiver, when the config has one (a
+// receiver that cannot bind is logged, and the rest runs), and the loop
+// that gives it, and the store's log bounds, each new config.
+func (a *Appliance) syslogServices() []service {
+	cfg := a.Config()
+	sc := syslog.ConfigOf(cfg)
+	a.applyLogBounds(sc)
+	svcs := []service{{name: "syslog config", run: loop(a.followSyslogConfig)}}
+	a.logs.mu.Lock()
+	defer a.logs.mu.Unlock()
+	a.logs.cfg = cfg
+	a.logs.listens = [3]string{sc.UDP, sc.TCP, sc.TLS}
+	if !sc.Enabled() {
+		return svcs
+	}
+	pol := syslog.PolicyFor(sc, cfg.Devices)
+	for _, w := range pol.Warnings() {
+		a.log.Warn("syslog: " + w)
+	}
+	r, err := syslog.New(syslog.Options{UDP: sc.UDP, TCP: sc.TCP, TLS: sc.TLS, Policy: pol, OnEvent: a.store.AppendEvent, Clock: a.o.Clock,
+		TLSConfig: &tls.Config{Certificates: []tls.Certificate{a.cert}, MinVersion: tls.VersionTLS12},
+		Logf:      func(format string, args ...any) { a.log.Warn(fmt.Sprintf(format, args...)) }})
+	if err != nil {
+		a.log.Error("syslog receiver not started", "err", err)
+		return svcs
+	}
+	a.logs.recv = r
+	udp, tcp, tl := r.Addrs()
+	a.log.Info("syslog receiver listening", "udp", addrString(udp), "tcp", addrString(tcp), "tls", addrString(tl), "tls_fingerprint", a.certFP)
+	return append([]service{{name: "syslog receiver", run: r.Run}}, svcs...)
+}
+
+func addrString(a net.Addr) string {
+	if a == nil {
+		return ""
+	}
+	return a.String()
+}
+
+// followSyslogConfig gives the receiver and the store each new config's
+// devices, sources, limits and log bounds; new addresses take a restart.
+func (a *Appliance) followSyslogConfig(ctx context.Context) {
+	t := a.o.Clock.NewTimer(syslogFollowEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C():
+		}
+		t.Reset(syslogFollowEvery)
+		cfg := a.Config()
+		a.logs.mu.Lock()
+		if cfg == a.logs.cfg {
+			a.logs.mu.Unlock()
+			continue
+		}
+		a.logs.cfg = cfg
+		r, listens := a.logs.recv, a.logs.listens
+		a.logs.mu.Unlock()
+		sc := syslog.ConfigOf(cfg)
+		a.applyLogBounds(sc)
+		if now := [3]string{sc.UDP, sc.TCP, sc.TLS}; now != listens {
+			a.log.Warn("syslog.udp, tcp or tls changed: restart the daemon to move the syslog receiver", "running", strings.Join(listens[:], " "), "configured", strings.Join(now[:], " "))
+		}
+		if r != nil {
+			pol := syslog.PolicyFor(sc, cfg.Devices)
+			for _, w := range pol.Warnings() {
+				a.log.Warn("syslog: " + w)
+			}
+			r.SetPolicy(pol)
+		}
+	}
+}
+
+func (a *Appliance) applyLogBounds(sc *syslog.Config) {
+	rt := sc.Retention
+	if err := a.store.SetLogBounds(store.LogBounds{MaxAge: rt.MaxAge, DeviceBytes: int64(rt.PerDevice), TotalBytes: int64(rt.Total), Devices: rt.Devices}); err != nil {
+		a.log.Error("syslog retention not applied to the store", "err", err)
+	}
+}
+
+func (a *Appliance) syslogReceiver() *syslog.Receiver {
+	a.logs.mu.Lock()
+	defer a.logs.mu.Unlock()
+	return a.logs.recv
+}
+
+// Bounds of one logs query: what it returns, and what it reads before
+// it answers with what it found (partial).
+const (
+	logsDefaultLimit = 100
+	logsMaxLimit     = 10_000
+	logsMaxScan      = 1_000_000
+	logsMaxGrep      = 1024
+)
+
+// LogsAnswer is what GET /logs answers: the events found, oldest first.
+type LogsAnswer struct {
+	Events []checks.Event `json:"events"`
+	// Scanned counts the events read; More says older matches may
+	// exist beyond the limit; Partial that the scan stopped at
+	// logsMaxScan events, so older matches were not looked for.
+	Scanned int  `json:"scanned"`
+	More    bool `json:"more"`
+	Partial bool `json:"partial"`
+}
+
+// LogsStats is what GET /logs/stats answers.
+type LogsStats struct {
+	// Receiver is nil when no receiver runs.
+	Receiver *syslog.Stats  `json:"receiver,omitempty"`
+	Store    store.LogUsage `json:"store"`
+	Dropped  uint64         `json:"store_dropped"`
+}
+
+func (a *Appliance) logRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /logs", a.apiLogs)
+	mux.HandleFunc("GET /logs/stats", func(w http.ResponseWriter, r *http.Request) {
+		var st LogsStats
+		if rc := a.syslogReceiver(); rc != nil {
+			s := rc.Stats()
+			st.Receiver = &s
+		}
+		var err error
+		if st.Store, err = a.store.LogUsage(); err != nil {
+			writeError(w, http.StatusInternalServerError, err)
+			return
+		}
+		st.Dropped = a.store.EventsDropped()
+		writeJSON(w, http.StatusOK, st)
+	})
+}
+
+// apiLogs searches the stored events, newest first, within the bounds
+// above: ?device=D (repeated or comma-separated), severity=S (at least),
+// grep=RE, since=DUR (default 24h), source=syslog|trap|any, limit=N.
+func (a *Appliance) apiLogs(w http.ResponseWriter, r *http.Request) {
+	v := r.URL.Query()
+	q := checks.EventQuery{Newest: true}
+	for _, d := range v["device"] {
+		for _, one := range strings.Split(d, ",") {
+			if one = strings.TrimSpace(one); one != "" && !slices.Contains(q.Devices, one) {
+				q.Devices = append(q.Devices, one)
+			}
+		}
+	}
+	switch s := v.Get("source"); s {
+	case "", "any":
+	case checks.SourceSyslog, checks.SourceTrap:
+		q.Source = s
+	default:
+		writeError(w, http.StatusBadRequest, fmt.Errorf("source %q is not syslog, trap or any", s))
+		return
+	}
+	sev := 7
+	if s := v.Get("severity"); s != "" {
+		var err error
+		if sev, err = checks.ParseSyslogSeverity(s); err != nil {
+			writeError(w, http.StatusBadRequest, err)
+			return
+		}
+	}
+	var re *regexp.Regexp
+	if g := v.Get("grep"); g != "" {
+		if len(g) > logsMaxGrep {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("grep is %d bytes; at most %d", len(g), logsMaxGrep))
+			return
+		}
+		var err error
+		if re, err = regexp.Compile(g); err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("grep %q is not a regular expression (RE2 syntax): %v", g, err))
+			return
+		}
+	}
+	since := 24 * time.Hour
+	if s := v.Get("since"); s != "" {
+		d, err := config.ParseDuration(s)
+		if err != nil || d <= 0 {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("since %q is not a duration (e.g. 30m, 2h, 7d)", s))
+			return
+		}
+		since = d
+	}
+	limit := logsDefaultLimit
+	if s := v.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > logsMaxLimit {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("limit %q is not 1 to %d", s, logsMaxLimit))
+			return
+		}
+		limit = n
+	}
+	now := a.o.Clock.Now()
+	q.From, q.To = now.Add(-since), now
+	var ans LogsAnswer
+	ctx := r.Context()
+	err := a.store.ScanEvents(q, func(e checks.Event) bool {
+		ans.Scanned++
+		if ans.Scanned >= logsMaxScan {
+			ans.Partial = true
+			return false
+		}
+		if ans.Scanned%4096 == 0 && ctx.Err() != nil {
+			return false
+		}
+		if checks.EventSeverity(e) > sev || (re != nil && !re.MatchString(checks.EventText(e))) {
+			return true
+		}
+		if len(ans.Events) == limit {
+			ans.More = true
+			return false
+		}
+		ans.Events = append(ans.Events, e)
+		return true
+	})
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	slices.Reverse(ans.Events)
+	if ans.Events == nil {
+		ans.Events = []checks.Event{}
+	}
+	writeJSON(w, http.StatusOK, ans)
+}
+
+var (
+	mSyslogDgrams = desc("outpost_syslog_datagrams_total", "UDP datagrams the syslog receiver read.")
+	mSyslogConns  = desc("outpost_syslog_connections_total", "TCP and TLS connections the syslog receiver accepted.")
+	mSyslogOpen   = desc("outpost_syslog_connections_open", "TCP and TLS connections held now.")
+	mSyslogLines  = desc("outpost_syslog_lines_total", "Syslog lines read.")
+	mSyslogOK     = desc("outpost_syslog_accepted_total", "Syslog lines kept as events.")
+	mSyslogCut    = desc("outpost_syslog_truncated_total", "Kept lines cut to 8192 bytes.")
+	mSyslogRaw    = desc("outpost_syslog_raw_total", "Kept lines in no syslog format (kept as text).")
+	mSyslogDrop   = desc("outpost_syslog_dropped_total", "Lines and connections the syslog receiver dropped, by reason.", "reason")
+	mSyslogKept   = desc("outpost_store_log_lines", "Syslog lines the store keeps.")
+	mSyslogBytes  = desc("outpost_store_log_bytes", "Bytes of syslog lines the store keeps (within syslog.retention).")
+	mSyslogGone   = desc("outpost_store_log_removed_total", "Syslog lines the store removed, by bound: size (per device, in all, devices) or age.", "bound")
+)
+
+// syslogCollector is the syslog receiver's counters and what the store
+// keeps of lines, for /metrics (metricsHandler registers it).
+type syslogCollector struct{ a *Appliance }
+
+func (c syslogCollector) Describe(ch chan<- *prometheus.Desc) { prometheus.DescribeByCollect(c, ch) }
+
+func (c syslogCollector) Collect(ch chan<- prometheus.Metric) {
+	counter := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...)
+	}
+	gauge := func(d *prometheus.Desc, v float64) { ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v) }
+	if r := c.a.syslogReceiver(); r != nil {
+		s := r.Stats()
+		counter(mSyslogDgrams, float64(s.Datagrams))
+		counter(mSyslogConns, float64(s.Connections))
+		gauge(mSyslogOpen, float64(s.Open))
+		counter(mSyslogLines, float64(s.Lines))
+		counter(mSyslogOK, float64(s.Accepted))
+		counter(mSyslogCut, float64(s.Truncated))
+		counter(mSyslogRaw, float64(s.Raw))
+		for reason, v := range s.Dropped {
+			counter(mSyslogDrop, float64(v), reason)
+		}
+	}
+	if u, err := c.a.store.LogUsage(); err == nil {
+		gauge(mSyslogKept, float64(u.Lines))
+		gauge(mSyslogBytes, float64(u.Bytes))
+		counter(mSyslogGone, float64(u.Evicted), "size")
+		counter(mSyslogGone, float64(u.Expired), "age")
+	}
+}
