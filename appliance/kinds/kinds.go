@@ -10,8 +10,8 @@ import (
 	_ "outpost/checks"           // the built-in kinds: ping, tcp, http, dns, cpu, memory, disk, process, systemd, clock
 	_ "outpost/checks/agent"     // the agent_* kinds
 	_ "outpost/checks/backup"    // the backup kind (dead-man's switch)
-	_ "outpost/checks/snmp"
-	_ "outpost/checks/syslog" // the syslog: section (log_match is a built-in kind)      // the snmp_* kinds
-	_ "outpost/healing"       // the remediation actions and the healing: section
-	_ "outpost/notify"        // the channel kinds and the notify: section
+	_ "outpost/checks/snmp"      // the snmp_* kinds
+	_ "outpost/checks/syslog"    // the syslog: section (log_match is a built-in kind)
+	_ "outpost/healing"          // the remediation actions and the healing: section
+	_ "outpost/notify"           // the channel kinds and the notify: section
 )
