@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -109,4 +110,69 @@ func TestBundleMovesListenersLive(t *testing.T) {
 	_, lt = start()
 	answers("the UI after a restart", "https://"+ui2+"/login")
 	answers("the status endpoint after a restart", "http://"+status2+"/healthz")
+}
+
+// TestEmbeddedDefaultBoxProvisionedListensWhereTheBundleSays: a box
+// that never had a config (the embedded default: web UI on
+// 127.0.0.1:8480 over plain HTTP, reachable from nowhere else) gets a
+// bundle whose ui: puts it on HTTPS; without a restart a real browser
+// (headless chromium) finds the box's claim page there, and the
+// default's plain-HTTP port is closed.
+func TestEmbeddedDefaultBoxProvisionedListensWhereTheBundleSays(t *testing.T) {
+	chromium, err := exec.LookPath("chromium")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("chromium is not installed (make test installs it)")
+		}
+		t.Skip("chromium is not installed")
+	}
+	// The embedded default's own ports: a box nobody configured uses them.
+	for _, addr := range []string{"127.0.0.1:8470", "127.0.0.1:8480"} {
+		if ln, err := net.Listen("tcp", addr); err != nil {
+			t.Fatalf("the embedded default's port %s is taken (stop `make run`?): %v", addr, err)
+		} else {
+			ln.Close()
+		}
+	}
+	msp := mspKeys(t)
+	data := t.TempDir()
+	if out, code := outpost(t, "bundle", "trust", filepath.Join(msp, "msp.pub"), "--data", data); code != 0 {
+		t.Fatalf("bundle trust: %s", out)
+	}
+	cmd := exec.Command(binPath, "run", "--data", data)
+	lt := &logTail{}
+	lt.follow(cmd)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	waitFor(t, "the embedded default's UI on 127.0.0.1:8480", patience, func() string {
+		if s := get("http://127.0.0.1:8480/login"); s != "200 OK" {
+			return s + "\n" + lt.String()
+		}
+		return ""
+	})
+	ui := freePort(t)
+	site := filepath.Join(t.TempDir(), "site.yaml")
+	os.WriteFile(site, []byte(fmt.Sprintf("site: Acme Dental\nui: {listen: %q}\nchecks: []\n", ui)), 0o600)
+	b := filepath.Join(t.TempDir(), "b.bundle")
+	makeBundle(t, msp, site, b, 1)
+	if out, code := outpost(t, "bundle", "apply", b, "--data", data); code != 0 {
+		t.Fatalf("bundle apply: %s\n%s", out, lt.String())
+	}
+	var dom string
+	waitFor(t, "a real browser to find the box's claim page at https://"+ui, patience, func() string {
+		out, _ := exec.Command(chromium, "--headless", "--no-sandbox", "--disable-gpu", "--ignore-certificate-errors",
+			"--user-data-dir="+t.TempDir(), "--dump-dom", "https://"+ui+"/").Output()
+		if dom = string(out); !strings.Contains(dom, "no accounts yet") {
+			return "page:\n" + dom + "\nbox log:\n" + lt.String()
+		}
+		return ""
+	})
+	waitFor(t, "the embedded default's plain-HTTP port to close", patience, func() string {
+		if s := get("http://127.0.0.1:8480/login"); !strings.Contains(s, "refused") {
+			return s
+		}
+		return ""
+	})
 }
