@@ -42,14 +42,6 @@ func defaultDataDir() string {
 // into out (or skips it when out is nil). A daemon error answer
 // {"error": "..."} becomes a Go error with that message.
 func Control(ctx context.Context, dataDir, method, path string, body, out any) error {
-	sock := ControlSocket(dataDir)
-	client := &http.Client{
-		Timeout: 2 * time.Minute,
-		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", sock)
-		}},
-	}
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -58,11 +50,26 @@ func Control(ctx context.Context, dataDir, method, path string, body, out any) e
 		}
 		rd = strings.NewReader(string(b))
 	}
-	req, err := http.NewRequestWithContext(ctx, method, "http://outpost"+path, rd)
+	return controlDo(ctx, dataDir, method, path, "application/json", rd, 2*time.Minute, out)
+}
+
+// controlDo sends one request over the control socket, body as it is
+// with its content type, and decodes the JSON answer into out (nil:
+// skipped); the whole exchange is bounded by timeout.
+func controlDo(ctx context.Context, dataDir, method, path, contentType string, body io.Reader, timeout time.Duration, out any) error {
+	sock := ControlSocket(dataDir)
+	client := &http.Client{
+		Timeout: timeout,
+		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", sock)
+		}},
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://outpost"+path, body)
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Content-Type", contentType)
 	resp, err := client.Do(req)
 	if err != nil {
 		return fmt.Errorf("cannot reach the outpost daemon at %s (is it running with --data %s?): %w", sock, dataDir, err)
@@ -79,7 +86,7 @@ func Control(ctx context.Context, dataDir, method, path string, body, out any) e
 		if json.Unmarshal(data, &e) == nil && e.Error != "" {
 			return fmt.Errorf("%s", e.Error)
 		}
-		return fmt.Errorf("daemon answered %s", resp.Status)
+		return fmt.Errorf("daemon answered %s: %s", resp.Status, strings.TrimSpace(string(data[:min(len(data), 200)])))
 	}
 	if out == nil {
 		return nil

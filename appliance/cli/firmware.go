@@ -2,15 +2,11 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"outpost/appliance"
@@ -156,33 +152,5 @@ func firmwareRollback(ctx context.Context, env *Env, args []string) error {
 // controlStream POSTs body as it is (not JSON) to the daemon's control
 // API and decodes its JSON answer into out.
 func controlStream(ctx context.Context, dataDir, path string, body io.Reader, out any) error {
-	sock := ControlSocket(dataDir)
-	client := &http.Client{Timeout: 10 * time.Minute, Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, "unix", sock)
-	}}}
-	req, err := http.NewRequestWithContext(ctx, "POST", "http://outpost"+path, body)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/octet-stream")
-	resp, err := client.Do(req)
-	if err != nil {
-		return fmt.Errorf("cannot reach the outpost daemon at %s (is it running with --data %s?): %w", sock, dataDir, err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode >= 300 {
-		var e struct {
-			Error string `json:"error"`
-		}
-		if json.Unmarshal(data, &e) == nil && e.Error != "" {
-			return fmt.Errorf("%s", e.Error)
-		}
-		return fmt.Errorf("daemon answered %s: %s", resp.Status, strings.TrimSpace(string(data)))
-	}
-	return json.Unmarshal(data, out)
+	return controlDo(ctx, dataDir, "POST", path, "application/octet-stream", body, 10*time.Minute, out)
 }
