@@ -51,7 +51,7 @@ type Handler struct {
 	lim limiter
 
 	logMu  sync.Mutex
-	logBkt bucket
+	logBkt checks.TokenBucket
 	logOn  bool
 }
 
@@ -146,9 +146,9 @@ func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, code int, msg s
 	h.logMu.Lock()
 	now := h.o.Clock.Mono()
 	if !h.logOn {
-		h.logBkt, h.logOn = bucket{tokens: 10, at: now}, true
+		h.logBkt, h.logOn = checks.NewTokenBucket(10, now), true
 	}
-	logIt := h.logBkt.take(now, 1, 10)
+	logIt := h.logBkt.Take(now, 1, 10)
 	h.logMu.Unlock()
 	if logIt {
 		h.o.Log.Warn("backup ping refused", "source", r.RemoteAddr, "status", code, "why", msg)

@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+
+	"outpost/checks"
 )
 
 // Rates of the ping endpoint. A job pings a few times a run; a server
@@ -19,27 +21,11 @@ const (
 	maxSources = 4096
 )
 
-// bucket is a token bucket: tokens refill at a rate up to a burst.
-type bucket struct {
-	tokens float64
-	at     time.Duration
-}
-
-func (b *bucket) take(now time.Duration, rate, burst float64) bool {
-	b.tokens = min(burst, b.tokens+max(now-b.at, 0).Seconds()*rate)
-	b.at = now
-	if b.tokens < 1 {
-		return false
-	}
-	b.tokens--
-	return true
-}
-
 // limiter is a token bucket per source plus one for all sources.
 type limiter struct {
 	mu    sync.Mutex
-	total bucket
-	per   map[netip.Prefix]*bucket
+	total checks.TokenBucket
+	per   map[netip.Prefix]*checks.TokenBucket
 	init  bool
 }
 
@@ -70,20 +56,21 @@ func (l *limiter) allow(src netip.Prefix, now time.Duration) string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if !l.init {
-		l.per, l.total, l.init = map[netip.Prefix]*bucket{}, bucket{tokens: TotalBurst, at: now}, true
+		l.per, l.total, l.init = map[netip.Prefix]*checks.TokenBucket{}, checks.NewTokenBucket(TotalBurst, now), true
 	}
 	b, ok := l.per[src]
 	if !ok {
 		if len(l.per) >= maxSources {
 			l.prune(now)
 		}
-		b = &bucket{tokens: PerSourceBurst, at: now}
+		nb := checks.NewTokenBucket(PerSourceBurst, now)
+		b = &nb
 		l.per[src] = b
 	}
-	if !b.take(now, PerSourceRate, PerSourceBurst) {
+	if !b.Take(now, PerSourceRate, PerSourceBurst) {
 		return "source"
 	}
-	if !l.total.take(now, TotalRate, TotalBurst) {
+	if !l.total.Take(now, TotalRate, TotalBurst) {
 		return "total"
 	}
 	return ""
@@ -93,7 +80,7 @@ func (l *limiter) allow(src netip.Prefix, now time.Duration) string {
 // and if that is not enough, any: the total bucket still holds.
 func (l *limiter) prune(now time.Duration) {
 	for p, b := range l.per {
-		if b.tokens+max(now-b.at, 0).Seconds()*PerSourceRate >= PerSourceBurst {
+		if b.Level(now, PerSourceRate, PerSourceBurst) >= PerSourceBurst {
 			delete(l.per, p)
 		}
 	}

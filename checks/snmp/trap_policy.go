@@ -240,32 +240,16 @@ func lookupHost(ctx context.Context, host string) ([]netip.Addr, error) {
 	return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
 }
 
-// bucket is a token bucket: tokens refill at a rate up to a burst.
-type bucket struct {
-	tokens float64
-	at     time.Duration
-}
-
-func (b *bucket) take(now time.Duration, rate, burst float64) bool {
-	b.tokens = min(burst, b.tokens+(now-b.at).Seconds()*rate)
-	b.at = now
-	if b.tokens < 1 {
-		return false
-	}
-	b.tokens--
-	return true
-}
-
 // limiter is a token bucket per address plus one for all addresses. It is
 // used by the receiving goroutine only.
 type limiter struct {
 	rate, burst, totalRate, totalBurst float64
-	total                              bucket
-	per                                map[netip.Addr]*bucket
+	total                              checks.TokenBucket
+	per                                map[netip.Addr]*checks.TokenBucket
 }
 
 func newLimiter(rate, burst, totalRate, totalBurst float64, now time.Duration) *limiter {
-	l := &limiter{per: map[netip.Addr]*bucket{}, total: bucket{tokens: totalBurst, at: now}}
+	l := &limiter{per: map[netip.Addr]*checks.TokenBucket{}, total: checks.NewTokenBucket(totalBurst, now)}
 	l.set(rate, burst, totalRate, totalBurst)
 	return l
 }
@@ -283,13 +267,14 @@ func (l *limiter) allow(ip netip.Addr, now time.Duration) string {
 		if len(l.per) >= maxTrapBuckets {
 			l.prune(now)
 		}
-		b = &bucket{tokens: l.burst, at: now}
+		nb := checks.NewTokenBucket(l.burst, now)
+		b = &nb
 		l.per[ip] = b
 	}
-	if !b.take(now, l.rate, l.burst) {
+	if !b.Take(now, l.rate, l.burst) {
 		return DropRateSource
 	}
-	if !l.total.take(now, l.totalRate, l.totalBurst) {
+	if !l.total.Take(now, l.totalRate, l.totalBurst) {
 		return DropRateTotal
 	}
 	return ""
@@ -299,7 +284,7 @@ func (l *limiter) allow(ip netip.Addr, now time.Duration) string {
 // and if that is not enough, any: the total bucket still holds.
 func (l *limiter) prune(now time.Duration) {
 	for ip, b := range l.per {
-		if b.tokens+(now-b.at).Seconds()*l.rate >= l.burst {
+		if b.Level(now, l.rate, l.burst) >= l.burst {
 			delete(l.per, ip)
 		}
 	}

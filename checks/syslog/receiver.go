@@ -608,31 +608,15 @@ func addrOf(a net.Addr) netip.Addr {
 	return ap.Addr().Unmap().WithZone("")
 }
 
-// bucket is a token bucket: tokens refill at a rate up to a burst.
-type bucket struct {
-	tokens float64
-	at     time.Duration
-}
-
-func (b *bucket) take(now time.Duration, rate, burst float64) bool {
-	b.tokens = min(burst, b.tokens+max(0, (now-b.at).Seconds())*rate)
-	b.at = now
-	if b.tokens < 1 {
-		return false
-	}
-	b.tokens--
-	return true
-}
-
 // limiter is a token bucket per sender plus one for all senders.
 type limiter struct {
 	rate, total float64
-	all         bucket
-	per         map[netip.Addr]*bucket
+	all         checks.TokenBucket
+	per         map[netip.Addr]*checks.TokenBucket
 }
 
 func newLimiter(rate, total float64, now time.Duration) *limiter {
-	return &limiter{rate: rate, total: total, all: bucket{tokens: total * burstSeconds, at: now}, per: map[netip.Addr]*bucket{}}
+	return &limiter{rate: rate, total: total, all: checks.NewTokenBucket(total*burstSeconds, now), per: map[netip.Addr]*checks.TokenBucket{}}
 }
 
 func (l *limiter) set(rate, total float64) { l.rate, l.total = rate, total }
@@ -645,13 +629,14 @@ func (l *limiter) allow(ip netip.Addr, now time.Duration) string {
 		if len(l.per) >= maxBuckets {
 			l.prune(now)
 		}
-		b = &bucket{tokens: l.rate * burstSeconds, at: now}
+		nb := checks.NewTokenBucket(l.rate*burstSeconds, now)
+		b = &nb
 		l.per[ip] = b
 	}
-	if !b.take(now, l.rate, l.rate*burstSeconds) {
+	if !b.Take(now, l.rate, l.rate*burstSeconds) {
 		return DropRateSource
 	}
-	if !l.all.take(now, l.total, l.total*burstSeconds) {
+	if !l.all.Take(now, l.total, l.total*burstSeconds) {
 		return DropRateTotal
 	}
 	return ""
@@ -661,7 +646,7 @@ func (l *limiter) allow(ip netip.Addr, now time.Duration) string {
 // and if that is not enough, any: the total bucket still holds.
 func (l *limiter) prune(now time.Duration) {
 	for ip, b := range l.per {
-		if b.tokens+(now-b.at).Seconds()*l.rate >= l.rate*burstSeconds {
+		if b.Level(now, l.rate, l.rate*burstSeconds) >= l.rate*burstSeconds {
 			delete(l.per, ip)
 		}
 	}
