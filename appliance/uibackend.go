@@ -34,6 +34,7 @@ type uiBackend struct{ a *Appliance }
 var (
 	_ ui.SiteBackend      = uiBackend{}
 	_ ui.DashboardBackend = uiBackend{}
+	_ ui.ScheduleBackend  = uiBackend{}
 	_ ui.ChecksBackend    = uiBackend{}
 	_ ui.CheckEditBackend = uiBackend{}
 	_ ui.DevicesBackend   = uiBackend{}
@@ -426,6 +427,10 @@ func (b uiBackend) PhoneHome() ui.PhoneHomeView {
 	v.LastError, v.LastErrorAt, v.Failures, v.NextAttempt = st.LastError, st.LastErrorAt, st.Failures, st.NextAttempt
 	return v
 }
+
+// ChecksBehind is how many checks miss their schedule, for the
+// dashboard's warning (as /healthz and phone home report it).
+func (b uiBackend) ChecksBehind() int { return b.a.sched.Stats().Behind }
 
 // receiverOf is a phone-home URL as the UI shows it: scheme, host and
 // path, without user info or query.

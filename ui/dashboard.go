@@ -28,6 +28,14 @@ type DashboardBackend interface {
 	PhoneHome() PhoneHomeView
 }
 
+// ScheduleBackend is what a dashboard backend may also tell: the
+// scheduler's health. A backend without it shows no schedule warning.
+type ScheduleBackend interface {
+	// ChecksBehind is how many checks miss their schedule: their last
+	// planned run was dropped while the workers were busy.
+	ChecksBehind() int
+}
+
 // DashboardView is the site at a glance.
 type DashboardView struct {
 	Now      time.Time
@@ -49,6 +57,8 @@ type DashboardView struct {
 	Phone PhoneHomeView
 	// SparkRange names the failing checks' sparkline span.
 	SparkRange string
+	// Behind is how many checks miss their schedule.
+	Behind int
 }
 
 // ClockRow says whether the box's clock can be trusted.
@@ -131,6 +141,9 @@ func (s *Server) dashboardPage() {
 		defer cancel()
 		v.Glances = b.Glances(ctx, "")
 		v.Phone = b.PhoneHome()
+		if sb, ok := b.(ScheduleBackend); ok {
+			v.Behind = sb.ChecksBehind()
+		}
 		sort.SliceStable(v.Open, func(i, j int) bool {
 			a, b := v.Open[i], v.Open[j]
 			if (a.State == incident.Open) != (b.State == incident.Open) {
@@ -239,6 +252,15 @@ func Age(d time.Duration) string {
 		return fmt.Sprintf("%dh %dm", d/time.Hour, (d%time.Hour)/time.Minute)
 	}
 	return fmt.Sprintf("%dd %dh", d/(24*time.Hour), (d%(24*time.Hour))/time.Hour)
+}
+
+// behindLine is the dashboard's warning about checks missing their
+// schedule.
+func behindLine(n int) string {
+	if n == 1 {
+		return "1 check is missing its schedule (workers busy with hanging targets)"
+	}
+	return fmt.Sprintf("%d checks are missing their schedule (workers busy with hanging targets)", n)
 }
 
 // phoneWord is phone home's state in a word for the dashboard.
