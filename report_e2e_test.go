@@ -149,7 +149,7 @@ func findRow(rows []report.Row, name string) *report.Row {
 // TestReportFromStoppedDaemon: `outpost report` with no daemon reads the
 // store itself; its JSON, text and PDF carry the hand-computed figures,
 // and the PDF reads back with poppler's pdftotext; a page goes to
-// docs/screenshots/report.png with pdftoppm.
+// testout/screenshots/report.png with pdftoppm (docs/screenshots with OUTPOST_DOC_SHOTS).
 func TestReportFromStoppedDaemon(t *testing.T) {
 	for _, tool := range []string{"pdftotext", "pdftoppm"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -216,9 +216,19 @@ func TestReportFromStoppedDaemon(t *testing.T) {
 			t.Errorf("the PDF does not say %q:\n%s", want, text)
 		}
 	}
-	shot := filepath.Join("docs", "screenshots", "report")
-	if err := exec.Command("pdftoppm", "-png", "-r", "80", "-f", "1", "-l", "1", "-singlefile", pdf, shot).Run(); err != nil {
-		t.Fatal(err)
+	// Page 1 as a PNG, in testout/screenshots (and docs/screenshots
+	// with OUTPOST_DOC_SHOTS, as the browser tests do).
+	dirs := []string{filepath.Join("testout", "screenshots")}
+	if os.Getenv("OUTPOST_DOC_SHOTS") != "" {
+		dirs = append(dirs, filepath.Join("docs", "screenshots"))
+	}
+	for _, dir := range dirs {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := exec.Command("pdftoppm", "-png", "-r", "80", "-f", "1", "-l", "1", "-singlefile", pdf, filepath.Join(dir, "report")).Run(); err != nil {
+			t.Fatal(err)
+		}
 	}
 
 	out, code = outpostTZ(t, "report", "--month", month, "--data", f.data, "--config", f.cfg)
