@@ -32,6 +32,8 @@ type logsWiring struct {
 	recv    *syslog.Receiver
 	listens [3]string // udp, tcp, tls it was started with
 	cfg     *config.Config
+	// moved tells runSyslog that the addresses changed.
+	moved chan struct{}
 }
 
 // wireLogs hands the store to every check as its event reader and adds
@@ -46,20 +48,58 @@ func (a *Appliance) wireLogs() {
 // config in force (a reload, a UI edit, a bundle).
 const syslogFollowEvery = time.Second
 
-// syslogServices are the syslog receiver, when the config has one (a
-// receiver that cannot bind is logged, and the rest runs), and the loop
-// that gives it, and the store's log bounds, each new config.
+// syslogServices are the syslog receiver, started and moved with the
+// config in force (runSyslog), and the loop that gives it, and the
+// store's log bounds, each new config.
 func (a *Appliance) syslogServices() []service {
+	a.logs.moved = make(chan struct{}, 1)
+	return []service{{name: "syslog receiver", run: a.runSyslog}, {name: "syslog config", run: loop(a.followSyslogConfig)}}
+}
+
+// runSyslog runs the receiver the config in force asks for and moves it
+// when syslog.udp, tcp or tls changes: the old sockets close, the new
+// ones bind. Addresses that cannot be bound are logged and the receiver
+// stays off until the next change; monitoring goes on.
+func (a *Appliance) runSyslog(ctx context.Context) error {
+	for {
+		r := a.startSyslog()
+		rctx, cancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		if r != nil {
+			go func() { done <- r.Run(rctx) }()
+		}
+		select {
+		case <-ctx.Done():
+		case <-a.logs.moved:
+		case err := <-done:
+			cancel()
+			return err
+		}
+		cancel()
+		if r != nil {
+			<-done
+		}
+		a.logs.mu.Lock()
+		a.logs.recv = nil
+		a.logs.mu.Unlock()
+		if ctx.Err() != nil {
+			return nil
+		}
+	}
+}
+
+// startSyslog makes the receiver for the config in force (nil: none
+// configured, or it could not bind).
+func (a *Appliance) startSyslog() *syslog.Receiver {
 	cfg := a.Config()
 	sc := syslog.ConfigOf(cfg)
 	a.applyLogBounds(sc)
-	svcs := []service{{name: "syslog config", run: loop(a.followSyslogConfig)}}
 	a.logs.mu.Lock()
 	defer a.logs.mu.Unlock()
 	a.logs.cfg = cfg
 	a.logs.listens = [3]string{sc.UDP, sc.TCP, sc.TLS}
 	if !sc.Enabled() {
-		return svcs
+		return nil
 	}
 	pol := syslog.PolicyFor(sc, cfg.Devices)
 	for _, w := range pol.Warnings() {
@@ -70,12 +110,12 @@ func (a *Appliance) syslogServices() []service {
 		Logf:      func(format string, args ...any) { a.log.Warn(fmt.Sprintf(format, args...)) }})
 	if err != nil {
 		a.log.Error("syslog receiver not started", "err", err)
-		return svcs
+		return nil
 	}
 	a.logs.recv = r
 	udp, tcp, tl := r.Addrs()
 	a.log.Info("syslog receiver listening", "udp", addrString(udp), "tcp", addrString(tcp), "tls", addrString(tl), "tls_fingerprint", a.certFP)
-	return append([]service{{name: "syslog receiver", run: r.Run}}, svcs...)
+	return r
 }
 
 func addrString(a net.Addr) string {
@@ -86,7 +126,8 @@ func addrString(a net.Addr) string {
 }
 
 // followSyslogConfig gives the receiver and the store each new config's
-// devices, sources, limits and log bounds; new addresses take a restart.
+// devices, sources, limits and log bounds; new addresses move it
+// (runSyslog).
 func (a *Appliance) followSyslogConfig(ctx context.Context) {
 	t := a.o.Clock.NewTimer(syslogFollowEvery)
 	defer t.Stop()
@@ -109,7 +150,12 @@ func (a *Appliance) followSyslogConfig(ctx context.Context) {
 		sc := syslog.ConfigOf(cfg)
 		a.applyLogBounds(sc)
 		if now := [3]string{sc.UDP, sc.TCP, sc.TLS}; now != listens {
-			a.log.Warn("syslog.udp, tcp or tls changed: restart the daemon to move the syslog receiver", "running", strings.Join(listens[:], " "), "configured", strings.Join(now[:], " "))
+			a.log.Info("syslog receiver moving", "from", strings.Join(listens[:], " "), "to", strings.Join(now[:], " "))
+			select {
+			case a.logs.moved <- struct{}{}:
+			default:
+			}
+			continue
 		}
 		if r != nil {
 			pol := syslog.PolicyFor(sc, cfg.Devices)
