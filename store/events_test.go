@@ -300,3 +300,22 @@ func TestLogDevicesBounded(t *testing.T) {
 		t.Fatalf("usage: %+v", u)
 	}
 }
+
+// TestEventsAreTrapsOnly: Events reads the trap buckets, so a syslog
+// line waiting for the next commit must not show among a device's
+// traps either (after the commit it is in the syslog buckets).
+func TestEventsAreTrapsOnly(t *testing.T) {
+	s := mustOpen(t, filepath.Join(t.TempDir(), "o.db"), Options{})
+	now := time.Now()
+	s.AppendEvent(checks.Event{Time: now, Device: "gw", Source: checks.SourceTrap, Name: "linkDown"})
+	s.AppendEvent(checks.Event{Time: now, Device: "gw", Source: checks.SourceSyslog, Name: "sshd", Detail: "Failed password"})
+	for _, when := range []string{"waiting", "committed"} {
+		evs, err := s.Events("gw", now.Add(-time.Minute), now.Add(time.Minute))
+		if err != nil || len(evs) != 1 || evs[0].Name != "linkDown" {
+			t.Fatalf("%s: %+v %v", when, evs, err)
+		}
+		if err := s.Flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

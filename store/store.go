@@ -712,7 +712,9 @@ func (s *Store) LastChange(checkID string) (Change, bool, error) {
 	return ch, ok, err
 }
 
-// Events returns a device's events in [from, to].
+// Events returns a device's trap (and other non-syslog) events in
+// [from, to], committed and waiting. Syslog lines are kept apart, with
+// their own bounds: ScanEvents reads every source.
 func (s *Store) Events(device string, from, to time.Time) ([]checks.Event, error) {
 	var out []checks.Event
 	err := s.db.View(func(tx *bolt.Tx) error {
@@ -733,7 +735,7 @@ func (s *Store) Events(device string, from, to time.Time) ([]checks.Event, error
 	})
 	s.mu.Lock()
 	for _, e := range s.events {
-		if e.Device == device && !e.Time.Before(from) && !e.Time.After(to) {
+		if e.Device == device && e.Source != checks.SourceSyslog && !e.Time.Before(from) && !e.Time.After(to) {
 			out = append(out, e)
 		}
 	}
