@@ -245,30 +245,47 @@ func (a *Appliance) statusService() movable {
 // one binds (a port that cannot be bound is logged and the receiver
 // stays off until the next change; monitoring goes on).
 func (a *Appliance) runTraps(ctx context.Context) error {
+	return runReceiver(ctx, a.trapsMoved, func() func(context.Context) error {
+		if tr := a.startTraps(); tr != nil {
+			return tr.Run
+		}
+		return nil
+	}, func() {
+		a.mu.Lock()
+		a.traps, a.trapsListen = nil, ""
+		a.mu.Unlock()
+		if ctx.Err() == nil {
+			a.log.Info("SNMP trap receiver moving", "to", a.Config().Traps.Listen)
+		}
+	})
+}
+
+// runReceiver runs what start makes for the config in force (nil:
+// nothing to run) until ctx ends, and again each time moved says its
+// addresses changed; stopped runs after each one has ended. A receiver
+// that ends by itself ends the service with its error.
+func runReceiver(ctx context.Context, moved <-chan struct{}, start func() func(context.Context) error, stopped func()) error {
 	for {
-		tr := a.startTraps()
+		run := start()
 		rctx, cancel := context.WithCancel(ctx)
 		done := make(chan error, 1)
-		if tr != nil {
-			go func() { done <- tr.Run(rctx) }()
+		if run != nil {
+			go func() { done <- run(rctx) }()
 		}
 		select {
 		case <-ctx.Done():
-		case <-a.trapsMoved:
+		case <-moved:
 		case err := <-done:
 			cancel()
 			return err
 		}
 		cancel()
-		if tr != nil {
+		if run != nil {
 			<-done
 		}
-		a.mu.Lock()
-		a.traps, a.trapsListen = nil, ""
-		a.mu.Unlock()
+		stopped()
 		if ctx.Err() != nil {
 			return nil
 		}
-		a.log.Info("SNMP trap receiver moving", "to", a.Config().Traps.Listen)
 	}
 }

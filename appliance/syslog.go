@@ -61,31 +61,16 @@ func (a *Appliance) syslogServices() []service {
 // ones bind. Addresses that cannot be bound are logged and the receiver
 // stays off until the next change; monitoring goes on.
 func (a *Appliance) runSyslog(ctx context.Context) error {
-	for {
-		r := a.startSyslog()
-		rctx, cancel := context.WithCancel(ctx)
-		done := make(chan error, 1)
-		if r != nil {
-			go func() { done <- r.Run(rctx) }()
+	return runReceiver(ctx, a.logs.moved, func() func(context.Context) error {
+		if r := a.startSyslog(); r != nil {
+			return r.Run
 		}
-		select {
-		case <-ctx.Done():
-		case <-a.logs.moved:
-		case err := <-done:
-			cancel()
-			return err
-		}
-		cancel()
-		if r != nil {
-			<-done
-		}
+		return nil
+	}, func() {
 		a.logs.mu.Lock()
 		a.logs.recv = nil
 		a.logs.mu.Unlock()
-		if ctx.Err() != nil {
-			return nil
-		}
-	}
+	})
 }
 
 // startSyslog makes the receiver for the config in force (nil: none
