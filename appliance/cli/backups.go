@@ -70,7 +70,7 @@ func printBackups(w io.Writer, reports []backup.Report, lines int) error {
 		if i > 0 {
 			fmt.Fprintln(w)
 		}
-		fmt.Fprintf(w, "%s  %s  %s, grace %s, max_duration %s\n", r.Check, strings.ToUpper(r.Status.String()), r.Schedule, shortDur(r.Grace), shortDur(r.MaxDuration))
+		fmt.Fprintf(w, "%s  %s  %s, grace %s, max_duration %s\n", r.Check, strings.ToUpper(r.Status.String()), r.Schedule, backup.ShortDuration(r.Grace), backup.ShortDuration(r.MaxDuration))
 		fmt.Fprintf(w, "  %s\n", terminalSafe(r.Detail))
 		url := r.URL
 		if url == "" {
@@ -93,7 +93,7 @@ func printBackups(w io.Writer, reports []backup.Report, lines int) error {
 			}
 			dur := "-"
 			if run.Duration > 0 {
-				dur = shortDur(run.Duration)
+				dur = backup.ShortDuration(run.Duration)
 			}
 			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", stamp(run.Started), stamp(run.Finished), dur, result, terminalSafe(run.Source))
 		}
@@ -114,21 +114,6 @@ func printBackups(w io.Writer, reports []backup.Report, lines int) error {
 		}
 	}
 	return nil
-}
-
-// shortDur prints a duration without zero units: 1h, 3m12s, 412ms.
-func shortDur(d time.Duration) string {
-	if d > 0 && d < time.Second {
-		return d.Round(time.Millisecond).String()
-	}
-	s := d.Round(time.Second).String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
 }
 
 func stamp(t time.Time) string {

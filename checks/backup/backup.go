@@ -102,13 +102,13 @@ func JobOf(s checks.Spec) (Job, error) {
 		j.Grace = DefaultGrace
 	}
 	if j.Grace < time.Minute || j.Grace > MaxPeriod {
-		return fail("grace", "%s is out of range (1m to 366d)", shortDuration(j.Grace))
+		return fail("grace", "%s is out of range (1m to 366d)", ShortDuration(j.Grace))
 	}
 	if j.MaxDuration == 0 {
 		j.MaxDuration = j.Grace
 	}
 	if j.MaxDuration < time.Minute || j.MaxDuration > MaxPeriod {
-		return fail("max_duration", "%s is out of range (1m to 366d)", shortDuration(j.MaxDuration))
+		return fail("max_duration", "%s is out of range (1m to 366d)", ShortDuration(j.MaxDuration))
 	}
 	return j, nil
 }
@@ -175,11 +175,11 @@ func (j Job) Judge(st checks.BackupState, now time.Time) checks.Result {
 		ran := max(now.Sub(start.Time), 0)
 		switch {
 		case ran > j.MaxDuration:
-			r.Status, r.Detail = checks.Critical, fmt.Sprintf("running too long: started %s and not finished after %s (max_duration %s)", at(start.Time), shortDuration(ran), shortDuration(j.MaxDuration))
+			r.Status, r.Detail = checks.Critical, fmt.Sprintf("running too long: started %s and not finished after %s (max_duration %s)", at(start.Time), ShortDuration(ran), ShortDuration(j.MaxDuration))
 		case fin != nil && fin.Signal == checks.BackupFail:
 			r.Status, r.Detail = checks.Critical, failed(fin, at)+fmt.Sprintf("; a new run started %s", at(start.Time))
 		default:
-			r.Detail = fmt.Sprintf("running since %s (%s)", at(start.Time), shortDuration(ran))
+			r.Detail = fmt.Sprintf("running since %s (%s)", at(start.Time), ShortDuration(ran))
 		}
 		return r
 	}
@@ -196,13 +196,13 @@ func (j Job) Judge(st checks.BackupState, now time.Time) checks.Result {
 			r.Detail += fmt.Sprintf("; no run since, the next was due by %s", at(due))
 		}
 	case late && fin == nil:
-		r.Status, r.Detail = checks.Critical, fmt.Sprintf("late: no run since the box started watching the job at %s; one was due by %s (grace %s)", at(st.Watched), at(due), shortDuration(j.Grace))
+		r.Status, r.Detail = checks.Critical, fmt.Sprintf("late: no run since the box started watching the job at %s; one was due by %s (grace %s)", at(st.Watched), at(due), ShortDuration(j.Grace))
 	case late:
-		r.Status, r.Detail = checks.Critical, fmt.Sprintf("late: the last run finished %s; the next was due by %s (grace %s)", at(fin.Time), at(due), shortDuration(j.Grace))
+		r.Status, r.Detail = checks.Critical, fmt.Sprintf("late: the last run finished %s; the next was due by %s (grace %s)", at(fin.Time), at(due), ShortDuration(j.Grace))
 	case due.IsZero():
 		r.Status, r.Detail = checks.Unknown, fmt.Sprintf("the schedule (%s) never fires again", j.Schedule)
 	case fin == nil:
-		r.Detail = fmt.Sprintf("waiting for the first run: due by %s (grace %s)", at(due), shortDuration(j.Grace))
+		r.Detail = fmt.Sprintf("waiting for the first run: due by %s (grace %s)", at(due), ShortDuration(j.Grace))
 	default:
 		r.Detail = fmt.Sprintf("last run ok %s%s; next due by %s", at(fin.Time), took(fin), at(due))
 	}
@@ -226,7 +226,7 @@ func took(p *checks.BackupPing) string {
 	if p.Duration <= 0 {
 		return ""
 	}
-	return " (took " + shortDuration(p.Duration) + ")"
+	return " (took " + ShortDuration(p.Duration) + ")"
 }
 
 // LastLine is the last non-blank line of output, cut to 200 bytes: what

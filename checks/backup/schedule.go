@@ -31,7 +31,7 @@ type Schedule struct {
 // NewPeriod is a schedule of one run every period.
 func NewPeriod(period time.Duration) (Schedule, error) {
 	if period < MinPeriod || period > MaxPeriod {
-		return Schedule{}, fmt.Errorf("%s is out of range (1m to 366d)", shortDuration(period))
+		return Schedule{}, fmt.Errorf("%s is out of range (1m to 366d)", ShortDuration(period))
 	}
 	return Schedule{period: period}, nil
 }
@@ -98,12 +98,12 @@ func (s Schedule) String() string {
 	if s.period%(24*time.Hour) == 0 {
 		return fmt.Sprintf("every %dd", s.period/(24*time.Hour))
 	}
-	return "every " + shortDuration(s.period)
+	return "every " + ShortDuration(s.period)
 }
 
-// shortDuration prints a duration without zero units: 1h, 1h30m, 45s,
+// ShortDuration prints a duration without zero units: 1h, 1h30m, 45s,
 // 412ms.
-func shortDuration(d time.Duration) string {
+func ShortDuration(d time.Duration) string {
 	if d > 0 && d < time.Second {
 		return d.Round(time.Millisecond).String()
 	}
