@@ -80,8 +80,17 @@ WantedBy=multi-user.target
 `
 
 // ServiceConfig is what `outpost install` registers: the service runs
-// `outpost run` with absolute config and data paths, and runFlags.
+// `outpost run` with absolute config and data paths, and runFlags, from
+// the running binary's path.
 func ServiceConfig(configPath, dataDir string, runFlags ...string) (*service.Config, error) {
+	return serviceConfigAt("", configPath, dataDir, runFlags...)
+}
+
+// serviceConfigAt is ServiceConfig with the service's binary at bin (the
+// running binary when empty). The binary's directory is writable by the
+// service, so that a firmware update can stage, keep the previous binary
+// and rename beside it (docs/firmware.md).
+func serviceConfigAt(bin, configPath, dataDir string, runFlags ...string) (*service.Config, error) {
 	args := []string{"run"}
 	roots := config.DefaultMountRoots
 	if configPath != "" {
@@ -101,14 +110,19 @@ func ServiceConfig(configPath, dataDir string, runFlags ...string) (*service.Con
 		return nil, err
 	}
 	args = append(append(args, "--data", absData), runFlags...)
+	var writable []string
+	if bin != "" {
+		writable = append(writable, filepath.Dir(bin))
+	}
 	return &service.Config{
 		Name:             ServiceName,
+		Executable:       bin,
 		DisplayName:      "Outpost monitoring appliance",
 		Description:      "Outpost: watches the site, heals what it can, notifies the MSP.",
 		Arguments:        args,
 		WorkingDirectory: absData,
 		Option: service.KeyValue{
-			"SystemdScript": unitFor(roots),
+			"SystemdScript": unitFor(writable, roots),
 			"Restart":       "on-failure",
 			// Windows: restart on failure, start at boot.
 			"OnFailure":              "restart",
@@ -120,12 +134,15 @@ func ServiceConfig(configPath, dataDir string, runFlags ...string) (*service.Con
 	}, nil
 }
 
-// unitFor is systemdUnit with the mount roots writable: the defaults and
-// the installed config's, each "-" prefixed so a missing one is skipped
-// (a config changed later by stick or UI to other roots needs a
-// reinstall for receipts there).
-func unitFor(roots []string) string {
+// unitFor is systemdUnit with dirs (the binary's own directory) and the
+// mount roots writable: the defaults and the installed config's, each "-"
+// prefixed so a missing one is skipped (a config changed later by stick
+// or UI to other roots needs a reinstall for receipts there).
+func unitFor(dirs, roots []string) string {
 	var rw []string
+	for _, d := range dirs {
+		rw = append(rw, filepath.Clean(d))
+	}
 	for _, r := range roots {
 		r = "-" + filepath.Clean(r)
 		if !slices.Contains(rw, r) {
@@ -136,11 +153,12 @@ func unitFor(roots []string) string {
 }
 
 func installCmd(ctx context.Context, env *Env, args []string) error {
-	fs := NewFlags(env, "install", "install [--config site.yaml] [--data DIR] [--msp-key msp.pub|ed25519:KEY] [--trust-first-stick]")
+	fs := NewFlags(env, "install", "install [--config site.yaml] [--data DIR] [--msp-key msp.pub|ed25519:KEY] [--trust-first-stick] [--bin-dir DIR]")
 	cfgPath := configFlag(fs)
 	data := fs.String("data", defaultServiceData(), "data directory for the service")
 	mspKey := fs.String("msp-key", "", "the MSP's public key (msp.pub, or ed25519:...): the only key whose provisioning sticks the box applies")
 	tofu := fs.Bool("trust-first-stick", false, "without --msp-key: let the box, while in factory state, trust the key of the first stick inserted (shown as such on the settings page)")
+	binDir := fs.String("bin-dir", DefaultBinDir(), "directory the service's binary is copied to, writable by the service for firmware updates (empty: run it from where it is)")
 	if err := Parse(fs, args, false); err != nil {
 		return err
 	}
@@ -148,7 +166,27 @@ func installCmd(ctx context.Context, env *Env, args []string) error {
 	if *tofu {
 		flags = append(flags, "--trust-first-stick")
 	}
-	sc, err := ServiceConfig(*cfgPath, *data, flags...)
+	// Checked before anything is written: a config that does not load
+	// installs nothing.
+	if _, err := ServiceConfig(*cfgPath, *data, flags...); err != nil {
+		return err
+	}
+	var bin, placed string
+	if *binDir != "" {
+		ran, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		if bin, err = placeBinary(ran, *binDir); err != nil {
+			return err
+		}
+		note, err := linkCommand(bin, ran, DefaultLinkDir)
+		if err != nil {
+			return err
+		}
+		placed = fmt.Sprintf("binary %s (the service may replace it on firmware updates); %s\n", bin, note)
+	}
+	sc, err := serviceConfigAt(bin, *cfgPath, *data, flags...)
 	if err != nil {
 		return err
 	}
@@ -181,7 +219,7 @@ func installCmd(ctx context.Context, env *Env, args []string) error {
 	if err := s.Install(); err != nil {
 		return fmt.Errorf("installing service on %s: %w", service.Platform(), err)
 	}
-	fmt.Fprintf(env.Stdout, "installed service %q (%s): outpost %v\n%s\nstart it with `outpost start`\n", ServiceName, service.Platform(), sc.Arguments, trust)
+	fmt.Fprintf(env.Stdout, "installed service %q (%s): outpost %v\n%s%s\nstart it with `outpost start`\n", ServiceName, service.Platform(), sc.Arguments, placed, trust)
 	return nil
 }
 

@@ -72,7 +72,15 @@ func TestSystemdUnitGenerated(t *testing.T) {
 	service.ChooseSystem(forcedSystem{sys})
 	defer service.ChooseSystem(service.AvailableSystems()...)
 
-	sc, err := ServiceConfig("", t.TempDir())
+	// The binary as `outpost install` places it: in a directory of its
+	// own that the unit lets the service write (firmware updates).
+	exe, _ := os.Executable()
+	binDir := filepath.Join(t.TempDir(), "lib", "outpost")
+	bin, err := placeBinary(exe, binDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := serviceConfigAt(bin, "", t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,9 +97,8 @@ func TestSystemdUnitGenerated(t *testing.T) {
 	if err != nil {
 		t.Fatalf("unit not written (install error: %v): %v", installErr, err)
 	}
-	exe, _ := os.Executable()
 	for _, want := range []string{
-		"ExecStart=" + exe + ` "run" "--data" "` + sc.Arguments[2] + `"`,
+		"ExecStart=" + bin + ` "run" "--data" "` + sc.Arguments[2] + `"`,
 		"Restart=on-failure",
 		"RestartSec=5",
 		"ExecReload=/bin/kill -HUP $MAINPID",
@@ -101,7 +108,7 @@ func TestSystemdUnitGenerated(t *testing.T) {
 		// Hardening (docs/security.md, Privileges).
 		"\nNoNewPrivileges=yes\n",
 		"\nProtectSystem=strict\n",
-		"\nReadWritePaths=" + sc.WorkingDirectory + " -/media -/run/media\n",
+		"\nReadWritePaths=" + sc.WorkingDirectory + " " + binDir + " -/media -/run/media\n",
 		"\nProtectHome=yes\n",
 		"\nPrivateTmp=yes\n",
 		"\nProtectKernelTunables=yes\n",
@@ -136,8 +143,8 @@ func verifyUnit(t *testing.T, unit string) {
 
 // A mount root from the installed config is writable too, once.
 func TestSystemdUnitMountRoots(t *testing.T) {
-	got := unitFor([]string{"/media", "/run/media", "/srv/sticks/", "/media"})
-	if !strings.Contains(got, "{{end}}-/media -/run/media -/srv/sticks\n") {
+	got := unitFor([]string{"/usr/local/lib/outpost/"}, []string{"/media", "/run/media", "/srv/sticks/", "/media"})
+	if !strings.Contains(got, "{{end}}/usr/local/lib/outpost -/media -/run/media -/srv/sticks\n") {
 		t.Fatalf("ReadWritePaths line wrong:\n%s", got)
 	}
 }
@@ -221,5 +228,54 @@ func TestInstallMSPKey(t *testing.T) {
 	}
 	if _, err := installMSPKey(data, b, true); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestPlaceBinary: `outpost install` copies the running binary into its
+// own directory (re-installing from there copies nothing), and makes the
+// command technicians type a link to it: created when missing, replacing
+// the file installed from, leaving another binary alone.
+func TestPlaceBinary(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "outpost-download")
+	os.WriteFile(src, []byte("#!/bin/sh\necho v1\n"), 0o700)
+	libDir, linkDir := filepath.Join(dir, "lib", "outpost"), filepath.Join(dir, "bin")
+	bin, err := placeBinary(src, libDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(bin); string(b) != "#!/bin/sh\necho v1\n" || bin != filepath.Join(libDir, "outpost") {
+		t.Fatalf("placed %s: %q", bin, b)
+	}
+	if fi, _ := os.Stat(bin); fi.Mode().Perm() != 0o755 {
+		t.Fatalf("placed binary mode %v, want 0755", fi.Mode())
+	}
+	again, err := placeBinary(bin, libDir)
+	if err != nil || again != bin {
+		t.Fatalf("re-install from the placed binary: %s %v", again, err)
+	}
+	if leftovers, _ := filepath.Glob(filepath.Join(libDir, ".outpost-install-*")); len(leftovers) != 0 {
+		t.Fatalf("temporary files left: %v", leftovers)
+	}
+
+	note, err := linkCommand(bin, src, linkDir)
+	if to, _ := os.Readlink(filepath.Join(linkDir, "outpost")); err != nil || to != bin {
+		t.Fatalf("link missing: %q %v (%s)", to, err, note)
+	}
+	// Installed from /usr/local/bin/outpost itself: it becomes the link.
+	os.Remove(filepath.Join(linkDir, "outpost"))
+	os.WriteFile(filepath.Join(linkDir, "outpost"), []byte("v1"), 0o755)
+	if _, err := linkCommand(bin, filepath.Join(linkDir, "outpost"), linkDir); err != nil {
+		t.Fatal(err)
+	}
+	if to, _ := os.Readlink(filepath.Join(linkDir, "outpost")); to != bin {
+		t.Fatalf("the file installed from was not replaced by the link: %q", to)
+	}
+	// Another binary there is not the installer's to replace.
+	os.Remove(filepath.Join(linkDir, "outpost"))
+	os.WriteFile(filepath.Join(linkDir, "outpost"), []byte("someone else's"), 0o755)
+	note, err = linkCommand(bin, src, linkDir)
+	if b, _ := os.ReadFile(filepath.Join(linkDir, "outpost")); err != nil || string(b) != "someone else's" || !strings.Contains(note, "left as it is") {
+		t.Fatalf("another binary replaced: %q %q %v", b, note, err)
 	}
 }
