@@ -72,15 +72,18 @@ type fwBox struct {
 	keys    string // msp.key, msp.pub
 	sup     *supervisor
 	bundles string
+	// sticks is the box's one automount root: a directory put in it is
+	// a stick inserted.
+	sticks string
 }
 
 func newFirmwareBox(t *testing.T, env ...string) *fwBox {
 	t.Helper()
 	bins := firmwareBinaries(t)
 	root := t.TempDir()
-	b := &fwBox{t: t, dir: filepath.Join(root, "opt"), data: filepath.Join(root, "data"), keys: filepath.Join(root, "keys"), bundles: filepath.Join(root, "bundles")}
+	b := &fwBox{t: t, dir: filepath.Join(root, "opt"), data: filepath.Join(root, "data"), keys: filepath.Join(root, "keys"), bundles: filepath.Join(root, "bundles"), sticks: filepath.Join(root, "media")}
 	b.bin = filepath.Join(b.dir, "outpost")
-	for _, d := range []string{b.dir, b.bundles} {
+	for _, d := range []string{b.dir, b.bundles, b.sticks} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -95,7 +98,7 @@ func newFirmwareBox(t *testing.T, env ...string) *fwBox {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
-	cfg := writeConfig(t, "site: Firmware Test\nchecks:\n  - {id: peer, kind: tcp, target: '"+ln.Addr().String()+"', interval: 1s}\n")
+	cfg := writeConfig(t, "site: Firmware Test\nprovisioning: {mount_roots: ['"+b.sticks+"'], block_devices: false, interval: 500ms}\nchecks:\n  - {id: peer, kind: tcp, target: '"+ln.Addr().String()+"', interval: 1s}\n")
 	b.sup = startSupervisor(t, b.bin, []string{"run", "--config", cfg, "--data", b.data, "--listen", "127.0.0.1:0", "--ui-listen", "127.0.0.1:0"}, env)
 	go func() {
 		for {
@@ -237,6 +240,68 @@ func TestFirmwareUpdateRestartsIntoNewVersion(t *testing.T) {
 	}
 	if sha(t, b.bin) != sha(t, bins[fwOld]) {
 		t.Fatal("rollback did not put the old binary back")
+	}
+}
+
+// insert puts file on a new stick (a directory in the automount root)
+// as outpost-firmware.bundle.
+func (b *fwBox) insert(label, file string) {
+	b.t.Helper()
+	dir := filepath.Join(b.sticks, label)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		b.t.Fatal(err)
+	}
+	copyBinary(b.t, file, filepath.Join(dir, bundle.FirmwareFileName))
+}
+
+// TestFirmwareFromAStick: a stick holding a signed update, inserted into
+// a running box, updates it with nobody at the keyboard: installed,
+// restarted as the new version, confirmed, the stick named in the
+// history. Left in the box, the stick is passed over (the version it
+// holds runs). A stick with a bad update is refused once, recorded,
+// nothing changed.
+func TestFirmwareFromAStick(t *testing.T) {
+	b := newFirmwareBox(t)
+	bins := firmwareBinaries(t)
+	b.insert("UPDATE", b.makeFirmware(fwNew, "--min-version", "1.0.0"))
+	st := b.waitRunning(fwNew)
+	stick := filepath.Join(b.sticks, "UPDATE", bundle.FirmwareFileName)
+	if !strings.Contains(lastHistory(st), "confirmed") || !strings.Contains(st, "applied ") || !strings.Contains(st, "(from stick "+stick+")") {
+		t.Fatalf("status after the stick:\n%s", st)
+	}
+	if sha(t, b.bin) != sha(t, bins[fwNew]) || sha(t, b.bin+".prev") != sha(t, bins[fwOld]) {
+		t.Fatal("installed binary is not the new one, or outpost.prev not the old one")
+	}
+	waitFor(t, "the new version to pass over the stick still in the box", patience, func() string {
+		if strings.Contains(b.sup.log(), "the box runs this version already") {
+			return ""
+		}
+		return b.sup.tail()
+	})
+	starts := b.sup.startCount()
+
+	// A bad update: signed as v3.0.0 but the binary says v2.0.0.
+	b.insert("BAD", b.makeLabelled(fwNew, "v3.0.0"))
+	waitFor(t, "the bad stick to be refused", patience, func() string {
+		if s := b.status(); strings.Contains(lastHistory(s), "refused") {
+			return ""
+		}
+		return b.status() + "\n" + b.sup.tail()
+	})
+	// A later insertion shows the watcher looked again since.
+	b.insert("LATER", b.makeFirmware(fwNew))
+	waitFor(t, "the later stick to be passed over", patience, func() string {
+		if strings.Count(b.sup.log(), "the box runs this version already") >= 2 {
+			return ""
+		}
+		return b.sup.tail()
+	})
+	st = b.status()
+	if n := strings.Count(st, "refused"); n != 1 || !strings.Contains(st, "its signed manifest says v3.0.0") || !strings.Contains(st, "running:  "+fwNew) {
+		t.Fatalf("the bad stick refused %d times (want once), or the box changed:\n%s", n, st)
+	}
+	if sha(t, b.bin) != sha(t, bins[fwNew]) || b.sup.startCount() != starts {
+		t.Fatal("a refused stick changed the binary or restarted the daemon")
 	}
 }
 

@@ -270,24 +270,15 @@ func (a *Appliance) firmwareRoutes(mux *http.ServeMux) {
 			return
 		}
 		body := http.MaxBytesReader(w, r.Body, bundle.MaxFirmwareHeader+1+bundle.MaxFirmwareBinary+1)
-		f, p, err := a.fw.u.Apply(r.Context(), body, req)
-		if err != nil {
-			ev := store.FirmwareEvent{Time: a.o.Clock.Now().UTC(), Result: update.Refused, From: Version, Reason: err.Error(), Source: req.Source}
-			if f != nil {
-				ev.To = f.Version
-			}
-			a.log.Warn("firmware: update refused", "source", req.Source, "to", ev.To, "reason", err)
-			a.recordFirmware(ev)
-			writeJSON(w, http.StatusOK, FirmwareResult{Result: update.Refused, Reason: err.Error(), From: Version, To: ev.To})
+		res := a.applyFirmware(r.Context(), body, req)
+		writeJSON(w, http.StatusOK, res)
+		if res.Result != update.Applied {
 			return
 		}
-		a.recordFirmware(store.FirmwareEvent{Time: a.o.Clock.Now().UTC(), Result: update.Applied, From: p.From, To: p.To, Source: p.Source,
-			Reason: fmt.Sprintf("installed in %s; health window %s, %d starts", p.Binary, p.Window, p.MaxBoots)})
-		writeJSON(w, http.StatusOK, FirmwareResult{Result: update.Applied, From: p.From, To: p.To, Binary: p.Binary, Window: p.Window.String()})
 		if fl, ok := w.(http.Flusher); ok {
 			fl.Flush()
 		}
-		a.requestRestart(fmt.Sprintf("%s installed in place of %s", p.To, p.From))
+		a.requestRestart(fmt.Sprintf("%s installed in place of %s", res.To, res.From))
 	})
 	mux.HandleFunc("POST /firmware/rollback", func(w http.ResponseWriter, r *http.Request) {
 		bin := r.URL.Query().Get("binary")
@@ -313,6 +304,66 @@ func (a *Appliance) firmwareRoutes(mux *http.ServeMux) {
 		}
 		a.requestRestart("rolled back by hand")
 	})
+}
+
+// applyFirmware installs the update bundle read from in and records the
+// outcome; the caller restarts the daemon when it was applied.
+func (a *Appliance) applyFirmware(ctx context.Context, in io.Reader, req update.Request) FirmwareResult {
+	f, p, err := a.fw.u.Apply(ctx, in, req)
+	if err != nil {
+		ev := store.FirmwareEvent{Time: a.o.Clock.Now().UTC(), Result: update.Refused, From: Version, Reason: err.Error(), Source: req.Source}
+		if f != nil {
+			ev.To = f.Version
+		}
+		a.log.Warn("firmware: update refused", "source", req.Source, "to", ev.To, "reason", err)
+		a.recordFirmware(ev)
+		return FirmwareResult{Result: update.Refused, Reason: err.Error(), From: Version, To: ev.To}
+	}
+	a.recordFirmware(store.FirmwareEvent{Time: a.o.Clock.Now().UTC(), Result: update.Applied, From: p.From, To: p.To, Source: p.Source,
+		Reason: fmt.Sprintf("installed in %s; health window %s, %d starts", p.Binary, p.Window, p.MaxBoots)})
+	return FirmwareResult{Result: update.Applied, From: p.From, To: p.To, Binary: p.Binary, Window: p.Window.String()}
+}
+
+// stickFirmware applies an update bundle found on a stick (firmware/usb)
+// with the default health window, never forced: a stick left in the box
+// is read again at the next start, so the version running is passed over
+// quietly rather than refused at every start.
+func (a *Appliance) stickFirmware(ctx context.Context, path, source string) {
+	open := func() (*os.File, error) {
+		fi, err := os.Lstat(path)
+		if err != nil {
+			return nil, err
+		}
+		if !fi.Mode().IsRegular() {
+			return nil, fmt.Errorf("%s is not a regular file (%s); refusing to follow it", path, fi.Mode().Type())
+		}
+		return os.Open(path)
+	}
+	req, err := a.firmwareRequest(url.Values{"source": {"stick " + source}})
+	if err != nil {
+		a.log.Error("firmware stick: cannot apply", "source", source, "err", err)
+		return
+	}
+	if f, err := open(); err == nil {
+		m, _, rerr := bundle.ReadFirmware(f)
+		f.Close()
+		if rerr == nil && m.Version == Version {
+			a.log.Info("firmware stick: the box runs this version already; the stick can be removed", "source", source, "version", m.Version)
+			return
+		}
+	}
+	f, err := open()
+	if err != nil {
+		a.recordFirmware(store.FirmwareEvent{Time: a.o.Clock.Now().UTC(), Result: update.Refused, From: Version, Reason: err.Error(), Source: req.Source})
+		a.log.Warn("firmware: update refused", "source", req.Source, "reason", err)
+		return
+	}
+	defer f.Close()
+	res := a.applyFirmware(ctx, f, req)
+	if res.Result == update.Applied {
+		a.log.Info("firmware stick: update installed; restarting into it", "source", source, "to", res.To)
+		a.requestRestart(fmt.Sprintf("%s installed in place of %s from a stick", res.To, res.From))
+	}
 }
 
 // firmwareRequest reads an apply's parameters: the binary to replace

@@ -130,7 +130,7 @@ func (a *Appliance) watchSticks(ctx context.Context) {
 		}
 		return rc, err
 	}
-	w := usb.New(usb.Options{Where: where, MountDir: filepath.Join(a.o.DataDir, "usb"), Apply: apply, Refuse: a.prov.Refuse, Clock: a.o.Clock, Log: a.log})
+	w := usb.New(usb.Options{Where: where, MountDir: filepath.Join(a.o.DataDir, "usb"), Apply: apply, Refuse: a.prov.Refuse, Firmware: a.stickFirmware, Clock: a.o.Clock, Log: a.log})
 	w.Run(ctx)
 }
 

@@ -120,6 +120,9 @@ func firmwareStatus(ctx context.Context, env *Env, args []string) error {
 			if e.Reason != "" {
 				fmt.Fprintf(env.Stdout, ": %s", e.Reason)
 			}
+			if e.Source != "" {
+				fmt.Fprintf(env.Stdout, " (from %s)", e.Source)
+			}
 			fmt.Fprintln(env.Stdout)
 		}
 	}

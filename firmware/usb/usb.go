@@ -40,8 +40,15 @@ type Options struct {
 	Apply func(ctx context.Context, data []byte, source string) (provision.Receipt, error)
 	// Refuse records a bundle that could not be read, with the reason.
 	Refuse func(source string, reason error) provision.Receipt
-	Clock  clock.Clock
-	Log    *slog.Logger
+	// Firmware, when set, is given every firmware update bundle found
+	// (bundle.FirmwareFileName next to where a provisioning bundle would
+	// be), once per insertion, after the stick's provisioning bundle if it
+	// has one; in a mount root, once it is unchanged at two looks in a
+	// row. path is readable during the call only (a block device
+	// stays mounted, read-only, until it returns).
+	Firmware func(ctx context.Context, path, source string)
+	Clock    clock.Clock
+	Log      *slog.Logger
 	// Where, when set, is asked before every look for the current
 	// Roots, BlockDevices, ExtraDevices, Filesystems and Interval (the
 	// other fields of its answer are ignored): a bundle that changes where
@@ -60,6 +67,12 @@ type Watcher struct {
 	// insertion: files by path and content, devices by name and size.
 	seenFiles   map[string][32]byte
 	seenDevices map[string]string
+	// seenFirmware: firmware bundles by path, size and time (they are
+	// tens of MiB: not hashed at every look).
+	seenFirmware map[string]string
+	// settling: firmware bundles seen once, by the same key, waiting for
+	// the next look.
+	settling map[string]string
 	// warned keeps one log line per device that cannot be mounted.
 	warned map[string]bool
 }
@@ -79,7 +92,7 @@ func New(o Options) *Watcher {
 	if o.Mountinfo == "" {
 		o.Mountinfo = "/proc/self/mountinfo"
 	}
-	return &Watcher{o: o, seenFiles: map[string][32]byte{}, seenDevices: map[string]string{}, warned: map[string]bool{}}
+	return &Watcher{o: o, seenFiles: map[string][32]byte{}, seenDevices: map[string]string{}, seenFirmware: map[string]string{}, settling: map[string]string{}, warned: map[string]bool{}}
 }
 
 func (o *Options) defaults() {
@@ -129,10 +142,45 @@ func (w *Watcher) Scan(ctx context.Context) {
 			present[p] = true
 			w.tryFile(ctx, p)
 		}
+		for _, dir := range candidateDirs(root) {
+			p := filepath.Join(dir, bundle.FirmwareFileName)
+			if w.o.Firmware == nil {
+				break
+			}
+			fi, err := os.Lstat(p)
+			if err != nil {
+				continue
+			}
+			present[p] = true
+			key := fmt.Sprint(fi.Size(), fi.ModTime().UnixNano())
+			if w.seenFirmware[p] == key {
+				continue
+			}
+			// Handed over once it is the same at two looks in a row: a
+			// file still being copied is not refused as truncated.
+			if w.settling[p] != key {
+				w.settling[p] = key
+				continue
+			}
+			delete(w.settling, p)
+			w.seenFirmware[p] = key
+			w.o.Log.Info("firmware stick: update bundle found", "path", p)
+			w.o.Firmware(ctx, p, p)
+		}
 	}
 	for p := range w.seenFiles {
 		if !present[p] {
 			delete(w.seenFiles, p) // removed: a new insertion is handled again
+		}
+	}
+	for p := range w.seenFirmware {
+		if !present[p] {
+			delete(w.seenFirmware, p)
+		}
+	}
+	for p := range w.settling {
+		if !present[p] {
+			delete(w.settling, p)
 		}
 	}
 	if w.o.BlockDevices {
@@ -441,9 +489,15 @@ func (w *Watcher) handleDevice(ctx context.Context, d device) {
 	defer os.Remove(dir)
 	var data []byte
 	receipts := map[string][]byte{}
+	firmware := ""
 	fs, err := w.withMount(d, dir, true, func() error {
 		p := filepath.Join(dir, bundle.FileName)
 		if _, err := os.Lstat(p); err != nil {
+			if fp := filepath.Join(dir, bundle.FirmwareFileName); w.o.Firmware != nil {
+				if _, err := os.Lstat(fp); err == nil {
+					firmware = fp
+				}
+			}
 			return errNoBundle
 		}
 		var rerr error
@@ -460,6 +514,9 @@ func (w *Watcher) handleDevice(ctx context.Context, d device) {
 		return rerr
 	})
 	switch {
+	case errors.Is(err, errNoBundle) && firmware != "":
+		w.stickFirmware(ctx, d, dir)
+		return
 	case errors.Is(err, errNoBundle):
 		w.o.Log.Info("removable device has no provisioning bundle", "device", d.dev, "fs", fs)
 		return
@@ -470,6 +527,9 @@ func (w *Watcher) handleDevice(ctx context.Context, d device) {
 		}
 		return
 	}
+	// After the provisioning bundle, whatever became of it: the
+	// firmware update on the same stick.
+	defer w.stickFirmware(ctx, d, dir)
 	source := d.dev + ":/" + bundle.FileName
 	var rc provision.Receipt
 	if err != nil {
@@ -491,6 +551,26 @@ func (w *Watcher) handleDevice(ctx context.Context, d device) {
 		return
 	}
 	w.o.Log.Info("provisioning stick: receipt written; the stick can be removed", "device", d.dev, "result", rc.Result)
+}
+
+// stickFirmware hands a device's firmware bundle, if it has one, to
+// Options.Firmware while the device is mounted read-only.
+func (w *Watcher) stickFirmware(ctx context.Context, d device, dir string) {
+	if w.o.Firmware == nil {
+		return
+	}
+	_, err := w.withMount(d, dir, true, func() error {
+		p := filepath.Join(dir, bundle.FirmwareFileName)
+		if _, err := os.Lstat(p); err != nil {
+			return errNoBundle
+		}
+		w.o.Log.Info("firmware stick: update bundle found", "device", d.dev)
+		w.o.Firmware(ctx, p, d.dev+":/"+bundle.FirmwareFileName)
+		return nil
+	})
+	if err != nil && !errors.Is(err, errNoBundle) {
+		w.o.Log.Error("firmware stick: not mounted", "device", d.dev, "err", err)
+	}
 }
 
 // errors from mount attempts with every filesystem, for one message.

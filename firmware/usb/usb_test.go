@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -188,17 +189,19 @@ func TestWhereFollowsTheConfig(t *testing.T) {
 	}
 }
 
-// TestLoopDeviceStick attaches a real filesystem image as a loop device:
-// the watcher finds it in sysfs, mounts it read-only, applies the bundle,
-// and writes the receipt back onto the image.
-func TestLoopDeviceStick(t *testing.T) {
+// loopStick is a 16 MiB image with a file system (vfat, else ext2 where
+// the kernel has no vfat) attached as a loop device: its device and the
+// file system's type.
+func loopStick(t *testing.T) (dev, fs string) {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to attach loop devices and mount them")
 	}
 	if _, err := os.Stat("/dev/loop-control"); err != nil {
 		t.Skip("no loop devices on this machine (/dev/loop-control missing)")
 	}
-	fs, mkfs := "vfat", "mkfs.vfat"
+	fs = "vfat"
+	mkfs := "mkfs.vfat"
 	procfs, _ := os.ReadFile("/proc/filesystems")
 	if !strings.Contains(string(procfs), "\tvfat\n") {
 		// This kernel cannot mount vfat (no module): the same path is
@@ -226,9 +229,32 @@ func TestLoopDeviceStick(t *testing.T) {
 	if err != nil {
 		t.Skipf("cannot attach a loop device here: %v %s", err, out)
 	}
-	dev := strings.TrimSpace(string(out))
+	dev = strings.TrimSpace(string(out))
 	t.Cleanup(func() { exec.Command("losetup", "-d", dev).Run() })
+	return dev, fs
+}
 
+// writeStick puts files on the loop device dev as a technician's PC
+// would: mounted, written, unmounted.
+func writeStick(t *testing.T, dev, fs string, files map[string][]byte) {
+	t.Helper()
+	mnt := t.TempDir()
+	if out, err := exec.Command("mount", "-t", fs, dev, mnt).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount the image here: %v %s", err, out)
+	}
+	for name, data := range files {
+		os.WriteFile(filepath.Join(mnt, name), data, 0o644)
+	}
+	if out, err := exec.Command("umount", mnt).CombinedOutput(); err != nil {
+		t.Fatalf("umount: %v %s", err, out)
+	}
+}
+
+// TestLoopDeviceStick attaches a real filesystem image as a loop device:
+// the watcher finds it in sysfs, mounts it read-only, applies the bundle,
+// and writes the receipt back onto the image.
+func TestLoopDeviceStick(t *testing.T) {
+	dev, fs := loopStick(t)
 	b := newBox(t)
 	// Put the bundle on the "stick" the way a technician's PC would.
 	mnt := t.TempDir()
@@ -324,5 +350,83 @@ func TestReinsertedStickKeepsSayingApplied(t *testing.T) {
 	reinsert(applied)
 	if rc := receipt(t, stick, b.id.ID()); rc.Result != provision.Applied || !rc.Time.Equal(first.Time) || len(b.applied) != 1 {
 		t.Fatalf("the applied bundle after a refused one: %+v", rc)
+	}
+}
+
+// firmwareSeen records what Options.Firmware was given, reading the file
+// during the call (it must be readable then, and only then for a device).
+type firmwareSeen struct{ calls []string }
+
+func (f *firmwareSeen) hook(ctx context.Context, path, source string) {
+	data, err := os.ReadFile(path)
+	f.calls = append(f.calls, source+" "+string(data)+" "+fmt.Sprint(err))
+}
+
+// TestFirmwareOnAStick: a firmware update bundle found where provisioning
+// bundles are looked for is handed over once per insertion, readable
+// during the call: in a mount root (again when it is replaced or
+// re-inserted), and on a block device, alone or after the stick's
+// provisioning bundle.
+func TestFirmwareOnAStick(t *testing.T) {
+	b := newBox(t)
+	root := t.TempDir()
+	stick := filepath.Join(root, "STICK")
+	os.MkdirAll(stick, 0o755)
+	var seen firmwareSeen
+	w := b.watcher(usb.Options{Roots: []string{root}, Firmware: seen.hook})
+	fw := filepath.Join(stick, bundle.FirmwareFileName)
+	// Being copied: not handed over while it changes between looks.
+	os.WriteFile(fw, []byte("v"), 0o644)
+	w.Scan(context.Background())
+	os.WriteFile(fw, []byte("v2"), 0o644)
+	w.Scan(context.Background())
+	if len(seen.calls) != 0 {
+		t.Fatalf("handed over while still changing: %q", seen.calls)
+	}
+	w.Scan(context.Background())
+	w.Scan(context.Background())
+	if len(seen.calls) != 1 || seen.calls[0] != fw+" v2 <nil>" {
+		t.Fatalf("mount root: %q", seen.calls)
+	}
+	os.Remove(fw)
+	w.Scan(context.Background())
+	os.WriteFile(fw, []byte("v2"), 0o644)
+	w.Scan(context.Background())
+	w.Scan(context.Background())
+	if len(seen.calls) != 2 {
+		t.Fatalf("re-inserted: %q", seen.calls)
+	}
+	if len(b.applied) != 0 {
+		t.Fatalf("a firmware stick applied a config: %v", b.applied)
+	}
+
+	dev, fs := loopStick(t)
+	writeStick(t, dev, fs, map[string][]byte{bundle.FirmwareFileName: []byte("v3")})
+	seen.calls = nil
+	name := filepath.Base(dev)
+	w = b.watcher(usb.Options{BlockDevices: true, ExtraDevices: []string{name}, Filesystems: []string{"vfat", "exfat", fs}, MountDir: t.TempDir(), Firmware: seen.hook})
+	w.Scan(context.Background())
+	w.Scan(context.Background())
+	if len(seen.calls) != 1 || seen.calls[0] != dev+":/"+bundle.FirmwareFileName+" v3 <nil>" {
+		t.Fatalf("block device: %q", seen.calls)
+	}
+	if mi, _ := os.ReadFile("/proc/self/mountinfo"); strings.Contains(string(mi), dev+" ") {
+		t.Fatalf("%s still mounted after the scan", dev)
+	}
+
+	// Both on one stick: the config first, then the firmware.
+	dev2, fs2 := loopStick(t)
+	writeStick(t, dev2, fs2, map[string][]byte{bundle.FileName: b.bundle(t, 4, "Both Site"), bundle.FirmwareFileName: []byte("v4")})
+	seen.calls = nil
+	w = b.watcher(usb.Options{BlockDevices: true, ExtraDevices: []string{filepath.Base(dev2)}, Filesystems: []string{"vfat", "exfat", fs2}, MountDir: t.TempDir(),
+		Firmware: func(ctx context.Context, path, source string) {
+			if len(b.applied) == 0 {
+				t.Error("firmware handed over before the stick's config was applied")
+			}
+			seen.hook(ctx, path, source)
+		}})
+	w.Scan(context.Background())
+	if len(b.applied) != 1 || b.applied[0] != "Both Site" || len(seen.calls) != 1 || !strings.HasSuffix(seen.calls[0], " v4 <nil>") {
+		t.Fatalf("both: applied %v, firmware %q", b.applied, seen.calls)
 	}
 }
