@@ -6,9 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -79,6 +82,12 @@ type fwBox struct {
 
 func newFirmwareBox(t *testing.T, env ...string) *fwBox {
 	t.Helper()
+	return newFirmwareBoxWith(t, "", env...)
+}
+
+// newFirmwareBoxWith is newFirmwareBox with more config (YAML lines).
+func newFirmwareBoxWith(t *testing.T, extra string, env ...string) *fwBox {
+	t.Helper()
 	bins := firmwareBinaries(t)
 	root := t.TempDir()
 	b := &fwBox{t: t, dir: filepath.Join(root, "opt"), data: filepath.Join(root, "data"), keys: filepath.Join(root, "keys"), bundles: filepath.Join(root, "bundles"), sticks: filepath.Join(root, "media")}
@@ -98,7 +107,7 @@ func newFirmwareBox(t *testing.T, env ...string) *fwBox {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
-	cfg := writeConfig(t, "site: Firmware Test\nprovisioning: {mount_roots: ['"+b.sticks+"'], block_devices: false, interval: 500ms}\nchecks:\n  - {id: peer, kind: tcp, target: '"+ln.Addr().String()+"', interval: 1s}\n")
+	cfg := writeConfig(t, "site: Firmware Test\nprovisioning: {mount_roots: ['"+b.sticks+"'], block_devices: false, interval: 500ms}\n"+extra+"checks:\n  - {id: peer, kind: tcp, target: '"+ln.Addr().String()+"', interval: 1s}\n")
 	b.sup = startSupervisor(t, b.bin, []string{"run", "--config", cfg, "--data", b.data, "--listen", "127.0.0.1:0", "--ui-listen", "127.0.0.1:0"}, env)
 	go func() {
 		for {
@@ -302,6 +311,129 @@ func TestFirmwareFromAStick(t *testing.T) {
 	}
 	if sha(t, b.bin) != sha(t, bins[fwNew]) || b.sup.startCount() != starts {
 		t.Fatal("a refused stick changed the binary or restarted the daemon")
+	}
+}
+
+// rangeServer serves one file with Range support; the first response
+// is cut after cut bytes (the connection dropped), as a flaky WAN does.
+type rangeServer struct {
+	file   string
+	mu     sync.Mutex
+	cut    int64
+	ranges []string
+}
+
+func (s *rangeServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	cut := s.cut
+	s.cut = 0
+	if rg := r.Header.Get("Range"); rg != "" {
+		s.ranges = append(s.ranges, rg)
+	}
+	s.mu.Unlock()
+	f, err := os.Open(s.file)
+	if err != nil {
+		http.Error(w, err.Error(), 500)
+		return
+	}
+	defer f.Close()
+	if cut > 0 {
+		w = &cutResponse{ResponseWriter: w, left: cut}
+	}
+	http.ServeContent(w, r, "outpost-firmware.bundle", time.Time{}, f)
+}
+
+func (s *rangeServer) rangeRequests() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.ranges)
+}
+
+type cutResponse struct {
+	http.ResponseWriter
+	left int64
+}
+
+func (c *cutResponse) Write(p []byte) (int, error) {
+	if int64(len(p)) > c.left {
+		p = p[:c.left]
+	}
+	n, _ := c.ResponseWriter.Write(p)
+	c.left -= int64(n)
+	if c.left <= 0 {
+		c.ResponseWriter.(http.Flusher).Flush()
+		panic(http.ErrAbortHandler)
+	}
+	return n, nil
+}
+
+// TestFirmwareFromPhoneHome: the MSP signs a notice for an update
+// published at a URL and queues it at a real hq (`bundle notice`, `hq
+// send --firmware`); the box gets it in a reply, downloads the bundle
+// (the first download cut mid-way, the next resumed with a Range
+// request), checks the signed hash, installs it, restarts into it and
+// confirms it; hq sees the box's new version. A notice whose hash does
+// not match what the URL serves is refused after its download, recorded,
+// and the box keeps running its version.
+func TestFirmwareFromPhoneHome(t *testing.T) {
+	dir := t.TempDir()
+	caFile, certFile, keyFile, _ := testCA(t, dir, "hq")
+	hqData := t.TempDir()
+	hqAddr, uiAddr := freePort(t), freePort(t)
+	_, hqLog := startHQLog(t, hqData, hqAddr, uiAddr, certFile, keyFile)
+	b := newFirmwareBoxWith(t, fmt.Sprintf("phonehome: {url: 'https://%s/v1/summaries', interval: 300ms, ca_file: '%s', backoff_max: 1s}\n", hqAddr, caFile))
+	bins := firmwareBinaries(t)
+	id, key := boxIdentity(t, b.data)
+	registerBox(t, hqData, id, key)
+
+	file := b.makeFirmware(fwNew, "--min-version", "1.0.0")
+	fi, err := os.Stat(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &rangeServer{file: file, cut: fi.Size() / 3}
+	dl := httptest.NewServer(srv)
+	defer dl.Close()
+	notice := filepath.Join(dir, "notice.json")
+	out := mustOutpost(t, "bundle", "notice", "--key", filepath.Join(b.keys, "msp.key"), "--bundle", file, "--url", dl.URL+"/outpost-firmware.bundle", "--out", notice)
+	if !strings.Contains(out, "outpost "+fwNew+" at "+dl.URL) {
+		t.Fatalf("bundle notice:\n%s", out)
+	}
+	mustOutpost(t, "hq", "send", "--box", id, "--firmware", notice, "--data", hqData)
+	st := b.waitRunning(fwNew)
+	if !strings.Contains(lastHistory(st), "confirmed") || !strings.Contains(st, "(from phone home "+dl.URL+"/outpost-firmware.bundle)") {
+		t.Fatalf("status after the notice:\n%s", st)
+	}
+	if sha(t, b.bin) != sha(t, bins[fwNew]) {
+		t.Fatal("the installed binary is not the one published")
+	}
+	if rg := srv.rangeRequests(); len(rg) == 0 || rg[0] != fmt.Sprintf("bytes=%d-", fi.Size()/3) {
+		t.Fatalf("the cut download was not resumed where it stopped: Range requests %q\n%s", rg, b.sup.tail())
+	}
+	if left, _ := filepath.Glob(filepath.Join(b.data, "firmware", "download-*")); len(left) > 0 {
+		t.Fatalf("downloads left behind: %v", left)
+	}
+	waitFor(t, "hq to see the box's new version", patience, func() string {
+		out, _ := outpost(t, "hq", "list", "--box", id, "--data", hqData)
+		if strings.Contains(out, "version:      "+fwNew) && strings.Contains(out, "firmware "+fwNew) {
+			return ""
+		}
+		return out + "\nhq log:\n" + hqLog.String()
+	})
+
+	// Signed for other bytes than the URL serves: downloaded, refused.
+	other := b.makeLabelled(fwOld, "v3.0.0")
+	mustOutpost(t, "bundle", "notice", "--key", filepath.Join(b.keys, "msp.key"), "--bundle", other, "--url", dl.URL+"/outpost-firmware.bundle", "--out", notice)
+	mustOutpost(t, "hq", "send", "--box", id, "--firmware", notice, "--data", hqData)
+	waitFor(t, "the mismatched download to be refused", patience, func() string {
+		if s := b.status(); strings.Contains(lastHistory(s), "refused") {
+			return ""
+		}
+		return b.status() + "\n" + b.sup.tail()
+	})
+	st = b.status()
+	if !strings.Contains(lastHistory(st), "SHA-256 is not the one the notice signed") || !strings.Contains(st, "running:  "+fwNew) || sha(t, b.bin) != sha(t, bins[fwNew]) {
+		t.Fatalf("status after the mismatched notice:\n%s", st)
 	}
 }
 

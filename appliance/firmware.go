@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"time"
 
+	phwire "outpost/appliance/phonehome/wire"
 	"outpost/firmware/bundle"
 	"outpost/firmware/identity"
 	"outpost/firmware/update"
@@ -39,6 +40,9 @@ type firmwareWiring struct {
 	binary string
 	// started is when this start began, for the log of the window.
 	started time.Time
+	// notices are phone home's verified firmware notices, for the
+	// download loop (firmwarefetch.go).
+	notices chan phwire.FirmwareNotice
 }
 
 // firmwareBoot runs at the very start of New, before the config is read
@@ -51,7 +55,7 @@ func firmwareBoot(o Options) (*firmwareWiring, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &firmwareWiring{u: u, boot: p, restart: make(chan string, 1), binary: installedBinary(), started: time.Now()}, nil
+	return &firmwareWiring{u: u, boot: p, restart: make(chan string, 1), binary: installedBinary(), started: time.Now(), notices: make(chan phwire.FirmwareNotice, 1)}, nil
 }
 
 // installedBinary is the path the daemon was started as: argv[0] when it
@@ -93,6 +97,9 @@ func (a *Appliance) runFirmware(ctx context.Context) error {
 	watchDone := make(chan error, 1)
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
+	fetchDone := make(chan struct{})
+	go func() { a.runFirmwareFetch(watchCtx); close(fetchDone) }()
+	defer func() { stopWatch(); <-fetchDone }()
 	if p != nil && p.State == update.Trial {
 		go func() { watchDone <- update.Watch(watchCtx, p, 250*time.Millisecond, a.firmwareHealthy) }()
 	} else {

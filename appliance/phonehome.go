@@ -104,12 +104,7 @@ func (a *Appliance) newPhone(cfg config.PhoneHome) (*phonehome.Phone, error) {
 		Build: func(reason string, seq uint64, m phonehome.Meta, full bool) (phwire.Summary, map[string]string, error) {
 			return a.buildSummary(reason, seq, store.PhoneMeta(m), full)
 		},
-		OnFirmware: func(n phwire.FirmwareNotice) {
-			a.log.Warn("firmware update available (notice signed by the MSP)", "version", n.Version, "url", n.URL, "sha256", n.SHA256)
-			a.firmware.mu.Lock()
-			a.firmware.ev = &phwire.Event{Time: a.o.Clock.Now().UTC(), Result: "available", Detail: "version " + n.Version + " at " + n.URL}
-			a.firmware.mu.Unlock()
-		}})
+		OnFirmware: a.noteFirmware})
 }
 
 // kickPhoneHome sends a summary at once after an important change.
@@ -150,6 +145,19 @@ func (a *Appliance) boxFacts() summary.Facts {
 	a.firmware.mu.Lock()
 	f.LastFirmware = a.firmware.ev
 	a.firmware.mu.Unlock()
+	// What the store recorded last (an update confirmed or rolled back
+	// at this start, a refusal) when it is newer: a rollback is reported
+	// by the version that came back, whose memory is new.
+	if fs, err := a.store.Firmware(); err == nil && len(fs.Events) > 0 {
+		e := fs.Events[len(fs.Events)-1]
+		if f.LastFirmware == nil || e.Time.After(f.LastFirmware.Time) {
+			d := e.From + " -> " + e.To
+			if e.Reason != "" {
+				d += ": " + e.Reason
+			}
+			f.LastFirmware = &phwire.Event{Time: e.Time, Result: e.Result, Detail: d}
+		}
+	}
 	return f
 }
 

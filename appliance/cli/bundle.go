@@ -34,6 +34,10 @@ At the MSP office:
   bundle make    --key msp.key --site site.yaml --out DIR|FILE
                  [--version N] [--expires 720h] [--target BOX-ID --recipient age1... | --receipt RECEIPT.json]
                  [--next-key new-msp.pub] [--resite-from "OLD SITE"]
+  bundle firmware --key msp.key --binary FILE --version 1.4.0 [--min-version V] [--expires 720h] --out DIR|FILE
+                                               a signed firmware update (docs/firmware.md)
+  bundle notice  --key msp.key --bundle FILE --url URL --out notice.json
+                                               a signed notice that the update is at URL (hq send --firmware)
 On the box, or anywhere:
   bundle inspect FILE [--key msp.pub]          what a bundle holds, and whether it verifies
   bundle trust   msp.pub|ed25519:KEY [--replace] [--data DIR]
@@ -52,6 +56,8 @@ func bundleCmd(ctx context.Context, env *Env, args []string) error {
 		return bundleMake(env, args[1:])
 	case "firmware":
 		return bundleFirmware(env, args[1:]) // bundle_firmware.go
+	case "notice":
+		return bundleNotice(env, args[1:])
 	case "inspect":
 		return bundleInspect(env, args[1:])
 	case "trust":

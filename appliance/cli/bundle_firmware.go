@@ -1,14 +1,22 @@
 package cli
 
 import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/sha256"
 	"debug/elf"
 	"debug/macho"
 	"debug/pe"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"time"
 
+	phwire "outpost/appliance/phonehome/wire"
 	"outpost/firmware/bundle"
 	"outpost/firmware/usb"
 )
@@ -96,4 +104,78 @@ func binaryPlatform(path string) (goos, goarch string, err error) {
 		return "darwin", arch, nil
 	}
 	return "", "", fmt.Errorf("%s is not an executable (ELF, PE or Mach-O)", path)
+}
+
+// bundleNotice signs a phone-home firmware notice for a firmware bundle
+// published at a URL: hq sends it to boxes (hq send --firmware), which
+// download the bundle from the URL, check its SHA-256 and apply it.
+func bundleNotice(env *Env, args []string) error {
+	fs := NewFlags(env, "bundle notice", "bundle notice --key msp.key --bundle outpost-firmware.bundle --url URL --out notice.json")
+	keyPath := fs.String("key", "", "the MSP private key that signed the bundle")
+	bundlePath := fs.String("bundle", "", "the firmware bundle (from bundle firmware), as published at --url")
+	where := fs.String("url", "", "where boxes download the bundle (https://…, or http:// on a trusted network: the signed hash protects it)")
+	out := fs.String("out", "", "the notice file to write (JSON)")
+	if err := Parse(fs, args, false); err != nil {
+		return err
+	}
+	if *keyPath == "" || *bundlePath == "" || *where == "" || *out == "" {
+		return Usagef("bundle notice needs --key, --bundle, --url and --out")
+	}
+	u, err := url.Parse(*where)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return Usagef("--url %q is not an http(s) URL", *where)
+	}
+	key, err := readKeyFile(*keyPath)
+	if err != nil {
+		return err
+	}
+	f, err := os.Open(*bundlePath)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fw, _, err := bundle.ReadFirmware(f)
+	if err != nil {
+		return fmt.Errorf("%s: %w", *bundlePath, err)
+	}
+	if !fw.Key.Equal(key.Public()) {
+		return fmt.Errorf("%s is signed by another key than %s: boxes would refuse it", *bundlePath, *keyPath)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	h := sha256.New()
+	size, err := io.Copy(h, f)
+	if err != nil {
+		return err
+	}
+	n := phwire.FirmwareNotice{Version: fw.Version, URL: u.String(), SHA256: hex.EncodeToString(h.Sum(nil))}
+	n.Signature = ed25519.Sign(key, n.NoticeBytes())
+	data, err := json.MarshalIndent(n, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := usb.WriteFileSynced(*out, append(data, '\n'), 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "wrote %s: outpost %s at %s, %d bytes, sha256 %s\nsend it with: outpost hq send --box ID --firmware %s\n", *out, n.Version, n.URL, size, n.SHA256, *out)
+	return nil
+}
+
+// readNotice reads a notice file from bundle notice.
+func readNotice(p string) (*phwire.FirmwareNotice, error) {
+	data, err := os.ReadFile(p)
+	if err != nil {
+		return nil, err
+	}
+	var n phwire.FirmwareNotice
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&n); err != nil {
+		return nil, fmt.Errorf("%s is not a firmware notice (from outpost bundle notice): %w", p, err)
+	}
+	if n.Version == "" || n.URL == "" || len(n.SHA256) != 64 || len(n.Signature) != ed25519.SignatureSize {
+		return nil, fmt.Errorf("%s is not a whole firmware notice (version, url, sha256 and signature)", p)
+	}
+	return &n, nil
 }

@@ -31,7 +31,7 @@ const hqUsage = `hq <subcommand>
   hq run      --cert hq.pem --key hq-key.pem [--listen :8444] [--ui-listen 127.0.0.1:8445] [--host NAME]... [--data DIR] [flags]
   hq register (--receipt outpost-receipt-ob-….json | --box ob-… --key ed25519:…) [--site NAME] [--replace-key] [--data DIR]
   hq list     [--box ob-… [--history N]] [--data DIR]
-  hq send     --box ob-… (--bundle FILE | --inventory) [--data DIR]
+  hq send     --box ob-… (--bundle FILE | --firmware notice.json | --inventory) [--data DIR]
   hq user     (add | passwd | delete) NAME [--data DIR]   (the password is read from standard input)
   hq user     list [--data DIR]`
 
@@ -210,7 +210,7 @@ func hqListBox(ctx context.Context, env *Env, data, id string, n int) error {
 		return err
 	}
 	b := d.Box
-	fmt.Fprintf(env.Stdout, "box:          %s (site %s)\nlast seen:    %s\nlast summary: %s (seq %d)\n", b.ID, dash(b.Site), localTime(b.LastSeen), localTime(b.LastStored), b.LastSeq)
+	fmt.Fprintf(env.Stdout, "box:          %s (site %s)\nversion:      %s\nlast seen:    %s\nlast summary: %s (seq %d)\n", b.ID, dash(b.Site), dash(b.Version), localTime(b.LastSeen), localTime(b.LastStored), b.LastSeq)
 	if len(b.Commands) > 0 {
 		fmt.Fprintln(env.Stdout, "\ncommands (each goes with every reply until a summary from the box confirms it):")
 		tw := tabwriter.NewWriter(env.Stdout, 2, 4, 2, ' ', 0)
@@ -241,21 +241,35 @@ func hqListBox(ctx context.Context, env *Env, data, id string, n int) error {
 }
 
 func hqSend(ctx context.Context, env *Env, args []string) error {
-	fs := NewFlags(env, "hq send", "hq send --box ID (--bundle FILE | --inventory) [--data DIR]")
+	fs := NewFlags(env, "hq send", "hq send --box ID (--bundle FILE | --firmware notice.json | --inventory) [--data DIR]")
 	data := hqDataFlag(fs)
 	box := fs.String("box", "", "the box")
 	bundleFile := fs.String("bundle", "", "a signed provisioning bundle to deliver in the box's next reply")
+	noticeFile := fs.String("firmware", "", "a signed firmware notice (outpost bundle notice): the box downloads and applies the update")
 	inv := fs.Bool("inventory", false, "ask the box for a full inventory")
 	if err := Parse(fs, args, false); err != nil {
 		return err
 	}
-	if *box == "" || (*bundleFile == "" && !*inv) {
-		return Usagef("hq send needs --box and --bundle or --inventory")
+	given := 0
+	for _, set := range []bool{*bundleFile != "", *noticeFile != "", *inv} {
+		if set {
+			given++
+		}
 	}
-	if *bundleFile != "" && *inv {
-		return Usagef("hq send takes --bundle or --inventory, one command at a time")
+	if *box == "" || given == 0 {
+		return Usagef("hq send needs --box and --bundle, --firmware or --inventory")
+	}
+	if given > 1 {
+		return Usagef("hq send takes one of --bundle, --firmware and --inventory, one command at a time")
 	}
 	req := hq.QueueRequest{Inventory: *inv, What: "full inventory"}
+	if *noticeFile != "" {
+		n, err := readNotice(*noticeFile)
+		if err != nil {
+			return err
+		}
+		req.Firmware, req.What = n, "firmware "+n.Version
+	}
 	if *bundleFile != "" {
 		b, err := os.ReadFile(*bundleFile)
 		if err != nil {

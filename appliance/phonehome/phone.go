@@ -198,6 +198,15 @@ func New(o Options) (*Phone, error) {
 	return p, nil
 }
 
+// DownloadClient is the phone's HTTP client (its proxy and its trust in
+// the receiver's certificate) without the per-request timeout, for
+// downloads a signed reply names: the caller bounds them.
+func (p *Phone) DownloadClient() *http.Client {
+	c := *p.client
+	c.Timeout = 0
+	return &c
+}
+
 // trustReceiver sets whom the box's TLS client believes: the CA of
 // CAFile or CAPEM (else the system's roots), and with Pins, only a
 // receiver presenting one of the pinned keys. A pinned key without a CA
