@@ -399,8 +399,10 @@ func TestFirmwareFromPhoneHome(t *testing.T) {
 	if !strings.Contains(out, "outpost "+fwNew+" at "+dl.URL) {
 		t.Fatalf("bundle notice:\n%s", out)
 	}
+	sent := time.Now()
 	mustOutpost(t, "hq", "send", "--box", id, "--firmware", notice, "--data", hqData)
 	st := b.waitRunning(fwNew)
+	confirmed := time.Since(sent)
 	if !strings.Contains(lastHistory(st), "confirmed") || !strings.Contains(st, "(from phone home "+dl.URL+"/outpost-firmware.bundle)") {
 		t.Fatalf("status after the notice:\n%s", st)
 	}
@@ -410,6 +412,8 @@ func TestFirmwareFromPhoneHome(t *testing.T) {
 	if rg := srv.rangeRequests(); len(rg) == 0 || rg[0] != fmt.Sprintf("bytes=%d-", fi.Size()/3) {
 		t.Fatalf("the cut download was not resumed where it stopped: Range requests %q\n%s", rg, b.sup.tail())
 	}
+	t.Logf("FIGURES: hq send to the new version confirmed healthy: %s (phone home every 300 ms; a %d-byte bundle, the first download cut after %d bytes and resumed from there)",
+		confirmed.Round(time.Millisecond), fi.Size(), fi.Size()/3)
 	if left, _ := filepath.Glob(filepath.Join(b.data, "firmware", "download-*")); len(left) > 0 {
 		t.Fatalf("downloads left behind: %v", left)
 	}
