@@ -646,3 +646,106 @@ checks:
 		t.Errorf("open incidents:\n%s", open)
 	}
 }
+
+// outpostIn runs the binary in dir (its working directory).
+func outpostIn(t *testing.T, dir string, args ...string) (string, int) {
+	t.Helper()
+	cmd := exec.Command(binPath, args...)
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return string(out), ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return string(out), 0
+}
+
+// TestBoxCommandsFindTheDaemonWithoutData (issue 21 item 11): with no
+// installed service running, `outpost run` and the box commands default
+// to ./data, so a technician in the daemon's directory needs no --data;
+// elsewhere the error names where it looked.
+func TestBoxCommandsFindTheDaemonWithoutData(t *testing.T) {
+	if _, err := os.Stat("/var/lib/outpost/control.sock"); err == nil {
+		t.Skip("an installed outpost service runs on this machine: the commands would find it first")
+	}
+	dir := t.TempDir()
+	cfg := writeConfig(t, "site: Acme\nchecks:\n  - {id: web, kind: tcp, target: '127.0.0.1:1', interval: 1s, timeout: 500ms}\n")
+	cmd := exec.Command(binPath, "run", "--config", cfg, "--listen", "127.0.0.1:0", "--ui-listen", "127.0.0.1:0")
+	cmd.Dir = dir
+	lt := &logTail{}
+	lt.follow(cmd)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	waitFor(t, "outpost status without --data to reach the daemon", patience, func() string {
+		if out, code := outpostIn(t, dir, "status"); code != 0 || !strings.Contains(out, "web") {
+			return fmt.Sprintf("exit %d:\n%s\ndaemon log:\n%s", code, out, lt.String())
+		}
+		return ""
+	})
+	if _, err := os.Stat(filepath.Join(dir, "data", "outpost.db")); err != nil {
+		t.Fatalf("the daemon did not keep its data in ./data: %v", err)
+	}
+	if out, code := outpostIn(t, dir, "incidents"); code != 0 {
+		t.Fatalf("incidents without --data: exit %d\n%s", code, out)
+	}
+	out, code := outpostIn(t, t.TempDir(), "status")
+	if code == 0 || !strings.Contains(out, filepath.Join("data", "control.sock")) {
+		t.Fatalf("status elsewhere without --data: exit %d\n%s", code, out)
+	}
+}
+
+// TestHQHistoryShowsTheSilence (issue 21 item 11): the real hq's history
+// of a site (`outpost hq list --box`) says when each summary was
+// received, beside when the box built it, and marks the one received
+// after a WAN outage (hq stopped for several of the box's intervals)
+// with the silence before it, although the box built its backlog on
+// time.
+func TestHQHistoryShowsTheSilence(t *testing.T) {
+	dir := t.TempDir()
+	caFile, certFile, keyFile, _ := testCA(t, dir, "hq")
+	hqData, boxData := t.TempDir(), t.TempDir()
+	hqAddr, uiAddr := freePort(t), freePort(t)
+	hqCmd := startHQ(t, hqData, hqAddr, uiAddr, certFile, keyFile)
+	cfg := writeConfig(t, fmt.Sprintf("site: Acme\nphonehome: {url: 'https://%s/v1/summaries', interval: 1s, ca_file: '%s', backoff_max: 1s}\nchecks: []\n", hqAddr, caFile))
+	_, boxLog := startBox(t, cfg, boxData)
+	id, key := boxIdentity(t, boxData)
+	registerBox(t, hqData, id, key)
+	drained := func(what string) {
+		t.Helper()
+		waitFor(t, what, patience, func() string {
+			if st := phoneStatusOf(t, boxData); st.Depth != 0 || st.LastAck < 2 || st.LastAck != st.NextSeq-1 {
+				return fmt.Sprintf("%+v\nbox log:\n%s", st, boxLog.String())
+			}
+			return ""
+		})
+	}
+	drained("summaries to reach hq")
+	hqCmd.Process.Signal(syscall.SIGTERM)
+	hqCmd.Wait()
+	waitFor(t, "5 summaries to wait on the box", patience, func() string {
+		if st := phoneStatusOf(t, boxData); st.Depth < 5 {
+			return fmt.Sprintf("%+v", st)
+		}
+		return ""
+	})
+	startHQ(t, hqData, hqAddr, uiAddr, certFile, keyFile)
+	drained("the backlog to reach hq")
+	out, code := outpost(t, "hq", "list", "--box", id, "--data", hqData)
+	if code != 0 || !regexp.MustCompile(`SEQ\s+BUILT\s+RECEIVED\s+REASON`).MatchString(out) {
+		t.Fatalf("hq list --box: exit %d\n%s", code, out)
+	}
+	row := regexp.MustCompile(`(?m)^(\d+)\s+(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)\s+(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) \(after (\S+) silent\)`)
+	m := row.FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no summary is marked as received after a silence:\n%s", out)
+	}
+	built, _ := time.ParseInLocation("2006-01-02 15:04:05", m[2], time.Local)
+	received, _ := time.ParseInLocation("2006-01-02 15:04:05", m[3], time.Local)
+	silence, err := time.ParseDuration(m[4])
+	if err != nil || silence < 4*time.Second || received.Sub(built) < 3*time.Second {
+		t.Fatalf("summary %s built %s, received %s after %s silent: the outage does not show\n%s", m[1], m[2], m[3], m[4], out)
+	}
+}
