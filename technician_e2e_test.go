@@ -106,6 +106,7 @@ func (h *hookMessages) messagesAbout(id uint64) []string {
 //   - noop succeeds but the service stays down: the re-check fails, a
 //     technician is needed, and when the service comes back later it is
 //     "recovered", not self-healed.
+//   - chatty writes 2 MB: the timeline keeps a bounded part of it.
 func TestHealedOnlyWhenOurScriptWorked(t *testing.T) {
 	t.Parallel()
 	flaky := buildFlaky(t)
@@ -115,6 +116,7 @@ func TestHealedOnlyWhenOurScriptWorked(t *testing.T) {
 	hang := shellScript(t, dir, "restart-hang.sh", fmt.Sprintf("%s serve %s &\necho $! > %s\necho started\n", flaky, hangAddr, pidFile))
 	fail := shellScript(t, dir, "restart-fail.sh", "echo restarting app\necho 'app.service: unit not found' >&2\nexit 3\n")
 	noop := shellScript(t, dir, "restart-noop.sh", "echo restarted\n")
+	chatty := shellScript(t, dir, "restart-chatty.sh", "i=0; while [ $i -lt 2000 ]; do printf '%01000d\\n' 0; i=$((i+1)); done\n")
 	// The service the hang script starts outlives the daemon: end it by
 	// its pid.
 	t.Cleanup(func() {
@@ -130,7 +132,7 @@ func TestHealedOnlyWhenOurScriptWorked(t *testing.T) {
 	const actionTimeout = 30 * time.Second
 	cfg := writeConfig(t, fmt.Sprintf(`site: Acme
 incidents: {confirm: 1, recover: 1}
-healing: {settle: 4s, action_timeout: %s, allow_commands: [%s, %s, %s]}
+healing: {settle: 4s, action_timeout: %s, allow_commands: [%s, %s, %s, %s]}
 notify:
   channels:
     - {name: hook, kind: webhook, options: {url: '%s'}}
@@ -140,7 +142,8 @@ checks:
   - {id: hang, kind: tcp, target: '%s', interval: 1s, timeout: 500ms, remediations: [{action: command, command: [%s]}]}
   - {id: fail, kind: tcp, target: '%s', interval: 1s, timeout: 500ms, remediations: [{action: command, command: [%s]}]}
   - {id: noop, kind: tcp, target: '%s', interval: 1s, timeout: 500ms, remediations: [{action: command, command: [%s]}]}
-`, actionTimeout, hang, fail, noop, hookSrv.URL, hangAddr, hang, failAddr, fail, noopAddr, noop))
+  - {id: chatty, kind: tcp, target: '%s', interval: 1s, timeout: 500ms, remediations: [{action: command, command: [%s]}]}
+`, actionTimeout, hang, fail, noop, chatty, hookSrv.URL, hangAddr, hang, failAddr, fail, noopAddr, noop, deadAddr(t), chatty))
 	data := t.TempDir()
 	_, boxLog := startBox(t, cfg, data)
 
@@ -149,6 +152,7 @@ checks:
 	hangInc, _ := hook.opened(t, "hang", boxLog)
 	failInc, _ := hook.opened(t, "fail", boxLog)
 	noopInc, _ := hook.opened(t, "noop", boxLog)
+	chattyInc, _ := hook.opened(t, "chatty", boxLog)
 
 	// fail: once its action has failed, the service comes back by itself.
 	waitFor(t, "fail's action to fail", patience, func() string {
@@ -199,6 +203,17 @@ checks:
 	}
 	if !strings.Contains(noopShow, "technician") || !strings.Contains(noopShow, "tried run "+noop+": done") {
 		t.Errorf("noop's timeline:\n%s", noopShow)
+	}
+
+	// chatty's 2 MB of output: a bounded part of it is kept.
+	waitFor(t, "chatty's action to be recorded", patience, func() string {
+		if out := incidentShow(t, data, chattyInc); !strings.Contains(out, "tried run "+chatty+": done") {
+			return out
+		}
+		return ""
+	})
+	if show := incidentShow(t, data, chattyInc); len(show) > 100<<10 || strings.Count(show, "| 0000") < 4 {
+		t.Errorf("chatty wrote 2 MB; incident show prints %d bytes (%d output lines)", len(show), strings.Count(show, "| 0000"))
 	}
 
 	// The service the hang script started is still running: the action
