@@ -28,9 +28,10 @@ import (
 
 // The technician's day (issue 21) through the real daemon: healing with
 // real scripts, email threading read back from a real SMTP server, and
-// escalation wording and reminders on real webhooks. The notification
-// tests wait for a real one-minute reminder (the shortest repeat a policy
-// accepts), so they run in parallel with each other.
+// escalation wording and reminders on real webhooks, SNMP printers and
+// switches, and the CLI. The notification tests wait for a real
+// one-minute reminder (the shortest repeat a policy accepts), so every
+// test here runs in parallel with the others.
 
 // buildFlaky builds the self-healing tests' tiny service
 // (appliance/incidents/testdata/flaky: `flaky serve ADDR` listens).
@@ -595,6 +596,7 @@ func startSnmpsimd(t *testing.T, recordings map[string]string) int {
 // by default and says which ports were never connected, while `alarm:
 // all` keeps the old strictness.
 func TestPrintersAndSwitchesThroughTheDaemon(t *testing.T) {
+	t.Parallel()
 	hp := filepath.Join("..", "shared", "snmprec", "printer_hp_m452nw.snmprec")
 	if _, err := os.Stat(hp); err != nil {
 		t.Skipf("the GPL HP printer recording is not copied into the repository and %s is absent", hp)
@@ -681,6 +683,7 @@ func outpostIn(t *testing.T, dir string, args ...string) (string, int) {
 // to ./data, so a technician in the daemon's directory needs no --data;
 // elsewhere the error names where it looked.
 func TestBoxCommandsFindTheDaemonWithoutData(t *testing.T) {
+	t.Parallel()
 	if _, err := os.Stat("/var/lib/outpost/control.sock"); err == nil {
 		t.Skip("an installed outpost service runs on this machine: the commands would find it first")
 	}
@@ -719,6 +722,7 @@ func TestBoxCommandsFindTheDaemonWithoutData(t *testing.T) {
 // with the silence before it, although the box built its backlog on
 // time.
 func TestHQHistoryShowsTheSilence(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	caFile, certFile, keyFile, _ := testCA(t, dir, "hq")
 	hqData, boxData := t.TempDir(), t.TempDir()
