@@ -133,7 +133,7 @@ func TestHealedOnlyWhenOurScriptWorked(t *testing.T) {
 	const actionTimeout = 30 * time.Second
 	cfg := writeConfig(t, fmt.Sprintf(`site: Acme
 incidents: {confirm: 1, recover: 1}
-healing: {settle: 4s, action_timeout: %s, allow_commands: [%s, %s, %s, %s]}
+healing: {settle: 8s, action_timeout: %s, allow_commands: [%s, %s, %s, %s]}
 notify:
   channels:
     - {name: hook, kind: webhook, options: {url: '%s'}}
@@ -149,7 +149,8 @@ checks:
 	_, boxLog := startBox(t, cfg, data)
 
 	// Every check is down from the start; the first message goes out
-	// after healing_grace (1 s), before healing is done (settle 4 s).
+	// after healing_grace (1 s), before healing is done (settle 8 s, a
+	// margin for a busy machine).
 	hangInc, _ := hook.opened(t, "hang", boxLog)
 	failInc, _ := hook.opened(t, "fail", boxLog)
 	noopInc, _ := hook.opened(t, "noop", boxLog)
