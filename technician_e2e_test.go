@@ -595,7 +595,8 @@ func startSnmpsimd(t *testing.T, recordings map[string]string) int {
 // hrDeviceStatus is critical and opens an incident; the Cisco C3560
 // access switch (57 interfaces, 49 admin up but never connected) is OK
 // by default and says which ports were never connected, while `alarm:
-// all` keeps the old strictness.
+// all` keeps the old strictness; on the HPE ProCurve the one down port
+// that carried traffic alarms.
 func TestPrintersAndSwitchesThroughTheDaemon(t *testing.T) {
 	t.Parallel()
 	hp := filepath.Join("..", "shared", "snmprec", "printer_hp_m452nw.snmprec")
@@ -606,6 +607,7 @@ func TestPrintersAndSwitchesThroughTheDaemon(t *testing.T) {
 		"hp_m452nw": hp,
 		"m404_down": filepath.Join("checks", "snmp", "testdata", "synthetic", "printer_device_status_only.snmprec"),
 		"cisco3560": filepath.Join("checks", "snmp", "testdata", "snmprec", "switch_cisco_c3560.snmprec"),
+		"procurve":  filepath.Join("checks", "snmp", "testdata", "snmprec", "switch_hpe_procurve.snmprec"),
 	})
 	target := fmt.Sprintf("127.0.0.1:%d", port)
 
@@ -622,11 +624,13 @@ devices:
   - {name: front-desk-printer, class: printer, address: 127.0.0.1, snmp: {community: hp_m452nw, port: %[1]d, timeout: 2s}}
   - {name: back-office-printer, class: printer, address: 127.0.0.1, snmp: {community: m404_down, port: %[1]d, timeout: 2s}}
   - {name: access-switch, class: switch, address: 127.0.0.1, snmp: {community: cisco3560, port: %[1]d, timeout: 2s}}
+  - {name: core-switch, class: switch, address: 127.0.0.1, snmp: {community: procurve, port: %[1]d, timeout: 2s}}
 checks:
   - {id: front-desk-toner, kind: snmp_printer, target: front-desk-printer, interval: 2s}
   - {id: back-office-toner, kind: snmp_printer, target: back-office-printer, interval: 2s}
   - {id: switch-ports, kind: snmp_interfaces, target: access-switch, interval: 2s}
   - {id: switch-ports-all, kind: snmp_interfaces, target: access-switch, interval: 2s, options: {alarm: all}}
+  - {id: core-ports, kind: snmp_interfaces, target: core-switch, interval: 2s}
 `, port))
 	data := t.TempDir()
 	_, boxLog := startBox(t, cfg, data)
@@ -639,7 +643,7 @@ checks:
 				rows[f[0]] = l
 			}
 		}
-		for _, id := range []string{"front-desk-toner", "back-office-toner", "switch-ports", "switch-ports-all"} {
+		for _, id := range []string{"front-desk-toner", "back-office-toner", "switch-ports", "switch-ports-all", "core-ports"} {
 			if !strings.Contains(rows[id], "snmp_") || strings.Contains(rows[id], "PENDING") {
 				return out + "\nbox log:\n" + boxLog.String()
 			}
@@ -651,6 +655,8 @@ checks:
 		"back-office-toner": {" CRITICAL ", "printer is down"},
 		"switch-ports":      {" OK ", "57 interfaces: 7 up, 49 down, 1 admin-down", "49 never connected (no traffic, not alarmed)"},
 		"switch-ports-all":  {" CRITICAL ", "57 interfaces: 7 up, 49 down, 1 admin-down; down: "},
+		// One port that carried traffic is down: that one alarms.
+		"core-ports": {" CRITICAL ", "42 interfaces: 25 up, 5 down, 12 admin-down; down: ", "4 never connected (no traffic, not alarmed)"},
 	} {
 		for _, w := range want {
 			if !strings.Contains(rows[id], w) {
