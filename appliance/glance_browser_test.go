@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"sort"
 	"strconv"
@@ -359,6 +360,16 @@ checks:
 		return false, fmt.Sprintf("incidents %+v", list)
 	})
 
+	// The intranet's latest results, seen at once: the failure the
+	// remediation fixed, with its own detail, among the ok runs with
+	// theirs.
+	visit(t, ctx, base+"/checks/intranet", `[data-testid="recent"]`)
+	recent := text(t, ctx, `[data-testid="recent"] tbody`)
+	if !regexp.MustCompile(`(?mi)^.*\tcritical\t.*\tunexpected status 502 Bad Gateway in [0-9.]+ ms$`).MatchString(recent) ||
+		!regexp.MustCompile(`(?mi)^.*\tok\t([0-9.]+) ms\t200 OK in [0-9.]+ ms$`).MatchString(recent) {
+		t.Errorf("latest results lack the runs' own detail:\n%s", recent)
+	}
+
 	// Only a closed incident: the Open tab says so.
 	waitFor(t, "no incident to be open", patience, func() (bool, string) {
 		open := incidentList(t, a, true)
@@ -393,6 +404,14 @@ checks:
 	}
 	if n := text(t, ctx, `[data-testid="device-name"]`); n != "web01" {
 		t.Fatalf("the incident's device link led to %q", n)
+	}
+	// Install day: the device's sparklines cover the last hour, each
+	// with its newest figure.
+	if h := text(t, ctx, `[data-testid="device-checks"] thead`); !strings.Contains(strings.ToLower(h), "last 1h") {
+		t.Errorf("device page's sparklines on install day: %q, want the last 1h", h)
+	}
+	if l := text(t, ctx, `[data-testid="device-check-intranet"] [data-testid="spark-last"]`); !strings.HasSuffix(l, " ms") {
+		t.Errorf("intranet's sparkline ends on %q, want its newest response time in ms", l)
 	}
 
 	// The reception PC goes away: an open incident, a failing check.

@@ -54,6 +54,14 @@ func TestProbeCLI(t *testing.T) {
 			t.Errorf("%s: class %q, want %q", rec, r.Class, class)
 		}
 	}
+	// A printer's model is its hrDeviceDescr, not its network card's
+	// sysDescr; its state is hrDeviceStatus when hrPrinterStatus is absent.
+	out, code = probe(t, "--community", "printer_device_status_only")
+	for _, want := range []string{"Model        HP LaserJet Pro M404dn\n", "Class        printer (guess)", "Printer (status -, device down)"} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("printer without hrPrinterStatus: exit %d, output lacks %q:\n%s", code, want, out)
+		}
+	}
 	out, code = probe(t, "--community", "wrong", "--timeout", "200ms", "--retries", "0")
 	if code != 1 || !strings.Contains(out, "no answer from") {
 		t.Errorf("wrong community: exit %d %s", code, out)

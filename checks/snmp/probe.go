@@ -104,9 +104,14 @@ func guess(r Report) (vendor, model, class string) {
 			vendor = fmt.Sprintf("enterprise %d", ent)
 		}
 	}
+	// A printer names itself in hrDeviceDescr; its sysDescr often
+	// describes only the network card ("HP ETHERNET MULTI-ENVIRONMENT").
 	model = r.System.Descr
 	if i := strings.IndexAny(model, ",\r\n"); i > 0 {
 		model = model[:i]
+	}
+	if r.Printer.Supported && r.Printer.Model != "" {
+		model = r.Printer.Model
 	}
 	if len(model) > 80 {
 		model = model[:80]
