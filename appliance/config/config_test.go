@@ -147,3 +147,26 @@ func TestParseDuration(t *testing.T) {
 		}
 	}
 }
+
+// TestBoxChecksDefaultToTheBoxDevice: a disk check's target is a mount
+// point and a process check's a process name, not devices: without a
+// device label they are the box's, while a network check's device is its
+// target.
+func TestBoxChecksDefaultToTheBoxDevice(t *testing.T) {
+	c, err := config.Parse("site.yaml", []byte(`site: s
+checks:
+  - {id: root, kind: disk, target: /}
+  - {id: srv, kind: disk, target: /srv, labels: {device: nas}}
+  - {id: nginx, kind: process, target: nginx}
+  - {id: port, kind: tcp, target: '127.0.0.1:80'}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"root": checks.BoxDevice, "srv": "nas", "nginx": checks.BoxDevice, "port": "127.0.0.1:80"}
+	for _, ch := range c.Checks {
+		if w, ok := want[ch.ID]; ok && ch.Labels.Device != w {
+			t.Errorf("%s: device %q, want %q", ch.ID, ch.Labels.Device, w)
+		}
+	}
+}
