@@ -147,6 +147,7 @@ type Appliance struct {
 	trapsListen string
 	counters    sync.Map // kind -> *kindCounters
 	running     atomic.Bool
+	forecasts   forecastCache // capacity forecasts (forecasts.go)
 	editMu      sync.Mutex
 }
 

@@ -16,6 +16,7 @@ import (
 	"outpost/appliance/config"
 	"outpost/appliance/report"
 	"outpost/checks"
+	"outpost/checks/backup"
 	"outpost/checks/forecast"
 	"outpost/checks/incident"
 	"outpost/firmware/identity"
@@ -31,7 +32,7 @@ import (
 // it before the first config is applied.
 func (a *Appliance) wireReport() {
 	a.deps.Series = seriesReader{a.store}
-	a.routes = append(a.routes, a.reportRoutes)
+	a.routes = append(a.routes, a.reportRoutes, a.forecastRoutes)
 }
 
 func (a *Appliance) reportRoutes(mux *http.ServeMux) {
@@ -119,10 +120,86 @@ func MonthReport(st *store.Store, cfg *config.Config, month string, now time.Tim
 	if err != nil {
 		return nil, err
 	}
-	return report.Build(reportSource{seriesReader{st}}, report.Options{
+	o := report.Options{
 		Site: cfg.Site, From: from, To: to, Now: now, Label: month,
 		Checks: cfg.Specs(), Maint: ws, Config: *report.Section.Of(cfg),
-	})
+	}
+	if o.Backups, err = monthBackups(st, cfg, from, to, now); err != nil {
+		return nil, err
+	}
+	if o.Inventory, o.InventoryMore, err = monthInventory(st, from, to); err != nil {
+		return nil, err
+	}
+	return report.Build(reportSource{seriesReader{st}}, o)
+}
+
+// monthBackups are the configured backup jobs' runs that started or
+// finished in [from, to), and each job's verdict at now.
+func monthBackups(st *store.Store, cfg *config.Config, from, to, now time.Time) ([]report.BackupRow, error) {
+	var out []report.BackupRow
+	for _, sp := range cfg.Specs() {
+		if sp.Kind != backup.Kind {
+			continue
+		}
+		j, err := backup.JobOf(sp)
+		if err != nil {
+			continue // validated when the config was applied
+		}
+		state, err := st.BackupJob(j.UUID, now)
+		if err != nil {
+			return nil, fmt.Errorf("backup job %s: %w", j.Check, err)
+		}
+		pings, err := st.BackupPings(j.UUID, 0)
+		if err != nil {
+			return nil, fmt.Errorf("backup job %s: %w", j.Check, err)
+		}
+		row := report.BackupRow{Check: j.Check, Schedule: j.Schedule.String(), Status: j.Judge(state, now).Status.String()}
+		for _, run := range backup.Runs(pings) {
+			at := run.Finished
+			if at.IsZero() {
+				at = run.Started
+			}
+			if at.Before(from) || !at.Before(to) || run.Result == "log" || run.Result == "running" {
+				continue
+			}
+			row.Runs++
+			row.Longest = max(row.Longest, run.Duration)
+			if run.Result == "ok" {
+				row.OK++
+				if at.After(row.LastSuccess) {
+					row.LastSuccess = at
+				}
+			} else {
+				row.Failed++
+			}
+		}
+		out = append(out, row)
+	}
+	return out, nil
+}
+
+// maxReportInventory bounds the inventory changes a report lists.
+const maxReportInventory = 200
+
+// monthInventory are the discovered inventory's changes in [from, to).
+func monthInventory(st *store.Store, from, to time.Time) ([]report.InventoryRow, bool, error) {
+	chs, err := st.InventoryChangesSince(from, maxReportInventory+1)
+	if err != nil {
+		return nil, false, fmt.Errorf("inventory changes: %w", err)
+	}
+	var out []report.InventoryRow
+	more := false
+	for _, c := range chs {
+		if !c.Time.Before(to) {
+			break
+		}
+		if len(out) == maxReportInventory {
+			more = true
+			break
+		}
+		out = append(out, report.InventoryRow{Time: c.Time, Kind: strings.ReplaceAll(c.Kind, "_", " "), IP: c.IP, Detail: c.Detail})
+	}
+	return out, more, nil
 }
 
 // maintenanceWindows converts the config's windows (validated when it

@@ -68,12 +68,17 @@ type Series struct {
 	Limits forecast.Limits `json:"limits"`
 }
 
-// Name is the series for people: "disk-root (/)".
+// Name is the series for people: "disk-root (/) on outpost", its
+// device said when the target does not say it already.
 func (s Series) Name() string {
+	n := s.Check
 	if s.Target != "" {
-		return fmt.Sprintf("%s (%s)", s.Check, s.Target)
+		n = fmt.Sprintf("%s (%s)", s.Check, s.Target)
 	}
-	return s.Check
+	if s.Device != "" && s.Device != s.Target && s.Device != s.Check {
+		n += " on " + s.Device
+	}
+	return n
 }
 
 // SeriesOf returns the thresholded series of a check: its kind's value
@@ -269,6 +274,73 @@ func (f SeriesForecast) Sentence(horizon time.Duration) string {
 		parts = append(parts, fmt.Sprintf("%s steady (%+.2g/day)", f.Series.What, fc.Trend.PerDay))
 	}
 	return fmt.Sprintf("%s: %s", f.Series.Name(), strings.Join(parts, "; "))
+}
+
+// Next is the series' nearest crossing still ahead (warning or
+// critical, significant or not; nil: none, or no forecast yet).
+func (f SeriesForecast) Next() *forecast.Crossing {
+	if f.Forecast == nil {
+		return nil
+	}
+	var c *forecast.Crossing
+	for _, x := range []*forecast.Crossing{f.Forecast.Critical, f.Forecast.Warning} {
+		if x != nil && !x.Past && !x.Never && (c == nil || x.In < c.In) {
+			c = x
+		}
+	}
+	return c
+}
+
+// Past is the worst threshold the series' daily peak is beyond already
+// (nil: none).
+func (f SeriesForecast) Past() *forecast.Crossing {
+	if f.Forecast == nil {
+		return nil
+	}
+	for _, x := range []*forecast.Crossing{f.Forecast.Critical, f.Forecast.Warning} {
+		if x != nil && x.Past {
+			return x
+		}
+	}
+	return nil
+}
+
+// Alarming reports whether the forecast is one a technician must see
+// within horizon: a threshold crossed already, a crossing forecast
+// within horizon with confidence, or a growth alarm.
+func (f SeriesForecast) Alarming(horizon time.Duration) bool {
+	return f.Past() != nil || (f.Forecast != nil && f.Forecast.Soonest(horizon) != nil) || (f.Growth != nil && f.Growth.Alarm)
+}
+
+// SortForecasts orders forecasts as the dashboard lists them, the next
+// to fill first: thresholds crossed already, then by the nearest
+// crossing ahead, then the steady ones, then those still learning; by
+// name among equals.
+func SortForecasts(fs []SeriesForecast) {
+	rank := func(f SeriesForecast) (int, time.Duration) {
+		switch {
+		case f.Past() != nil:
+			return 0, 0
+		case f.Next() != nil:
+			return 1, f.Next().In
+		case f.Growth != nil && f.Growth.Alarm:
+			return 2, 0
+		case f.Forecast != nil:
+			return 3, 0
+		}
+		return 4, 0
+	}
+	sort.SliceStable(fs, func(i, j int) bool {
+		ri, di := rank(fs[i])
+		rj, dj := rank(fs[j])
+		if ri != rj {
+			return ri < rj
+		}
+		if di != dj {
+			return di < dj
+		}
+		return fs[i].Series.Name() < fs[j].Series.Name()
+	})
 }
 
 // ForecastSeries forecasts one series from src at now: window of hourly

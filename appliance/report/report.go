@@ -76,6 +76,38 @@ type Options struct {
 	Checks []checks.Spec
 	Maint  []Window
 	Config Config
+	// Backups and Inventory are the period's backup runs per job and
+	// inventory changes, read by the wiring (they live in features the
+	// report does not import); InventoryMore says more changes were left
+	// out.
+	Backups       []BackupRow
+	Inventory     []InventoryRow
+	InventoryMore bool
+}
+
+// BackupRow is one backup job's runs in the period.
+type BackupRow struct {
+	Check    string `json:"check"`
+	Schedule string `json:"schedule"`
+	// Runs started or finished in the period; OK and Failed of them
+	// (Failed counts runs that never finished too).
+	Runs   int `json:"runs"`
+	OK     int `json:"ok"`
+	Failed int `json:"failed"`
+	// LastSuccess is the newest good run in the period (zero: none);
+	// Longest the longest run.
+	LastSuccess time.Time     `json:"last_success,omitzero"`
+	Longest     time.Duration `json:"longest_ns"`
+	// Status is the job's verdict now.
+	Status string `json:"status"`
+}
+
+// InventoryRow is one change of the discovered inventory.
+type InventoryRow struct {
+	Time   time.Time `json:"time"`
+	Kind   string    `json:"kind"`
+	IP     string    `json:"ip"`
+	Detail string    `json:"detail"`
 }
 
 // MonthOf parses "2026-11" as that month in loc: [first day, next first day).
@@ -159,6 +191,11 @@ type Report struct {
 	Forecasts []checks.SeriesForecast `json:"forecasts"`
 	// Daily is the site's uptime % per day of the period, for the graph.
 	Daily []float64 `json:"daily"`
+	// Backups are the backup jobs' runs; Inventory the inventory's
+	// changes (InventoryMore: more were left out).
+	Backups       []BackupRow    `json:"backups"`
+	Inventory     []InventoryRow `json:"inventory_changes"`
+	InventoryMore bool           `json:"inventory_more,omitempty"`
 }
 
 // Build computes the report.
@@ -252,6 +289,13 @@ func Build(src Source, o Options) (*Report, error) {
 		return nil, fmt.Errorf("incidents: %w", err)
 	}
 	r.Incidents, r.Response, r.Healing = incidentFigures(incs, o.Now)
+	r.Backups, r.Inventory, r.InventoryMore = o.Backups, o.Inventory, o.InventoryMore
+	if r.Backups == nil {
+		r.Backups = []BackupRow{}
+	}
+	if r.Inventory == nil {
+		r.Inventory = []InventoryRow{}
+	}
 	for _, sp := range o.Checks {
 		s, ok := checks.SeriesOf(sp)
 		if !ok {
