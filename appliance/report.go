@@ -1,6 +1,7 @@
 package appliance
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -21,6 +23,7 @@ import (
 	"outpost/checks/incident"
 	"outpost/firmware/identity"
 	"outpost/store"
+	"outpost/ui"
 )
 
 // The monthly report and forecasts (docs/reports.md): the store adapted
@@ -299,3 +302,104 @@ func OfflineReport(dataDir, configPath, storeKey, month string, now time.Time, l
 
 var _ checks.SeriesReader = seriesReader{}
 var _ report.Source = reportSource{}
+
+var _ ui.ReportsBackend = uiBackend{}
+
+// maxReportMonths bounds the months the UI offers.
+const maxReportMonths = 36
+
+// ReportMonths are the months since the box first ran a config (its
+// first recorded config version) or first recorded a status change,
+// newest first, the current one included, in the box's time zone.
+func (b uiBackend) ReportMonths() ([]string, error) {
+	hist, err := b.a.store.ConfigHistory()
+	if err != nil {
+		return nil, err
+	}
+	now := b.a.o.Clock.Now().In(time.Local)
+	first := now
+	for _, v := range hist {
+		if !v.Applied.IsZero() && v.Applied.Before(first) {
+			first = v.Applied
+		}
+	}
+	// A store older than its config history (restored, or moved to a
+	// new box) has reports from its first status change.
+	for _, sp := range b.a.Config().Specs() {
+		chs, err := b.a.store.Changes(sp.ID, time.UnixMilli(0), first)
+		if err != nil {
+			return nil, err
+		}
+		if len(chs) > 0 && chs[0].Time.Before(first) {
+			first = chs[0].Time
+		}
+	}
+	first = first.In(time.Local)
+	firstMonth := time.Date(first.Year(), first.Month(), 1, 0, 0, 0, 0, time.Local)
+	var out []string
+	for m := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.Local); !m.Before(firstMonth) && len(out) < maxReportMonths; m = m.AddDate(0, -1, 0) {
+		out = append(out, m.Format("2006-01"))
+	}
+	return out, nil
+}
+
+// uiReport builds a month's report for the UI: months the UI does not
+// offer are not found.
+func (b uiBackend) uiReport(month string) (*report.Report, error) {
+	ms, err := b.ReportMonths()
+	if err != nil {
+		return nil, err
+	}
+	if !slices.Contains(ms, month) {
+		return nil, ui.Errorf(ui.ENOTFOUND, "no report for %s: the box has reports from %s to %s", month, ms[len(ms)-1], ms[0])
+	}
+	return MonthReport(b.a.store, b.a.Config(), month, b.a.o.Clock.Now(), time.Local)
+}
+
+// Report is a month's report laid out as the PDF is, for the page.
+func (b uiBackend) Report(month string) (ui.ReportView, error) {
+	r, err := b.uiReport(month)
+	if err != nil {
+		return ui.ReportView{}, err
+	}
+	v := ui.ReportView{Site: r.Site, Month: r.Period, PeriodLine: report.PeriodLine(r), Partial: r.Partial, Generated: r.Generated, Daily: r.Daily, Target: r.Target, From: r.From}
+	for _, p := range report.Parts(r) {
+		part := ui.ReportPart{Heading: p.Heading, Lines: p.Lines, KV: p.KV, Head: p.Head}
+		for _, row := range p.Rows {
+			cells := make([]ui.ReportCell, len(row))
+			for i, c := range row {
+				if t, bad := strings.CutPrefix(c, "!"); bad {
+					cells[i] = ui.ReportCell{Text: t, Bad: true}
+				} else {
+					cells[i] = ui.ReportCell{Text: c}
+				}
+			}
+			part.Rows = append(part.Rows, cells)
+		}
+		for _, in := range p.Incidents {
+			part.Incidents = append(part.Incidents, ui.ReportIncident{Title: in.Title, Summary: in.Summary, More: in.More, Timeline: in.Timeline})
+		}
+		v.Parts = append(v.Parts, part)
+	}
+	return v, nil
+}
+
+// ReportFile is a month's report as a PDF or JSON file.
+func (b uiBackend) ReportFile(month, format string) ([]byte, error) {
+	r, err := b.uiReport(month)
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	switch format {
+	case "pdf":
+		err = report.WritePDF(&buf, r)
+	case "json":
+		enc := json.NewEncoder(&buf)
+		enc.SetIndent("", "  ")
+		err = enc.Encode(r)
+	default:
+		return nil, ui.Errorf(ui.ENOTFOUND, "no report format %s", format)
+	}
+	return buf.Bytes(), err
+}

@@ -71,3 +71,12 @@ func fmtHorizonDays(d time.Duration) string {
 	}
 	return d.String()
 }
+
+// graphCaption says what a check page's graph draws.
+func graphCaption(g Graph) string {
+	s := g.Unit.What + " in " + g.Unit.Symbol + "; red ticks: failed runs"
+	if g.Trend != "" {
+		s += "; dashed: the trend of the daily peak, to " + g.ThresholdLabel.Text
+	}
+	return s
+}
