@@ -123,6 +123,17 @@ checks:
 	if _, err := st.RecordSweep("192.0.2.0/24", day(8, 9, 0), []store.Sighting{{IP: "192.0.2.10", MAC: "3c:2a:f4:00:00:01", Name: "HP-2F", Class: "printer"}}); err != nil {
 		t.Fatal(err)
 	}
+	// Notifications of the first incident: the email delivered, the
+	// webhook given up on after a retry.
+	for _, e := range []string{
+		fmt.Sprintf(`{"time":%q,"channel":"email","incident":1,"kind":"opened","attempt":1,"ok":true,"final":true}`, day(3, 10, 2).Format(time.RFC3339)),
+		fmt.Sprintf(`{"time":%q,"channel":"webhook","incident":1,"kind":"opened","attempt":1,"ok":false}`, day(3, 10, 2).Format(time.RFC3339)),
+		fmt.Sprintf(`{"time":%q,"channel":"webhook","incident":1,"kind":"opened","attempt":2,"ok":false,"final":true}`, day(3, 10, 5).Format(time.RFC3339)),
+	} {
+		if err := st.NotifyLogAdd([]byte(e)); err != nil {
+			t.Fatal(err)
+		}
+	}
 	tp := func(t time.Time) *time.Time { return &t }
 	for _, in := range []incident.Incident{
 		{ID: 1, Check: f.web, Device: "web1", Group: "servers", Severity: checks.SeverityCritical, Status: checks.Critical, State: incident.Resolved,
@@ -244,6 +255,7 @@ func TestReportFromStoppedDaemon(t *testing.T) {
 		"6m 00s",            // the critical incidents' mean time to acknowledge
 		"Backups", f.backup, // the backup job: 2 runs, 1 good, 1 failed
 		"Inventory changes", "new device HP-2F at 192.0.2.10 (printer)",
+		"email 1, webhook 0 (1 failed)", // notifications sent
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("the PDF does not say %q:\n%s", want, text)

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -22,6 +23,7 @@ import (
 	"outpost/checks/forecast"
 	"outpost/checks/incident"
 	"outpost/firmware/identity"
+	"outpost/notify"
 	"outpost/store"
 	"outpost/ui"
 )
@@ -133,6 +135,9 @@ func MonthReport(st *store.Store, cfg *config.Config, month string, now time.Tim
 	if o.Inventory, o.InventoryMore, err = monthInventory(st, from, to); err != nil {
 		return nil, err
 	}
+	if o.Notifications, err = monthNotifications(st, from, to); err != nil {
+		return nil, err
+	}
 	return report.Build(reportSource{seriesReader{st}}, o)
 }
 
@@ -179,6 +184,39 @@ func monthBackups(st *store.Store, cfg *config.Config, from, to, now time.Time) 
 		out = append(out, row)
 	}
 	return out, nil
+}
+
+// monthNotifications counts the notify log's delivered and given-up
+// attempts in [from, to) per channel (the log keeps 90 days).
+func monthNotifications(st *store.Store, from, to time.Time) ([]report.NotifyRow, error) {
+	at := map[string]int{}
+	var out []report.NotifyRow
+	err := st.NotifyLogList(func(doc []byte) bool {
+		var e notify.LogEntry
+		if json.Unmarshal(doc, &e) != nil || !e.Time.Before(to) {
+			return true
+		}
+		if e.Time.Before(from) {
+			return false // newest first: the rest is older
+		}
+		if !e.OK && !e.Final {
+			return true // a retry follows
+		}
+		i, ok := at[e.Channel]
+		if !ok {
+			out = append(out, report.NotifyRow{Channel: e.Channel})
+			i = len(out) - 1
+			at[e.Channel] = i
+		}
+		if e.OK {
+			out[i].Sent++
+		} else {
+			out[i].Failed++
+		}
+		return true
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].Channel < out[j].Channel })
+	return out, err
 }
 
 // maxReportInventory bounds the inventory changes a report lists.

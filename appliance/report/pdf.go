@@ -102,6 +102,11 @@ func WritePDF(w io.Writer, r *Report) error {
 	d.kv("Still open", fmt.Sprintf("%d", h.Open))
 	d.kv("Opened in maintenance", fmt.Sprintf("%d", h.Maintenance))
 
+	d.heading("Notifications")
+	for _, kv := range notifyKV(r.Notifications) {
+		d.kv(kv[0], kv[1])
+	}
+
 	d.heading("Backups")
 	if len(r.Backups) == 0 {
 		d.line("No backup job reports to this box.")

@@ -83,6 +83,17 @@ type Options struct {
 	Backups       []BackupRow
 	Inventory     []InventoryRow
 	InventoryMore bool
+	// Notifications are the period's delivered and failed notifications
+	// per channel (the notify log).
+	Notifications []NotifyRow
+}
+
+// NotifyRow counts one channel's notifications in the period: Sent
+// delivered, Failed given up on.
+type NotifyRow struct {
+	Channel string `json:"channel"`
+	Sent    int    `json:"sent"`
+	Failed  int    `json:"failed"`
 }
 
 // BackupRow is one backup job's runs in the period.
@@ -196,6 +207,8 @@ type Report struct {
 	Backups       []BackupRow    `json:"backups"`
 	Inventory     []InventoryRow `json:"inventory_changes"`
 	InventoryMore bool           `json:"inventory_more,omitempty"`
+	// Notifications sent per channel.
+	Notifications []NotifyRow `json:"notifications"`
 }
 
 // Build computes the report.
@@ -295,6 +308,10 @@ func Build(src Source, o Options) (*Report, error) {
 	}
 	if r.Inventory == nil {
 		r.Inventory = []InventoryRow{}
+	}
+	r.Notifications = o.Notifications
+	if r.Notifications == nil {
+		r.Notifications = []NotifyRow{}
 	}
 	for _, sp := range o.Checks {
 		s, ok := checks.SeriesOf(sp)

@@ -75,6 +75,7 @@ func Parts(r *Report) []Part {
 		{"Still open", fmt.Sprint(h.Open)},
 		{"Opened in maintenance", fmt.Sprint(h.Maintenance)},
 	}})
+	out = append(out, Part{Heading: "Notifications", KV: notifyKV(r.Notifications)})
 	bk := Part{Heading: "Backups"}
 	if len(r.Backups) == 0 {
 		bk.Lines = []string{"No backup job reports to this box."}
@@ -166,4 +167,24 @@ func PeriodLine(r *Report) string {
 		period += fmt.Sprintf(" (running: figures up to %s)", r.Generated.Format("2006-01-02 15:04 MST"))
 	}
 	return period
+}
+
+// notifyKV is the notifications sent, in all and per channel.
+func notifyKV(ns []NotifyRow) [][2]string {
+	sent, failed := 0, 0
+	var per []string
+	for _, n := range ns {
+		sent += n.Sent
+		failed += n.Failed
+		x := fmt.Sprintf("%s %d", n.Channel, n.Sent)
+		if n.Failed > 0 {
+			x += fmt.Sprintf(" (%d failed)", n.Failed)
+		}
+		per = append(per, x)
+	}
+	kv := [][2]string{{"Sent", fmt.Sprint(sent)}, {"Failed (given up)", fmt.Sprint(failed)}}
+	if len(per) > 0 {
+		kv = append(kv, [2]string{"By channel", strings.Join(per, ", ")})
+	}
+	return kv
 }

@@ -38,6 +38,13 @@ func WriteText(w io.Writer, r *Report) error {
 		}
 		tw.Flush()
 	}
+	if len(r.Notifications) > 0 {
+		fmt.Fprint(w, "\nNotifications:")
+		for _, kv := range notifyKV(r.Notifications) {
+			fmt.Fprintf(w, " %s %s;", kv[0], kv[1])
+		}
+		fmt.Fprintln(w)
+	}
 	if len(r.Backups) > 0 {
 		fmt.Fprintln(w, "\nBackups:")
 		for _, b := range r.Backups {
