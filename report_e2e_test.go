@@ -3,17 +3,26 @@
 package main
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
+	"mime"
+	"mime/multipart"
+	"net"
+	"net/mail"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/emersion/go-smtp"
 
 	"outpost/appliance/report"
 	"outpost/appliance/scheduler"
@@ -57,11 +66,12 @@ const reportBackupUUID = "5a4f3e2d-1c0b-4a9b-8c7d-6e5f4a3b2c1d"
 // 3rd and 30 min on the 12th, of which 20 min in a maintenance window;
 // a disk filling 1 %/day to 75 % now (warning 80 in 5 days); incidents
 // self-healed, escalated and recovered.
-func seedReport(t *testing.T) reportFixture { t.Helper(); return seedReportWith(t, "") }
+func seedReport(t *testing.T) reportFixture { t.Helper(); return seedReportWith(t, "", "") }
 
 // seedReportWith is seedReport with more top-level config (extra, YAML
-// lines ending in a newline).
-func seedReportWith(t *testing.T, extra string) reportFixture {
+// lines ending in a newline) and more of the report: section (inReport,
+// lines indented by two, ending in a newline).
+func seedReportWith(t *testing.T, extra, inReport string) reportFixture {
 	t.Helper()
 	now := time.Now().UTC().Truncate(time.Minute)
 	from, to := reportMonth(now)
@@ -78,14 +88,14 @@ devices:
 report:
   target: 99.9
   groups: {servers: 99.95}
-maintenance:
+%smaintenance:
   - {name: switch firmware, device: web1, start: %q, end: %q}
 checks:
   - {id: %s, kind: tcp, target: '127.0.0.1:9', interval: 24h, labels: {device: web1, group: servers, severity: critical}}
   - {id: %s, kind: disk, target: /, interval: 24h, labels: {group: servers}}
   - {id: capacity, kind: forecast, interval: 2s, labels: {severity: warning}, options: {horizon: 14d}}
   - {id: %s, kind: backup, interval: 24h, options: {uuid: %s, period: 24h}}
-`, extra, maintFrom.Format(time.RFC3339), maintTo.Format(time.RFC3339), f.web, f.disk, f.backup, reportBackupUUID))
+`, extra, inReport, maintFrom.Format(time.RFC3339), maintTo.Format(time.RFC3339), f.web, f.disk, f.backup, reportBackupUUID))
 
 	st, err := store.Open(filepath.Join(f.data, "outpost.db"), store.Options{})
 	if err != nil {
@@ -330,7 +340,7 @@ func TestForecastsPhonedHome(t *testing.T) {
 	hqData := t.TempDir()
 	hqAddr, uiAddr := freePort(t), freePort(t)
 	hqCmd := startHQ(t, hqData, hqAddr, uiAddr, certFile, keyFile)
-	f := seedReportWith(t, fmt.Sprintf("phonehome: {url: 'https://%s/v1/summaries', interval: 1s, ca_file: '%s', backoff_max: 1s}\n", hqAddr, caFile))
+	f := seedReportWith(t, fmt.Sprintf("phonehome: {url: 'https://%s/v1/summaries', interval: 1s, ca_file: '%s', backoff_max: 1s}\n", hqAddr, caFile), "")
 	box, lt := startBox(t, f.cfg, f.data, "TZ=UTC")
 	defer kill(box)
 	id, key := boxIdentity(t, f.data)
@@ -351,5 +361,121 @@ func TestForecastsPhonedHome(t *testing.T) {
 	if disk == nil || disk["device"] != "outpost" || disk["status"] != "ok" || fc == nil || fc["crossing"] != "warning" || num(fc["threshold"]) != 80 || math.Abs(num(fc["days"])-5) > 0.1 ||
 		fc["text"] != f.disk+" (/) on outpost: used % reaches warning 80 in 5 days" {
 		t.Fatalf("the disk in the newest summary's capacity: %v", disk)
+	}
+}
+
+// smtpInbox is a real SMTP server (go-smtp) on loopback keeping what it
+// is sent.
+type smtpInbox struct {
+	mu   sync.Mutex
+	mail []string
+}
+
+func (b *smtpInbox) NewSession(*smtp.Conn) (smtp.Session, error) { return &inboxSession{b}, nil }
+
+type inboxSession struct{ b *smtpInbox }
+
+func (s *inboxSession) Mail(string, *smtp.MailOptions) error { return nil }
+func (s *inboxSession) Rcpt(string, *smtp.RcptOptions) error { return nil }
+func (s *inboxSession) Data(r io.Reader) error {
+	b, _ := io.ReadAll(r)
+	s.b.mu.Lock()
+	s.b.mail = append(s.b.mail, string(b))
+	s.b.mu.Unlock()
+	return nil
+}
+func (s *inboxSession) Reset()        {}
+func (s *inboxSession) Logout() error { return nil }
+
+func (b *smtpInbox) count() int { b.mu.Lock(); defer b.mu.Unlock(); return len(b.mail) }
+
+// pdfOf returns the PDF attached to a mail, decoded.
+func pdfOf(t *testing.T, raw string) []byte {
+	t.Helper()
+	m, err := mail.ReadMessage(strings.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, params, err := mime.ParseMediaType(m.Header.Get("Content-Type"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mr := multipart.NewReader(m.Body, params["boundary"])
+	for {
+		p, err := mr.NextPart()
+		if err != nil {
+			t.Fatalf("no PDF attached: %v\n%.500s", err, raw)
+		}
+		if strings.HasPrefix(p.Header.Get("Content-Type"), "application/pdf") {
+			b, err := io.ReadAll(base64.NewDecoder(base64.StdEncoding, p))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return b
+		}
+	}
+}
+
+// TestReportMailedByTheDaemon: with report.email set, the real daemon
+// mails last month's PDF to the configured recipient through the email
+// channel once it starts (the month is over), a real SMTP server
+// receives it and pdftotext reads the figures back; a restart does not
+// mail it again (the month mailed is in the store); `outpost report
+// --email` mails a month on request.
+func TestReportMailedByTheDaemon(t *testing.T) {
+	inbox := &smtpInbox{}
+	srv := smtp.NewServer(inbox)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	defer srv.Close()
+	f := seedReportWith(t, fmt.Sprintf(`notify:
+  channels:
+    - {name: office, kind: email, options: {server: '%s', security: none, from: 'outpost@acme.test', to: [noc@msp.test]}}
+`, ln.Addr()), "  email: {channel: office, to: ['Dr Molar <dr.molar@acme.test>']}\n")
+	month := f.from.Format("2006-01")
+	box, lt := startBox(t, f.cfg, f.data, "TZ=UTC")
+	waitFor(t, "the daemon to mail last month's report", patience, func() string {
+		if inbox.count() == 0 {
+			return "no mail; box log:\n" + lt.String()
+		}
+		return ""
+	})
+	inbox.mu.Lock()
+	first := inbox.mail[0]
+	inbox.mu.Unlock()
+	if !strings.Contains(first, "To: Dr Molar <dr.molar@acme.test>") || !strings.Contains(first, "Monthly report "+month) {
+		t.Errorf("the mail's header:\n%.800s", first)
+	}
+	path := filepath.Join(t.TempDir(), "mailed.pdf")
+	os.WriteFile(path, pdfOf(t, first), 0o600)
+	txt, err := exec.Command("pdftotext", "-layout", path, "-").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("%.3f %%", f.wantWebPct); !strings.Contains(string(txt), want) || !strings.Contains(string(txt), "Monthly report: Acme Dental, "+month) {
+		t.Errorf("the mailed PDF does not say %q:\n%s", want, txt)
+	}
+	// Restarted, the daemon does not mail the month again; asked, it does.
+	kill(box)
+	box, lt = startBox(t, f.cfg, f.data, "TZ=UTC")
+	defer kill(box)
+	waitFor(t, "the restarted daemon to look at the monthly mail", patience, func() string {
+		if !strings.Contains(lt.String(), "monthly report mail: last month mailed") || !strings.Contains(lt.String(), "month="+month) {
+			return "box log:\n" + lt.String()
+		}
+		return ""
+	})
+	if n := inbox.count(); n != 1 {
+		t.Fatalf("%d mails after a restart, want the first one only", n)
+	}
+	out, code := outpostTZ(t, "report", "--month", month, "--email", "--data", f.data)
+	if code != 0 || !strings.Contains(out, "mailed the "+month+" report: accepted by") {
+		t.Fatalf("report --email: exit %d\n%s\n%s", code, out, lt.String())
+	}
+	if n := inbox.count(); n != 2 {
+		t.Fatalf("%d mails after one request, want 2", n)
 	}
 }

@@ -587,6 +587,7 @@ func (a *Appliance) services() ([]service, error) {
 		service{name: "provisioning sticks", run: loop(a.watchSticks)},
 		service{name: "phone home", run: loop(func(ctx context.Context) { a.supervisePhoneHome(ctx, changed) })},
 		service{name: "discovery", run: loop(a.runDiscovery)},
+		service{name: "monthly report mail", run: loop(a.runReportMail)},
 		service{name: "firmware", run: a.runFirmware},
 		service{name: "scheduler", run: a.sched.Run},
 	)

@@ -2,6 +2,7 @@ package appliance
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -37,7 +38,7 @@ import (
 // it before the first config is applied.
 func (a *Appliance) wireReport() {
 	a.deps.Series = seriesReader{a.store}
-	a.routes = append(a.routes, a.reportRoutes, a.forecastRoutes)
+	a.routes = append(a.routes, a.reportRoutes, a.forecastRoutes, a.reportMailRoutes)
 }
 
 func (a *Appliance) reportRoutes(mux *http.ServeMux) {
@@ -295,47 +296,72 @@ func maintenanceWindows(ms []config.Maintenance) ([]report.Window, error) {
 // instead when it answers). The config is the one the box last ran
 // (or configPath when given); storeKey is as for Options.StoreKey.
 func OfflineReport(dataDir, configPath, storeKey, month string, now time.Time, loc *time.Location) (*report.Report, error) {
-	path := filepath.Join(dataDir, "outpost.db")
-	if _, err := os.Stat(path); err != nil {
-		return nil, fmt.Errorf("no store at %s: %w", path, err)
-	}
-	st, err := store.Open(path, store.Options{Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	st, cfg, err := offlineStore(dataDir, configPath, storeKey)
 	if err != nil {
 		return nil, err
 	}
 	defer st.Close()
-	var cfg *config.Config
-	if configPath != "" {
-		if cfg, err = config.Load(configPath); err != nil {
-			return nil, err
-		}
-	} else {
-		key, err := store.LoadKeyFile(StoreKeyPath(dataDir, storeKey))
-		if err == nil {
-			err = st.SetBlobKey(key)
-		}
+	return MonthReport(st, cfg, month, now, loc)
+}
+
+// OfflineMailReport mails a month's report (MailReport) while no daemon
+// runs, from the store in dataDir, as OfflineReport reads it.
+func OfflineMailReport(ctx context.Context, dataDir, configPath, storeKey, month string, now time.Time, loc *time.Location) (string, error) {
+	st, cfg, err := offlineStore(dataDir, configPath, storeKey)
+	if err != nil {
+		return "", err
+	}
+	defer st.Close()
+	return MailReport(ctx, st, cfg, month, now, loc)
+}
+
+// offlineStore opens the store in dataDir and the config the box last
+// ran (or configPath). The caller closes the store.
+func offlineStore(dataDir, configPath, storeKey string) (st *store.Store, cfg *config.Config, err error) {
+	path := filepath.Join(dataDir, "outpost.db")
+	if _, err := os.Stat(path); err != nil {
+		return nil, nil, fmt.Errorf("no store at %s: %w", path, err)
+	}
+	st, err = store.Open(path, store.Options{Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		return nil, nil, err
+	}
+	defer func() {
 		if err != nil {
-			return nil, err
+			st.Close()
 		}
-		id, err := identity.Load(st)
-		if err != nil {
-			return nil, fmt.Errorf("box identity: %w", err)
-		}
-		st.SetSealer(id)
-		cur, ok, err := st.CurrentConfig()
-		switch {
-		case err != nil:
-			return nil, fmt.Errorf("stored config: %w", err)
-		case ok:
-			cfg, err = config.Parse("stored config v"+strconv.Itoa(cur.Version), cur.Raw)
-		default:
-			cfg, err = config.Default()
-		}
-		if err != nil {
-			return nil, err
+	}()
+	// The store key and identity unseal the stored config and secrets
+	// (an SMTP password the report mail needs, too).
+	key, kerr := store.LoadKeyFile(StoreKeyPath(dataDir, storeKey))
+	if kerr == nil {
+		kerr = st.SetBlobKey(key)
+	}
+	var id *identity.Identity
+	if kerr == nil {
+		if id, kerr = identity.Load(st); kerr != nil {
+			kerr = fmt.Errorf("box identity: %w", kerr)
+		} else {
+			st.SetSealer(id)
 		}
 	}
-	return MonthReport(st, cfg, month, now, loc)
+	if configPath != "" {
+		cfg, err = config.Load(configPath)
+		return st, cfg, err
+	}
+	if kerr != nil {
+		return nil, nil, kerr
+	}
+	cur, ok, err := st.CurrentConfig()
+	switch {
+	case err != nil:
+		return nil, nil, fmt.Errorf("stored config: %w", err)
+	case ok:
+		cfg, err = config.Parse("stored config v"+strconv.Itoa(cur.Version), cur.Raw)
+	default:
+		cfg, err = config.Default()
+	}
+	return st, cfg, err
 }
 
 var _ checks.SeriesReader = seriesReader{}
@@ -350,27 +376,10 @@ const maxReportMonths = 36
 // first recorded config version) or first recorded a status change,
 // newest first, the current one included, in the box's time zone.
 func (b uiBackend) ReportMonths() ([]string, error) {
-	hist, err := b.a.store.ConfigHistory()
+	now := b.a.o.Clock.Now().In(time.Local)
+	first, err := firstActivity(b.a.store, b.a.Config(), now)
 	if err != nil {
 		return nil, err
-	}
-	now := b.a.o.Clock.Now().In(time.Local)
-	first := now
-	for _, v := range hist {
-		if !v.Applied.IsZero() && v.Applied.Before(first) {
-			first = v.Applied
-		}
-	}
-	// A store older than its config history (restored, or moved to a
-	// new box) has reports from its first status change.
-	for _, sp := range b.a.Config().Specs() {
-		chs, err := b.a.store.Changes(sp.ID, time.UnixMilli(0), first)
-		if err != nil {
-			return nil, err
-		}
-		if len(chs) > 0 && chs[0].Time.Before(first) {
-			first = chs[0].Time
-		}
 	}
 	first = first.In(time.Local)
 	firstMonth := time.Date(first.Year(), first.Month(), 1, 0, 0, 0, 0, time.Local)
@@ -379,6 +388,33 @@ func (b uiBackend) ReportMonths() ([]string, error) {
 		out = append(out, m.Format("2006-01"))
 	}
 	return out, nil
+}
+
+// firstActivity is when the box first ran: its first recorded config
+// version, or the first status change of a check of cfg when the store
+// is older than its config history (restored, or moved to a new box);
+// now when neither is older.
+func firstActivity(st *store.Store, cfg *config.Config, now time.Time) (time.Time, error) {
+	hist, err := st.ConfigHistory()
+	if err != nil {
+		return now, err
+	}
+	first := now
+	for _, v := range hist {
+		if !v.Applied.IsZero() && v.Applied.Before(first) {
+			first = v.Applied
+		}
+	}
+	for _, sp := range cfg.Specs() {
+		chs, err := st.Changes(sp.ID, time.UnixMilli(0), first)
+		if err != nil {
+			return now, err
+		}
+		if len(chs) > 0 && chs[0].Time.Before(first) {
+			first = chs[0].Time
+		}
+	}
+	return first, nil
 }
 
 // uiReport builds a month's report for the UI: months the UI does not

@@ -35,6 +35,7 @@ func TestBadConfigs(t *testing.T) {
 testdata/bad-type.yaml:8: checks[0].labels: expected a mapping, got a list`,
 		"bad-missing-target.yaml": `testdata/bad-missing-target.yaml:3: checks[0].target: is required for kind tcp`,
 		"bad-device-parent.yaml":  `testdata/bad-device-parent.yaml:3: devices[0].parent: "switch9" is not a configured device`,
+		"bad-report-email.yaml":   `testdata/bad-report-email.yaml:6: report.email.channel: "ofice" is not a notify channel of kind email (the config has office)`,
 	}
 	for file, want := range cases {
 		t.Run(file, func(t *testing.T) {
