@@ -21,7 +21,7 @@ import (
 // forecastTTL is how long computed forecasts are reused: the hourly
 // rollups they read change once an hour, and a site of 5,000 series
 // takes seconds of CPU to forecast (BENCHMARKS.md).
-const forecastTTL = 10 * time.Minute
+const forecastTTL = 30 * time.Minute
 
 // forecastWindow is the history a forecast reads, as the forecast
 // check's default window.
