@@ -453,6 +453,10 @@ func (b uiBackend) Report(month string) (ui.ReportView, error) {
 		for _, in := range p.Incidents {
 			part.Incidents = append(part.Incidents, ui.ReportIncident{Title: in.Title, Summary: in.Summary, More: in.More, Timeline: in.Timeline})
 		}
+		for _, b := range p.Bars {
+			part.Bars = append(part.Bars, ui.ReportBar{Name: b.Name, Days: b.Days, Soon: b.Soon})
+		}
+		part.HorizonDays = p.HorizonDays
 		v.Parts = append(v.Parts, part)
 	}
 	return v, nil

@@ -123,6 +123,10 @@ checks:
 	if err != nil {
 		t.Fatal(err)
 	}
+	dayBars, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('[data-testid="report-days"] rect.bar.soon').length`))
+	if err != nil || dayBars != 1 {
+		t.Errorf("the days-to-threshold chart: %d bars within the horizon (%v), want the share's", dayBars, err)
+	}
 	if days := int(to.Sub(from).Hours()/24 + 0.5); bad < 2 || bars != days {
 		t.Errorf("web's uptime below its 99.95 target in red in %d cells (want the check and its device); %d daily bars, want %d", bad, bars, days)
 	}

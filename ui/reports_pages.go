@@ -47,6 +47,55 @@ type ReportPart struct {
 	Head      []string
 	Rows      [][]ReportCell
 	Incidents []ReportIncident
+	// Bars are days to the nearest threshold per series; HorizonDays
+	// the forecast horizon (drawn as a line).
+	Bars        []ReportBar
+	HorizonDays float64
+}
+
+// ReportBar is one series' days to its nearest threshold (Soon: within
+// the horizon).
+type ReportBar struct {
+	Name string
+	Days float64
+	Soon bool
+}
+
+// BarChart is a horizontal bar chart: a label, a bar and its figure per
+// row, and a vertical rule (the horizon).
+type BarChart struct {
+	W, H   float64
+	Rows   []BarRow
+	RuleX  float64
+	Labels []Label
+}
+
+// BarRow is one row of a BarChart.
+type BarRow struct {
+	Bar
+	Name, Figure Label
+}
+
+// daysChart draws days to the nearest threshold against the horizon.
+func daysChart(bars []ReportBar, horizon float64) BarChart {
+	c := BarChart{W: 960, H: float64(len(bars))*22 + 26}
+	maxd := horizon * 2
+	for _, b := range bars {
+		maxd = math.Max(maxd, b.Days)
+	}
+	left, right := 330.0, c.W-60
+	x := func(d float64) float64 { return left + (right-left)*d/maxd }
+	for i, b := range bars {
+		y := float64(i)*22 + 4
+		c.Rows = append(c.Rows, BarRow{
+			Bar:    Bar{X: left, Y: y, W: math.Max(x(b.Days)-left, 1), H: 14, Bad: b.Soon},
+			Name:   Label{X: left - 8, Y: y + 12, Text: b.Name, Anchor: "end"},
+			Figure: Label{X: x(b.Days) + 6, Y: y + 12, Text: fmt.Sprintf("%.0f d", b.Days), Anchor: "start"},
+		})
+	}
+	c.RuleX = x(horizon)
+	c.Labels = append(c.Labels, Label{X: c.RuleX, Y: c.H - 4, Text: fmt.Sprintf("%s-day horizon", fmtNum(horizon)), Anchor: "middle"})
+	return c
 }
 
 // ReportCell is a table cell; Bad ones (below target, failed) show red.

@@ -3,6 +3,8 @@ package report
 import (
 	"fmt"
 	"strings"
+
+	"outpost/checks/forecast"
 )
 
 // Part is one part of the report laid out for a page (the UI's HTML
@@ -15,6 +17,17 @@ type Part struct {
 	Head      []string
 	Rows      [][]string
 	Incidents []IncidentBlock
+	// Bars are days to the nearest threshold per series (Soon: within
+	// the horizon, HorizonDays), as the PDF's chart draws them.
+	Bars        []DayBar
+	HorizonDays float64
+}
+
+// DayBar is one series' days to its nearest threshold.
+type DayBar struct {
+	Name string
+	Days float64
+	Soon bool
 }
 
 // IncidentBlock is one incident with its timeline (time, what, text).
@@ -104,7 +117,15 @@ func Parts(r *Report) []Part {
 				}
 			}
 			fc.Rows = append(fc.Rows, []string{f.Series.Name(), now, slope, say})
+			if x := f.Forecast; x != nil && len(fc.Bars) < 20 {
+				if c := x.Soonest(r.Horizon); c != nil {
+					fc.Bars = append(fc.Bars, DayBar{f.Series.Name(), c.In.Hours() / 24, true})
+				} else if c := nearest(x); c != nil && c.In < 365*forecast.Day {
+					fc.Bars = append(fc.Bars, DayBar{f.Series.Name(), c.In.Hours() / 24, false})
+				}
+			}
 		}
+		fc.HorizonDays = r.Horizon.Hours() / 24
 	}
 	out = append(out, fc)
 	inv := Part{Heading: "Inventory changes"}
