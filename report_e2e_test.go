@@ -346,6 +346,17 @@ func TestForecastsPhonedHome(t *testing.T) {
 	id, key := boxIdentity(t, f.data)
 	registerBox(t, hqData, id, key)
 	waitDrained(t, f.data, 2, lt)
+	// hq's page of the box lists the disk with the forecast.
+	client := fleetLogin(t, hqData, uiAddr)
+	resp, err := client.Get("http://" + uiAddr + "/boxes/" + id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if want := f.disk + " (/) on outpost: used % reaches warning 80 in 5 days"; !strings.Contains(string(page), want) || !strings.Contains(string(page), `data-testid="capacity-`+f.disk+`"`) {
+		t.Errorf("hq's box page does not show the forecast %q:\n%s", want, page)
+	}
 	kill(box)
 	hqCmd.Process.Signal(syscall.SIGTERM)
 	hqCmd.Wait()
