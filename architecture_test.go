@@ -29,7 +29,7 @@ var allowedImports = map[string][]string{
 	"outpost/checks":                      {"checks/agent/wire", "checks/clock", "checks/forecast", "checks/registry"},
 	"outpost/checks/incident":             {"checks"},
 	"outpost/checks/backup":               {"checks", "checks/clock"},
-	"outpost/appliance/report":            {"checks", "checks/forecast", "checks/incident"},
+	"outpost/appliance/report":            {"checks", "checks/forecast", "checks/incident", "notify"},
 	"outpost/firmware/update":             {"firmware/bundle", "firmware/identity"},
 	"outpost/checks/discovery":            {"checks"},
 	"outpost/checks/syslog":               {"checks", "checks/clock"},

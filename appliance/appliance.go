@@ -147,6 +147,7 @@ type Appliance struct {
 	trapsListen string
 	counters    sync.Map // kind -> *kindCounters
 	running     atomic.Bool
+	forecasts   forecastCache // capacity forecasts (forecasts.go)
 	editMu      sync.Mutex
 }
 
@@ -586,6 +587,7 @@ func (a *Appliance) services() ([]service, error) {
 		service{name: "provisioning sticks", run: loop(a.watchSticks)},
 		service{name: "phone home", run: loop(func(ctx context.Context) { a.supervisePhoneHome(ctx, changed) })},
 		service{name: "discovery", run: loop(a.runDiscovery)},
+		service{name: "monthly report mail", run: loop(a.runReportMail)},
 		service{name: "firmware", run: a.runFirmware},
 		service{name: "scheduler", run: a.sched.Run},
 	)
@@ -610,7 +612,7 @@ func (a *Appliance) uiServer() (*http.Server, error) {
 		return nil, err
 	}
 	ub := uiBackend{a}
-	top.Handle("/", ui.New(ui.Options{Site: ub, Dashboard: ub, Checks: ub, CheckEdit: ub, Devices: ub, Incidents: ub, Notify: ub, Sections: ub, Settings: ub,
+	top.Handle("/", ui.New(ui.Options{Site: ub, Dashboard: ub, Checks: ub, CheckEdit: ub, Devices: ub, Incidents: ub, Notify: ub, Sections: ub, Settings: ub, Reports: ub,
 		Users: uiUsers{a.store}, Claim: claim, Clock: a.o.Clock, Log: a.log, Secure: a.uiTLS}))
 	// Every phase of a request is bounded, so a host on the LAN cannot
 	// hold connections or memory by being slow or sending big headers.

@@ -19,16 +19,38 @@ import (
 	"outpost/appliance"
 	"outpost/appliance/incidents"
 	"outpost/checks"
+	"outpost/store"
 )
 
 // MustRun starts a whole daemon in-process on a free loopback port with a
 // temp data dir, and stops it when the test ends.
 func MustRun(tb testing.TB, cfg string) (*appliance.Appliance, string) {
 	tb.Helper()
+	return mustRunSeeded(tb, cfg, nil)
+}
+
+// mustRunSeeded is MustRun on a store that seed (when not nil) wrote
+// first, as a daemon that ran before would have.
+func mustRunSeeded(tb testing.TB, cfg string, seed func(st *store.Store)) (*appliance.Appliance, string) {
+	tb.Helper()
 	dir := tb.TempDir()
 	p := filepath.Join(dir, "site.yaml")
 	if err := os.WriteFile(p, []byte(cfg), 0o644); err != nil {
 		tb.Fatal(err)
+	}
+	if seed != nil {
+		os.MkdirAll(filepath.Join(dir, "data"), 0o700)
+		st, err := store.Open(filepath.Join(dir, "data", "outpost.db"), store.Options{})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		seed(st)
+		if err := st.Flush(); err != nil {
+			tb.Fatal(err)
+		}
+		if err := st.Close(); err != nil {
+			tb.Fatal(err)
+		}
 	}
 	a, err := appliance.New(appliance.Options{
 		ConfigPath: p, DataDir: filepath.Join(dir, "data"), Listen: "127.0.0.1:0", UIListen: "127.0.0.1:0",

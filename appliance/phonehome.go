@@ -127,6 +127,7 @@ func (a *Appliance) buildSummary(reason string, seq uint64, m store.PhoneMeta, f
 		Incidents: a.inc,
 		Inventory: a.agentInventory,
 		Facts:     a.boxFacts,
+		Forecasts: a.Forecasts,
 		Clock:     a.o.Clock,
 	}
 	return b.Build(reason, seq, summary.Previous{Built: m.Built, Inventory: m.Inventory}, full)

@@ -554,3 +554,28 @@ func TestAckPageHasSecurityHeaders(t *testing.T) {
 		t.Errorf("/ack/ CSP %q", csp)
 	}
 }
+
+// TestReportsNeedLoginAndRefuseOddMonths: a LAN visitor without a login
+// gets no report (the page and the PDF and JSON downloads send it to the
+// login), and a logged-in user's odd months (malformed, traversal, out
+// of range, before the box) are not found, without building anything.
+func TestReportsNeedLoginAndRefuseOddMonths(t *testing.T) {
+	d := startUIDaemon(t)
+	admin := d.claim(t)
+	month := time.Now().Format("2006-01")
+	attacker := lanClient(t, "127.0.0.66")
+	for _, p := range []string{"/reports", "/reports/" + month, "/reports/" + month + "/report.pdf", "/reports/" + month + "/report.json"} {
+		if got := getUI(t, attacker, d.base+p); got.code != http.StatusSeeOther || !strings.HasPrefix(got.header.Get("Location"), "/login") {
+			t.Errorf("%s without a login: %d %s", p, got.code, got.header.Get("Location"))
+		}
+	}
+	if got := getUI(t, admin, d.base+"/reports/"+month+"/report.pdf"); got.code != http.StatusOK || !strings.HasPrefix(got.body, "%PDF-") || got.header.Get("Content-Type") != "application/pdf" {
+		t.Fatalf("this month's PDF: %d %q", got.code, got.header)
+	}
+	for _, p := range []string{"/reports/2026-13", "/reports/..%2F..%2Fetc%2Fpasswd", "/reports/99999-01/report.pdf", "/reports/1999-01/report.json", "/reports/2999-01", "/reports/" + month + "/report.exe"} {
+		got := getUI(t, admin, d.base+p)
+		if got.code != http.StatusNotFound || strings.HasPrefix(got.body, "%PDF") || strings.Contains(got.body, `"period"`) {
+			t.Errorf("%s: %d, want 404 and no report\n%.300s", p, got.code, got.body)
+		}
+	}
+}

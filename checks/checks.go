@@ -188,11 +188,20 @@ type Kind struct {
 	Summary string
 	// NeedsTarget is false for kinds that check the box itself.
 	NeedsTarget bool
+	// OnBox marks a kind that looks at the box itself, its target (if
+	// any) naming something on the box (a mount point, a process, a
+	// unit), not a device: such a check's device defaults to BoxDevice,
+	// not to its target.
+	OnBox bool
 	// New builds a Checker from a Spec, validating the target and options;
 	// the Checker keeps what it needs of deps for when it runs. Errors are
 	// configuration errors; use *FieldError to point at a field.
 	New func(Spec, Deps) (Checker, error)
 }
+
+// BoxDevice is the device name of the box itself: the default device of
+// checks of an OnBox kind (the embedded default config names it too).
+const BoxDevice = "outpost"
 
 // kinds is the registry of check kinds, which config validation reads too.
 var kinds = registry.New[Kind]("kind")

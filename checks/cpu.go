@@ -8,7 +8,7 @@ import (
 )
 
 func init() {
-	Register(Kind{Name: "cpu", Summary: "the box's CPU busy % since the previous run, with load averages", New: newCPU})
+	Register(Kind{Name: "cpu", Summary: "the box's CPU busy % since the previous run, with load averages", OnBox: true, New: newCPU})
 }
 
 // cpuFirstSample is how long the first run samples, having no earlier

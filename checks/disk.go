@@ -9,7 +9,7 @@ import (
 )
 
 func init() {
-	Register(Kind{Name: "disk", Summary: "a mounted file system's used % (as df counts it), free space, inodes", NeedsTarget: true, New: newDisk})
+	Register(Kind{Name: "disk", Summary: "a mounted file system's used % (as df counts it), free space, inodes", OnBox: true, NeedsTarget: true, New: newDisk})
 }
 
 // Disk checks a file system on the box by its mount point.

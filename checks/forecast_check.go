@@ -3,8 +3,10 @@ package checks
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -36,6 +38,9 @@ type seriesKind struct {
 	warn, crit float64
 	below      bool
 	defaults   bool // warn and crit apply when the options say nothing
+	// sizes: the options give warning and critical as sizes ("20GB")
+	// and the value is MiB.
+	sizes bool
 }
 
 // seriesKinds are the kinds whose Result.Value is compared with warning
@@ -54,6 +59,7 @@ var seriesKinds = map[string]seriesKind{
 	"snmp_ups":     {what: "minutes of runtime", key: "minutes", warn: 15, crit: 5, below: true, defaults: true},
 	"snmp_get":     {what: "value"},
 	"agent_perf":   {what: "value"},
+	"agent_folder": {what: "size (MiB)", sizes: true},
 }
 
 // Series is one numeric series with thresholds: a check and what its
@@ -68,12 +74,17 @@ type Series struct {
 	Limits forecast.Limits `json:"limits"`
 }
 
-// Name is the series for people: "disk-root (/)".
+// Name is the series for people: "disk-root (/) on outpost", "exch-logs
+// on exch01" (an agent's check: its target is its device).
 func (s Series) Name() string {
-	if s.Target != "" {
-		return fmt.Sprintf("%s (%s)", s.Check, s.Target)
+	n := s.Check
+	if s.Target != "" && s.Target != s.Device {
+		n = fmt.Sprintf("%s (%s)", s.Check, s.Target)
 	}
-	return s.Check
+	if s.Device != "" && s.Device != s.Check {
+		n += " on " + s.Device
+	}
+	return n
 }
 
 // SeriesOf returns the thresholded series of a check: its kind's value
@@ -95,6 +106,25 @@ func SeriesOf(sp Spec) (Series, bool) {
 		Warning  *float64 `yaml:"warning"`
 		Critical *float64 `yaml:"critical"`
 		Below    *bool    `yaml:"below"`
+	}
+	if k.sizes && sp.Options != nil {
+		var m map[string]Options
+		if sp.Options.Decode(&m) == nil {
+			for key, to := range map[string]**float64{"warning": &l.Warning, "critical": &l.Critical} {
+				var v string
+				if opt, ok := m[key]; ok && opt.Decode(&v) == nil {
+					if n, err := ParseBytes(v); err == nil {
+						mib := float64(n) / (1 << 20)
+						*to = &mib
+					}
+				}
+			}
+		}
+		if l.Warning == nil && l.Critical == nil {
+			return Series{}, false
+		}
+		s.Limits = l
+		return s, true
 	}
 	if sp.Options != nil {
 		var m map[string]Options
@@ -243,7 +273,7 @@ func (f SeriesForecast) Sentence(horizon time.Duration) string {
 	fc := f.Forecast
 	var parts []string
 	if g := f.Growth; g != nil && g.Alarm {
-		parts = append(parts, fmt.Sprintf("growing %.2g/day over the last day, against %.2g/day before", g.Recent, g.Baseline))
+		parts = append(parts, fmt.Sprintf("%s growing %s/day over the last day, against %s/day before", f.Series.What, fmtRate(g.Recent), fmtRate(g.Baseline)))
 	}
 	c := fc.Soonest(horizon)
 	if c == nil {
@@ -260,15 +290,82 @@ func (f SeriesForecast) Sentence(horizon time.Duration) string {
 	}
 	switch {
 	case c != nil:
-		parts = append(parts, fmt.Sprintf("%s %s %s %g %s", f.Series.What, verb, c.Name, c.Threshold, c.Days()))
+		parts = append(parts, fmt.Sprintf("%s %s %s %s %s", f.Series.What, verb, c.Name, fmtRate(c.Threshold), c.Days()))
 	case fc.Critical != nil && fc.Critical.Past:
-		parts = append(parts, fmt.Sprintf("%s already past critical %g", f.Series.What, fc.Critical.Threshold))
+		parts = append(parts, fmt.Sprintf("%s already past critical %s", f.Series.What, fmtRate(fc.Critical.Threshold)))
 	case fc.Warning != nil && fc.Warning.Past:
-		parts = append(parts, fmt.Sprintf("%s already past warning %g, not heading for critical", f.Series.What, fc.Warning.Threshold))
+		parts = append(parts, fmt.Sprintf("%s already past warning %s, not heading for critical", f.Series.What, fmtRate(fc.Warning.Threshold)))
 	default:
 		parts = append(parts, fmt.Sprintf("%s steady (%+.2g/day)", f.Series.What, fc.Trend.PerDay))
 	}
 	return fmt.Sprintf("%s: %s", f.Series.Name(), strings.Join(parts, "; "))
+}
+
+// Next is the series' nearest crossing still ahead (warning or
+// critical, significant or not; nil: none, or no forecast yet).
+func (f SeriesForecast) Next() *forecast.Crossing {
+	if f.Forecast == nil {
+		return nil
+	}
+	var c *forecast.Crossing
+	for _, x := range []*forecast.Crossing{f.Forecast.Critical, f.Forecast.Warning} {
+		if x != nil && !x.Past && !x.Never && (c == nil || x.In < c.In) {
+			c = x
+		}
+	}
+	return c
+}
+
+// Past is the worst threshold the series' daily peak is beyond already
+// (nil: none).
+func (f SeriesForecast) Past() *forecast.Crossing {
+	if f.Forecast == nil {
+		return nil
+	}
+	for _, x := range []*forecast.Crossing{f.Forecast.Critical, f.Forecast.Warning} {
+		if x != nil && x.Past {
+			return x
+		}
+	}
+	return nil
+}
+
+// Alarming reports whether the forecast is one a technician must see
+// within horizon: a threshold crossed already, a crossing forecast
+// within horizon with confidence, or a growth alarm.
+func (f SeriesForecast) Alarming(horizon time.Duration) bool {
+	return f.Past() != nil || (f.Forecast != nil && f.Forecast.Soonest(horizon) != nil) || (f.Growth != nil && f.Growth.Alarm)
+}
+
+// SortForecasts orders forecasts as the dashboard lists them, the next
+// to fill first: thresholds crossed already, then by the nearest
+// crossing ahead, then the steady ones, then those still learning; by
+// name among equals.
+func SortForecasts(fs []SeriesForecast) {
+	rank := func(f SeriesForecast) (int, time.Duration) {
+		switch {
+		case f.Past() != nil:
+			return 0, 0
+		case f.Next() != nil:
+			return 1, f.Next().In
+		case f.Growth != nil && f.Growth.Alarm:
+			return 2, 0
+		case f.Forecast != nil:
+			return 3, 0
+		}
+		return 4, 0
+	}
+	sort.SliceStable(fs, func(i, j int) bool {
+		ri, di := rank(fs[i])
+		rj, dj := rank(fs[j])
+		if ri != rj {
+			return ri < rj
+		}
+		if di != dj {
+			return di < dj
+		}
+		return fs[i].Series.Name() < fs[j].Series.Name()
+	})
 }
 
 // ForecastSeries forecasts one series from src at now: window of hourly
@@ -366,4 +463,20 @@ func fmtDays(d time.Duration) string {
 		return fmt.Sprintf("%dd", d/(24*time.Hour))
 	}
 	return d.String()
+}
+
+// fmtRate prints a rate or a threshold with about three significant
+// digits (whole numbers as they are) and no exponent: 525, 80, 52.5,
+// 0.525, 95367.
+func fmtRate(v float64) string {
+	a := math.Abs(v)
+	switch {
+	case a >= 100 || a == 0 || v == math.Trunc(v):
+		return strconv.FormatFloat(math.Round(v), 'f', 0, 64)
+	case a >= 10:
+		return strconv.FormatFloat(v, 'f', 1, 64)
+	case a >= 1:
+		return strconv.FormatFloat(v, 'f', 2, 64)
+	}
+	return strconv.FormatFloat(v, 'g', 3, 64)
 }

@@ -79,7 +79,7 @@ func TestForecastCheckOnTheStore(t *testing.T) {
 		status  checks.Status
 		detail  string
 	}{
-		{"14d", checks.Warning, "root (/): used % reaches warning 80 in 5 days"},
+		{"14d", checks.Warning, "root (/) on outpost: used % reaches warning 80 in 5 days"},
 		{"3d", checks.OK, "no series forecast to cross a threshold within 3d (1 series)"},
 	} {
 		t.Run(tc.horizon, func(t *testing.T) {

@@ -7,7 +7,7 @@ import (
 )
 
 func init() {
-	Register(Kind{Name: "memory", Summary: "the box's memory used % (MemTotal - MemAvailable) and swap", New: newMemory})
+	Register(Kind{Name: "memory", Summary: "the box's memory used % (MemTotal - MemAvailable) and swap", OnBox: true, New: newMemory})
 }
 
 // Memory checks the box's RAM use from /proc/meminfo. Page cache the

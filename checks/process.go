@@ -9,7 +9,7 @@ import (
 )
 
 func init() {
-	Register(Kind{Name: "process", Summary: "a process on the box is running (count between min and max)", NeedsTarget: true, New: newProcess})
+	Register(Kind{Name: "process", Summary: "a process on the box is running (count between min and max)", OnBox: true, NeedsTarget: true, New: newProcess})
 }
 
 // commLen is how much of a process name the kernel keeps in comm.

@@ -15,7 +15,7 @@ import (
 )
 
 func init() {
-	Register(Kind{Name: "systemd", Summary: "a systemd unit on the box is active", NeedsTarget: true, New: newSystemd})
+	Register(Kind{Name: "systemd", Summary: "a systemd unit on the box is active", OnBox: true, NeedsTarget: true, New: newSystemd})
 }
 
 // Systemd checks a unit's state by asking systemctl, which is on every

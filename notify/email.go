@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"html"
@@ -186,6 +187,61 @@ func (e *Email) Recipient() string { return strings.Join(e.to, ", ") }
 // Send delivers the message. The whole SMTP conversation runs under ctx's
 // deadline (the connection's deadline is set from it).
 func (e *Email) Send(ctx context.Context, m Message) (string, error) {
+	return e.deliver(ctx, e.to, e.Compose(m))
+}
+
+// Attachment is a file sent with a mail.
+type Attachment struct {
+	Name, Type string
+	Data       []byte
+}
+
+// SendFiles mails text and files (a monthly report's PDF) with subject
+// to the addresses to, or to the channel's own recipients when to is
+// empty, through the channel's server and account. Errors are as Send's
+// (5xx answers permanent).
+func (e *Email) SendFiles(ctx context.Context, to []string, subject, text string, files []Attachment, at time.Time) (string, error) {
+	if len(to) == 0 {
+		to = e.to
+	}
+	for _, t := range to {
+		if _, err := mail.ParseAddress(t); err != nil {
+			return "", &PermanentError{fmt.Errorf("%q is not an email address", t)}
+		}
+	}
+	var buf bytes.Buffer
+	h := func(k, v string) { fmt.Fprintf(&buf, "%s: %s\r\n", k, v) }
+	h("From", e.from)
+	h("To", strings.Join(to, ", "))
+	h("Subject", mime.QEncoding.Encode("utf-8", subject))
+	h("Date", at.Format(time.RFC1123Z))
+	h("Message-ID", msgID(fmt.Sprintf("files-%d", at.UnixNano()), e.from))
+	h("Auto-Submitted", "auto-generated")
+	h("MIME-Version", "1.0")
+	mw := multipart.NewWriter(&buf)
+	h("Content-Type", "multipart/mixed; boundary="+strconv.Quote(mw.Boundary()))
+	buf.WriteString("\r\n")
+	w, _ := mw.CreatePart(textproto.MIMEHeader{"Content-Type": {"text/plain; charset=utf-8"}, "Content-Transfer-Encoding": {"8bit"}})
+	w.Write([]byte(strings.ReplaceAll(text, "\n", "\r\n")))
+	for _, f := range files {
+		w, _ := mw.CreatePart(textproto.MIMEHeader{
+			"Content-Type":              {mime.FormatMediaType(f.Type, map[string]string{"name": f.Name})},
+			"Content-Disposition":       {mime.FormatMediaType("attachment", map[string]string{"filename": f.Name})},
+			"Content-Transfer-Encoding": {"base64"},
+		})
+		enc := base64.StdEncoding.EncodeToString(f.Data)
+		for len(enc) > 76 {
+			w.Write([]byte(enc[:76] + "\r\n"))
+			enc = enc[76:]
+		}
+		w.Write([]byte(enc + "\r\n"))
+	}
+	mw.Close()
+	return e.deliver(ctx, to, buf.Bytes())
+}
+
+// deliver sends body to the addresses to in one SMTP conversation.
+func (e *Email) deliver(ctx context.Context, to []string, body []byte) (string, error) {
 	var conn net.Conn
 	var err error
 	if e.security == "tls" {
@@ -226,12 +282,12 @@ func (e *Email) Send(ctx context.Context, m Message) (string, error) {
 		}
 	}
 	from, _ := mail.ParseAddress(e.from)
-	rcpts := make([]string, len(e.to))
-	for i, t := range e.to {
+	rcpts := make([]string, len(to))
+	for i, t := range to {
 		a, _ := mail.ParseAddress(t)
 		rcpts[i] = a.Address
 	}
-	if err := c.SendMail(from.Address, rcpts, bytes.NewReader(e.Compose(m))); err != nil {
+	if err := c.SendMail(from.Address, rcpts, bytes.NewReader(body)); err != nil {
 		return "", smtpErr("sending", err)
 	}
 	c.Quit()

@@ -112,6 +112,9 @@ type CheckView struct {
 	CanRun      bool
 	CanEdit     bool
 	Ran         *RecentResult
+	// Forecast is the check's capacity forecast (nil: none), drawn on
+	// the graphs when it has a trend.
+	Forecast *ForecastView
 }
 
 // RecentResult is one raw result in the table.
@@ -195,7 +198,12 @@ func (s *Server) checkView(b ChecksBackend, r *http.Request, sess *Session) (Che
 	if err != nil {
 		return CheckView{}, err
 	}
+	fs, _ := forecastsOf(b)
+	fc := forecastOf(fs, id)
 	rng, ok := rangeNamed(r.URL.Query().Get("range"))
+	if !ok && fc != nil && fc.Trend != nil {
+		rng, ok = rangeNamed("7d") // a trend is read over days, not hours
+	}
 	if !ok {
 		var oldest time.Time
 		if len(raw) > 0 {
@@ -214,8 +222,14 @@ func (s *Server) checkView(b ChecksBackend, r *http.Request, sess *Session) (Che
 	} else if pts, err = points(b, id, rng, from, now); err != nil {
 		return v, err
 	}
-	v.Graph = BuildGraph(pts, from, now, 960, 260, true, v.Unit)
-	v.Narrow = BuildGraph(pts, from, now, 420, 220, true, v.Unit)
+	v.Forecast = fc
+	if fc != nil && fc.Trend != nil {
+		v.Graph = BuildTrendGraph(pts, from, now, 960, 260, v.Unit, *fc.Trend)
+		v.Narrow = BuildTrendGraph(pts, from, now, 420, 220, v.Unit, *fc.Trend)
+	} else {
+		v.Graph = BuildGraph(pts, from, now, 960, 260, true, v.Unit)
+		v.Narrow = BuildGraph(pts, from, now, 420, 220, true, v.Unit)
+	}
 	ch, err := b.Changes(id, from, now)
 	if err != nil {
 		return v, err

@@ -59,6 +59,10 @@ type DashboardView struct {
 	SparkRange string
 	// Behind is how many checks miss their schedule.
 	Behind int
+	// Forecasts are the next series to fill, soonest first; Horizon is
+	// how far ahead they alarm.
+	Forecasts []ForecastView
+	Horizon   time.Duration
 }
 
 // ClockRow says whether the box's clock can be trusted.
@@ -144,6 +148,8 @@ func (s *Server) dashboardPage() {
 		if sb, ok := b.(ScheduleBackend); ok {
 			v.Behind = sb.ChecksBehind()
 		}
+		fs, horizon := forecastsOf(b)
+		v.Forecasts, v.Horizon = nextToFill(fs), horizon
 		sort.SliceStable(v.Open, func(i, j int) bool {
 			a, b := v.Open[i], v.Open[j]
 			if (a.State == incident.Open) != (b.State == incident.Open) {

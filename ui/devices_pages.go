@@ -50,7 +50,20 @@ type DeviceView struct {
 	// Info is nil for a device not in the site config's devices:.
 	Info    *DeviceInfo
 	Glances []Glance
+	// Forecasts are the device's series with a forecast, each with a
+	// graph of its last 30 days and its trend.
+	Forecasts []DeviceForecast
 }
+
+// DeviceForecast is a forecast on the device page, with its graph.
+type DeviceForecast struct {
+	ForecastView
+	Graph Graph
+}
+
+// forecastRange is the history a device page's forecast graphs show
+// (hourly rollups, as the forecasts read).
+var forecastRange = Range{"30d", 30 * 24 * time.Hour, time.Hour}
 
 // stamp formats a time for fact tables; the zero time is "never".
 func stamp(t time.Time) string {
@@ -138,6 +151,24 @@ func (s *Server) devicePages() {
 			v.Checks = append(v.Checks, DeviceCheck{CheckRow: row, Graph: BuildGraph(pts, from, now, 160, 36, false, UnitOf(c.Kind))})
 		}
 		sort.SliceStable(v.Checks, func(i, j int) bool { return rankOf(v.Checks[i].Status) > rankOf(v.Checks[j].Status) })
+		fs, _ := forecastsOf(b)
+		for _, f := range fs {
+			if f.Device != name || f.Trend == nil {
+				continue
+			}
+			ffrom := now.Add(-forecastRange.Span)
+			pts, err := points(b, f.Check, forecastRange, ffrom, now)
+			if err != nil {
+				return err
+			}
+			unit := Unit{}
+			for _, c := range mine {
+				if c.ID == f.Check {
+					unit = UnitOf(c.Kind)
+				}
+			}
+			v.Forecasts = append(v.Forecasts, DeviceForecast{ForecastView: f, Graph: BuildTrendGraph(pts, ffrom, now, 640, 180, unit, *f.Trend)})
+		}
 		incs, err := b.Incidents(false, 500)
 		if err != nil {
 			return err

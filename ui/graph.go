@@ -22,6 +22,43 @@ type Graph struct {
 	// Last is the newest point's value with its unit ("" when empty): a
 	// sparkline is read by it.
 	Last string
+	// Trend is the forecast's line (SVG path data, "" for none), drawn
+	// on to the threshold it heads for (Threshold, a rule with its
+	// ThresholdLabel) and the crossing (Cross, a dot; nil when it falls
+	// beyond the graph); Now is a vertical rule at the present when the
+	// graph reaches into the future.
+	Trend          string
+	Threshold      *Rule
+	ThresholdLabel Label
+	Cross          *Mark
+	Now            *Rule
+}
+
+// TrendLine is a forecast as a graph draws it: the line Level + PerDay
+// per day from Now, fitted since From, heading for Threshold (named
+// Name), which it reaches at At (zero: not ahead).
+type TrendLine struct {
+	From, Now     time.Time
+	Level, PerDay float64
+	Name          string
+	Threshold     float64
+	At            time.Time
+}
+
+func (tl TrendLine) at(t time.Time) float64 {
+	return tl.Level + tl.PerDay*t.Sub(tl.Now).Hours()/24
+}
+
+// BuildTrendGraph is BuildGraph with a forecast drawn on: the x axis
+// runs on past to to the crossing when it is within three spans of the
+// history (else one more span), the y axis holds the threshold.
+func BuildTrendGraph(points []Point, from, to time.Time, w, h float64, unit Unit, tl TrendLine) Graph {
+	span := to.Sub(from)
+	end := to.Add(span)
+	if !tl.At.IsZero() && tl.At.After(to) && tl.At.Sub(to) <= 3*span {
+		end = tl.At.Add(span / 20) // a margin after the dot
+	}
+	return buildGraph(points, from, end, w, h, true, unit, &tl, to)
 }
 
 // Mark is a failure marker.
@@ -46,6 +83,12 @@ const maxPoints = 400
 // a y axis (three or so round ticks, each with the unit) and times under
 // the x axis; without, it is a sparkline.
 func BuildGraph(points []Point, from, to time.Time, w, h float64, withLabels bool, unit Unit) Graph {
+	return buildGraph(points, from, to, w, h, withLabels, unit, nil, to)
+}
+
+// buildGraph plots points over [from, to]; with tl, its trend line too,
+// and a rule at now when to is later.
+func buildGraph(points []Point, from, to time.Time, w, h float64, withLabels bool, unit Unit, tl *TrendLine, now time.Time) Graph {
 	g := Graph{W: w, H: h}
 	if len(points) == 0 || !to.After(from) {
 		g.Empty = true
@@ -108,6 +151,20 @@ func BuildGraph(points []Point, from, to time.Time, w, h float64, withLabels boo
 	if math.IsInf(lo, 1) {
 		lo, hi = 0, 1
 	}
+	var trendFrom time.Time
+	if tl != nil && useValue {
+		trendFrom = tl.From
+		if trendFrom.Before(from) {
+			trendFrom = from
+		}
+		for _, v := range []float64{tl.at(trendFrom), tl.at(to), tl.Threshold} {
+			if !math.IsNaN(v) && !math.IsInf(v, 0) {
+				lo, hi = math.Min(lo, v), math.Max(hi, v)
+			}
+		}
+	} else {
+		tl = nil
+	}
 	if lo > 0 && lo < hi/2 {
 		lo = 0
 	}
@@ -148,6 +205,21 @@ func BuildGraph(points []Point, from, to time.Time, w, h float64, withLabels boo
 		}
 	}
 	g.Path = sb.String()
+	if tl != nil {
+		tx := func(t time.Time) float64 { return left + (right-left)*float64(t.Sub(from))/float64(span) }
+		clampY := func(v float64) float64 { return math.Max(top, math.Min(bottom, py(v))) }
+		g.Trend = fmt.Sprintf("M%.1f %.1fL%.1f %.1f", tx(trendFrom), clampY(tl.at(trendFrom)), tx(to), clampY(tl.at(to)))
+		ty := py(tl.Threshold)
+		g.Threshold = &Rule{X1: left, Y1: ty, X2: right, Y2: ty}
+		g.ThresholdLabel = Label{X: right - 4, Y: ty - 4, Text: tl.Name + " " + withUnit(tl.Threshold, g.Unit), Anchor: "end"}
+		if !tl.At.IsZero() && !tl.At.After(to) && !tl.At.Before(from) {
+			g.Cross = &Mark{X: tx(tl.At), Y: ty, W: 4, H: 4}
+		}
+		if now.Before(to) {
+			nx := tx(now)
+			g.Now = &Rule{X1: nx, Y1: top, X2: nx, Y2: bottom}
+		}
+	}
 	if withLabels {
 		for _, t := range ticks {
 			yy := py(t)

@@ -141,6 +141,7 @@ type Options struct {
 	Incidents IncidentsBackend
 	Notify    NotifyBackend
 	Sections  SectionsBackend
+	Reports   ReportsBackend
 	Settings  SettingsBackend
 	Users     Users
 	Claim     Claim // first boot needs its code (auth.go); nil: /setup refuses

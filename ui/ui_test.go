@@ -2,8 +2,10 @@ package ui
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -680,5 +682,45 @@ func TestDashboardShowsBoxClock(t *testing.T) {
 	dashboardView(v).Render(context.Background(), &b)
 	if !strings.Contains(b.String(), `data-testid="box-clock-sync">unknown<`) {
 		t.Fatalf("clock not run yet:\n%s", b.String())
+	}
+}
+
+// TestTrendGraphDrawsTheCrossing: a series at 75 % rising 1 %/day over
+// a week reaches 80 in 5 days: the x axis runs on to the crossing, the
+// dot sits on the threshold rule right of now, and the trend line ends
+// at the crossing, on the threshold.
+func TestTrendGraphDrawsTheCrossing(t *testing.T) {
+	now := time.Date(2031, 3, 17, 14, 0, 0, 0, time.UTC)
+	from := now.Add(-7 * 24 * time.Hour)
+	var pts []Point
+	for at := from; !at.After(now); at = at.Add(time.Hour) {
+		pts = append(pts, Point{Time: at, Value: 75 - now.Sub(at).Hours()/24, HasValue: true})
+	}
+	tl := TrendLine{From: from, Now: now, Level: 75, PerDay: 1, Name: "warning", Threshold: 80, At: now.Add(5 * 24 * time.Hour)}
+	g := BuildTrendGraph(pts, from, now, 960, 260, UnitOf("disk"), tl)
+	if g.Trend == "" || g.Threshold == nil || g.Cross == nil || g.Now == nil {
+		t.Fatalf("graph without its forecast: %+v", g)
+	}
+	if g.Cross.X <= g.Now.X1 || math.Abs(g.Cross.Y-g.Threshold.Y1) > 0.01 {
+		t.Errorf("crossing at (%.1f, %.1f), now at x %.1f, threshold at y %.1f", g.Cross.X, g.Cross.Y, g.Now.X1, g.Threshold.Y1)
+	}
+	var x0, y0, x1, y1 float64
+	if _, err := fmt.Sscanf(g.Trend, "M%f %fL%f %f", &x0, &y0, &x1, &y1); err != nil {
+		t.Fatalf("trend path %q: %v", g.Trend, err)
+	}
+	if x1 < g.Cross.X || y1 > g.Threshold.Y1+0.5 || y0 <= y1 {
+		t.Errorf("trend %q does not rise to the crossing at (%.1f, %.1f)", g.Trend, g.Cross.X, g.Cross.Y)
+	}
+	if g.ThresholdLabel.Text != "warning 80 %" {
+		t.Errorf("threshold label %q", g.ThresholdLabel.Text)
+	}
+	var b strings.Builder
+	if err := graphSVG(g, "graph", "disk").Render(context.Background(), &b); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"graph-trend", "graph-threshold", "graph-cross"} {
+		if !strings.Contains(b.String(), `data-testid="`+id+`"`) {
+			t.Errorf("no %s in\n%s", id, b.String())
+		}
 	}
 }

@@ -26,6 +26,7 @@ var kindUnits = map[string]Unit{
 	"agent_uptime":    {"h", "uptime"},
 	"agent_process":   {"processes", "running"},
 	"agent_eventlog":  {"entries", "matching"},
+	"agent_folder":    {"MiB", "folder size"},
 	"process":         {"processes", "running"},
 	"snmp_storage":    {"%", "used (fullest volume)"},
 	"snmp_cpu":        {"%", "busy"},

@@ -178,8 +178,8 @@ func (a *Agent) SetAllowList(p wire.Policy) error {
 // SetAllowFlags writes the allow-list `agent install` is given: services,
 // scripts as NAME=ABSOLUTE-PATH (no arguments), and logs (DefaultLogs
 // when none). It returns the list as Summary shows it.
-func (a *Agent) SetAllowFlags(services, scripts, logs []string) (string, error) {
-	p := wire.Policy{Services: services, Logs: logs}
+func (a *Agent) SetAllowFlags(services, scripts, logs, folders []string) (string, error) {
+	p := wire.Policy{Services: services, Logs: logs, Folders: folders}
 	if len(p.Logs) == 0 {
 		p.Logs = DefaultLogs()
 	}
@@ -211,7 +211,11 @@ func Summary(p wire.Policy) string {
 	for _, s := range p.Scripts {
 		scripts = append(scripts, s.Name+" = "+CommandLine(s))
 	}
-	return fmt.Sprintf("services [%s]; scripts [%s]; logs [%s] (the box can narrow it, never widen it)", strings.Join(p.Services, ", "), strings.Join(scripts, "; "), strings.Join(p.Logs, ", "))
+	folders := ""
+	if len(p.Folders) > 0 {
+		folders = fmt.Sprintf("; folders [%s]", strings.Join(p.Folders, ", "))
+	}
+	return fmt.Sprintf("services [%s]; scripts [%s]; logs [%s]%s (the box can narrow it, never widen it)", strings.Join(p.Services, ", "), strings.Join(scripts, "; "), strings.Join(p.Logs, ", "), folders)
 }
 
 // effective is what the agent does for the box now: its own allow-list
@@ -377,6 +381,10 @@ func (a *Agent) query(w http.ResponseWriter, r *http.Request) {
 
 // answer runs one query; a failure is the Answer's Error, a panic in a
 // collector too, so one bad WMI provider never takes the agent down.
+// folderTimeout bounds one folder size walk (with sysinfo's bound on
+// entries).
+const folderTimeout = 20 * time.Second
+
 func (a *Agent) answer(ctx context.Context, q wire.Query) (ans wire.Answer) {
 	defer func() {
 		if p := recover(); p != nil {
@@ -424,6 +432,22 @@ func (a *Agent) answer(ctx context.Context, q wire.Query) (ans wire.Answer) {
 		var b wire.EventBatch
 		b, err = h.Events(ctx, *q.Events)
 		ans.Events = &b
+	case wire.QueryFolder:
+		eff, err := a.effective()
+		if err != nil {
+			return wire.Answer{Error: err.Error()}
+		}
+		if !allowsFolder(eff, q.Name) {
+			a.o.Log.Warn("folder size refused: not on this agent's allow-list", "folder", q.Name, "allowed", eff.Folders)
+			return wire.Answer{Error: fmt.Sprintf("folder %q is not on this agent's allow-list (an administrator adds it under folders: in %s on the server)", q.Name, a.AllowPath())}
+		}
+		ctx, cancel := context.WithTimeout(ctx, folderTimeout)
+		defer cancel()
+		f, err := sysinfo.FolderSize(ctx, filepath.Clean(q.Name), 0)
+		if err != nil {
+			return wire.Answer{Error: err.Error()}
+		}
+		ans.Folder = &f
 	case wire.QueryPerf:
 		if q.Perf == nil {
 			return wire.Answer{Error: "perf query without perf"}

@@ -51,6 +51,7 @@ type allowDoc struct {
 	Services []string      `yaml:"services"`
 	Scripts  []allowScript `yaml:"scripts"`
 	Logs     []string      `yaml:"logs"`
+	Folders  []string      `yaml:"folders,omitempty"`
 }
 
 type allowScript struct {
@@ -77,7 +78,7 @@ func ParseAllowList(data []byte) (wire.Policy, error) {
 	if err := dec.Decode(&d); err != nil && !errors.Is(err, io.EOF) { // io.EOF: an empty file
 		return wire.Policy{}, err
 	}
-	p := wire.Policy{Services: d.Services, Logs: d.Logs}
+	p := wire.Policy{Services: d.Services, Logs: d.Logs, Folders: d.Folders}
 	for _, s := range d.Scripts {
 		p.Scripts = append(p.Scripts, wire.Script{Name: s.Name, Command: s.Command, Args: s.Args})
 	}
@@ -88,7 +89,7 @@ func ParseAllowList(data []byte) (wire.Policy, error) {
 // each script's command an absolute local path, logs that are a log
 // name, "journal" or an absolute path.
 func ValidateAllowList(p wire.Policy) error {
-	if len(p.Services) > maxAllowEntries || len(p.Scripts) > maxAllowEntries || len(p.Logs) > maxAllowEntries {
+	if len(p.Services) > maxAllowEntries || len(p.Scripts) > maxAllowEntries || len(p.Logs) > maxAllowEntries || len(p.Folders) > maxAllowEntries {
 		return fmt.Errorf("more than %d entries in a list", maxAllowEntries)
 	}
 	for _, s := range p.Services {
@@ -118,6 +119,11 @@ func ValidateAllowList(p wire.Policy) error {
 			return fmt.Errorf("logs: %q is neither a log name, \"journal\", nor an absolute path", l)
 		}
 	}
+	for _, f := range p.Folders {
+		if !localAbs(f) {
+			return fmt.Errorf("folders: %q must be an absolute path on this server", f)
+		}
+	}
 	return nil
 }
 
@@ -136,7 +142,7 @@ func WriteAllowList(path string, p wire.Policy) error {
 	if err := ValidateAllowList(p); err != nil {
 		return err
 	}
-	d := allowDoc{Services: p.Services, Logs: p.Logs}
+	d := allowDoc{Services: p.Services, Logs: p.Logs, Folders: p.Folders}
 	for _, s := range p.Scripts {
 		d.Scripts = append(d.Scripts, allowScript{Name: s.Name, Command: s.Command, Args: s.Args})
 	}
@@ -181,6 +187,21 @@ func allowsLog(p wire.Policy, log string) bool {
 	return false
 }
 
+// allowsFolder reports whether the allow-list lets the box read the
+// size of folder (paths compared after cleaning: a ".." leads nowhere
+// else; only the folders listed, not their subfolders).
+func allowsFolder(p wire.Policy, folder string) bool {
+	if !localAbs(folder) {
+		return false
+	}
+	for _, f := range p.Folders {
+		if sameName(filepath.Clean(f), filepath.Clean(folder)) {
+			return true
+		}
+	}
+	return false
+}
+
 // narrow is what the agent does for the box: the entries of the box's
 // allow-list that the agent's own also holds, identically (a script the
 // box describes with another command or arguments is refused, not
@@ -205,7 +226,7 @@ func narrow(local, box wire.Policy) (eff wire.Policy, refused []string) {
 			eff.Scripts = append(eff.Scripts, l)
 		}
 	}
-	eff.Logs = local.Logs
+	eff.Logs, eff.Folders = local.Logs, local.Folders
 	return eff, refused
 }
 

@@ -114,3 +114,24 @@ func TestAllowListFileMustBePrivate(t *testing.T) {
 		t.Fatalf("world-writable script: %v", err)
 	}
 }
+
+// TestFolderAllowList: folders are absolute paths; only a listed folder
+// (after cleaning) may be sized, not its parent nor a sibling reached
+// through "..".
+func TestFolderAllowList(t *testing.T) {
+	if _, err := ParseAllowList([]byte("folders: [logs]\n")); err == nil || !strings.Contains(err.Error(), `folders: "logs" must be an absolute path`) {
+		t.Fatalf("a relative folder: %v", err)
+	}
+	p, err := ParseAllowList([]byte("folders: [/srv/exchange/logs/]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for folder, want := range map[string]bool{
+		"/srv/exchange/logs": true, "/srv/exchange/logs/.": true,
+		"/srv/exchange": false, "/srv/exchange/logs/../db": false, "/srv/exchange/logs/sub": false, "logs": false, "": false,
+	} {
+		if got := allowsFolder(p, folder); got != want {
+			t.Errorf("allowsFolder(%q) = %v, want %v", folder, got, want)
+		}
+	}
+}

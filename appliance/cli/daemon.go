@@ -330,7 +330,60 @@ func statusCmd(ctx context.Context, env *Env, args []string) error {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, c.Kind, dash(c.Target), st, since, detail)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	var fl appliance.ForecastList
+	if err := Control(ctx, *data, "GET", "/forecasts", nil, &fl); err != nil {
+		return fmt.Errorf("asking the daemon for its forecasts: %w", err)
+	}
+	printForecasts(env.Stdout, fl)
+	return nil
+}
+
+// maxStatusForecasts bounds the forecasts `outpost status` lists.
+const maxStatusForecasts = 10
+
+// printForecasts lists the next series to fill, soonest first: those
+// with a threshold crossed already or ahead, or growing fast.
+func printForecasts(w io.Writer, fl appliance.ForecastList) {
+	var shown []checks.SeriesForecast
+	learning := 0
+	for _, f := range fl.Forecasts {
+		switch {
+		case f.Forecast == nil:
+			learning++
+		case f.Past() != nil || f.Next() != nil || (f.Growth != nil && f.Growth.Alarm):
+			shown = append(shown, f)
+		}
+	}
+	fmt.Fprintf(w, "\ncapacity: %d series forecast", len(fl.Forecasts))
+	if learning > 0 {
+		fmt.Fprintf(w, " (%d still learning)", learning)
+	}
+	if len(shown) == 0 {
+		fmt.Fprintln(w, ", none heading for a threshold")
+		return
+	}
+	fmt.Fprintf(w, ", next to fill first (! within %s):\n", fmtHorizon(fl.Horizon))
+	for i, f := range shown {
+		if i == maxStatusForecasts {
+			fmt.Fprintf(w, "  ... and %d more (outpost report)\n", len(shown)-i)
+			break
+		}
+		mark := " "
+		if f.Alarming(fl.Horizon) {
+			mark = "!"
+		}
+		fmt.Fprintf(w, "%s %s\n", mark, f.Sentence(fl.Horizon))
+	}
+}
+
+func fmtHorizon(d time.Duration) string {
+	if d > 0 && d%(24*time.Hour) == 0 {
+		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	}
+	return d.String()
 }
 
 // fmtTime prints t as a technician reads it, or none ("not yet", "not

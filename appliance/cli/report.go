@@ -18,28 +18,53 @@ func init() {
 }
 
 func reportCmd(ctx context.Context, env *Env, args []string) error {
-	fs := NewFlags(env, "report", "report [--month 2026-11] [--pdf out.pdf | --json] [--data DIR]")
+	fs := NewFlags(env, "report", "report [--month 2026-11] [--pdf out.pdf | --json | --email] [--data DIR]")
 	month := fs.String("month", "", "the month, as YYYY-MM in the box's time zone (default: the current month, so far)")
 	pdf := fs.String("pdf", "", "write the report as a PDF to this file")
 	asJSON := fs.Bool("json", false, "print the report's figures as JSON")
+	email := fs.Bool("email", false, "mail the report's PDF now, through the site config's report.email channel")
 	data := DataDirFlag(fs)
 	cfgPath := fs.String("config", "", "with the daemon stopped: the site config to report on (default: the config the box last ran)")
 	storeKey := fs.String("store-key", "", "with the daemon stopped: the store key file (as for outpost run)")
 	if err := Parse(fs, args, false); err != nil {
 		return err
 	}
-	if *pdf != "" && *asJSON {
-		return Usagef("--pdf and --json: choose one")
+	if n := btoi(*pdf != "") + btoi(*asJSON) + btoi(*email); n > 1 {
+		return Usagef("--pdf, --json and --email: choose one")
 	}
 	if *month != "" {
 		if _, _, err := report.MonthOf(*month, time.Local); err != nil {
 			return Usagef("--month: %v", err)
 		}
 	}
+	running := Control(ctx, *data, "GET", "/health", nil, nil) == nil
+	if *email {
+		var ans string
+		if running {
+			if *cfgPath != "" {
+				return Usagef("--config is for a stopped daemon: the running daemon mails with its own config")
+			}
+			var got struct{ Month, Answer string }
+			if err := Control(ctx, *data, "POST", "/report/email?month="+url.QueryEscape(*month), nil, &got); err != nil {
+				return err
+			}
+			ans, *month = got.Answer, got.Month
+		} else {
+			if *month == "" {
+				*month = time.Now().Format("2006-01")
+			}
+			var err error
+			if ans, err = appliance.OfflineMailReport(ctx, *data, *cfgPath, *storeKey, *month, time.Now(), time.Local); err != nil {
+				return err
+			}
+		}
+		fmt.Fprintf(env.Stdout, "mailed the %s report: %s\n", *month, ans)
+		return nil
+	}
 	var rep *report.Report
 	// The daemon holds the store: ask it when it answers; else read the
 	// store in its place.
-	if err := Control(ctx, *data, "GET", "/health", nil, nil); err == nil {
+	if running {
 		if *cfgPath != "" {
 			return Usagef("--config is for a stopped daemon: the running daemon reports on its own config")
 		}
@@ -70,4 +95,11 @@ func reportCmd(ctx context.Context, env *Env, args []string) error {
 		return nil
 	}
 	return report.WriteText(env.Stdout, rep)
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

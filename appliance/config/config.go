@@ -282,7 +282,13 @@ func (c *Config) applyDefaults() {
 			ch.Labels.Severity = c.Defaults.Severity
 		}
 		if ch.Labels.Device == "" {
-			ch.Labels.Device = ch.Target
+			// A disk check's target is a mount point, a process check's a
+			// process name: the device they look at is the box.
+			if k, ok := checks.Lookup(ch.Kind); ok && k.OnBox {
+				ch.Labels.Device = checks.BoxDevice
+			} else {
+				ch.Labels.Device = ch.Target
+			}
 		}
 	}
 }

@@ -35,6 +35,7 @@ func TestBadConfigs(t *testing.T) {
 testdata/bad-type.yaml:8: checks[0].labels: expected a mapping, got a list`,
 		"bad-missing-target.yaml": `testdata/bad-missing-target.yaml:3: checks[0].target: is required for kind tcp`,
 		"bad-device-parent.yaml":  `testdata/bad-device-parent.yaml:3: devices[0].parent: "switch9" is not a configured device`,
+		"bad-report-email.yaml":   `testdata/bad-report-email.yaml:6: report.email.channel: "ofice" is not a notify channel of kind email (the config has office)`,
 	}
 	for file, want := range cases {
 		t.Run(file, func(t *testing.T) {
@@ -144,6 +145,29 @@ func TestParseDuration(t *testing.T) {
 	for _, bad := range []string{"5x", "d", "-1d", ""} {
 		if _, err := config.ParseDuration(bad); err == nil {
 			t.Errorf("ParseDuration(%q) accepted", bad)
+		}
+	}
+}
+
+// TestBoxChecksDefaultToTheBoxDevice: a disk check's target is a mount
+// point and a process check's a process name, not devices: without a
+// device label they are the box's, while a network check's device is its
+// target.
+func TestBoxChecksDefaultToTheBoxDevice(t *testing.T) {
+	c, err := config.Parse("site.yaml", []byte(`site: s
+checks:
+  - {id: root, kind: disk, target: /}
+  - {id: srv, kind: disk, target: /srv, labels: {device: nas}}
+  - {id: nginx, kind: process, target: nginx}
+  - {id: port, kind: tcp, target: '127.0.0.1:80'}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"root": checks.BoxDevice, "srv": "nas", "nginx": checks.BoxDevice, "port": "127.0.0.1:80"}
+	for _, ch := range c.Checks {
+		if w, ok := want[ch.ID]; ok && ch.Labels.Device != w {
+			t.Errorf("%s: device %q, want %q", ch.ID, ch.Labels.Device, w)
 		}
 	}
 }

@@ -411,10 +411,17 @@ type digest struct {
 	MoreOpen int             `json:"more_open,omitempty"`
 	SLA      wire.SLA        `json:"sla"`
 	Lost     wire.Lost       `json:"lost"`
+	// Capacity are the series in capacity trouble, with their forecasts
+	// (absent from older boxes' summaries).
+	Capacity []wire.Capacity `json:"capacity,omitempty"`
 }
 
-// digestIncidents bounds the open incidents a digest keeps.
-const digestIncidents = 500
+// digestIncidents bounds the open incidents a digest keeps;
+// digestCapacity the capacity entries.
+const (
+	digestIncidents = 500
+	digestCapacity  = 100
+)
 
 func digestOf(sum wire.Summary) digest {
 	d := digest{Seq: sum.Seq, Time: sum.Time, SLA: sum.SLA, Lost: sum.Lost}
@@ -426,6 +433,7 @@ func digestOf(sum wire.Summary) digest {
 		inc.Timeline = nil
 		d.Open = append(d.Open, inc)
 	}
+	d.Capacity = sum.Capacity[:min(len(sum.Capacity), digestCapacity)]
 	return d
 }
 

@@ -125,7 +125,7 @@ func (s *Server) Site(id string, n int) (hqui.SiteView, bool, error) {
 			return err
 		}
 		if d != nil {
-			v.Latest = &hqui.Latest{Seq: d.Seq, Time: d.Time, OpenIncidents: d.Open, MoreOpen: d.MoreOpen, SLA: d.SLA, Lost: d.Lost}
+			v.Latest = &hqui.Latest{Seq: d.Seq, Time: d.Time, OpenIncidents: d.Open, MoreOpen: d.MoreOpen, SLA: d.SLA, Lost: d.Lost, Capacity: d.Capacity}
 		}
 		for _, e := range history(tx, b, n) {
 			v.History = append(v.History, hqui.HistoryRow{Seq: e.Seq, Time: e.Built, Received: e.Received, SilentBefore: e.SilentBefore,

@@ -102,8 +102,39 @@ func WritePDF(w io.Writer, r *Report) error {
 	d.kv("Still open", fmt.Sprintf("%d", h.Open))
 	d.kv("Opened in maintenance", fmt.Sprintf("%d", h.Maintenance))
 
+	d.heading("Notifications")
+	for _, kv := range notifyKV(r.Notifications) {
+		d.kv(kv[0], kv[1])
+	}
+
+	d.heading("Backups")
+	if len(r.Backups) == 0 {
+		d.line("No backup job reports to this box.")
+	} else {
+		d.table([]string{"Job", "Schedule", "Runs", "Good", "Failed", "Last good run", "Longest", "Now"}, []float64{36, 36, 14, 14, 14, 32, 20, 24}, func(row func(...string)) {
+			for _, b := range r.Backups {
+				cells := backupCells(b)
+				row(cells...)
+			}
+		})
+	}
+
 	d.heading("Capacity forecasts")
 	d.forecasts(r)
+
+	d.heading("Inventory changes")
+	if len(r.Inventory) == 0 {
+		d.line("No change of the discovered inventory in the period.")
+	} else {
+		d.table([]string{"When", "Change", "Address", "Detail"}, []float64{30, 24, 28, 108}, func(row func(...string)) {
+			for _, c := range r.Inventory {
+				row(c.Time.Format("2006-01-02 15:04"), c.Kind, c.IP, c.Detail)
+			}
+		})
+		if r.InventoryMore {
+			d.line(fmt.Sprintf("Only the first %d changes are listed.", len(r.Inventory)))
+		}
+	}
 
 	d.heading("Uptime by check")
 	d.uptimeTable(r.Checks, "Check")
@@ -349,6 +380,27 @@ func (d doc) incident(in IncidentRow) {
 		p.MultiCell(0, 4, d.tr(fit(p, ev.Text, 300)), "", "L", false)
 	}
 	p.Ln(1.5)
+}
+
+// backupCells is a backup job's row as the PDF and the page print it
+// ("!" marks a figure to show in red).
+func backupCells(b BackupRow) []string {
+	last := "none"
+	if !b.LastSuccess.IsZero() {
+		last = b.LastSuccess.Format("2006-01-02 15:04")
+	}
+	if b.LastSuccess.IsZero() && b.Runs > 0 {
+		last = "!" + last
+	}
+	failed := fmt.Sprint(b.Failed)
+	if b.Failed > 0 {
+		failed = "!" + failed
+	}
+	now := b.Status
+	if now != "ok" {
+		now = "!" + now
+	}
+	return []string{b.Check, b.Schedule, fmt.Sprint(b.Runs), fmt.Sprint(b.OK), failed, last, fmtDur(b.Longest), now}
 }
 
 func st(s Stats, d time.Duration) string {

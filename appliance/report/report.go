@@ -2,6 +2,7 @@ package report
 
 import (
 	"fmt"
+	"net/mail"
 	"sort"
 	"strings"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"outpost/checks"
 	"outpost/checks/forecast"
 	"outpost/checks/incident"
+	"outpost/notify"
 )
 
 // Config is the `report:` section: the uptime targets and the forecast
@@ -22,12 +24,26 @@ type Config struct {
 	// Horizon is how far ahead capacity forecasts are flagged (default
 	// 14d, as the forecast check's).
 	Horizon time.Duration `yaml:"horizon"`
+	// Email mails each month's PDF once the month is over (nil: not
+	// mailed).
+	Email *MailConfig `yaml:"email"`
+}
+
+// MailConfig says where the monthly report is mailed.
+type MailConfig struct {
+	// Channel is a notify channel of kind email: its server, account and
+	// sender (and recipients, unless To names others).
+	Channel string   `yaml:"channel"`
+	To      []string `yaml:"to"`
+	// Day is the day of the month (1 to 28, default 1) from which the
+	// month before is mailed.
+	Day int `yaml:"day"`
 }
 
 // Section reads the report: section back from a parsed config.
 var Section = checks.RegisterSection("report", check)
 
-func check(c *Config, _ checks.Site) error {
+func check(c *Config, site checks.Site) error {
 	if c.Target == 0 {
 		c.Target = 99.9
 	}
@@ -42,7 +58,40 @@ func check(c *Config, _ checks.Site) error {
 			return &checks.FieldError{Field: "groups." + g, Msg: fmt.Sprintf("%g is not a percentage above 0 and at most 100", t)}
 		}
 	}
+	if m := c.Email; m != nil {
+		if m.Day == 0 {
+			m.Day = 1
+		}
+		if m.Day < 1 || m.Day > 28 {
+			return &checks.FieldError{Field: "email.day", Msg: fmt.Sprintf("%d is not a day from 1 to 28 (every month has it)", m.Day)}
+		}
+		for i, to := range m.To {
+			if _, err := mail.ParseAddress(to); err != nil {
+				return &checks.FieldError{Field: fmt.Sprintf("email.to[%d]", i), Msg: fmt.Sprintf("%q is not an email address", to)}
+			}
+		}
+		var names []string
+		found := false
+		if ss, ok := site.(checks.Sections); ok {
+			for _, ch := range notify.ConfigOf(ss).Channels {
+				if ch.Kind == "email" {
+					names = append(names, ch.Name)
+					found = found || ch.Name == m.Channel
+				}
+			}
+		}
+		if !found {
+			return &checks.FieldError{Field: "email.channel", Msg: fmt.Sprintf("%q is not a notify channel of kind email (the config has %s)", m.Channel, orNone(names))}
+		}
+	}
 	return nil
+}
+
+func orNone(names []string) string {
+	if len(names) == 0 {
+		return "none"
+	}
+	return strings.Join(names, ", ")
 }
 
 // TargetOf is the uptime target of a group ("" for none).
@@ -76,6 +125,49 @@ type Options struct {
 	Checks []checks.Spec
 	Maint  []Window
 	Config Config
+	// Backups and Inventory are the period's backup runs per job and
+	// inventory changes, read by the wiring (they live in features the
+	// report does not import); InventoryMore says more changes were left
+	// out.
+	Backups       []BackupRow
+	Inventory     []InventoryRow
+	InventoryMore bool
+	// Notifications are the period's delivered and failed notifications
+	// per channel (the notify log).
+	Notifications []NotifyRow
+}
+
+// NotifyRow counts one channel's notifications in the period: Sent
+// delivered, Failed given up on.
+type NotifyRow struct {
+	Channel string `json:"channel"`
+	Sent    int    `json:"sent"`
+	Failed  int    `json:"failed"`
+}
+
+// BackupRow is one backup job's runs in the period.
+type BackupRow struct {
+	Check    string `json:"check"`
+	Schedule string `json:"schedule"`
+	// Runs started or finished in the period; OK and Failed of them
+	// (Failed counts runs that never finished too).
+	Runs   int `json:"runs"`
+	OK     int `json:"ok"`
+	Failed int `json:"failed"`
+	// LastSuccess is the newest good run in the period (zero: none);
+	// Longest the longest run.
+	LastSuccess time.Time     `json:"last_success,omitzero"`
+	Longest     time.Duration `json:"longest_ns"`
+	// Status is the job's verdict now.
+	Status string `json:"status"`
+}
+
+// InventoryRow is one change of the discovered inventory.
+type InventoryRow struct {
+	Time   time.Time `json:"time"`
+	Kind   string    `json:"kind"`
+	IP     string    `json:"ip"`
+	Detail string    `json:"detail"`
 }
 
 // MonthOf parses "2026-11" as that month in loc: [first day, next first day).
@@ -159,6 +251,13 @@ type Report struct {
 	Forecasts []checks.SeriesForecast `json:"forecasts"`
 	// Daily is the site's uptime % per day of the period, for the graph.
 	Daily []float64 `json:"daily"`
+	// Backups are the backup jobs' runs; Inventory the inventory's
+	// changes (InventoryMore: more were left out).
+	Backups       []BackupRow    `json:"backups"`
+	Inventory     []InventoryRow `json:"inventory_changes"`
+	InventoryMore bool           `json:"inventory_more,omitempty"`
+	// Notifications sent per channel.
+	Notifications []NotifyRow `json:"notifications"`
 }
 
 // Build computes the report.
@@ -252,6 +351,17 @@ func Build(src Source, o Options) (*Report, error) {
 		return nil, fmt.Errorf("incidents: %w", err)
 	}
 	r.Incidents, r.Response, r.Healing = incidentFigures(incs, o.Now)
+	r.Backups, r.Inventory, r.InventoryMore = o.Backups, o.Inventory, o.InventoryMore
+	if r.Backups == nil {
+		r.Backups = []BackupRow{}
+	}
+	if r.Inventory == nil {
+		r.Inventory = []InventoryRow{}
+	}
+	r.Notifications = o.Notifications
+	if r.Notifications == nil {
+		r.Notifications = []NotifyRow{}
+	}
 	for _, sp := range o.Checks {
 		s, ok := checks.SeriesOf(sp)
 		if !ok {

@@ -38,6 +38,29 @@ func WriteText(w io.Writer, r *Report) error {
 		}
 		tw.Flush()
 	}
+	if len(r.Notifications) > 0 {
+		fmt.Fprint(w, "\nNotifications:")
+		for _, kv := range notifyKV(r.Notifications) {
+			fmt.Fprintf(w, " %s %s;", kv[0], kv[1])
+		}
+		fmt.Fprintln(w)
+	}
+	if len(r.Backups) > 0 {
+		fmt.Fprintln(w, "\nBackups:")
+		for _, b := range r.Backups {
+			last := "no good run"
+			if !b.LastSuccess.IsZero() {
+				last = "last good " + b.LastSuccess.Format("2006-01-02 15:04")
+			}
+			fmt.Fprintf(w, "  %s (%s): %d runs, %d good, %d failed, %s; now %s\n", b.Check, b.Schedule, b.Runs, b.OK, b.Failed, last, b.Status)
+		}
+	}
+	if len(r.Inventory) > 0 {
+		fmt.Fprintf(w, "\nInventory changes: %d\n", len(r.Inventory))
+		for _, c := range r.Inventory {
+			fmt.Fprintf(w, "  %s %s %s: %s\n", c.Time.Format("2006-01-02 15:04"), c.Kind, c.IP, c.Detail)
+		}
+	}
 	if len(r.Forecasts) > 0 {
 		fmt.Fprintln(w, "\nCapacity:")
 		for _, f := range r.Forecasts {

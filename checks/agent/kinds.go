@@ -30,6 +30,7 @@ func init() {
 	reg("agent_process", "count of processes with a name on an agent", newProcess)
 	reg("agent_eventlog", "Windows event log entries (or journal/syslog lines) matching a filter since the last poll", newEventLog)
 	reg("agent_perf", "a Windows performance counter or WMI class property on an agent, with thresholds", newPerf)
+	reg("agent_folder", "the size of a folder on an agent (Exchange logs, a mailbox database, a backup share) in MiB, with size thresholds; forecast and growth-alarmed like any series", newFolder)
 }
 
 // base holds what every agent_* checker shares: the agent it asks and the
@@ -528,3 +529,87 @@ func contains(list []string, s string) bool {
 }
 
 func fmtBytes(b uint64) string { return checks.Bytes(b).String() }
+
+// Folder reads a folder's size on an agent (the folder must be on the
+// agent's own allow-list) and compares it with size thresholds.
+type Folder struct {
+	base
+	path       string
+	warn, crit uint64 // bytes; 0: not set
+}
+
+var _ checks.Checker = (*Folder)(nil)
+
+// FolderPathOK reports whether p is an absolute path on some agent: a
+// Unix path or a Windows drive path.
+func FolderPathOK(p string) bool {
+	if strings.ContainsRune(p, 0) || len(p) > 1024 {
+		return false
+	}
+	if strings.HasPrefix(p, "/") {
+		return true
+	}
+	return len(p) >= 3 && (p[0]|0x20) >= 'a' && (p[0]|0x20) <= 'z' && p[1] == ':' && (p[2] == '\\' || p[2] == '/')
+}
+
+func newFolder(s checks.Spec, b *base) (checks.Checker, error) {
+	var o struct {
+		Path     string `yaml:"path"`
+		Warning  string `yaml:"warning"`
+		Critical string `yaml:"critical"`
+	}
+	if err := s.Options.Decode(&o); err != nil {
+		return nil, err
+	}
+	if !FolderPathOK(o.Path) {
+		return nil, &checks.FieldError{Field: "options.path", Msg: fmt.Sprintf("%q is not an absolute folder path on the agent (e.g. D:\\Exchange\\Logs or /var/log/app)", o.Path)}
+	}
+	c := &Folder{base: *b, path: o.Path}
+	for _, f := range []struct {
+		field, v string
+		to       *uint64
+	}{{"options.warning", o.Warning, &c.warn}, {"options.critical", o.Critical, &c.crit}} {
+		if f.v == "" {
+			continue
+		}
+		n, err := checks.ParseBytes(f.v)
+		if err != nil {
+			return nil, &checks.FieldError{Field: f.field, Msg: err.Error()}
+		}
+		*f.to = n
+	}
+	if c.warn != 0 && c.crit != 0 && c.warn > c.crit {
+		return nil, &checks.FieldError{Field: "options.warning", Msg: fmt.Sprintf("%s is above critical %s", o.Warning, o.Critical)}
+	}
+	return c, nil
+}
+
+// Check reads the folder's size; its value is MiB.
+func (c *Folder) Check(ctx context.Context) checks.Result {
+	start := time.Now()
+	a, r := c.ask(ctx, wire.Query{Kind: wire.QueryFolder, Name: c.path})
+	if r != nil {
+		return *r
+	}
+	if a.Folder == nil {
+		return done(start, checks.Unknown, "agent sent no folder answer")
+	}
+	f := a.Folder
+	detail := fmt.Sprintf("%s: %s in %d files", c.path, fmtBytes(f.Bytes), f.Files)
+	if f.Truncated {
+		detail += " (at least: the agent stopped counting at its bound)"
+	}
+	if f.Skipped > 0 {
+		detail += fmt.Sprintf(", %d entries unreadable", f.Skipped)
+	}
+	st := checks.OK
+	switch {
+	case c.crit != 0 && f.Bytes >= c.crit:
+		st = checks.Critical
+		detail += ", critical at " + fmtBytes(c.crit)
+	case c.warn != 0 && f.Bytes >= c.warn:
+		st = checks.Warning
+		detail += ", warning at " + fmtBytes(c.warn)
+	}
+	return done(start, st, detail).WithValue(float64(f.Bytes) / (1 << 20))
+}

@@ -88,7 +88,8 @@ type Trend struct {
 	// Noise is the robust spread (1.4826 MAD) of the residuals.
 	Noise float64 `json:"noise"`
 	Below bool    `json:"below,omitempty"`
-	now   time.Time
+	// Now is the moment Level and Peak are given at (Options.Now).
+	Now time.Time `json:"now"`
 }
 
 // ErrTooShort is what Fit returns when the history since the last reset
@@ -139,7 +140,7 @@ func Fit(bs []Bucket, o Options) (Trend, error) {
 	if len(ps) >= 6 {
 		reset = findReset(ps)
 	}
-	tr := Trend{Below: o.Below, now: o.Now}
+	tr := Trend{Below: o.Below, Now: o.Now}
 	if reset > 0 {
 		tr.Reset = o.Now.Add(time.Duration(ps[reset].t * float64(Day)))
 		ps = ps[reset:]

@@ -87,7 +87,7 @@ func (tr Trend) Cross(name string, threshold float64) Crossing {
 	if lo > 0 {
 		c.InHi, c.Bounded = min(days(lo), far), true
 	}
-	c.At = tr.now.Add(c.In)
+	c.At = tr.Now.Add(c.In)
 	return c
 }
 

@@ -94,7 +94,10 @@ type Builder struct {
 	Inventory func(agent string) (inv agentwire.Inventory, ok bool)
 	// Facts reads the box's own figures.
 	Facts func() Facts
-	Clock clock.Clock
+	// Forecasts are the capacity forecasts and the horizon they are
+	// judged against (nil: none, as in `outpost once`).
+	Forecasts func() ([]checks.SeriesForecast, time.Duration)
+	Clock     clock.Clock
 }
 
 // Build reports the site as it is now: summary seq, built for reason,
@@ -110,6 +113,10 @@ func (b *Builder) Build(reason string, seq uint64, prev Previous, full bool) (wi
 	box.Site = cfg.Site
 	s := wire.Summary{Box: box, OpenIncidents: []wire.Incident{}, ClosedIncidents: []wire.Incident{}, Capacity: []wire.Capacity{}}
 	devices := b.health(cfg, &s)
+	if b.Forecasts != nil {
+		fs, horizon := b.Forecasts()
+		s.Capacity = capacity(s.Capacity, fs, horizon, b.Results)
+	}
 	var inv map[string]string
 	s.Inventory, inv = inventory(devices, prev.Inventory, full)
 
@@ -298,6 +305,62 @@ func wireIncident(inc incident.Incident) wire.Incident {
 		Opened: inc.Opened, Acked: inc.Acked, AckedBy: inc.AckedBy, Resolved: inc.Resolved, Resolution: inc.Resolution, Timeline: []wire.TimelineEntry{}}
 	for _, e := range inc.Timeline {
 		out.Timeline = append(out.Timeline, wire.TimelineEntry{Time: e.Time, Kind: string(e.Kind), Text: e.Text})
+	}
+	return out
+}
+
+// maxCapacity bounds the capacity entries a summary carries.
+const maxCapacity = 500
+
+// capacity adds the forecasts to the capacity warnings: each warning
+// gets its series' forecast, and every series alarming within horizon
+// (a threshold past or forecast to be crossed, or fast growth) is listed
+// too, the next to fill first, at most maxCapacity in all.
+func capacity(warn []wire.Capacity, fs []checks.SeriesForecast, horizon time.Duration, res Results) []wire.Capacity {
+	at := map[string]int{}
+	for i, c := range warn {
+		at[c.Check] = i
+	}
+	for _, f := range fs {
+		i, ok := at[f.Series.Check]
+		if !ok {
+			if !f.Alarming(horizon) || len(warn) >= maxCapacity {
+				continue
+			}
+			c := wire.Capacity{Check: f.Series.Check, Device: f.Series.Device, Status: "unknown"}
+			if r, ok := res.Latest(f.Series.Check); ok {
+				c.Status, c.Value, c.Detail = r.Status.String(), r.Value, r.Detail
+			}
+			warn = append(warn, c)
+			i = len(warn) - 1
+			at[f.Series.Check] = i
+		}
+		warn[i].Forecast = wireForecast(f, horizon)
+	}
+	return warn
+}
+
+// wireForecast is a forecast as the protocol carries it (nil while the
+// series is learning).
+func wireForecast(f checks.SeriesForecast, horizon time.Duration) *wire.Forecast {
+	if f.Forecast == nil {
+		return nil
+	}
+	tr := f.Forecast.Trend
+	out := &wire.Forecast{What: f.Series.What, Below: f.Series.Limits.Below, Method: tr.Method, Level: tr.Level, PerDay: tr.PerDay, Text: f.Sentence(horizon)}
+	if c := f.Next(); c != nil {
+		at := c.At.UTC()
+		out.Crossing, out.Threshold, out.At = c.Name, c.Threshold, &at
+		out.Days, out.DaysLo = c.In.Hours()/24, c.InLo.Hours()/24
+		if c.Bounded {
+			out.DaysHi = c.InHi.Hours() / 24
+		}
+	}
+	if c := f.Past(); c != nil {
+		out.Past = c.Name
+	}
+	if g := f.Growth; g != nil && g.Alarm {
+		out.Growing, out.GrowthPerDay, out.BaselinePerDay = true, g.Recent, g.Baseline
 	}
 	return out
 }

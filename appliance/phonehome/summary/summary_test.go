@@ -13,6 +13,7 @@ import (
 	"outpost/checks"
 	agentwire "outpost/checks/agent/wire"
 	"outpost/checks/clock"
+	"outpost/checks/forecast"
 	"outpost/checks/incident"
 )
 
@@ -214,4 +215,54 @@ func TestBuild(t *testing.T) {
 			t.Errorf("err = %v", err)
 		}
 	})
+}
+
+// fitted is a forecast of a series at level now moving perDay, with
+// warning and critical thresholds.
+func fitted(t *testing.T, s checks.Series, level, perDay float64) checks.SeriesForecast {
+	t.Helper()
+	var bs []forecast.Bucket
+	for h := -10 * 24; h <= 0; h++ {
+		v := level + perDay*float64(h)/24
+		bs = append(bs, forecast.Bucket{Start: now.Add(time.Duration(h) * time.Hour), Mean: v, Min: v, Max: v, Count: 12})
+	}
+	tr, err := forecast.Fit(bs, forecast.Options{Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fc := forecast.Predict(tr, s.Limits)
+	return checks.SeriesForecast{Series: s, Forecast: &fc}
+}
+
+// TestCapacityCarriesForecasts: the capacity warning gets its forecast;
+// an ok series forecast to fill within the horizon is listed with its
+// crossing; a steady one is not.
+func TestCapacityCarriesForecasts(t *testing.T) {
+	cfg := &config.Config{Site: "Acme", Checks: siteChecks()}
+	res := results{"nas-disk": {Status: checks.Warning, Value: 91.5, Detail: "/ 91.5% used"}, "nas-smb": {Status: checks.OK}}
+	b := builder(cfg, res, incidents{}, summary.Facts{})
+	w, c := 80.0, 90.0
+	lim := forecast.Limits{Warning: &w, Critical: &c}
+	b.Forecasts = func() ([]checks.SeriesForecast, time.Duration) {
+		return []checks.SeriesForecast{
+			fitted(t, checks.Series{Check: "nas-disk", Device: "nas", What: "used %", Limits: lim}, 85, 0.5),  // critical 90 in 10 days
+			fitted(t, checks.Series{Check: "exch-logs", Device: "exch01", What: "value", Limits: lim}, 70, 2), // warning 80 in 5 days
+			fitted(t, checks.Series{Check: "steady", Device: "nas", What: "used %", Limits: lim}, 40, 0),
+		}, 14 * day
+	}
+	s, _, err := b.Build("interval", 1, summary.Previous{}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Capacity) != 2 {
+		t.Fatalf("capacity: %+v", s.Capacity)
+	}
+	disk, logs := s.Capacity[0], s.Capacity[1]
+	if disk.Check != "nas-disk" || disk.Status != "warning" || disk.Forecast == nil || disk.Forecast.Crossing != "critical" || math.Abs(disk.Forecast.Days-10) > 0.01 || disk.Forecast.Past != "warning" {
+		t.Errorf("the disk's forecast: %+v %+v", disk, disk.Forecast)
+	}
+	if f := logs.Forecast; logs.Check != "exch-logs" || logs.Device != "exch01" || logs.Status != "unknown" || f == nil || f.Crossing != "warning" || f.Threshold != 80 ||
+		math.Abs(f.Days-5) > 0.01 || f.At == nil || !f.At.Equal(now.Add(5*day)) || math.Abs(f.PerDay-2) > 1e-9 || f.Text != "exch-logs on exch01: value reaches warning 80 in 5 days" {
+		t.Errorf("the log folder's forecast: %+v %+v", logs, f)
+	}
 }

@@ -142,13 +142,54 @@ type Device struct {
 	Facts  map[string]string `json:"facts,omitempty"`
 }
 
-// Capacity is a capacity warning (disk, memory, storage filling up).
+// Capacity is a series in capacity trouble: a disk, memory or storage
+// check in warning or critical now, or any series with thresholds
+// forecast to cross one within the box's horizon (or past one already,
+// or growing much faster than its history). Status, Value and Detail are
+// the check's latest result (Status "ok" or "unknown" for a series that
+// is only forecast to be in trouble). Forecast is absent from boxes
+// older than forecasts and while a series is still learning.
 type Capacity struct {
-	Check  string  `json:"check"`
-	Device string  `json:"device"`
-	Status string  `json:"status"`
-	Value  float64 `json:"value"`
-	Detail string  `json:"detail"`
+	Check    string    `json:"check"`
+	Device   string    `json:"device"`
+	Status   string    `json:"status"`
+	Value    float64   `json:"value"`
+	Detail   string    `json:"detail"`
+	Forecast *Forecast `json:"forecast,omitempty"`
+}
+
+// Forecast is a series' trend and its next threshold crossing
+// (docs/reports.md says how they are computed).
+type Forecast struct {
+	// What the value is ("used %", "supply left %"); Below: the series
+	// alarms when it falls.
+	What  string `json:"what"`
+	Below bool   `json:"below,omitempty"`
+	// Method names the estimator; Level is the trend's value now and
+	// PerDay its slope, in the value's units per day.
+	Method string  `json:"method"`
+	Level  float64 `json:"level"`
+	PerDay float64 `json:"per_day"`
+	// Crossing names the next threshold ahead ("warning" or "critical";
+	// empty: none ahead) with its value, when (At), and in how many days
+	// (DaysLo to DaysHi, the 90 % range; DaysHi 0: no upper bound, the
+	// trend is not significant).
+	Crossing  string     `json:"crossing,omitempty"`
+	Threshold float64    `json:"threshold,omitempty"`
+	At        *time.Time `json:"at,omitempty"`
+	Days      float64    `json:"days,omitempty"`
+	DaysLo    float64    `json:"days_lo,omitempty"`
+	DaysHi    float64    `json:"days_hi,omitempty"`
+	// Past names the worst threshold the series is beyond already.
+	Past string `json:"past,omitempty"`
+	// Growing: the last day grew much faster (GrowthPerDay) than the
+	// history before it (BaselinePerDay).
+	Growing        bool    `json:"growing,omitempty"`
+	GrowthPerDay   float64 `json:"growth_per_day,omitempty"`
+	BaselinePerDay float64 `json:"baseline_per_day,omitempty"`
+	// Text says it all for people: "box-disk (/) on outpost: used %
+	// reaches warning 80 in 5 days".
+	Text string `json:"text"`
 }
 
 // BoxHealth is the box's own state.

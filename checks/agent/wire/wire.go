@@ -74,6 +74,9 @@ type Policy struct {
 	// Logs are the logs the box may read (the agent's list only: Windows
 	// log names, "journal", or absolute paths of log files).
 	Logs []string `json:"logs,omitempty"`
+	// Folders are the folders whose size the box may read (the agent's
+	// list only: absolute paths).
+	Folders []string `json:"folders,omitempty"`
 }
 
 // Script is an allow-listed program the box may ask the agent to run, by
@@ -142,8 +145,9 @@ type CommandResult struct {
 // Query asks the agent for one measurement; Kind selects which fields
 // matter.
 type Query struct {
-	Kind string `json:"kind"` // service, disk, cpu, memory, uptime, process, eventlog, perf
-	// Name is the service/unit, process name or volume ("" = every volume).
+	Kind string `json:"kind"` // service, disk, cpu, memory, uptime, process, eventlog, perf, folder
+	// Name is the service/unit, process name, volume ("" = every volume)
+	// or folder (an absolute path).
 	Name string `json:"name,omitempty"`
 	// Event log query.
 	Events *EventQuery `json:"events,omitempty"`
@@ -161,6 +165,7 @@ const (
 	QueryProcess  = "process"
 	QueryEventLog = "eventlog"
 	QueryPerf     = "perf"
+	QueryFolder   = "folder"
 )
 
 // Answer is the agent's reply to a Query: exactly one field is set, or
@@ -175,6 +180,20 @@ type Answer struct {
 	Processes *ProcessList `json:"processes,omitempty"`
 	Events    *EventBatch  `json:"events,omitempty"`
 	Perf      *PerfValue   `json:"perf,omitempty"`
+	Folder    *Folder      `json:"folder,omitempty"`
+}
+
+// Folder is the size of a folder and everything under it (symbolic
+// links and junctions are counted, not followed).
+type Folder struct {
+	Path  string `json:"path"`
+	Bytes uint64 `json:"bytes"`
+	Files int    `json:"files"`
+	// Truncated: the walk stopped at the agent's bound on entries (or
+	// its deadline); Bytes is then a lower bound.
+	Truncated bool `json:"truncated,omitempty"`
+	// Skipped counts entries that could not be read (no permission).
+	Skipped int `json:"skipped,omitempty"`
 }
 
 // Service is a Windows service or a systemd unit.

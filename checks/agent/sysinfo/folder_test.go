@@ -1,0 +1,40 @@
+package sysinfo
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestFolderSize: files below the folder are added up; a symbolic link
+// to a big file outside is not followed; the entry bound truncates.
+func TestFolderSize(t *testing.T) {
+	dir := t.TempDir()
+	logs := filepath.Join(dir, "logs")
+	os.MkdirAll(filepath.Join(logs, "sub"), 0o755)
+	os.WriteFile(filepath.Join(logs, "E00.log"), make([]byte, 1000), 0o644)
+	os.WriteFile(filepath.Join(logs, "sub", "E01.log"), make([]byte, 24), 0o644)
+	big := filepath.Join(dir, "outside.bin")
+	os.WriteFile(big, make([]byte, 1<<20), 0o644)
+	if err := os.Symlink(big, filepath.Join(logs, "link")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(dir, filepath.Join(logs, "up")); err != nil {
+		t.Fatal(err)
+	}
+	f, err := FolderSize(context.Background(), logs, 0)
+	if err != nil || f.Bytes != 1024 || f.Files != 2 || f.Truncated {
+		t.Fatalf("folder %+v, %v: want 1024 bytes in 2 files, links not followed", f, err)
+	}
+	if f, err := FolderSize(context.Background(), logs, 3); err != nil || !f.Truncated {
+		t.Fatalf("bounded to 3 entries: %+v, %v", f, err)
+	}
+	if _, err := FolderSize(context.Background(), big, 0); err == nil || !strings.Contains(err.Error(), "not a folder") {
+		t.Fatalf("a file: %v", err)
+	}
+	if _, err := FolderSize(context.Background(), filepath.Join(logs, "up"), 0); err == nil {
+		t.Fatalf("a link to a folder is not a folder to walk")
+	}
+}
