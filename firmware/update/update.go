@@ -4,7 +4,10 @@
 // An update is staged beside the installed binary (same directory, same
 // file system), synced, run once ("version") to prove it executes and is
 // the version it claims, and swapped in with a rename; the previous binary
-// stays as NAME.prev. Every step is recorded in a small marker file in the
+// stays as NAME.prev. On Windows, where a running .exe cannot be replaced
+// by a rename but can be renamed, the installed binary is renamed aside
+// first (removed at the next start), staged files end in ".exe" and the
+// previous binary is NAME.prev.exe. Every step is recorded in a small marker file in the
 // data directory (firmware/pending.json, written through a synced
 // temporary file and a rename, the directory synced), before the step
 // that it announces, so a daemon killed at any point starts again as a
@@ -19,6 +22,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -240,7 +244,7 @@ func (u *Updater) Apply(ctx context.Context, in io.Reader, req Request) (*bundle
 	}
 	dir := filepath.Dir(bin)
 	cleanStale(dir)
-	stage, err := os.CreateTemp(dir, ".outpost-stage-*")
+	stage, err := os.CreateTemp(dir, ".outpost-stage-*"+exeSuffix(runtime.GOOS))
 	if err != nil {
 		return f, nil, fmt.Errorf("staging beside %s (the service must be allowed to write %s): %w", bin, dir, err)
 	}
@@ -268,7 +272,7 @@ func (u *Updater) Apply(ctx context.Context, in io.Reader, req Request) (*bundle
 	if err := smokeTest(ctx, staged, f.Version); err != nil {
 		return f, nil, err
 	}
-	prev := bin + ".prev"
+	prev := PrevPath(bin, runtime.GOOS)
 	fromSum, err := keepPrevious(bin, prev)
 	if err != nil {
 		return f, nil, fmt.Errorf("keeping the previous binary as %s: %w", prev, err)
@@ -280,7 +284,7 @@ func (u *Updater) Apply(ctx context.Context, in io.Reader, req Request) (*bundle
 		return f, nil, err
 	}
 	pause("marked")
-	if err := os.Rename(staged, bin); err != nil {
+	if err := replace(staged, bin, runtime.GOOS == "windows"); err != nil {
 		u.remove()
 		return f, nil, fmt.Errorf("putting the new binary in place: %w", err)
 	}
@@ -314,6 +318,9 @@ func (u *Updater) Boot() (*Pending, error) {
 	if p == nil {
 		return nil, nil
 	}
+	// A binary renamed aside by the swap (Windows) is no longer running
+	// once this start began: it can go now.
+	cleanAside(filepath.Dir(p.Binary))
 	me, err := selfSHA256()
 	if err != nil {
 		u.o.Log.Error("firmware: cannot hash the running binary; judging by version", "err", err)
@@ -413,7 +420,7 @@ func (u *Updater) Rollback(ctx context.Context, binary, reason string) error {
 	if err != nil {
 		return err
 	}
-	prev := bin + ".prev"
+	prev := PrevPath(bin, runtime.GOOS)
 	prevSum, err := fileSHA256(prev)
 	if err != nil {
 		return fmt.Errorf("no previous binary to go back to: %w", err)
@@ -452,7 +459,7 @@ func (u *Updater) rollback(p *Pending, reason string) error {
 		u.o.Log.Error("firmware: rollback impossible", "reason", p.Reason)
 		return u.write(p)
 	}
-	if err := os.Rename(p.Prev, p.Binary); err != nil {
+	if err := replace(p.Prev, p.Binary, runtime.GOOS == "windows"); err != nil {
 		return fmt.Errorf("putting %s back in place: %w", p.Prev, err)
 	}
 	if err := syncDir(filepath.Dir(p.Binary)); err != nil {
@@ -627,6 +634,66 @@ func cleanStale(dir string) {
 	for _, s := range append(stale, filepath.Join(dir, ".outpost-prev-tmp")) {
 		os.Remove(s)
 	}
+	cleanAside(dir)
+}
+
+// asidePattern names the binaries a Windows swap renamed aside.
+const asidePattern = ".outpost-old-*"
+
+// cleanAside removes the binaries earlier swaps renamed aside in dir;
+// one still running (Windows refuses to delete it) stays until the next
+// start.
+func cleanAside(dir string) {
+	aside, _ := filepath.Glob(filepath.Join(dir, asidePattern))
+	for _, s := range aside {
+		os.Remove(s)
+	}
+}
+
+// exeSuffix is what a program's name must end with on goos: Windows'
+// CreateProcess appends ".exe" to a name without an extension, so a
+// staged binary named otherwise could not be run for its smoke test.
+func exeSuffix(goos string) string {
+	if goos == "windows" {
+		return ".exe"
+	}
+	return ""
+}
+
+// PrevPath is where the binary bin had before an update is kept on goos:
+// bin's ".prev" (Linux: outpost.prev), or, on Windows, the name without
+// ".exe" and ".prev.exe" (outpost.prev.exe), which still runs there.
+func PrevPath(bin, goos string) string {
+	if goos == "windows" {
+		return strings.TrimSuffix(bin, filepath.Ext(bin)) + ".prev.exe"
+	}
+	return bin + ".prev"
+}
+
+// replace puts src in place of dst with a rename. With aside (Windows)
+// dst is renamed aside first, because a running image cannot be
+// replaced by a rename there but can be renamed; the aside copy is
+// removed at the next start (cleanAside), and put back if src cannot
+// take its place. Between the two renames dst is missing: a power cut
+// exactly there leaves the service without its binary, which the kept
+// previous binary (PrevPath) restores by hand.
+func replace(src, dst string, aside bool) error {
+	if !aside {
+		return os.Rename(src, dst)
+	}
+	var b [8]byte
+	rand.Read(b[:])
+	old := filepath.Join(filepath.Dir(dst), strings.Replace(asidePattern, "*", hex.EncodeToString(b[:]), 1)+filepath.Ext(dst))
+	if err := os.Rename(dst, old); err != nil {
+		return fmt.Errorf("renaming the running binary aside: %w", err)
+	}
+	if err := os.Rename(src, dst); err != nil {
+		if rerr := os.Rename(old, dst); rerr != nil {
+			return fmt.Errorf("%w; and putting the running binary back from %s failed too: %v", err, old, rerr)
+		}
+		return err
+	}
+	return nil
 }
 
 // smokeTest runs the staged binary's "version": it must execute on this
