@@ -159,35 +159,42 @@ type Rules struct {
 	// version that does not meet min_version (the technician at the box).
 	Force bool
 	Now   time.Time
+	// Agent words the refusals for an agent, which nobody can force and
+	// which trusts the key set on its server (the box when false).
+	Agent bool
 }
 
 // Check says why f may not be applied under r, or nil.
 func Check(f *bundle.Firmware, r Rules) error {
+	me, clock, force, forceAgain, trust := "this box", "box clock", " (--force at the box allows it)", " (--force at the box installs it again)", "outpost bundle trust msp.pub"
+	if r.Agent {
+		me, clock, force, forceAgain, trust = "this agent", "agent clock", "", "", "outpost agent install --msp-key msp.pub, on the server"
+	}
 	switch {
 	case r.Trusted == nil:
-		return errors.New("this box trusts no MSP key: every firmware update is refused until it is told one (outpost bundle trust msp.pub)")
+		return fmt.Errorf("%s trusts no MSP key: every firmware update is refused until it is told one (%s)", me, trust)
 	case !r.Trusted.Equal(f.Key):
-		return fmt.Errorf("signed by key %s, not by the MSP key this box trusts (%s)", identity.KeyID(f.Key), identity.KeyID(r.Trusted))
+		return fmt.Errorf("signed by key %s, not by the MSP key %s trusts (%s)", identity.KeyID(f.Key), me, identity.KeyID(r.Trusted))
 	case !r.Now.Before(f.Expires):
-		return fmt.Errorf("the update expired at %s (box clock %s)", f.Expires.UTC().Format(time.RFC3339), r.Now.UTC().Format(time.RFC3339))
+		return fmt.Errorf("the update expired at %s (%s %s)", f.Expires.UTC().Format(time.RFC3339), clock, r.Now.UTC().Format(time.RFC3339))
 	case f.OS != runtime.GOOS || f.Arch != runtime.GOARCH:
-		return fmt.Errorf("the update is for %s/%s; this box is %s/%s", f.OS, f.Arch, runtime.GOOS, runtime.GOARCH)
+		return fmt.Errorf("the update is for %s/%s; %s is %s/%s", f.OS, f.Arch, me, runtime.GOOS, runtime.GOARCH)
 	}
 	if r.Highest != "" {
 		if c, err := bundle.CompareVersions(f.Version, r.Highest); err == nil && c < 0 && !r.Force {
-			return fmt.Errorf("%s is a downgrade: this box has run %s (--force at the box allows it)", f.Version, r.Highest)
+			return fmt.Errorf("%s is a downgrade: %s has run %s%s", f.Version, me, r.Highest, force)
 		}
 	}
 	if c, err := bundle.CompareVersions(f.Version, r.Running); err == nil && c == 0 && !r.Force {
-		return fmt.Errorf("the box runs %s already (--force at the box installs it again)", r.Running)
+		return fmt.Errorf("%s runs %s already%s", strings.Replace(me, "this", "the", 1), r.Running, forceAgain)
 	}
 	if f.MinVersion != "" && !r.Force {
 		c, err := bundle.CompareVersions(r.Running, f.MinVersion)
 		if err != nil {
-			return fmt.Errorf("the update needs at least %s and this box runs %q, not a release version (--force at the box)", f.MinVersion, r.Running)
+			return fmt.Errorf("the update needs at least %s and %s runs %q, not a release version%s", f.MinVersion, me, r.Running, force)
 		}
 		if c < 0 {
-			return fmt.Errorf("the update needs at least %s to update from; this box runs %s (update to %s first)", f.MinVersion, r.Running, f.MinVersion)
+			return fmt.Errorf("the update needs at least %s to update from; %s runs %s (update to %s first)", f.MinVersion, me, r.Running, f.MinVersion)
 		}
 	}
 	return nil
