@@ -53,10 +53,13 @@ func (a *Agent) MSPKeyPath() string { return filepath.Join(a.o.DataDir, MSPKeyFi
 // administrator's --msp-key does) and logs it, and the key it replaces.
 func (a *Agent) SetMSPKey(pub ed25519.PublicKey) error {
 	old, _ := a.MSPKey()
+	if old != nil && old.Equal(pub) {
+		return nil // given again at every start of `agent run --msp-key`
+	}
 	if err := writeFileAtomic(a.MSPKeyPath(), []byte(identity.FormatPublicKey(pub)+"\n")); err != nil {
 		return fmt.Errorf("MSP key %s: %w", a.MSPKeyPath(), err)
 	}
-	if old != nil && !old.Equal(pub) {
+	if old != nil {
 		a.o.Log.Warn("MSP key for agent updates replaced", "file", a.MSPKeyPath(), "key", identity.KeyID(pub), "replaced", identity.KeyID(old))
 	} else {
 		a.o.Log.Info("MSP key for agent updates set", "file", a.MSPKeyPath(), "key", identity.KeyID(pub))
