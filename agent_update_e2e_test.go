@@ -209,3 +209,67 @@ func mustRead(t *testing.T, p string) []byte {
 	}
 	return b
 }
+
+// TestAgentUpdateRollsBack: a new agent version that crashes at every
+// start (the firmwaretest build's fault hook) is replaced by the previous
+// binary after its three starts, without anyone's help; the box's
+// rollout reports the agent failed, and the agent answers as v1.0.0
+// again, logging the rollback with the reason.
+func TestAgentUpdateRollsBack(t *testing.T) {
+	bins := firmwareBinaries(t)
+	root := t.TempDir()
+	keys := filepath.Join(root, "keys")
+	mustOutpost(t, "bundle", "keygen", "--out", keys)
+	agentBin := filepath.Join(root, "outpost")
+	copyBinary(t, bins[fwOld], agentBin)
+	good := filepath.Join(root, "v2.bundle")
+	mustOutpost(t, "bundle", "firmware", "--key", filepath.Join(keys, "msp.key"), "--binary", bins[fwNew], "--version", fwNew, "--out", good)
+
+	ui := freePort(t)
+	boxData := t.TempDir()
+	box := exec.Command(binPath, "run", "--config", writeConfig(t, "site: Acme\nagents:\n  - name: srv1\n"), "--data", boxData, "--listen", "127.0.0.1:0", "--ui-listen", ui)
+	var boxLog logTail
+	boxLog.follow(box)
+	if err := box.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { box.Process.Signal(syscall.SIGTERM); box.Wait() }()
+	var out string
+	waitFor(t, "the box to answer pair-code", patience, func() string {
+		var code int
+		if out, code = outpost(t, "agent", "pair-code", "srv1", "--data", boxData); code != 0 {
+			return out + "\nbox log:\n" + boxLog.String()
+		}
+		return ""
+	})
+	m := regexp.MustCompile(`--pair-code (\S+)`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("pair-code output:\n%s", out)
+	}
+	sup := startSupervisor(t, agentBin, []string{"agent", "run", "--listen", freePort(t), "--data", filepath.Join(root, "agent"),
+		"--msp-key", filepath.Join(keys, "msp.pub"), "--box", "https://" + ui, "--pair-code", m[1]}, []string{"OUTPOST_TEST_FIRMWARE_FAULT=" + fwNew + ":crash"})
+	listed := func(v string) string {
+		out, _ := outpost(t, "agent", "list", "--data", boxData)
+		if regexp.MustCompile(`srv1\s+paired\s+.*\s` + regexp.QuoteMeta(v) + `\s`).MatchString(out) {
+			return ""
+		}
+		return out + "\nagent log:\n" + sup.tail()
+	}
+	waitFor(t, "agent srv1 answering as "+fwOld, patience, func() string { return listed(fwOld) })
+
+	out, code := outpost(t, "agent", "update", "--bundle", good, "srv1", "--wait", "5s", "--data", boxData)
+	if code != 1 || !regexp.MustCompile(`srv1\s+failed\s+`+fwOld+`\s+`+fwNew+`\s.*not answering as `+fwNew).MatchString(out) {
+		t.Fatalf("update to a version that crashes: exit %d\n%s\nagent log:\n%s", code, out, sup.tail())
+	}
+	waitFor(t, "the agent back on "+fwOld, patience, func() string { return listed(fwOld) })
+	if sha(t, agentBin) != sha(t, bins[fwOld]) {
+		t.Fatal("the previous binary was not put back")
+	}
+	if l := sup.log(); !strings.Contains(l, `msg="agent update rolled back"`) || !strings.Contains(l, fwNew+" did not come up healthy in 3 starts") {
+		t.Fatalf("the agent did not log its rollback with the reason:\n%s", sup.tail())
+	}
+	// v1; v2's three starts and the fourth that puts v1 back; v1 again.
+	if n := sup.startCount(); n != 6 {
+		t.Fatalf("the agent was started %d times, want 6", n)
+	}
+}

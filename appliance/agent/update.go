@@ -133,8 +133,12 @@ func (a *Agent) raiseHighest(v string) {
 // the running one. Serve then runs the trial's health window.
 func (a *Agent) BootUpdate() error {
 	p, err := a.up.Boot()
+	if errors.Is(err, ErrRestart) {
+		a.o.Log.Error("agent update: the new version used up its starts; the previous binary is back, restarting into it", "err", err)
+		return err
+	}
 	if err != nil {
-		a.o.Log.Error("agent update: the new version did not start in time; the previous binary is back, restarting into it", "err", err)
+		a.o.Log.Error("agent update: this start failed; the service manager starts it again", "err", err)
 		return err
 	}
 	switch {
