@@ -211,11 +211,27 @@ func mustRead(t *testing.T, p string) []byte {
 }
 
 // TestAgentUpdateRollsBack: a new agent version that crashes at every
-// start (the firmwaretest build's fault hook) is replaced by the previous
-// binary after its three starts, without anyone's help; the box's
-// rollout reports the agent failed, and the agent answers as v1.0.0
-// again, logging the rollback with the reason.
+// start, and one that runs but is taken as never answering the box (the
+// firmwaretest build's fault hook), are both replaced by the previous
+// binary without anyone's help; the agent answers as v1.0.0 again and
+// logs the rollback with the reason. The box reports the crashing one as
+// failed (it never answers as v2.0.0); the other did answer as v2.0.0
+// before its window ran out.
 func TestAgentUpdateRollsBack(t *testing.T) {
+	for _, c := range []struct {
+		fault, result, reason string
+		starts                int
+	}{
+		// v1; v2's three starts and the fourth that puts v1 back; v1.
+		{"crash", "failed", fwNew + " did not come up healthy in 3 starts", 6},
+		// v1; v2 until its window ends; v1.
+		{"unhealthy", "updated", fwNew + " not healthy within its 3s health window: firmware test fault", 3},
+	} {
+		t.Run(c.fault, func(t *testing.T) { agentRollsBack(t, c.fault, c.result, c.reason, c.starts) })
+	}
+}
+
+func agentRollsBack(t *testing.T, fault, result, reason string, starts int) {
 	bins := firmwareBinaries(t)
 	root := t.TempDir()
 	keys := filepath.Join(root, "keys")
@@ -246,8 +262,8 @@ func TestAgentUpdateRollsBack(t *testing.T) {
 	if m == nil {
 		t.Fatalf("pair-code output:\n%s", out)
 	}
-	sup := startSupervisor(t, agentBin, []string{"agent", "run", "--listen", freePort(t), "--data", filepath.Join(root, "agent"),
-		"--msp-key", filepath.Join(keys, "msp.pub"), "--box", "https://" + ui, "--pair-code", m[1]}, []string{"OUTPOST_TEST_FIRMWARE_FAULT=" + fwNew + ":crash"})
+	sup := startSupervisor(t, agentBin, []string{"agent", "run", "--listen", freePort(t), "--data", filepath.Join(root, "agent"), "--update-window", "3s",
+		"--msp-key", filepath.Join(keys, "msp.pub"), "--box", "https://" + ui, "--pair-code", m[1]}, []string{"OUTPOST_TEST_FIRMWARE_FAULT=" + fwNew + ":" + fault})
 	listed := func(v string) string {
 		out, _ := outpost(t, "agent", "list", "--data", boxData)
 		if regexp.MustCompile(`srv1\s+paired\s+.*\s` + regexp.QuoteMeta(v) + `\s`).MatchString(out) {
@@ -258,18 +274,19 @@ func TestAgentUpdateRollsBack(t *testing.T) {
 	waitFor(t, "agent srv1 answering as "+fwOld, patience, func() string { return listed(fwOld) })
 
 	out, code := outpost(t, "agent", "update", "--bundle", good, "srv1", "--wait", "5s", "--data", boxData)
-	if code != 1 || !regexp.MustCompile(`srv1\s+failed\s+`+fwOld+`\s+`+fwNew+`\s.*not answering as `+fwNew).MatchString(out) {
-		t.Fatalf("update to a version that crashes: exit %d\n%s\nagent log:\n%s", code, out, sup.tail())
+	if wantCode := map[bool]int{true: 1, false: 0}[result == "failed"]; code != wantCode || !regexp.MustCompile(`srv1\s+`+result+`\s+`+fwOld+`\s+`+fwNew+`\s`).MatchString(out) {
+		t.Fatalf("update to a version that is %s: want %s, exit %d\n%s\nagent log:\n%s", fault, result, code, out, sup.tail())
 	}
-	waitFor(t, "the agent back on "+fwOld, patience, func() string { return listed(fwOld) })
+	waitFor(t, "the agent back on "+fwOld+" with the rollback logged", patience, func() string {
+		if l := sup.log(); !strings.Contains(l, `msg="agent update rolled back"`) || !strings.Contains(l, reason) {
+			return sup.tail()
+		}
+		return listed(fwOld)
+	})
 	if sha(t, agentBin) != sha(t, bins[fwOld]) {
 		t.Fatal("the previous binary was not put back")
 	}
-	if l := sup.log(); !strings.Contains(l, `msg="agent update rolled back"`) || !strings.Contains(l, fwNew+" did not come up healthy in 3 starts") {
-		t.Fatalf("the agent did not log its rollback with the reason:\n%s", sup.tail())
-	}
-	// v1; v2's three starts and the fourth that puts v1 back; v1 again.
-	if n := sup.startCount(); n != 6 {
-		t.Fatalf("the agent was started %d times, want 6", n)
+	if n := sup.startCount(); n != starts {
+		t.Fatalf("the agent was started %d times, want %d", n, starts)
 	}
 }

@@ -163,6 +163,9 @@ func (a *Agent) BootUpdate() error {
 // the returned error wraps ErrRestart.
 func (a *Agent) watchTrial(ctx context.Context, p *update.Pending) error {
 	err := update.Watch(ctx, p, 250*time.Millisecond, func() (bool, string) {
+		if update.Fault(a.o.Version, "unhealthy") {
+			return false, "firmware test fault: the box's requests are taken as not answered"
+		}
 		if a.answered.Load() {
 			return true, ""
 		}
