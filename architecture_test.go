@@ -15,10 +15,10 @@ import (
 // in docs/architecture.md) or the code should go through the vocabulary.
 var allowedImports = map[string][]string{
 	"outpost":                             {"appliance/cli"},
-	"outpost/appliance/cli":               {"appliance", "appliance/agent", "appliance/config", "appliance/hq", "appliance/incidents", "appliance/phonehome", "appliance/report", "appliance/scheduler", "checks", "checks/agent", "checks/backup", "checks/discovery", "checks/registry", "checks/snmp", "firmware/bundle", "firmware/identity", "firmware/provision", "firmware/usb", "healing", "notify"},
+	"outpost/appliance/cli":               {"appliance", "appliance/agent", "appliance/config", "appliance/hq", "appliance/incidents", "appliance/phonehome", "appliance/phonehome/wire", "appliance/report", "appliance/scheduler", "checks", "checks/agent", "checks/backup", "checks/discovery", "checks/registry", "checks/snmp", "firmware/bundle", "firmware/identity", "firmware/provision", "firmware/usb", "healing", "notify"},
 	"outpost/appliance":                   {"appliance/config", "appliance/incidents", "appliance/kinds", "appliance/phonehome", "appliance/phonehome/summary", "appliance/phonehome/wire", "appliance/private", "appliance/report", "appliance/scheduler", "checks", "checks/agent", "checks/agent/wire", "checks/backup", "checks/clock", "checks/discovery", "checks/forecast", "checks/incident", "checks/snmp", "checks/syslog", "firmware/bundle", "firmware/identity", "firmware/provision", "firmware/update", "firmware/usb", "healing", "notify", "store", "ui"},
 	"outpost/appliance/kinds":             {"appliance/report", "checks", "checks/agent", "checks/backup", "checks/snmp", "checks/syslog", "healing", "notify"},
-	"outpost/appliance/agent":             {"appliance/private", "checks/agent/sysinfo", "checks/agent/wire"},
+	"outpost/appliance/agent":             {"appliance/private", "checks/agent/sysinfo", "checks/agent/wire", "firmware/bundle", "firmware/identity", "firmware/update"},
 	"outpost/appliance/config":            {"checks"},
 	"outpost/appliance/hq":                {"appliance/phonehome/wire", "checks/clock", "ui/hq"},
 	"outpost/ui/hq":                       {"appliance/phonehome/wire", "checks/clock", "ui/login"},

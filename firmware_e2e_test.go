@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 import (
@@ -631,6 +633,8 @@ type supervisor struct {
 	// runs are the times the daemon logged a check result, for the gap
 	// across a swap.
 	runs []time.Time
+
+	halted sync.Once
 }
 
 func startSupervisor(t *testing.T, bin string, args, env []string) *supervisor {
@@ -680,6 +684,18 @@ func startSupervisor(t *testing.T, bin string, args, env []string) *supervisor {
 	}()
 	<-started
 	t.Cleanup(func() {
+		s.halt()
+		if t.Failed() {
+			t.Logf("daemon log:\n%s", s.tail())
+		}
+	})
+	return s
+}
+
+// halt stops the supervisor and its daemon (SIGTERM, then SIGKILL after
+// patience); again is a no-op.
+func (s *supervisor) halt() {
+	s.halted.Do(func() {
 		close(s.stop)
 		s.mu.Lock()
 		if s.cur != nil && s.cur.Process != nil {
@@ -692,11 +708,7 @@ func startSupervisor(t *testing.T, bin string, args, env []string) *supervisor {
 			s.kill()
 			<-s.done
 		}
-		if t.Failed() {
-			t.Logf("daemon log:\n%s", s.tail())
-		}
 	})
-	return s
 }
 
 type supWriter struct{ s *supervisor }

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"time"
 
 	phwire "outpost/appliance/phonehome/wire"
@@ -43,6 +44,9 @@ type firmwareWiring struct {
 	// notices are phone home's verified firmware notices, for the
 	// download loop (firmwarefetch.go).
 	notices chan phwire.FirmwareNotice
+	// agentUpdating makes agent updates one rollout at a time
+	// (agentupdate.go).
+	agentUpdating sync.Mutex
 }
 
 // firmwareBoot runs at the very start of New, before the config is read
@@ -57,6 +61,10 @@ func firmwareBoot(o Options) (*firmwareWiring, error) {
 	}
 	return &firmwareWiring{u: u, boot: p, restart: make(chan string, 1), binary: installedBinary(), started: time.Now(), notices: make(chan phwire.FirmwareNotice, 1)}, nil
 }
+
+// InstalledBinary is the path this process was started as, the binary a
+// firmware update replaces (the agent's too): see installedBinary.
+func InstalledBinary() string { return installedBinary() }
 
 // installedBinary is the path the daemon was started as: argv[0] when it
 // is absolute (systemd, the Windows service, a supervisor), else found in
@@ -80,7 +88,7 @@ func installedBinary() string {
 // store and the provisioner exist.
 func (a *Appliance) wireFirmware(fw *firmwareWiring) {
 	a.fw = fw
-	a.routes = append(a.routes, a.firmwareRoutes)
+	a.routes = append(a.routes, a.firmwareRoutes, a.agentUpdateRoutes)
 }
 
 // runFirmware is the daemon's firmware service: it records how an update

@@ -23,10 +23,12 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"outpost/checks/agent/sysinfo"
 	"outpost/checks/agent/wire"
+	"outpost/firmware/update"
 )
 
 // DefaultListen is the agent's default address: every interface, since
@@ -50,6 +52,12 @@ type Options struct {
 	Now func() time.Time
 	// Version is the outpost version reported to the box.
 	Version string
+	// Binary is the installed binary an update replaces (the path the
+	// service manager starts); "" refuses updates.
+	Binary string
+	// UpdateWindow is how long a new version has to answer the box
+	// (default update.DefaultWindow); set on the server, never by the box.
+	UpdateWindow time.Duration
 }
 
 // State is what pairing leaves on the agent's disk.
@@ -77,6 +85,14 @@ type Agent struct {
 	// allowSeen is the allow-list file content (or the error) last
 	// logged, so each change is logged once.
 	allowSeen string
+
+	// Self-update (update.go): the updater, the trial BootUpdate found,
+	// whether the box was answered since the start, and the restart
+	// asked for once an update is installed.
+	up       *update.Updater
+	trial    *update.Pending
+	answered atomic.Bool
+	restart  chan string
 }
 
 // New loads the agent's identity (creating it on first start) and its
@@ -100,7 +116,11 @@ func New(o Options) (*Agent, error) {
 	if err := secureDir(o.DataDir); err != nil {
 		return nil, fmt.Errorf("agent data directory: %w", err)
 	}
-	a := &Agent{o: o, nonces: map[string]time.Time{}}
+	if o.UpdateWindow <= 0 {
+		o.UpdateWindow = update.DefaultWindow
+	}
+	a := &Agent{o: o, nonces: map[string]time.Time{}, restart: make(chan string, 1),
+		up: update.New(update.Options{DataDir: o.DataDir, Version: o.Version, Now: o.Now, Log: o.Log})}
 	idPath := filepath.Join(o.DataDir, "agent-identity.pem")
 	pemBytes, err := os.ReadFile(idPath)
 	if errors.Is(err, os.ErrNotExist) {
@@ -290,14 +310,31 @@ func (a *Agent) Serve(ctx context.Context, ln net.Listener) error {
 	} else {
 		a.o.Log.Info("agent serving", "listen", ln.Addr().String(), "name", st.Name, "box", st.BoxURL, "box_fingerprint", st.BoxFingerprint)
 	}
-	select {
-	case <-ctx.Done():
+	watched := make(chan error, 1)
+	if a.trial != nil {
+		go func(p *update.Pending) { watched <- a.watchTrial(ctx, p) }(a.trial)
+	}
+	shutdown := func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		srv.Shutdown(sctx)
-		return nil
-	case err := <-errc:
-		return err
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			shutdown()
+			return nil
+		case err := <-errc:
+			return err
+		case why := <-a.restart:
+			shutdown()
+			return fmt.Errorf("agent: %s: %w", why, ErrRestart)
+		case err := <-watched:
+			if err != nil {
+				shutdown()
+				return err
+			}
+		}
 	}
 }
 
@@ -311,6 +348,7 @@ func (a *Agent) Handler() http.Handler {
 	mux.HandleFunc("POST "+wire.PathCommand, a.command)
 	mux.HandleFunc("PUT "+wire.PathPolicy, a.policy)
 	mux.HandleFunc("GET "+wire.PathInventory, a.inventory)
+	mux.HandleFunc("POST "+wire.PathUpdate, a.update)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == wire.PathRevoke {
 			if r.Method != http.MethodPost {
@@ -324,8 +362,11 @@ func (a *Agent) Handler() http.Handler {
 		if !a.authorized(w, r) {
 			return
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
+		if r.URL.Path != wire.PathUpdate { // bounded by its handler
+			r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
+		}
 		mux.ServeHTTP(w, r)
+		a.answered.Store(true)
 	})
 }
 

@@ -20,10 +20,12 @@ import (
 	"outpost/appliance"
 	agentd "outpost/appliance/agent"
 	"outpost/checks/agent"
+	"outpost/firmware/bundle"
+	"outpost/firmware/identity"
 )
 
 func init() {
-	Register(Command{Name: "agent", Summary: "agent mode: run/install on a server; pair-code, list, revoke, inventory, template on the box", Run: agentCmd})
+	Register(Command{Name: "agent", Summary: "agent mode: run/install on a server; pair-code, list, update, revoke, inventory, template on the box", Run: agentCmd})
 }
 
 // AgentServiceName is the agent's service name in the SCM and systemd.
@@ -34,17 +36,21 @@ const agentUsage = `agent <subcommand>
 On a server (the agent), as Administrator or root:
   agent install   --box https://BOX:PORT --pair-code 123-456-789 [--box-fingerprint FP]
                   [--allow-service NAME]... [--allow-script NAME=ABSOLUTE-PATH]... [--allow-log LOG]...
-                  [--allow-folder PATH]... [--listen ADDR] [--data DIR]
+                  [--allow-folder PATH]... [--msp-key msp.pub|ed25519:KEY] [--listen ADDR] [--data DIR]
   agent run       [--listen ADDR] [--data DIR] [--box URL --pair-code CODE [--box-fingerprint FP]] [--allow-...]
+                  [--msp-key msp.pub|ed25519:KEY] [--update-window 5m]
   agent uninstall
 
   The --allow-* flags write the server's own allow-list (DIR/allow.yaml): the
   box can only narrow it. Without them install keeps an existing one, or
   writes one that allows no service, no script and the system logs only.
+  --msp-key stores the MSP key (DIR/msp.pub) whose firmware updates the box
+  may send the agent; without it the agent refuses every update.
 
 On the box (talks to the running daemon):
   agent pair-code NAME [--data DIR]
   agent list      [--data DIR]
+  agent update    --bundle FILE (--all | NAME...) [--wait 3m] [--data DIR]
   agent revoke NAME [--data DIR]
   agent inventory NAME [--data DIR]
   agent template exchange|sqlserver|iis [--agent NAME]`
@@ -65,6 +71,8 @@ func agentCmd(ctx context.Context, env *Env, args []string) error {
 		return agentPairCode(ctx, env, rest)
 	case "list":
 		return agentList(ctx, env, rest)
+	case "update":
+		return agentUpdate(ctx, env, rest)
 	case "revoke":
 		return agentRevoke(ctx, env, rest)
 	case "inventory":
@@ -89,6 +97,7 @@ type agentFlags struct {
 	listen, data, box, code, boxFP *string
 	services, scripts, logs        *stringList
 	folders                        *stringList
+	mspKey                         *string
 }
 
 // stringList is a repeatable flag.
@@ -105,6 +114,7 @@ func addAgentFlags(fs *flag.FlagSet) agentFlags {
 		code:     fs.String("pair-code", "", "one-time pair code from `outpost agent pair-code NAME` on the box"),
 		boxFP:    fs.String("box-fingerprint", "", "the box's HTTPS certificate fingerprint printed with the pair code (optional: the code authenticates the box)"),
 		services: &stringList{}, scripts: &stringList{}, logs: &stringList{}, folders: &stringList{},
+		mspKey: fs.String("msp-key", "", "the MSP's public key (msp.pub, or ed25519:...), kept in the data directory: the only key whose firmware updates the agent installs (without one it refuses every update)"),
 	}
 	fs.Var(f.services, "allow-service", "a service or systemd unit the box may restart, start and stop (repeat the flag for more)")
 	fs.Var(f.scripts, "allow-script", "NAME=ABSOLUTE-PATH: a program the box may run by name, without a shell (arguments: edit allow.yaml)")
@@ -140,6 +150,23 @@ func (f agentFlags) allowList(env *Env, a *agentd.Agent, install bool) error {
 	return nil
 }
 
+// trustKey stores the --msp-key given (an administrator's choice on the
+// server: the box never names the key).
+func (f agentFlags) trustKey(env *Env, a *agentd.Agent) error {
+	if *f.mspKey == "" {
+		return nil
+	}
+	key, err := bundle.ParsePublicKeyArg(*f.mspKey)
+	if err != nil {
+		return fmt.Errorf("--msp-key: %w", err)
+	}
+	if err := a.SetMSPKey(key); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "MSP key %s trusted for agent updates (%s)\n", identity.KeyID(key), a.MSPKeyPath())
+	return nil
+}
+
 func (f agentFlags) pair(ctx context.Context, env *Env, a *agentd.Agent) error {
 	st, err := a.Pair(ctx, agentd.PairOptions{BoxURL: *f.box, Code: *f.code, BoxFingerprint: *f.boxFP, Listen: *f.listen})
 	if err != nil {
@@ -150,14 +177,26 @@ func (f agentFlags) pair(ctx context.Context, env *Env, a *agentd.Agent) error {
 }
 
 func agentRun(ctx context.Context, env *Env, args []string) error {
-	fs := NewFlags(env, "agent run", "agent run [--listen ADDR] [--data DIR] [--box URL --pair-code CODE]")
+	fs := NewFlags(env, "agent run", "agent run [--listen ADDR] [--data DIR] [--box URL --pair-code CODE] [--msp-key msp.pub] [--update-window 5m]")
 	f := addAgentFlags(fs)
+	window := fs.Duration("update-window", 5*time.Minute, "how long a new version installed by an update has to answer the box before the previous one is put back")
 	if err := Parse(fs, args, false); err != nil {
 		return err
 	}
+	if *window <= 0 || *window > 24*time.Hour {
+		return Usagef("--update-window %s: give a duration between 1s and 24h", *window)
+	}
 	log := slog.New(slog.NewTextHandler(env.Stderr, nil))
-	a, err := agentd.New(agentd.Options{DataDir: *f.data, Log: log, Version: appliance.Version})
+	a, err := agentd.New(agentd.Options{DataDir: *f.data, Log: log, Version: appliance.Version, Binary: appliance.InstalledBinary(), UpdateWindow: *window})
 	if err != nil {
+		return err
+	}
+	// First, before anything can fail: a new version in its trial
+	// counts this start, and one out of starts is replaced.
+	if err := a.BootUpdate(); err != nil {
+		return err
+	}
+	if err := f.trustKey(env, a); err != nil {
 		return err
 	}
 	if err := f.allowList(env, a, false); err != nil {
@@ -206,7 +245,17 @@ func (p *agentProgram) Start(service.Service) error {
 	defer p.mu.Unlock()
 	ctx, cancel := context.WithCancel(context.Background())
 	p.cancel, p.done = cancel, make(chan error, 1)
-	go func() { p.done <- p.serve(ctx) }()
+	go func() {
+		err := p.serve(ctx)
+		if errors.Is(err, agentd.ErrRestart) {
+			// An update (or its rollback) put another binary in place:
+			// end without telling the service manager we stopped, so its
+			// restart on failure starts that binary.
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		p.done <- err
+	}()
 	return nil
 }
 
@@ -226,13 +275,23 @@ func (p *agentProgram) Stop(service.Service) error {
 }
 
 // AgentServiceConfig is what `outpost agent install` registers: the
-// service runs `outpost agent run` with absolute paths.
+// service runs `outpost agent run` with absolute paths, from the running
+// binary, whose directory it may write (agent updates swap it there).
 func AgentServiceConfig(listen, dataDir string) (*service.Config, error) {
 	absData, err := filepath.Abs(dataDir)
 	if err != nil {
 		return nil, err
 	}
-	sc, err := ServiceConfig("", absData)
+	// The service may write its binary's directory, so that an update
+	// can stage and swap beside it under ProtectSystem=strict.
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	if real, err := filepath.EvalSymlinks(exe); err == nil {
+		exe = real
+	}
+	sc, err := serviceConfigAt(exe, "", absData)
 	if err != nil {
 		return nil, err
 	}
@@ -261,6 +320,9 @@ func agentInstall(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	if err := f.allowList(env, a, true); err != nil {
+		return err
+	}
+	if err := f.trustKey(env, a); err != nil {
 		return err
 	}
 	// Pair first: a wrong code or an unreachable box fails before
@@ -359,7 +421,7 @@ func agentList(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	tw := tabwriter.NewWriter(env.Stdout, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tSTATE\tADDRESS\tHOST\tOS\tLAST SEEN")
+	fmt.Fprintln(tw, "NAME\tSTATE\tADDRESS\tHOST\tOS\tVERSION\tLAST SEEN")
 	for _, s := range list {
 		state := "not paired"
 		switch {
@@ -378,7 +440,7 @@ func agentList(ctx context.Context, env *Env, args []string) error {
 		if !s.Record.LastSeen.IsZero() {
 			seen = s.Record.LastSeen.Local().Format("2006-01-02 15:04:05")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.Name, state, dash(s.Record.Address), dash(s.Record.Hostname), dash(s.Record.OS), seen)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Name, state, dash(s.Record.Address), dash(s.Record.Hostname), dash(s.Record.OS), dash(s.Version), seen)
 	}
 	return tw.Flush()
 }

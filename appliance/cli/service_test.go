@@ -197,6 +197,8 @@ func TestAgentSystemdUnitGenerated(t *testing.T) {
 		"Restart=on-failure",
 		"WantedBy=multi-user.target",
 		"Description=Outpost agent: lets the site's Outpost box watch this server",
+		// An update swaps the binary in its own directory.
+		"ReadWritePaths=" + data + " " + filepath.Dir(exe),
 	} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("unit lacks %q:\n%s", want, body)

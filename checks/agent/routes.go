@@ -36,6 +36,10 @@ type AgentStatus struct {
 	// RevocationPending is a revoked agent not told yet: the box
 	// delivers its signed revocation when the agent answers again.
 	RevocationPending bool `json:"revocation_pending,omitempty"`
+	// Version and Arch (os/arch) are what the agent answered just now
+	// ("" when it did not).
+	Version string `json:"version,omitempty"`
+	Arch    string `json:"arch,omitempty"`
 }
 
 // RevokeAnswer says whether the agent itself heard of its revocation
@@ -72,6 +76,7 @@ func (c *Client) Routes(mux *http.ServeMux) {
 			writeJSON(w, 500, map[string]string{"error": err.Error()})
 			return
 		}
+		c.fillVersions(r.Context(), list)
 		writeJSON(w, 200, list)
 	})
 	mux.HandleFunc("POST /agents/revoke", func(w http.ResponseWriter, r *http.Request) {

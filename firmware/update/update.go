@@ -4,7 +4,10 @@
 // An update is staged beside the installed binary (same directory, same
 // file system), synced, run once ("version") to prove it executes and is
 // the version it claims, and swapped in with a rename; the previous binary
-// stays as NAME.prev. Every step is recorded in a small marker file in the
+// stays as NAME.prev. On Windows, where a running .exe cannot be replaced
+// by a rename but can be renamed, the installed binary is renamed aside
+// first (removed at the next start), staged files end in ".exe" and the
+// previous binary is NAME.prev.exe. Every step is recorded in a small marker file in the
 // data directory (firmware/pending.json, written through a synced
 // temporary file and a rename, the directory synced), before the step
 // that it announces, so a daemon killed at any point starts again as a
@@ -19,6 +22,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -155,35 +159,42 @@ type Rules struct {
 	// version that does not meet min_version (the technician at the box).
 	Force bool
 	Now   time.Time
+	// Agent words the refusals for an agent, which nobody can force and
+	// which trusts the key set on its server (the box when false).
+	Agent bool
 }
 
 // Check says why f may not be applied under r, or nil.
 func Check(f *bundle.Firmware, r Rules) error {
+	me, clock, force, forceAgain, trust := "this box", "box clock", " (--force at the box allows it)", " (--force at the box installs it again)", "outpost bundle trust msp.pub"
+	if r.Agent {
+		me, clock, force, forceAgain, trust = "this agent", "agent clock", "", "", "outpost agent install --msp-key msp.pub, on the server"
+	}
 	switch {
 	case r.Trusted == nil:
-		return errors.New("this box trusts no MSP key: every firmware update is refused until it is told one (outpost bundle trust msp.pub)")
+		return fmt.Errorf("%s trusts no MSP key: every firmware update is refused until it is told one (%s)", me, trust)
 	case !r.Trusted.Equal(f.Key):
-		return fmt.Errorf("signed by key %s, not by the MSP key this box trusts (%s)", identity.KeyID(f.Key), identity.KeyID(r.Trusted))
+		return fmt.Errorf("signed by key %s, not by the MSP key %s trusts (%s)", identity.KeyID(f.Key), me, identity.KeyID(r.Trusted))
 	case !r.Now.Before(f.Expires):
-		return fmt.Errorf("the update expired at %s (box clock %s)", f.Expires.UTC().Format(time.RFC3339), r.Now.UTC().Format(time.RFC3339))
+		return fmt.Errorf("the update expired at %s (%s %s)", f.Expires.UTC().Format(time.RFC3339), clock, r.Now.UTC().Format(time.RFC3339))
 	case f.OS != runtime.GOOS || f.Arch != runtime.GOARCH:
-		return fmt.Errorf("the update is for %s/%s; this box is %s/%s", f.OS, f.Arch, runtime.GOOS, runtime.GOARCH)
+		return fmt.Errorf("the update is for %s/%s; %s is %s/%s", f.OS, f.Arch, me, runtime.GOOS, runtime.GOARCH)
 	}
 	if r.Highest != "" {
 		if c, err := bundle.CompareVersions(f.Version, r.Highest); err == nil && c < 0 && !r.Force {
-			return fmt.Errorf("%s is a downgrade: this box has run %s (--force at the box allows it)", f.Version, r.Highest)
+			return fmt.Errorf("%s is a downgrade: %s has run %s%s", f.Version, me, r.Highest, force)
 		}
 	}
 	if c, err := bundle.CompareVersions(f.Version, r.Running); err == nil && c == 0 && !r.Force {
-		return fmt.Errorf("the box runs %s already (--force at the box installs it again)", r.Running)
+		return fmt.Errorf("%s runs %s already%s", strings.Replace(me, "this", "the", 1), r.Running, forceAgain)
 	}
 	if f.MinVersion != "" && !r.Force {
 		c, err := bundle.CompareVersions(r.Running, f.MinVersion)
 		if err != nil {
-			return fmt.Errorf("the update needs at least %s and this box runs %q, not a release version (--force at the box)", f.MinVersion, r.Running)
+			return fmt.Errorf("the update needs at least %s and %s runs %q, not a release version%s", f.MinVersion, me, r.Running, force)
 		}
 		if c < 0 {
-			return fmt.Errorf("the update needs at least %s to update from; this box runs %s (update to %s first)", f.MinVersion, r.Running, f.MinVersion)
+			return fmt.Errorf("the update needs at least %s to update from; %s runs %s (update to %s first)", f.MinVersion, me, r.Running, f.MinVersion)
 		}
 	}
 	return nil
@@ -240,7 +251,7 @@ func (u *Updater) Apply(ctx context.Context, in io.Reader, req Request) (*bundle
 	}
 	dir := filepath.Dir(bin)
 	cleanStale(dir)
-	stage, err := os.CreateTemp(dir, ".outpost-stage-*")
+	stage, err := os.CreateTemp(dir, ".outpost-stage-*"+exeSuffix(runtime.GOOS))
 	if err != nil {
 		return f, nil, fmt.Errorf("staging beside %s (the service must be allowed to write %s): %w", bin, dir, err)
 	}
@@ -268,7 +279,7 @@ func (u *Updater) Apply(ctx context.Context, in io.Reader, req Request) (*bundle
 	if err := smokeTest(ctx, staged, f.Version); err != nil {
 		return f, nil, err
 	}
-	prev := bin + ".prev"
+	prev := PrevPath(bin, runtime.GOOS)
 	fromSum, err := keepPrevious(bin, prev)
 	if err != nil {
 		return f, nil, fmt.Errorf("keeping the previous binary as %s: %w", prev, err)
@@ -280,7 +291,7 @@ func (u *Updater) Apply(ctx context.Context, in io.Reader, req Request) (*bundle
 		return f, nil, err
 	}
 	pause("marked")
-	if err := os.Rename(staged, bin); err != nil {
+	if err := replace(staged, bin, runtime.GOOS == "windows"); err != nil {
 		u.remove()
 		return f, nil, fmt.Errorf("putting the new binary in place: %w", err)
 	}
@@ -314,6 +325,9 @@ func (u *Updater) Boot() (*Pending, error) {
 	if p == nil {
 		return nil, nil
 	}
+	// A binary renamed aside by the swap (Windows) is no longer running
+	// once this start began: it can go now.
+	cleanAside(filepath.Dir(p.Binary))
 	me, err := selfSHA256()
 	if err != nil {
 		u.o.Log.Error("firmware: cannot hash the running binary; judging by version", "err", err)
@@ -413,7 +427,7 @@ func (u *Updater) Rollback(ctx context.Context, binary, reason string) error {
 	if err != nil {
 		return err
 	}
-	prev := bin + ".prev"
+	prev := PrevPath(bin, runtime.GOOS)
 	prevSum, err := fileSHA256(prev)
 	if err != nil {
 		return fmt.Errorf("no previous binary to go back to: %w", err)
@@ -452,7 +466,7 @@ func (u *Updater) rollback(p *Pending, reason string) error {
 		u.o.Log.Error("firmware: rollback impossible", "reason", p.Reason)
 		return u.write(p)
 	}
-	if err := os.Rename(p.Prev, p.Binary); err != nil {
+	if err := replace(p.Prev, p.Binary, runtime.GOOS == "windows"); err != nil {
 		return fmt.Errorf("putting %s back in place: %w", p.Prev, err)
 	}
 	if err := syncDir(filepath.Dir(p.Binary)); err != nil {
@@ -627,6 +641,66 @@ func cleanStale(dir string) {
 	for _, s := range append(stale, filepath.Join(dir, ".outpost-prev-tmp")) {
 		os.Remove(s)
 	}
+	cleanAside(dir)
+}
+
+// asidePattern names the binaries a Windows swap renamed aside.
+const asidePattern = ".outpost-old-*"
+
+// cleanAside removes the binaries earlier swaps renamed aside in dir;
+// one still running (Windows refuses to delete it) stays until the next
+// start.
+func cleanAside(dir string) {
+	aside, _ := filepath.Glob(filepath.Join(dir, asidePattern))
+	for _, s := range aside {
+		os.Remove(s)
+	}
+}
+
+// exeSuffix is what a program's name must end with on goos: Windows'
+// CreateProcess appends ".exe" to a name without an extension, so a
+// staged binary named otherwise could not be run for its smoke test.
+func exeSuffix(goos string) string {
+	if goos == "windows" {
+		return ".exe"
+	}
+	return ""
+}
+
+// PrevPath is where the binary bin had before an update is kept on goos:
+// bin's ".prev" (Linux: outpost.prev), or, on Windows, the name without
+// ".exe" and ".prev.exe" (outpost.prev.exe), which still runs there.
+func PrevPath(bin, goos string) string {
+	if goos == "windows" {
+		return strings.TrimSuffix(bin, filepath.Ext(bin)) + ".prev.exe"
+	}
+	return bin + ".prev"
+}
+
+// replace puts src in place of dst with a rename. With aside (Windows)
+// dst is renamed aside first, because a running image cannot be
+// replaced by a rename there but can be renamed; the aside copy is
+// removed at the next start (cleanAside), and put back if src cannot
+// take its place. Between the two renames dst is missing: a power cut
+// exactly there leaves the service without its binary, which the kept
+// previous binary (PrevPath) restores by hand.
+func replace(src, dst string, aside bool) error {
+	if !aside {
+		return os.Rename(src, dst)
+	}
+	var b [8]byte
+	rand.Read(b[:])
+	old := filepath.Join(filepath.Dir(dst), strings.Replace(asidePattern, "*", hex.EncodeToString(b[:]), 1)+filepath.Ext(dst))
+	if err := os.Rename(dst, old); err != nil {
+		return fmt.Errorf("renaming the running binary aside: %w", err)
+	}
+	if err := os.Rename(src, dst); err != nil {
+		if rerr := os.Rename(old, dst); rerr != nil {
+			return fmt.Errorf("%w; and putting the running binary back from %s failed too: %v", err, old, rerr)
+		}
+		return err
+	}
+	return nil
 }
 
 // smokeTest runs the staged binary's "version": it must execute on this
