@@ -99,7 +99,65 @@ func crashKills(t *testing.T) int {
 // results stream a kill loses: the time from the newest stored result
 // to the kill.
 func TestCrashSafety(t *testing.T) {
-	kills := crashKills(t)
+	crashLoop(t, crashKills(t), t.TempDir(), nil)
+}
+
+// TestCrashSafetyPowerCut is TestCrashSafety on storage that loses what
+// was not synced: the store file lives on a lossyFS (FUSE, served by the
+// test), and after each SIGKILL the file system drops a random half of
+// the pages written since the last fsync, as a power cut does (the page
+// cache is gone with the power). Everything the daemon confirmed (an
+// acknowledgement answered, a result older than a flush) must still be
+// there, bbolt's check must pass, and every incident is notified and
+// resolved once. Half as many cuts as OUTPOST_CRASH_KILLS (100 in `make
+// crashtest`), 5 in `make test`.
+func TestCrashSafetyPowerCut(t *testing.T) {
+	mnt, lossy := mountLossy(t)
+	data := t.TempDir()
+	if err := os.Symlink(filepath.Join(mnt, "outpost.db"), filepath.Join(data, "outpost.db")); err != nil {
+		t.Fatal(err)
+	}
+	dropped, cut, midCommit := 0, 0, 0
+	cuts := 5
+	if os.Getenv("OUTPOST_CRASH_KILLS") != "" {
+		cuts = max(1, crashKills(t)/2)
+	}
+	crashLoop(t, cuts, data, func(cmd *exec.Cmd, rng *rand.Rand) time.Time {
+		// The power goes in the middle of a commit: at one of its first
+		// writes (the store commits every flush, and syncs each).
+		tr := lossy.arm(rng.IntN(16))
+		select {
+		case <-tr.hit:
+			midCommit++
+		case <-time.After(10 * time.Second):
+			lossy.disarm()
+		}
+		// Killed while its write is held: the write completes (a dying
+		// process cannot leave a FUSE request unanswered) and the kill
+		// takes it before its next system call, the fsync.
+		killed := time.Now()
+		cmd.Process.Signal(syscall.SIGKILL)
+		select {
+		case <-tr.hit:
+			close(tr.release)
+		default:
+		}
+		cmd.Wait()
+		dropped += lossy.cut(rng)
+		cut++
+		return killed
+	})
+	t.Logf("power cuts: %d, %d of them in the middle of a commit; unsynced 4 KiB pages dropped: %d (method: a FUSE file system served by the test with %s)", cut, midCommit, dropped, "github.com/hanwen/go-fuse/v2")
+	if dropped == 0 || midCommit == 0 {
+		t.Errorf("%d power cuts, %d mid-commit, dropped %d unsynced pages: the loop did not test what it claims", cut, midCommit, dropped)
+	}
+}
+
+// crashLoop runs a loaded daemon on data, kills it kills times at random
+// moments (with SIGKILL, or with kill when set: it must leave the daemon
+// dead and say when it killed), then checks that nothing confirmed was
+// lost.
+func crashLoop(t *testing.T, kills int, data string, kill func(*exec.Cmd, *rand.Rand) time.Time) {
 	seed := uint64(time.Now().UnixNano())
 	rng := rand.New(rand.NewPCG(seed, 1))
 	t.Logf("seed %d, %d kills", seed, kills)
@@ -154,7 +212,6 @@ func TestCrashSafety(t *testing.T) {
 		fmt.Fprintf(&b, "  - {id: svc%d, kind: tcp, target: %q, interval: 1s, timeout: 500ms, confirm: 1}\n", i, flakyAddr)
 	}
 	cfg := writeConfig(t, b.String())
-	data := t.TempDir()
 
 	ctl := func(method, path string, body, out any) error {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -204,8 +261,12 @@ func TestCrashSafety(t *testing.T) {
 		}
 		time.Sleep(time.Until(deadline)) // the kill comes at a random moment
 		killed := time.Now()
-		cmd.Process.Signal(syscall.SIGKILL)
-		cmd.Wait()
+		if kill != nil {
+			killed = kill(cmd, rng)
+		} else {
+			cmd.Process.Signal(syscall.SIGKILL)
+			cmd.Wait()
+		}
 		losses = append(losses, lostBefore(t, data, killed))
 	}
 
@@ -282,10 +343,21 @@ func acceptAndClose(ln net.Listener) {
 
 // lostBefore checks the store a killed daemon left (bbolt's consistency
 // check, then the store opening it) and returns how long before the
-// kill its newest stored result is.
+// kill its newest stored result is. It reads a copy (made with read(2)):
+// the test process must not map a file its own FUSE server serves (a
+// page fault there can stall the garbage collector's stop-the-world
+// while the server's goroutines are stopped), and checking leaves the
+// daemon's store as the kill left it.
 func lostBefore(t *testing.T, data string, killed time.Time) time.Duration {
 	t.Helper()
-	path := filepath.Join(data, "outpost.db")
+	raw, err := os.ReadFile(filepath.Join(data, "outpost.db"))
+	if err != nil {
+		t.Fatalf("after a kill the store cannot be read: %v", err)
+	}
+	path := filepath.Join(t.TempDir(), "outpost.db")
+	if err := os.WriteFile(path, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: 5 * time.Second})
 	if err != nil {
 		t.Fatalf("after a kill the store does not open: %v", err)
