@@ -1,7 +1,6 @@
 package hq
 
 import (
-	"bytes"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/base64"
@@ -18,8 +17,6 @@ import (
 	"sync"
 	"time"
 	"unicode"
-
-	bolt "go.etcd.io/bbolt"
 
 	"outpost/appliance/phonehome/wire"
 )
@@ -188,9 +185,13 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) (wire.Reply, err
 	// refused, is judged by its hash alone.
 	var sum *wire.Summary
 	var known bool
-	if err := s.db.View(func(tx *bolt.Tx) error {
-		b, _, err := getBox(tx, q.box)
-		known = q.seq <= b.Floor || indexOf(tx, q.box, q.seq) != nil
+	if err := s.db.View(func(tx Tx) error {
+		b, _, err := tx.Box(q.box)
+		if err != nil {
+			return err
+		}
+		e, err := tx.Entry(q.box, q.seq)
+		known = q.seq <= b.Floor || e != nil
 		return err
 	}); err != nil {
 		return rep, err
@@ -213,9 +214,9 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) (wire.Reply, err
 	var gap uint64
 	// Batch: concurrent boxes share one commit (one fsync). bbolt may
 	// run the function again, so it sets everything it reports.
-	err = s.db.Batch(func(tx *bolt.Tx) error {
+	err = s.db.Batch(func(tx Tx) error {
 		var err error
-		if b, _, err = getBox(tx, q.box); err != nil {
+		if b, _, err = tx.Box(q.box); err != nil {
 			return err
 		}
 		rep, gap = wire.Reply{Ack: q.seq, AckBase: s.publicURL}, 0
@@ -225,7 +226,11 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) (wire.Reply, err
 			// a request replayed as captured is not.
 			b.LastSigned, b.LastSeen = q.signed, now
 		}
-		switch e := indexOf(tx, q.box, q.seq); {
+		e, err := tx.Entry(q.box, q.seq)
+		if err != nil {
+			return err
+		}
+		switch {
 		case e != nil && e.Hash == hash:
 			// Sent again after a lost reply or a crash: already stored.
 			// Its reply may be what was lost: the pending commands again.
@@ -235,7 +240,7 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) (wire.Reply, err
 			if err := attach(tx, &b, &rep, now); err != nil {
 				return err
 			}
-			return putBox(tx, b)
+			return tx.PutBox(b)
 		case e != nil:
 			out, why = conflicting, fmt.Sprintf("body SHA-256 %.16s… differs from the stored %.16s…", hex.EncodeToString(hash[:]), hex.EncodeToString(e.Hash[:]))
 		case q.seq <= b.Floor:
@@ -253,7 +258,7 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) (wire.Reply, err
 				b.Conflicts++
 				b.LastConflict = &Conflict{Seq: q.seq, At: now, Reason: why}
 			}
-			return putBox(tx, b)
+			return tx.PutBox(b)
 		}
 		if err := s.store(tx, &b, q.seq, body, *sum, now); err != nil {
 			return err
@@ -269,7 +274,7 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) (wire.Reply, err
 			b.LastSeq = q.seq
 			b.Site, b.Version, b.Interval, b.Health, b.Open, b.Lost = plain(sum.Box.Site), plain(sum.Box.Version), sum.Interval, sum.Health, len(sum.OpenIncidents), sum.Lost.Total
 			b.Behind = max(0, sum.BoxHealth.ChecksBehind)
-			if err := putLatest(tx, q.box, digestOf(*sum)); err != nil {
+			if err := tx.PutLatest(q.box, digestOf(*sum)); err != nil {
 				return err
 			}
 		}
@@ -279,7 +284,7 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) (wire.Reply, err
 		if err := s.prune(tx, &b, now); err != nil {
 			return err
 		}
-		return putBox(tx, b)
+		return tx.PutBox(b)
 	})
 	if errors.Is(err, errRetry) {
 		e := fail(http.StatusServiceUnavailable, "summary %d expired while it was checked; send it again", q.seq)
@@ -359,42 +364,14 @@ func (s *Server) decodeBody(r *http.Request, body []byte) (wire.Summary, error) 
 }
 
 // store writes a new summary, its index entry and the box's totals.
-func (s *Server) store(tx *bolt.Tx, b *Box, seq uint64, body []byte, sum wire.Summary, now time.Time) error {
-	sb, err := tx.Bucket(bucketSummaries).CreateBucketIfNotExists([]byte(b.ID))
-	if err != nil {
-		return err
-	}
-	ib, err := tx.Bucket(bucketIndex).CreateBucketIfNotExists([]byte(b.ID))
-	if err != nil {
-		return err
-	}
-	k := seqKey(seq)
-	if err := sb.Put(k, body); err != nil {
-		return err
-	}
-	if err := ib.Put(k, entryOf(body, sum, now).marshal()); err != nil {
+func (s *Server) store(tx Tx, b *Box, seq uint64, body []byte, sum wire.Summary, now time.Time) error {
+	if err := tx.PutSummary(b.ID, seq, body, entryOf(body, sum, now)); err != nil {
 		return err
 	}
 	b.Summaries++
 	b.Stored++
 	b.StoredBytes += uint64(len(body))
 	return nil
-}
-
-func indexOf(tx *bolt.Tx, box string, seq uint64) *entry {
-	ib := tx.Bucket(bucketIndex).Bucket([]byte(box))
-	if ib == nil {
-		return nil
-	}
-	v := ib.Get(seqKey(seq))
-	if v == nil {
-		return nil
-	}
-	e, err := unmarshalEntry(v)
-	if err != nil {
-		return &entry{} // unreadable: never equal to a real hash, so a conflict, never a replacement
-	}
-	return &e
 }
 
 func entryOf(body []byte, sum wire.Summary, received time.Time) entry {
@@ -427,24 +404,4 @@ func digestOf(sum wire.Summary) digest {
 		d.Open = append(d.Open, inc)
 	}
 	return d
-}
-
-func putLatest(tx *bolt.Tx, id string, d digest) error {
-	v, err := json.Marshal(d)
-	if err != nil {
-		return err
-	}
-	return tx.Bucket(bucketLatest).Put([]byte(id), v)
-}
-
-func getLatest(tx *bolt.Tx, id string) (*digest, error) {
-	v := tx.Bucket(bucketLatest).Get([]byte(id))
-	if v == nil {
-		return nil, nil
-	}
-	var d digest
-	if err := json.NewDecoder(bytes.NewReader(v)).Decode(&d); err != nil {
-		return nil, fmt.Errorf("box %s digest: %w", id, err)
-	}
-	return &d, nil
 }
