@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"runtime"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -85,6 +86,8 @@ func (f *sizeFlag) Set(v string) error {
 func hqRun(ctx context.Context, env *Env, args []string) error {
 	fs := NewFlags(env, "hq run", "hq run --cert FILE --key FILE [flags]")
 	data := hqDataFlag(fs)
+	db := fs.String("db", "", "a PostgreSQL database (postgres://user@host:port/db; the password from PGPASSWORD or a PGPASSFILE, not here: the command line is visible to every local user) shared by every instance; default: bbolt in --data")
+	dbFile := fs.String("db-file", "", "read the --db URL (password included) from this file, readable by its owner only")
 	listen := fs.String("listen", ":8444", "HTTPS address boxes post summaries to")
 	uiListen := fs.String("ui-listen", "127.0.0.1:8445", "fleet pages' address (plain HTTP with a login: keep it on loopback or behind a TLS reverse proxy)")
 	cert := fs.String("cert", "", "the receiver's TLS certificate (PEM)")
@@ -111,10 +114,43 @@ func hqRun(ctx context.Context, env *Env, args []string) error {
 			return Usagef("--host %q: a host name, without port or scheme", h)
 		}
 	}
-	return hq.Run(ctx, hq.RunOptions{DataDir: *data, Listen: *listen, UIListen: *uiListen, CertFile: *cert, KeyFile: *key,
+	dbURL, err := dbFlags(*db, *dbFile)
+	if err != nil {
+		return err
+	}
+	return hq.Run(ctx, hq.RunOptions{DataDir: *data, DB: dbURL, Listen: *listen, UIListen: *uiListen, CertFile: *cert, KeyFile: *key,
 		Hosts: hosts, UISecure: *uiSecure, PublicURL: *publicURL,
 		Limits: hq.Limits{BoxSummaries: *maxSummaries, BoxBytes: int64(maxBytes), Retention: *retention, UploadBytes: int64(uploadMem)},
 		Log:    slog.New(slog.NewTextHandler(env.Stderr, nil))})
+}
+
+// dbFlags is the database --db or --db-file names: a postgres:// URL,
+// or "" for bbolt. The file must be its owner's alone: it may hold the
+// password.
+func dbFlags(db, file string) (string, error) {
+	if db != "" && file != "" {
+		return "", Usagef("--db and --db-file: one or the other")
+	}
+	if file != "" {
+		st, err := os.Stat(file)
+		if err != nil {
+			return "", err
+		}
+		if runtime.GOOS != "windows" && st.Mode().Perm()&0o077 != 0 {
+			return "", fmt.Errorf("--db-file %s: readable by others (mode %v); chmod 600 it: it may hold the database password", file, st.Mode().Perm())
+		}
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", err
+		}
+		if db = strings.TrimSpace(string(b)); db == "" {
+			return "", fmt.Errorf("--db-file %s: empty", file)
+		}
+	}
+	if db != "" && !strings.HasPrefix(db, "postgres://") && !strings.HasPrefix(db, "postgresql://") {
+		return "", Usagef("--db: a postgres:// URL (bbolt is the default, in --data)")
+	}
+	return db, nil
 }
 
 func hqRegister(ctx context.Context, env *Env, args []string) error {

@@ -42,8 +42,12 @@ func slogTo(w io.Writer, mu *sync.Mutex) *slog.Logger {
 	return slog.New(slog.NewTextHandler(lockedWriter{w, mu}, nil))
 }
 
-// newHQ opens a real receiver in a temporary directory.
-func newHQ(t testing.TB, clk clock.Clock, lim hq.Limits) *hq.Server {
+// newHQ opens a real receiver: on bbolt in a temporary directory, or on
+// a fresh PostgreSQL database while TestPostgresBackend runs the tests
+// again (store_pg_test.go).
+var newHQ = newBoltHQ
+
+func newBoltHQ(t testing.TB, clk clock.Clock, lim hq.Limits) *hq.Server {
 	t.Helper()
 	s, err := hq.OpenWith(filepath.Join(t.TempDir(), "hq.db"), hq.Options{Clock: clk, Log: quiet(), Limits: lim})
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -98,7 +99,7 @@ func parseHeaders(h http.Header) (request, *httpError) {
 	q := request{box: h.Get(wire.HeaderBox), at: h.Get(wire.HeaderTime), sig: h.Get(wire.HeaderSignature)}
 	var err error
 	q.seq, err = strconv.ParseUint(h.Get(wire.HeaderSeq), 10, 64)
-	if !wire.ValidBoxID(q.box) || err != nil || q.seq == 0 {
+	if !wire.ValidBoxID(q.box) || err != nil || q.seq == 0 || q.seq > math.MaxInt64 {
 		return q, fail(http.StatusBadRequest, "missing or bad %s / %s headers", wire.HeaderBox, wire.HeaderSeq)
 	}
 	if h.Get(wire.HeaderIdem) != wire.IdempotencyKey(q.box, q.seq) {

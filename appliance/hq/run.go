@@ -21,7 +21,11 @@ import (
 
 // RunOptions configure `outpost hq run`.
 type RunOptions struct {
+	// DataDir holds the control socket, and the bbolt store unless DB
+	// names a PostgreSQL database (postgres://…), which several
+	// instances, each with its own DataDir, then share.
 	DataDir string
+	DB      string
 	// Listen is the HTTPS address boxes post to; CertFile and KeyFile
 	// its certificate.
 	Listen, CertFile, KeyFile string
@@ -55,9 +59,22 @@ func Run(ctx context.Context, o RunOptions) error {
 	if err := os.MkdirAll(o.DataDir, 0o750); err != nil {
 		return err
 	}
-	s, err := OpenWith(filepath.Join(o.DataDir, "hq.db"), Options{Log: o.Log, Limits: o.Limits, PublicURL: o.PublicURL})
-	if err != nil {
-		return err
+	opts := Options{Log: o.Log, Limits: o.Limits, PublicURL: o.PublicURL}
+	var s *Server
+	if o.DB != "" {
+		db, err := OpenPostgres(ctx, o.DB, nil)
+		if err != nil {
+			return err
+		}
+		if s, err = OpenStore(db, opts); err != nil {
+			db.Close()
+			return err
+		}
+	} else {
+		var err error
+		if s, err = OpenWith(filepath.Join(o.DataDir, "hq.db"), opts); err != nil {
+			return err
+		}
 	}
 	defer s.Close()
 	cert, err := tls.LoadX509KeyPair(o.CertFile, o.KeyFile)
@@ -104,7 +121,7 @@ func Run(ctx context.Context, o RunOptions) error {
 	if n, err := s.CountUsers(); err == nil && n == 0 {
 		s.log.Warn("hq: the fleet pages have no account yet: outpost hq user add NAME --data " + o.DataDir)
 	}
-	s.log.Info("outpost hq running", "ingest", "https://"+ln.Addr().String()+"/v1/summaries", "fleet", "http://"+uln.Addr().String(), "data", o.DataDir,
+	s.log.Info("outpost hq running", "ingest", "https://"+ln.Addr().String()+"/v1/summaries", "fleet", "http://"+uln.Addr().String(), "data", o.DataDir, "store", s.db.Name(),
 		"pin_sha256", wire.PinOf(leaf).String(), "ack_pages", s.publicURL) // what a box's phonehome.pin_sha256 names
 	go s.sweepEvery(ctx, time.Hour)
 	errc := make(chan error, 3)
