@@ -250,3 +250,86 @@ func TestHQInstancesShareOnePostgres(t *testing.T) {
 		}
 	}
 }
+
+// TestHQMigrateToPostgres: a real hq on bbolt with a real box's history,
+// an account and a command still pending is stopped and `outpost hq
+// migrate` copies it into a real PostgreSQL. hq on the database then
+// lists the same box, history and command as before, the box phones
+// home to it and carries on where it was (the next sequence numbers,
+// the command delivered and confirmed, no conflict), the account logs
+// in, and a second migration into the now full database is refused.
+func TestHQMigrateToPostgres(t *testing.T) {
+	pg := pgtest.Start(t)
+	db := pg.NewDatabase(t)
+	dir := t.TempDir()
+	caFile, certFile, keyFile, _ := testCA(t, dir, "hq")
+	hqData, boxData := t.TempDir(), t.TempDir()
+	addr := freePort(t)
+	hqBolt, _ := startHQLog(t, hqData, addr, "127.0.0.1:0", certFile, keyFile)
+	phone := fmt.Sprintf("phonehome: {url: 'https://%s/v1/summaries', interval: 300ms, ca_file: '%s', backoff_max: 1s}\n", addr, caFile)
+	cfg := writeConfig(t, "site: Acme\n"+phone+"checks: []\n")
+	box, boxLog := startBox(t, cfg, boxData)
+	id, key := boxIdentity(t, boxData)
+	registerBox(t, hqData, id, key)
+	st := waitDrained(t, boxData, 6, boxLog)
+	kill(box)
+	add := exec.Command(binPath, "hq", "user", "add", "alice", "--data", hqData)
+	add.Stdin = strings.NewReader("Correct-Horse-9\n")
+	if out, err := add.CombinedOutput(); err != nil {
+		t.Fatalf("hq user add: %v %s", err, out)
+	}
+	if out, code := outpost(t, "hq", "send", "--box", id, "--inventory", "--data", hqData); code != 0 {
+		t.Fatalf("hq send: %s", out)
+	}
+	before, _ := outpost(t, "hq", "list", "--box", id, "--history", "1000", "--data", hqData)
+	if !strings.Contains(before, "pending") || !strings.Contains(before, fmt.Sprintf("(seq %d)", st.LastAck)) {
+		t.Fatalf("hq list --box on bbolt:\n%s", before)
+	}
+	hqBolt.Process.Signal(syscall.SIGTERM)
+	hqBolt.Wait()
+
+	toFile := filepath.Join(dir, "to")
+	os.WriteFile(toFile, []byte(pg.URL(db)), 0o644)
+	if out, code := outpost(t, "hq", "migrate", "--from", hqData, "--to-file", toFile); code != 1 || !strings.Contains(out, "readable by others") {
+		t.Fatalf("migrate with a URL file others can read: %d %s", code, out)
+	}
+	os.Chmod(toFile, 0o600)
+	out, code := outpost(t, "hq", "migrate", "--from", hqData, "--to-file", toFile)
+	if code != 0 || !strings.Contains(out, fmt.Sprintf("copied 1 boxes, %d summaries", st.LastAck)) || !strings.Contains(out, "1 pending commands, 1 accounts") {
+		t.Fatalf("hq migrate: %d %s", code, out)
+	}
+	if strings.Contains(out, pg.Password) {
+		t.Fatalf("hq migrate printed the password:\n%s", out)
+	}
+
+	pgData := t.TempDir()
+	startHQPostgres(t, pgData, addr, certFile, keyFile, nil, "--db-file", toFile)
+	after, _ := outpost(t, "hq", "list", "--box", id, "--history", "1000", "--data", pgData)
+	if after != before {
+		t.Fatalf("hq list --box differs after the migration:\nbefore (bbolt):\n%s\nafter (PostgreSQL):\n%s", before, after)
+	}
+	if out, _ := outpost(t, "hq", "user", "list", "--data", pgData); !strings.Contains(out, "alice") {
+		t.Fatalf("hq user list on PostgreSQL:\n%s", out)
+	}
+
+	_, boxLog = startBox(t, cfg, boxData)
+	waitDrained(t, boxData, st.LastAck+3, boxLog)
+	waitFor(t, "the command queued before the migration to be confirmed", patience, func() string {
+		out, _ := outpost(t, "hq", "list", "--box", id, "--data", pgData)
+		if !strings.Contains(out, "done (summary") {
+			return out
+		}
+		return ""
+	})
+	final := phoneStatusOf(t, boxData)
+	rows := pg.SQL(t, db, fmt.Sprintf("SELECT count(*), count(DISTINCT seq), min(seq), max(seq) FROM hq_summaries WHERE box = '%s'", id))
+	if want := fmt.Sprintf("%d|%d|1|%d", final.LastAck, final.LastAck, final.LastAck); rows != want {
+		t.Fatalf("summaries in the database after the box carried on: %s, want %s", rows, want)
+	}
+	if n := pg.SQL(t, db, "SELECT count(*) FROM hq_boxes WHERE convert_from(record, 'UTF8')::jsonb->>'conflicts' IS NOT NULL"); n != "0" {
+		t.Fatalf("conflicts recorded after the migration: %s", n)
+	}
+	if out, code := outpost(t, "hq", "migrate", "--from", hqData, "--to-file", toFile); code != 1 || !strings.Contains(out, "already holds 1 boxes") {
+		t.Fatalf("a second migration into the full database: %d %s", code, out)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"text/tabwriter"
@@ -23,7 +24,7 @@ import (
 )
 
 func init() {
-	Register(Command{Name: "hq", Summary: "the MSP's phone-home receiver: run, register, list, send, user", Run: hqCmd})
+	Register(Command{Name: "hq", Summary: "the MSP's phone-home receiver: run, register, list, send, user, migrate", Run: hqCmd})
 	Register(Command{Name: "phonehome", Summary: "phone home: status (queue depth, last success, last error)", Run: phonehomeCmd})
 }
 
@@ -34,7 +35,8 @@ const hqUsage = `hq <subcommand>
   hq list     [--box ob-… [--history N]] [--data DIR]
   hq send     --box ob-… (--bundle FILE | --inventory) [--data DIR]
   hq user     (add | passwd | delete) NAME [--data DIR]   (the password is read from standard input)
-  hq user     list [--data DIR]`
+  hq user     list [--data DIR]
+  hq migrate  --from DIR (--to postgres://… | --to-file FILE)   (hq stopped: copies the bbolt store into an empty PostgreSQL database)`
 
 func hqCmd(ctx context.Context, env *Env, args []string) error {
 	if len(args) == 0 {
@@ -51,6 +53,8 @@ func hqCmd(ctx context.Context, env *Env, args []string) error {
 		return hqSend(ctx, env, args[1:])
 	case "user":
 		return hqUser(ctx, env, args[1:])
+	case "migrate":
+		return hqMigrate(ctx, env, args[1:])
 	}
 	return Usagef("unknown subcommand %q\n\nUsage: outpost %s", args[0], hqUsage)
 }
@@ -151,6 +155,45 @@ func dbFlags(db, file string) (string, error) {
 		return "", Usagef("--db: a postgres:// URL (bbolt is the default, in --data)")
 	}
 	return db, nil
+}
+
+func hqMigrate(ctx context.Context, env *Env, args []string) error {
+	fs := NewFlags(env, "hq migrate", "hq migrate --from DIR (--to postgres://… | --to-file FILE)")
+	from := fs.String("from", "", "the data directory of an hq on bbolt (stopped)")
+	to := fs.String("to", "", "an empty PostgreSQL database (postgres://user@host:port/db; the password from PGPASSWORD or a PGPASSFILE)")
+	toFile := fs.String("to-file", "", "read the --to URL (password included) from this file, readable by its owner only")
+	if err := Parse(fs, args, false); err != nil {
+		return err
+	}
+	url, err := dbFlags(*to, *toFile)
+	if err != nil {
+		return err
+	}
+	if *from == "" || url == "" {
+		return Usagef("hq migrate needs --from DIR and --to (or --to-file)")
+	}
+	path := filepath.Join(*from, "hq.db")
+	if _, err := os.Stat(path); err != nil {
+		return fmt.Errorf("--from %s: no hq store there: %w", *from, err)
+	}
+	log := slog.New(slog.NewTextHandler(env.Stderr, nil))
+	src, err := hq.OpenWith(path, hq.Options{Log: log})
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	dst, err := hq.OpenPostgres(ctx, url, nil)
+	if err != nil {
+		return err
+	}
+	defer dst.Close()
+	rep, err := hq.Migrate(src.Store(), dst, log)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "copied %d boxes, %d summaries (%d bytes), %d pending commands, %d accounts, %d sessions into PostgreSQL, and compared every box's summaries with the source\nrun hq with --db on that database from now on; %s is left as it was\n",
+		rep.Boxes, rep.Summaries, rep.Bytes, rep.Commands, rep.Users, rep.Sessions, path)
+	return nil
 }
 
 func hqRegister(ctx context.Context, env *Env, args []string) error {
