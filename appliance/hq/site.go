@@ -89,7 +89,7 @@ func history(tx Tx, b Box, below uint64, n int) ([]HistoryEntry, error) {
 
 // Site is one box's page: its record, the newest summary's digest and
 // the newest n index entries; no summary is decoded.
-func (s *Server) Site(id string, n int) (hqui.SiteView, bool, error) {
+func (s *Server) Site(id string, before uint64, n int) (hqui.SiteView, bool, error) {
 	var v hqui.SiteView
 	var ok bool
 	err := s.db.View(func(tx Tx) error {
@@ -123,9 +123,14 @@ func (s *Server) Site(id string, n int) (hqui.SiteView, bool, error) {
 		if d != nil {
 			v.Latest = &hqui.Latest{Seq: d.Seq, Time: d.Time, OpenIncidents: d.Open, MoreOpen: d.MoreOpen, SLA: d.SLA, Lost: d.Lost}
 		}
-		h, err := history(tx, b, 0, n)
+		h, err := history(tx, b, before, n+1)
 		if err != nil {
 			return err
+		}
+		v.Before = before
+		if n > 0 && len(h) > n {
+			h = h[:n]
+			v.Older = h[n-1].Seq
 		}
 		for _, e := range h {
 			v.History = append(v.History, hqui.HistoryRow{Seq: e.Seq, Time: e.Built, Received: e.Received, SilentBefore: e.SilentBefore,

@@ -47,6 +47,7 @@ func TestPostgresBackend(t *testing.T) {
 		"HistoryShowsWhenReceived":      TestHistoryShowsWhenReceived,
 		"SitePageAcknowledgesAndBehind": TestSitePageAcknowledgesAndShowsBehind,
 		"UnauthenticatedUploadsBounded": TestUnauthenticatedUploadsBounded,
+		"SitePagePaginates":             TestSitePagePaginates,
 	} {
 		t.Run(name, test)
 	}

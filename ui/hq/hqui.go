@@ -24,9 +24,10 @@ import (
 // Source is what the pages read.
 type Source interface {
 	Fleet() ([]FleetRow, error)
-	// Site is one box's page with its newest history rows, at most
-	// history of them; ok is false when no such box is registered.
-	Site(id string, history int) (v SiteView, ok bool, err error)
+	// Site is one box's page with its history rows below sequence
+	// number before (0: the newest), at most history of them, newest
+	// first; ok is false when no such box is registered.
+	Site(id string, before uint64, history int) (v SiteView, ok bool, err error)
 	// AckIncident relays a logged-in user's acknowledgement of an open
 	// incident to its box; the error says why it was not queued.
 	AckIncident(id string, incident uint64, by string) error
@@ -224,7 +225,16 @@ func (s *server) fleet(w http.ResponseWriter, r *http.Request, sess *Session) {
 }
 
 func (s *server) site(w http.ResponseWriter, r *http.Request, sess *Session) {
-	v, ok, err := s.o.Source.Site(r.PathValue("id"), HistoryRows)
+	var before uint64
+	if b := r.URL.Query().Get("before"); b != "" {
+		n, err := strconv.ParseUint(b, 10, 63)
+		if err != nil || n == 0 {
+			http.Error(w, "before: a summary's sequence number", http.StatusBadRequest)
+			return
+		}
+		before = n
+	}
+	v, ok, err := s.o.Source.Site(r.PathValue("id"), before, HistoryRows)
 	if err != nil {
 		s.internal(w, "site", err)
 		return
