@@ -16,11 +16,13 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"outpost/appliance/config"
 	"outpost/appliance/hq"
 	"outpost/appliance/phonehome"
 	"outpost/checks"
 	"outpost/firmware/bundle"
 	"outpost/firmware/provision"
+	"outpost/notify"
 )
 
 func init() {
@@ -105,6 +107,8 @@ func hqRun(ctx context.Context, env *Env, args []string) error {
 	maxBytes := sizeFlag(d.BoxBytes)
 	fs.Var(&maxBytes, "box-max-bytes", "bytes of summaries kept per box (e.g. 256MiB); beyond, the oldest go")
 	retention := fs.Duration("retention", d.Retention, "how long a summary is kept (e.g. 9600h)")
+	notifyFile := fs.String("notify", "", "a YAML file with a notify: section (channels, policies, people, oncall: as in a box's config, docs/notifications.md) through which hq's alerts about boxes (silent, lost summaries, box health) go out")
+	watchEvery := fs.Duration("watch-every", 10*time.Second, "how often hq looks for silent boxes and the other alerts")
 	uploadMem := sizeFlag(d.UploadBytes)
 	fs.Var(&uploadMem, "upload-memory", "request bodies read at once, all boxes together (e.g. 64MiB); beyond, 503 with Retry-After")
 	if err := Parse(fs, args, false); err != nil {
@@ -122,8 +126,25 @@ func hqRun(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if *watchEvery < 100*time.Millisecond {
+		return Usagef("--watch-every %s: at least 100ms", *watchEvery)
+	}
+	watch := hq.Watch{Every: *watchEvery}
+	if *notifyFile != "" {
+		// The box's own config rules: strict, file:line errors, the same
+		// notify section with its validation.
+		cfg, err := config.Load(*notifyFile)
+		if err != nil {
+			return err
+		}
+		nc := notify.ConfigOf(cfg)
+		if watch.Channels, err = nc.Build(); err != nil {
+			return fmt.Errorf("%s: %w", *notifyFile, err)
+		}
+		watch.Policies, watch.People, watch.OnCalls = nc.Policies, nc.People, nc.OnCalls()
+	}
 	return hq.Run(ctx, hq.RunOptions{DataDir: *data, DB: dbURL, Listen: *listen, UIListen: *uiListen, CertFile: *cert, KeyFile: *key,
-		Hosts: hosts, UISecure: *uiSecure, PublicURL: *publicURL,
+		Hosts: hosts, UISecure: *uiSecure, PublicURL: *publicURL, Watch: watch,
 		Limits: hq.Limits{BoxSummaries: *maxSummaries, BoxBytes: int64(maxBytes), Retention: *retention, UploadBytes: int64(uploadMem)},
 		Log:    slog.New(slog.NewTextHandler(env.Stderr, nil))})
 }

@@ -59,6 +59,9 @@ type Box struct {
 	// Behind is the newest summary's count of checks missing their
 	// schedule (box_health.checks_behind).
 	Behind int `json:"checks_behind,omitempty"`
+	// ClockProblem is what the newest summary says is wrong with the
+	// box's own clock, "" when nothing is.
+	ClockProblem string `json:"clock_problem,omitempty"`
 	// LastStored is when the newest summary was stored, by the
 	// receiver's clock: LastSeen moves with every signed attempt (a box
 	// retrying a refused summary too), this only with news.

@@ -275,6 +275,7 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) (wire.Reply, err
 			b.LastSeq = q.seq
 			b.Site, b.Version, b.Interval, b.Health, b.Open, b.Lost = plain(sum.Box.Site), plain(sum.Box.Version), sum.Interval, sum.Health, len(sum.OpenIncidents), sum.Lost.Total
 			b.Behind = max(0, sum.BoxHealth.ChecksBehind)
+			b.ClockProblem = clockProblem(sum.BoxHealth.Clock)
 			if err := tx.PutLatest(q.box, digestOf(*sum)); err != nil {
 				return err
 			}

@@ -46,6 +46,9 @@ type RunOptions struct {
 	// wait in the kernel's accept queue.
 	MaxConns int
 	Log      *slog.Logger
+	// Watch configures the watcher (silent boxes and the other MSP
+	// alerts, notified through its channels and policies).
+	Watch Watch
 	// Ready is told the bound addresses.
 	Ready func(ingest, ui string)
 }
@@ -124,6 +127,7 @@ func Run(ctx context.Context, o RunOptions) error {
 	s.log.Info("outpost hq running", "ingest", "https://"+ln.Addr().String()+"/v1/summaries", "fleet", "http://"+uln.Addr().String(), "data", o.DataDir, "store", s.db.Name(),
 		"pin_sha256", wire.PinOf(leaf).String(), "ack_pages", s.publicURL) // what a box's phonehome.pin_sha256 names
 	go s.sweepEvery(ctx, time.Hour)
+	go s.RunWatch(ctx, o.Watch)
 	errc := make(chan error, 3)
 	lln := &limitListener{Listener: ln, sem: make(chan struct{}, o.MaxConns)}
 	go func() { errc <- Serve(ctx, ingest, func() error { return ingest.ServeTLS(lln, "", "") }) }()

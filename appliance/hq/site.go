@@ -140,3 +140,13 @@ func (s *Server) Site(id string, before uint64, n int) (hqui.SiteView, bool, err
 	})
 	return v, ok, err
 }
+
+// Alerts is the alerts page's rows (hqui.Source).
+func (s *Server) Alerts() ([]hqui.AlertRow, error) {
+	alerts, err := s.ListAlerts()
+	out := make([]hqui.AlertRow, len(alerts))
+	for i, a := range alerts {
+		out[i] = hqui.AlertRow{ID: a.ID, Box: a.Box, Site: a.Site, Kind: a.Kind, Summary: a.Summary, Opened: a.Opened, Acked: a.Acked, Resolved: a.Resolved, AckedBy: a.AckedBy}
+	}
+	return out, err
+}

@@ -1,6 +1,10 @@
 package hq
 
-import hqui "outpost/ui/hq"
+import (
+	"context"
+
+	hqui "outpost/ui/hq"
+)
 
 // Store is where the receiver keeps what it knows: the box records (with
 // their commands), the summaries as sent and their index rows, the newest
@@ -24,6 +28,12 @@ type Store interface {
 	// AllowAck counts an acknowledgement posted from addr and reports
 	// whether it is within ackPerAddr per ackWindow.
 	AllowAck(addr string) (bool, error)
+	// Lead makes this instance the one that runs the watcher (silent
+	// boxes, MSP incidents and their notifications) if no other does:
+	// ok false when another instance leads. lost is closed when the
+	// lead is lost (the database connection holding it broke); release
+	// gives it up. With one instance (bbolt) it always leads.
+	Lead(ctx context.Context) (lost <-chan struct{}, release func(), ok bool, err error)
 	// Name says which backend this is ("bbolt", "postgres"), for logs.
 	Name() string
 	Close() error
@@ -73,6 +83,19 @@ type Tx interface {
 	// Sessions calls fn for every session; bad is true for an
 	// unreadable one.
 	Sessions(fn func(key []byte, ss hqui.Session, bad bool) error) error
+
+	// Docs are numbered documents by kind: hq's own incidents (alerts),
+	// and the notify engine's states, outbox and delivery log.
+	// NextDoc numbers a new document of a kind (from 1, never reused).
+	NextDoc(kind string) (uint64, error)
+	Doc(kind string, id uint64) ([]byte, error)
+	PutDoc(kind string, id uint64, doc []byte) error
+	DeleteDoc(kind string, id uint64) error
+	// Docs calls fn for every document of a kind, lowest id first; fn
+	// may write.
+	Docs(kind string, fn func(id uint64, doc []byte) error) error
+	// DeleteDocsBelow deletes a kind's documents numbered below id.
+	DeleteDocsBelow(kind string, id uint64) error
 }
 
 // seqEntry is an index row with its sequence number.

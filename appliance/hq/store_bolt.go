@@ -2,6 +2,7 @@ package hq
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -30,7 +31,7 @@ func openBolt(path string, clk clock.Clock) (*boltStore, error) {
 	// fleet posting at once shares fsyncs.
 	db.MaxBatchDelay = time.Millisecond
 	if err := db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketBoxes, bucketSummaries, bucketIndex, bucketLatest, bucketCommands, bucketUsers, bucketSessions, bucketMeta} {
+		for _, b := range [][]byte{bucketBoxes, bucketSummaries, bucketIndex, bucketLatest, bucketCommands, bucketUsers, bucketSessions, bucketMeta, bucketDocs} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -60,6 +61,11 @@ func (s *boltStore) Batch(fn func(Tx) error) error {
 }
 
 func (s *boltStore) AllowAck(addr string) (bool, error) { return s.acks.allow(addr), nil }
+
+// Lead: the file lock already makes this the only instance.
+func (s *boltStore) Lead(context.Context) (<-chan struct{}, func(), bool, error) {
+	return make(chan struct{}), func() {}, true, nil
+}
 
 type boltTx struct{ tx *bolt.Tx }
 
@@ -322,6 +328,81 @@ func (t boltTx) Sessions(fn func([]byte, hqui.Session, bool) error) error {
 	})
 	for i := range keys {
 		if err := fn(keys[i], all[i], bad[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t boltTx) docs(kind string, create bool) (*bolt.Bucket, error) {
+	db := t.tx.Bucket(bucketDocs)
+	if !create {
+		return db.Bucket([]byte(kind)), nil
+	}
+	return db.CreateBucketIfNotExists([]byte(kind))
+}
+
+func (t boltTx) NextDoc(kind string) (uint64, error) {
+	b, err := t.docs(kind, true)
+	if err != nil {
+		return 0, err
+	}
+	return b.NextSequence()
+}
+
+func (t boltTx) Doc(kind string, id uint64) ([]byte, error) {
+	b, _ := t.docs(kind, false)
+	if b == nil {
+		return nil, nil
+	}
+	return bytes.Clone(b.Get(seqKey(id))), nil
+}
+
+func (t boltTx) PutDoc(kind string, id uint64, doc []byte) error {
+	b, err := t.docs(kind, true)
+	if err != nil {
+		return err
+	}
+	if b.Sequence() < id {
+		b.SetSequence(id)
+	}
+	return b.Put(seqKey(id), doc)
+}
+
+func (t boltTx) DeleteDoc(kind string, id uint64) error {
+	if b, _ := t.docs(kind, false); b != nil {
+		return b.Delete(seqKey(id))
+	}
+	return nil
+}
+
+func (t boltTx) Docs(kind string, fn func(uint64, []byte) error) error {
+	b, _ := t.docs(kind, false)
+	if b == nil {
+		return nil
+	}
+	var ids []uint64
+	var docs [][]byte
+	b.ForEach(func(k, v []byte) error {
+		ids, docs = append(ids, keySeq(k)), append(docs, bytes.Clone(v))
+		return nil
+	})
+	for i := range ids {
+		if err := fn(ids[i], docs[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t boltTx) DeleteDocsBelow(kind string, id uint64) error {
+	b, _ := t.docs(kind, false)
+	if b == nil {
+		return nil
+	}
+	c := b.Cursor()
+	for k, _ := c.First(); k != nil && keySeq(k) < id; k, _ = c.First() {
+		if err := c.Delete(); err != nil {
 			return err
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -61,10 +62,26 @@ var pgMigrations = []string{
 		at   timestamptz NOT NULL
 	);
 	CREATE INDEX hq_ack_posts_addr ON hq_ack_posts (addr, at);`,
+	// 2: numbered documents (hq's incidents, the notify engine's states,
+	// outbox and delivery log).
+	`CREATE TABLE hq_docs (
+		kind text   NOT NULL,
+		id   bigint NOT NULL,
+		doc  bytea  NOT NULL,
+		PRIMARY KEY (kind, id)
+	);
+	CREATE TABLE hq_doc_ids (
+		kind text PRIMARY KEY,
+		last bigint NOT NULL
+	);`,
 }
 
-// pgLockID is the advisory lock the migrations run under ("outpost!").
-const pgLockID = 0x6f7574706f737421
+// pgLockID is the advisory lock the migrations run under ("outpost!"),
+// pgLeadID the one the watcher's leader holds ("outpost?").
+const (
+	pgLockID = 0x6f7574706f737421
+	pgLeadID = 0x6f7574706f73743f
+)
 
 // pgStore is the PostgreSQL backend: any number of instances on one
 // database. A write transaction locks the box record it reads (SELECT
@@ -233,6 +250,55 @@ func (s *pgStore) AllowAck(addr string) (bool, error) {
 		return err
 	})
 	return ok, err
+}
+
+// Lead holds a session advisory lock on a connection of its own: the
+// server lets go of it when that connection breaks (the instance died or
+// lost the database), and the next instance to try takes over.
+func (s *pgStore) Lead(ctx context.Context) (<-chan struct{}, func(), bool, error) {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	var ok bool
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, int64(pgLeadID)).Scan(&ok); err != nil || !ok {
+		conn.Release()
+		return nil, nil, false, err
+	}
+	lost := make(chan struct{})
+	pctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := s.clock.NewTimer(2 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-pctx.Done():
+				return
+			case <-t.C():
+			}
+			cctx, cancel := context.WithTimeout(pctx, 10*time.Second)
+			_, err := conn.Exec(cctx, `SELECT 1`)
+			cancel()
+			if err != nil && pctx.Err() == nil {
+				close(lost)
+				return
+			}
+			t.Reset(2 * time.Second)
+		}
+	}()
+	release := sync.OnceFunc(func() {
+		stop()
+		<-done
+		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if _, err := conn.Exec(cctx, `SELECT pg_advisory_unlock($1)`, int64(pgLeadID)); err != nil {
+			conn.Conn().Close(cctx) // the server lets go of the lock with the session
+		}
+		conn.Release()
+	})
+	return lost, release, true, nil
 }
 
 type pgTx struct {
@@ -564,4 +630,69 @@ func (t *pgTx) Sessions(fn func([]byte, hqui.Session, bool) error) error {
 		}
 	}
 	return nil
+}
+
+func (t *pgTx) NextDoc(kind string) (uint64, error) {
+	var id int64
+	err := t.tx.QueryRow(t.ctx, `INSERT INTO hq_doc_ids (kind, last) VALUES ($1, 1) ON CONFLICT (kind) DO UPDATE SET last = hq_doc_ids.last + 1 RETURNING last`, kind).Scan(&id)
+	return uint64(id), err
+}
+
+func (t *pgTx) Doc(kind string, id uint64) ([]byte, error) {
+	var v []byte
+	q := `SELECT doc FROM hq_docs WHERE kind = $1 AND id = $2`
+	if t.write {
+		q += ` FOR UPDATE` // read-modify-write: an alert acknowledged on one instance, resolved on another
+	}
+	err := t.tx.QueryRow(t.ctx, q, kind, seqArg(id)).Scan(&v)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	return v, err
+}
+
+func (t *pgTx) PutDoc(kind string, id uint64, doc []byte) error {
+	if _, err := t.tx.Exec(t.ctx, `INSERT INTO hq_docs (kind, id, doc) VALUES ($1, $2, $3) ON CONFLICT (kind, id) DO UPDATE SET doc = EXCLUDED.doc`, kind, seqArg(id), doc); err != nil {
+		return err
+	}
+	_, err := t.tx.Exec(t.ctx, `INSERT INTO hq_doc_ids (kind, last) VALUES ($1, $2) ON CONFLICT (kind) DO UPDATE SET last = greatest(hq_doc_ids.last, EXCLUDED.last)`, kind, seqArg(id))
+	return err
+}
+
+func (t *pgTx) DeleteDoc(kind string, id uint64) error {
+	_, err := t.tx.Exec(t.ctx, `DELETE FROM hq_docs WHERE kind = $1 AND id = $2`, kind, seqArg(id))
+	return err
+}
+
+// Docs reads every row before calling fn, which may write.
+func (t *pgTx) Docs(kind string, fn func(uint64, []byte) error) error {
+	rows, err := t.tx.Query(t.ctx, `SELECT id, doc FROM hq_docs WHERE kind = $1 ORDER BY id`, kind)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var ids []uint64
+	var docs [][]byte
+	for rows.Next() {
+		var id int64
+		var v []byte
+		if err := rows.Scan(&id, &v); err != nil {
+			return err
+		}
+		ids, docs = append(ids, uint64(id)), append(docs, v)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for i := range ids {
+		if err := fn(ids[i], docs[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t *pgTx) DeleteDocsBelow(kind string, id uint64) error {
+	_, err := t.tx.Exec(t.ctx, `DELETE FROM hq_docs WHERE kind = $1 AND id < $2`, kind, seqArg(id))
+	return err
 }

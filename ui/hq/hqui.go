@@ -31,6 +31,10 @@ type Source interface {
 	// AckIncident relays a logged-in user's acknowledgement of an open
 	// incident to its box; the error says why it was not queued.
 	AckIncident(id string, incident uint64, by string) error
+	// Alerts are hq's own incidents about boxes (silent, lost summaries,
+	// box health), open ones first; AckAlert acknowledges an open one.
+	Alerts() ([]AlertRow, error)
+	AckAlert(id uint64, by string) error
 }
 
 // Options configure the pages.
@@ -83,6 +87,8 @@ func New(o Options) http.Handler {
 	s.mux.HandleFunc("GET /{$}", s.withSession(s.fleet))
 	s.mux.HandleFunc("GET /boxes/{id}", s.withSession(s.site))
 	s.mux.HandleFunc("POST /boxes/{id}/incidents/{n}/ack", s.withSession(s.ack))
+	s.mux.HandleFunc("GET /alerts", s.withSession(s.alerts))
+	s.mux.HandleFunc("POST /alerts/{n}/ack", s.withSession(s.ackAlert))
 	return s
 }
 
@@ -264,4 +270,30 @@ func (s *server) ack(w http.ResponseWriter, r *http.Request, sess *Session) {
 	}
 	s.o.Log.Info("hq: incident acknowledgement relayed", "box", id, "incident", n, "user", sess.User)
 	http.Redirect(w, r, "/boxes/"+url.PathEscape(id), http.StatusSeeOther)
+}
+
+func (s *server) alerts(w http.ResponseWriter, r *http.Request, sess *Session) {
+	rows, err := s.o.Source.Alerts()
+	if err != nil {
+		s.internal(w, "alerts", err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	alertsPage(chrome{User: sess.User, CSRF: sess.CSRF}, rows, s.o.Clock.Now()).Render(r.Context(), w)
+}
+
+// ackAlert acknowledges one of hq's alerts in the logged-in user's name:
+// the reminders stop and whoever was notified hears who took it.
+func (s *server) ackAlert(w http.ResponseWriter, r *http.Request, sess *Session) {
+	n, err := strconv.ParseUint(r.PathValue("n"), 10, 64)
+	if err != nil || n == 0 {
+		http.Error(w, "no such alert", http.StatusNotFound)
+		return
+	}
+	if err := s.o.Source.AckAlert(n, sess.User); err != nil {
+		http.Error(w, "not acknowledged: "+err.Error(), http.StatusConflict)
+		return
+	}
+	s.o.Log.Info("hq: alert acknowledged", "alert", n, "user", sess.User)
+	http.Redirect(w, r, "/alerts", http.StatusSeeOther)
 }

@@ -1,0 +1,164 @@
+//go:build linux
+
+package main
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/emersion/go-smtp"
+)
+
+// mailbox is a real SMTP server (go-smtp) on loopback that keeps what
+// it receives.
+type mailbox struct {
+	mu   sync.Mutex
+	mail []string
+	addr string
+}
+
+func newMailbox(t *testing.T) *mailbox {
+	t.Helper()
+	m := &mailbox{}
+	s := smtp.NewServer(m)
+	s.Domain = "mail.msp.test"
+	s.AllowInsecureAuth = true
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.addr = ln.Addr().String()
+	go s.Serve(ln)
+	t.Cleanup(func() { s.Close() })
+	return m
+}
+
+func (m *mailbox) NewSession(*smtp.Conn) (smtp.Session, error) { return &mailSession{m: m}, nil }
+
+func (m *mailbox) all() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return strings.Join(m.mail, "\n----\n")
+}
+
+// find returns the first mail whose subject matches re, or "".
+func (m *mailbox) find(re *regexp.Regexp) string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, s := range m.mail {
+		if re.MatchString(s) {
+			return s
+		}
+	}
+	return ""
+}
+
+type mailSession struct{ m *mailbox }
+
+func (s *mailSession) Mail(string, *smtp.MailOptions) error { return nil }
+func (s *mailSession) Rcpt(string, *smtp.RcptOptions) error { return nil }
+func (s *mailSession) Data(r io.Reader) error {
+	b, _ := io.ReadAll(r)
+	s.m.mu.Lock()
+	s.m.mail = append(s.m.mail, string(b))
+	s.m.mu.Unlock()
+	return nil
+}
+func (s *mailSession) Reset()        {}
+func (s *mailSession) Logout() error { return nil }
+
+// TestHQAlertsWhenBoxGoesSilent: a real box phones home to a real hq
+// run with --notify (the box's own notify section: an email channel to
+// a real SMTP server in the test, a policy for silent boxes); the box
+// stops; after three of its intervals hq opens an alert and mails it.
+// Someone logged in to the fleet pages acknowledges it (the mail says
+// who), the box comes back and hq mails that it is resolved.
+func TestHQAlertsWhenBoxGoesSilent(t *testing.T) {
+	mb := newMailbox(t)
+	dir := t.TempDir()
+	_, certFile, keyFile, _ := testCA(t, dir, "hq")
+	caFile := filepath.Join(dir, "hq-ca.pem")
+	notifyFile := filepath.Join(dir, "hq-notify.yaml")
+	os.WriteFile(notifyFile, []byte(fmt.Sprintf(`site: Acme MSP
+notify:
+  channels:
+    - {name: mail, kind: email, options: {server: '%s', security: none, from: 'Outpost HQ <hq@msp.test>', to: [oncall@msp.test]}}
+  policies:
+    - {name: boxes, checks: [silent, lost, health], steps: [{after: 0s, channels: [mail]}], repeat: 1h}
+`, mb.addr)), 0o644)
+	hqData, boxData := t.TempDir(), t.TempDir()
+	addr, uiAddr := freePort(t), freePort(t)
+	_, hqLog := startHQLog(t, hqData, addr, uiAddr, certFile, keyFile, "--notify", notifyFile, "--watch-every", "200ms")
+	cfg := writeConfig(t, fmt.Sprintf("site: Acme Dental\nphonehome: {url: 'https://%s/v1/summaries', interval: 1s, ca_file: '%s', backoff_max: 1s}\nchecks: []\n", addr, caFile))
+	box, boxLog := startBox(t, cfg, boxData)
+	id, key := boxIdentity(t, boxData)
+	registerBox(t, hqData, id, key)
+	waitDrained(t, boxData, 2, boxLog)
+	if m := mb.all(); m != "" {
+		t.Fatalf("mail while the box phones home:\n%s", m)
+	}
+	kill(box)
+
+	opened := regexp.MustCompile(`(?m)^Subject: \[Acme Dental\] #\d+ silent on ` + id + `: CRITICAL box silent since`)
+	waitFor(t, "hq to mail that the box went silent", patience, func() string {
+		if mb.find(opened) == "" {
+			return "mail so far:\n" + mb.all() + "\nhq log:\n" + hqLog.String()
+		}
+		return ""
+	})
+
+	client := fleetLogin(t, hqData, uiAddr)
+	page := getPage(t, client, "http://"+uiAddr+"/alerts")
+	m := regexp.MustCompile(`data-testid="ack-alert-(\d+)"`).FindStringSubmatch(page)
+	csrf := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(page)
+	if m == nil || csrf == nil || !strings.Contains(page, id) || !strings.Contains(page, "silent") {
+		t.Fatalf("alerts page:\n%s", page)
+	}
+	resp, err := client.PostForm("http://"+uiAddr+"/alerts/"+m[1]+"/ack", url.Values{"csrf": {csrf[1]}})
+	if err != nil || resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/alerts" {
+		t.Fatalf("acknowledge: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	acked := regexp.MustCompile(`(?m)^Subject: Re: \[Acme Dental\] #\d+ silent on ` + id + `: ACKNOWLEDGED by alice`)
+	waitFor(t, "hq to mail who acknowledged", patience, func() string {
+		if mb.find(acked) == "" {
+			return "mail so far:\n" + mb.all()
+		}
+		return ""
+	})
+
+	_, boxLog = startBox(t, cfg, boxData)
+	resolved := regexp.MustCompile(`(?m)^Subject: Re: \[Acme Dental\] #\d+ silent on ` + id + `: RESOLVED`)
+	waitFor(t, "hq to mail that the box is back", patience, func() string {
+		if mb.find(resolved) == "" {
+			return "mail so far:\n" + mb.all() + "\nbox log:\n" + boxLog.String()
+		}
+		return ""
+	})
+	if page := getPage(t, client, "http://"+uiAddr+"/alerts"); !strings.Contains(page, "resolved") || strings.Contains(page, `data-testid="ack-alert-`) {
+		t.Fatalf("alerts page once the box is back:\n%s", page)
+	}
+}
+
+func getPage(t *testing.T, c *http.Client, u string) string {
+	t.Helper()
+	resp, err := c.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d %s", u, resp.StatusCode, b)
+	}
+	return string(b)
+}
