@@ -137,8 +137,19 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) (wire.Reply, err
 	if he != nil {
 		return rep, early(he)
 	}
-	box, ok, err := s.Box(q.box)
-	if err != nil {
+	// One look at the store before the body: the box, and whether this
+	// sequence number is known already (a retry of a stored summary, or
+	// one refused, is judged by its hash alone and not decoded).
+	var box Box
+	var ok, known bool
+	if err := s.db.View(func(tx Tx) (err error) {
+		if box, ok, err = tx.Box(q.box); err != nil || !ok {
+			return err
+		}
+		e, err := tx.Entry(q.box, q.seq)
+		known = q.seq <= box.Floor || e != nil
+		return err
+	}); err != nil {
 		return rep, err
 	}
 	if !ok {
@@ -182,21 +193,8 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) (wire.Reply, err
 	}
 	hash := sha256.Sum256(body)
 
-	// Decode only what is new: a retry of a stored summary, or one
-	// refused, is judged by its hash alone.
+	// Decode only what is new.
 	var sum *wire.Summary
-	var known bool
-	if err := s.db.View(func(tx Tx) error {
-		b, _, err := tx.Box(q.box)
-		if err != nil {
-			return err
-		}
-		e, err := tx.Entry(q.box, q.seq)
-		known = q.seq <= b.Floor || e != nil
-		return err
-	}); err != nil {
-		return rep, err
-	}
 	if !known {
 		sm, err := s.decodeBody(r, body)
 		if err != nil {
