@@ -59,7 +59,7 @@ func newBoltHQ(t testing.TB, clk clock.Clock, lim hq.Limits) *hq.Server {
 
 // fleet is the real fleet pages over s, answering to hq.example.
 func fleet(s *hq.Server, clk clock.Clock) http.Handler {
-	return hqui.New(hqui.Options{Source: s, Users: s, Hosts: []string{"hq.example"}, Clock: clk, Log: quiet()})
+	return hqui.New(hqui.Options{Source: s, Users: s, Hosts: []string{"hq.example"}, Clock: clk, Log: quiet(), Limits: s.LoginLimits()})
 }
 
 const testPassword = "Correct-Horse-9"

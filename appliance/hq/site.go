@@ -150,3 +150,13 @@ func (s *Server) Alerts() ([]hqui.AlertRow, error) {
 	}
 	return out, err
 }
+
+// LoginLimits is where the fleet pages count failed logins: in the
+// database when instances share one (PostgreSQL), nil (in the pages'
+// memory) for the single instance on bbolt.
+func (s *Server) LoginLimits() hqui.SharedLimits {
+	if l, ok := s.db.(hqui.SharedLimits); ok {
+		return l
+	}
+	return nil
+}

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -74,6 +76,13 @@ var pgMigrations = []string{
 		kind text PRIMARY KEY,
 		last bigint NOT NULL
 	);`,
+	// 3: failed logins to the fleet pages, counted for every instance.
+	`CREATE TABLE hq_login_failures (
+		id  bigserial PRIMARY KEY,
+		key text NOT NULL,
+		at  timestamptz NOT NULL
+	);
+	CREATE INDEX hq_login_failures_key ON hq_login_failures (key, at);`,
 }
 
 // pgLockID is the advisory lock the migrations run under ("outpost!"),
@@ -695,4 +704,66 @@ func (t *pgTx) Docs(kind string, fn func(uint64, []byte) error) error {
 func (t *pgTx) DeleteDocsBelow(kind string, id uint64) error {
 	_, err := t.tx.Exec(t.ctx, `DELETE FROM hq_docs WHERE kind = $1 AND id < $2`, kind, seqArg(id))
 	return err
+}
+
+var _ hqui.SharedLimits = (*pgStore)(nil)
+
+// BeginLogin counts failed logins in the database, so that the limits
+// hold for all instances together: each key's advisory lock (taken in
+// key order) makes count-then-insert one step.
+func (s *pgStore) BeginLogin(rules []hqui.Rule) (func(bool), time.Duration, bool, error) {
+	rules = slices.Clone(rules)
+	slices.SortFunc(rules, func(a, b hqui.Rule) int { return strings.Compare(a.Key, b.Key) })
+	now := s.clock.Now().UTC()
+	var ids []int64
+	var retry time.Duration
+	allowed := false
+	err := s.Update(func(t Tx) error {
+		tx := t.(*pgTx)
+		ids, retry, allowed = ids[:0], 0, false
+		for _, r := range rules {
+			if _, err := tx.tx.Exec(tx.ctx, `SELECT pg_advisory_xact_lock(hashtext($1))`, "login:"+r.Key); err != nil {
+				return err
+			}
+		}
+		for _, r := range rules {
+			if _, err := tx.tx.Exec(tx.ctx, `DELETE FROM hq_login_failures WHERE key = $1 AND at <= $2`, r.Key, now.Add(-r.Window)); err != nil {
+				return err
+			}
+			rows, err := tx.tx.Query(tx.ctx, `SELECT at FROM hq_login_failures WHERE key = $1 ORDER BY at`, r.Key)
+			if err != nil {
+				return err
+			}
+			ts, err := pgx.CollectRows(rows, pgx.RowTo[time.Time])
+			if err != nil {
+				return err
+			}
+			if len(ts) >= r.Max {
+				retry = ts[len(ts)-r.Max].Add(r.Window).Sub(now)
+				return nil
+			}
+		}
+		for _, r := range rules {
+			var id int64
+			if err := tx.tx.QueryRow(tx.ctx, `INSERT INTO hq_login_failures (key, at) VALUES ($1, $2) RETURNING id`, r.Key, now).Scan(&id); err != nil {
+				return err
+			}
+			ids = append(ids, id)
+		}
+		allowed = true
+		return nil
+	})
+	if err != nil || !allowed {
+		return nil, retry, false, err
+	}
+	return func(ok bool) {
+		if !ok {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), pgTimeout)
+		defer cancel()
+		if _, err := s.pool.Exec(ctx, `DELETE FROM hq_login_failures WHERE id = ANY($1)`, ids); err != nil {
+			slog.Default().Warn("hq: a successful login still counts as a failure (database)", "err", err)
+		}
+	}, 0, true, nil
 }

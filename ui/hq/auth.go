@@ -160,10 +160,23 @@ type limiter struct {
 }
 
 // rule is one key's limit: at most max failures per window.
-type rule struct {
-	key    string
-	max    int
-	window time.Duration
+type rule = Rule
+
+// Rule is one key's limit: at most Max failed logins per Window.
+type Rule struct {
+	Key    string
+	Max    int
+	Window time.Duration
+}
+
+// SharedLimits counts failed logins where several instances of the
+// pages see them all (hq on PostgreSQL counts in the database). Begin
+// reserves one attempt under every rule, or reports how long the first
+// exhausted one blocks; done(true) takes the reservation back (a
+// successful login is no failure). An error is a fault of the store:
+// the login is refused.
+type SharedLimits interface {
+	BeginLogin(rules []Rule) (done func(ok bool), retry time.Duration, allowed bool, err error)
 }
 
 func newLimiter(c clock.Clock) *limiter {
@@ -171,17 +184,17 @@ func newLimiter(c clock.Clock) *limiter {
 }
 
 func (l *limiter) recent(r rule) []time.Duration {
-	cut := l.clock.Mono() - r.window
-	ts := l.fails[r.key]
+	cut := l.clock.Mono() - r.Window
+	ts := l.fails[r.Key]
 	i := 0
 	for i < len(ts) && ts[i] < cut {
 		i++
 	}
 	ts = ts[i:]
 	if len(ts) == 0 {
-		delete(l.fails, r.key)
+		delete(l.fails, r.Key)
 	} else {
-		l.fails[r.key] = ts
+		l.fails[r.Key] = ts
 	}
 	return ts
 }
@@ -194,12 +207,12 @@ func (l *limiter) begin(rules ...rule) (done func(ok bool), retry time.Duration,
 	defer l.mu.Unlock()
 	now := l.clock.Mono()
 	for _, r := range rules {
-		if ts := l.recent(r); len(ts) >= r.max {
-			return nil, ts[len(ts)-r.max] + r.window - now, false
+		if ts := l.recent(r); len(ts) >= r.Max {
+			return nil, ts[len(ts)-r.Max] + r.Window - now, false
 		}
 	}
 	for _, r := range rules {
-		l.fails[r.key] = append(l.fails[r.key], now)
+		l.fails[r.Key] = append(l.fails[r.Key], now)
 	}
 	return func(ok bool) {
 		if !ok {
@@ -208,15 +221,15 @@ func (l *limiter) begin(rules ...rule) (done func(ok bool), retry time.Duration,
 		l.mu.Lock()
 		defer l.mu.Unlock()
 		for _, r := range rules {
-			ts := l.fails[r.key]
+			ts := l.fails[r.Key]
 			for i := len(ts) - 1; i >= 0; i-- {
 				if ts[i] == now {
-					l.fails[r.key] = append(ts[:i:i], ts[i+1:]...)
+					l.fails[r.Key] = append(ts[:i:i], ts[i+1:]...)
 					break
 				}
 			}
-			if len(l.fails[r.key]) == 0 {
-				delete(l.fails, r.key)
+			if len(l.fails[r.Key]) == 0 {
+				delete(l.fails, r.Key)
 			}
 		}
 	}, 0, true

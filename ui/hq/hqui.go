@@ -49,6 +49,9 @@ type Options struct {
 	Secure bool
 	Clock  clock.Clock
 	Log    *slog.Logger
+	// Limits counts failed logins for every instance together; nil: in
+	// this process's memory.
+	Limits SharedLimits
 }
 
 // HistoryRows is how many history rows a site's page shows.
@@ -174,7 +177,19 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	addr := login.ClientAddr(r)
-	done, retry, ok := s.limiter.begin(rule{"addr " + addr, addrFailures, addrWindow}, rule{"user " + strings.ToLower(user), userFailures, userWindow})
+	rules := []Rule{{"addr " + addr, addrFailures, addrWindow}, {"user " + strings.ToLower(user), userFailures, userWindow}}
+	var done func(bool)
+	var retry time.Duration
+	var ok bool
+	if s.o.Limits != nil {
+		var err error
+		if done, retry, ok, err = s.o.Limits.BeginLogin(rules); err != nil {
+			s.internal(w, "login limits", err)
+			return
+		}
+	} else {
+		done, retry, ok = s.limiter.begin(rules...)
+	}
 	if !ok {
 		secs := int(retry/time.Second) + 1
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
