@@ -162,3 +162,47 @@ func getPage(t *testing.T, c *http.Client, u string) string {
 	}
 	return string(b)
 }
+
+// TestHQAlertsWhenBoxCannotNotify: a real box has a critical incident
+// open and its own email channel points at a mail server that is not
+// there; its summaries say so, and hq, which can still reach the MSP's
+// mail, mails that nobody may know of the box's incident.
+func TestHQAlertsWhenBoxCannotNotify(t *testing.T) {
+	mb := newMailbox(t)
+	dir := t.TempDir()
+	_, certFile, keyFile, _ := testCA(t, dir, "hq")
+	caFile := filepath.Join(dir, "hq-ca.pem")
+	notifyFile := filepath.Join(dir, "hq-notify.yaml")
+	os.WriteFile(notifyFile, []byte(fmt.Sprintf(`site: Acme MSP
+notify:
+  channels:
+    - {name: mail, kind: email, options: {server: '%s', security: none, from: 'Outpost HQ <hq@msp.test>', to: [oncall@msp.test]}}
+  policies:
+    - {name: boxes, checks: [undelivered], steps: [{after: 0s, channels: [mail]}]}
+`, mb.addr)), 0o644)
+	hqData, boxData := t.TempDir(), t.TempDir()
+	addr, uiAddr := freePort(t), freePort(t)
+	_, hqLog := startHQLog(t, hqData, addr, uiAddr, certFile, keyFile, "--notify", notifyFile, "--watch-every", "200ms")
+	deadMail := freePort(t) // nothing listens there
+	cfg := writeConfig(t, fmt.Sprintf(`site: Acme Dental
+phonehome: {url: 'https://%s/v1/summaries', interval: 1s, ca_file: '%s', backoff_max: 1s}
+incidents: {confirm: 1, recover: 1}
+notify:
+  channels:
+    - {name: site-mail, kind: email, options: {server: '%s', security: none, from: 'box@acme.test', to: [tech@acme.test]}}
+  policies:
+    - {name: all, steps: [{after: 0s, channels: [site-mail]}]}
+checks:
+  - {id: file-server, kind: tcp, target: '127.0.0.1:1', interval: 1s}
+`, addr, caFile, deadMail))
+	_, boxLog := startBox(t, cfg, boxData)
+	id, key := boxIdentity(t, boxData)
+	registerBox(t, hqData, id, key)
+	want := regexp.MustCompile(`(?m)^Subject: \[Acme Dental\] #\d+ undelivered on ` + id + `: CRITICAL 1 critical incidents open and unacknowledged while the box's notifications fail: site-mail \(`)
+	waitFor(t, "hq to mail that the box cannot notify anyone", patience, func() string {
+		if mb.find(want) == "" {
+			return "mail so far:\n" + mb.all() + "\nhq log:\n" + hqLog.String() + "\nbox log:\n" + boxLog.String()
+		}
+		return ""
+	})
+}

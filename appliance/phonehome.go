@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
+	"strings"
 	"sync"
 
 	"outpost/appliance/config"
@@ -150,6 +152,10 @@ func (a *Appliance) boxFacts() summary.Facts {
 	a.firmware.mu.Lock()
 	f.LastFirmware = a.firmware.ev
 	a.firmware.mu.Unlock()
+	for name, h := range a.notify.Failing() {
+		f.NotifyFailing = append(f.NotifyFailing, phwire.ChannelFailure{Channel: name, Failures: h.Failures, Since: h.Since, Error: h.LastError})
+	}
+	slices.SortFunc(f.NotifyFailing, func(a, b phwire.ChannelFailure) int { return strings.Compare(a.Channel, b.Channel) })
 	return f
 }
 

@@ -62,6 +62,11 @@ type Box struct {
 	// ClockProblem is what the newest summary says is wrong with the
 	// box's own clock, "" when nothing is.
 	ClockProblem string `json:"clock_problem,omitempty"`
+	// NotifyFailing are the box's failing notification channels and
+	// OpenCritical its unacknowledged critical incidents, by its newest
+	// summary: both at once may mean nobody was told.
+	NotifyFailing []wire.ChannelFailure `json:"notify_failing,omitempty"`
+	OpenCritical  int                   `json:"open_critical,omitempty"`
 	// LastStored is when the newest summary was stored, by the
 	// receiver's clock: LastSeen moves with every signed attempt (a box
 	// retrying a refused summary too), this only with news.

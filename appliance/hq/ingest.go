@@ -274,6 +274,18 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) (wire.Reply, err
 			b.Site, b.Version, b.Interval, b.Health, b.Open, b.Lost = plain(sum.Box.Site), plain(sum.Box.Version), sum.Interval, sum.Health, len(sum.OpenIncidents), sum.Lost.Total
 			b.Behind = max(0, sum.BoxHealth.ChecksBehind)
 			b.ClockProblem = clockProblem(sum.BoxHealth.Clock)
+			b.NotifyFailing, b.OpenCritical = nil, 0
+			for i, f := range sum.BoxHealth.NotifyFailing {
+				if i == 8 {
+					break
+				}
+				b.NotifyFailing = append(b.NotifyFailing, wire.ChannelFailure{Channel: plain(f.Channel), Failures: max(f.Failures, 0), Since: f.Since, Error: plain(f.Error)})
+			}
+			for _, inc := range sum.OpenIncidents {
+				if inc.Severity == "critical" && inc.Acked == nil {
+					b.OpenCritical++
+				}
+			}
 			if err := tx.PutLatest(q.box, digestOf(*sum)); err != nil {
 				return err
 			}

@@ -26,7 +26,10 @@ import (
 //     growth of the count; resolved when acknowledged);
 //   - reports a health problem of its own: checks missing their
 //     schedule, or its clock not synchronised or judged wrong (kind
-//     "health"; resolved when a summary no longer says so).
+//     "health"; resolved when a summary no longer says so);
+//   - reports critical incidents open, unacknowledged, while its own
+//     notification channels fail: nobody may know (kind "undelivered";
+//     resolved when a summary no longer says both).
 //
 // One instance runs the watcher at a time (Store.Lead); its alerts,
 // notification states, outbox and delivery log are in the store, so the
@@ -36,9 +39,10 @@ import (
 
 // Alert kinds.
 const (
-	AlertSilent = "silent"
-	AlertLost   = "lost"
-	AlertHealth = "health"
+	AlertSilent      = "silent"
+	AlertLost        = "lost"
+	AlertHealth      = "health"
+	AlertUndelivered = "undelivered"
 )
 
 // Alert is an MSP incident at hq about one box.
@@ -99,6 +103,23 @@ func healthProblem(b Box) string {
 		out = append(out, b.ClockProblem)
 	}
 	return strings.Join(out, "; ")
+}
+
+// undelivered says what a box's summary reports of critical incidents
+// its notifications may not have reached anyone about, or "".
+func undelivered(b Box) string {
+	if b.OpenCritical == 0 || len(b.NotifyFailing) == 0 {
+		return ""
+	}
+	var chs []string
+	for _, f := range b.NotifyFailing {
+		c := fmt.Sprintf("%s (%d failures since %s", f.Channel, f.Failures, f.Since.UTC().Format("2006-01-02 15:04 UTC"))
+		if f.Error != "" {
+			c += ": " + f.Error
+		}
+		chs = append(chs, c+")")
+	}
+	return fmt.Sprintf("%d critical incidents open and unacknowledged while the box's notifications fail: %s", b.OpenCritical, strings.Join(chs, "; "))
 }
 
 // ListAlerts lists the alerts, open ones first, newest first.
@@ -163,7 +184,7 @@ func putAlert(tx Tx, a Alert) error {
 // so that policies match on them (checks: [silent], devices: [ob-…]).
 func incidentOf(a Alert) notify.Incident {
 	sev := checks.SeverityWarning
-	if a.Kind == AlertSilent {
+	if a.Kind == AlertSilent || a.Kind == AlertUndelivered {
 		sev = checks.SeverityCritical
 	}
 	inc := notify.Incident{Site: a.Site, Labels: map[string]string{"box": a.Box, "kind": a.Kind}}
@@ -309,6 +330,9 @@ func (s *Server) watchOnce(eng *notify.Engine, w Watch) error {
 		if p := healthProblem(b); p != "" {
 			want[AlertHealth] = "box health: " + p
 		}
+		if p := undelivered(b); p != "" {
+			want[AlertUndelivered] = p
+		}
 		for kind, summary := range want {
 			if _, ok := open[b.ID+"/"+kind]; !ok {
 				opened = append(opened, Alert{Box: b.ID, Site: site, Kind: kind, Summary: summary, Opened: now})
@@ -318,7 +342,7 @@ func (s *Server) watchOnce(eng *notify.Engine, w Watch) error {
 			opened = append(opened, Alert{Box: b.ID, Site: site, Kind: AlertLost, Opened: now, Lost: b.Lost,
 				Summary: fmt.Sprintf("the box dropped summaries its outbox could not hold: %d lost in all (%d more than acknowledged before)", b.Lost, b.Lost-lostCovered[b.ID])})
 		}
-		for _, kind := range []string{AlertSilent, AlertHealth} {
+		for _, kind := range []string{AlertSilent, AlertHealth, AlertUndelivered} {
 			if a, ok := open[b.ID+"/"+kind]; ok && want[kind] == "" {
 				a.Resolved = now
 				changed = append(changed, a)
