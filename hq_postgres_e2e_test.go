@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -332,4 +333,78 @@ func TestHQMigrateToPostgres(t *testing.T) {
 	if out, code := outpost(t, "hq", "migrate", "--from", hqData, "--to-file", toFile); code != 1 || !strings.Contains(out, "already holds 1 boxes") {
 		t.Fatalf("a second migration into the full database: %d %s", code, out)
 	}
+}
+
+// TestHQWatcherFailsOver: two real hq instances on one real PostgreSQL,
+// both with --notify; one of them leads the watcher. It is SIGKILLed;
+// the other takes the lead (the database let go of the dead session's
+// lock), and when a real box phoning home through the balancer stops,
+// the survivor mails that it is silent.
+func TestHQWatcherFailsOver(t *testing.T) {
+	pg := pgtest.Start(t)
+	db := pg.NewDatabase(t)
+	mb := newMailbox(t)
+	dir := t.TempDir()
+	caFile, certFile, keyFile, cert := testCA(t, dir, "hq")
+	dbFile := filepath.Join(dir, "db-url")
+	os.WriteFile(dbFile, []byte(pg.URL(db)), 0o600)
+	notifyFile := filepath.Join(dir, "hq-notify.yaml")
+	os.WriteFile(notifyFile, []byte(fmt.Sprintf(`site: Acme MSP
+notify:
+  channels:
+    - {name: mail, kind: email, options: {server: '%s', security: none, from: 'Outpost HQ <hq@msp.test>', to: [oncall@msp.test]}}
+  policies:
+    - {name: boxes, checks: [silent], steps: [{after: 0s, channels: [mail]}]}
+`, mb.addr)), 0o644)
+	type instance struct {
+		cmd  *exec.Cmd
+		log  *logTail
+		data string
+		addr string
+	}
+	var hqs []instance
+	for range 2 {
+		data, addr := t.TempDir(), freePort(t)
+		cmd, log := startHQPostgres(t, data, addr, certFile, keyFile, nil, "--db-file", dbFile, "--notify", notifyFile, "--watch-every", "200ms")
+		hqs = append(hqs, instance{cmd, log, data, addr})
+	}
+	const leads = "this instance runs the watcher"
+	leader := -1
+	waitFor(t, "one instance to lead the watcher", patience, func() string {
+		for i, h := range hqs {
+			if strings.Contains(h.log.String(), leads) {
+				leader = i
+				return ""
+			}
+		}
+		return "no leader yet:\n" + hqs[0].log.String() + "\n" + hqs[1].log.String()
+	})
+	other := hqs[1-leader]
+	if strings.Contains(other.log.String(), leads) {
+		t.Fatalf("both instances lead:\n%s\n%s", hqs[0].log.String(), other.log.String())
+	}
+	lb := newBalancer(t, cert, caFile, hqs[0].addr, hqs[1].addr)
+	boxData := t.TempDir()
+	cfg := writeConfig(t, fmt.Sprintf("site: Acme Dental\nphonehome: {url: 'https://%s/v1/summaries', interval: 1s, ca_file: '%s', backoff_max: 1s}\nchecks: []\n", lb.addr, caFile))
+	box, boxLog := startBox(t, cfg, boxData)
+	id, key := boxIdentity(t, boxData)
+	registerBox(t, other.data, id, key)
+	waitDrained(t, boxData, 2, boxLog)
+
+	hqs[leader].cmd.Process.Signal(syscall.SIGKILL)
+	hqs[leader].cmd.Wait()
+	waitFor(t, "the surviving instance to take the lead", patience, func() string {
+		if !strings.Contains(other.log.String(), leads) {
+			return other.log.String()
+		}
+		return ""
+	})
+	kill(box)
+	silent := regexp.MustCompile(`(?m)^Subject: \[Acme Dental\] #\d+ silent on ` + id + `: CRITICAL box silent since`)
+	waitFor(t, "the survivor to mail that the box went silent", patience, func() string {
+		if mb.find(silent) == "" {
+			return "mail so far:\n" + mb.all() + "\nsurvivor:\n" + other.log.String()
+		}
+		return ""
+	})
 }
