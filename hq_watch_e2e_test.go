@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -205,4 +206,62 @@ checks:
 		}
 		return ""
 	})
+}
+
+// TestPrometheusScrapesHQ: a real Prometheus scrapes a real hq's
+// /metrics (--metrics-listen) while a real box phones home: PromQL finds
+// the box up with its checks, hq's ingest counters and histogram, the
+// watcher's leader; once the box stops, the box is down and a silent
+// alert is open.
+func TestPrometheusScrapesHQ(t *testing.T) {
+	prom, err := exec.LookPath("prometheus")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("prometheus is not installed (make test installs Debian's prometheus)")
+		}
+		t.Skip("prometheus is not installed (apt-get install prometheus)")
+	}
+	dir := t.TempDir()
+	_, certFile, keyFile, _ := testCA(t, dir, "hq")
+	caFile := filepath.Join(dir, "hq-ca.pem")
+	hqData, boxData := t.TempDir(), t.TempDir()
+	addr, metrics, promAddr := freePort(t), freePort(t), freePort(t)
+	startHQLog(t, hqData, addr, "127.0.0.1:0", certFile, keyFile, "--metrics-listen", metrics, "--watch-every", "200ms")
+	cfg := writeConfig(t, fmt.Sprintf("site: Acme Dental\nphonehome: {url: 'https://%s/v1/summaries', interval: 1s, ca_file: '%s', backoff_max: 1s}\nchecks:\n  - {id: loop, kind: tcp, target: '%s', interval: 1s}\n", addr, caFile, metrics))
+	box, boxLog := startBox(t, cfg, boxData)
+	id, key := boxIdentity(t, boxData)
+	registerBox(t, hqData, id, key)
+	waitDrained(t, boxData, 3, boxLog)
+
+	pcfg := filepath.Join(dir, "prometheus.yml")
+	os.WriteFile(pcfg, []byte(fmt.Sprintf("global: {scrape_interval: 1s, scrape_timeout: 1s}\nscrape_configs:\n  - job_name: hq\n    static_configs: [{targets: ['%s']}]\n", metrics)), 0o644)
+	p := exec.Command(prom, "--config.file="+pcfg, "--storage.tsdb.path="+filepath.Join(dir, "tsdb"), "--web.listen-address="+promAddr)
+	if err := p.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { p.Process.Kill(); p.Wait() }()
+	base := "http://" + promAddr
+	expect := func(q string) {
+		t.Helper()
+		waitFor(t, "Prometheus to answer "+q, patience, func() string {
+			got, problem := promQuery(base, q)
+			if problem != "" {
+				return problem
+			}
+			if len(got) == 0 {
+				return "no series yet"
+			}
+			return ""
+		})
+	}
+	expect(`outpost_box_up{box="` + id + `",site="Acme Dental"} == 1`)
+	expect(`outpost_box_checks{box="` + id + `",status="ok"} >= 1`)
+	expect(`outpost_hq_summaries_total{outcome="stored"} >= 3`)
+	expect(`outpost_hq_ingest_seconds_count > 0`)
+	expect(`outpost_hq_watcher_leader == 1`)
+	expect(`outpost_hq_store_up{store="bbolt"} == 1`)
+	expect(`outpost_hq_boxes == 1`)
+	kill(box)
+	expect(`outpost_box_up{box="` + id + `"} == 0`)
+	expect(`outpost_hq_alerts_open{kind="silent"} == 1`)
 }

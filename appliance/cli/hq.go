@@ -108,6 +108,7 @@ func hqRun(ctx context.Context, env *Env, args []string) error {
 	fs.Var(&maxBytes, "box-max-bytes", "bytes of summaries kept per box (e.g. 256MiB); beyond, the oldest go")
 	retention := fs.Duration("retention", d.Retention, "how long a summary is kept (e.g. 9600h)")
 	notifyFile := fs.String("notify", "", "a YAML file with a notify: section (channels, policies, people, oncall: as in a box's config, docs/notifications.md) through which hq's alerts about boxes (silent, lost summaries, box health) go out")
+	metricsListen := fs.String("metrics-listen", "", "serve /metrics (hq's own health and one series set per box, for Prometheus) on this address, plain HTTP without login: loopback or a monitoring network (default: none)")
 	watchEvery := fs.Duration("watch-every", 10*time.Second, "how often hq looks for silent boxes and the other alerts")
 	uploadMem := sizeFlag(d.UploadBytes)
 	fs.Var(&uploadMem, "upload-memory", "request bodies read at once, all boxes together (e.g. 64MiB); beyond, 503 with Retry-After")
@@ -144,7 +145,7 @@ func hqRun(ctx context.Context, env *Env, args []string) error {
 		watch.Policies, watch.People, watch.OnCalls = nc.Policies, nc.People, nc.OnCalls()
 	}
 	return hq.Run(ctx, hq.RunOptions{DataDir: *data, DB: dbURL, Listen: *listen, UIListen: *uiListen, CertFile: *cert, KeyFile: *key,
-		Hosts: hosts, UISecure: *uiSecure, PublicURL: *publicURL, Watch: watch,
+		Hosts: hosts, UISecure: *uiSecure, PublicURL: *publicURL, Watch: watch, MetricsListen: *metricsListen,
 		Limits: hq.Limits{BoxSummaries: *maxSummaries, BoxBytes: int64(maxBytes), Retention: *retention, UploadBytes: int64(uploadMem)},
 		Log:    slog.New(slog.NewTextHandler(env.Stderr, nil))})
 }

@@ -205,6 +205,7 @@ type Server struct {
 	refusals logBudget
 	// publicURL is Options.PublicURL checked.
 	publicURL string
+	metrics   *metrics
 }
 
 // Open opens (or creates) the receiver's bbolt store with DefaultLimits.
@@ -254,7 +255,7 @@ func newServer(db Store, o Options) (*Server, error) {
 		}
 	}
 	return &Server{db: db, clock: o.Clock, log: o.Log, lim: lim, gate: newGate(lim), refusals: logBudget{perMinute: 60},
-		publicURL: public,
+		publicURL: public, metrics: newMetrics(),
 		// Decoding is CPU work on up to wire.MaxSummary bytes: more at
 		// once than there are CPUs only adds memory.
 		decode: make(chan struct{}, max(2, runtime.GOMAXPROCS(0)))}, nil

@@ -55,7 +55,19 @@ func (s *Server) Handler() http.Handler {
 // (else 503 with Retry-After). The body is then read against a deadline
 // and its signature verified before it is decompressed.
 func (s *Server) Ingest(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
 	rep, err := s.ingest(w, r)
+	s.metrics.ingest.Observe(time.Since(start).Seconds())
+	outcome := "stored"
+	switch he, _ := errors.AsType[*httpError](err); {
+	case err == nil && rep.Duplicate:
+		outcome = "duplicate"
+	case he != nil && he.code == http.StatusConflict:
+		outcome = "conflict"
+	case err != nil:
+		outcome = "refused"
+	}
+	s.metrics.summaries.WithLabelValues(outcome).Inc()
 	if err != nil {
 		he, ok := errors.AsType[*httpError](err)
 		if !ok {

@@ -46,6 +46,9 @@ type RunOptions struct {
 	// wait in the kernel's accept queue.
 	MaxConns int
 	Log      *slog.Logger
+	// MetricsListen serves /metrics (plain HTTP, no login: keep it on
+	// loopback or a monitoring network); "" serves none.
+	MetricsListen string
 	// Watch configures the watcher (silent boxes and the other MSP
 	// alerts, notified through its channels and policies).
 	Watch Watch
@@ -97,6 +100,14 @@ func Run(ctx context.Context, o RunOptions) error {
 		ln.Close()
 		return err
 	}
+	var mln net.Listener
+	if o.MetricsListen != "" {
+		if mln, err = net.Listen("tcp", o.MetricsListen); err != nil {
+			ln.Close()
+			uln.Close()
+			return fmt.Errorf("--metrics-listen: %w", err)
+		}
+	}
 	sock := filepath.Join(o.DataDir, "control.sock")
 	os.Remove(sock)
 	cln, err := net.Listen("unix", sock)
@@ -128,13 +139,20 @@ func Run(ctx context.Context, o RunOptions) error {
 		"pin_sha256", wire.PinOf(leaf).String(), "ack_pages", s.publicURL) // what a box's phonehome.pin_sha256 names
 	go s.sweepEvery(ctx, time.Hour)
 	go s.RunWatch(ctx, o.Watch)
-	errc := make(chan error, 3)
+	servers := 3
+	errc := make(chan error, 4)
+	if mln != nil {
+		servers++
+		msrv := &http.Server{Handler: s.MetricsHandler(), ReadHeaderTimeout: 10 * time.Second}
+		go func() { errc <- Serve(ctx, msrv, func() error { return msrv.Serve(mln) }) }()
+		s.log.Info("hq: metrics", "url", "http://"+mln.Addr().String()+"/metrics")
+	}
 	lln := &limitListener{Listener: ln, sem: make(chan struct{}, o.MaxConns)}
 	go func() { errc <- Serve(ctx, ingest, func() error { return ingest.ServeTLS(lln, "", "") }) }()
 	go func() { errc <- Serve(ctx, ui, func() error { return ui.Serve(uln) }) }()
 	go func() { errc <- Serve(ctx, ctl, func() error { return ctl.Serve(cln) }) }()
 	var first error
-	for range 3 {
+	for range servers {
 		if err := <-errc; err != nil && first == nil {
 			first = err
 		}

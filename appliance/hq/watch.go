@@ -231,6 +231,7 @@ func (s *Server) RunWatch(ctx context.Context, w Watch) {
 			s.log.Error("hq: watcher: cannot tell whether this instance should lead", "err", err)
 		case ok:
 			s.log.Info("hq: this instance runs the watcher (silent boxes, MSP alerts, their notifications)")
+			s.metrics.leader.Set(1)
 			lctx, cancel := context.WithCancel(ctx)
 			go func() {
 				select {
@@ -245,6 +246,7 @@ func (s *Server) RunWatch(ctx context.Context, w Watch) {
 			}
 			cancel()
 			release()
+			s.metrics.leader.Set(0)
 		}
 		t.Reset(w.Every)
 	}
