@@ -265,3 +265,58 @@ func TestPrometheusScrapesHQ(t *testing.T) {
 	expect(`outpost_box_up{box="` + id + `"} == 0`)
 	expect(`outpost_hq_alerts_open{kind="silent"} == 1`)
 }
+
+// TestHQRemoteWritesToPrometheus: a real hq pushes the fleet series to a
+// real Prometheus started with --web.enable-remote-write-receiver; a
+// real box phones home, then stops. PromQL finds the box up with its
+// checks, then down with a silent alert open.
+func TestHQRemoteWritesToPrometheus(t *testing.T) {
+	prom, err := exec.LookPath("prometheus")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("prometheus is not installed (make test installs Debian's prometheus)")
+		}
+		t.Skip("prometheus is not installed (apt-get install prometheus)")
+	}
+	dir := t.TempDir()
+	promAddr := freePort(t)
+	pcfg := filepath.Join(dir, "prometheus.yml")
+	os.WriteFile(pcfg, []byte("global: {scrape_interval: 1m}\n"), 0o644)
+	p := exec.Command(prom, "--config.file="+pcfg, "--storage.tsdb.path="+filepath.Join(dir, "tsdb"), "--web.listen-address="+promAddr, "--web.enable-remote-write-receiver")
+	if err := p.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { p.Process.Kill(); p.Wait() }()
+	base := "http://" + promAddr
+
+	_, certFile, keyFile, _ := testCA(t, dir, "hq")
+	caFile := filepath.Join(dir, "hq-ca.pem")
+	hqData, boxData := t.TempDir(), t.TempDir()
+	addr := freePort(t)
+	_, hqLog := startHQLog(t, hqData, addr, "127.0.0.1:0", certFile, keyFile, "--remote-write", base+"/api/v1/write", "--remote-write-every", "1s", "--watch-every", "200ms")
+	cfg := writeConfig(t, fmt.Sprintf("site: Acme Dental\nphonehome: {url: 'https://%s/v1/summaries', interval: 1s, ca_file: '%s', backoff_max: 1s}\nchecks:\n  - {id: loop, kind: tcp, target: '%s', interval: 1s}\n  - {id: dead, kind: tcp, target: '127.0.0.1:1', interval: 1s}\n", addr, caFile, addr))
+	box, boxLog := startBox(t, cfg, boxData)
+	id, key := boxIdentity(t, boxData)
+	registerBox(t, hqData, id, key)
+	waitDrained(t, boxData, 3, boxLog)
+	expect := func(q string) {
+		t.Helper()
+		waitFor(t, "Prometheus to answer "+q, patience, func() string {
+			got, problem := promQuery(base, q)
+			if problem != "" {
+				return problem
+			}
+			if len(got) == 0 {
+				return "no series yet\nhq log:\n" + hqLog.String()
+			}
+			return ""
+		})
+	}
+	expect(`outpost_box_up{job="outpost-hq",box="` + id + `",site="Acme Dental"} == 1`)
+	expect(`outpost_box_checks{box="` + id + `",status="ok"} >= 1`)
+	expect(`outpost_box_checks{box="` + id + `",status="critical"} >= 1`)
+	expect(`outpost_hq_boxes == 1`)
+	kill(box)
+	expect(`outpost_box_up{box="` + id + `"} == 0`)
+	expect(`outpost_hq_alerts_open{kind="silent"} == 1`)
+}

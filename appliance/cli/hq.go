@@ -109,6 +109,8 @@ func hqRun(ctx context.Context, env *Env, args []string) error {
 	retention := fs.Duration("retention", d.Retention, "how long a summary is kept (e.g. 9600h)")
 	notifyFile := fs.String("notify", "", "a YAML file with a notify: section (channels, policies, people, oncall: as in a box's config, docs/notifications.md) through which hq's alerts about boxes (silent, lost summaries, box health) go out")
 	metricsListen := fs.String("metrics-listen", "", "serve /metrics (hq's own health and one series set per box, for Prometheus) on this address, plain HTTP without login: loopback or a monitoring network (default: none)")
+	remoteWrite := fs.String("remote-write", "", "push the fleet series to this Prometheus remote-write endpoint (e.g. https://prometheus.msp.lan/api/v1/write; Prometheus needs --web.enable-remote-write-receiver), from the instance that runs the watcher")
+	remoteEvery := fs.Duration("remote-write-every", time.Minute, "how often --remote-write pushes")
 	watchEvery := fs.Duration("watch-every", 10*time.Second, "how often hq looks for silent boxes and the other alerts")
 	uploadMem := sizeFlag(d.UploadBytes)
 	fs.Var(&uploadMem, "upload-memory", "request bodies read at once, all boxes together (e.g. 64MiB); beyond, 503 with Retry-After")
@@ -131,6 +133,15 @@ func hqRun(ctx context.Context, env *Env, args []string) error {
 		return Usagef("--watch-every %s: at least 100ms", *watchEvery)
 	}
 	watch := hq.Watch{Every: *watchEvery}
+	if *remoteWrite != "" {
+		if err := hq.CheckRemoteWriteURL(*remoteWrite); err != nil {
+			return Usagef("%v", err)
+		}
+		if *remoteEvery < time.Second {
+			return Usagef("--remote-write-every %s: at least 1s", *remoteEvery)
+		}
+		watch.RemoteWrite = hq.RemoteWrite{URL: *remoteWrite, Every: *remoteEvery}
+	}
 	if *notifyFile != "" {
 		// The box's own config rules: strict, file:line errors, the same
 		// notify section with its validation.

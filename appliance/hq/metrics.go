@@ -45,6 +45,67 @@ var (
 	descBehind  = prometheus.NewDesc("outpost_box_checks_behind", "The box's checks missing their schedule.", []string{"box", "site"}, nil)
 )
 
+// sample is one fleet series' value: its metric's name and its label
+// values in the order of the metric's description.
+type sample struct {
+	desc   *prometheus.Desc
+	name   string
+	labels []string // names and values, alternating
+	value  float64
+	kind   prometheus.ValueType
+}
+
+// fleetSamples is the fleet as the store knows it now, for /metrics and
+// for remote write.
+func (s *Server) fleetSamples() ([]sample, error) {
+	boxes, err := s.Boxes()
+	if err != nil {
+		return nil, err
+	}
+	alerts, err := s.ListAlerts()
+	if err != nil {
+		return nil, err
+	}
+	var out []sample
+	add := func(d *prometheus.Desc, name string, v float64, labels ...string) {
+		out = append(out, sample{desc: d, name: name, labels: labels, value: v, kind: prometheus.GaugeValue})
+	}
+	now := s.clock.Now()
+	silent := 0
+	for _, b := range boxes {
+		v := 1.0
+		if !b.LastSeen.IsZero() && b.Silent(now) {
+			v, silent = 0, silent+1
+		}
+		add(descBoxUp, "outpost_box_up", v, "box", b.ID, "site", b.Site)
+		for _, st := range []struct {
+			status string
+			n      int
+		}{{"ok", b.Health.OK}, {"warning", b.Health.Warning}, {"critical", b.Health.Critical}, {"unknown", b.Health.Unknown}, {"pending", b.Health.Pending}} {
+			add(descChecks, "outpost_box_checks", float64(st.n), "box", b.ID, "site", b.Site, "status", st.status)
+		}
+		add(descOpen, "outpost_box_open_incidents", float64(b.Open), "box", b.ID, "site", b.Site)
+		if !b.LastSeen.IsZero() {
+			add(descSeen, "outpost_box_last_seen_timestamp_seconds", float64(b.LastSeen.UnixNano())/1e9, "box", b.ID, "site", b.Site)
+		}
+		add(descLost, "outpost_box_summaries_lost", float64(b.Lost), "box", b.ID, "site", b.Site)
+		out[len(out)-1].kind = prometheus.CounterValue
+		add(descBehind, "outpost_box_checks_behind", float64(b.Behind), "box", b.ID, "site", b.Site)
+	}
+	add(descBoxes, "outpost_hq_boxes", float64(len(boxes)))
+	add(descSilent, "outpost_hq_boxes_silent", float64(silent))
+	open := map[string]int{}
+	for _, a := range alerts {
+		if a.Open() {
+			open[a.Kind]++
+		}
+	}
+	for _, kind := range []string{AlertSilent, AlertLost, AlertHealth, AlertUndelivered} {
+		add(descAlerts, "outpost_hq_alerts_open", float64(open[kind]), "kind", kind)
+	}
+	return out, nil
+}
+
 // fleetCollector reads the store at each scrape.
 type fleetCollector struct{ s *Server }
 
@@ -55,47 +116,19 @@ func (c fleetCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c fleetCollector) Collect(ch chan<- prometheus.Metric) {
-	s := c.s
-	boxes, err := s.Boxes()
-	alerts, aerr := s.ListAlerts()
+	samples, err := c.s.fleetSamples()
 	up := 1.0
-	if err != nil || aerr != nil {
+	if err != nil {
 		up = 0
-		s.log.Error("hq: /metrics: reading the store", "err", err, "alerts_err", aerr)
+		c.s.log.Error("hq: /metrics: reading the store", "err", err)
 	}
-	ch <- prometheus.MustNewConstMetric(descStoreUp, prometheus.GaugeValue, up, s.db.Name())
-	if up == 0 {
-		return
-	}
-	now := s.clock.Now()
-	silent := 0
-	for _, b := range boxes {
-		site := b.Site
-		v := 1.0
-		if !b.LastSeen.IsZero() && b.Silent(now) {
-			v, silent = 0, silent+1
+	ch <- prometheus.MustNewConstMetric(descStoreUp, prometheus.GaugeValue, up, c.s.db.Name())
+	for _, m := range samples {
+		var values []string
+		for i := 1; i < len(m.labels); i += 2 {
+			values = append(values, m.labels[i])
 		}
-		ch <- prometheus.MustNewConstMetric(descBoxUp, prometheus.GaugeValue, v, b.ID, site)
-		for status, n := range map[string]int{"ok": b.Health.OK, "warning": b.Health.Warning, "critical": b.Health.Critical, "unknown": b.Health.Unknown, "pending": b.Health.Pending} {
-			ch <- prometheus.MustNewConstMetric(descChecks, prometheus.GaugeValue, float64(n), b.ID, site, status)
-		}
-		ch <- prometheus.MustNewConstMetric(descOpen, prometheus.GaugeValue, float64(b.Open), b.ID, site)
-		if !b.LastSeen.IsZero() {
-			ch <- prometheus.MustNewConstMetric(descSeen, prometheus.GaugeValue, float64(b.LastSeen.UnixNano())/1e9, b.ID, site)
-		}
-		ch <- prometheus.MustNewConstMetric(descLost, prometheus.CounterValue, float64(b.Lost), b.ID, site)
-		ch <- prometheus.MustNewConstMetric(descBehind, prometheus.GaugeValue, float64(b.Behind), b.ID, site)
-	}
-	ch <- prometheus.MustNewConstMetric(descBoxes, prometheus.GaugeValue, float64(len(boxes)))
-	ch <- prometheus.MustNewConstMetric(descSilent, prometheus.GaugeValue, float64(silent))
-	open := map[string]int{AlertSilent: 0, AlertLost: 0, AlertHealth: 0, AlertUndelivered: 0}
-	for _, a := range alerts {
-		if a.Open() {
-			open[a.Kind]++
-		}
-	}
-	for kind, n := range open {
-		ch <- prometheus.MustNewConstMetric(descAlerts, prometheus.GaugeValue, float64(n), kind)
+		ch <- prometheus.MustNewConstMetric(m.desc, m.kind, m.value, values...)
 	}
 }
 

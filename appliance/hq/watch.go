@@ -77,6 +77,9 @@ type Watch struct {
 	Every time.Duration
 	// KeepClosed is how long resolved alerts are kept (default 90 days).
 	KeepClosed time.Duration
+	// RemoteWrite, when its URL is set, pushes the fleet series to the
+	// MSP's Prometheus-compatible store (remotewrite.go).
+	RemoteWrite RemoteWrite
 }
 
 // clockProblem is what a summary's clock report says is wrong, or "".
@@ -281,6 +284,11 @@ func (s *Server) lead(ctx context.Context, w Watch) error {
 	done := make(chan struct{})
 	go func() { eng.Run(ctx); close(done) }()
 	defer func() { <-done }()
+	if w.RemoteWrite.URL != "" {
+		wrote := make(chan struct{})
+		go func() { s.runRemoteWrite(ctx, w.RemoteWrite); close(wrote) }()
+		defer func() { <-wrote }()
+	}
 	t := s.clock.NewTimer(0)
 	defer t.Stop()
 	for {
