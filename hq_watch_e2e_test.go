@@ -3,6 +3,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"net"
@@ -319,4 +320,72 @@ func TestHQRemoteWritesToPrometheus(t *testing.T) {
 	kill(box)
 	expect(`outpost_box_up{box="` + id + `"} == 0`)
 	expect(`outpost_hq_alerts_open{kind="silent"} == 1`)
+}
+
+// TestHQAPIThroughTheBinary: `outpost hq token add` makes a token; a
+// PSA-like client lists the sites and a site's open incident through the
+// API of a real hq, acknowledges it, and the real box takes the
+// acknowledgement (hq shows the command done). Without the token the API
+// answers 401, and hq.db holds no copy of it.
+func TestHQAPIThroughTheBinary(t *testing.T) {
+	dir := t.TempDir()
+	_, certFile, keyFile, _ := testCA(t, dir, "hq")
+	caFile := filepath.Join(dir, "hq-ca.pem")
+	hqData, boxData := t.TempDir(), t.TempDir()
+	addr, uiAddr := freePort(t), freePort(t)
+	startHQLog(t, hqData, addr, uiAddr, certFile, keyFile)
+	cfg := writeConfig(t, fmt.Sprintf("site: Acme Dental\nphonehome: {url: 'https://%s/v1/summaries', interval: 1s, ca_file: '%s', backoff_max: 1s}\nincidents: {confirm: 1, recover: 1}\nchecks:\n  - {id: file-server, kind: tcp, target: '127.0.0.1:1', interval: 1s}\n", addr, caFile))
+	_, boxLog := startBox(t, cfg, boxData)
+	id, key := boxIdentity(t, boxData)
+	registerBox(t, hqData, id, key)
+	cmd := exec.Command(binPath, "hq", "token", "add", "psa", "--data", hqData)
+	out, err := cmd.Output()
+	token := strings.TrimSpace(string(out))
+	if err != nil || !strings.HasPrefix(token, "ohq_") {
+		t.Fatalf("hq token add: %v %q", err, out)
+	}
+	api := func(method, path string) (int, string) {
+		req, _ := http.NewRequest(method, "http://"+uiAddr+path, nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if resp, err := http.Get("http://" + uiAddr + "/api/v1/sites"); err != nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("the API without a token: %v %v", resp, err)
+	}
+	if code, body := api("GET", "/api/v1/sites"); code != 200 || !strings.Contains(body, `"id":"`+id+`"`) {
+		t.Fatalf("GET /api/v1/sites: %d %s", code, body)
+	}
+	var incident string
+	waitFor(t, "the site's incident through the API", patience, func() string {
+		code, body := api("GET", "/api/v1/sites/"+id)
+		m := regexp.MustCompile(`"incidents":\[\{"id":(\d+),"check":"file-server"`).FindStringSubmatch(body)
+		if code != 200 || m == nil {
+			return fmt.Sprintf("%d %s\nbox log:\n%s", code, body, boxLog.String())
+		}
+		incident = m[1]
+		return ""
+	})
+	if code, body := api("POST", "/api/v1/sites/"+id+"/incidents/"+incident+"/ack"); code != 200 || !strings.Contains(body, `"queued"`) {
+		t.Fatalf("acknowledge through the API: %d %s", code, body)
+	}
+	waitFor(t, "the box to take the acknowledgement", patience, func() string {
+		out, _ := outpost(t, "hq", "list", "--box", id, "--data", hqData)
+		if !regexp.MustCompile(`acknowledge incident ` + incident + ` \(hq user api:psa\).*done \(summary`).MatchString(out) {
+			return out
+		}
+		return ""
+	})
+	if code, body := api("GET", "/api/v1/alerts"); code != 200 || body != "[]\n" {
+		t.Fatalf("GET /api/v1/alerts: %d %q", code, body)
+	}
+	db, _ := os.ReadFile(filepath.Join(hqData, "hq.db"))
+	if bytes.Contains(db, []byte(token)) || bytes.Contains(db, []byte(strings.TrimPrefix(token, "ohq_"))) {
+		t.Fatal("hq.db holds the API token")
+	}
 }

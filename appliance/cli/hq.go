@@ -26,7 +26,7 @@ import (
 )
 
 func init() {
-	Register(Command{Name: "hq", Summary: "the MSP's phone-home receiver: run, register, list, send, user, migrate", Run: hqCmd})
+	Register(Command{Name: "hq", Summary: "the MSP's phone-home receiver: run, register, list, send, user, token, migrate", Run: hqCmd})
 	Register(Command{Name: "phonehome", Summary: "phone home: status (queue depth, last success, last error)", Run: phonehomeCmd})
 }
 
@@ -38,6 +38,7 @@ const hqUsage = `hq <subcommand>
   hq send     --box ob-… (--bundle FILE | --inventory) [--data DIR]
   hq user     (add | passwd | delete) NAME [--data DIR]   (the password is read from standard input)
   hq user     list [--data DIR]
+  hq token    (add | delete) NAME [--data DIR], hq token list [--data DIR]   (bearer tokens for the HTTP API, docs/hq-api.yaml)
   hq migrate  --from DIR (--to postgres://… | --to-file FILE)   (hq stopped: copies the bbolt store into an empty PostgreSQL database)`
 
 func hqCmd(ctx context.Context, env *Env, args []string) error {
@@ -57,6 +58,8 @@ func hqCmd(ctx context.Context, env *Env, args []string) error {
 		return hqUser(ctx, env, args[1:])
 	case "migrate":
 		return hqMigrate(ctx, env, args[1:])
+	case "token":
+		return hqToken(ctx, env, args[1:])
 	}
 	return Usagef("unknown subcommand %q\n\nUsage: outpost %s", args[0], hqUsage)
 }
@@ -188,6 +191,55 @@ func dbFlags(db, file string) (string, error) {
 		return "", Usagef("--db: a postgres:// URL (bbolt is the default, in --data)")
 	}
 	return db, nil
+}
+
+func hqToken(ctx context.Context, env *Env, args []string) error {
+	if len(args) == 0 || (args[0] != "add" && args[0] != "delete" && args[0] != "list") {
+		return Usagef("usage: outpost hq token (add | delete) NAME [--data DIR], or hq token list [--data DIR]")
+	}
+	sub := args[0]
+	fs := NewFlags(env, "hq token "+sub, "hq token "+sub+" NAME [--data DIR]")
+	data := hqDataFlag(fs)
+	rest := args[1:]
+	var name string
+	if sub != "list" && len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
+		name, rest = rest[0], rest[1:]
+	}
+	if err := Parse(fs, rest, false); err != nil {
+		return err
+	}
+	switch sub {
+	case "list":
+		var toks []hq.APIToken
+		if err := Control(ctx, *data, "GET", "/tokens", nil, &toks); err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(env.Stdout, 2, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "TOKEN\tCREATED")
+		for _, t := range toks {
+			fmt.Fprintf(tw, "%s\t%s\n", t.Name, localTime(t.Created))
+		}
+		return tw.Flush()
+	case "add":
+		if name == "" {
+			return Usagef("hq token add needs a name")
+		}
+		var out struct{ Token string }
+		if err := Control(ctx, *data, "POST", "/tokens", map[string]string{"name": name}, &out); err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stdout, "%s\n", out.Token)
+		fmt.Fprintf(env.Stderr, "API token %s made: send it as Authorization: Bearer <token>; it is shown only now (hq keeps its hash)\n", name)
+		return nil
+	}
+	if name == "" {
+		return Usagef("hq token delete needs a name")
+	}
+	if err := Control(ctx, *data, "DELETE", "/tokens/"+url.PathEscape(name), nil, nil); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "deleted API token %s\n", name)
+	return nil
 }
 
 func hqMigrate(ctx context.Context, env *Env, args []string) error {

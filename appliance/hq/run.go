@@ -126,7 +126,10 @@ func Run(ctx context.Context, o RunOptions) error {
 		IdleTimeout: 30 * time.Second, MaxHeaderBytes: 32 << 10,
 		HTTP2:     &http.HTTP2Config{MaxConcurrentStreams: 16, MaxReceiveBufferPerConnection: 64 << 10, MaxReceiveBufferPerStream: 64 << 10},
 		TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}}
-	ui := &http.Server{Handler: hqui.New(hqui.Options{Source: s, Users: s, Hosts: o.Hosts, Secure: o.UISecure, Log: s.log, Limits: s.LoginLimits()}),
+	pages := http.NewServeMux()
+	pages.Handle("/api/", s.APIHandler())
+	pages.Handle("/", hqui.New(hqui.Options{Source: s, Users: s, Hosts: o.Hosts, Secure: o.UISecure, Log: s.log, Limits: s.LoginLimits()}))
+	ui := &http.Server{Handler: pages,
 		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
 	ctl := &http.Server{Handler: s.controlMux(), ReadHeaderTimeout: 10 * time.Second}
 	if o.Ready != nil {
@@ -287,6 +290,29 @@ func (s *Server) controlMux() http.Handler {
 			s.log.Info("hq: fleet page account set", "user", req.Name, "new_password_for_existing", req.Replace)
 		}
 		reply(w, map[string]string{"user": req.Name}, err)
+	})
+	mux.HandleFunc("POST /tokens", func(w http.ResponseWriter, r *http.Request) {
+		var req struct{ Name string }
+		if err := decode(w, r, &req); err != nil {
+			reply(w, nil, err)
+			return
+		}
+		tok, err := s.AddToken(req.Name)
+		if err == nil {
+			s.log.Info("hq: API token made", "token", req.Name)
+		}
+		reply(w, map[string]string{"name": req.Name, "token": tok}, err)
+	})
+	mux.HandleFunc("GET /tokens", func(w http.ResponseWriter, r *http.Request) {
+		t, err := s.Tokens()
+		reply(w, t, err)
+	})
+	mux.HandleFunc("DELETE /tokens/{name}", func(w http.ResponseWriter, r *http.Request) {
+		err := s.DeleteToken(r.PathValue("name"))
+		if err == nil {
+			s.log.Info("hq: API token deleted", "token", r.PathValue("name"))
+		}
+		reply(w, map[string]string{"deleted": r.PathValue("name")}, err)
 	})
 	mux.HandleFunc("DELETE /users/{name}", func(w http.ResponseWriter, r *http.Request) {
 		err := s.DeleteUser(r.PathValue("name"))
