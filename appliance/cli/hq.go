@@ -444,8 +444,11 @@ func hqUser(ctx context.Context, env *Env, args []string) error {
 		return Usagef("usage: outpost hq user (add | passwd | delete) NAME [--data DIR], or hq user list [--data DIR]")
 	}
 	sub := args[0]
-	fs := NewFlags(env, "hq user "+sub, "hq user "+sub+" NAME [--data DIR]")
+	fs := NewFlags(env, "hq user "+sub, "hq user "+sub+" NAME [--role admin|technician|viewer] [--site NAME]... [--data DIR]")
 	data := hqDataFlag(fs)
+	role := fs.String("role", "", "add, passwd: admin (every site; the default for a new account), technician (acknowledges on the sites it sees) or viewer (only looks)")
+	var sites listFlag
+	fs.Var(&sites, "site", "add, passwd: a site (its name, or its box id) a technician or viewer sees; repeatable; none: every site")
 	if sub == "list" {
 		if err := Parse(fs, args[1:], false); err != nil {
 			return err
@@ -455,9 +458,13 @@ func hqUser(ctx context.Context, env *Env, args []string) error {
 			return err
 		}
 		tw := tabwriter.NewWriter(env.Stdout, 2, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "USER\tCREATED\tSESSIONS")
+		fmt.Fprintln(tw, "USER\tROLE\tSITES\tCREATED\tSESSIONS")
 		for _, u := range users {
-			fmt.Fprintf(tw, "%s\t%s\t%d\n", u.Name, u.Created.Local().Format("2006-01-02 15:04"), u.Sessions)
+			seen := "all"
+			if len(u.Sites) > 0 && u.Role != "admin" {
+				seen = strings.Join(u.Sites, ", ")
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\n", u.Name, u.Role, seen, u.Created.Local().Format("2006-01-02 15:04"), u.Sessions)
 		}
 		return tw.Flush()
 	}
@@ -492,7 +499,7 @@ func hqUser(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := Control(ctx, *data, "POST", "/users", hq.UserRequest{Name: name, Password: pw, Replace: sub == "passwd"}, nil); err != nil {
+	if err := Control(ctx, *data, "POST", "/users", hq.UserRequest{Name: name, Password: pw, Replace: sub == "passwd", Role: *role, Sites: sites}, nil); err != nil {
 		return err
 	}
 	if sub == "add" {

@@ -2,11 +2,15 @@ package hq_test
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"outpost/appliance/hq"
+	"outpost/appliance/phonehome/wire"
+	"outpost/firmware/identity"
 	hqui "outpost/ui/hq"
 )
 
@@ -65,5 +69,96 @@ func TestSitePagePaginates(t *testing.T) {
 	}
 	if w := get(fh, "http://hq.example/boxes/"+box.ID()+"?before=x", cookies); w.Code != http.StatusBadRequest {
 		t.Fatalf("a bad bound: %d", w.Code)
+	}
+}
+
+// TestAccountsRolesAndSites: an admin sees and acknowledges everything;
+// a technician limited to one site sees only it (the other site's page,
+// its incidents and alerts are 404, as if absent) and acknowledges
+// there; a viewer sees its site but cannot acknowledge (no button, 403
+// on the form's address). A new password keeps the role.
+func TestAccountsRolesAndSites(t *testing.T) {
+	s := newHQ(t, nil, hq.Limits{})
+	acme, baker := newBox(t), newBox(t)
+	s.Register(acme.ID(), acme.PublicKeyString(), "Acme")
+	s.Register(baker.ID(), baker.PublicKeyString(), "Baker")
+	h := s.Handler()
+	for b, site := range map[*identity.Identity]string{acme: "Acme", baker: "Baker"} {
+		body, _ := wire.Encode(wire.Summary{Schema: wire.Schema, Box: wire.Box{ID: b.ID(), Site: site}, Seq: 1, Time: time.Now(), Reason: "interval", Interval: 60,
+			OpenIncidents: []wire.Incident{{ID: 1, Check: "db-port", Device: "db", Severity: "critical", State: "open", Summary: "connection refused", Opened: time.Now()}}})
+		if w := post(h, b, b.ID(), 1, body, nil); w.Code != http.StatusOK {
+			t.Fatalf("%d %s", w.Code, w.Body.String())
+		}
+	}
+	for _, u := range []hq.UserRequest{
+		{Name: "alice", Password: testPassword},
+		{Name: "tom", Password: testPassword, Role: hqui.RoleTechnician, Sites: []string{"Acme"}},
+		{Name: "vera", Password: testPassword, Role: hqui.RoleViewer, Sites: []string{acme.ID()}},
+	} {
+		if err := s.AddAccount(u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.AddAccount(hq.UserRequest{Name: "eve", Password: testPassword, Role: "root"}); err == nil {
+		t.Fatal("an unknown role")
+	}
+	if err := s.AddAccount(hq.UserRequest{Name: "vera", Password: "Another-Horse-7", Replace: true}); err != nil {
+		t.Fatal(err)
+	}
+	fh := fleet(s, nil)
+	ack := func(cookies []*http.Cookie, box *identity.Identity) int {
+		page := get(fh, "http://hq.example/", cookies).Body.String()
+		token := csrfField.FindStringSubmatch(page)
+		r := httptest.NewRequest("POST", "http://hq.example/boxes/"+box.ID()+"/incidents/1/ack", strings.NewReader("csrf="+token[1]))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		for _, c := range cookies {
+			r.AddCookie(c)
+		}
+		w := httptest.NewRecorder()
+		fh.ServeHTTP(w, r)
+		return w.Code
+	}
+	sees := func(cookies []*http.Cookie) (acmeSeen, bakerSeen bool) {
+		page := get(fh, "http://hq.example/", cookies).Body.String()
+		return strings.Contains(page, acme.ID()), strings.Contains(page, baker.ID())
+	}
+
+	alice := login(t, fh, "alice", testPassword)
+	if a, b := sees(alice); !a || !b {
+		t.Fatalf("admin sees acme %v, baker %v", a, b)
+	}
+	if code := ack(alice, baker); code != http.StatusSeeOther {
+		t.Fatalf("admin acknowledges: %d", code)
+	}
+
+	tom := login(t, fh, "tom", testPassword)
+	if a, b := sees(tom); !a || b {
+		t.Fatalf("technician of Acme sees acme %v, baker %v", a, b)
+	}
+	if w := get(fh, "http://hq.example/boxes/"+baker.ID(), tom); w.Code != http.StatusNotFound {
+		t.Fatalf("technician on another site's page: %d", w.Code)
+	}
+	if code := ack(tom, baker); code != http.StatusNotFound {
+		t.Fatalf("technician acknowledging on another site: %d", code)
+	}
+	if code := ack(tom, acme); code != http.StatusSeeOther {
+		t.Fatalf("technician acknowledging on their site: %d", code)
+	}
+
+	vera := login(t, fh, "vera", "Another-Horse-7")
+	if a, b := sees(vera); !a || b {
+		t.Fatalf("viewer of acme sees acme %v, baker %v", a, b)
+	}
+	if page := get(fh, "http://hq.example/boxes/"+acme.ID(), vera).Body.String(); strings.Contains(page, "/incidents/1/ack") {
+		t.Fatal("a viewer is offered to acknowledge")
+	}
+	if code := ack(vera, acme); code != http.StatusForbidden {
+		t.Fatalf("viewer acknowledging: %d", code)
+	}
+	users, _ := s.ListUsers()
+	for _, u := range users {
+		if u.Name == "vera" && (u.Role != hqui.RoleViewer || len(u.Sites) != 1) {
+			t.Fatalf("a new password changed vera's account: %+v", u)
+		}
 	}
 }

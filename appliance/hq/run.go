@@ -220,6 +220,9 @@ type UserRequest struct {
 	Password string `json:"password"`
 	// Replace sets a new password for an existing account.
 	Replace bool `json:"replace,omitempty"`
+	// Role and Sites: see hqui.User.
+	Role  string   `json:"role,omitempty"`
+	Sites []string `json:"sites,omitempty"`
 }
 
 func (s *Server) controlMux() http.Handler {
@@ -285,7 +288,7 @@ func (s *Server) controlMux() http.Handler {
 			reply(w, nil, err)
 			return
 		}
-		err := s.AddUser(req.Name, req.Password, req.Replace)
+		err := s.AddAccount(req)
 		if err == nil {
 			s.log.Info("hq: fleet page account set", "user", req.Name, "new_password_for_existing", req.Replace)
 		}

@@ -52,6 +52,8 @@ func TestPostgresBackend(t *testing.T) {
 		"SitePageAcknowledgesAndBehind": TestSitePageAcknowledgesAndShowsBehind,
 		"UnauthenticatedUploadsBounded": TestUnauthenticatedUploadsBounded,
 		"SitePagePaginates":             TestSitePagePaginates,
+		"AccountsRolesAndSites":         TestAccountsRolesAndSites,
+		"APINeedsAToken":                TestAPINeedsAToken,
 	} {
 		t.Run(name, test)
 	}

@@ -26,6 +26,22 @@ func sessionKey(token string) []byte {
 // name, password strength); replace sets a new password for an existing
 // one and ends its sessions.
 func (s *Server) AddUser(name, password string, replace bool) error {
+	return s.AddAccount(UserRequest{Name: name, Password: password, Replace: replace})
+}
+
+// AddAccount is AddUser with a role and the sites a technician or
+// viewer sees; a new password for an existing account keeps its role and
+// sites unless the request names them.
+func (s *Server) AddAccount(req UserRequest) error {
+	name, password, replace := req.Name, req.Password, req.Replace
+	if err := hqui.ValidRole(req.Role); err != nil {
+		return err
+	}
+	for _, site := range req.Sites {
+		if err := validSite(site); err != nil || site == "" {
+			return fmt.Errorf("--site %q: a site's name or box id", site)
+		}
+	}
 	if err := hqui.ValidUserName(name); err != nil {
 		return err
 	}
@@ -37,9 +53,18 @@ func (s *Server) AddUser(name, password string, replace bool) error {
 		return err
 	}
 	return s.db.Update(func(tx Tx) error {
-		_, found, err := tx.User(name)
+		old, found, err := tx.User(name)
 		if err != nil {
 			return err
+		}
+		role, sites := req.Role, req.Sites
+		if found && replace {
+			if role == "" {
+				role = old.Role
+			}
+			if sites == nil {
+				sites = old.Sites
+			}
 		}
 		if found {
 			if !replace {
@@ -51,7 +76,7 @@ func (s *Server) AddUser(name, password string, replace bool) error {
 		} else if replace {
 			return fmt.Errorf("no user %s (outpost hq user add %s)", name, name)
 		}
-		return tx.PutUser(hqui.User{Name: name, Hash: hash, Created: s.clock.Now().UTC()})
+		return tx.PutUser(hqui.User{Name: name, Hash: hash, Created: s.clock.Now().UTC(), Role: role, Sites: sites})
 	})
 }
 
@@ -74,6 +99,8 @@ func (s *Server) DeleteUser(name string) error {
 // UserInfo is an account as `hq user list` shows it.
 type UserInfo struct {
 	Name     string    `json:"name"`
+	Role     string    `json:"role"`
+	Sites    []string  `json:"sites,omitempty"`
 	Created  time.Time `json:"created"`
 	Sessions int       `json:"sessions"`
 }
@@ -92,7 +119,11 @@ func (s *Server) ListUsers() ([]UserInfo, error) {
 			return err
 		}
 		return tx.Users(func(u hqui.User) error {
-			out = append(out, UserInfo{Name: u.Name, Created: u.Created, Sessions: open[u.Name]})
+			role := u.Role
+			if role == "" {
+				role = hqui.RoleAdmin
+			}
+			out = append(out, UserInfo{Name: u.Name, Role: role, Sites: u.Sites, Created: u.Created, Sessions: open[u.Name]})
 			return nil
 		})
 	})

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"outpost/ui/login"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -22,6 +23,40 @@ type User struct {
 	Name    string    `json:"name"`
 	Hash    []byte    `json:"hash"`
 	Created time.Time `json:"created"`
+	// Role is RoleAdmin (also an account made before roles), RoleTechnician
+	// or RoleViewer; Sites, when set, are the only sites (by name or box
+	// id) a technician or viewer sees.
+	Role  string   `json:"role,omitempty"`
+	Sites []string `json:"sites,omitempty"`
+}
+
+// Roles of the fleet pages' accounts: an admin sees and acts on every
+// site; a technician acts (acknowledges) on the sites they see; a viewer
+// only looks.
+const (
+	RoleAdmin      = "admin"
+	RoleTechnician = "technician"
+	RoleViewer     = "viewer"
+)
+
+// ValidRole says what a role must be.
+func ValidRole(role string) error {
+	switch role {
+	case "", RoleAdmin, RoleTechnician, RoleViewer:
+		return nil
+	}
+	return fmt.Errorf("role %q: admin, technician or viewer", role)
+}
+
+// CanAct reports whether the account may acknowledge.
+func (u User) CanAct() bool { return u.Role != RoleViewer }
+
+// Sees reports whether the account sees a site (by its name or box id).
+func (u User) Sees(site, box string) bool {
+	if u.Role == "" || u.Role == RoleAdmin || len(u.Sites) == 0 {
+		return true
+	}
+	return slices.Contains(u.Sites, site) || slices.Contains(u.Sites, box)
 }
 
 // Session is a logged-in browser. Token is the cookie's value: the

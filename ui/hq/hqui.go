@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"outpost/ui/login"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -235,17 +236,65 @@ func (s *server) logout(w http.ResponseWriter, r *http.Request, sess *Session) {
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }
 
+// account is the logged-in user's account (role, sites); false when it
+// is gone (deleted meanwhile) or unreadable, the answer written.
+func (s *server) account(w http.ResponseWriter, sess *Session) (User, bool) {
+	u, ok, err := s.o.Users.GetUser(sess.User)
+	if err != nil {
+		s.internal(w, "account", err)
+		return u, false
+	}
+	if !ok {
+		http.Error(w, "this account no longer exists", http.StatusForbidden)
+		return u, false
+	}
+	return u, true
+}
+
+func (s *server) chrome(sess *Session, u User) chrome {
+	return chrome{User: sess.User, CSRF: sess.CSRF, CanAct: u.CanAct()}
+}
+
 func (s *server) fleet(w http.ResponseWriter, r *http.Request, sess *Session) {
-	rows, err := s.o.Source.Fleet()
+	u, ok := s.account(w, sess)
+	if !ok {
+		return
+	}
+	all, err := s.o.Source.Fleet()
 	if err != nil {
 		s.internal(w, "fleet", err)
 		return
 	}
+	rows := all[:0]
+	for _, row := range all {
+		if u.Sees(row.Site, row.ID) {
+			rows = append(rows, row)
+		}
+	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	fleetPage(chrome{User: sess.User, CSRF: sess.CSRF}, rows, s.o.Clock.Now()).Render(r.Context(), w)
+	fleetPage(s.chrome(sess, u), rows, s.o.Clock.Now()).Render(r.Context(), w)
+}
+
+// visibleBox reports whether the account sees box id (the answer is
+// written when not: 404, as for a box that does not exist).
+func (s *server) visibleBox(w http.ResponseWriter, u User, id string) bool {
+	v, ok, err := s.o.Source.Site(id, 0, 0)
+	if err != nil {
+		s.internal(w, "site", err)
+		return false
+	}
+	if !ok || !u.Sees(v.Row.Site, v.Row.ID) {
+		http.Error(w, "no such box", http.StatusNotFound)
+		return false
+	}
+	return true
 }
 
 func (s *server) site(w http.ResponseWriter, r *http.Request, sess *Session) {
+	u, ok := s.account(w, sess)
+	if !ok {
+		return
+	}
 	var before uint64
 	if b := r.URL.Query().Get("before"); b != "" {
 		n, err := strconv.ParseUint(b, 10, 63)
@@ -260,13 +309,13 @@ func (s *server) site(w http.ResponseWriter, r *http.Request, sess *Session) {
 		s.internal(w, "site", err)
 		return
 	}
-	if !ok {
+	if !ok || !u.Sees(v.Row.Site, v.Row.ID) {
 		http.Error(w, "no such box", http.StatusNotFound)
 		return
 	}
-	v.CanAck = true
+	v.CanAck = u.CanAct()
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	boxPage(chrome{User: sess.User, CSRF: sess.CSRF}, v, s.o.Clock.Now()).Render(r.Context(), w)
+	boxPage(s.chrome(sess, u), v, s.o.Clock.Now()).Render(r.Context(), w)
 }
 
 // ack relays the logged-in user's acknowledgement of an open incident
@@ -279,6 +328,14 @@ func (s *server) ack(w http.ResponseWriter, r *http.Request, sess *Session) {
 		return
 	}
 	id := r.PathValue("id")
+	u, ok := s.account(w, sess)
+	if !ok || !s.visibleBox(w, u, id) {
+		return
+	}
+	if !u.CanAct() {
+		http.Error(w, "a viewer account does not acknowledge", http.StatusForbidden)
+		return
+	}
 	if err := s.o.Source.AckIncident(id, n, sess.User); err != nil {
 		http.Error(w, "not acknowledged: "+err.Error(), http.StatusConflict)
 		return
@@ -287,14 +344,29 @@ func (s *server) ack(w http.ResponseWriter, r *http.Request, sess *Session) {
 	http.Redirect(w, r, "/boxes/"+url.PathEscape(id), http.StatusSeeOther)
 }
 
+func (s *server) visibleAlerts(u User) ([]AlertRow, error) {
+	all, err := s.o.Source.Alerts()
+	rows := all[:0]
+	for _, a := range all {
+		if u.Sees(a.Site, a.Box) {
+			rows = append(rows, a)
+		}
+	}
+	return rows, err
+}
+
 func (s *server) alerts(w http.ResponseWriter, r *http.Request, sess *Session) {
-	rows, err := s.o.Source.Alerts()
+	u, ok := s.account(w, sess)
+	if !ok {
+		return
+	}
+	rows, err := s.visibleAlerts(u)
 	if err != nil {
 		s.internal(w, "alerts", err)
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	alertsPage(chrome{User: sess.User, CSRF: sess.CSRF}, rows, s.o.Clock.Now()).Render(r.Context(), w)
+	alertsPage(s.chrome(sess, u), rows, s.o.Clock.Now()).Render(r.Context(), w)
 }
 
 // ackAlert acknowledges one of hq's alerts in the logged-in user's name:
@@ -303,6 +375,23 @@ func (s *server) ackAlert(w http.ResponseWriter, r *http.Request, sess *Session)
 	n, err := strconv.ParseUint(r.PathValue("n"), 10, 64)
 	if err != nil || n == 0 {
 		http.Error(w, "no such alert", http.StatusNotFound)
+		return
+	}
+	u, ok := s.account(w, sess)
+	if !ok {
+		return
+	}
+	rows, err := s.visibleAlerts(u)
+	if err != nil {
+		s.internal(w, "alerts", err)
+		return
+	}
+	if !slices.ContainsFunc(rows, func(a AlertRow) bool { return a.ID == n }) {
+		http.Error(w, "no such alert", http.StatusNotFound)
+		return
+	}
+	if !u.CanAct() {
+		http.Error(w, "a viewer account does not acknowledge", http.StatusForbidden)
 		return
 	}
 	if err := s.o.Source.AckAlert(n, sess.User); err != nil {
