@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -111,6 +112,9 @@ func hqRun(ctx context.Context, env *Env, args []string) error {
 	fs.Var(&maxBytes, "box-max-bytes", "bytes of summaries kept per box (e.g. 256MiB); beyond, the oldest go")
 	retention := fs.Duration("retention", d.Retention, "how long a summary is kept (e.g. 9600h)")
 	notifyFile := fs.String("notify", "", "a YAML file with a notify: section (channels, policies, people, oncall: as in a box's config, docs/notifications.md) through which hq's alerts about boxes (silent, lost summaries, box health) go out")
+	authHeader := fs.String("auth-header", "", "single sign-on: trust this request header (e.g. X-Forwarded-User) to name the logged-in user, from --auth-proxy addresses only; the user needs an account")
+	var authProxies listFlag
+	fs.Var(&authProxies, "auth-proxy", "an address or CIDR of the reverse proxy that sets --auth-header (repeatable; default loopback)")
 	metricsListen := fs.String("metrics-listen", "", "serve /metrics (hq's own health and one series set per box, for Prometheus) on this address, plain HTTP without login: loopback or a monitoring network (default: none)")
 	remoteWrite := fs.String("remote-write", "", "push the fleet series to this Prometheus remote-write endpoint (e.g. https://prometheus.msp.lan/api/v1/write; Prometheus needs --web.enable-remote-write-receiver), from the instance that runs the watcher")
 	remoteEvery := fs.Duration("remote-write-every", time.Minute, "how often --remote-write pushes")
@@ -131,6 +135,21 @@ func hqRun(ctx context.Context, env *Env, args []string) error {
 	dbURL, err := dbFlags(*db, *dbFile)
 	if err != nil {
 		return err
+	}
+	var proxies []netip.Prefix
+	for _, p := range authProxies {
+		pfx, err := netip.ParsePrefix(p)
+		if err != nil {
+			a, aerr := netip.ParseAddr(p)
+			if aerr != nil {
+				return Usagef("--auth-proxy %q: an address or CIDR", p)
+			}
+			pfx = netip.PrefixFrom(a, a.BitLen())
+		}
+		proxies = append(proxies, pfx)
+	}
+	if len(proxies) > 0 && *authHeader == "" {
+		return Usagef("--auth-proxy without --auth-header")
 	}
 	if *watchEvery < 100*time.Millisecond {
 		return Usagef("--watch-every %s: at least 100ms", *watchEvery)
@@ -159,7 +178,7 @@ func hqRun(ctx context.Context, env *Env, args []string) error {
 		watch.Policies, watch.People, watch.OnCalls = nc.Policies, nc.People, nc.OnCalls()
 	}
 	return hq.Run(ctx, hq.RunOptions{DataDir: *data, DB: dbURL, Listen: *listen, UIListen: *uiListen, CertFile: *cert, KeyFile: *key,
-		Hosts: hosts, UISecure: *uiSecure, PublicURL: *publicURL, Watch: watch, MetricsListen: *metricsListen,
+		Hosts: hosts, UISecure: *uiSecure, PublicURL: *publicURL, Watch: watch, MetricsListen: *metricsListen, AuthHeader: *authHeader, AuthProxies: proxies,
 		Limits: hq.Limits{BoxSummaries: *maxSummaries, BoxBytes: int64(maxBytes), Retention: *retention, UploadBytes: int64(uploadMem)},
 		Log:    slog.New(slog.NewTextHandler(env.Stderr, nil))})
 }

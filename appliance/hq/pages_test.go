@@ -162,3 +162,37 @@ func TestAccountsRolesAndSites(t *testing.T) {
 		}
 	}
 }
+
+// TestSingleSignOnHeader: with AuthHeader set, a request from the
+// trusted proxy naming a user with an account is that user's session
+// (their role and sites apply); the same header from another address is
+// ignored (the login form), and one naming no account is refused.
+func TestSingleSignOnHeader(t *testing.T) {
+	s := newHQ(t, nil, hq.Limits{})
+	acme, baker := newBox(t), newBox(t)
+	s.Register(acme.ID(), acme.PublicKeyString(), "Acme")
+	s.Register(baker.ID(), baker.PublicKeyString(), "Baker")
+	s.AddAccount(hq.UserRequest{Name: "tom", Password: testPassword, Role: hqui.RoleTechnician, Sites: []string{"Acme"}})
+	fh := hqui.New(hqui.Options{Source: s, Users: s, Hosts: []string{"hq.example"}, Log: quiet(), AuthHeader: "X-Forwarded-User"})
+	req := func(from, user string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest("GET", "http://hq.example/", nil)
+		r.RemoteAddr = from + ":50000"
+		r.Header.Set("X-Forwarded-User", user)
+		w := httptest.NewRecorder()
+		fh.ServeHTTP(w, r)
+		return w
+	}
+	w := req("127.0.0.1", "tom")
+	if page := w.Body.String(); w.Code != http.StatusOK || !strings.Contains(page, acme.ID()) || strings.Contains(page, baker.ID()) || !strings.Contains(page, `data-testid="user">tom`) {
+		t.Fatalf("tom through the proxy: %d\n%s", w.Code, page)
+	}
+	if len(w.Result().Cookies()) == 0 {
+		t.Fatal("no session cookie: the pages' forms need its CSRF token")
+	}
+	if w := req("192.0.2.9", "tom"); w.Code != http.StatusSeeOther || !strings.HasPrefix(w.Header().Get("Location"), "/login") {
+		t.Fatalf("the header from an untrusted address: %d %s", w.Code, w.Header().Get("Location"))
+	}
+	if w := req("127.0.0.1", "mallory"); w.Code != http.StatusForbidden {
+		t.Fatalf("a proxy user without an account: %d", w.Code)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -46,6 +47,10 @@ type RunOptions struct {
 	// wait in the kernel's accept queue.
 	MaxConns int
 	Log      *slog.Logger
+	// AuthHeader and AuthProxies: single sign-on by a reverse proxy
+	// (hqui.Options).
+	AuthHeader  string
+	AuthProxies []netip.Prefix
 	// MetricsListen serves /metrics (plain HTTP, no login: keep it on
 	// loopback or a monitoring network); "" serves none.
 	MetricsListen string
@@ -128,7 +133,8 @@ func Run(ctx context.Context, o RunOptions) error {
 		TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}}
 	pages := http.NewServeMux()
 	pages.Handle("/api/", s.APIHandler())
-	pages.Handle("/", hqui.New(hqui.Options{Source: s, Users: s, Hosts: o.Hosts, Secure: o.UISecure, Log: s.log, Limits: s.LoginLimits()}))
+	pages.Handle("/", hqui.New(hqui.Options{Source: s, Users: s, Hosts: o.Hosts, Secure: o.UISecure, Log: s.log, Limits: s.LoginLimits(),
+		AuthHeader: o.AuthHeader, AuthProxies: o.AuthProxies}))
 	ui := &http.Server{Handler: pages,
 		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
 	ctl := &http.Server{Handler: s.controlMux(), ReadHeaderTimeout: 10 * time.Second}

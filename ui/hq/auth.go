@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"outpost/ui/login"
 	"slices"
 	"strings"
@@ -112,15 +113,45 @@ var dummyHash = sync.OnceValue(func() []byte {
 })
 
 func (s *server) startSession(w http.ResponseWriter, user string) error {
+	_, err := s.newSession(w, user)
+	return err
+}
+
+func (s *server) newSession(w http.ResponseWriter, user string) (*Session, error) {
 	now := s.o.Clock.Now()
 	sess := Session{Token: login.RandomToken(), User: user, CSRF: login.RandomToken(), Created: now, Expires: now.Add(SessionTTL)}
 	if err := s.o.Users.PutSession(sess); err != nil {
-		return err
+		return nil, err
 	}
 	// Max-Age, not Expires: the browser's clock does not judge it; the
 	// receiver expires the session on its own clock (session below).
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: sess.Token, Path: "/", HttpOnly: true, Secure: s.o.Secure, SameSite: http.SameSiteLaxMode, MaxAge: int(SessionTTL / time.Second)})
-	return nil
+	return &sess, nil
+}
+
+// proxyUser is the user a single-sign-on reverse proxy in front of the
+// pages names in Options.AuthHeader, "" when that mode is off, the
+// request did not come from one of Options.AuthProxies (anyone else
+// could set the header), or the name is not a user name.
+func (s *server) proxyUser(r *http.Request) string {
+	if s.o.AuthHeader == "" {
+		return ""
+	}
+	name := strings.TrimSpace(r.Header.Get(s.o.AuthHeader))
+	if name == "" || ValidUserName(name) != nil {
+		return ""
+	}
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return ""
+	}
+	for _, p := range s.o.AuthProxies {
+		if p.Contains(ap.Addr().Unmap()) {
+			return name
+		}
+	}
+	s.o.Log.Warn("hq: single-sign-on header from an address that is not a trusted proxy; ignored", "from", r.RemoteAddr, "header", s.o.AuthHeader)
+	return ""
 }
 
 func (s *server) session(r *http.Request) *Session {

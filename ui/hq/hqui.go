@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"outpost/ui/login"
 	"slices"
@@ -53,6 +54,12 @@ type Options struct {
 	// Limits counts failed logins for every instance together; nil: in
 	// this process's memory.
 	Limits SharedLimits
+	// AuthHeader, when set, is the header a single-sign-on reverse proxy
+	// names the logged-in user in (`hq run --auth-header`); it is taken
+	// only from AuthProxies (default: loopback), and the user must have
+	// an account (its role and sites apply).
+	AuthHeader  string
+	AuthProxies []netip.Prefix
 }
 
 // HistoryRows is how many history rows a site's page shows.
@@ -79,6 +86,9 @@ func New(o Options) http.Handler {
 	}
 	if o.Log == nil {
 		o.Log = slog.Default()
+	}
+	if o.AuthHeader != "" && len(o.AuthProxies) == 0 {
+		o.AuthProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
 	}
 	s := &server{o: o, hosts: map[string]bool{}, limiter: newLimiter(o.Clock), mux: http.NewServeMux()}
 	for _, h := range o.Hosts {
@@ -124,6 +134,20 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (s *server) withSession(h func(http.ResponseWriter, *http.Request, *Session)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		sess := s.session(r)
+		if u := s.proxyUser(r); u != "" && (sess == nil || sess.User != u) {
+			// The proxy says who is there: that user's session.
+			if _, ok, err := s.o.Users.GetUser(u); err != nil || !ok {
+				s.o.Log.Warn("hq: single-sign-on user has no account", "user", u, "from", r.RemoteAddr)
+				http.Error(w, fmt.Sprintf("%s has no account on these pages (outpost hq user add %s)", u, u), http.StatusForbidden)
+				return
+			}
+			var err error
+			if sess, err = s.newSession(w, u); err != nil {
+				s.internal(w, "session", err)
+				return
+			}
+			s.o.Log.Info("hq: login through the single-sign-on proxy", "user", u, "from", r.RemoteAddr)
+		}
 		if sess == nil {
 			http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
 			return
