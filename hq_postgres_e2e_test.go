@@ -282,6 +282,9 @@ func TestHQMigrateToPostgres(t *testing.T) {
 	if out, code := outpost(t, "hq", "send", "--box", id, "--inventory", "--data", hqData); code != 0 {
 		t.Fatalf("hq send: %s", out)
 	}
+	if out, code := outpost(t, "hq", "token", "add", "psa", "--data", hqData); code != 0 {
+		t.Fatalf("hq token add: %s", out)
+	}
 	before, _ := outpost(t, "hq", "list", "--box", id, "--history", "1000", "--data", hqData)
 	if !strings.Contains(before, "pending") || !strings.Contains(before, fmt.Sprintf("(seq %d)", st.LastAck)) {
 		t.Fatalf("hq list --box on bbolt:\n%s", before)
@@ -311,6 +314,9 @@ func TestHQMigrateToPostgres(t *testing.T) {
 	}
 	if out, _ := outpost(t, "hq", "user", "list", "--data", pgData); !strings.Contains(out, "alice") {
 		t.Fatalf("hq user list on PostgreSQL:\n%s", out)
+	}
+	if out, _ := outpost(t, "hq", "token", "list", "--data", pgData); !strings.Contains(out, "psa") {
+		t.Fatalf("hq token list on PostgreSQL:\n%s", out)
 	}
 
 	_, boxLog = startBox(t, cfg, boxData)

@@ -295,8 +295,8 @@ func hqMigrate(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stdout, "copied %d boxes, %d summaries (%d bytes), %d pending commands, %d accounts, %d sessions into PostgreSQL, and compared every box's summaries with the source\nrun hq with --db on that database from now on; %s is left as it was\n",
-		rep.Boxes, rep.Summaries, rep.Bytes, rep.Commands, rep.Users, rep.Sessions, path)
+	fmt.Fprintf(env.Stdout, "copied %d boxes, %d summaries (%d bytes), %d pending commands, %d accounts, %d sessions, %d alerts, tokens and notification records into PostgreSQL, and compared every box's summaries with the source\nrun hq with --db on that database from now on; %s is left as it was\n",
+		rep.Boxes, rep.Summaries, rep.Bytes, rep.Commands, rep.Users, rep.Sessions, rep.Docs, path)
 	return nil
 }
 

@@ -18,6 +18,9 @@ type MigrateReport struct {
 	Commands  int   `json:"pending_commands"`
 	Users     int   `json:"users"`
 	Sessions  int   `json:"sessions"`
+	// Docs counts alerts, API tokens and the notification engine's
+	// states, outbox and log.
+	Docs int `json:"docs"`
 }
 
 // migrateChunk is how many summaries one transaction of a migration
@@ -28,7 +31,8 @@ const migrateChunk = 500
 // nothing yet (`outpost hq migrate`): box records with their commands,
 // counters and floors, every stored summary as the box sent it with its
 // index row (when it was received, its hash), the digests, the pending
-// commands' payloads, accounts and sessions. A box's record goes last,
+// commands' payloads, accounts and sessions, alerts, API tokens and the
+// notification engine's state. A box's record goes last,
 // after its summaries; the copy is then compared with the source, box
 // by box (the sequence numbers and each body's hash).
 func Migrate(from, to Store, log *slog.Logger) (MigrateReport, error) {
@@ -148,6 +152,33 @@ func Migrate(from, to Store, log *slog.Logger) (MigrateReport, error) {
 		return rep, fmt.Errorf("writing the accounts: %w", err)
 	}
 	rep.Users, rep.Sessions = len(users), len(sessions)
+	for _, kind := range []string{docAlert, docToken, docNotifyState, docNotifyOutbox, docNotifyLog} {
+		type doc struct {
+			id uint64
+			v  []byte
+		}
+		var docs []doc
+		if err := from.View(func(tx Tx) error {
+			docs = docs[:0]
+			return tx.Docs(kind, func(id uint64, v []byte) error { docs = append(docs, doc{id, v}); return nil })
+		}); err != nil {
+			return rep, fmt.Errorf("reading %s: %w", kind, err)
+		}
+		for i := 0; i < len(docs); i += migrateChunk {
+			chunk := docs[i:min(i+migrateChunk, len(docs))]
+			if err := to.Update(func(tx Tx) error {
+				for _, d := range chunk {
+					if err := tx.PutDoc(kind, d.id, d.v); err != nil {
+						return err
+					}
+				}
+				return nil
+			}); err != nil {
+				return rep, fmt.Errorf("writing %s: %w", kind, err)
+			}
+		}
+		rep.Docs += len(docs)
+	}
 	return rep, nil
 }
 
