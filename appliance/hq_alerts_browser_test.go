@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -111,12 +112,23 @@ func TestHQAlertsPageInBrowser(t *testing.T) {
 		}
 	}
 	n := strconv.FormatUint(lost, 10)
-	if err := chromedp.Do(bctx,
-		chromedp.Click(chromedp.CSS(`[data-testid="ack-alert-`+n+`"]`)),
-		chromedp.WaitVisible(chromedp.CSS(`[data-testid="alerts"]`)),
-	); err != nil {
+	if err := chromedp.Do(bctx, chromedp.Click(chromedp.CSS(`[data-testid="ack-alert-`+n+`"]`))); err != nil {
 		t.Fatal(err)
 	}
+	// The form posts and the browser follows the redirect; once hq holds
+	// the acknowledgement, the page is opened afresh.
+	deadline = time.Now().Add(patience)
+	for {
+		alerts, _ := h.ListAlerts()
+		if i := slices.IndexFunc(alerts, func(a hq.Alert) bool { return a.ID == lost }); i >= 0 && alerts[i].AckedBy == "alice" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the acknowledgement never reached hq: %+v", alerts)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	visit(t, bctx, pages.URL+"/alerts", `[data-testid="alerts"]`)
 	// The watcher resolves an acknowledged "lost" alert at its next look.
 	waitText(t, bctx, `[data-testid="alert-`+n+`"] [data-testid="state"]`, "acknowledged by alice")
 }

@@ -289,14 +289,95 @@ func (s *server) fleet(w http.ResponseWriter, r *http.Request, sess *Session) {
 		s.internal(w, "fleet", err)
 		return
 	}
+	f := fleetFilterOf(r)
 	rows := all[:0]
 	for _, row := range all {
-		if u.Sees(row.Site, row.ID) {
+		if u.Sees(row.Site, row.ID) && f.matches(row) {
 			rows = append(rows, row)
 		}
 	}
+	f.Total = len(rows)
+	if from := f.Page * FleetRows; from < len(rows) {
+		rows = rows[from:min(from+FleetRows, len(rows))]
+	} else {
+		rows = nil
+	}
+	f.More = (f.Page+1)*FleetRows < f.Total
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	fleetPage(s.chrome(sess, u), rows, s.o.Clock.Now()).Render(r.Context(), w)
+	fleetPage(s.chrome(sess, u), rows, f, s.o.Clock.Now()).Render(r.Context(), w)
+}
+
+// FleetRows is how many sites a fleet page lists.
+const FleetRows = 200
+
+// fleetFilter is the fleet page's query: a search over site names and
+// box ids, a status (critical, warning, ok, silent), a version, and
+// the page.
+type fleetFilter struct {
+	Q, Status, Version string
+	Page, Total        int
+	More               bool
+}
+
+func fleetFilterOf(r *http.Request) fleetFilter {
+	q := r.URL.Query()
+	f := fleetFilter{Q: strings.TrimSpace(q.Get("q")), Status: q.Get("status"), Version: strings.TrimSpace(q.Get("version"))}
+	if len(f.Q) > 200 {
+		f.Q = f.Q[:200]
+	}
+	if len(f.Version) > 64 {
+		f.Version = f.Version[:64]
+	}
+	switch f.Status {
+	case "critical", "warning", "ok", "silent":
+	default:
+		f.Status = ""
+	}
+	if p, err := strconv.Atoi(q.Get("page")); err == nil && p > 0 && p < 1_000_000 {
+		f.Page = p
+	}
+	return f
+}
+
+func (f fleetFilter) matches(r FleetRow) bool {
+	if f.Q != "" && !strings.Contains(strings.ToLower(r.Site), strings.ToLower(f.Q)) && !strings.Contains(r.ID, strings.ToLower(f.Q)) {
+		return false
+	}
+	if f.Version != "" && r.Version != f.Version {
+		return false
+	}
+	switch f.Status {
+	case "silent":
+		return r.Silent
+	case "critical":
+		return r.Health.Critical > 0
+	case "warning":
+		return r.Health.Critical == 0 && r.Health.Warning > 0
+	case "ok":
+		return !r.Silent && r.Health.Critical == 0 && r.Health.Warning == 0
+	}
+	return true
+}
+
+// pageURL is the fleet page's address with the same filter, page p.
+func (f fleetFilter) pageURL(p int) string {
+	v := url.Values{}
+	if f.Q != "" {
+		v.Set("q", f.Q)
+	}
+	if f.Status != "" {
+		v.Set("status", f.Status)
+	}
+	if f.Version != "" {
+		v.Set("version", f.Version)
+	}
+	if p > 0 {
+		v.Set("page", strconv.Itoa(p))
+	}
+	if len(v) == 0 {
+		return "/"
+	}
+	return "/?" + v.Encode()
 }
 
 // visibleBox reports whether the account sees box id (the answer is
