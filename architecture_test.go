@@ -20,7 +20,7 @@ var allowedImports = map[string][]string{
 	"outpost/appliance/kinds":             {"appliance/report", "checks", "checks/agent", "checks/backup", "checks/snmp", "checks/syslog", "healing", "notify"},
 	"outpost/appliance/agent":             {"appliance/private", "checks/agent/sysinfo", "checks/agent/wire", "firmware/bundle", "firmware/identity", "firmware/update"},
 	"outpost/appliance/config":            {"checks"},
-	"outpost/appliance/hq":                {"appliance/phonehome/wire", "checks/clock", "ui/hq"},
+	"outpost/appliance/hq":                {"appliance/phonehome/wire", "checks", "checks/clock", "checks/incident", "notify", "ui/hq"},
 	"outpost/ui/hq":                       {"appliance/phonehome/wire", "checks/clock", "ui/login"},
 	"outpost/appliance/incidents":         {"appliance/config", "checks", "checks/clock", "checks/incident", "healing"},
 	"outpost/appliance/phonehome":         {"appliance/phonehome/wire", "checks/clock", "firmware/bundle"},

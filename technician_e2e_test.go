@@ -6,11 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"mime"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/mail"
 	"os"
 	"os/exec"
 	"os/user"
@@ -22,8 +20,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/emersion/go-smtp"
 )
 
 // The technician's day (issue 21) through the real daemon: healing with
@@ -262,66 +258,6 @@ checks:
 	}
 }
 
-// mailbox is a real SMTP server (go-smtp) that keeps the mail it is sent.
-type mailbox struct {
-	mu   sync.Mutex
-	mail []*mail.Message
-	raw  []string
-}
-
-func (b *mailbox) NewSession(*smtp.Conn) (smtp.Session, error) { return &mailSession{b: b}, nil }
-
-type mailSession struct{ b *mailbox }
-
-func (s *mailSession) Mail(string, *smtp.MailOptions) error { return nil }
-func (s *mailSession) Rcpt(string, *smtp.RcptOptions) error { return nil }
-func (s *mailSession) Data(r io.Reader) error {
-	raw, err := io.ReadAll(io.LimitReader(r, 1<<20))
-	if err != nil {
-		return err
-	}
-	m, err := mail.ReadMessage(strings.NewReader(string(raw)))
-	if err != nil {
-		return &smtp.SMTPError{Code: 554, Message: "not a mail message: " + err.Error()}
-	}
-	s.b.mu.Lock()
-	s.b.mail = append(s.b.mail, m)
-	s.b.raw = append(s.b.raw, string(raw))
-	s.b.mu.Unlock()
-	return nil
-}
-func (s *mailSession) Reset()        {}
-func (s *mailSession) Logout() error { return nil }
-
-func (b *mailbox) subjects() []string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	var out []string
-	dec := new(mime.WordDecoder)
-	for _, m := range b.mail {
-		s, err := dec.DecodeHeader(m.Header.Get("Subject"))
-		if err != nil {
-			s = m.Header.Get("Subject")
-		}
-		out = append(out, s)
-	}
-	return out
-}
-
-func startMailbox(t *testing.T) (*mailbox, string) {
-	t.Helper()
-	b := &mailbox{}
-	s := smtp.NewServer(b)
-	s.AllowInsecureAuth = true
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Serve(ln)
-	t.Cleanup(func() { s.Close() })
-	return b, ln.Addr().String()
-}
-
 // TestIncidentMailThreadsUnderTheFirst (issue 21 item 7): the real
 // daemon mails a real SMTP server about one incident as it opens, is
 // reminded (after the one-minute repeat), acknowledged with `outpost
@@ -330,7 +266,8 @@ func startMailbox(t *testing.T) (*mailbox, string) {
 // subject keeps the first one's stem.
 func TestIncidentMailThreadsUnderTheFirst(t *testing.T) {
 	t.Parallel()
-	box, smtpAddr := startMailbox(t)
+	box := newMailbox(t)
+	smtpAddr := box.addr
 	dbAddr := deadAddr(t)
 	cfg := writeConfig(t, fmt.Sprintf(`site: Acme
 incidents: {confirm: 1, recover: 1}
@@ -381,14 +318,14 @@ checks:
 	}
 	box.mu.Lock()
 	defer box.mu.Unlock()
-	root := box.mail[0].Header.Get("Message-Id")
-	if root == "" || box.mail[0].Header.Get("In-Reply-To") != "" || box.mail[0].Header.Get("References") != "" {
-		t.Fatalf("first mail is not a thread's root:\n%s", box.raw[0])
+	root := box.parsed[0].Header.Get("Message-Id")
+	if root == "" || box.parsed[0].Header.Get("In-Reply-To") != "" || box.parsed[0].Header.Get("References") != "" {
+		t.Fatalf("first mail is not a thread's root:\n%s", box.mail[0])
 	}
 	if !regexp.MustCompile(`^<[^<>@\s]+@[^<>@\s]+>$`).MatchString(root) {
 		t.Fatalf("first mail's Message-Id %q is not <id@domain>", root)
 	}
-	for i, msg := range box.mail[1:] {
+	for i, msg := range box.parsed[1:] {
 		if msg.Header.Get("In-Reply-To") != root || msg.Header.Get("References") != root || msg.Header.Get("Message-Id") == root || msg.Header.Get("Message-Id") == "" {
 			t.Errorf("mail %d (%s): Message-Id %q In-Reply-To %q References %q, want replies to %q",
 				i+2, subjects[i+1], msg.Header.Get("Message-Id"), msg.Header.Get("In-Reply-To"), msg.Header.Get("References"), root)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
+	"strings"
 	"sync"
 
 	"outpost/appliance/config"
@@ -159,6 +161,10 @@ func (a *Appliance) boxFacts() summary.Facts {
 			f.LastFirmware = &phwire.Event{Time: e.Time, Result: e.Result, Detail: d}
 		}
 	}
+	for name, h := range a.notify.Failing() {
+		f.NotifyFailing = append(f.NotifyFailing, phwire.ChannelFailure{Channel: name, Failures: h.Failures, Since: h.Since, Error: h.LastError})
+	}
+	slices.SortFunc(f.NotifyFailing, func(a, b phwire.ChannelFailure) int { return strings.Compare(a.Channel, b.Channel) })
 	return f
 }
 

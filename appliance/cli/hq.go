@@ -8,21 +8,26 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"net/url"
 	"os"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"outpost/appliance/config"
 	"outpost/appliance/hq"
 	"outpost/appliance/phonehome"
 	"outpost/checks"
 	"outpost/firmware/bundle"
 	"outpost/firmware/provision"
+	"outpost/notify"
 )
 
 func init() {
-	Register(Command{Name: "hq", Summary: "the MSP's phone-home receiver: run, register, list, send, user", Run: hqCmd})
+	Register(Command{Name: "hq", Summary: "the MSP's phone-home receiver: run, register, list, send, user, token, migrate", Run: hqCmd})
 	Register(Command{Name: "phonehome", Summary: "phone home: status (queue depth, last success, last error)", Run: phonehomeCmd})
 }
 
@@ -33,7 +38,9 @@ const hqUsage = `hq <subcommand>
   hq list     [--box ob-… [--history N]] [--data DIR]
   hq send     --box ob-… (--bundle FILE | --firmware notice.json | --inventory) [--data DIR]
   hq user     (add | passwd | delete) NAME [--data DIR]   (the password is read from standard input)
-  hq user     list [--data DIR]`
+  hq user     list [--data DIR]
+  hq token    (add | delete) NAME [--data DIR], hq token list [--data DIR]   (bearer tokens for the HTTP API, docs/hq-api.yaml)
+  hq migrate  --from DIR (--to postgres://… | --to-file FILE)   (hq stopped: copies the bbolt store into an empty PostgreSQL database)`
 
 func hqCmd(ctx context.Context, env *Env, args []string) error {
 	if len(args) == 0 {
@@ -50,6 +57,10 @@ func hqCmd(ctx context.Context, env *Env, args []string) error {
 		return hqSend(ctx, env, args[1:])
 	case "user":
 		return hqUser(ctx, env, args[1:])
+	case "migrate":
+		return hqMigrate(ctx, env, args[1:])
+	case "token":
+		return hqToken(ctx, env, args[1:])
 	}
 	return Usagef("unknown subcommand %q\n\nUsage: outpost %s", args[0], hqUsage)
 }
@@ -85,6 +96,8 @@ func (f *sizeFlag) Set(v string) error {
 func hqRun(ctx context.Context, env *Env, args []string) error {
 	fs := NewFlags(env, "hq run", "hq run --cert FILE --key FILE [flags]")
 	data := hqDataFlag(fs)
+	db := fs.String("db", "", "a PostgreSQL database (postgres://user@host:port/db; the password from PGPASSWORD or a PGPASSFILE, not here: the command line is visible to every local user) shared by every instance; default: bbolt in --data")
+	dbFile := fs.String("db-file", "", "read the --db URL (password included) from this file, readable by its owner only")
 	listen := fs.String("listen", ":8444", "HTTPS address boxes post summaries to")
 	uiListen := fs.String("ui-listen", "127.0.0.1:8445", "fleet pages' address (plain HTTP with a login: keep it on loopback or behind a TLS reverse proxy)")
 	cert := fs.String("cert", "", "the receiver's TLS certificate (PEM)")
@@ -98,6 +111,14 @@ func hqRun(ctx context.Context, env *Env, args []string) error {
 	maxBytes := sizeFlag(d.BoxBytes)
 	fs.Var(&maxBytes, "box-max-bytes", "bytes of summaries kept per box (e.g. 256MiB); beyond, the oldest go")
 	retention := fs.Duration("retention", d.Retention, "how long a summary is kept (e.g. 9600h)")
+	notifyFile := fs.String("notify", "", "a YAML file with a notify: section (channels, policies, people, oncall: as in a box's config, docs/notifications.md) through which hq's alerts about boxes (silent, lost summaries, box health) go out")
+	authHeader := fs.String("auth-header", "", "single sign-on: trust this request header (e.g. X-Forwarded-User) to name the logged-in user, from --auth-proxy addresses only; the user needs an account")
+	var authProxies listFlag
+	fs.Var(&authProxies, "auth-proxy", "an address or CIDR of the reverse proxy that sets --auth-header (repeatable; default loopback)")
+	metricsListen := fs.String("metrics-listen", "", "serve /metrics (hq's own health and one series set per box, for Prometheus) on this address, plain HTTP without login: loopback or a monitoring network (default: none)")
+	remoteWrite := fs.String("remote-write", "", "push the fleet series to this Prometheus remote-write endpoint (e.g. https://prometheus.msp.lan/api/v1/write; Prometheus needs --web.enable-remote-write-receiver), from the instance that runs the watcher")
+	remoteEvery := fs.Duration("remote-write-every", time.Minute, "how often --remote-write pushes")
+	watchEvery := fs.Duration("watch-every", 10*time.Second, "how often hq looks for silent boxes and the other alerts")
 	uploadMem := sizeFlag(d.UploadBytes)
 	fs.Var(&uploadMem, "upload-memory", "request bodies read at once, all boxes together (e.g. 64MiB); beyond, 503 with Retry-After")
 	if err := Parse(fs, args, false); err != nil {
@@ -111,10 +132,172 @@ func hqRun(ctx context.Context, env *Env, args []string) error {
 			return Usagef("--host %q: a host name, without port or scheme", h)
 		}
 	}
-	return hq.Run(ctx, hq.RunOptions{DataDir: *data, Listen: *listen, UIListen: *uiListen, CertFile: *cert, KeyFile: *key,
-		Hosts: hosts, UISecure: *uiSecure, PublicURL: *publicURL,
+	dbURL, err := dbFlags(*db, *dbFile)
+	if err != nil {
+		return err
+	}
+	var proxies []netip.Prefix
+	for _, p := range authProxies {
+		pfx, err := netip.ParsePrefix(p)
+		if err != nil {
+			a, aerr := netip.ParseAddr(p)
+			if aerr != nil {
+				return Usagef("--auth-proxy %q: an address or CIDR", p)
+			}
+			pfx = netip.PrefixFrom(a, a.BitLen())
+		}
+		proxies = append(proxies, pfx)
+	}
+	if len(proxies) > 0 && *authHeader == "" {
+		return Usagef("--auth-proxy without --auth-header")
+	}
+	if *watchEvery < 100*time.Millisecond {
+		return Usagef("--watch-every %s: at least 100ms", *watchEvery)
+	}
+	watch := hq.Watch{Every: *watchEvery}
+	if *remoteWrite != "" {
+		if err := hq.CheckRemoteWriteURL(*remoteWrite); err != nil {
+			return Usagef("%v", err)
+		}
+		if *remoteEvery < time.Second {
+			return Usagef("--remote-write-every %s: at least 1s", *remoteEvery)
+		}
+		watch.RemoteWrite = hq.RemoteWrite{URL: *remoteWrite, Every: *remoteEvery}
+	}
+	if *notifyFile != "" {
+		// The box's own config rules: strict, file:line errors, the same
+		// notify section with its validation.
+		cfg, err := config.Load(*notifyFile)
+		if err != nil {
+			return err
+		}
+		nc := notify.ConfigOf(cfg)
+		if watch.Channels, err = nc.Build(); err != nil {
+			return fmt.Errorf("%s: %w", *notifyFile, err)
+		}
+		watch.Policies, watch.People, watch.OnCalls = nc.Policies, nc.People, nc.OnCalls()
+	}
+	return hq.Run(ctx, hq.RunOptions{DataDir: *data, DB: dbURL, Listen: *listen, UIListen: *uiListen, CertFile: *cert, KeyFile: *key,
+		Hosts: hosts, UISecure: *uiSecure, PublicURL: *publicURL, Watch: watch, MetricsListen: *metricsListen, AuthHeader: *authHeader, AuthProxies: proxies,
 		Limits: hq.Limits{BoxSummaries: *maxSummaries, BoxBytes: int64(maxBytes), Retention: *retention, UploadBytes: int64(uploadMem)},
 		Log:    slog.New(slog.NewTextHandler(env.Stderr, nil))})
+}
+
+// dbFlags is the database --db or --db-file names: a postgres:// URL,
+// or "" for bbolt. The file must be its owner's alone: it may hold the
+// password.
+func dbFlags(db, file string) (string, error) {
+	if db != "" && file != "" {
+		return "", Usagef("--db and --db-file: one or the other")
+	}
+	if file != "" {
+		st, err := os.Stat(file)
+		if err != nil {
+			return "", err
+		}
+		if runtime.GOOS != "windows" && st.Mode().Perm()&0o077 != 0 {
+			return "", fmt.Errorf("--db-file %s: readable by others (mode %v); chmod 600 it: it may hold the database password", file, st.Mode().Perm())
+		}
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", err
+		}
+		if db = strings.TrimSpace(string(b)); db == "" {
+			return "", fmt.Errorf("--db-file %s: empty", file)
+		}
+	}
+	if db != "" && !strings.HasPrefix(db, "postgres://") && !strings.HasPrefix(db, "postgresql://") {
+		return "", Usagef("--db: a postgres:// URL (bbolt is the default, in --data)")
+	}
+	return db, nil
+}
+
+func hqToken(ctx context.Context, env *Env, args []string) error {
+	if len(args) == 0 || (args[0] != "add" && args[0] != "delete" && args[0] != "list") {
+		return Usagef("usage: outpost hq token (add | delete) NAME [--data DIR], or hq token list [--data DIR]")
+	}
+	sub := args[0]
+	fs := NewFlags(env, "hq token "+sub, "hq token "+sub+" NAME [--data DIR]")
+	data := hqDataFlag(fs)
+	rest := args[1:]
+	var name string
+	if sub != "list" && len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
+		name, rest = rest[0], rest[1:]
+	}
+	if err := Parse(fs, rest, false); err != nil {
+		return err
+	}
+	switch sub {
+	case "list":
+		var toks []hq.APIToken
+		if err := Control(ctx, *data, "GET", "/tokens", nil, &toks); err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(env.Stdout, 2, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "TOKEN\tCREATED")
+		for _, t := range toks {
+			fmt.Fprintf(tw, "%s\t%s\n", t.Name, localTime(t.Created))
+		}
+		return tw.Flush()
+	case "add":
+		if name == "" {
+			return Usagef("hq token add needs a name")
+		}
+		var out struct{ Token string }
+		if err := Control(ctx, *data, "POST", "/tokens", map[string]string{"name": name}, &out); err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stdout, "%s\n", out.Token)
+		fmt.Fprintf(env.Stderr, "API token %s made: send it as Authorization: Bearer <token>; it is shown only now (hq keeps its hash)\n", name)
+		return nil
+	}
+	if name == "" {
+		return Usagef("hq token delete needs a name")
+	}
+	if err := Control(ctx, *data, "DELETE", "/tokens/"+url.PathEscape(name), nil, nil); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "deleted API token %s\n", name)
+	return nil
+}
+
+func hqMigrate(ctx context.Context, env *Env, args []string) error {
+	fs := NewFlags(env, "hq migrate", "hq migrate --from DIR (--to postgres://… | --to-file FILE)")
+	from := fs.String("from", "", "the data directory of an hq on bbolt (stopped)")
+	to := fs.String("to", "", "an empty PostgreSQL database (postgres://user@host:port/db; the password from PGPASSWORD or a PGPASSFILE)")
+	toFile := fs.String("to-file", "", "read the --to URL (password included) from this file, readable by its owner only")
+	if err := Parse(fs, args, false); err != nil {
+		return err
+	}
+	url, err := dbFlags(*to, *toFile)
+	if err != nil {
+		return err
+	}
+	if *from == "" || url == "" {
+		return Usagef("hq migrate needs --from DIR and --to (or --to-file)")
+	}
+	path := filepath.Join(*from, "hq.db")
+	if _, err := os.Stat(path); err != nil {
+		return fmt.Errorf("--from %s: no hq store there: %w", *from, err)
+	}
+	log := slog.New(slog.NewTextHandler(env.Stderr, nil))
+	src, err := hq.OpenWith(path, hq.Options{Log: log})
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	dst, err := hq.OpenPostgres(ctx, url, nil)
+	if err != nil {
+		return err
+	}
+	defer dst.Close()
+	rep, err := hq.Migrate(src.Store(), dst, log)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "copied %d boxes, %d summaries (%d bytes), %d pending commands, %d accounts, %d sessions, %d alerts, tokens and notification records into PostgreSQL, and compared every box's summaries with the source\nrun hq with --db on that database from now on; %s is left as it was\n",
+		rep.Boxes, rep.Summaries, rep.Bytes, rep.Commands, rep.Users, rep.Sessions, rep.Docs, path)
+	return nil
 }
 
 func hqRegister(ctx context.Context, env *Env, args []string) error {
@@ -294,8 +477,11 @@ func hqUser(ctx context.Context, env *Env, args []string) error {
 		return Usagef("usage: outpost hq user (add | passwd | delete) NAME [--data DIR], or hq user list [--data DIR]")
 	}
 	sub := args[0]
-	fs := NewFlags(env, "hq user "+sub, "hq user "+sub+" NAME [--data DIR]")
+	fs := NewFlags(env, "hq user "+sub, "hq user "+sub+" NAME [--role admin|technician|viewer] [--site NAME]... [--data DIR]")
 	data := hqDataFlag(fs)
+	role := fs.String("role", "", "add, passwd: admin (every site; the default for a new account), technician (acknowledges on the sites it sees) or viewer (only looks)")
+	var sites listFlag
+	fs.Var(&sites, "site", "add, passwd: a site (its name, or its box id) a technician or viewer sees; repeatable; none: every site")
 	if sub == "list" {
 		if err := Parse(fs, args[1:], false); err != nil {
 			return err
@@ -305,9 +491,13 @@ func hqUser(ctx context.Context, env *Env, args []string) error {
 			return err
 		}
 		tw := tabwriter.NewWriter(env.Stdout, 2, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "USER\tCREATED\tSESSIONS")
+		fmt.Fprintln(tw, "USER\tROLE\tSITES\tCREATED\tSESSIONS")
 		for _, u := range users {
-			fmt.Fprintf(tw, "%s\t%s\t%d\n", u.Name, u.Created.Local().Format("2006-01-02 15:04"), u.Sessions)
+			seen := "all"
+			if len(u.Sites) > 0 && u.Role != "admin" {
+				seen = strings.Join(u.Sites, ", ")
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\n", u.Name, u.Role, seen, u.Created.Local().Format("2006-01-02 15:04"), u.Sessions)
 		}
 		return tw.Flush()
 	}
@@ -342,7 +532,7 @@ func hqUser(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := Control(ctx, *data, "POST", "/users", hq.UserRequest{Name: name, Password: pw, Replace: sub == "passwd"}, nil); err != nil {
+	if err := Control(ctx, *data, "POST", "/users", hq.UserRequest{Name: name, Password: pw, Replace: sub == "passwd", Role: *role, Sites: sites}, nil); err != nil {
 		return err
 	}
 	if sub == "add" {

@@ -11,8 +11,6 @@ import (
 	"sync"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
 	"outpost/appliance/phonehome/wire"
 	"outpost/checks/clock"
 	hqui "outpost/ui/hq"
@@ -74,8 +72,8 @@ func (s *Server) QueueAck(id string, a wire.Ack) (Command, error) {
 		return Command{}, fmt.Errorf("acknowledgement via %q: link or user", a.Via)
 	}
 	var out Command
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		b, ok, err := getBox(tx, id)
+	err := s.db.Update(func(tx Tx) error {
+		b, ok, err := tx.Box(id)
 		if err != nil {
 			return err
 		}
@@ -83,7 +81,7 @@ func (s *Server) QueueAck(id string, a wire.Ack) (Command, error) {
 			return fmt.Errorf("no box %q is registered", id)
 		}
 		if a.Via == wire.AckViaUser {
-			d, err := getLatest(tx, id)
+			d, err := tx.Latest(id)
 			if err != nil {
 				return err
 			}
@@ -115,7 +113,7 @@ func (s *Server) QueueAck(id string, a wire.Ack) (Command, error) {
 				out = b.Commands[i]
 			}
 		}
-		return putBox(tx, b)
+		return tx.PutBox(b)
 	})
 	if err == nil {
 		s.log.Info("hq: acknowledgement queued for the box", "box", id, "command", out.ID, "incident", a.Incident, "via", a.Via, "by", a.By)
@@ -178,14 +176,14 @@ func (s *Server) ackView(box, token string) (hqui.AckView, int, error) {
 	v.IncidentID, v.Expires = inc, exp
 	hash := tokenHash(token)
 	found := false
-	err := s.db.View(func(tx *bolt.Tx) error {
-		b, ok, err := getBox(tx, box)
+	err := s.db.View(func(tx Tx) error {
+		b, ok, err := tx.Box(box)
 		if err != nil || !ok {
 			return err
 		}
 		found = true
 		v.Site = b.Site
-		d, err := getLatest(tx, box)
+		d, err := tx.Latest(box)
 		if err != nil {
 			return err
 		}
@@ -263,7 +261,7 @@ func (s *Server) ackPost(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusForbidden, "this acknowledgement was sent from another site's page; open the link itself")
 		return
 	}
-	if !s.acks.allow(clientAddr(r)) {
+	if ok, err := s.db.AllowAck(clientAddr(r)); err != nil || !ok {
 		w.Header().Set("Retry-After", "60")
 		fail(http.StatusTooManyRequests, "too many acknowledgements from your address; try again in a minute")
 		return

@@ -303,7 +303,7 @@ func TestHigherSeqDoesNotSwallowLower(t *testing.T) {
 	if b.LastSeq != 10 || b.Missing() != 3 || b.Summaries != 7 {
 		t.Fatalf("box: last %d missing %d summaries %d", b.LastSeq, b.Missing(), b.Summaries)
 	}
-	v, _, _ := s.Site(box.ID(), 100)
+	v, _, _ := s.Site(box.ID(), 0, 100)
 	if v.Latest == nil || v.Latest.Seq != 10 || len(v.History) != 7 || v.History[0].Seq != 10 {
 		t.Fatalf("site view: latest %+v, history %+v", v.Latest, v.History)
 	}
@@ -687,7 +687,7 @@ func TestOldStoreIndexed(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	v, ok, err := s.Site(box.ID(), 10)
+	v, ok, err := s.Site(box.ID(), 0, 10)
 	if err != nil || !ok || len(v.History) != 3 || v.Latest == nil || v.Latest.Seq != 3 || v.Stored != 3 {
 		t.Fatalf("after indexing: %+v %v", v, err)
 	}

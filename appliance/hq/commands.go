@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
 	"outpost/appliance/phonehome/wire"
 )
 
@@ -92,8 +90,8 @@ func (s *Server) Queue(id string, req QueueRequest) (Command, error) {
 		what = kind
 	}
 	var out Command
-	err = s.db.Update(func(tx *bolt.Tx) error {
-		b, ok, err := getBox(tx, id)
+	err = s.db.Update(func(tx Tx) error {
+		b, ok, err := tx.Box(id)
 		if err != nil {
 			return err
 		}
@@ -104,12 +102,12 @@ func (s *Server) Queue(id string, req QueueRequest) (Command, error) {
 		if err != nil {
 			return err
 		}
-		return putBox(tx, b)
+		return tx.PutBox(b)
 	})
 	return out, err
 }
 
-func (s *Server) queue(tx *bolt.Tx, b *Box, wc wire.Command, kind, what string, now time.Time) (Command, error) {
+func (s *Server) queue(tx Tx, b *Box, wc wire.Command, kind, what string, now time.Time) (Command, error) {
 	for i, c := range b.Commands {
 		if !c.Pending() || c.Kind != kind {
 			continue
@@ -121,7 +119,7 @@ func (s *Server) queue(tx *bolt.Tx, b *Box, wc wire.Command, kind, what string, 
 			return c, nil // the one pending asks for the same
 		}
 		b.Commands[i].Closed, b.Commands[i].Result = now, Superseded
-		if err := deleteCommand(tx, b.ID, c.ID); err != nil {
+		if err := tx.DeleteCommand(b.ID, c.ID); err != nil {
 			return Command{}, err
 		}
 	}
@@ -133,23 +131,12 @@ func (s *Server) queue(tx *bolt.Tx, b *Box, wc wire.Command, kind, what string, 
 	if err != nil {
 		return Command{}, err
 	}
-	cb, err := tx.Bucket(bucketCommands).CreateBucketIfNotExists([]byte(b.ID))
-	if err != nil {
-		return Command{}, err
-	}
-	if err := cb.Put(seqKey(c.ID), v); err != nil {
+	if err := tx.PutCommand(b.ID, c.ID, v); err != nil {
 		return Command{}, err
 	}
 	b.Commands = append(b.Commands, c)
 	trimClosed(b)
 	return c, nil
-}
-
-func deleteCommand(tx *bolt.Tx, box string, id uint64) error {
-	if cb := tx.Bucket(bucketCommands).Bucket([]byte(box)); cb != nil {
-		return cb.Delete(seqKey(id))
-	}
-	return nil
 }
 
 // trimClosed keeps the pending commands and the newest closed ones.
@@ -173,7 +160,7 @@ func trimClosed(b *Box) {
 // confirm closes the pending commands a stored summary lists, with the
 // box's results; ids the box lists that are not pending (confirmed by an
 // earlier summary, superseded, or made up) change nothing.
-func confirm(tx *bolt.Tx, b *Box, results []wire.CommandResult, seq uint64, now time.Time) error {
+func confirm(tx Tx, b *Box, results []wire.CommandResult, seq uint64, now time.Time) error {
 	if len(results) > wire.MaxCommandResults {
 		results = results[:wire.MaxCommandResults]
 	}
@@ -187,7 +174,7 @@ func confirm(tx *bolt.Tx, b *Box, results []wire.CommandResult, seq uint64, now 
 				res = wire.CommandDone
 			}
 			b.Commands[i].Closed, b.Commands[i].Result, b.Commands[i].Detail, b.Commands[i].Seq = now, res, plain(r.Detail), seq
-			if err := deleteCommand(tx, b.ID, c.ID); err != nil {
+			if err := tx.DeleteCommand(b.ID, c.ID); err != nil {
 				return err
 			}
 		}
@@ -198,15 +185,14 @@ func confirm(tx *bolt.Tx, b *Box, results []wire.CommandResult, seq uint64, now 
 
 // attach puts every pending command in the reply, oldest first, and
 // counts the sending. The payloads are copied out of the transaction.
-func attach(tx *bolt.Tx, b *Box, rep *wire.Reply, now time.Time) error {
-	cb := tx.Bucket(bucketCommands).Bucket([]byte(b.ID))
+func attach(tx Tx, b *Box, rep *wire.Reply, now time.Time) error {
 	for i, c := range b.Commands {
 		if !c.Pending() {
 			continue
 		}
-		var v []byte
-		if cb != nil {
-			v = cb.Get(seqKey(c.ID))
+		v, err := tx.Command(b.ID, c.ID)
+		if err != nil {
+			return err
 		}
 		var wc wire.Command
 		if v == nil || json.Unmarshal(v, &wc) != nil {
@@ -221,7 +207,7 @@ func attach(tx *bolt.Tx, b *Box, rep *wire.Reply, now time.Time) error {
 
 // migratePending turns what an hq before command ids queued for a box
 // (one unnumbered set, dropped at the first reply) into commands.
-func (s *Server) migratePending(tx *bolt.Tx, b *Box) error {
+func (s *Server) migratePending(tx Tx, b *Box) error {
 	p := b.OldPending
 	if p == nil {
 		return nil

@@ -9,16 +9,14 @@ package hq
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"runtime"
 	"sort"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 
 	"outpost/appliance/phonehome/wire"
 	"outpost/checks/clock"
@@ -61,6 +59,14 @@ type Box struct {
 	// Behind is the newest summary's count of checks missing their
 	// schedule (box_health.checks_behind).
 	Behind int `json:"checks_behind,omitempty"`
+	// ClockProblem is what the newest summary says is wrong with the
+	// box's own clock, "" when nothing is.
+	ClockProblem string `json:"clock_problem,omitempty"`
+	// NotifyFailing are the box's failing notification channels and
+	// OpenCritical its unacknowledged critical incidents, by its newest
+	// summary: both at once may mean nobody was told.
+	NotifyFailing []wire.ChannelFailure `json:"notify_failing,omitempty"`
+	OpenCritical  int                   `json:"open_critical,omitempty"`
 	// LastStored is when the newest summary was stored, by the
 	// receiver's clock: LastSeen moves with every signed attempt (a box
 	// retrying a refused summary too), this only with news.
@@ -189,7 +195,7 @@ type Options struct {
 
 // Server is the receiver.
 type Server struct {
-	db     *bolt.DB
+	db     Store
 	clock  clock.Clock
 	log    *slog.Logger
 	lim    Limits
@@ -197,19 +203,41 @@ type Server struct {
 	decode chan struct{}
 	// refusals bounds the log lines refused requests write.
 	refusals logBudget
-	// publicURL is Options.PublicURL checked; acks bounds the
-	// acknowledgements posted per client address (ack.go).
+	// publicURL is Options.PublicURL checked.
 	publicURL string
-	acks      *ackLimiter
+	metrics   *metrics
 }
 
-// Open opens (or creates) the receiver's store with DefaultLimits.
+// Open opens (or creates) the receiver's bbolt store with DefaultLimits.
 func Open(path string, clk clock.Clock, log *slog.Logger) (*Server, error) {
 	return OpenWith(path, Options{Clock: clk, Log: log})
 }
 
-// OpenWith opens (or creates) the receiver's store.
+// OpenWith opens (or creates) the receiver's bbolt store at path.
 func OpenWith(path string, o Options) (*Server, error) {
+	if o.Clock == nil {
+		o.Clock = clock.Real{}
+	}
+	bs, err := openBolt(path, o.Clock)
+	if err != nil {
+		return nil, err
+	}
+	s, err := newServer(bs, o)
+	if err == nil {
+		err = s.upgradeBolt(bs)
+	}
+	if err != nil {
+		bs.Close()
+		return nil, fmt.Errorf("opening %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// OpenStore serves from an open store (OpenPostgres, or bbolt through
+// OpenWith); Close closes it.
+func OpenStore(db Store, o Options) (*Server, error) { return newServer(db, o) }
+
+func newServer(db Store, o Options) (*Server, error) {
 	if o.Clock == nil {
 		o.Clock = clock.Real{}
 	}
@@ -226,133 +254,25 @@ func OpenWith(path string, o Options) (*Server, error) {
 			return nil, fmt.Errorf("--public-url: %w", err)
 		}
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
-	if err != nil {
-		return nil, fmt.Errorf("opening %s (is another outpost hq running on it?): %w", path, err)
-	}
-	// Batched commits wait this long for other boxes' summaries: short,
-	// so one box draining a backlog is not held up, long enough that a
-	// fleet posting at once shares fsyncs.
-	db.MaxBatchDelay = time.Millisecond
-	s := &Server{db: db, clock: o.Clock, log: o.Log, lim: lim, gate: newGate(lim), refusals: logBudget{perMinute: 60},
-		publicURL: public, acks: newAckLimiter(o.Clock),
+	return &Server{db: db, clock: o.Clock, log: o.Log, lim: lim, gate: newGate(lim), refusals: logBudget{perMinute: 60},
+		publicURL: public, metrics: newMetrics(),
 		// Decoding is CPU work on up to wire.MaxSummary bytes: more at
 		// once than there are CPUs only adds memory.
-		decode: make(chan struct{}, max(2, runtime.GOMAXPROCS(0)))}
-	if err := db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketBoxes, bucketSummaries, bucketIndex, bucketLatest, bucketCommands, bucketUsers, bucketSessions, bucketMeta} {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return err
-			}
-		}
-		return s.migrate(tx)
-	}); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("opening %s: %w", path, err)
-	}
-	return s, nil
+		decode: make(chan struct{}, max(2, runtime.GOMAXPROCS(0)))}, nil
 }
 
 // Close closes the store.
 func (s *Server) Close() error { return s.db.Close() }
 
-// migrate brings a store written by an earlier hq up to layoutVersion:
-// layout 2 added the index and the digests (built once, decoding every
-// stored summary), layout 3 numbered commands and LastStored.
-func (s *Server) migrate(tx *bolt.Tx) error {
-	meta := tx.Bucket(bucketMeta)
-	layout := string(meta.Get([]byte("layout")))
-	if layout == layoutVersion {
-		return nil
-	}
-	var ids []string
-	tx.Bucket(bucketBoxes).ForEach(func(k, _ []byte) error { ids = append(ids, string(k)); return nil })
-	for _, id := range ids {
-		b, _, err := getBox(tx, id)
-		if err != nil {
-			return err
-		}
-		if layout != "2" {
-			if err := s.index(tx, &b); err != nil {
-				return err
-			}
-		}
-		if err := s.migratePending(tx, &b); err != nil {
-			return err
-		}
-		if ib := tx.Bucket(bucketIndex).Bucket([]byte(id)); ib != nil && b.LastStored.IsZero() {
-			if _, v := ib.Cursor().Last(); v != nil {
-				if e, err := unmarshalEntry(v); err == nil {
-					b.LastStored = e.Received
-				}
-			}
-		}
-		if err := putBox(tx, b); err != nil {
-			return err
-		}
-	}
-	return meta.Put([]byte("layout"), []byte(layoutVersion))
-}
-
-// index builds a box's index and digest from its stored summaries.
-func (s *Server) index(tx *bolt.Tx, b *Box) error {
-	id := b.ID
-	sb := tx.Bucket(bucketSummaries).Bucket([]byte(id))
-	if sb == nil {
-		return nil
-	}
-	ib, err := tx.Bucket(bucketIndex).CreateBucketIfNotExists([]byte(id))
-	if err != nil {
-		return err
-	}
-	b.Stored, b.StoredBytes = 0, 0
-	var newest *wire.Summary
-	if err := sb.ForEach(func(k, v []byte) error {
-		sum, err := wire.Decode(v)
-		if err != nil {
-			return fmt.Errorf("box %s summary %d: %w", id, keySeq(k), err)
-		}
-		b.Stored, b.StoredBytes = b.Stored+1, b.StoredBytes+uint64(len(v))
-		newest = &sum
-		return ib.Put(k, entryOf(v, sum, b.LastSeen).marshal())
-	}); err != nil {
-		return err
-	}
-	if newest != nil {
-		if err := putLatest(tx, id, digestOf(*newest)); err != nil {
-			return err
-		}
-	}
-	s.log.Info("hq: indexed the stored summaries of a box", "box", id, "summaries", b.Stored)
-	return nil
-}
-
-func putBox(tx *bolt.Tx, b Box) error {
-	v, err := json.Marshal(b)
-	if err != nil {
-		return err
-	}
-	return tx.Bucket(bucketBoxes).Put([]byte(b.ID), v)
-}
-
-func getBox(tx *bolt.Tx, id string) (Box, bool, error) {
-	var b Box
-	v := tx.Bucket(bucketBoxes).Get([]byte(id))
-	if v == nil {
-		return b, false, nil
-	}
-	if err := json.Unmarshal(v, &b); err != nil {
-		return b, true, fmt.Errorf("box %s: %w", id, err)
-	}
-	return b, true, nil
-}
+// Store is the store the receiver serves from.
+func (s *Server) Store() Store { return s.db }
 
 // Box returns one registered box.
 func (s *Server) Box(id string) (Box, bool, error) {
 	var b Box
 	var ok bool
-	err := s.db.View(func(tx *bolt.Tx) (err error) {
-		b, ok, err = getBox(tx, id)
+	err := s.db.View(func(tx Tx) (err error) {
+		b, ok, err = tx.Box(id)
 		return err
 	})
 	return b, ok, err
@@ -361,15 +281,9 @@ func (s *Server) Box(id string) (Box, bool, error) {
 // Boxes lists the registered boxes by site.
 func (s *Server) Boxes() ([]Box, error) {
 	var out []Box
-	err := s.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketBoxes).ForEach(func(k, v []byte) error {
-			var b Box
-			if err := json.Unmarshal(v, &b); err != nil {
-				return fmt.Errorf("box %s: %w", k, err)
-			}
-			out = append(out, b)
-			return nil
-		})
+	err := s.db.View(func(tx Tx) error {
+		out = out[:0]
+		return tx.Boxes(func(b Box) error { out = append(out, b); return nil })
 	})
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Site != out[j].Site {
@@ -384,16 +298,20 @@ func (s *Server) Boxes() ([]Box, error) {
 // decoded (for tools and tests; the pages read the index instead).
 func (s *Server) Summaries(id string, n int) ([]wire.Summary, error) {
 	var out []wire.Summary
-	err := s.db.View(func(tx *bolt.Tx) error {
-		sb := tx.Bucket(bucketSummaries).Bucket([]byte(id))
-		if sb == nil {
-			return nil
+	err := s.db.View(func(tx Tx) error {
+		es, err := tx.Entries(id, 0, n)
+		if err != nil || len(es) == 0 {
+			return err
 		}
-		c := sb.Cursor()
-		for k, v := c.Last(); k != nil && len(out) < n; k, v = c.Prev() {
-			sum, err := wire.Decode(v)
+		ss, err := tx.Bodies(id, es[len(es)-1].Seq-1, n)
+		if err != nil {
+			return err
+		}
+		out = out[:0]
+		for i := len(ss) - 1; i >= 0; i-- {
+			sum, err := wire.Decode(ss[i].Body)
 			if err != nil {
-				return fmt.Errorf("box %s summary %d: %w", id, keySeq(k), err)
+				return fmt.Errorf("box %s summary %d: %w", id, ss[i].Seq, err)
 			}
 			out = append(out, sum)
 		}
@@ -405,15 +323,13 @@ func (s *Server) Summaries(id string, n int) ([]wire.Summary, error) {
 // Seqs lists the sequence numbers stored for a box, in order.
 func (s *Server) Seqs(id string) ([]uint64, error) {
 	var out []uint64
-	err := s.db.View(func(tx *bolt.Tx) error {
-		sb := tx.Bucket(bucketSummaries).Bucket([]byte(id))
-		if sb == nil {
-			return nil
+	err := s.db.View(func(tx Tx) error {
+		out = out[:0]
+		es, err := tx.Entries(id, 0, math.MaxInt)
+		for i := len(es) - 1; i >= 0; i-- {
+			out = append(out, es[i].Seq)
 		}
-		return sb.ForEach(func(k, _ []byte) error {
-			out = append(out, keySeq(k))
-			return nil
-		})
+		return err
 	})
 	return out, err
 }

@@ -42,8 +42,12 @@ func slogTo(w io.Writer, mu *sync.Mutex) *slog.Logger {
 	return slog.New(slog.NewTextHandler(lockedWriter{w, mu}, nil))
 }
 
-// newHQ opens a real receiver in a temporary directory.
-func newHQ(t testing.TB, clk clock.Clock, lim hq.Limits) *hq.Server {
+// newHQ opens a real receiver: on bbolt in a temporary directory, or on
+// a fresh PostgreSQL database while TestPostgresBackend runs the tests
+// again (store_pg_test.go).
+var newHQ = newBoltHQ
+
+func newBoltHQ(t testing.TB, clk clock.Clock, lim hq.Limits) *hq.Server {
 	t.Helper()
 	s, err := hq.OpenWith(filepath.Join(t.TempDir(), "hq.db"), hq.Options{Clock: clk, Log: quiet(), Limits: lim})
 	if err != nil {
@@ -55,7 +59,7 @@ func newHQ(t testing.TB, clk clock.Clock, lim hq.Limits) *hq.Server {
 
 // fleet is the real fleet pages over s, answering to hq.example.
 func fleet(s *hq.Server, clk clock.Clock) http.Handler {
-	return hqui.New(hqui.Options{Source: s, Users: s, Hosts: []string{"hq.example"}, Clock: clk, Log: quiet()})
+	return hqui.New(hqui.Options{Source: s, Users: s, Hosts: []string{"hq.example"}, Clock: clk, Log: quiet(), Limits: s.LoginLimits()})
 }
 
 const testPassword = "Correct-Horse-9"

@@ -1,7 +1,6 @@
 package hq
 
 import (
-	"bytes"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/base64"
@@ -10,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -18,8 +18,6 @@ import (
 	"sync"
 	"time"
 	"unicode"
-
-	bolt "go.etcd.io/bbolt"
 
 	"outpost/appliance/phonehome/wire"
 )
@@ -57,7 +55,19 @@ func (s *Server) Handler() http.Handler {
 // (else 503 with Retry-After). The body is then read against a deadline
 // and its signature verified before it is decompressed.
 func (s *Server) Ingest(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
 	rep, err := s.ingest(w, r)
+	s.metrics.ingest.Observe(time.Since(start).Seconds())
+	outcome := "stored"
+	switch he, _ := errors.AsType[*httpError](err); {
+	case err == nil && rep.Duplicate:
+		outcome = "duplicate"
+	case he != nil && he.code == http.StatusConflict:
+		outcome = "conflict"
+	case err != nil:
+		outcome = "refused"
+	}
+	s.metrics.summaries.WithLabelValues(outcome).Inc()
 	if err != nil {
 		he, ok := errors.AsType[*httpError](err)
 		if !ok {
@@ -101,7 +111,7 @@ func parseHeaders(h http.Header) (request, *httpError) {
 	q := request{box: h.Get(wire.HeaderBox), at: h.Get(wire.HeaderTime), sig: h.Get(wire.HeaderSignature)}
 	var err error
 	q.seq, err = strconv.ParseUint(h.Get(wire.HeaderSeq), 10, 64)
-	if !wire.ValidBoxID(q.box) || err != nil || q.seq == 0 {
+	if !wire.ValidBoxID(q.box) || err != nil || q.seq == 0 || q.seq > math.MaxInt64 {
 		return q, fail(http.StatusBadRequest, "missing or bad %s / %s headers", wire.HeaderBox, wire.HeaderSeq)
 	}
 	if h.Get(wire.HeaderIdem) != wire.IdempotencyKey(q.box, q.seq) {
@@ -139,8 +149,19 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) (wire.Reply, err
 	if he != nil {
 		return rep, early(he)
 	}
-	box, ok, err := s.Box(q.box)
-	if err != nil {
+	// One look at the store before the body: the box, and whether this
+	// sequence number is known already (a retry of a stored summary, or
+	// one refused, is judged by its hash alone and not decoded).
+	var box Box
+	var ok, known bool
+	if err := s.db.View(func(tx Tx) (err error) {
+		if box, ok, err = tx.Box(q.box); err != nil || !ok {
+			return err
+		}
+		e, err := tx.Entry(q.box, q.seq)
+		known = q.seq <= box.Floor || e != nil
+		return err
+	}); err != nil {
 		return rep, err
 	}
 	if !ok {
@@ -184,17 +205,8 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) (wire.Reply, err
 	}
 	hash := sha256.Sum256(body)
 
-	// Decode only what is new: a retry of a stored summary, or one
-	// refused, is judged by its hash alone.
+	// Decode only what is new.
 	var sum *wire.Summary
-	var known bool
-	if err := s.db.View(func(tx *bolt.Tx) error {
-		b, _, err := getBox(tx, q.box)
-		known = q.seq <= b.Floor || indexOf(tx, q.box, q.seq) != nil
-		return err
-	}); err != nil {
-		return rep, err
-	}
 	if !known {
 		sm, err := s.decodeBody(r, body)
 		if err != nil {
@@ -213,9 +225,9 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) (wire.Reply, err
 	var gap uint64
 	// Batch: concurrent boxes share one commit (one fsync). bbolt may
 	// run the function again, so it sets everything it reports.
-	err = s.db.Batch(func(tx *bolt.Tx) error {
+	err = s.db.Batch(func(tx Tx) error {
 		var err error
-		if b, _, err = getBox(tx, q.box); err != nil {
+		if b, _, err = tx.Box(q.box); err != nil {
 			return err
 		}
 		rep, gap = wire.Reply{Ack: q.seq, AckBase: s.publicURL}, 0
@@ -225,7 +237,11 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) (wire.Reply, err
 			// a request replayed as captured is not.
 			b.LastSigned, b.LastSeen = q.signed, now
 		}
-		switch e := indexOf(tx, q.box, q.seq); {
+		e, err := tx.Entry(q.box, q.seq)
+		if err != nil {
+			return err
+		}
+		switch {
 		case e != nil && e.Hash == hash:
 			// Sent again after a lost reply or a crash: already stored.
 			// Its reply may be what was lost: the pending commands again.
@@ -235,7 +251,7 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) (wire.Reply, err
 			if err := attach(tx, &b, &rep, now); err != nil {
 				return err
 			}
-			return putBox(tx, b)
+			return tx.PutBox(b)
 		case e != nil:
 			out, why = conflicting, fmt.Sprintf("body SHA-256 %.16s… differs from the stored %.16s…", hex.EncodeToString(hash[:]), hex.EncodeToString(e.Hash[:]))
 		case q.seq <= b.Floor:
@@ -253,7 +269,7 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) (wire.Reply, err
 				b.Conflicts++
 				b.LastConflict = &Conflict{Seq: q.seq, At: now, Reason: why}
 			}
-			return putBox(tx, b)
+			return tx.PutBox(b)
 		}
 		if err := s.store(tx, &b, q.seq, body, *sum, now); err != nil {
 			return err
@@ -269,7 +285,20 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) (wire.Reply, err
 			b.LastSeq = q.seq
 			b.Site, b.Version, b.Interval, b.Health, b.Open, b.Lost = plain(sum.Box.Site), plain(sum.Box.Version), sum.Interval, sum.Health, len(sum.OpenIncidents), sum.Lost.Total
 			b.Behind = max(0, sum.BoxHealth.ChecksBehind)
-			if err := putLatest(tx, q.box, digestOf(*sum)); err != nil {
+			b.ClockProblem = clockProblem(sum.BoxHealth.Clock)
+			b.NotifyFailing, b.OpenCritical = nil, 0
+			for i, f := range sum.BoxHealth.NotifyFailing {
+				if i == 8 {
+					break
+				}
+				b.NotifyFailing = append(b.NotifyFailing, wire.ChannelFailure{Channel: plain(f.Channel), Failures: max(f.Failures, 0), Since: f.Since, Error: plain(f.Error)})
+			}
+			for _, inc := range sum.OpenIncidents {
+				if inc.Severity == "critical" && inc.Acked == nil {
+					b.OpenCritical++
+				}
+			}
+			if err := tx.PutLatest(q.box, digestOf(*sum)); err != nil {
 				return err
 			}
 		}
@@ -279,7 +308,7 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) (wire.Reply, err
 		if err := s.prune(tx, &b, now); err != nil {
 			return err
 		}
-		return putBox(tx, b)
+		return tx.PutBox(b)
 	})
 	if errors.Is(err, errRetry) {
 		e := fail(http.StatusServiceUnavailable, "summary %d expired while it was checked; send it again", q.seq)
@@ -359,42 +388,14 @@ func (s *Server) decodeBody(r *http.Request, body []byte) (wire.Summary, error) 
 }
 
 // store writes a new summary, its index entry and the box's totals.
-func (s *Server) store(tx *bolt.Tx, b *Box, seq uint64, body []byte, sum wire.Summary, now time.Time) error {
-	sb, err := tx.Bucket(bucketSummaries).CreateBucketIfNotExists([]byte(b.ID))
-	if err != nil {
-		return err
-	}
-	ib, err := tx.Bucket(bucketIndex).CreateBucketIfNotExists([]byte(b.ID))
-	if err != nil {
-		return err
-	}
-	k := seqKey(seq)
-	if err := sb.Put(k, body); err != nil {
-		return err
-	}
-	if err := ib.Put(k, entryOf(body, sum, now).marshal()); err != nil {
+func (s *Server) store(tx Tx, b *Box, seq uint64, body []byte, sum wire.Summary, now time.Time) error {
+	if err := tx.PutSummary(b.ID, seq, body, entryOf(body, sum, now)); err != nil {
 		return err
 	}
 	b.Summaries++
 	b.Stored++
 	b.StoredBytes += uint64(len(body))
 	return nil
-}
-
-func indexOf(tx *bolt.Tx, box string, seq uint64) *entry {
-	ib := tx.Bucket(bucketIndex).Bucket([]byte(box))
-	if ib == nil {
-		return nil
-	}
-	v := ib.Get(seqKey(seq))
-	if v == nil {
-		return nil
-	}
-	e, err := unmarshalEntry(v)
-	if err != nil {
-		return &entry{} // unreadable: never equal to a real hash, so a conflict, never a replacement
-	}
-	return &e
 }
 
 func entryOf(body []byte, sum wire.Summary, received time.Time) entry {
@@ -435,24 +436,4 @@ func digestOf(sum wire.Summary) digest {
 	}
 	d.Capacity = sum.Capacity[:min(len(sum.Capacity), digestCapacity)]
 	return d
-}
-
-func putLatest(tx *bolt.Tx, id string, d digest) error {
-	v, err := json.Marshal(d)
-	if err != nil {
-		return err
-	}
-	return tx.Bucket(bucketLatest).Put([]byte(id), v)
-}
-
-func getLatest(tx *bolt.Tx, id string) (*digest, error) {
-	v := tx.Bucket(bucketLatest).Get([]byte(id))
-	if v == nil {
-		return nil, nil
-	}
-	var d digest
-	if err := json.NewDecoder(bytes.NewReader(v)).Decode(&d); err != nil {
-		return nil, fmt.Errorf("box %s digest: %w", id, err)
-	}
-	return &d, nil
 }

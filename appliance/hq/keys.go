@@ -20,6 +20,7 @@ var (
 	bucketUsers     = []byte("users")     // name -> hqui.User (JSON)
 	bucketSessions  = []byte("sessions")  // SHA-256 of the token -> hqui.Session (JSON)
 	bucketMeta      = []byte("meta")      // "layout" -> layoutVersion
+	bucketDocs      = []byte("docs")      // kind -> (id -> document): alerts, notify's states, outbox, log
 )
 
 // layoutVersion 2 added index and latest, 3 numbered commands; Open

@@ -5,8 +5,6 @@ import (
 	"strings"
 	"unicode"
 
-	bolt "go.etcd.io/bbolt"
-
 	"outpost/appliance/phonehome/wire"
 )
 
@@ -55,8 +53,8 @@ func (s *Server) RegisterBox(req RegisterRequest) (Registration, error) {
 	}
 	key := wire.FormatPublicKey(pub)
 	var r Registration
-	err = s.db.Update(func(tx *bolt.Tx) error {
-		b, found, err := getBox(tx, req.ID)
+	err = s.db.Update(func(tx Tx) error {
+		b, found, err := tx.Box(req.ID)
 		if err != nil {
 			return err
 		}
@@ -78,7 +76,7 @@ func (s *Server) RegisterBox(req RegisterRequest) (Registration, error) {
 			b.Site = req.Site
 		}
 		r.Box = b
-		return putBox(tx, b)
+		return tx.PutBox(b)
 	})
 	if err != nil {
 		return Registration{}, err

@@ -1,11 +1,9 @@
 package hq
 
 import (
-	"bytes"
-	"encoding/json"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	hqui "outpost/ui/hq"
 )
 
 // prune applies the box's quota and retention: while it keeps more
@@ -13,36 +11,26 @@ import (
 // ago than the retention, the oldest (lowest sequence number) goes. The
 // floor rises to what went, so a summary at or below it is never taken
 // for new.
-func (s *Server) prune(tx *bolt.Tx, b *Box, now time.Time) error {
-	sb := tx.Bucket(bucketSummaries).Bucket([]byte(b.ID))
-	ib := tx.Bucket(bucketIndex).Bucket([]byte(b.ID))
-	if sb == nil || ib == nil {
-		return nil
-	}
+func (s *Server) prune(tx Tx, b *Box, now time.Time) error {
 	cut := now.Add(-s.lim.Retention)
-	c := ib.Cursor()
-	for k, v := c.First(); k != nil; k, v = c.First() {
-		over := b.Stored > uint64(s.lim.BoxSummaries) || b.StoredBytes > uint64(s.lim.BoxBytes)
-		e, err := unmarshalEntry(v)
-		if err == nil && !over && !e.Received.Before(cut) {
-			return nil
-		}
-		seq := keySeq(k)
-		size := uint64(len(sb.Get(k)))
-		k = bytes.Clone(k)
-		if err := c.Delete(); err != nil {
+	for {
+		seq, e, size, bad, ok, err := tx.Oldest(b.ID)
+		if err != nil || !ok {
 			return err
 		}
-		if err := sb.Delete(k); err != nil {
+		over := b.Stored > uint64(s.lim.BoxSummaries) || b.StoredBytes > uint64(s.lim.BoxBytes)
+		if !bad && !over && !e.Received.Before(cut) {
+			return nil
+		}
+		if err := tx.DeleteSummary(b.ID, seq); err != nil {
 			return err
 		}
 		if b.Stored > 0 {
 			b.Stored--
 		}
-		b.StoredBytes -= min(size, b.StoredBytes)
+		b.StoredBytes -= min(uint64(size), b.StoredBytes)
 		b.Floor = max(b.Floor, seq)
 	}
-	return nil
 }
 
 // Sweep applies retention to every box (a silent box's summaries age
@@ -53,21 +41,23 @@ func (s *Server) Sweep() error {
 	cut := now.Add(-s.lim.Retention)
 	var due []string
 	sessions := false
-	if err := s.db.View(func(tx *bolt.Tx) error {
-		ib := tx.Bucket(bucketIndex)
-		tx.Bucket(bucketBoxes).ForEach(func(k, _ []byte) error {
-			if b := ib.Bucket(k); b != nil {
-				if _, v := b.Cursor().First(); v != nil {
-					if e, err := unmarshalEntry(v); err != nil || e.Received.Before(cut) {
-						due = append(due, string(k))
-					}
-				}
+	if err := s.db.View(func(tx Tx) error {
+		due, sessions = due[:0], false
+		var ids []string
+		if err := tx.Boxes(func(b Box) error { ids = append(ids, b.ID); return nil }); err != nil {
+			return err
+		}
+		for _, id := range ids {
+			_, e, _, bad, ok, err := tx.Oldest(id)
+			if err != nil {
+				return err
 			}
-			return nil
-		})
-		return tx.Bucket(bucketSessions).ForEach(func(_, v []byte) error {
-			var ss struct{ Expires time.Time }
-			if json.Unmarshal(v, &ss) != nil || !now.Before(ss.Expires) {
+			if ok && (bad || e.Received.Before(cut)) {
+				due = append(due, id)
+			}
+		}
+		return tx.Sessions(func(_ []byte, ss hqui.Session, bad bool) error {
+			if bad || !now.Before(ss.Expires) {
 				sessions = true
 			}
 			return nil
@@ -76,15 +66,15 @@ func (s *Server) Sweep() error {
 		return err
 	}
 	for _, id := range due {
-		if err := s.db.Update(func(tx *bolt.Tx) error {
-			b, ok, err := getBox(tx, id)
+		if err := s.db.Update(func(tx Tx) error {
+			b, ok, err := tx.Box(id)
 			if err != nil || !ok {
 				return err
 			}
 			if err := s.prune(tx, &b, now); err != nil {
 				return err
 			}
-			return putBox(tx, b)
+			return tx.PutBox(b)
 		}); err != nil {
 			return err
 		}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -21,7 +22,11 @@ import (
 
 // RunOptions configure `outpost hq run`.
 type RunOptions struct {
+	// DataDir holds the control socket, and the bbolt store unless DB
+	// names a PostgreSQL database (postgres://…), which several
+	// instances, each with its own DataDir, then share.
 	DataDir string
+	DB      string
 	// Listen is the HTTPS address boxes post to; CertFile and KeyFile
 	// its certificate.
 	Listen, CertFile, KeyFile string
@@ -42,6 +47,16 @@ type RunOptions struct {
 	// wait in the kernel's accept queue.
 	MaxConns int
 	Log      *slog.Logger
+	// AuthHeader and AuthProxies: single sign-on by a reverse proxy
+	// (hqui.Options).
+	AuthHeader  string
+	AuthProxies []netip.Prefix
+	// MetricsListen serves /metrics (plain HTTP, no login: keep it on
+	// loopback or a monitoring network); "" serves none.
+	MetricsListen string
+	// Watch configures the watcher (silent boxes and the other MSP
+	// alerts, notified through its channels and policies).
+	Watch Watch
 	// Ready is told the bound addresses.
 	Ready func(ingest, ui string)
 }
@@ -55,9 +70,22 @@ func Run(ctx context.Context, o RunOptions) error {
 	if err := os.MkdirAll(o.DataDir, 0o750); err != nil {
 		return err
 	}
-	s, err := OpenWith(filepath.Join(o.DataDir, "hq.db"), Options{Log: o.Log, Limits: o.Limits, PublicURL: o.PublicURL})
-	if err != nil {
-		return err
+	opts := Options{Log: o.Log, Limits: o.Limits, PublicURL: o.PublicURL}
+	var s *Server
+	if o.DB != "" {
+		db, err := OpenPostgres(ctx, o.DB, nil)
+		if err != nil {
+			return err
+		}
+		if s, err = OpenStore(db, opts); err != nil {
+			db.Close()
+			return err
+		}
+	} else {
+		var err error
+		if s, err = OpenWith(filepath.Join(o.DataDir, "hq.db"), opts); err != nil {
+			return err
+		}
 	}
 	defer s.Close()
 	cert, err := tls.LoadX509KeyPair(o.CertFile, o.KeyFile)
@@ -77,6 +105,14 @@ func Run(ctx context.Context, o RunOptions) error {
 		ln.Close()
 		return err
 	}
+	var mln net.Listener
+	if o.MetricsListen != "" {
+		if mln, err = net.Listen("tcp", o.MetricsListen); err != nil {
+			ln.Close()
+			uln.Close()
+			return fmt.Errorf("--metrics-listen: %w", err)
+		}
+	}
 	sock := filepath.Join(o.DataDir, "control.sock")
 	os.Remove(sock)
 	cln, err := net.Listen("unix", sock)
@@ -95,7 +131,11 @@ func Run(ctx context.Context, o RunOptions) error {
 		IdleTimeout: 30 * time.Second, MaxHeaderBytes: 32 << 10,
 		HTTP2:     &http.HTTP2Config{MaxConcurrentStreams: 16, MaxReceiveBufferPerConnection: 64 << 10, MaxReceiveBufferPerStream: 64 << 10},
 		TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}}
-	ui := &http.Server{Handler: hqui.New(hqui.Options{Source: s, Users: s, Hosts: o.Hosts, Secure: o.UISecure, Log: s.log}),
+	pages := http.NewServeMux()
+	pages.Handle("/api/", s.APIHandler())
+	pages.Handle("/", hqui.New(hqui.Options{Source: s, Users: s, Hosts: o.Hosts, Secure: o.UISecure, Log: s.log, Limits: s.LoginLimits(),
+		AuthHeader: o.AuthHeader, AuthProxies: o.AuthProxies}))
+	ui := &http.Server{Handler: pages,
 		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
 	ctl := &http.Server{Handler: s.controlMux(), ReadHeaderTimeout: 10 * time.Second}
 	if o.Ready != nil {
@@ -104,16 +144,24 @@ func Run(ctx context.Context, o RunOptions) error {
 	if n, err := s.CountUsers(); err == nil && n == 0 {
 		s.log.Warn("hq: the fleet pages have no account yet: outpost hq user add NAME --data " + o.DataDir)
 	}
-	s.log.Info("outpost hq running", "ingest", "https://"+ln.Addr().String()+"/v1/summaries", "fleet", "http://"+uln.Addr().String(), "data", o.DataDir,
+	s.log.Info("outpost hq running", "ingest", "https://"+ln.Addr().String()+"/v1/summaries", "fleet", "http://"+uln.Addr().String(), "data", o.DataDir, "store", s.db.Name(),
 		"pin_sha256", wire.PinOf(leaf).String(), "ack_pages", s.publicURL) // what a box's phonehome.pin_sha256 names
 	go s.sweepEvery(ctx, time.Hour)
-	errc := make(chan error, 3)
+	go s.RunWatch(ctx, o.Watch)
+	servers := 3
+	errc := make(chan error, 4)
+	if mln != nil {
+		servers++
+		msrv := &http.Server{Handler: s.MetricsHandler(), ReadHeaderTimeout: 10 * time.Second}
+		go func() { errc <- Serve(ctx, msrv, func() error { return msrv.Serve(mln) }) }()
+		s.log.Info("hq: metrics", "url", "http://"+mln.Addr().String()+"/metrics")
+	}
 	lln := &limitListener{Listener: ln, sem: make(chan struct{}, o.MaxConns)}
 	go func() { errc <- Serve(ctx, ingest, func() error { return ingest.ServeTLS(lln, "", "") }) }()
 	go func() { errc <- Serve(ctx, ui, func() error { return ui.Serve(uln) }) }()
 	go func() { errc <- Serve(ctx, ctl, func() error { return ctl.Serve(cln) }) }()
 	var first error
-	for range 3 {
+	for range servers {
 		if err := <-errc; err != nil && first == nil {
 			first = err
 		}
@@ -178,6 +226,9 @@ type UserRequest struct {
 	Password string `json:"password"`
 	// Replace sets a new password for an existing account.
 	Replace bool `json:"replace,omitempty"`
+	// Role and Sites: see hqui.User.
+	Role  string   `json:"role,omitempty"`
+	Sites []string `json:"sites,omitempty"`
 }
 
 func (s *Server) controlMux() http.Handler {
@@ -243,11 +294,34 @@ func (s *Server) controlMux() http.Handler {
 			reply(w, nil, err)
 			return
 		}
-		err := s.AddUser(req.Name, req.Password, req.Replace)
+		err := s.AddAccount(req)
 		if err == nil {
 			s.log.Info("hq: fleet page account set", "user", req.Name, "new_password_for_existing", req.Replace)
 		}
 		reply(w, map[string]string{"user": req.Name}, err)
+	})
+	mux.HandleFunc("POST /tokens", func(w http.ResponseWriter, r *http.Request) {
+		var req struct{ Name string }
+		if err := decode(w, r, &req); err != nil {
+			reply(w, nil, err)
+			return
+		}
+		tok, err := s.AddToken(req.Name)
+		if err == nil {
+			s.log.Info("hq: API token made", "token", req.Name)
+		}
+		reply(w, map[string]string{"name": req.Name, "token": tok}, err)
+	})
+	mux.HandleFunc("GET /tokens", func(w http.ResponseWriter, r *http.Request) {
+		t, err := s.Tokens()
+		reply(w, t, err)
+	})
+	mux.HandleFunc("DELETE /tokens/{name}", func(w http.ResponseWriter, r *http.Request) {
+		err := s.DeleteToken(r.PathValue("name"))
+		if err == nil {
+			s.log.Info("hq: API token deleted", "token", r.PathValue("name"))
+		}
+		reply(w, map[string]string{"deleted": r.PathValue("name")}, err)
 	})
 	mux.HandleFunc("DELETE /users/{name}", func(w http.ResponseWriter, r *http.Request) {
 		err := s.DeleteUser(r.PathValue("name"))

@@ -3,8 +3,6 @@ package hq
 import (
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
 	"outpost/appliance/phonehome/wire"
 	hqui "outpost/ui/hq"
 )
@@ -50,31 +48,29 @@ type HistoryEntry struct {
 // newest first (no summary is decoded); ok is false when no such box is
 // registered.
 func (s *Server) History(id string, n int) (h []HistoryEntry, b Box, ok bool, err error) {
-	err = s.db.View(func(tx *bolt.Tx) error {
-		if b, ok, err = getBox(tx, id); err != nil || !ok {
+	err = s.db.View(func(tx Tx) error {
+		if b, ok, err = tx.Box(id); err != nil || !ok {
 			return err
 		}
-		h = history(tx, b, n)
-		return nil
+		h, err = history(tx, b, 0, n)
+		return err
 	})
 	return h, b, ok, err
 }
 
 // history reads n+1 index rows, the oldest only to tell the silence
 // before the n-th.
-func history(tx *bolt.Tx, b Box, n int) []HistoryEntry {
-	ib := tx.Bucket(bucketIndex).Bucket([]byte(b.ID))
-	if ib == nil || n <= 0 {
-		return nil
+func history(tx Tx, b Box, below uint64, n int) ([]HistoryEntry, error) {
+	if n <= 0 {
+		return nil, nil
 	}
-	var out []HistoryEntry
-	c := ib.Cursor()
-	for k, val := c.Last(); k != nil && len(out) <= n; k, val = c.Prev() {
-		e, err := unmarshalEntry(val)
-		if err != nil {
-			continue
-		}
-		out = append(out, HistoryEntry{Seq: keySeq(k), Built: e.Time, Received: e.Received, Reason: e.Reason, Health: e.Health, Open: e.Open, Closed: e.Closed})
+	es, err := tx.Entries(b.ID, below, n+1)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]HistoryEntry, 0, len(es))
+	for _, e := range es {
+		out = append(out, HistoryEntry{Seq: e.Seq, Built: e.Time, Received: e.Received, Reason: e.Reason, Health: e.Health, Open: e.Open, Closed: e.Closed})
 	}
 	silent := 3 * time.Duration(b.Interval) * time.Second
 	if silent <= 0 {
@@ -88,16 +84,16 @@ func history(tx *bolt.Tx, b Box, n int) []HistoryEntry {
 	if len(out) > n {
 		out = out[:n]
 	}
-	return out
+	return out, nil
 }
 
 // Site is one box's page: its record, the newest summary's digest and
 // the newest n index entries; no summary is decoded.
-func (s *Server) Site(id string, n int) (hqui.SiteView, bool, error) {
+func (s *Server) Site(id string, before uint64, n int) (hqui.SiteView, bool, error) {
 	var v hqui.SiteView
 	var ok bool
-	err := s.db.View(func(tx *bolt.Tx) error {
-		b, found, err := getBox(tx, id)
+	err := s.db.View(func(tx Tx) error {
+		b, found, err := tx.Box(id)
 		if err != nil || !found {
 			return err
 		}
@@ -120,18 +116,47 @@ func (s *Server) Site(id string, n int) (hqui.SiteView, bool, error) {
 				v.Relayed[c.Incident] = cr // oldest first: the newest stays
 			}
 		}
-		d, err := getLatest(tx, id)
+		d, err := tx.Latest(id)
 		if err != nil {
 			return err
 		}
 		if d != nil {
 			v.Latest = &hqui.Latest{Seq: d.Seq, Time: d.Time, OpenIncidents: d.Open, MoreOpen: d.MoreOpen, SLA: d.SLA, Lost: d.Lost, Capacity: d.Capacity}
 		}
-		for _, e := range history(tx, b, n) {
+		h, err := history(tx, b, before, n+1)
+		if err != nil {
+			return err
+		}
+		v.Before = before
+		if n > 0 && len(h) > n {
+			h = h[:n]
+			v.Older = h[n-1].Seq
+		}
+		for _, e := range h {
 			v.History = append(v.History, hqui.HistoryRow{Seq: e.Seq, Time: e.Built, Received: e.Received, SilentBefore: e.SilentBefore,
 				Reason: e.Reason, Health: e.Health, Open: e.Open, Closed: e.Closed})
 		}
 		return nil
 	})
 	return v, ok, err
+}
+
+// Alerts is the alerts page's rows (hqui.Source).
+func (s *Server) Alerts() ([]hqui.AlertRow, error) {
+	alerts, err := s.ListAlerts()
+	out := make([]hqui.AlertRow, len(alerts))
+	for i, a := range alerts {
+		out[i] = hqui.AlertRow{ID: a.ID, Box: a.Box, Site: a.Site, Kind: a.Kind, Summary: a.Summary, Opened: a.Opened, Acked: a.Acked, Resolved: a.Resolved, AckedBy: a.AckedBy}
+	}
+	return out, err
+}
+
+// LoginLimits is where the fleet pages count failed logins: in the
+// database when instances share one (PostgreSQL), nil (in the pages'
+// memory) for the single instance on bbolt.
+func (s *Server) LoginLimits() hqui.SharedLimits {
+	if l, ok := s.db.(hqui.SharedLimits); ok {
+		return l
+	}
+	return nil
 }

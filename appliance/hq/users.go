@@ -2,12 +2,9 @@ package hq
 
 import (
 	"crypto/sha256"
-	"encoding/json"
 	"fmt"
 	"sort"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 
 	hqui "outpost/ui/hq"
 )
@@ -29,6 +26,22 @@ func sessionKey(token string) []byte {
 // name, password strength); replace sets a new password for an existing
 // one and ends its sessions.
 func (s *Server) AddUser(name, password string, replace bool) error {
+	return s.AddAccount(UserRequest{Name: name, Password: password, Replace: replace})
+}
+
+// AddAccount is AddUser with a role and the sites a technician or
+// viewer sees; a new password for an existing account keeps its role and
+// sites unless the request names them.
+func (s *Server) AddAccount(req UserRequest) error {
+	name, password, replace := req.Name, req.Password, req.Replace
+	if err := hqui.ValidRole(req.Role); err != nil {
+		return err
+	}
+	for _, site := range req.Sites {
+		if err := validSite(site); err != nil || site == "" {
+			return fmt.Errorf("--site %q: a site's name or box id", site)
+		}
+	}
 	if err := hqui.ValidUserName(name); err != nil {
 		return err
 	}
@@ -39,9 +52,21 @@ func (s *Server) AddUser(name, password string, replace bool) error {
 	if err != nil {
 		return err
 	}
-	return s.db.Update(func(tx *bolt.Tx) error {
-		ub := tx.Bucket(bucketUsers)
-		if v := ub.Get([]byte(name)); v != nil {
+	return s.db.Update(func(tx Tx) error {
+		old, found, err := tx.User(name)
+		if err != nil {
+			return err
+		}
+		role, sites := req.Role, req.Sites
+		if found && replace {
+			if role == "" {
+				role = old.Role
+			}
+			if sites == nil {
+				sites = old.Sites
+			}
+		}
+		if found {
 			if !replace {
 				return fmt.Errorf("user %s exists (outpost hq user passwd %s sets a new password)", name, name)
 			}
@@ -51,30 +76,31 @@ func (s *Server) AddUser(name, password string, replace bool) error {
 		} else if replace {
 			return fmt.Errorf("no user %s (outpost hq user add %s)", name, name)
 		}
-		v, err := json.Marshal(hqui.User{Name: name, Hash: hash, Created: s.clock.Now().UTC()})
-		if err != nil {
-			return err
-		}
-		return ub.Put([]byte(name), v)
+		return tx.PutUser(hqui.User{Name: name, Hash: hash, Created: s.clock.Now().UTC(), Role: role, Sites: sites})
 	})
 }
 
 // DeleteUser removes an account and ends its sessions.
 func (s *Server) DeleteUser(name string) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
-		if tx.Bucket(bucketUsers).Get([]byte(name)) == nil {
-			return fmt.Errorf("no user %s", name)
+	return s.db.Update(func(tx Tx) error {
+		if _, found, err := tx.User(name); err != nil || !found {
+			if err == nil {
+				err = fmt.Errorf("no user %s", name)
+			}
+			return err
 		}
 		if err := deleteUserSessions(tx, name); err != nil {
 			return err
 		}
-		return tx.Bucket(bucketUsers).Delete([]byte(name))
+		return tx.DeleteUser(name)
 	})
 }
 
 // UserInfo is an account as `hq user list` shows it.
 type UserInfo struct {
 	Name     string    `json:"name"`
+	Role     string    `json:"role"`
+	Sites    []string  `json:"sites,omitempty"`
 	Created  time.Time `json:"created"`
 	Sessions int       `json:"sessions"`
 }
@@ -82,21 +108,22 @@ type UserInfo struct {
 // ListUsers lists the accounts by name.
 func (s *Server) ListUsers() ([]UserInfo, error) {
 	var out []UserInfo
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.db.View(func(tx Tx) error {
 		open := map[string]int{}
-		tx.Bucket(bucketSessions).ForEach(func(_, v []byte) error {
-			var ss hqui.Session
-			if json.Unmarshal(v, &ss) == nil {
+		if err := tx.Sessions(func(_ []byte, ss hqui.Session, bad bool) error {
+			if !bad {
 				open[ss.User]++
 			}
 			return nil
-		})
-		return tx.Bucket(bucketUsers).ForEach(func(k, v []byte) error {
-			var u hqui.User
-			if err := json.Unmarshal(v, &u); err != nil {
-				return fmt.Errorf("user %s: %w", k, err)
+		}); err != nil {
+			return err
+		}
+		return tx.Users(func(u hqui.User) error {
+			role := u.Role
+			if role == "" {
+				role = hqui.RoleAdmin
 			}
-			out = append(out, UserInfo{Name: u.Name, Created: u.Created, Sessions: open[u.Name]})
+			out = append(out, UserInfo{Name: u.Name, Role: role, Sites: u.Sites, Created: u.Created, Sessions: open[u.Name]})
 			return nil
 		})
 	})
@@ -107,9 +134,9 @@ func (s *Server) ListUsers() ([]UserInfo, error) {
 // CountUsers counts the accounts.
 func (s *Server) CountUsers() (int, error) {
 	var n int
-	err := s.db.View(func(tx *bolt.Tx) error {
-		n = tx.Bucket(bucketUsers).Stats().KeyN
-		return nil
+	err := s.db.View(func(tx Tx) (err error) {
+		n, err = tx.CountUsers()
+		return err
 	})
 	return n, err
 }
@@ -118,13 +145,9 @@ func (s *Server) CountUsers() (int, error) {
 func (s *Server) GetUser(name string) (hqui.User, bool, error) {
 	var u hqui.User
 	var ok bool
-	err := s.db.View(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bucketUsers).Get([]byte(name))
-		if v == nil {
-			return nil
-		}
-		ok = true
-		return json.Unmarshal(v, &u)
+	err := s.db.View(func(tx Tx) (err error) {
+		u, ok, err = tx.User(name)
+		return err
 	})
 	return u, ok, err
 }
@@ -132,31 +155,27 @@ func (s *Server) GetUser(name string) (hqui.User, bool, error) {
 // PutSession stores a session under its token's hash, ending the
 // user's oldest beyond maxSessions.
 func (s *Server) PutSession(ss hqui.Session) error {
-	v, err := json.Marshal(ss)
-	if err != nil {
-		return err
-	}
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.db.Update(func(tx Tx) error {
 		type held struct {
 			key     []byte
 			created time.Time
 		}
 		var mine []held
-		sb := tx.Bucket(bucketSessions)
-		sb.ForEach(func(k, v []byte) error {
-			var o hqui.Session
-			if json.Unmarshal(v, &o) == nil && o.User == ss.User {
-				mine = append(mine, held{append([]byte(nil), k...), o.Created})
+		if err := tx.Sessions(func(k []byte, o hqui.Session, bad bool) error {
+			if !bad && o.User == ss.User {
+				mine = append(mine, held{k, o.Created})
 			}
 			return nil
-		})
+		}); err != nil {
+			return err
+		}
 		sort.Slice(mine, func(i, j int) bool { return mine[i].created.Before(mine[j].created) })
 		for i := 0; i+maxSessions <= len(mine); i++ {
-			if err := sb.Delete(mine[i].key); err != nil {
+			if err := tx.DeleteSession(mine[i].key); err != nil {
 				return err
 			}
 		}
-		return sb.Put(sessionKey(ss.Token), v)
+		return tx.PutSession(sessionKey(ss.Token), ss)
 	})
 }
 
@@ -164,13 +183,9 @@ func (s *Server) PutSession(ss hqui.Session) error {
 func (s *Server) GetSession(token string) (hqui.Session, bool, error) {
 	var ss hqui.Session
 	var ok bool
-	err := s.db.View(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bucketSessions).Get(sessionKey(token))
-		if v == nil {
-			return nil
-		}
-		ok = true
-		return json.Unmarshal(v, &ss)
+	err := s.db.View(func(tx Tx) (err error) {
+		ss, ok, err = tx.Session(sessionKey(token))
+		return err
 	})
 	ss.Token = token
 	return ss, ok, err
@@ -178,38 +193,29 @@ func (s *Server) GetSession(token string) (hqui.Session, bool, error) {
 
 // DeleteSession ends one session.
 func (s *Server) DeleteSession(token string) error {
-	return s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketSessions).Delete(sessionKey(token)) })
+	return s.db.Update(func(tx Tx) error { return tx.DeleteSession(sessionKey(token)) })
 }
 
 // DeleteUserSessions ends every session of a user.
 func (s *Server) DeleteUserSessions(user string) error {
-	return s.db.Update(func(tx *bolt.Tx) error { return deleteUserSessions(tx, user) })
+	return s.db.Update(func(tx Tx) error { return deleteUserSessions(tx, user) })
 }
 
-func deleteUserSessions(tx *bolt.Tx, user string) error {
+func deleteUserSessions(tx Tx, user string) error {
 	return deleteSessionsIf(tx, func(ss hqui.Session) bool { return ss.User == user })
 }
 
-func deleteSessionsIf(tx *bolt.Tx, gone func(hqui.Session) bool) error {
-	sb := tx.Bucket(bucketSessions)
-	var keys [][]byte
-	sb.ForEach(func(k, v []byte) error {
-		var ss hqui.Session
-		if json.Unmarshal(v, &ss) != nil || gone(ss) {
-			keys = append(keys, append([]byte(nil), k...))
+func deleteSessionsIf(tx Tx, gone func(hqui.Session) bool) error {
+	return tx.Sessions(func(k []byte, ss hqui.Session, bad bool) error {
+		if bad || gone(ss) {
+			return tx.DeleteSession(k)
 		}
 		return nil
 	})
-	for _, k := range keys {
-		if err := sb.Delete(k); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 func (s *Server) sweepSessions(now time.Time) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.db.Update(func(tx Tx) error {
 		return deleteSessionsIf(tx, func(ss hqui.Session) bool { return !now.Before(ss.Expires) })
 	})
 }

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"outpost/ui/login"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -22,6 +24,40 @@ type User struct {
 	Name    string    `json:"name"`
 	Hash    []byte    `json:"hash"`
 	Created time.Time `json:"created"`
+	// Role is RoleAdmin (also an account made before roles), RoleTechnician
+	// or RoleViewer; Sites, when set, are the only sites (by name or box
+	// id) a technician or viewer sees.
+	Role  string   `json:"role,omitempty"`
+	Sites []string `json:"sites,omitempty"`
+}
+
+// Roles of the fleet pages' accounts: an admin sees and acts on every
+// site; a technician acts (acknowledges) on the sites they see; a viewer
+// only looks.
+const (
+	RoleAdmin      = "admin"
+	RoleTechnician = "technician"
+	RoleViewer     = "viewer"
+)
+
+// ValidRole says what a role must be.
+func ValidRole(role string) error {
+	switch role {
+	case "", RoleAdmin, RoleTechnician, RoleViewer:
+		return nil
+	}
+	return fmt.Errorf("role %q: admin, technician or viewer", role)
+}
+
+// CanAct reports whether the account may acknowledge.
+func (u User) CanAct() bool { return u.Role != RoleViewer }
+
+// Sees reports whether the account sees a site (by its name or box id).
+func (u User) Sees(site, box string) bool {
+	if u.Role == "" || u.Role == RoleAdmin || len(u.Sites) == 0 {
+		return true
+	}
+	return slices.Contains(u.Sites, site) || slices.Contains(u.Sites, box)
 }
 
 // Session is a logged-in browser. Token is the cookie's value: the
@@ -77,15 +113,45 @@ var dummyHash = sync.OnceValue(func() []byte {
 })
 
 func (s *server) startSession(w http.ResponseWriter, user string) error {
+	_, err := s.newSession(w, user)
+	return err
+}
+
+func (s *server) newSession(w http.ResponseWriter, user string) (*Session, error) {
 	now := s.o.Clock.Now()
 	sess := Session{Token: login.RandomToken(), User: user, CSRF: login.RandomToken(), Created: now, Expires: now.Add(SessionTTL)}
 	if err := s.o.Users.PutSession(sess); err != nil {
-		return err
+		return nil, err
 	}
 	// Max-Age, not Expires: the browser's clock does not judge it; the
 	// receiver expires the session on its own clock (session below).
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: sess.Token, Path: "/", HttpOnly: true, Secure: s.o.Secure, SameSite: http.SameSiteLaxMode, MaxAge: int(SessionTTL / time.Second)})
-	return nil
+	return &sess, nil
+}
+
+// proxyUser is the user a single-sign-on reverse proxy in front of the
+// pages names in Options.AuthHeader, "" when that mode is off, the
+// request did not come from one of Options.AuthProxies (anyone else
+// could set the header), or the name is not a user name.
+func (s *server) proxyUser(r *http.Request) string {
+	if s.o.AuthHeader == "" {
+		return ""
+	}
+	name := strings.TrimSpace(r.Header.Get(s.o.AuthHeader))
+	if name == "" || ValidUserName(name) != nil {
+		return ""
+	}
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return ""
+	}
+	for _, p := range s.o.AuthProxies {
+		if p.Contains(ap.Addr().Unmap()) {
+			return name
+		}
+	}
+	s.o.Log.Warn("hq: single-sign-on header from an address that is not a trusted proxy; ignored", "from", r.RemoteAddr, "header", s.o.AuthHeader)
+	return ""
 }
 
 func (s *server) session(r *http.Request) *Session {
@@ -160,10 +226,23 @@ type limiter struct {
 }
 
 // rule is one key's limit: at most max failures per window.
-type rule struct {
-	key    string
-	max    int
-	window time.Duration
+type rule = Rule
+
+// Rule is one key's limit: at most Max failed logins per Window.
+type Rule struct {
+	Key    string
+	Max    int
+	Window time.Duration
+}
+
+// SharedLimits counts failed logins where several instances of the
+// pages see them all (hq on PostgreSQL counts in the database). Begin
+// reserves one attempt under every rule, or reports how long the first
+// exhausted one blocks; done(true) takes the reservation back (a
+// successful login is no failure). An error is a fault of the store:
+// the login is refused.
+type SharedLimits interface {
+	BeginLogin(rules []Rule) (done func(ok bool), retry time.Duration, allowed bool, err error)
 }
 
 func newLimiter(c clock.Clock) *limiter {
@@ -171,17 +250,17 @@ func newLimiter(c clock.Clock) *limiter {
 }
 
 func (l *limiter) recent(r rule) []time.Duration {
-	cut := l.clock.Mono() - r.window
-	ts := l.fails[r.key]
+	cut := l.clock.Mono() - r.Window
+	ts := l.fails[r.Key]
 	i := 0
 	for i < len(ts) && ts[i] < cut {
 		i++
 	}
 	ts = ts[i:]
 	if len(ts) == 0 {
-		delete(l.fails, r.key)
+		delete(l.fails, r.Key)
 	} else {
-		l.fails[r.key] = ts
+		l.fails[r.Key] = ts
 	}
 	return ts
 }
@@ -194,12 +273,12 @@ func (l *limiter) begin(rules ...rule) (done func(ok bool), retry time.Duration,
 	defer l.mu.Unlock()
 	now := l.clock.Mono()
 	for _, r := range rules {
-		if ts := l.recent(r); len(ts) >= r.max {
-			return nil, ts[len(ts)-r.max] + r.window - now, false
+		if ts := l.recent(r); len(ts) >= r.Max {
+			return nil, ts[len(ts)-r.Max] + r.Window - now, false
 		}
 	}
 	for _, r := range rules {
-		l.fails[r.key] = append(l.fails[r.key], now)
+		l.fails[r.Key] = append(l.fails[r.Key], now)
 	}
 	return func(ok bool) {
 		if !ok {
@@ -208,15 +287,15 @@ func (l *limiter) begin(rules ...rule) (done func(ok bool), retry time.Duration,
 		l.mu.Lock()
 		defer l.mu.Unlock()
 		for _, r := range rules {
-			ts := l.fails[r.key]
+			ts := l.fails[r.Key]
 			for i := len(ts) - 1; i >= 0; i-- {
 				if ts[i] == now {
-					l.fails[r.key] = append(ts[:i:i], ts[i+1:]...)
+					l.fails[r.Key] = append(ts[:i:i], ts[i+1:]...)
 					break
 				}
 			}
-			if len(l.fails[r.key]) == 0 {
-				delete(l.fails, r.key)
+			if len(l.fails[r.Key]) == 0 {
+				delete(l.fails, r.Key)
 			}
 		}
 	}, 0, true

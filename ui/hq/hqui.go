@@ -10,8 +10,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"outpost/ui/login"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -24,12 +26,17 @@ import (
 // Source is what the pages read.
 type Source interface {
 	Fleet() ([]FleetRow, error)
-	// Site is one box's page with its newest history rows, at most
-	// history of them; ok is false when no such box is registered.
-	Site(id string, history int) (v SiteView, ok bool, err error)
+	// Site is one box's page with its history rows below sequence
+	// number before (0: the newest), at most history of them, newest
+	// first; ok is false when no such box is registered.
+	Site(id string, before uint64, history int) (v SiteView, ok bool, err error)
 	// AckIncident relays a logged-in user's acknowledgement of an open
 	// incident to its box; the error says why it was not queued.
 	AckIncident(id string, incident uint64, by string) error
+	// Alerts are hq's own incidents about boxes (silent, lost summaries,
+	// box health), open ones first; AckAlert acknowledges an open one.
+	Alerts() ([]AlertRow, error)
+	AckAlert(id uint64, by string) error
 }
 
 // Options configure the pages.
@@ -44,6 +51,15 @@ type Options struct {
 	Secure bool
 	Clock  clock.Clock
 	Log    *slog.Logger
+	// Limits counts failed logins for every instance together; nil: in
+	// this process's memory.
+	Limits SharedLimits
+	// AuthHeader, when set, is the header a single-sign-on reverse proxy
+	// names the logged-in user in (`hq run --auth-header`); it is taken
+	// only from AuthProxies (default: loopback), and the user must have
+	// an account (its role and sites apply).
+	AuthHeader  string
+	AuthProxies []netip.Prefix
 }
 
 // HistoryRows is how many history rows a site's page shows.
@@ -71,6 +87,9 @@ func New(o Options) http.Handler {
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
+	if o.AuthHeader != "" && len(o.AuthProxies) == 0 {
+		o.AuthProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+	}
 	s := &server{o: o, hosts: map[string]bool{}, limiter: newLimiter(o.Clock), mux: http.NewServeMux()}
 	for _, h := range o.Hosts {
 		s.hosts[strings.TrimSuffix(strings.ToLower(h), ".")] = true
@@ -82,6 +101,8 @@ func New(o Options) http.Handler {
 	s.mux.HandleFunc("GET /{$}", s.withSession(s.fleet))
 	s.mux.HandleFunc("GET /boxes/{id}", s.withSession(s.site))
 	s.mux.HandleFunc("POST /boxes/{id}/incidents/{n}/ack", s.withSession(s.ack))
+	s.mux.HandleFunc("GET /alerts", s.withSession(s.alerts))
+	s.mux.HandleFunc("POST /alerts/{n}/ack", s.withSession(s.ackAlert))
 	return s
 }
 
@@ -113,6 +134,20 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (s *server) withSession(h func(http.ResponseWriter, *http.Request, *Session)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		sess := s.session(r)
+		if u := s.proxyUser(r); u != "" && (sess == nil || sess.User != u) {
+			// The proxy says who is there: that user's session.
+			if _, ok, err := s.o.Users.GetUser(u); err != nil || !ok {
+				s.o.Log.Warn("hq: single-sign-on user has no account", "user", u, "from", r.RemoteAddr)
+				http.Error(w, fmt.Sprintf("%s has no account on these pages (outpost hq user add %s)", u, u), http.StatusForbidden)
+				return
+			}
+			var err error
+			if sess, err = s.newSession(w, u); err != nil {
+				s.internal(w, "session", err)
+				return
+			}
+			s.o.Log.Info("hq: login through the single-sign-on proxy", "user", u, "from", r.RemoteAddr)
+		}
 		if sess == nil {
 			http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
 			return
@@ -167,7 +202,19 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	addr := login.ClientAddr(r)
-	done, retry, ok := s.limiter.begin(rule{"addr " + addr, addrFailures, addrWindow}, rule{"user " + strings.ToLower(user), userFailures, userWindow})
+	rules := []Rule{{"addr " + addr, addrFailures, addrWindow}, {"user " + strings.ToLower(user), userFailures, userWindow}}
+	var done func(bool)
+	var retry time.Duration
+	var ok bool
+	if s.o.Limits != nil {
+		var err error
+		if done, retry, ok, err = s.o.Limits.BeginLogin(rules); err != nil {
+			s.internal(w, "login limits", err)
+			return
+		}
+	} else {
+		done, retry, ok = s.limiter.begin(rules...)
+	}
 	if !ok {
 		secs := int(retry/time.Second) + 1
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
@@ -213,29 +260,167 @@ func (s *server) logout(w http.ResponseWriter, r *http.Request, sess *Session) {
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }
 
+// account is the logged-in user's account (role, sites); false when it
+// is gone (deleted meanwhile) or unreadable, the answer written.
+func (s *server) account(w http.ResponseWriter, sess *Session) (User, bool) {
+	u, ok, err := s.o.Users.GetUser(sess.User)
+	if err != nil {
+		s.internal(w, "account", err)
+		return u, false
+	}
+	if !ok {
+		http.Error(w, "this account no longer exists", http.StatusForbidden)
+		return u, false
+	}
+	return u, true
+}
+
+func (s *server) chrome(sess *Session, u User) chrome {
+	return chrome{User: sess.User, CSRF: sess.CSRF, CanAct: u.CanAct()}
+}
+
 func (s *server) fleet(w http.ResponseWriter, r *http.Request, sess *Session) {
-	rows, err := s.o.Source.Fleet()
+	u, ok := s.account(w, sess)
+	if !ok {
+		return
+	}
+	all, err := s.o.Source.Fleet()
 	if err != nil {
 		s.internal(w, "fleet", err)
 		return
 	}
+	f := fleetFilterOf(r)
+	rows := all[:0]
+	for _, row := range all {
+		if u.Sees(row.Site, row.ID) && f.matches(row) {
+			rows = append(rows, row)
+		}
+	}
+	f.Total = len(rows)
+	if from := f.Page * FleetRows; from < len(rows) {
+		rows = rows[from:min(from+FleetRows, len(rows))]
+	} else {
+		rows = nil
+	}
+	f.More = (f.Page+1)*FleetRows < f.Total
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	fleetPage(chrome{User: sess.User, CSRF: sess.CSRF}, rows, s.o.Clock.Now()).Render(r.Context(), w)
+	fleetPage(s.chrome(sess, u), rows, f, s.o.Clock.Now()).Render(r.Context(), w)
+}
+
+// FleetRows is how many sites a fleet page lists.
+const FleetRows = 200
+
+// fleetFilter is the fleet page's query: a search over site names and
+// box ids, a status (critical, warning, ok, silent), a version, and
+// the page.
+type fleetFilter struct {
+	Q, Status, Version string
+	Page, Total        int
+	More               bool
+}
+
+func fleetFilterOf(r *http.Request) fleetFilter {
+	q := r.URL.Query()
+	f := fleetFilter{Q: strings.TrimSpace(q.Get("q")), Status: q.Get("status"), Version: strings.TrimSpace(q.Get("version"))}
+	if len(f.Q) > 200 {
+		f.Q = f.Q[:200]
+	}
+	if len(f.Version) > 64 {
+		f.Version = f.Version[:64]
+	}
+	switch f.Status {
+	case "critical", "warning", "ok", "silent":
+	default:
+		f.Status = ""
+	}
+	if p, err := strconv.Atoi(q.Get("page")); err == nil && p > 0 && p < 1_000_000 {
+		f.Page = p
+	}
+	return f
+}
+
+func (f fleetFilter) matches(r FleetRow) bool {
+	if f.Q != "" && !strings.Contains(strings.ToLower(r.Site), strings.ToLower(f.Q)) && !strings.Contains(r.ID, strings.ToLower(f.Q)) {
+		return false
+	}
+	if f.Version != "" && r.Version != f.Version {
+		return false
+	}
+	switch f.Status {
+	case "silent":
+		return r.Silent
+	case "critical":
+		return r.Health.Critical > 0
+	case "warning":
+		return r.Health.Critical == 0 && r.Health.Warning > 0
+	case "ok":
+		return !r.Silent && r.Health.Critical == 0 && r.Health.Warning == 0
+	}
+	return true
+}
+
+// pageURL is the fleet page's address with the same filter, page p.
+func (f fleetFilter) pageURL(p int) string {
+	v := url.Values{}
+	if f.Q != "" {
+		v.Set("q", f.Q)
+	}
+	if f.Status != "" {
+		v.Set("status", f.Status)
+	}
+	if f.Version != "" {
+		v.Set("version", f.Version)
+	}
+	if p > 0 {
+		v.Set("page", strconv.Itoa(p))
+	}
+	if len(v) == 0 {
+		return "/"
+	}
+	return "/?" + v.Encode()
+}
+
+// visibleBox reports whether the account sees box id (the answer is
+// written when not: 404, as for a box that does not exist).
+func (s *server) visibleBox(w http.ResponseWriter, u User, id string) bool {
+	v, ok, err := s.o.Source.Site(id, 0, 0)
+	if err != nil {
+		s.internal(w, "site", err)
+		return false
+	}
+	if !ok || !u.Sees(v.Row.Site, v.Row.ID) {
+		http.Error(w, "no such box", http.StatusNotFound)
+		return false
+	}
+	return true
 }
 
 func (s *server) site(w http.ResponseWriter, r *http.Request, sess *Session) {
-	v, ok, err := s.o.Source.Site(r.PathValue("id"), HistoryRows)
+	u, ok := s.account(w, sess)
+	if !ok {
+		return
+	}
+	var before uint64
+	if b := r.URL.Query().Get("before"); b != "" {
+		n, err := strconv.ParseUint(b, 10, 63)
+		if err != nil || n == 0 {
+			http.Error(w, "before: a summary's sequence number", http.StatusBadRequest)
+			return
+		}
+		before = n
+	}
+	v, ok, err := s.o.Source.Site(r.PathValue("id"), before, HistoryRows)
 	if err != nil {
 		s.internal(w, "site", err)
 		return
 	}
-	if !ok {
+	if !ok || !u.Sees(v.Row.Site, v.Row.ID) {
 		http.Error(w, "no such box", http.StatusNotFound)
 		return
 	}
-	v.CanAck = true
+	v.CanAck = u.CanAct()
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	boxPage(chrome{User: sess.User, CSRF: sess.CSRF}, v, s.o.Clock.Now()).Render(r.Context(), w)
+	boxPage(s.chrome(sess, u), v, s.o.Clock.Now()).Render(r.Context(), w)
 }
 
 // ack relays the logged-in user's acknowledgement of an open incident
@@ -248,10 +433,76 @@ func (s *server) ack(w http.ResponseWriter, r *http.Request, sess *Session) {
 		return
 	}
 	id := r.PathValue("id")
+	u, ok := s.account(w, sess)
+	if !ok || !s.visibleBox(w, u, id) {
+		return
+	}
+	if !u.CanAct() {
+		http.Error(w, "a viewer account does not acknowledge", http.StatusForbidden)
+		return
+	}
 	if err := s.o.Source.AckIncident(id, n, sess.User); err != nil {
 		http.Error(w, "not acknowledged: "+err.Error(), http.StatusConflict)
 		return
 	}
 	s.o.Log.Info("hq: incident acknowledgement relayed", "box", id, "incident", n, "user", sess.User)
 	http.Redirect(w, r, "/boxes/"+url.PathEscape(id), http.StatusSeeOther)
+}
+
+func (s *server) visibleAlerts(u User) ([]AlertRow, error) {
+	all, err := s.o.Source.Alerts()
+	rows := all[:0]
+	for _, a := range all {
+		if u.Sees(a.Site, a.Box) {
+			rows = append(rows, a)
+		}
+	}
+	return rows, err
+}
+
+func (s *server) alerts(w http.ResponseWriter, r *http.Request, sess *Session) {
+	u, ok := s.account(w, sess)
+	if !ok {
+		return
+	}
+	rows, err := s.visibleAlerts(u)
+	if err != nil {
+		s.internal(w, "alerts", err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	alertsPage(s.chrome(sess, u), rows, s.o.Clock.Now()).Render(r.Context(), w)
+}
+
+// ackAlert acknowledges one of hq's alerts in the logged-in user's name:
+// the reminders stop and whoever was notified hears who took it.
+func (s *server) ackAlert(w http.ResponseWriter, r *http.Request, sess *Session) {
+	n, err := strconv.ParseUint(r.PathValue("n"), 10, 64)
+	if err != nil || n == 0 {
+		http.Error(w, "no such alert", http.StatusNotFound)
+		return
+	}
+	u, ok := s.account(w, sess)
+	if !ok {
+		return
+	}
+	rows, err := s.visibleAlerts(u)
+	if err != nil {
+		s.internal(w, "alerts", err)
+		return
+	}
+	if !slices.ContainsFunc(rows, func(a AlertRow) bool { return a.ID == n }) {
+		http.Error(w, "no such alert", http.StatusNotFound)
+		return
+	}
+	if !u.CanAct() {
+		http.Error(w, "a viewer account does not acknowledge", http.StatusForbidden)
+		return
+	}
+	if err := s.o.Source.AckAlert(n, sess.User); err != nil {
+		http.Error(w, "not acknowledged: "+err.Error(), http.StatusConflict)
+		return
+	}
+	s.o.Log.Info("hq: alert acknowledged", "alert", n, "user", sess.User)
+	http.Redirect(w, r, "/alerts", http.StatusSeeOther)
 }

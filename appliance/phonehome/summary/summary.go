@@ -58,6 +58,9 @@ type Facts struct {
 	LastBundle *Bundle
 	// LastFirmware is the last verified firmware notice (nil when none).
 	LastFirmware *wire.Event
+	// NotifyFailing are the notification channels whose recent attempts
+	// failed.
+	NotifyFailing []wire.ChannelFailure
 }
 
 // Bundle is what became of a provisioning bundle, as the summary tells
@@ -288,7 +291,7 @@ func SLA(list []incident.Incident, cfgChecks []config.Check, now time.Time) wire
 func boxHealth(f Facts) wire.BoxHealth {
 	clk := f.Clock
 	h := wire.BoxHealth{StoreBytes: f.StoreBytes, OutboxDepth: f.OutboxDepth, LatenessP99Ms: float64(f.LatenessP99) / 1e6,
-		UptimeSeconds: int64(f.Uptime / time.Second), ChecksBehind: f.Behind, Clock: &clk, LastFirmware: f.LastFirmware}
+		UptimeSeconds: int64(f.Uptime / time.Second), ChecksBehind: f.Behind, Clock: &clk, LastFirmware: f.LastFirmware, NotifyFailing: f.NotifyFailing}
 	if r := f.LastBundle; r != nil {
 		h.LastUSB = &wire.Event{Time: r.Time, Result: r.Result,
 			Detail: fmt.Sprintf("bundle v%d from %s %s", r.BundleVersion, r.Source, strings.Join(r.Reasons, "; "))}

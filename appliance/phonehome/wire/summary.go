@@ -208,6 +208,18 @@ type BoxHealth struct {
 	// box whose clock is wrong stamps everything it reports wrongly (hq
 	// files summaries by its own clock either way).
 	Clock *Clock `json:"clock,omitempty"`
+	// NotifyFailing are the box's notification channels whose recent
+	// attempts failed: while it also has critical incidents open, nobody
+	// may have been told of them (hq raises that).
+	NotifyFailing []ChannelFailure `json:"notify_failing,omitempty"`
+}
+
+// ChannelFailure is a notification channel of the box that fails.
+type ChannelFailure struct {
+	Channel  string    `json:"channel"`
+	Failures int       `json:"failures"`
+	Since    time.Time `json:"since"`
+	Error    string    `json:"error,omitempty"`
 }
 
 // Clock is the state of the box's own clock.
