@@ -47,6 +47,21 @@ type Sighting struct {
 	Confidence float64  `json:"confidence"`
 	Evidence   []string `json:"evidence,omitempty"`
 	Ports      []int    `json:"ports,omitempty"`
+	// ICMP: it answered the echo; SNMP: what its agent said (nil when
+	// no SNMP was asked or it did not answer). Check templates are made
+	// from these answers, never from the class alone.
+	ICMP bool       `json:"icmp,omitempty"`
+	SNMP *SNMPFacts `json:"snmp,omitempty"`
+}
+
+// SNMPFacts is the SNMP system group and the MIBs a device's agent
+// answered in a sweep.
+type SNMPFacts struct {
+	Descr      string   `json:"descr,omitempty"`
+	ObjectID   string   `json:"object_id,omitempty"`
+	Name       string   `json:"name,omitempty"`
+	MIBs       []string `json:"mibs,omitempty"`
+	Interfaces int      `json:"interfaces,omitempty"`
 }
 
 // Seen is one value (an address, a MAC) a device had, and when.
@@ -67,6 +82,10 @@ type InventoryDevice struct {
 	Gone      bool   `json:"gone"`
 	Addresses []Seen `json:"addresses"`
 	MACs      []Seen `json:"macs,omitempty"`
+	// Decision is what a technician decided (nil: nothing yet); sweeps
+	// keep it. Merged are the keys of the records merged into this one.
+	Decision *Decision `json:"decision,omitempty"`
+	Merged   []string  `json:"merged,omitempty"`
 }
 
 // Kinds of inventory change.
@@ -127,6 +146,17 @@ func boundSighting(s Sighting) Sighting {
 	if len(s.Ports) > 64 {
 		s.Ports = s.Ports[:64]
 	}
+	if f := s.SNMP; f != nil {
+		g := *f
+		g.Descr, g.ObjectID, g.Name = cut(g.Descr, maxInventoryText), cut(g.ObjectID, 128), cut(g.Name, maxInventoryText)
+		if len(g.MIBs) > 16 {
+			g.MIBs = g.MIBs[:16]
+		}
+		for i := range g.MIBs {
+			g.MIBs[i] = cut(g.MIBs[i], 32)
+		}
+		s.SNMP = &g
+	}
 	return s
 }
 
@@ -166,7 +196,14 @@ func (s *Store) RecordSweep(subnet string, at time.Time, seen []Sighting) ([]Inv
 				holder[d.IP] = k
 			}
 		}
+		alias, err := readAliases(tx)
+		if err != nil {
+			return err
+		}
 		change := func(kind string, d *InventoryDevice, format string, args ...any) *InventoryChange {
+			if d.Decision != nil && d.Decision.Ignored {
+				return &InventoryChange{} // an ignored device changes silently
+			}
 			changes = append(changes, InventoryChange{Time: at, Kind: kind, Subnet: pfx.String(), Key: d.Key, IP: d.IP, MAC: d.MAC,
 				Detail: cut(fmt.Sprintf(format, args...), maxInventoryText)})
 			return &changes[len(changes)-1]
@@ -175,6 +212,9 @@ func (s *Store) RecordSweep(subnet string, at time.Time, seen []Sighting) ([]Inv
 		for _, sg := range seen {
 			sg = boundSighting(sg)
 			k := sightingKey(sg)
+			if to, ok := alias[k]; ok && devs[to] != nil {
+				k = to // merged into another record by a technician
+			}
 			if found[k] {
 				continue
 			}
@@ -184,15 +224,18 @@ func (s *Store) RecordSweep(subnet string, at time.Time, seen []Sighting) ([]Inv
 				d = &InventoryDevice{Key: k, FirstSeen: at}
 				devs[k] = d
 				d.Sighting = sg
-				change(ChangeNewDevice, d, "new device %s at %s (%s)", deviceLabel(sg), sg.IP, sg.Class)
+				change(ChangeNewDevice, d, "new device %s at %s (%s)", d.Label(), sg.IP, sg.Class)
 			} else {
 				if d.Gone {
-					c := change(ChangeBack, d, "%s is back at %s", deviceLabel(sg), sg.IP)
+					c := change(ChangeBack, d, "%s is back at %s", d.Label(), sg.IP)
 					c.IP = sg.IP
 				}
 				if sg.MAC != "" && d.IP != "" && d.IP != sg.IP {
 					c := change(ChangeMACMoved, d, "MAC %s moved from %s to %s", sg.MAC, d.IP, sg.IP)
 					c.OldIP, c.IP = d.IP, sg.IP
+				}
+				if sg.MAC == "" {
+					sg.MAC = d.MAC // a merged MAC-less record answered
 				}
 				d.Sighting = sg
 			}
@@ -211,7 +254,7 @@ func (s *Store) RecordSweep(subnet string, at time.Time, seen []Sighting) ([]Inv
 		for k, d := range devs {
 			if !found[k] && !d.Gone && inSubnet(d.IP) {
 				d.Gone = true
-				change(ChangeGone, d, "%s (%s) not found at %s, last seen %s", deviceLabel(d.Sighting), d.Class, d.IP, d.LastSeen.Format(time.RFC3339))
+				change(ChangeGone, d, "%s (%s) not found at %s, last seen %s", d.Label(), d.EffectiveClass(), d.IP, d.LastSeen.Format(time.RFC3339))
 			}
 		}
 		if err := evictInventory(devs); err != nil {
@@ -269,6 +312,24 @@ func (s *Store) RecordSweep(subnet string, at time.Time, seen []Sighting) ([]Inv
 		return nil, fmt.Errorf("recording a sweep of %s: %w", subnet, err)
 	}
 	return changes, nil
+}
+
+// Label names the device in a change: the technician's name, else its
+// own, else its MAC and vendor, else its address.
+func (d *InventoryDevice) Label() string {
+	if d.Decision != nil && d.Decision.Name != "" {
+		return d.Decision.Name
+	}
+	return deviceLabel(d.Sighting)
+}
+
+// EffectiveClass is the technician's class when one was set, else the
+// sweep's.
+func (d *InventoryDevice) EffectiveClass() string {
+	if d.Decision != nil && d.Decision.Class != "" {
+		return d.Decision.Class
+	}
+	return d.Class
 }
 
 func deviceLabel(s Sighting) string {
