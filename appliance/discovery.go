@@ -3,6 +3,7 @@ package appliance
 import (
 	"context"
 	"net/netip"
+	"slices"
 	"time"
 
 	"outpost/checks/discovery"
@@ -28,6 +29,15 @@ func (a *Appliance) runDiscovery(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
+		case p := <-a.disc.now: // scan now (inventory.go)
+			a.disc.mu.Lock()
+			delete(a.disc.queued, p)
+			a.disc.mu.Unlock()
+			// Still enabled? The config may have changed since.
+			if cfg := discovery.ConfigOf(a.Config()); slices.Contains(cfg.Enabled(), p) {
+				a.sweep(ctx, cfg, p)
+			}
+			continue
 		case <-t.C():
 		}
 		cfg := discovery.ConfigOf(a.Config())
@@ -48,9 +58,19 @@ func (a *Appliance) runDiscovery(ctx context.Context) {
 func (a *Appliance) sweep(ctx context.Context, cfg *discovery.Config, p netip.Prefix) {
 	o := cfg.Options(p)
 	o.Log = a.log
+	var estimate time.Duration
 	if d, err := o.WithDefaults(); err == nil {
-		a.log.Info("discovery sweep starting", "subnet", p, "rate", d.Rate, "estimate", d.Estimate(0).Round(time.Second))
+		estimate = d.Estimate(0)
+		a.log.Info("discovery sweep starting", "subnet", p, "rate", d.Rate, "estimate", estimate.Round(time.Second))
 	}
+	a.disc.mu.Lock()
+	a.disc.running, a.disc.since, a.disc.estimate = p, a.o.Clock.Now(), estimate
+	a.disc.mu.Unlock()
+	defer func() {
+		a.disc.mu.Lock()
+		a.disc.running = netip.Prefix{}
+		a.disc.mu.Unlock()
+	}()
 	res, err := discovery.Sweep(ctx, o)
 	if err != nil {
 		if ctx.Err() == nil {
@@ -66,8 +86,12 @@ func (a *Appliance) sweep(ctx context.Context, cfg *discovery.Config, p netip.Pr
 		} else if h.SNMP != nil {
 			name = h.SNMP.Name
 		}
-		seen = append(seen, store.Sighting{IP: h.IP.String(), MAC: h.MAC, Vendor: h.Vendor, Name: name, Class: h.Class,
-			Confidence: h.Confidence, Evidence: h.Evidence, Ports: h.OpenPorts})
+		sg := store.Sighting{IP: h.IP.String(), MAC: h.MAC, Vendor: h.Vendor, Name: name, Class: h.Class,
+			Confidence: h.Confidence, Evidence: h.Evidence, Ports: h.OpenPorts, ICMP: h.ICMP}
+		if h.SNMP != nil {
+			sg.SNMP = &store.SNMPFacts{Descr: h.SNMP.Descr, ObjectID: h.SNMP.ObjectID, Name: h.SNMP.Name, MIBs: h.SNMP.MIBs, Interfaces: h.SNMP.Interfaces}
+		}
+		seen = append(seen, sg)
 	}
 	changes, err := a.store.RecordSweep(p.String(), a.o.Clock.Now(), seen)
 	if err != nil {
