@@ -189,7 +189,7 @@ type DecideRequest struct {
 // to go back to the sweep's).
 func (a *Appliance) Decide(r DecideRequest) (store.InventoryDevice, error) {
 	if r.Class != nil && *r.Class != "" && !slices.Contains(discovery.Classes, *r.Class) {
-		return store.InventoryDevice{}, fmt.Errorf("class %q is not one of %s", *r.Class, strings.Join(discovery.Classes, ", "))
+		return store.InventoryDevice{}, fmt.Errorf("%w: class %q is not one of %s", store.ErrBadDecision, *r.Class, strings.Join(discovery.Classes, ", "))
 	}
 	d, err := a.store.Decide(r.Ref, store.DecisionEdit{Class: r.Class, Name: r.Name, Labels: r.Labels, Ignored: r.Ignored, By: r.By}, a.o.Clock.Now())
 	if err == nil {
@@ -229,6 +229,9 @@ func inventoryError(w http.ResponseWriter, err error) {
 		code = http.StatusNotFound
 	case errors.Is(err, config.ErrEditInvalid):
 		code = http.StatusUnprocessableEntity
+	case errors.Is(err, store.ErrBadDecision):
+	default:
+		code = http.StatusInternalServerError
 	}
 	writeError(w, code, err)
 }

@@ -45,8 +45,17 @@ type Decision struct {
 	At      time.Time `json:"at"`
 }
 
-// ErrNoInventoryDevice is returned for a reference that names no device.
-var ErrNoInventoryDevice = errors.New("no such device in the inventory")
+// ErrNoInventoryDevice is returned for a reference that names no device;
+// ErrBadDecision wraps a decision the store refuses (too long, too many
+// labels, a reference naming several devices, a merge with itself).
+var (
+	ErrNoInventoryDevice = errors.New("no such device in the inventory")
+	ErrBadDecision       = errors.New("refused")
+)
+
+func badDecision(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrBadDecision}, args...)...)
+}
 
 // resolveInventory finds the device ref names: its key, a MAC, a key
 // merged into it, its current address, or its technician's name.
@@ -109,7 +118,7 @@ func resolveInventory(tx *bolt.Tx, ref string) (string, *InventoryDevice, error)
 				return live[0], found[live[0]], nil
 			}
 			sort.Strings(keys)
-			return "", nil, fmt.Errorf("%q names %d devices (%s): give the key", ref, len(keys), strings.Join(keys, ", "))
+			return "", nil, badDecision("%q names %d devices (%s): give the key", ref, len(keys), strings.Join(keys, ", "))
 		}
 	}
 	return "", nil, fmt.Errorf("%q: %w", ref, ErrNoInventoryDevice)
@@ -145,11 +154,11 @@ type DecisionEdit struct {
 func (s *Store) Decide(ref string, edit DecisionEdit, at time.Time) (InventoryDevice, error) {
 	var out InventoryDevice
 	if edit.Name != nil && len(*edit.Name) > maxInventoryText {
-		return out, fmt.Errorf("name is %d bytes; at most %d", len(*edit.Name), maxInventoryText)
+		return out, badDecision("name is %d bytes; at most %d", len(*edit.Name), maxInventoryText)
 	}
 	for k, v := range edit.Labels {
 		if k == "" || len(k) > maxLabelKey || len(v) > maxInventoryText {
-			return out, fmt.Errorf("label %q: keys are 1 to %d bytes, values at most %d", k, maxLabelKey, maxInventoryText)
+			return out, badDecision("label %q: keys are 1 to %d bytes, values at most %d", k, maxLabelKey, maxInventoryText)
 		}
 	}
 	err := s.db.Update(func(tx *bolt.Tx) error {
@@ -182,7 +191,7 @@ func (s *Store) Decide(ref string, edit DecisionEdit, at time.Time) (InventoryDe
 			dec.Labels[lk] = lv
 		}
 		if len(dec.Labels) > MaxDecisionLabels {
-			return fmt.Errorf("%d labels; at most %d", len(dec.Labels), MaxDecisionLabels)
+			return badDecision("%d labels; at most %d", len(dec.Labels), MaxDecisionLabels)
 		}
 		dec.By, dec.At = cut(edit.By, 64), at.UTC()
 		d.Decision = &dec
@@ -211,7 +220,7 @@ func (s *Store) MergeInventory(keep, drop, by string, at time.Time) (InventoryDe
 			return err
 		}
 		if kk == dk {
-			return fmt.Errorf("%q and %q are the same device (%s)", keep, drop, kk)
+			return badDecision("%q and %q are the same device (%s)", keep, drop, kk)
 		}
 		if dd.LastSeen.After(kd.LastSeen) {
 			mac := kd.MAC
