@@ -3,13 +3,20 @@
 package main
 
 import (
+	"context"
 	"encoding/csv"
 	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"outpost/appliance"
 )
@@ -184,4 +191,146 @@ discovery:
 		}
 		run("10.200.9.0/24  listed, off", "disable", "10.200.9.0/24")
 	})
+}
+
+// TestInventoryChangesOpenIncidents: the daemon in the namespace LAN
+// with a webhook channel (a server in the scanner namespace's own
+// loopback). The first sweep's new devices open an info incident (the
+// default policy); between sweeps one host leaves, one moves its MAC to
+// another IP and a second MAC claims a held IP; the scan now that
+// follows opens a warning for the claimed IP (default), a warning for the
+// moved MAC and a critical for the device gone longer than its gone_for
+// (the config's own checks), each notified on the webhook with its
+// severity.
+func TestInventoryChangesOpenIncidents(t *testing.T) {
+	f := newFleet(t)
+	f.addHost("echo", "10.200.7.12", "00:16:3e:00:07:12", true) // moves to .15
+	f.addHost("leaver", "10.200.7.13", "00:16:3e:00:07:13", true)
+	f.addHost("old", "10.200.7.14", "00:16:3e:00:07:14", true) // its IP is claimed
+	var ln net.Listener
+	var err error
+	inNS(t, f.scanner, func() { ln, err = net.Listen("tcp", "127.0.0.1:0") })
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	hooks := map[string]string{} // check -> severity of its "opened" message
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var m struct{ Kind, Check, Severity, Summary string }
+		json.NewDecoder(r.Body).Decode(&m)
+		if m.Kind == "opened" {
+			mu.Lock()
+			hooks[m.Check] = m.Severity
+			mu.Unlock()
+		}
+	}), ErrorLog: quiet}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	cfg := writeConfig(t, fmt.Sprintf(`site: Acme
+ui: {disabled: true}
+notify:
+  channels:
+    - {name: hook, kind: webhook, options: {url: 'http://%s/hook'}}
+  policies:
+    - {name: everything, steps: [{channels: [hook]}], repeat: 0}
+discovery:
+  rate: 500
+  interval: 1h
+  subnets:
+    - {cidr: 10.200.7.0/24, enabled: true}
+checks:
+  - {id: mac-moved, kind: inventory_change, interval: 2s, confirm: 1, options: {change: mac_moved, window: 1h}, labels: {severity: warning}}
+  - {id: gone-a-while, kind: inventory_change, interval: 2s, confirm: 1, options: {change: device_gone, gone_for: 3s, status: critical}, labels: {severity: critical}}
+`, ln.Addr()))
+	data := t.TempDir()
+	d := startNSDaemon(t, f, cfg, data)
+	d.sweeps(t, 1)
+
+	opened := func(check string) (string, bool) {
+		var list []struct {
+			Check    string `json:"check"`
+			Severity string `json:"severity"`
+			Summary  string `json:"summary"`
+			Resolved *time.Time
+		}
+		if err := controlJSON(data, "/incidents?limit=50", &list); err != nil {
+			return err.Error(), false
+		}
+		for _, inc := range list {
+			if inc.Check == check {
+				return inc.Severity + ": " + inc.Summary, true
+			}
+		}
+		return fmt.Sprint(list), false
+	}
+	want := func(check, severity, summary string) {
+		t.Helper()
+		waitFor(t, "an incident of "+check, patience, func() string {
+			got, ok := opened(check)
+			if ok && strings.HasPrefix(got, severity+": ") && strings.Contains(got, summary) {
+				mu.Lock()
+				defer mu.Unlock()
+				if hooks[check] == severity {
+					return ""
+				}
+				return "incident " + got + " but no webhook yet: " + fmt.Sprint(hooks)
+			}
+			return got
+		})
+	}
+	want("outpost-new-device", "info", "new_device in the last 1h")
+
+	f.delHost("leaver")
+	f.moveHost("echo", "10.200.7.12", "10.200.7.15")
+	f.delHost("old")
+	f.addHost("claimer", "10.200.7.14", "00:16:3e:00:07:99", true)
+	if out, code := outpost(t, "inventory", "scan", "10.200.7.0/24", "--data", data); code != 0 {
+		t.Fatalf("scan: %s", out)
+	}
+	d.sweeps(t, 2)
+	want("outpost-ip-claimed", "warning", "10.200.7.14 now answers with MAC 00:16:3e:00:07:99, was 00:16:3e:00:07:14")
+	want("mac-moved", "warning", "MAC 00:16:3e:00:07:12 moved from 10.200.7.12 to 10.200.7.15")
+	want("gone-a-while", "critical", "device(s) gone for 3s or more")
+}
+
+// controlJSON reads the daemon's control API at path into out.
+func controlJSON(data, path string, out any) error {
+	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", filepath.Join(data, "control.sock"))
+	}}}
+	resp, err := c.Get("http://outpost" + path)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	return json.NewDecoder(resp.Body).Decode(out)
+}
+
+// TestInventoryChangeConfigErrors: inventory_change options are checked
+// like every kind's, and the default policy appears once a subnet is
+// enabled, unless the config's own checks watch the same change.
+func TestInventoryChangeConfigErrors(t *testing.T) {
+	for _, c := range []struct{ checks, want string }{
+		{`{id: a, kind: inventory_change, options: {change: toaster}}`, `checks[0].options.change: "toaster" is not a kind of inventory change (one of new_device, device_gone, device_back, mac_moved, ip_claimed, firmware_changed)`},
+		{`{id: a, kind: inventory_change}`, `checks[0].options.change: is required`},
+		{`{id: a, kind: inventory_change, options: {change: new_device, gone_for: 7d}}`, `checks[0].options.gone_for: applies to change: device_gone alone`},
+		{`{id: a, kind: inventory_change, options: {change: new_device, status: info}}`, `checks[0].options.status: "info" is not warning or critical`},
+		{`{id: a, kind: inventory_change, target: 10.0.0.1, options: {change: new_device}}`, `checks[0].target: inventory_change watches the whole inventory`},
+	} {
+		cfg := writeConfig(t, "site: Acme\nchecks:\n  - "+c.checks+"\n")
+		out, code := outpost(t, "check", "--config", cfg)
+		if code == 0 || !strings.Contains(out, c.want) {
+			t.Errorf("%s: exit %d, want %q:\n%s", c.checks, code, c.want, out)
+		}
+	}
+	off := writeConfig(t, "site: Acme\ndiscovery: {subnets: [{cidr: 192.0.2.0/24}]}\n")
+	if out, _ := outpost(t, "check", "--config", off); strings.Contains(out, "outpost-new-device") {
+		t.Errorf("default inventory policy without an enabled subnet:\n%s", out)
+	}
+	on := writeConfig(t, "site: Acme\ndiscovery: {subnets: [{cidr: 192.0.2.0/24, enabled: true}]}\nchecks:\n  - {id: mine, kind: inventory_change, options: {change: [new_device]}}\n")
+	out, code := outpost(t, "check", "--config", on)
+	if code != 0 || strings.Contains(out, "outpost-new-device") || !strings.Contains(out, "outpost-ip-claimed") {
+		t.Errorf("own new_device check: want only outpost-ip-claimed built in:\n%s", out)
+	}
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"outpost/appliance/config"
+	"outpost/checks"
 	"outpost/checks/discovery"
 	"outpost/store"
 )
@@ -37,6 +38,7 @@ type discoveryWiring struct {
 func (a *Appliance) wireInventory() {
 	a.disc.now = make(chan netip.Prefix, 16)
 	a.disc.queued = map[netip.Prefix]bool{}
+	a.deps.Inventory = inventoryReader{a.store}
 	a.routes = append(a.routes, a.inventoryRoutes)
 }
 
@@ -337,4 +339,33 @@ func (a *Appliance) inventoryRoutes(mux *http.ServeMux) {
 		}
 		writeJSON(w, http.StatusOK, plan)
 	})
+}
+
+// inventoryReader is the store's inventory as inventory_change checks
+// read it (checks.InventoryReader).
+type inventoryReader struct{ st *store.Store }
+
+var _ checks.InventoryReader = inventoryReader{}
+
+func (r inventoryReader) InventoryChangesSince(since time.Time, n int) ([]checks.InventoryChange, error) {
+	cs, err := r.st.InventoryChangesSince(since, n)
+	out := make([]checks.InventoryChange, 0, len(cs))
+	for _, c := range cs {
+		out = append(out, checks.InventoryChange{Time: c.Time, Kind: c.Kind, Key: c.Key, IP: c.IP, MAC: c.MAC, Detail: c.Detail})
+	}
+	return out, err
+}
+
+func (r inventoryReader) GoneDevices(before time.Time) ([]checks.InventoryChange, error) {
+	inv, err := r.st.Inventory()
+	var out []checks.InventoryChange
+	for _, d := range inv {
+		if !d.Gone || !d.LastSeen.Before(before) || d.Decision != nil && d.Decision.Ignored {
+			continue
+		}
+		out = append(out, checks.InventoryChange{Time: d.LastSeen, Kind: checks.ChangeGone, Key: d.Key, IP: d.IP, MAC: d.MAC,
+			Detail: fmt.Sprintf("%s (%s) at %s, last seen %s", d.Label(), d.EffectiveClass(), d.IP, d.LastSeen.UTC().Format(time.RFC3339))})
+	}
+	slices.SortFunc(out, func(a, b checks.InventoryChange) int { return a.Time.Compare(b.Time) })
+	return out, err
 }

@@ -13,6 +13,13 @@ import (
 	"outpost/store"
 )
 
+// InventoryDevice and InventoryChange are the store's inventory records,
+// as the CLI reads them from the control API.
+type (
+	InventoryDevice = store.InventoryDevice
+	InventoryChange = store.InventoryChange
+)
+
 // InventoryRow is a discovered device with what its paired agent, if
 // one serves its address, reports.
 type InventoryRow struct {

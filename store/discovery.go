@@ -9,6 +9,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"outpost/checks"
 )
 
 // The inventory: every device a discovery sweep found, keyed by its MAC
@@ -90,11 +92,12 @@ type InventoryDevice struct {
 
 // Kinds of inventory change.
 const (
-	ChangeNewDevice  = "new_device"
-	ChangeGone       = "device_gone"
-	ChangeBack       = "device_back"
-	ChangeMACMoved   = "mac_moved"  // a MAC answered on another IP
-	ChangeIPClaimed  = "ip_claimed" // an IP answered with a second MAC
+	ChangeNewDevice  = checks.ChangeNewDevice
+	ChangeGone       = checks.ChangeGone
+	ChangeBack       = checks.ChangeBack
+	ChangeMACMoved   = checks.ChangeMACMoved  // a MAC answered on another IP
+	ChangeIPClaimed  = checks.ChangeIPClaimed // an IP answered with a second MAC
+	ChangeFirmware   = checks.ChangeFirmware  // its SNMP sysDescr (model and firmware words) changed
 	maxInventoryText = 256
 )
 
@@ -236,6 +239,9 @@ func (s *Store) RecordSweep(subnet string, at time.Time, seen []Sighting) ([]Inv
 				}
 				if sg.MAC == "" {
 					sg.MAC = d.MAC // a merged MAC-less record answered
+				}
+				if d.SNMP != nil && sg.SNMP != nil && d.SNMP.Descr != "" && sg.SNMP.Descr != "" && d.SNMP.Descr != sg.SNMP.Descr {
+					change(ChangeFirmware, d, "%s at %s now says %q, was %q", d.Label(), sg.IP, sg.SNMP.Descr, d.SNMP.Descr)
 				}
 				d.Sighting = sg
 			}

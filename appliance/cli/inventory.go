@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"outpost/appliance"
-	"outpost/store"
 )
 
 func init() {
@@ -61,7 +60,7 @@ func inventoryCmd(ctx context.Context, env *Env, args []string) error {
 	}
 	decide := func(req appliance.DecideRequest) error {
 		req.By = *by
-		var d store.InventoryDevice
+		var d appliance.InventoryDevice
 		if err := Control(ctx, *data, "POST", "/inventory/decide", req, &d); err != nil {
 			return err
 		}
@@ -97,7 +96,7 @@ func inventoryCmd(ctx context.Context, env *Env, args []string) error {
 		if err := need(1); err != nil {
 			return err
 		}
-		var d store.InventoryDevice
+		var d appliance.InventoryDevice
 		if err := Control(ctx, *data, "GET", "/inventory/device?ref="+url.QueryEscape(pos[0]), nil, &d); err != nil {
 			return err
 		}
@@ -135,7 +134,7 @@ func inventoryCmd(ctx context.Context, env *Env, args []string) error {
 		if err := need(2); err != nil {
 			return err
 		}
-		var d store.InventoryDevice
+		var d appliance.InventoryDevice
 		if err := Control(ctx, *data, "POST", "/inventory/merge", appliance.MergeRequest{Keep: pos[0], Drop: pos[1], By: *by}, &d); err != nil {
 			return err
 		}
@@ -144,7 +143,7 @@ func inventoryCmd(ctx context.Context, env *Env, args []string) error {
 		if err := need(0); err != nil {
 			return err
 		}
-		var cs []store.InventoryChange
+		var cs []appliance.InventoryChange
 		if err := Control(ctx, *data, "GET", "/inventory/changes?limit="+strconv.Itoa(*limit), nil, &cs); err != nil {
 			return err
 		}
@@ -190,14 +189,14 @@ func inventoryCmd(ctx context.Context, env *Env, args []string) error {
 	return Usagef("inventory: unknown subcommand %q\n%s", verb, inventoryUsage)
 }
 
-func classText(d store.InventoryDevice) string {
+func classText(d appliance.InventoryDevice) string {
 	if d.Decision != nil && d.Decision.Class != "" && d.Decision.Class != d.Class {
 		return d.Decision.Class + " (set; sweep: " + d.Class + ")"
 	}
 	return d.Class
 }
 
-func stateText(d store.InventoryDevice) string {
+func stateText(d appliance.InventoryDevice) string {
 	var s []string
 	if d.Gone {
 		s = append(s, "gone")

@@ -56,6 +56,17 @@ func (c *Config) Enabled() []netip.Prefix {
 	return out
 }
 
+// AnyEnabled says whether a subnet is enabled (before or after the
+// section's check: the config's default inventory policy asks early).
+func (c *Config) AnyEnabled() bool {
+	for _, s := range c.Subnets {
+		if s.Enabled {
+			return true
+		}
+	}
+	return false
+}
+
 // Options are the sweep options for one enabled subnet.
 func (c *Config) Options(p netip.Prefix) Options {
 	return Options{Subnet: p, Rate: c.Rate, Ports: c.Ports, SNMP: c.SNMP, ReverseDNS: c.ReverseDNS == nil || *c.ReverseDNS}
