@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -332,5 +333,96 @@ func TestInventoryChangeConfigErrors(t *testing.T) {
 	out, code := outpost(t, "check", "--config", on)
 	if code != 0 || strings.Contains(out, "outpost-new-device") || !strings.Contains(out, "outpost-ip-claimed") {
 		t.Errorf("own new_device check: want only outpost-ip-claimed built in:\n%s", out)
+	}
+}
+
+// TestInventoryChangesPhoneHome: a box and a real `outpost hq`, both in
+// the scanner namespace; each discovery change reaches hq once, in the
+// summary after the sweep that saw it (only changes), and every stored
+// summary matches docs/phone-home.schema.json.
+func TestInventoryChangesPhoneHome(t *testing.T) {
+	f := newFleet(t)
+	f.addHost("echo", "10.200.7.12", "00:16:3e:00:07:12", true)
+	f.addHost("leaver", "10.200.7.13", "00:16:3e:00:07:13", true)
+	dir := t.TempDir()
+	caFile, certFile, keyFile, _ := testCA(t, dir, "hq")
+	hqData, boxData := t.TempDir(), t.TempDir()
+	const hqAddr = "127.0.0.1:18444" // the scanner namespace's own loopback
+	hqCmd := exec.Command("ip", "netns", "exec", f.scanner, binPath, "hq", "run", "--data", hqData, "--listen", hqAddr, "--ui-listen", "127.0.0.1:18445",
+		"--cert", certFile, "--key", keyFile)
+	hqLog := &syncBuffer{}
+	hqCmd.Stdout, hqCmd.Stderr = hqLog, hqLog
+	if err := hqCmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { hqCmd.Process.Kill(); hqCmd.Wait() })
+	waitFor(t, "hq to answer hq list", patience, func() string {
+		if _, code := outpost(t, "hq", "list", "--data", hqData); code != 0 {
+			return "hq never answered:\n" + hqLog.String()
+		}
+		return ""
+	})
+	cfg := writeConfig(t, fmt.Sprintf(`site: Acme
+ui: {disabled: true}
+phonehome: {url: 'https://%s/v1/summaries', interval: 300ms, ca_file: '%s', backoff_max: 1s}
+discovery:
+  rate: 500
+  interval: 1h
+  subnets:
+    - {cidr: 10.200.7.0/24, enabled: true}
+`, hqAddr, caFile))
+	d := startNSDaemon(t, f, cfg, boxData)
+	var out string
+	waitFor(t, "the box identity", patience, func() string {
+		out, _ = outpost(t, "bundle", "status", "--data", boxData)
+		if strings.Contains(out, "box public key:") {
+			return ""
+		}
+		return out
+	})
+	id := regexp.MustCompile(`box id:\s+(ob-[0-9a-f]+)`).FindStringSubmatch(out)
+	key := regexp.MustCompile(`box public key:\s+(ed25519:\S+)`).FindStringSubmatch(out)
+	if id == nil || key == nil {
+		t.Fatalf("bundle status:\n%s", out)
+	}
+	if out, code := outpost(t, "hq", "register", "--box", id[1], "--key", key[1], "--data", hqData); code != 0 {
+		t.Fatalf("register: %s", out)
+	}
+	drainedAfter := func(sweeps int) {
+		t.Helper()
+		d.sweeps(t, sweeps)
+		// The summaries after the sweep are acknowledged.
+		st0 := phoneStatusOf(t, boxData)
+		waitFor(t, "a summary after the sweep acknowledged", patience, func() string {
+			st := phoneStatusOf(t, boxData)
+			if st.Depth != 0 || st.LastAck <= st0.NextSeq {
+				return fmt.Sprintf("%+v (after %+v)", st, st0)
+			}
+			return ""
+		})
+	}
+	drainedAfter(1)
+	f.delHost("leaver")
+	if out, code := outpost(t, "inventory", "scan", "10.200.7.0/24", "--data", boxData); code != 0 {
+		t.Fatalf("scan: %s", out)
+	}
+	drainedAfter(2)
+	d.stop()
+	hqCmd.Process.Signal(syscall.SIGTERM)
+	hqCmd.Wait()
+
+	seen := map[string]int{} // kind ip -> summaries that carried it
+	for _, doc := range validateStored(t, hqData, id[1]) {
+		inv, _ := doc["inventory"].(map[string]any)
+		list, _ := inv["discovered"].([]any)
+		for _, c := range list {
+			m, _ := c.(map[string]any)
+			seen[fmt.Sprint(m["kind"], " ", m["ip"])]++
+		}
+	}
+	for _, want := range []string{"new_device 10.200.7.12", "new_device 10.200.7.13", "device_gone 10.200.7.13"} {
+		if seen[want] != 1 {
+			t.Errorf("%q in %d summaries, want exactly 1 (all: %v)", want, seen[want], seen)
+		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"outpost/appliance/config"
+	phwire "outpost/appliance/phonehome/wire"
 	"outpost/checks"
 	"outpost/checks/discovery"
 	"outpost/store"
@@ -367,5 +368,22 @@ func (r inventoryReader) GoneDevices(before time.Time) ([]checks.InventoryChange
 			Detail: fmt.Sprintf("%s (%s) at %s, last seen %s", d.Label(), d.EffectiveClass(), d.IP, d.LastSeen.UTC().Format(time.RFC3339))})
 	}
 	slices.SortFunc(out, func(a, b checks.InventoryChange) int { return a.Time.Compare(b.Time) })
+	return out, err
+}
+
+// discoveredSince are the inventory changes recorded after a time, for
+// a phone-home summary (summary.Builder.Discovered).
+func (a *Appliance) discoveredSince(after time.Time, n int) ([]phwire.DiscoveryChange, error) {
+	cs, err := a.store.InventoryChangesSince(after, n+1)
+	out := make([]phwire.DiscoveryChange, 0, len(cs))
+	for _, c := range cs {
+		if !c.Time.After(after) {
+			continue
+		}
+		out = append(out, phwire.DiscoveryChange{Time: c.Time, Kind: c.Kind, IP: c.IP, MAC: c.MAC, OldIP: c.OldIP, Detail: c.Detail})
+	}
+	if len(out) > n {
+		out = out[:n]
+	}
 	return out, err
 }
