@@ -426,3 +426,102 @@ discovery:
 		}
 	}
 }
+
+// TestCheckTemplatesApplied: the daemon in the namespace LAN sweeps a
+// server, a D-Link switch and an Eaton UPS (snmpsim) with the site's
+// SNMP credentials. `outpost inventory apply` on the server after one of
+// its ports closed turns on what still answers and leaves the closed
+// port's check off; `outpost discover --apply` then sweeps and turns on
+// the switch's interfaces, the UPS's battery and the pings, each run
+// once first; the checks are in the config in force and run there.
+func TestCheckTemplatesApplied(t *testing.T) {
+	f := newFleet(t)
+	web := f.addHost("web", "10.200.7.10", "00:16:3e:00:07:10", true)
+	f.listen(web, "10.200.7.10", "Outpost test web", "web1.test", 22)
+	var ln80 net.Listener
+	var err error
+	inNS(t, web, func() { ln80, err = net.Listen("tcp", "10.200.7.10:80") })
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for {
+			c, err := ln80.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	sw := f.addHost("switch", "10.200.7.21", "00:05:5d:00:07:21", true)
+	f.snmpsim(sw, "10.200.7.21", filepath.Join("checks", "discovery", "testdata", "snmprec", "switch_dlink_des3038.snmprec"))
+	ups := f.addHost("ups", "10.200.7.22", "00:20:85:00:07:22", true)
+	f.snmpsim(ups, "10.200.7.22", filepath.Join("checks", "discovery", "testdata", "snmprec", "ups_eaton_93e.snmprec"))
+	cfg := writeConfig(t, `site: Acme
+ui: {disabled: true}
+discovery:
+  rate: 1000
+  interval: 1h
+  ports: [22, 80]
+  snmp: {community: outpost-test}
+  subnets:
+    - {cidr: 10.200.7.0/24, enabled: true}
+`)
+	data := t.TempDir()
+	d := startNSDaemon(t, f, cfg, data)
+	d.sweeps(t, 1)
+
+	out, code := outpost(t, "inventory", "template", "10.200.7.10", "--data", data)
+	if code != 0 || !strings.Contains(out, "tcp-80") || !strings.Contains(out, "tcp-22") {
+		t.Fatalf("template of the server: %s", out)
+	}
+	ln80.Close() // port 80 stops answering after the sweep
+	out, code = outpost(t, "inventory", "apply", "10.200.7.10", "--data", data, "--by", "ann")
+	t.Logf("apply:\n%s", out)
+	if code != 0 || !regexp.MustCompile(`web1-tcp-22\s.*ok.*added`).MatchString(out) || !regexp.MustCompile(`(?m)web1-tcp-80\s.*critical.*off: its trial run did not answer$`).MatchString(out) {
+		t.Fatalf("inventory apply: exit %d\n%s", code, out)
+	}
+
+	cmd := exec.Command("ip", "netns", "exec", f.scanner, binPath, "discover", "--subnet", fleetNet, "--rate", "1000", "--ports", "22,80",
+		"--community", "outpost-test", "--no-dns", "--apply", "--data", data, "--by", "ann")
+	b, err := cmd.CombinedOutput()
+	out = string(b)
+	t.Logf("discover --apply:\n%s", out)
+	if err != nil {
+		t.Fatalf("discover --apply: %v\n%s", err, out)
+	}
+	for _, re := range []string{`-interfaces\s+snmp_interfaces\s.*added`, `-battery\s+snmp_ups\s.*added`, `-ping\s+ping\s+10\.200\.7\.21\s.*added`,
+		`web1-tcp-22\s.*already configured`} {
+		if !regexp.MustCompile(re).MatchString(out) {
+			t.Errorf("discover --apply lacks %s", re)
+		}
+	}
+	if strings.Contains(out, "snmp_storage") || strings.Contains(out, "snmp_printer") {
+		t.Errorf("a template has a check the device cannot answer:\n%s", out)
+	}
+	// In the config in force, and running there.
+	var states []struct {
+		ID     string
+		Kind   string
+		Latest *struct{ Status string }
+	}
+	waitFor(t, "the applied checks to run", patience, func() string {
+		states = nil
+		if err := controlJSON(data, "/checks", &states); err != nil {
+			return err.Error()
+		}
+		kinds := map[string]bool{}
+		for _, s := range states {
+			if strings.HasPrefix(s.ID, "web1-tcp-80") {
+				return "the unanswered check was turned on"
+			}
+			if s.Latest != nil {
+				kinds[s.Kind] = true
+			}
+		}
+		if kinds["snmp_interfaces"] && kinds["snmp_ups"] && kinds["tcp"] && kinds["ping"] {
+			return ""
+		}
+		return fmt.Sprint(kinds)
+	})
+}

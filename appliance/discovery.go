@@ -78,21 +78,7 @@ func (a *Appliance) sweep(ctx context.Context, cfg *discovery.Config, p netip.Pr
 		}
 		return
 	}
-	seen := make([]store.Sighting, 0, len(res.Hosts))
-	for _, h := range res.Hosts {
-		name := ""
-		if len(h.Names) > 0 {
-			name = h.Names[0]
-		} else if h.SNMP != nil {
-			name = h.SNMP.Name
-		}
-		sg := store.Sighting{IP: h.IP.String(), MAC: h.MAC, Vendor: h.Vendor, Name: name, Class: h.Class,
-			Confidence: h.Confidence, Evidence: h.Evidence, Ports: h.OpenPorts, ICMP: h.ICMP}
-		if h.SNMP != nil {
-			sg.SNMP = &store.SNMPFacts{Descr: h.SNMP.Descr, ObjectID: h.SNMP.ObjectID, Name: h.SNMP.Name, MIBs: h.SNMP.MIBs, Interfaces: h.SNMP.Interfaces}
-		}
-		seen = append(seen, sg)
-	}
+	seen := sightingsOf(res.Hosts)
 	changes, err := a.store.RecordSweep(p.String(), a.o.Clock.Now(), seen)
 	if err != nil {
 		a.log.Error("recording a discovery sweep", "subnet", p, "err", err)
@@ -102,4 +88,24 @@ func (a *Appliance) sweep(ctx context.Context, cfg *discovery.Config, p netip.Pr
 	for _, c := range changes {
 		a.log.Warn("inventory change: "+c.Detail, "kind", c.Kind, "ip", c.IP, "mac", c.MAC)
 	}
+}
+
+// sightingsOf are a sweep's hosts as the inventory keeps them.
+func sightingsOf(hosts []discovery.Host) []store.Sighting {
+	seen := make([]store.Sighting, 0, len(hosts))
+	for _, h := range hosts {
+		name := ""
+		if len(h.Names) > 0 {
+			name = h.Names[0]
+		} else if h.SNMP != nil {
+			name = h.SNMP.Name
+		}
+		sg := store.Sighting{IP: h.IP.String(), MAC: h.MAC, Vendor: h.Vendor, Name: name, Class: h.Class,
+			Confidence: h.Confidence, Evidence: h.Evidence, Ports: h.OpenPorts, ICMP: h.ICMP, Self: h.Self}
+		if h.SNMP != nil {
+			sg.SNMP = &store.SNMPFacts{Descr: h.SNMP.Descr, ObjectID: h.SNMP.ObjectID, Name: h.SNMP.Name, MIBs: h.SNMP.MIBs, Interfaces: h.SNMP.Interfaces}
+		}
+		seen = append(seen, sg)
+	}
+	return seen
 }

@@ -308,6 +308,40 @@ func (a *Appliance) inventoryRoutes(mux *http.ServeMux) {
 		}
 		writeJSON(w, http.StatusOK, d)
 	})
+	mux.HandleFunc("GET /inventory/template", func(w http.ResponseWriter, r *http.Request) {
+		res, err := a.PlanTemplate(r.URL.Query().Get("ref"))
+		if err != nil {
+			inventoryError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, res)
+	})
+	mux.HandleFunc("POST /inventory/template", func(w http.ResponseWriter, r *http.Request) {
+		var req struct{ Ref, By string }
+		if !decodeBody(w, r, &req) {
+			return
+		}
+		res, err := a.ApplyTemplate(r.Context(), req.Ref, req.By)
+		if err != nil {
+			inventoryError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, res)
+	})
+	mux.HandleFunc("POST /discovery/apply", func(w http.ResponseWriter, r *http.Request) {
+		var req SweepApplyRequest
+		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<20))
+		if err := dec.Decode(&req); err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("reading the request: %v", err))
+			return
+		}
+		res, err := a.ApplySweep(r.Context(), req)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, res)
+	})
 	mux.HandleFunc("GET /discovery/subnets", func(w http.ResponseWriter, r *http.Request) {
 		s := a.DiscoverySubnets()
 		if s == nil {

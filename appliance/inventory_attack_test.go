@@ -46,7 +46,7 @@ func TestInventoryAttacks(t *testing.T) {
 	}
 	key := url.PathEscape("02:00:00:00:00:02")
 	viewer, vtok := login("vera")
-	for _, path := range []string{"/inventory/" + key + "/decide", "/inventory/" + key + "/merge", "/inventory/subnets", "/inventory/scan"} {
+	for _, path := range []string{"/inventory/" + key + "/decide", "/inventory/" + key + "/merge", "/inventory/" + key + "/template", "/inventory/subnets", "/inventory/scan"} {
 		if got := postUI(t, viewer, d.base+path, url.Values{"csrf": {vtok}, "class": {"printer"}, "cidr": {"127.0.0.0/29"}, "enabled": {"true"}, "drop": {"x"}}); got.code != http.StatusForbidden {
 			t.Errorf("viewer POST %s: %d, want 403", path, got.code)
 		}
@@ -54,6 +54,9 @@ func TestInventoryAttacks(t *testing.T) {
 	tech, ttok := login("tom")
 	if got := postUI(t, tech, d.base+"/inventory/subnets", url.Values{"csrf": {ttok}, "cidr": {"127.0.0.0/29"}, "enabled": {"true"}}); got.code != http.StatusForbidden {
 		t.Errorf("technician enabling a subnet: %d, want 403", got.code)
+	}
+	if got := postUI(t, tech, d.base+"/inventory/"+key+"/template", url.Values{"csrf": {ttok}}); got.code != http.StatusForbidden {
+		t.Errorf("technician applying a check template (a config change): %d, want 403", got.code)
 	}
 	got := postUI(t, tech, d.base+"/inventory/scan", url.Values{"csrf": {ttok}, "cidr": {"127.0.0.0/29"}})
 	if got.code != http.StatusUnprocessableEntity || !strings.Contains(got.body, "127.0.0.0/29 is not an enabled discovery subnet") {

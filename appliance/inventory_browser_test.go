@@ -107,6 +107,24 @@ func TestBrowserInventory(t *testing.T) {
 	}
 	settled(t, ctx, `[data-testid="msg"]`, "merged "+mergeKey)
 	waitText(t, ctx, `[data-testid="address-history"]`, "127.0.0.3")
+
+	// The check template: what it answered (echo), run once, turned on.
+	waitText(t, ctx, `[data-testid="template"]`, "ping")
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`[data-testid="apply-template"]`))); err != nil {
+		t.Fatal(err)
+	}
+	settled(t, ctx, `[data-testid="msg"]`, "1 check(s) turned on for")
+	waitText(t, ctx, `[data-testid="template"] .badge.st-ok`, "ADDED")
+	waitText(t, ctx, `[data-testid="template"]`, "trial: ok")
+	var pings int
+	for _, c := range a.Checks() {
+		if c.Kind == "ping" && c.Target == "127.0.0.2" {
+			pings++
+		}
+	}
+	if pings != 1 {
+		t.Errorf("%d ping checks of 127.0.0.2 in the config in force, want 1", pings)
+	}
 	screenshot(t, ctx, "inventory-device")
 
 	// A bad label line is refused with the reason, nothing saved.

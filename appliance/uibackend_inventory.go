@@ -1,6 +1,7 @@
 package appliance
 
 import (
+	"context"
 	"errors"
 	"io"
 	"sort"
@@ -135,4 +136,31 @@ func uiInventoryError(err error) error {
 		return ui.Errorf(ui.EINVALID, "%s", err.Error())
 	}
 	return err
+}
+
+func templateView(r TemplateResult, applied bool) ui.TemplateView {
+	v := ui.TemplateView{Device: r.Device, Applied: applied}
+	for _, c := range r.Checks {
+		v.Checks = append(v.Checks, ui.TemplateCheckView{ID: c.ID, Kind: c.Kind, Target: c.Target, Status: c.Status, Detail: c.Detail, Added: c.Added, Reason: c.Reason})
+	}
+	return v
+}
+
+func (b uiBackend) Template(key string) (ui.TemplateView, error) {
+	r, err := b.a.PlanTemplate(key)
+	if err != nil {
+		return ui.TemplateView{}, uiInventoryError(err)
+	}
+	return templateView(r, false), nil
+}
+
+func (b uiBackend) ApplyTemplate(ctx context.Context, key, user string) (ui.TemplateView, error) {
+	r, err := b.a.ApplyTemplate(ctx, key, user)
+	if err != nil {
+		if errors.Is(err, ErrConfigInvalid) {
+			return ui.TemplateView{}, ui.Errorf(ui.EINVALID, "%s", err.Error())
+		}
+		return ui.TemplateView{}, uiInventoryError(err)
+	}
+	return templateView(r, true), nil
 }

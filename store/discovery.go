@@ -54,6 +54,8 @@ type Sighting struct {
 	// from these answers, never from the class alone.
 	ICMP bool       `json:"icmp,omitempty"`
 	SNMP *SNMPFacts `json:"snmp,omitempty"`
+	// Self: the address is the box's own.
+	Self bool `json:"self,omitempty"`
 }
 
 // SNMPFacts is the SNMP system group and the MIBs a device's agent

@@ -1,7 +1,9 @@
 package ui
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -38,6 +40,28 @@ type InventoryBackend interface {
 	Merge(keep, drop, user string) error
 	// DeviceClasses are the classes a device can be given.
 	DeviceClasses() []string
+	// Template is the check template of device key: the checks it can
+	// answer, from its last sweep.
+	Template(key string) (TemplateView, error)
+	// ApplyTemplate runs each new check of the template once and turns
+	// on those that answer (a new config version).
+	ApplyTemplate(ctx context.Context, key, user string) (TemplateView, error)
+}
+
+// TemplateView is a device's check template, planned or applied.
+type TemplateView struct {
+	Device string
+	Checks []TemplateCheckView
+	// Applied: the checks carry their trial runs.
+	Applied bool
+}
+
+// TemplateCheckView is one check of a template.
+type TemplateCheckView struct {
+	ID, Kind, Target string
+	Status, Detail   string
+	Added            bool
+	Reason           string
 }
 
 // InventoryDeviceView is one discovered device.
@@ -103,11 +127,14 @@ type InventoryPageView struct {
 // InventoryDevicePageView is one device's inventory page.
 type InventoryDevicePageView struct {
 	D        InventoryDeviceView
-	Others   []InventoryDeviceView // records that can be merged into it
-	Classes  []string
-	Msg, Err string
-	CSRF     string
-	CanAct   bool
+	Template TemplateView
+	// CanConfigure: the user may apply the template (a config change).
+	CanConfigure bool
+	Others       []InventoryDeviceView // records that can be merged into it
+	Classes      []string
+	Msg, Err     string
+	CSRF         string
+	CanAct       bool
 }
 
 func (s *Server) inventoryPages() {
@@ -173,6 +200,20 @@ func (s *Server) inventoryPages() {
 		http.Redirect(w, r, "/inventory/"+url.PathEscape(key)+"?msg=saved", http.StatusSeeOther)
 		return nil
 	})
+	s.handle("POST", "/inventory/{key}/template", RoleAdmin, func(w http.ResponseWriter, r *http.Request, sess *Session) error {
+		tv, err := b.ApplyTemplate(r.Context(), r.PathValue("key"), sess.User)
+		if err != nil {
+			return s.renderInventoryDevice(b, w, r, sess, "", s.report(w, r, err))
+		}
+		n := 0
+		for _, c := range tv.Checks {
+			if c.Added {
+				n++
+			}
+		}
+		s.o.Log.Info("check template applied from the UI", "device", tv.Device, "checks", n, "by", sess.User)
+		return s.renderInventoryDeviceWith(b, w, r, sess, fmt.Sprintf("%d check(s) turned on for %s", n, tv.Device), "", &tv)
+	})
 	s.handle("POST", "/inventory/{key}/merge", RoleTechnician, func(w http.ResponseWriter, r *http.Request, sess *Session) error {
 		key, drop := r.PathValue("key"), r.PostForm.Get("drop")
 		if drop == "" {
@@ -210,11 +251,23 @@ func (s *Server) renderInventory(b InventoryBackend, w http.ResponseWriter, r *h
 }
 
 func (s *Server) renderInventoryDevice(b InventoryBackend, w http.ResponseWriter, r *http.Request, sess *Session, msg, errMsg string) error {
+	return s.renderInventoryDeviceWith(b, w, r, sess, msg, errMsg, nil)
+}
+
+// renderInventoryDeviceWith shows a device's page; applied is the
+// template just applied (nil: the planned one).
+func (s *Server) renderInventoryDeviceWith(b InventoryBackend, w http.ResponseWriter, r *http.Request, sess *Session, msg, errMsg string, applied *TemplateView) error {
 	d, err := b.InventoryDevice(r.PathValue("key"))
 	if err != nil {
 		return err
 	}
-	v := InventoryDevicePageView{D: d, Classes: b.DeviceClasses(), Msg: msg, Err: errMsg, CSRF: sess.CSRF, CanAct: sess.Role.AtLeast(RoleTechnician)}
+	v := InventoryDevicePageView{D: d, Classes: b.DeviceClasses(), Msg: msg, Err: errMsg, CSRF: sess.CSRF, CanAct: sess.Role.AtLeast(RoleTechnician),
+		CanConfigure: sess.Role.AtLeast(RoleAdmin)}
+	if applied != nil {
+		v.Template = *applied
+	} else if v.Template, err = b.Template(d.Key); err != nil {
+		return err
+	}
 	if v.CanAct {
 		all, err := b.InventoryDevices()
 		if err != nil {

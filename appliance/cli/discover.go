@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"outpost/appliance"
 	"outpost/checks/discovery"
 )
 
@@ -31,11 +32,17 @@ func runDiscover(ctx context.Context, env *Env, args []string) error {
 	noDNS := fs.Bool("no-dns", false, "skip reverse DNS")
 	asJSON := fs.Bool("json", false, "print JSON (fields in docs/discovery.md)")
 	suggest := fs.Bool("suggest", false, "print devices: and checks: YAML for what answered")
+	apply := fs.Bool("apply", false, "hand the sweep to the running daemon: it records it in the inventory and turns on each host's check template (each check run once first; one that does not answer is left off)")
+	data := DataDirFlag(fs)
+	by := fs.String("by", whoAmI(), "--apply: who applies (recorded with the config version)")
 	if err := Parse(fs, args, false); err != nil {
 		return err
 	}
 	if *subnet == "" {
 		return Usagef("--subnet is required")
+	}
+	if *apply && (*asJSON || *suggest) {
+		return Usagef("--apply prints what it turned on: not with --json or --suggest")
 	}
 	if *rate < 1 {
 		return Usagef("--rate %d: the ceiling is 1 to %d probes/s", *rate, discovery.MaxRate)
@@ -77,6 +84,14 @@ func runDiscover(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	switch {
+	case *apply:
+		writeSweep(env, res)
+		var results []appliance.TemplateResult
+		if err := Control(ctx, *data, "POST", "/discovery/apply", appliance.SweepApplyRequest{Subnet: res.Subnet.String(), Hosts: res.Hosts, By: *by}, &results); err != nil {
+			return err
+		}
+		fmt.Fprintln(env.Stdout)
+		return printTemplates(env, results)
 	case *asJSON:
 		e := json.NewEncoder(env.Stdout)
 		e.SetIndent("", "  ")
@@ -142,4 +157,31 @@ func short(s string, n int) string {
 		return s
 	}
 	return s[:n] + "…"
+}
+
+// printTemplates says, per device, which checks its template turned on
+// and why the others are off.
+func printTemplates(env *Env, rs []appliance.TemplateResult) error {
+	tw := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "DEVICE\tADDRESS\tCHECK\tKIND\tTARGET\tTRIAL\tRESULT")
+	for _, r := range rs {
+		if len(r.Checks) == 0 {
+			fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t-\tno check it can answer\n", dash(r.Device), r.IP)
+		}
+		for _, c := range r.Checks {
+			result := "added"
+			if !c.Added {
+				result = "off"
+				if c.Reason != "" {
+					result += ": " + c.Reason
+				}
+			}
+			trial := dash(c.Status)
+			if c.Detail != "" {
+				trial += " (" + short(c.Detail, 60) + ")"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Device, r.IP, c.ID, c.Kind, c.Target, trial, result)
+		}
+	}
+	return tw.Flush()
 }

@@ -14,7 +14,7 @@ import (
 )
 
 func init() {
-	Register(Command{Name: "inventory", Summary: "the devices discovery found, and a technician's decisions about them: inventory [list|show|class|rename|label|ignore|unignore|merge|changes|subnets|enable|disable|scan] (docs/discovery.md)", Run: inventoryCmd})
+	Register(Command{Name: "inventory", Summary: "the devices discovery found, and a technician's decisions about them: inventory [list|show|class|rename|label|ignore|unignore|merge|template|apply|changes|subnets|enable|disable|scan] (docs/discovery.md)", Run: inventoryCmd})
 }
 
 const inventoryUsage = `usage: outpost inventory [list] [--json|--csv] [--data DIR]
@@ -24,6 +24,8 @@ const inventoryUsage = `usage: outpost inventory [list] [--json|--csv] [--data D
        outpost inventory label DEVICE KEY=VALUE... (KEY= removes a label)
        outpost inventory ignore|unignore DEVICE
        outpost inventory merge KEEP DROP           (DROP's record joins KEEP's)
+       outpost inventory template DEVICE           (the checks it can answer, from its last sweep)
+       outpost inventory apply DEVICE              (turn them on: each run once first, left off if it does not answer)
        outpost inventory changes [--limit N] [--json]
        outpost inventory subnets [--json]
        outpost inventory enable|disable CIDR
@@ -139,6 +141,24 @@ func inventoryCmd(ctx context.Context, env *Env, args []string) error {
 			return err
 		}
 		return printDevice(env, appliance.InventoryRow{InventoryDevice: d}, *asJSON)
+	case "template", "apply":
+		if err := need(1); err != nil {
+			return err
+		}
+		var res appliance.TemplateResult
+		var err error
+		if verb == "template" {
+			err = Control(ctx, *data, "GET", "/inventory/template?ref="+url.QueryEscape(pos[0]), nil, &res)
+		} else {
+			err = Control(ctx, *data, "POST", "/inventory/template", map[string]string{"ref": pos[0], "by": *by}, &res)
+		}
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return printJSON(env, res)
+		}
+		return printTemplates(env, []appliance.TemplateResult{res})
 	case "changes":
 		if err := need(0); err != nil {
 			return err
