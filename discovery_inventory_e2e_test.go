@@ -525,3 +525,61 @@ discovery:
 		return fmt.Sprint(kinds)
 	})
 }
+
+// TestDiscoveryFindsIPv6Addresses: the namespace LAN also speaks IPv6
+// (ULA fd00:200:7::/64 and each interface's link-local address); the
+// sweep finds each host's IPv6 addresses through one echo to all nodes
+// per box address and the NDP table, matched by MAC, and --no-ipv6 sends
+// none of it.
+func TestDiscoveryFindsIPv6Addresses(t *testing.T) {
+	f := newFleet(t)
+	f.sh("ip", "-n", f.scanner, "addr", "add", "fd00:200:7::1/64", "dev", "br0", "nodad")
+	hosts := map[string]string{"web": "10.200.7.10", "echo": "10.200.7.12", "v4only": "10.200.7.13"}
+	for name, ip := range hosts {
+		ns := f.addHost(name, ip, "00:16:3e:00:07:"+strings.Split(ip, ".")[3], true)
+		if name != "v4only" {
+			f.sh("ip", "-n", ns, "addr", "add", "fd00:200:7::"+strings.Split(ip, ".")[3]+"/64", "dev", "eth0", "nodad")
+		}
+	}
+	// Link-local addresses are usable once duplicate address detection
+	// is done.
+	waitFor(t, "link-local addresses past DAD", patience, func() string {
+		for _, ns := range f.nss {
+			if out := f.sh("ip", "-n", ns, "-6", "addr", "show", "tentative"); strings.TrimSpace(out) != "" {
+				return ns + ": " + out
+			}
+		}
+		return ""
+	})
+	r, said := f.sweep("--no-dns")
+	t.Logf("%s%d probes in %s, notes %v", said, r.Probes, r.Took, r.Notes)
+	h := byIP(r)
+	v6 := func(ip string) (global []string, linkLocal int) {
+		for _, a := range h[ip].IPv6 {
+			if a.IsLinkLocalUnicast() {
+				linkLocal++
+			} else {
+				global = append(global, a.String())
+			}
+		}
+		return
+	}
+	for _, c := range []struct{ ip, global string }{{"10.200.7.10", "fd00:200:7::10"}, {"10.200.7.12", "fd00:200:7::12"}, {"10.200.7.13", ""}} {
+		g, ll := v6(c.ip)
+		if ll != 1 || (c.global == "") != (len(g) == 0) || c.global != "" && !slices.Equal(g, []string{c.global}) {
+			t.Errorf("%s: IPv6 %v, want %q and one link-local", c.ip, h[c.ip].IPv6, c.global)
+		}
+	}
+	if rate := float64(r.Probes) / r.Took.Seconds(); rate > 100*1.05 {
+		t.Errorf("%d probes in %s: over the ceiling", r.Probes, r.Took)
+	}
+	r2, _ := f.sweep("--no-dns", "--no-ipv6", "--rate", "1000")
+	for _, x := range r2.Hosts {
+		if len(x.IPv6) > 0 {
+			t.Errorf("--no-ipv6 found %v for %s", x.IPv6, x.IP)
+		}
+	}
+	if r.Probes-r2.Probes > 2+3 || r.Probes <= r2.Probes {
+		t.Errorf("IPv6 cost %d probes (want one per box address and at most one per host)", r.Probes-r2.Probes)
+	}
+}

@@ -102,6 +102,9 @@ func sightingsOf(hosts []discovery.Host) []store.Sighting {
 		}
 		sg := store.Sighting{IP: h.IP.String(), MAC: h.MAC, Vendor: h.Vendor, Name: name, Class: h.Class,
 			Confidence: h.Confidence, Evidence: h.Evidence, Ports: h.OpenPorts, ICMP: h.ICMP, Self: h.Self}
+		for _, a := range h.IPv6 {
+			sg.IPv6 = append(sg.IPv6, a.String())
+		}
 		if h.SNMP != nil {
 			sg.SNMP = &store.SNMPFacts{Descr: h.SNMP.Descr, ObjectID: h.SNMP.ObjectID, Name: h.SNMP.Name, MIBs: h.SNMP.MIBs, Interfaces: h.SNMP.Interfaces}
 		}

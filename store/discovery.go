@@ -56,6 +56,9 @@ type Sighting struct {
 	SNMP *SNMPFacts `json:"snmp,omitempty"`
 	// Self: the address is the box's own.
 	Self bool `json:"self,omitempty"`
+	// IPv6 are its IPv6 addresses on the link (kept in the address
+	// history too).
+	IPv6 []string `json:"ipv6,omitempty"`
 }
 
 // SNMPFacts is the SNMP system group and the MIBs a device's agent
@@ -150,6 +153,12 @@ func boundSighting(s Sighting) Sighting {
 	}
 	if len(s.Ports) > 64 {
 		s.Ports = s.Ports[:64]
+	}
+	if len(s.IPv6) > 8 {
+		s.IPv6 = s.IPv6[:8]
+	}
+	for i := range s.IPv6 {
+		s.IPv6[i] = cut(s.IPv6[i], 64)
 	}
 	if f := s.SNMP; f != nil {
 		g := *f
@@ -255,6 +264,9 @@ func (s *Store) RecordSweep(subnet string, at time.Time, seen []Sighting) ([]Inv
 			}
 			d.Subnet, d.LastSeen, d.Gone = pfx.String(), at, false
 			d.Addresses = remember(d.Addresses, sg.IP, at)
+			for _, a := range sg.IPv6 {
+				d.Addresses = remember(d.Addresses, a, at)
+			}
 			if sg.MAC != "" {
 				d.MACs = remember(d.MACs, sg.MAC, at)
 			}

@@ -30,6 +30,7 @@ func runDiscover(ctx context.Context, env *Env, args []string) error {
 	f.addV3(fs, "SNMPv3 user")
 	fs.StringVar(&f.context, "context", "", "SNMPv3 context name")
 	noDNS := fs.Bool("no-dns", false, "skip reverse DNS")
+	noIPv6 := fs.Bool("no-ipv6", false, "skip looking for the hosts' IPv6 addresses (an echo to all nodes on the subnet's link, then the NDP table)")
 	asJSON := fs.Bool("json", false, "print JSON (fields in docs/discovery.md)")
 	suggest := fs.Bool("suggest", false, "print devices: and checks: YAML for what answered")
 	apply := fs.Bool("apply", false, "hand the sweep to the running daemon: it records it in the inventory and turns on each host's check template (each check run once first; one that does not answer is left off)")
@@ -51,7 +52,7 @@ func runDiscover(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return Usagef("--subnet %q is not a CIDR subnet (e.g. 192.0.2.0/24)", *subnet)
 	}
-	o := discovery.Options{Subnet: p.Masked(), Rate: *rate, Timeout: *timeout, ReverseDNS: !*noDNS}
+	o := discovery.Options{Subnet: p.Masked(), Rate: *rate, Timeout: *timeout, ReverseDNS: !*noDNS, NoIPv6: *noIPv6}
 	if *ports != "" {
 		o.Ports = []int{}
 		for _, s := range strings.Split(*ports, ",") {
@@ -148,6 +149,13 @@ func writeSweep(env *Env, res *discovery.Result) {
 		}
 		if h.SNMP != nil {
 			fmt.Fprintf(env.Stdout, "%s snmp: %s (%s) %s\n", h.IP, h.SNMP.Name, h.SNMP.ObjectID, short(h.SNMP.Descr, 80))
+		}
+		if len(h.IPv6) > 0 {
+			var as []string
+			for _, a := range h.IPv6 {
+				as = append(as, a.String())
+			}
+			fmt.Fprintf(env.Stdout, "%s ipv6: %s\n", h.IP, strings.Join(as, " "))
 		}
 	}
 }

@@ -24,6 +24,9 @@ type Config struct {
 	SNMP *checks.SNMP `yaml:"snmp"`
 	// ReverseDNS looks names up on the site's resolver (default true).
 	ReverseDNS *bool `yaml:"reverse_dns"`
+	// IPv6 looks for the hosts' IPv6 addresses on the subnet's link
+	// (default true).
+	IPv6 *bool `yaml:"ipv6"`
 }
 
 // SubnetConfig is one subnet to sweep.
@@ -69,7 +72,7 @@ func (c *Config) AnyEnabled() bool {
 
 // Options are the sweep options for one enabled subnet.
 func (c *Config) Options(p netip.Prefix) Options {
-	return Options{Subnet: p, Rate: c.Rate, Ports: c.Ports, SNMP: c.SNMP, ReverseDNS: c.ReverseDNS == nil || *c.ReverseDNS}
+	return Options{Subnet: p, Rate: c.Rate, Ports: c.Ports, SNMP: c.SNMP, ReverseDNS: c.ReverseDNS == nil || *c.ReverseDNS, NoIPv6: c.IPv6 != nil && !*c.IPv6}
 }
 
 func (c *Config) check(checks.Site) error {

@@ -56,9 +56,14 @@ type Options struct {
 	Privileged *bool
 	// OUI names MAC vendors (DefaultOUI when nil).
 	OUI *OUI
-	// Neighbours reads the neighbour table (the kernel's when nil).
-	Neighbours func() (map[netip.Addr]Neighbour, error)
-	Log        *slog.Logger
+	// Neighbours reads the neighbour table (the kernel's when nil);
+	// Neighbours6 the IPv6 one.
+	Neighbours  func() (map[netip.Addr]Neighbour, error)
+	Neighbours6 func() (map[netip.Addr]Neighbour, error)
+	// NoIPv6 skips looking for the hosts' IPv6 addresses on the
+	// subnet's link (ipv6.go).
+	NoIPv6 bool
+	Log    *slog.Logger
 }
 
 // Neighbour is an entry of the kernel's neighbour (ARP) table.
@@ -84,14 +89,17 @@ type Host struct {
 	ICMP      bool       `json:"icmp"`
 	RTTMillis float64    `json:"rtt_ms,omitempty"`
 	// ARP: found alive by the neighbour table (it answered ARP).
-	ARP        bool     `json:"arp"`
-	Names      []string `json:"names,omitempty"`
-	OpenPorts  []int    `json:"open_ports"`
-	Web        []Web    `json:"web,omitempty"`
-	SNMP       *System  `json:"snmp,omitempty"`
-	Class      string   `json:"class"`
-	Confidence float64  `json:"confidence"`
-	Evidence   []string `json:"evidence"`
+	ARP bool `json:"arp"`
+	// IPv6 are its IPv6 addresses on the link (link-local and global),
+	// found by an echo to all nodes and the NDP table.
+	IPv6       []netip.Addr `json:"ipv6,omitempty"`
+	Names      []string     `json:"names,omitempty"`
+	OpenPorts  []int        `json:"open_ports"`
+	Web        []Web        `json:"web,omitempty"`
+	SNMP       *System      `json:"snmp,omitempty"`
+	Class      string       `json:"class"`
+	Confidence float64      `json:"confidence"`
+	Evidence   []string     `json:"evidence"`
 }
 
 // Web is what an open web port answered.
@@ -170,6 +178,9 @@ func (o Options) WithDefaults() (Options, error) {
 	}
 	if o.Neighbours == nil {
 		o.Neighbours = readNeighbours
+	}
+	if o.Neighbours6 == nil {
+		o.Neighbours6 = readNeighbours6
 	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -355,6 +366,17 @@ func Sweep(ctx context.Context, o Options) (*Result, error) {
 	}
 	if len(live) > 0 && len(unsure) > 0 {
 		sort.Slice(live, func(i, j int) bool { return live[i].IP.Less(live[j].IP) })
+	}
+
+	// IPv6 addresses of the live hosts, by MAC.
+	if !o.NoIPv6 {
+		byMAC, notes := sweep6(ctx, o, lim, o.Subnet)
+		res.Notes = append(res.Notes, notes...)
+		for _, h := range live {
+			if h.MAC != "" {
+				h.IPv6 = byMAC[h.MAC]
+			}
+		}
 	}
 
 	// Phase 2: what each live host is.
