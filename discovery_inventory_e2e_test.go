@@ -9,10 +9,13 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -581,5 +584,98 @@ func TestDiscoveryFindsIPv6Addresses(t *testing.T) {
 	}
 	if r.Probes-r2.Probes > 2+3 || r.Probes <= r2.Probes {
 		t.Errorf("IPv6 cost %d probes (want one per box address and at most one per host)", r.Probes-r2.Probes)
+	}
+}
+
+// withEntity writes a copy of recording with an ENTITY-MIB chassis row
+// (model, serial, firmware) into dir, its OIDs kept in order.
+func withEntity(t *testing.T, recording, dir, firmware string) string {
+	t.Helper()
+	b, err := os.ReadFile(recording)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	lines = append(lines,
+		"1.3.6.1.2.1.47.1.1.1.1.2.1|4|DES-3028 chassis",
+		"1.3.6.1.2.1.47.1.1.1.1.9.1|4|"+firmware,
+		"1.3.6.1.2.1.47.1.1.1.1.11.1|4|QB1H29A000123",
+		"1.3.6.1.2.1.47.1.1.1.1.13.1|4|DES-3028")
+	oidKey := func(l string) []int {
+		var k []int
+		for _, p := range strings.Split(strings.SplitN(l, "|", 2)[0], ".") {
+			n, _ := strconv.Atoi(p)
+			k = append(k, n)
+		}
+		return k
+	}
+	head := []string{}
+	if strings.HasPrefix(lines[0], "#") {
+		head, lines = lines[:1], lines[1:]
+	}
+	sort.SliceStable(lines, func(i, j int) bool { return slices.Compare(oidKey(lines[i]), oidKey(lines[j])) < 0 })
+	p := filepath.Join(dir, "switch-"+firmware+".snmprec")
+	if err := os.WriteFile(p, []byte(strings.Join(append(head, lines...), "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestDiscoveryReadsEntityMIBAndFirmwareChanges: a switch whose agent
+// has ENTITY-MIB: the sweep reads its model, serial and firmware into
+// the inventory (in the same request as the MIB probes); after a
+// firmware update (the agent restarted with the new revision) a scan
+// now records firmware_changed and the config's inventory_change check
+// opens an info incident.
+func TestDiscoveryReadsEntityMIBAndFirmwareChanges(t *testing.T) {
+	f := newFleet(t)
+	sw := f.addHost("switch", "10.200.7.21", "00:05:5d:00:07:21", true)
+	dir := t.TempDir()
+	base := filepath.Join("checks", "discovery", "testdata", "snmprec", "switch_dlink_des3038.snmprec")
+	f.snmpsim(sw, "10.200.7.21", withEntity(t, base, dir, "1.00.B01"))
+	cfg := writeConfig(t, `site: Acme
+ui: {disabled: true}
+discovery:
+  rate: 1000
+  interval: 1h
+  snmp: {community: outpost-test}
+  subnets:
+    - {cidr: 10.200.7.0/24, enabled: true}
+checks:
+  - {id: firmware, kind: inventory_change, interval: 2s, confirm: 1, options: {change: firmware_changed, window: 1h}, labels: {severity: info}}
+`)
+	data := t.TempDir()
+	d := startNSDaemon(t, f, cfg, data)
+	d.sweeps(t, 1)
+	r := inventoryRows(t, data)["10.200.7.21"]
+	if r.SNMP == nil || r.SNMP.Model != "DES-3028" || r.SNMP.Serial != "QB1H29A000123" || r.SNMP.Firmware != "1.00.B01" {
+		t.Fatalf("switch facts %+v", r.SNMP)
+	}
+	// The update: the agent comes back with the new revision.
+	old := f.procs[len(f.procs)-1]
+	old.Process.Kill()
+	old.Wait()
+	f.snmpsim(sw, "10.200.7.21", withEntity(t, base, dir, "1.10.B02"))
+	if out, code := outpost(t, "inventory", "scan", "10.200.7.0/24", "--data", data); code != 0 {
+		t.Fatalf("scan: %s", out)
+	}
+	d.sweeps(t, 2)
+	if !strings.Contains(d.logs.String(), "firmware 1.10.B02, was 1.00.B01") {
+		t.Fatalf("no firmware change logged:\n%s", d.logs.String())
+	}
+	waitFor(t, "the firmware incident", patience, func() string {
+		var list []struct{ Check, Severity, Summary string }
+		if err := controlJSON(data, "/incidents?limit=20", &list); err != nil {
+			return err.Error()
+		}
+		for _, inc := range list {
+			if inc.Check == "firmware" && inc.Severity == "info" && strings.Contains(inc.Summary, "firmware 1.10.B02") {
+				return ""
+			}
+		}
+		return fmt.Sprint(list)
+	})
+	if r := inventoryRows(t, data)["10.200.7.21"]; r.SNMP == nil || r.SNMP.Firmware != "1.10.B02" {
+		t.Errorf("after the update %+v", r.SNMP)
 	}
 }

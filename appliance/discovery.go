@@ -106,7 +106,8 @@ func sightingsOf(hosts []discovery.Host) []store.Sighting {
 			sg.IPv6 = append(sg.IPv6, a.String())
 		}
 		if h.SNMP != nil {
-			sg.SNMP = &store.SNMPFacts{Descr: h.SNMP.Descr, ObjectID: h.SNMP.ObjectID, Name: h.SNMP.Name, MIBs: h.SNMP.MIBs, Interfaces: h.SNMP.Interfaces}
+			sg.SNMP = &store.SNMPFacts{Descr: h.SNMP.Descr, ObjectID: h.SNMP.ObjectID, Name: h.SNMP.Name, MIBs: h.SNMP.MIBs, Interfaces: h.SNMP.Interfaces,
+				Model: h.SNMP.Model, Serial: h.SNMP.Serial, Firmware: h.SNMP.Firmware}
 		}
 		seen = append(seen, sg)
 	}

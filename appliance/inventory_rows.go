@@ -81,7 +81,7 @@ func (a *Appliance) InventoryRows() ([]InventoryRow, error) {
 
 // InventoryCSVHeader are the columns of the inventory export.
 var InventoryCSVHeader = []string{"key", "name", "class", "sweep_class", "confidence", "evidence", "ip", "mac", "vendor",
-	"snmp_descr", "snmp_object_id", "subnet", "first_seen", "last_seen", "gone", "ignored", "labels", "ports",
+	"snmp_descr", "snmp_object_id", "model", "snmp_serial", "firmware", "subnet", "first_seen", "last_seen", "gone", "ignored", "labels", "ports",
 	"addresses", "macs", "merged", "agent", "os", "serial", "apps", "patches", "pending_patches"}
 
 // WriteInventoryCSV writes rows as CSV (RFC 4180) with InventoryCSVHeader.
@@ -119,9 +119,9 @@ func WriteInventoryCSV(w io.Writer, rows []InventoryRow) error {
 		for _, p := range d.Ports {
 			ports = append(ports, strconv.Itoa(p))
 		}
-		descr, oid := "", ""
+		descr, oid, model, sn, fw := "", "", "", "", ""
 		if d.SNMP != nil {
-			descr, oid = d.SNMP.Descr, d.SNMP.ObjectID
+			descr, oid, model, sn, fw = d.SNMP.Descr, d.SNMP.ObjectID, d.SNMP.Model, d.SNMP.Serial, d.SNMP.Firmware
 		}
 		ag, os, serial, apps, patches, pending := "", "", "", "", "", ""
 		if f := r.Agent; f != nil {
@@ -133,7 +133,7 @@ func WriteInventoryCSV(w io.Writer, rows []InventoryRow) error {
 			apps, patches, pending = strings.Join(as, "; "), strconv.Itoa(f.Patches), strconv.Itoa(f.Pending)
 		}
 		row := []string{d.Key, d.Label(), d.EffectiveClass(), d.Class, strconv.FormatFloat(d.Confidence, 'f', 2, 64),
-			strings.Join(d.Evidence, "; "), d.IP, d.MAC, d.Vendor, descr, oid, d.Subnet, ts(d.FirstSeen), ts(d.LastSeen),
+			strings.Join(d.Evidence, "; "), d.IP, d.MAC, d.Vendor, descr, oid, model, sn, fw, d.Subnet, ts(d.FirstSeen), ts(d.LastSeen),
 			strconv.FormatBool(d.Gone), strconv.FormatBool(ignored), labels, strings.Join(ports, " "),
 			hist(d.Addresses), hist(d.MACs), strings.Join(d.Merged, " "), ag, os, serial, apps, patches, pending}
 		for i, c := range row {

@@ -21,6 +21,7 @@ func inventoryViewOf(r InventoryRow) ui.InventoryDeviceView {
 		Gone: d.Gone, Ports: d.Ports, Merged: d.Merged}
 	if d.SNMP != nil {
 		v.SNMPDescr, v.SNMPObjectID = d.SNMP.Descr, d.SNMP.ObjectID
+		v.Model, v.Serial, v.Firmware = d.SNMP.Model, d.SNMP.Serial, d.SNMP.Firmware
 	}
 	if dec := d.Decision; dec != nil {
 		v.ClassSet, v.Ignored, v.DecidedBy, v.DecidedAt = dec.Class != "", dec.Ignored, dec.By, dec.At

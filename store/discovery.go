@@ -69,6 +69,10 @@ type SNMPFacts struct {
 	Name       string   `json:"name,omitempty"`
 	MIBs       []string `json:"mibs,omitempty"`
 	Interfaces int      `json:"interfaces,omitempty"`
+	// Model, Serial and Firmware are ENTITY-MIB's (empty without it).
+	Model    string `json:"model,omitempty"`
+	Serial   string `json:"serial,omitempty"`
+	Firmware string `json:"firmware,omitempty"`
 }
 
 // Seen is one value (an address, a MAC) a device had, and when.
@@ -163,6 +167,7 @@ func boundSighting(s Sighting) Sighting {
 	if f := s.SNMP; f != nil {
 		g := *f
 		g.Descr, g.ObjectID, g.Name = cut(g.Descr, maxInventoryText), cut(g.ObjectID, 128), cut(g.Name, maxInventoryText)
+		g.Model, g.Serial, g.Firmware = cut(g.Model, 128), cut(g.Serial, 128), cut(g.Firmware, 128)
 		if len(g.MIBs) > 16 {
 			g.MIBs = g.MIBs[:16]
 		}
@@ -251,8 +256,8 @@ func (s *Store) RecordSweep(subnet string, at time.Time, seen []Sighting) ([]Inv
 				if sg.MAC == "" {
 					sg.MAC = d.MAC // a merged MAC-less record answered
 				}
-				if d.SNMP != nil && sg.SNMP != nil && d.SNMP.Descr != "" && sg.SNMP.Descr != "" && d.SNMP.Descr != sg.SNMP.Descr {
-					change(ChangeFirmware, d, "%s at %s now says %q, was %q", d.Label(), sg.IP, sg.SNMP.Descr, d.SNMP.Descr)
+				if changed, now, was := firmwareChange(d.SNMP, sg.SNMP); changed {
+					change(ChangeFirmware, d, "%s at %s: firmware %s, was %s", d.Label(), sg.IP, now, was)
 				}
 				d.Sighting = sg
 			}
@@ -438,4 +443,20 @@ func (s *Store) LastSweep(subnet string) (time.Time, error) {
 		return nil
 	})
 	return t, err
+}
+
+// firmwareChange says whether a device's firmware changed between two
+// sightings, and how it reads now and before: ENTITY-MIB's revision when
+// both have one, else the sysDescr (where most devices state their
+// firmware or OS version) when neither has; nothing without SNMP.
+func firmwareChange(was, now *SNMPFacts) (bool, string, string) {
+	switch {
+	case was == nil || now == nil:
+		return false, "", ""
+	case was.Firmware != "" && now.Firmware != "":
+		return was.Firmware != now.Firmware, now.Firmware, was.Firmware
+	case was.Firmware == "" && now.Firmware == "" && was.Descr != "" && now.Descr != "":
+		return was.Descr != now.Descr, fmt.Sprintf("%q", now.Descr), fmt.Sprintf("%q", was.Descr)
+	}
+	return false, "", ""
 }

@@ -86,3 +86,38 @@ func TestDecisionsSurviveSweepsAndReopen(t *testing.T) {
 		t.Error("a 300-byte name was taken")
 	}
 }
+
+// TestFirmwareChanges: ENTITY-MIB's revision when both sightings have
+// one, else the sysDescr; a device that only starts answering ENTITY-MIB
+// has not changed its firmware.
+func TestFirmwareChanges(t *testing.T) {
+	s := mustOpen(t, filepath.Join(t.TempDir(), "o.db"), Options{})
+	const net = "10.200.9.0/24"
+	sw := func(descr, fw string) []Sighting {
+		return []Sighting{{IP: "10.200.9.2", MAC: "02:00:00:00:00:02", Class: "switch", SNMP: &SNMPFacts{Descr: descr, Firmware: fw}}}
+	}
+	at := t0
+	for i, c := range []struct {
+		descr, fw string
+		want      int
+	}{
+		{"Switch 1.0", "", 1},     // new device
+		{"Switch 1.0", "", 0},     // same
+		{"Switch 1.1", "", 1},     // sysDescr changed
+		{"Switch 1.1", "FW 7", 0}, // ENTITY-MIB appears: no change
+		{"Switch 1.1", "FW 8", 1}, // firmware revision changed
+		{"Switch 9.9", "FW 8", 0}, // sysDescr alone does not count while a revision is known
+	} {
+		at = at.Add(time.Hour)
+		cs, err := s.RecordSweep(net, at, sw(c.descr, c.fw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(cs) != c.want {
+			t.Errorf("sweep %d (%q, %q): changes %+v, want %d", i, c.descr, c.fw, cs, c.want)
+		}
+		if i == 4 && (len(cs) != 1 || cs[0].Kind != ChangeFirmware || !strings.Contains(cs[0].Detail, "firmware FW 8, was FW 7")) {
+			t.Errorf("firmware change %+v", cs)
+		}
+	}
+}

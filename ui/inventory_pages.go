@@ -77,6 +77,8 @@ type InventoryDeviceView struct {
 	// SNMPDescr and SNMPObjectID are what its SNMP agent said (model,
 	// firmware as the vendor words them).
 	SNMPDescr, SNMPObjectID string
+	// Model, Serial and Firmware are ENTITY-MIB's.
+	Model, Serial, Firmware string
 	Subnet                  string
 	FirstSeen, LastSeen     time.Time
 	Gone, Ignored           bool

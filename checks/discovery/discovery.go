@@ -123,6 +123,13 @@ type System struct {
 	// MIBs the agent has objects of: printer, ups, apc_ups, apc_pdu,
 	// bridge, host_resources, storage.
 	MIBs []string `json:"mibs"`
+	// Model, Serial and Firmware are the first ENTITY-MIB row's
+	// entPhysicalModelName, SerialNum and FirmwareRev (SoftwareRev when
+	// that is empty); empty when the agent has no ENTITY-MIB.
+	Model    string `json:"model,omitempty"`
+	Serial   string `json:"serial,omitempty"`
+	Firmware string `json:"firmware,omitempty"`
+	software string
 	// Interfaces is ifNumber; BridgePorts dot1dBaseNumPorts.
 	Interfaces  int  `json:"interfaces"`
 	BridgePorts int  `json:"bridge_ports"`
