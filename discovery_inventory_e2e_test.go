@@ -679,3 +679,34 @@ checks:
 		t.Errorf("after the update %+v", r.SNMP)
 	}
 }
+
+// TestDiscoveryLLDPHints: a ProCurve switch (snmpsim, its recorded LLDP
+// remote table) reports a Cisco Nexus bridge and blade NICs as
+// neighbours; the two hosts in the LAN that carry those MACs get the
+// switch's word as evidence, and the one that says it is a bridge is
+// classed a switch without answering SNMP itself.
+func TestDiscoveryLLDPHints(t *testing.T) {
+	f := newFleet(t)
+	sw := f.addHost("procurve", "10.200.7.30", "00:16:3e:00:07:30", true)
+	f.snmpsim(sw, "10.200.7.30", filepath.Join("checks", "discovery", "testdata", "snmprec", "switch_hpe_procurve_lldp.snmprec"))
+	f.addHost("nexus", "10.200.7.31", "8c:60:4f:19:16:3a", true) // the recording's port 17 neighbour
+	f.addHost("blade", "10.200.7.32", "e8:39:35:1a:ca:99", true) // its port 8 neighbour, a station
+	r, said := f.sweep("--community", "outpost-test", "--no-dns", "--no-ipv6", "--rate", "1000")
+	t.Logf("%s%d probes", said, r.Probes)
+	h := byIP(r)
+	if s := h["10.200.7.30"].SNMP; s == nil || len(s.Neighbours) != 5 {
+		t.Fatalf("the switch's LLDP table: %+v", s)
+	}
+	n := h["10.200.7.31"]
+	ev := strings.Join(n.Evidence, "; ")
+	if n.Class != "switch" || !strings.Contains(ev, "LLDP (switch 10.200.7.30 port 17): a bridge, NWPU-CA-5548-01") || len(n.LLDP) != 1 || n.LLDP[0].PortID != "Eth1/19" {
+		t.Errorf("nexus %+v (evidence %q)", n, ev)
+	}
+	b := h["10.200.7.32"]
+	if b.Class != "unknown" || !strings.Contains(strings.Join(b.Evidence, "; "), "LLDP (switch 10.200.7.30 port 8): a station, Emulex OneConnect") {
+		t.Errorf("blade %+v", b)
+	}
+	if rate := float64(r.Probes) / r.Took.Seconds(); rate > 1000*1.05 {
+		t.Errorf("over the ceiling: %.0f/s", rate)
+	}
+}

@@ -76,6 +76,23 @@ func classify(h *Host) {
 			add("unknown", 0.1, "SNMP answers (sysObjectID %s) but no MIB tells its class", s.ObjectID)
 		}
 	}
+	for _, l := range h.LLDP {
+		what := strings.TrimSpace(l.SysName + " " + clean(l.SysDescr, 60))
+		for _, c := range l.Caps {
+			switch c {
+			case "telephone":
+				add("phone", 0.7, "LLDP (switch %s port %d): a telephone, %s", l.Switch, l.LocalPort, what)
+			case "access_point":
+				add("access_point", 0.6, "LLDP (switch %s port %d): a Wi-Fi access point, %s", l.Switch, l.LocalPort, what)
+			case "router":
+				add("router", 0.5, "LLDP (switch %s port %d): a router, %s", l.Switch, l.LocalPort, what)
+			case "bridge":
+				add("switch", 0.5, "LLDP (switch %s port %d): a bridge, %s", l.Switch, l.LocalPort, what)
+			case "station":
+				add("unknown", 0, "LLDP (switch %s port %d): a station, %s", l.Switch, l.LocalPort, what)
+			}
+		}
+	}
 	if open(9100) {
 		w := 0.6
 		if open(631) {

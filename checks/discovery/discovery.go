@@ -92,14 +92,16 @@ type Host struct {
 	ARP bool `json:"arp"`
 	// IPv6 are its IPv6 addresses on the link (link-local and global),
 	// found by an echo to all nodes and the NDP table.
-	IPv6       []netip.Addr `json:"ipv6,omitempty"`
-	Names      []string     `json:"names,omitempty"`
-	OpenPorts  []int        `json:"open_ports"`
-	Web        []Web        `json:"web,omitempty"`
-	SNMP       *System      `json:"snmp,omitempty"`
-	Class      string       `json:"class"`
-	Confidence float64      `json:"confidence"`
-	Evidence   []string     `json:"evidence"`
+	IPv6 []netip.Addr `json:"ipv6,omitempty"`
+	// LLDP is what switches' LLDP tables say of it.
+	LLDP       []LLDPSeen `json:"lldp,omitempty"`
+	Names      []string   `json:"names,omitempty"`
+	OpenPorts  []int      `json:"open_ports"`
+	Web        []Web      `json:"web,omitempty"`
+	SNMP       *System    `json:"snmp,omitempty"`
+	Class      string     `json:"class"`
+	Confidence float64    `json:"confidence"`
+	Evidence   []string   `json:"evidence"`
 }
 
 // Web is what an open web port answered.
@@ -126,10 +128,12 @@ type System struct {
 	// Model, Serial and Firmware are the first ENTITY-MIB row's
 	// entPhysicalModelName, SerialNum and FirmwareRev (SoftwareRev when
 	// that is empty); empty when the agent has no ENTITY-MIB.
-	Model    string `json:"model,omitempty"`
-	Serial   string `json:"serial,omitempty"`
-	Firmware string `json:"firmware,omitempty"`
-	software string
+	// Neighbours is its LLDP remote table (switches and routers).
+	Neighbours []LLDPNeighbour `json:"lldp_neighbours,omitempty"`
+	Model      string          `json:"model,omitempty"`
+	Serial     string          `json:"serial,omitempty"`
+	Firmware   string          `json:"firmware,omitempty"`
+	software   string
 	// Interfaces is ifNumber; BridgePorts dot1dBaseNumPorts.
 	Interfaces  int  `json:"interfaces"`
 	BridgePorts int  `json:"bridge_ports"`
@@ -395,12 +399,15 @@ func Sweep(ctx context.Context, o Options) (*Result, error) {
 			defer wg.Done()
 			defer func() { <-hsem }()
 			identify(ctx, o, lim, h)
-			classify(h)
 		}()
 	}
 	wg.Wait()
 	if err := ctx.Err(); err != nil {
 		return nil, err
+	}
+	lldpHints(live)
+	for _, h := range live {
+		classify(h)
 	}
 	for _, h := range live {
 		res.Hosts = append(res.Hosts, *h)

@@ -105,6 +105,9 @@ func snmpSystem(ctx context.Context, o Options, lim *limiter, ip netip.Addr) (*S
 			s.Firmware = s.software
 		}
 	}
+	if s.Has("bridge") || s.Forwarding {
+		s.Neighbours = lldpNeighbours(ctx, g, lim)
+	}
 	return s, nil
 }
 
