@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"fmt"
 	"net"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -36,7 +37,10 @@ func TestBrowserInventory(t *testing.T) {
 		}
 	}()
 	port := ln.Addr().(*net.TCPAddr).Port
-	a, cfgPath := MustRun(t, fmt.Sprintf("site: Acme Dental, 2nd floor closet\ndiscovery: {rate: 200, ports: [%d]}\n", port))
+	// An agent paired from 127.0.0.1 serves the box's own address: its
+	// inventory shows on that device's inventory page.
+	a, cfgPath := MustRun(t, fmt.Sprintf("site: Acme Dental, 2nd floor closet\ndiscovery: {rate: 200, ports: [%d]}\nagents:\n  - {name: web01, address: '127.0.0.1:9'}\n", port))
+	seedAgentInventory(t, a)
 	base := a.UIURL()
 	ctx, cancel := browser(t)
 	defer cancel()
@@ -80,6 +84,12 @@ func TestBrowserInventory(t *testing.T) {
 		t.Errorf("the box's own row %q", self)
 	}
 	screenshot(t, ctx, "inventory")
+	visit(t, ctx, base+"/inventory/"+url.PathEscape("ip:127.0.0.1"), `[data-testid="inv-agent"]`)
+	for _, want := range []string{"Debian GNU/Linux 12 (bookworm)", "CZ2049XYZ", "0 installed, 2 pending"} {
+		waitText(t, ctx, `[data-testid="inv-agent"]`, want)
+	}
+	waitText(t, ctx, "details", "3 applications")
+	visit(t, ctx, base+"/inventory", row)
 
 	// Decisions on the device page.
 	if err := chromedp.Do(ctx,
@@ -181,6 +191,15 @@ func TestBrowserInventory(t *testing.T) {
 	}
 	if !ok {
 		t.Errorf("CSV lacks the decided device:\n%s", body)
+	}
+	agentRow := false
+	for _, r := range recs[1:] {
+		if r[col("ip")] == "127.0.0.1" {
+			agentRow = r[col("agent")] == "web01" && strings.Contains(r[col("apps")], "nginx 1.22.1-9") && r[col("pending_patches")] == "2" && r[col("serial")] == "CZ2049XYZ"
+		}
+	}
+	if !agentRow {
+		t.Errorf("CSV lacks the agent's inventory on the box's own row:\n%s", body)
 	}
 }
 
