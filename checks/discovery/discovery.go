@@ -311,6 +311,22 @@ func Sweep(ctx context.Context, o Options) (*Result, error) {
 	res.Addresses = len(addrs)
 	self := localAddrs()
 
+	// IPv6 addresses on the link, looked for while the IPv4 echoes run
+	// (its echo's wait for replies overlaps theirs).
+	type found6 struct {
+		byMAC map[string][]netip.Addr
+		notes []string
+	}
+	v6 := make(chan found6, 1)
+	if !o.NoIPv6 {
+		go func() {
+			m, notes := sweep6(ctx, o, lim, o.Subnet)
+			v6 <- found6{m, notes}
+		}()
+	} else {
+		v6 <- found6{}
+	}
+
 	// Phase 1: liveness.
 	echo := make([]pingReply, len(addrs))
 	var wg sync.WaitGroup
@@ -380,13 +396,11 @@ func Sweep(ctx context.Context, o Options) (*Result, error) {
 	}
 
 	// IPv6 addresses of the live hosts, by MAC.
-	if !o.NoIPv6 {
-		byMAC, notes := sweep6(ctx, o, lim, o.Subnet)
-		res.Notes = append(res.Notes, notes...)
-		for _, h := range live {
-			if h.MAC != "" {
-				h.IPv6 = byMAC[h.MAC]
-			}
+	f6 := <-v6
+	res.Notes = append(res.Notes, f6.notes...)
+	for _, h := range live {
+		if h.MAC != "" {
+			h.IPv6 = f6.byMAC[h.MAC]
 		}
 	}
 
