@@ -608,7 +608,7 @@ func BenchmarkDiscoverySweep(b *testing.B) {
 				b.ReportMetric(r.Took.Seconds(), "s/sweep")
 				b.ReportMetric(float64(r.Probes), "probes/sweep")
 				// CPU of the whole outpost process (start-up, OUI table included).
-				b.ReportMetric((cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds()*1000, "cpu-ms/sweep")
+				b.ReportMetric((cmd.ProcessState.UserTime()+cmd.ProcessState.SystemTime()).Seconds()*1000, "cpu-ms/sweep")
 			}
 		})
 	}
