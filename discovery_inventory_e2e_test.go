@@ -710,3 +710,33 @@ func TestDiscoveryLLDPHints(t *testing.T) {
 		t.Errorf("over the ceiling: %.0f/s", rate)
 	}
 }
+
+// TestDiscoveryCDPHints: a Catalyst 3560 (snmpsim, its recorded CDP
+// cache, one neighbour's address moved into the test's LAN) reports a
+// WS-C3560 neighbour; the host at that address is classed a switch on
+// the Catalyst's word.
+func TestDiscoveryCDPHints(t *testing.T) {
+	f := newFleet(t)
+	b, err := os.ReadFile(filepath.Join("checks", "discovery", "testdata", "snmprec", "switch_cisco_c3560_cdp.snmprec"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 10.1.100.141 (the neighbour on ifIndex 10150) becomes 10.200.7.41.
+	rec := strings.Replace(string(b), "1.3.6.1.4.1.9.9.23.1.2.1.1.4.10150.4|4x|0a01648d", "1.3.6.1.4.1.9.9.23.1.2.1.1.4.10150.4|4x|0ac80729", 1)
+	p := filepath.Join(t.TempDir(), "cisco.snmprec")
+	os.WriteFile(p, []byte(rec), 0o644)
+	sw := f.addHost("catalyst", "10.200.7.40", "00:16:3e:00:07:40", true)
+	f.snmpsim(sw, "10.200.7.40", p)
+	f.addHost("access", "10.200.7.41", "00:16:3e:00:07:41", true)
+	r, said := f.sweep("--community", "outpost-test", "--no-dns", "--no-ipv6", "--rate", "1000")
+	t.Logf("%s%d probes", said, r.Probes)
+	h := byIP(r)
+	if s := h["10.200.7.40"].SNMP; s == nil || len(s.Neighbours) != 9 || s.Neighbours[0].Proto != "CDP" {
+		t.Fatalf("the Catalyst's CDP cache: %+v", s)
+	}
+	a := h["10.200.7.41"]
+	ev := strings.Join(a.Evidence, "; ")
+	if a.Class != "switch" || !strings.Contains(ev, "CDP (switch 10.200.7.40 port 10150): a bridge, kexuehuitang cisco WS-C3560-48TS") {
+		t.Errorf("access switch %+v (evidence %q)", a, ev)
+	}
+}

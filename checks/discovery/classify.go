@@ -78,19 +78,19 @@ func classify(h *Host) {
 	}
 	for _, l := range h.LLDP {
 		what := strings.TrimSpace(l.SysName + " " + clean(l.SysDescr, 60))
-		for _, c := range l.Caps {
-			switch c {
-			case "telephone":
-				add("phone", 0.7, "LLDP (switch %s port %d): a telephone, %s", l.Switch, l.LocalPort, what)
-			case "access_point":
-				add("access_point", 0.6, "LLDP (switch %s port %d): a Wi-Fi access point, %s", l.Switch, l.LocalPort, what)
-			case "router":
-				add("router", 0.5, "LLDP (switch %s port %d): a router, %s", l.Switch, l.LocalPort, what)
-			case "bridge":
-				add("switch", 0.5, "LLDP (switch %s port %d): a bridge, %s", l.Switch, l.LocalPort, what)
-			case "station":
-				add("unknown", 0, "LLDP (switch %s port %d): a station, %s", l.Switch, l.LocalPort, what)
-			}
+		from := fmt.Sprintf("%s (switch %s port %d)", l.Proto, l.Switch, l.LocalPort)
+		// A layer-3 switch says bridge and router: it is a switch.
+		switch caps := l.Caps; {
+		case slices.Contains(caps, "telephone"):
+			add("phone", 0.7, "%s: a telephone, %s", from, what)
+		case slices.Contains(caps, "access_point"):
+			add("access_point", 0.6, "%s: a Wi-Fi access point, %s", from, what)
+		case slices.Contains(caps, "bridge"):
+			add("switch", 0.5, "%s: a bridge, %s", from, what)
+		case slices.Contains(caps, "router"):
+			add("router", 0.5, "%s: a router, %s", from, what)
+		case slices.Contains(caps, "station"):
+			add("unknown", 0, "%s: a station, %s", from, what)
 		}
 	}
 	if open(9100) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -33,8 +34,10 @@ const (
 	maxNeighbours   = 256
 )
 
-// Neighbour is one LLDP neighbour a switch reports.
+// LLDPNeighbour is one neighbour a switch reports over LLDP (or, on
+// Cisco devices, CDP: Proto says which).
 type LLDPNeighbour struct {
+	Proto     string     `json:"proto"`
 	LocalPort int        `json:"local_port"`
 	MAC       string     `json:"mac,omitempty"`
 	IP        netip.Addr `json:"ip,omitzero"`
@@ -104,7 +107,7 @@ func lldpNeighbours(ctx context.Context, g *gosnmp.GoSNMP, lim *limiter) []LLDPN
 	get := func(idx string) *LLDPNeighbour {
 		n := byIndex[idx]
 		if n == nil {
-			n = &LLDPNeighbour{}
+			n = &LLDPNeighbour{Proto: "LLDP"}
 			if parts := strings.Split(idx, "."); len(parts) == 3 {
 				n.LocalPort, _ = strconv.Atoi(parts[1])
 			}
@@ -155,6 +158,66 @@ func lldpNeighbours(ctx context.Context, g *gosnmp.GoSNMP, lim *limiter) []LLDPN
 			if a, err := netip.ParseAddr(strings.Join(parts[5:], ".")); err == nil {
 				if n := byIndex[strings.Join(parts[:3], ".")]; n != nil {
 					n.IP = a
+				}
+			}
+		}
+	}
+	out := make([]LLDPNeighbour, 0, len(order))
+	for _, idx := range order {
+		out = append(out, *byIndex[idx])
+	}
+	return out
+}
+
+// CISCO-CDP-MIB cdpCacheTable columns (index ifIndex.deviceIndex).
+const (
+	oidCDPCache    = "1.3.6.1.4.1.9.9.23.1.2.1.1"
+	oidCDPAddress  = oidCDPCache + ".4"
+	oidCDPDeviceID = oidCDPCache + ".6"
+	oidCDPPort     = oidCDPCache + ".7"
+	oidCDPPlatform = oidCDPCache + ".8"
+	oidCDPCaps     = oidCDPCache + ".9"
+)
+
+// cdpCaps are the CDP capability bits, least significant first.
+var cdpCaps = []string{"router", "bridge", "bridge", "bridge", "station", "", "repeater", "telephone"}
+
+// cdpNeighbours reads a Cisco device's CDP cache: no MACs, an IPv4
+// address per neighbour.
+func cdpNeighbours(ctx context.Context, g *gosnmp.GoSNMP, lim *limiter) []LLDPNeighbour {
+	cols := walkColumns(ctx, g, lim, []string{oidCDPAddress, oidCDPDeviceID, oidCDPPort, oidCDPPlatform, oidCDPCaps})
+	byIndex := map[string]*LLDPNeighbour{}
+	var order []string
+	for _, root := range []string{oidCDPAddress, oidCDPDeviceID, oidCDPPort, oidCDPPlatform, oidCDPCaps} {
+		for _, v := range cols[root] {
+			idx := strings.TrimPrefix(strings.TrimPrefix(v.Name, "."), root+".")
+			n := byIndex[idx]
+			if n == nil {
+				n = &LLDPNeighbour{Proto: "CDP"}
+				n.LocalPort, _ = strconv.Atoi(strings.SplitN(idx, ".", 2)[0])
+				byIndex[idx] = n
+				order = append(order, idx)
+			}
+			b, _ := v.Value.([]byte)
+			switch root {
+			case oidCDPAddress:
+				if a, ok := netip.AddrFromSlice(b); ok && len(b) == 4 {
+					n.IP = a
+				}
+			case oidCDPDeviceID:
+				n.SysName = clean(text(v), 100)
+			case oidCDPPort:
+				n.PortID = clean(printable(v), 64)
+			case oidCDPPlatform:
+				n.SysDescr = clean(text(v), 200)
+			case oidCDPCaps:
+				if len(b) == 4 {
+					bits := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+					for i, c := range cdpCaps {
+						if c != "" && bits&(1<<i) != 0 && !slices.Contains(n.Caps, c) {
+							n.Caps = append(n.Caps, c)
+						}
+					}
 				}
 			}
 		}

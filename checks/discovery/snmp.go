@@ -107,6 +107,9 @@ func snmpSystem(ctx context.Context, o Options, lim *limiter, ip netip.Addr) (*S
 	}
 	if s.Has("bridge") || s.Forwarding {
 		s.Neighbours = lldpNeighbours(ctx, g, lim)
+		if s.Enterprise == 9 { // Cisco: CDP too
+			s.Neighbours = append(s.Neighbours, cdpNeighbours(ctx, g, lim)...)
+		}
 	}
 	return s, nil
 }
