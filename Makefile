@@ -12,7 +12,7 @@ TEST_DEBS := chromium libnss3-tools systemd snmpd snmp snmpsim iproute2 procps w
 # Installed with their services kept from starting (policy-rc.d): chrony's
 # default config would poll public NTP pools, and the tests start their own
 # chronyd on loopback; the tests start their own prometheus too.
-TEST_DEBS_NOSTART := chrony prometheus rsyslog rsyslog-gnutls
+TEST_DEBS_NOSTART := chrony prometheus rsyslog rsyslog-gnutls avahi-daemon
 TEST_TIMEOUT ?= 12m
 
 .PHONY: build run test test-deps generate check-generated bench cross vet clean fuzz crashtest soak

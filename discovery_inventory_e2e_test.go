@@ -740,3 +740,51 @@ func TestDiscoveryCDPHints(t *testing.T) {
 		t.Errorf("access switch %+v (evidence %q)", a, ev)
 	}
 }
+
+// TestDiscoveryMDNSHints: a host in the LAN runs Debian's avahi-daemon
+// (mDNS responder, publishing its workstation service); the sweep's one
+// mDNS service enumeration finds its service and host name, and classes
+// it a workstation on that clue; --no-mdns sends none.
+func TestDiscoveryMDNSHints(t *testing.T) {
+	bin, err := exec.LookPath("avahi-daemon")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("avahi-daemon not found")
+		}
+		t.Skip("avahi-daemon not found (Debian avahi-daemon)")
+	}
+	if _, err := os.Stat("/run/avahi-daemon/pid"); err == nil {
+		t.Skip("an avahi-daemon already runs on this machine (its pid file is shared)")
+	}
+	f := newFleet(t)
+	ns := f.addHost("pc", "10.200.7.50", "00:16:3e:00:07:50", true)
+	conf := filepath.Join(t.TempDir(), "avahi.conf")
+	os.WriteFile(conf, []byte("[server]\nhost-name=closet-pc\nuse-ipv4=yes\nuse-ipv6=no\nallow-interfaces=eth0\nenable-dbus=no\n"+
+		"[wide-area]\nenable-wide-area=no\n[publish]\npublish-workstation=yes\npublish-addresses=yes\npublish-hinfo=no\n"), 0o644)
+	cmd := exec.Command("ip", "netns", "exec", ns, bin, "-f", conf, "--no-drop-root", "--no-chroot", "--no-rlimits", "--no-proc-title", "--debug")
+	logs := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	f.procs = append(f.procs, cmd)
+	waitFor(t, "avahi-daemon to publish", patience, func() string {
+		if strings.Contains(logs.String(), "Server startup complete") && strings.Contains(logs.String(), "successfully established") {
+			return ""
+		}
+		return logs.String()
+	})
+	r, said := f.sweep("--no-dns", "--no-ipv6", "--rate", "1000")
+	t.Logf("%s%d probes, notes %v", said, r.Probes, r.Notes)
+	h := byIP(r)["10.200.7.50"]
+	if h.MDNS == nil || !slices.Contains(h.MDNS.Services, "_workstation._tcp") || h.MDNS.Name != "closet-pc.local" {
+		t.Fatalf("mDNS answer %+v", h.MDNS)
+	}
+	if h.Class != "workstation" || !slices.Contains(h.Evidence, "mDNS: offers _workstation._tcp") {
+		t.Errorf("host %+v", h)
+	}
+	r2, _ := f.sweep("--no-dns", "--no-ipv6", "--no-mdns", "--rate", "1000")
+	if x := byIP(r2)["10.200.7.50"]; x.MDNS != nil || r.Probes-r2.Probes != 1 {
+		t.Errorf("--no-mdns: %+v, %d probes less", x.MDNS, r.Probes-r2.Probes)
+	}
+}

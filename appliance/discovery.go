@@ -99,6 +99,8 @@ func sightingsOf(hosts []discovery.Host) []store.Sighting {
 			name = h.Names[0]
 		} else if h.SNMP != nil {
 			name = h.SNMP.Name
+		} else if h.MDNS != nil {
+			name = h.MDNS.Name
 		}
 		sg := store.Sighting{IP: h.IP.String(), MAC: h.MAC, Vendor: h.Vendor, Name: name, Class: h.Class,
 			Confidence: h.Confidence, Evidence: h.Evidence, Ports: h.OpenPorts, ICMP: h.ICMP, Self: h.Self}

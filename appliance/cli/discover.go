@@ -30,6 +30,7 @@ func runDiscover(ctx context.Context, env *Env, args []string) error {
 	f.addV3(fs, "SNMPv3 user")
 	fs.StringVar(&f.context, "context", "", "SNMPv3 context name")
 	noDNS := fs.Bool("no-dns", false, "skip reverse DNS")
+	noMDNS := fs.Bool("no-mdns", false, "skip the mDNS service enumeration (one query to 224.0.0.251 on the subnet's link)")
 	noIPv6 := fs.Bool("no-ipv6", false, "skip looking for the hosts' IPv6 addresses (an echo to all nodes on the subnet's link, then the NDP table)")
 	asJSON := fs.Bool("json", false, "print JSON (fields in docs/discovery.md)")
 	suggest := fs.Bool("suggest", false, "print devices: and checks: YAML for what answered")
@@ -52,7 +53,7 @@ func runDiscover(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return Usagef("--subnet %q is not a CIDR subnet (e.g. 192.0.2.0/24)", *subnet)
 	}
-	o := discovery.Options{Subnet: p.Masked(), Rate: *rate, Timeout: *timeout, ReverseDNS: !*noDNS, NoIPv6: *noIPv6}
+	o := discovery.Options{Subnet: p.Masked(), Rate: *rate, Timeout: *timeout, ReverseDNS: !*noDNS, NoIPv6: *noIPv6, NoMDNS: *noMDNS}
 	if *ports != "" {
 		o.Ports = []int{}
 		for _, s := range strings.Split(*ports, ",") {
@@ -149,6 +150,9 @@ func writeSweep(env *Env, res *discovery.Result) {
 		}
 		if h.SNMP != nil {
 			fmt.Fprintf(env.Stdout, "%s snmp: %s (%s) %s\n", h.IP, h.SNMP.Name, h.SNMP.ObjectID, short(h.SNMP.Descr, 80))
+		}
+		if m := h.MDNS; m != nil && (m.Name != "" || len(m.Services) > 0) {
+			fmt.Fprintf(env.Stdout, "%s mdns: %s %s\n", h.IP, m.Name, strings.Join(m.Services, " "))
 		}
 		if len(h.IPv6) > 0 {
 			var as []string

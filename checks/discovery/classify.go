@@ -93,6 +93,20 @@ func classify(h *Host) {
 			add("unknown", 0, "%s: a station, %s", from, what)
 		}
 	}
+	if m := h.MDNS; m != nil {
+		hinted := false
+		for _, svc := range m.Services {
+			for _, hint := range mdnsServiceHints {
+				if svc == hint.service {
+					add(hint.class, 0.4, "mDNS: offers %s", svc)
+					hinted = true
+				}
+			}
+		}
+		if !hinted && len(m.Services) > 0 {
+			add("unknown", 0, "mDNS: offers %s", strings.Join(m.Services, ", "))
+		}
+	}
 	if open(9100) {
 		w := 0.6
 		if open(631) {

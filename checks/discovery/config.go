@@ -27,6 +27,9 @@ type Config struct {
 	// IPv6 looks for the hosts' IPv6 addresses on the subnet's link
 	// (default true).
 	IPv6 *bool `yaml:"ipv6"`
+	// MDNS sends the mDNS service enumeration on the subnet's link
+	// (default true).
+	MDNS *bool `yaml:"mdns"`
 }
 
 // SubnetConfig is one subnet to sweep.
@@ -72,7 +75,7 @@ func (c *Config) AnyEnabled() bool {
 
 // Options are the sweep options for one enabled subnet.
 func (c *Config) Options(p netip.Prefix) Options {
-	return Options{Subnet: p, Rate: c.Rate, Ports: c.Ports, SNMP: c.SNMP, ReverseDNS: c.ReverseDNS == nil || *c.ReverseDNS, NoIPv6: c.IPv6 != nil && !*c.IPv6}
+	return Options{Subnet: p, Rate: c.Rate, Ports: c.Ports, SNMP: c.SNMP, ReverseDNS: c.ReverseDNS == nil || *c.ReverseDNS, NoIPv6: c.IPv6 != nil && !*c.IPv6, NoMDNS: c.MDNS != nil && !*c.MDNS}
 }
 
 func (c *Config) check(checks.Site) error {

@@ -63,6 +63,8 @@ type Options struct {
 	// NoIPv6 skips looking for the hosts' IPv6 addresses on the
 	// subnet's link (ipv6.go).
 	NoIPv6 bool
+	// NoMDNS skips the mDNS service enumeration (mdns.go).
+	NoMDNS bool
 	Log    *slog.Logger
 }
 
@@ -94,14 +96,16 @@ type Host struct {
 	// found by an echo to all nodes and the NDP table.
 	IPv6 []netip.Addr `json:"ipv6,omitempty"`
 	// LLDP is what switches' LLDP tables say of it.
-	LLDP       []LLDPSeen `json:"lldp,omitempty"`
-	Names      []string   `json:"names,omitempty"`
-	OpenPorts  []int      `json:"open_ports"`
-	Web        []Web      `json:"web,omitempty"`
-	SNMP       *System    `json:"snmp,omitempty"`
-	Class      string     `json:"class"`
-	Confidence float64    `json:"confidence"`
-	Evidence   []string   `json:"evidence"`
+	LLDP []LLDPSeen `json:"lldp,omitempty"`
+	// MDNS is its answer to the mDNS service enumeration.
+	MDNS       *MDNSAnswer `json:"mdns,omitempty"`
+	Names      []string    `json:"names,omitempty"`
+	OpenPorts  []int       `json:"open_ports"`
+	Web        []Web       `json:"web,omitempty"`
+	SNMP       *System     `json:"snmp,omitempty"`
+	Class      string      `json:"class"`
+	Confidence float64     `json:"confidence"`
+	Evidence   []string    `json:"evidence"`
 }
 
 // Web is what an open web port answered.
@@ -317,6 +321,19 @@ func Sweep(ctx context.Context, o Options) (*Result, error) {
 		byMAC map[string][]netip.Addr
 		notes []string
 	}
+	type foundMDNS struct {
+		answers map[netip.Addr]*MDNSAnswer
+		err     error
+	}
+	mdns := make(chan foundMDNS, 1)
+	if !o.NoMDNS {
+		go func() {
+			a, err := mdnsQuery(ctx, o, lim, o.Subnet)
+			mdns <- foundMDNS{a, err}
+		}()
+	} else {
+		mdns <- foundMDNS{}
+	}
 	v6 := make(chan found6, 1)
 	if !o.NoIPv6 {
 		go func() {
@@ -393,6 +410,15 @@ func Sweep(ctx context.Context, o Options) (*Result, error) {
 	}
 	if len(live) > 0 && len(unsure) > 0 {
 		sort.Slice(live, func(i, j int) bool { return live[i].IP.Less(live[j].IP) })
+	}
+
+	// mDNS answers of the live hosts.
+	fm := <-mdns
+	if fm.err != nil {
+		res.Notes = append(res.Notes, "mDNS: "+fm.err.Error())
+	}
+	for _, h := range live {
+		h.MDNS = fm.answers[h.IP]
 	}
 
 	// IPv6 addresses of the live hosts, by MAC.
