@@ -58,13 +58,11 @@ func (a *Appliance) runDiscovery(ctx context.Context) {
 func (a *Appliance) sweep(ctx context.Context, cfg *discovery.Config, p netip.Prefix) {
 	o := cfg.Options(p)
 	o.Log = a.log
-	var estimate time.Duration
 	if d, err := o.WithDefaults(); err == nil {
-		estimate = d.Estimate(0)
-		a.log.Info("discovery sweep starting", "subnet", p, "rate", d.Rate, "estimate", estimate.Round(time.Second))
+		a.log.Info("discovery sweep starting", "subnet", p, "rate", d.Rate, "estimate", d.Estimate(0).Round(time.Second))
 	}
 	a.disc.mu.Lock()
-	a.disc.running, a.disc.since, a.disc.estimate = p, a.o.Clock.Now(), estimate
+	a.disc.running, a.disc.since = p, a.o.Clock.Now()
 	a.disc.mu.Unlock()
 	defer func() {
 		a.disc.mu.Lock()

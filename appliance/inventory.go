@@ -26,12 +26,10 @@ type discoveryWiring struct {
 	now chan netip.Prefix
 	mu  sync.Mutex
 	// queued are the subnets asked for and not yet swept; running the
-	// one being swept (invalid when none), since when and for how long
-	// it was estimated.
-	queued   map[netip.Prefix]bool
-	running  netip.Prefix
-	since    time.Time
-	estimate time.Duration
+	// one being swept (invalid when none) and since when.
+	queued  map[netip.Prefix]bool
+	running netip.Prefix
+	since   time.Time
 }
 
 // wireInventory makes the scan-now queue and adds the inventory API to
