@@ -111,6 +111,7 @@ type Appliance struct {
 	phone    *phonehome.Phone
 	firmware firmwareNote
 	logs     logsWiring      // the syslog receiver and the logs API (syslog.go)
+	disc     discoveryWiring // scan now, the sweep in progress (inventory.go)
 	fw       *firmwareWiring // self-update: boot counter, health window (firmware.go)
 	ackKey   []byte
 
@@ -222,8 +223,9 @@ func New(o Options) (*Appliance, error) {
 	}
 	a.snmp = snmp.NewPoller(o.Clock)
 	a.deps = checks.Deps{Clock: o.Clock, Log: o.Log, SNMP: a.snmp, Agents: a.agents, Store: storeHealth{st}, Backups: st}
-	a.wireReport() // forecast checks read the store's rollups; GET /report (report.go)
-	a.wireLogs()   // log_match checks read the store's events; the logs API (syslog.go)
+	a.wireReport()    // forecast checks read the store's rollups; GET /report (report.go)
+	a.wireLogs()      // log_match checks read the store's events; the logs API (syslog.go)
+	a.wireInventory() // scan now and technicians' decisions; the inventory API (inventory.go)
 	runner := healing.NewRunner(o.Clock, auditor{st})
 	runner.SetAgents(a.agents)
 	a.sched = scheduler.New(scheduler.Options{
@@ -612,7 +614,7 @@ func (a *Appliance) uiServer() (*http.Server, error) {
 		return nil, err
 	}
 	ub := uiBackend{a}
-	top.Handle("/", ui.New(ui.Options{Site: ub, Dashboard: ub, Checks: ub, CheckEdit: ub, Devices: ub, Incidents: ub, Notify: ub, Sections: ub, Settings: ub, Reports: ub,
+	top.Handle("/", ui.New(ui.Options{Site: ub, Dashboard: ub, Checks: ub, CheckEdit: ub, Devices: ub, Incidents: ub, Notify: ub, Sections: ub, Settings: ub, Reports: ub, Inventory: ub,
 		Users: uiUsers{a.store}, Claim: claim, Clock: a.o.Clock, Log: a.log, Secure: a.uiTLS}))
 	// Every phase of a request is bounded, so a host on the LAN cannot
 	// hold connections or memory by being slow or sending big headers.

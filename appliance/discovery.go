@@ -3,6 +3,7 @@ package appliance
 import (
 	"context"
 	"net/netip"
+	"slices"
 	"time"
 
 	"outpost/checks/discovery"
@@ -28,6 +29,15 @@ func (a *Appliance) runDiscovery(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
+		case p := <-a.disc.now: // scan now (inventory.go)
+			a.disc.mu.Lock()
+			delete(a.disc.queued, p)
+			a.disc.mu.Unlock()
+			// Still enabled? The config may have changed since.
+			if cfg := discovery.ConfigOf(a.Config()); slices.Contains(cfg.Enabled(), p) {
+				a.sweep(ctx, cfg, p)
+			}
+			continue
 		case <-t.C():
 		}
 		cfg := discovery.ConfigOf(a.Config())
@@ -51,6 +61,14 @@ func (a *Appliance) sweep(ctx context.Context, cfg *discovery.Config, p netip.Pr
 	if d, err := o.WithDefaults(); err == nil {
 		a.log.Info("discovery sweep starting", "subnet", p, "rate", d.Rate, "estimate", d.Estimate(0).Round(time.Second))
 	}
+	a.disc.mu.Lock()
+	a.disc.running, a.disc.since = p, a.o.Clock.Now()
+	a.disc.mu.Unlock()
+	defer func() {
+		a.disc.mu.Lock()
+		a.disc.running = netip.Prefix{}
+		a.disc.mu.Unlock()
+	}()
 	res, err := discovery.Sweep(ctx, o)
 	if err != nil {
 		if ctx.Err() == nil {
@@ -58,17 +76,7 @@ func (a *Appliance) sweep(ctx context.Context, cfg *discovery.Config, p netip.Pr
 		}
 		return
 	}
-	seen := make([]store.Sighting, 0, len(res.Hosts))
-	for _, h := range res.Hosts {
-		name := ""
-		if len(h.Names) > 0 {
-			name = h.Names[0]
-		} else if h.SNMP != nil {
-			name = h.SNMP.Name
-		}
-		seen = append(seen, store.Sighting{IP: h.IP.String(), MAC: h.MAC, Vendor: h.Vendor, Name: name, Class: h.Class,
-			Confidence: h.Confidence, Evidence: h.Evidence, Ports: h.OpenPorts})
-	}
+	seen := sightingsOf(res.Hosts)
 	changes, err := a.store.RecordSweep(p.String(), a.o.Clock.Now(), seen)
 	if err != nil {
 		a.log.Error("recording a discovery sweep", "subnet", p, "err", err)
@@ -78,4 +86,30 @@ func (a *Appliance) sweep(ctx context.Context, cfg *discovery.Config, p netip.Pr
 	for _, c := range changes {
 		a.log.Warn("inventory change: "+c.Detail, "kind", c.Kind, "ip", c.IP, "mac", c.MAC)
 	}
+}
+
+// sightingsOf are a sweep's hosts as the inventory keeps them.
+func sightingsOf(hosts []discovery.Host) []store.Sighting {
+	seen := make([]store.Sighting, 0, len(hosts))
+	for _, h := range hosts {
+		name := ""
+		if len(h.Names) > 0 {
+			name = h.Names[0]
+		} else if h.SNMP != nil {
+			name = h.SNMP.Name
+		} else if h.MDNS != nil {
+			name = h.MDNS.Name
+		}
+		sg := store.Sighting{IP: h.IP.String(), MAC: h.MAC, Vendor: h.Vendor, Name: name, Class: h.Class,
+			Confidence: h.Confidence, Evidence: h.Evidence, Ports: h.OpenPorts, ICMP: h.ICMP, Self: h.Self}
+		for _, a := range h.IPv6 {
+			sg.IPv6 = append(sg.IPv6, a.String())
+		}
+		if h.SNMP != nil {
+			sg.SNMP = &store.SNMPFacts{Descr: h.SNMP.Descr, ObjectID: h.SNMP.ObjectID, Name: h.SNMP.Name, MIBs: h.SNMP.MIBs, Interfaces: h.SNMP.Interfaces,
+				Model: h.SNMP.Model, Serial: h.SNMP.Serial, Firmware: h.SNMP.Firmware}
+		}
+		seen = append(seen, sg)
+	}
+	return seen
 }

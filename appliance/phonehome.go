@@ -123,14 +123,15 @@ func (a *Appliance) kickPhoneHome(reason string) {
 // summary.Builder over the daemon's parts.
 func (a *Appliance) buildSummary(reason string, seq uint64, m store.PhoneMeta, full bool) (phwire.Summary, map[string]string, error) {
 	b := summary.Builder{
-		Box:       phwire.Box{ID: a.id.ID(), Version: Version, PublicKey: a.id.PublicKeyString(), UICertSHA256: a.certFP},
-		Config:    a.Config,
-		Results:   a.store,
-		Incidents: a.inc,
-		Inventory: a.agentInventory,
-		Facts:     a.boxFacts,
-		Forecasts: a.Forecasts,
-		Clock:     a.o.Clock,
+		Box:        phwire.Box{ID: a.id.ID(), Version: Version, PublicKey: a.id.PublicKeyString(), UICertSHA256: a.certFP},
+		Config:     a.Config,
+		Results:    a.store,
+		Incidents:  a.inc,
+		Inventory:  a.agentInventory,
+		Discovered: a.discoveredSince,
+		Facts:      a.boxFacts,
+		Forecasts:  a.Forecasts,
+		Clock:      a.o.Clock,
 	}
 	return b.Build(reason, seq, summary.Previous{Built: m.Built, Inventory: m.Inventory}, full)
 }

@@ -46,6 +46,10 @@ type Deps struct {
 	// the wiring); nil where no daemon keeps them, and forecast checks
 	// then say so.
 	Series SeriesReader
+	// Inventory reads the discovery inventory's changes (the store,
+	// through the wiring); nil where no daemon keeps one, and
+	// inventory_change checks then say so.
+	Inventory InventoryReader
 }
 
 // WithDefaults fills a nil Clock and Log.

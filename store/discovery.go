@@ -9,6 +9,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"outpost/checks"
 )
 
 // The inventory: every device a discovery sweep found, keyed by its MAC
@@ -47,6 +49,30 @@ type Sighting struct {
 	Confidence float64  `json:"confidence"`
 	Evidence   []string `json:"evidence,omitempty"`
 	Ports      []int    `json:"ports,omitempty"`
+	// ICMP: it answered the echo; SNMP: what its agent said (nil when
+	// no SNMP was asked or it did not answer). Check templates are made
+	// from these answers, never from the class alone.
+	ICMP bool       `json:"icmp,omitempty"`
+	SNMP *SNMPFacts `json:"snmp,omitempty"`
+	// Self: the address is the box's own.
+	Self bool `json:"self,omitempty"`
+	// IPv6 are its IPv6 addresses on the link (kept in the address
+	// history too).
+	IPv6 []string `json:"ipv6,omitempty"`
+}
+
+// SNMPFacts is the SNMP system group and the MIBs a device's agent
+// answered in a sweep.
+type SNMPFacts struct {
+	Descr      string   `json:"descr,omitempty"`
+	ObjectID   string   `json:"object_id,omitempty"`
+	Name       string   `json:"name,omitempty"`
+	MIBs       []string `json:"mibs,omitempty"`
+	Interfaces int      `json:"interfaces,omitempty"`
+	// Model, Serial and Firmware are ENTITY-MIB's (empty without it).
+	Model    string `json:"model,omitempty"`
+	Serial   string `json:"serial,omitempty"`
+	Firmware string `json:"firmware,omitempty"`
 }
 
 // Seen is one value (an address, a MAC) a device had, and when.
@@ -67,15 +93,20 @@ type InventoryDevice struct {
 	Gone      bool   `json:"gone"`
 	Addresses []Seen `json:"addresses"`
 	MACs      []Seen `json:"macs,omitempty"`
+	// Decision is what a technician decided (nil: nothing yet); sweeps
+	// keep it. Merged are the keys of the records merged into this one.
+	Decision *Decision `json:"decision,omitempty"`
+	Merged   []string  `json:"merged,omitempty"`
 }
 
 // Kinds of inventory change.
 const (
-	ChangeNewDevice  = "new_device"
-	ChangeGone       = "device_gone"
-	ChangeBack       = "device_back"
-	ChangeMACMoved   = "mac_moved"  // a MAC answered on another IP
-	ChangeIPClaimed  = "ip_claimed" // an IP answered with a second MAC
+	ChangeNewDevice  = checks.ChangeNewDevice
+	ChangeGone       = checks.ChangeGone
+	ChangeBack       = checks.ChangeBack
+	ChangeMACMoved   = checks.ChangeMACMoved  // a MAC answered on another IP
+	ChangeIPClaimed  = checks.ChangeIPClaimed // an IP answered with a second MAC
+	ChangeFirmware   = checks.ChangeFirmware  // its SNMP sysDescr (model and firmware words) changed
 	maxInventoryText = 256
 )
 
@@ -127,6 +158,24 @@ func boundSighting(s Sighting) Sighting {
 	if len(s.Ports) > 64 {
 		s.Ports = s.Ports[:64]
 	}
+	if len(s.IPv6) > 8 {
+		s.IPv6 = s.IPv6[:8]
+	}
+	for i := range s.IPv6 {
+		s.IPv6[i] = cut(s.IPv6[i], 64)
+	}
+	if f := s.SNMP; f != nil {
+		g := *f
+		g.Descr, g.ObjectID, g.Name = cut(g.Descr, maxInventoryText), cut(g.ObjectID, 128), cut(g.Name, maxInventoryText)
+		g.Model, g.Serial, g.Firmware = cut(g.Model, 128), cut(g.Serial, 128), cut(g.Firmware, 128)
+		if len(g.MIBs) > 16 {
+			g.MIBs = g.MIBs[:16]
+		}
+		for i := range g.MIBs {
+			g.MIBs[i] = cut(g.MIBs[i], 32)
+		}
+		s.SNMP = &g
+	}
 	return s
 }
 
@@ -166,7 +215,14 @@ func (s *Store) RecordSweep(subnet string, at time.Time, seen []Sighting) ([]Inv
 				holder[d.IP] = k
 			}
 		}
+		alias, err := readAliases(tx)
+		if err != nil {
+			return err
+		}
 		change := func(kind string, d *InventoryDevice, format string, args ...any) *InventoryChange {
+			if d.Decision != nil && d.Decision.Ignored {
+				return &InventoryChange{} // an ignored device changes silently
+			}
 			changes = append(changes, InventoryChange{Time: at, Kind: kind, Subnet: pfx.String(), Key: d.Key, IP: d.IP, MAC: d.MAC,
 				Detail: cut(fmt.Sprintf(format, args...), maxInventoryText)})
 			return &changes[len(changes)-1]
@@ -175,6 +231,9 @@ func (s *Store) RecordSweep(subnet string, at time.Time, seen []Sighting) ([]Inv
 		for _, sg := range seen {
 			sg = boundSighting(sg)
 			k := sightingKey(sg)
+			if to, ok := alias[k]; ok && devs[to] != nil {
+				k = to // merged into another record by a technician
+			}
 			if found[k] {
 				continue
 			}
@@ -184,15 +243,21 @@ func (s *Store) RecordSweep(subnet string, at time.Time, seen []Sighting) ([]Inv
 				d = &InventoryDevice{Key: k, FirstSeen: at}
 				devs[k] = d
 				d.Sighting = sg
-				change(ChangeNewDevice, d, "new device %s at %s (%s)", deviceLabel(sg), sg.IP, sg.Class)
+				change(ChangeNewDevice, d, "new device %s at %s (%s)", d.Label(), sg.IP, sg.Class)
 			} else {
 				if d.Gone {
-					c := change(ChangeBack, d, "%s is back at %s", deviceLabel(sg), sg.IP)
+					c := change(ChangeBack, d, "%s is back at %s", d.Label(), sg.IP)
 					c.IP = sg.IP
 				}
 				if sg.MAC != "" && d.IP != "" && d.IP != sg.IP {
 					c := change(ChangeMACMoved, d, "MAC %s moved from %s to %s", sg.MAC, d.IP, sg.IP)
 					c.OldIP, c.IP = d.IP, sg.IP
+				}
+				if sg.MAC == "" {
+					sg.MAC = d.MAC // a merged MAC-less record answered
+				}
+				if changed, now, was := firmwareChange(d.SNMP, sg.SNMP); changed {
+					change(ChangeFirmware, d, "%s at %s: firmware %s, was %s", d.Label(), sg.IP, now, was)
 				}
 				d.Sighting = sg
 			}
@@ -204,6 +269,9 @@ func (s *Store) RecordSweep(subnet string, at time.Time, seen []Sighting) ([]Inv
 			}
 			d.Subnet, d.LastSeen, d.Gone = pfx.String(), at, false
 			d.Addresses = remember(d.Addresses, sg.IP, at)
+			for _, a := range sg.IPv6 {
+				d.Addresses = remember(d.Addresses, a, at)
+			}
 			if sg.MAC != "" {
 				d.MACs = remember(d.MACs, sg.MAC, at)
 			}
@@ -211,7 +279,7 @@ func (s *Store) RecordSweep(subnet string, at time.Time, seen []Sighting) ([]Inv
 		for k, d := range devs {
 			if !found[k] && !d.Gone && inSubnet(d.IP) {
 				d.Gone = true
-				change(ChangeGone, d, "%s (%s) not found at %s, last seen %s", deviceLabel(d.Sighting), d.Class, d.IP, d.LastSeen.Format(time.RFC3339))
+				change(ChangeGone, d, "%s (%s) not found at %s, last seen %s", d.Label(), d.EffectiveClass(), d.IP, d.LastSeen.Format(time.RFC3339))
 			}
 		}
 		if err := evictInventory(devs); err != nil {
@@ -269,6 +337,24 @@ func (s *Store) RecordSweep(subnet string, at time.Time, seen []Sighting) ([]Inv
 		return nil, fmt.Errorf("recording a sweep of %s: %w", subnet, err)
 	}
 	return changes, nil
+}
+
+// Label names the device in a change: the technician's name, else its
+// own, else its MAC and vendor, else its address.
+func (d *InventoryDevice) Label() string {
+	if d.Decision != nil && d.Decision.Name != "" {
+		return d.Decision.Name
+	}
+	return deviceLabel(d.Sighting)
+}
+
+// EffectiveClass is the technician's class when one was set, else the
+// sweep's.
+func (d *InventoryDevice) EffectiveClass() string {
+	if d.Decision != nil && d.Decision.Class != "" {
+		return d.Decision.Class
+	}
+	return d.Class
 }
 
 func deviceLabel(s Sighting) string {
@@ -357,4 +443,20 @@ func (s *Store) LastSweep(subnet string) (time.Time, error) {
 		return nil
 	})
 	return t, err
+}
+
+// firmwareChange says whether a device's firmware changed between two
+// sightings, and how it reads now and before: ENTITY-MIB's revision when
+// both have one, else the sysDescr (where most devices state their
+// firmware or OS version) when neither has; nothing without SNMP.
+func firmwareChange(was, now *SNMPFacts) (bool, string, string) {
+	switch {
+	case was == nil || now == nil:
+		return false, "", ""
+	case was.Firmware != "" && now.Firmware != "":
+		return was.Firmware != now.Firmware, now.Firmware, was.Firmware
+	case was.Firmware == "" && now.Firmware == "" && was.Descr != "" && now.Descr != "":
+		return was.Descr != now.Descr, fmt.Sprintf("%q", now.Descr), fmt.Sprintf("%q", was.Descr)
+	}
+	return false, "", ""
 }

@@ -138,6 +138,7 @@ type Options struct {
 	Checks    ChecksBackend
 	CheckEdit CheckEditBackend
 	Devices   DevicesBackend
+	Inventory InventoryBackend
 	Incidents IncidentsBackend
 	Notify    NotifyBackend
 	Sections  SectionsBackend

@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"outpost/appliance"
 	"outpost/checks/discovery"
 )
 
@@ -29,13 +30,21 @@ func runDiscover(ctx context.Context, env *Env, args []string) error {
 	f.addV3(fs, "SNMPv3 user")
 	fs.StringVar(&f.context, "context", "", "SNMPv3 context name")
 	noDNS := fs.Bool("no-dns", false, "skip reverse DNS")
+	noMDNS := fs.Bool("no-mdns", false, "skip the mDNS service enumeration (one query to 224.0.0.251 on the subnet's link)")
+	noIPv6 := fs.Bool("no-ipv6", false, "skip looking for the hosts' IPv6 addresses (an echo to all nodes on the subnet's link, then the NDP table)")
 	asJSON := fs.Bool("json", false, "print JSON (fields in docs/discovery.md)")
 	suggest := fs.Bool("suggest", false, "print devices: and checks: YAML for what answered")
+	apply := fs.Bool("apply", false, "hand the sweep to the running daemon: it records it in the inventory and turns on each host's check template (each check run once first; one that does not answer is left off)")
+	data := DataDirFlag(fs)
+	by := fs.String("by", whoAmI(), "--apply: who applies (recorded with the config version)")
 	if err := Parse(fs, args, false); err != nil {
 		return err
 	}
 	if *subnet == "" {
 		return Usagef("--subnet is required")
+	}
+	if *apply && (*asJSON || *suggest) {
+		return Usagef("--apply prints what it turned on: not with --json or --suggest")
 	}
 	if *rate < 1 {
 		return Usagef("--rate %d: the ceiling is 1 to %d probes/s", *rate, discovery.MaxRate)
@@ -44,7 +53,7 @@ func runDiscover(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return Usagef("--subnet %q is not a CIDR subnet (e.g. 192.0.2.0/24)", *subnet)
 	}
-	o := discovery.Options{Subnet: p.Masked(), Rate: *rate, Timeout: *timeout, ReverseDNS: !*noDNS}
+	o := discovery.Options{Subnet: p.Masked(), Rate: *rate, Timeout: *timeout, ReverseDNS: !*noDNS, NoIPv6: *noIPv6, NoMDNS: *noMDNS}
 	if *ports != "" {
 		o.Ports = []int{}
 		for _, s := range strings.Split(*ports, ",") {
@@ -77,6 +86,14 @@ func runDiscover(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	switch {
+	case *apply:
+		writeSweep(env, res)
+		var results []appliance.TemplateResult
+		if err := Control(ctx, *data, "POST", "/discovery/apply", appliance.SweepApplyRequest{Subnet: res.Subnet.String(), Hosts: res.Hosts, By: *by}, &results); err != nil {
+			return err
+		}
+		fmt.Fprintln(env.Stdout)
+		return printTemplates(env, results)
 	case *asJSON:
 		e := json.NewEncoder(env.Stdout)
 		e.SetIndent("", "  ")
@@ -134,6 +151,16 @@ func writeSweep(env *Env, res *discovery.Result) {
 		if h.SNMP != nil {
 			fmt.Fprintf(env.Stdout, "%s snmp: %s (%s) %s\n", h.IP, h.SNMP.Name, h.SNMP.ObjectID, short(h.SNMP.Descr, 80))
 		}
+		if m := h.MDNS; m != nil && (m.Name != "" || len(m.Services) > 0) {
+			fmt.Fprintf(env.Stdout, "%s mdns: %s %s\n", h.IP, m.Name, strings.Join(m.Services, " "))
+		}
+		if len(h.IPv6) > 0 {
+			var as []string
+			for _, a := range h.IPv6 {
+				as = append(as, a.String())
+			}
+			fmt.Fprintf(env.Stdout, "%s ipv6: %s\n", h.IP, strings.Join(as, " "))
+		}
 	}
 }
 
@@ -142,4 +169,31 @@ func short(s string, n int) string {
 		return s
 	}
 	return s[:n] + "…"
+}
+
+// printTemplates says, per device, which checks its template turned on
+// and why the others are off.
+func printTemplates(env *Env, rs []appliance.TemplateResult) error {
+	tw := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "DEVICE\tADDRESS\tCHECK\tKIND\tTARGET\tTRIAL\tRESULT")
+	for _, r := range rs {
+		if len(r.Checks) == 0 {
+			fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t-\tno check it can answer\n", dash(r.Device), r.IP)
+		}
+		for _, c := range r.Checks {
+			result := "added"
+			if !c.Added {
+				result = "off"
+				if c.Reason != "" {
+					result += ": " + c.Reason
+				}
+			}
+			trial := dash(c.Status)
+			if c.Detail != "" {
+				trial += " (" + short(c.Detail, 60) + ")"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Device, r.IP, c.ID, c.Kind, c.Target, trial, result)
+		}
+	}
+	return tw.Flush()
 }

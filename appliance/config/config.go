@@ -296,6 +296,7 @@ func (c *Config) applyDefaults() {
 func (c *Config) addBuiltinChecks() {
 	c.addBuiltin(Check{ID: BuiltinClockCheck, Kind: "clock", Interval: time.Minute, Labels: checks.Labels{Severity: checks.SeverityWarning}})
 	c.addBuiltin(Check{ID: BuiltinStoreCheck, Kind: "store", Interval: 30 * time.Second, Labels: checks.Labels{Severity: checks.SeverityCritical}})
+	c.addInventoryBuiltins()
 }
 
 // addBuiltin adds b unless the config declares a check of its kind or id.

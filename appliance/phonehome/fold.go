@@ -8,6 +8,7 @@ const (
 	lostInventoryNew     = "inventory_new"
 	lostInventoryGone    = "inventory_gone"
 	lostInventoryChanged = "inventory_changed"
+	lostDiscovered       = "inventory_discovered"
 )
 
 // lostOf is the loss as summaries report it.
@@ -16,7 +17,7 @@ func lostOf(m Meta) wire.Lost {
 		IncidentsClosed:  m.LostCounts[lostIncidentsClosed],
 		InventoryNew:     m.LostCounts[lostInventoryNew],
 		InventoryGone:    m.LostCounts[lostInventoryGone],
-		InventoryChanged: m.LostCounts[lostInventoryChanged]}
+		InventoryChanged: m.LostCounts[lostInventoryChanged], InventoryDiscovered: m.LostCounts[lostDiscovered]}
 }
 
 // Fold is what a summary dropped by the quota leaves behind: its
@@ -34,5 +35,6 @@ func Fold(body []byte) (map[string]uint64, bool) {
 		lostInventoryNew:     uint64(len(inv.New)),
 		lostInventoryGone:    uint64(len(inv.Gone)),
 		lostInventoryChanged: uint64(len(inv.Changed)),
+		lostDiscovered:       uint64(len(inv.Discovered) + inv.DiscoveredOmitted),
 	}, len(inv.New)+len(inv.Gone)+len(inv.Changed) > 0
 }

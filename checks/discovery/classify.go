@@ -76,6 +76,37 @@ func classify(h *Host) {
 			add("unknown", 0.1, "SNMP answers (sysObjectID %s) but no MIB tells its class", s.ObjectID)
 		}
 	}
+	for _, l := range h.LLDP {
+		what := strings.TrimSpace(l.SysName + " " + clean(l.SysDescr, 60))
+		from := fmt.Sprintf("%s (switch %s port %d)", l.Proto, l.Switch, l.LocalPort)
+		// A layer-3 switch says bridge and router: it is a switch.
+		switch caps := l.Caps; {
+		case slices.Contains(caps, "telephone"):
+			add("phone", 0.7, "%s: a telephone, %s", from, what)
+		case slices.Contains(caps, "access_point"):
+			add("access_point", 0.6, "%s: a Wi-Fi access point, %s", from, what)
+		case slices.Contains(caps, "bridge"):
+			add("switch", 0.5, "%s: a bridge, %s", from, what)
+		case slices.Contains(caps, "router"):
+			add("router", 0.5, "%s: a router, %s", from, what)
+		case slices.Contains(caps, "station"):
+			add("unknown", 0, "%s: a station, %s", from, what)
+		}
+	}
+	if m := h.MDNS; m != nil {
+		hinted := false
+		for _, svc := range m.Services {
+			for _, hint := range mdnsServiceHints {
+				if svc == hint.service {
+					add(hint.class, 0.4, "mDNS: offers %s", svc)
+					hinted = true
+				}
+			}
+		}
+		if !hinted && len(m.Services) > 0 {
+			add("unknown", 0, "mDNS: offers %s", strings.Join(m.Services, ", "))
+		}
+	}
 	if open(9100) {
 		w := 0.6
 		if open(631) {

@@ -24,6 +24,12 @@ type Config struct {
 	SNMP *checks.SNMP `yaml:"snmp"`
 	// ReverseDNS looks names up on the site's resolver (default true).
 	ReverseDNS *bool `yaml:"reverse_dns"`
+	// IPv6 looks for the hosts' IPv6 addresses on the subnet's link
+	// (default true).
+	IPv6 *bool `yaml:"ipv6"`
+	// MDNS sends the mDNS service enumeration on the subnet's link
+	// (default true).
+	MDNS *bool `yaml:"mdns"`
 }
 
 // SubnetConfig is one subnet to sweep.
@@ -56,9 +62,20 @@ func (c *Config) Enabled() []netip.Prefix {
 	return out
 }
 
+// AnyEnabled says whether a subnet is enabled (before or after the
+// section's check: the config's default inventory policy asks early).
+func (c *Config) AnyEnabled() bool {
+	for _, s := range c.Subnets {
+		if s.Enabled {
+			return true
+		}
+	}
+	return false
+}
+
 // Options are the sweep options for one enabled subnet.
 func (c *Config) Options(p netip.Prefix) Options {
-	return Options{Subnet: p, Rate: c.Rate, Ports: c.Ports, SNMP: c.SNMP, ReverseDNS: c.ReverseDNS == nil || *c.ReverseDNS}
+	return Options{Subnet: p, Rate: c.Rate, Ports: c.Ports, SNMP: c.SNMP, ReverseDNS: c.ReverseDNS == nil || *c.ReverseDNS, NoIPv6: c.IPv6 != nil && !*c.IPv6, NoMDNS: c.MDNS != nil && !*c.MDNS}
 }
 
 func (c *Config) check(checks.Site) error {

@@ -56,9 +56,16 @@ type Options struct {
 	Privileged *bool
 	// OUI names MAC vendors (DefaultOUI when nil).
 	OUI *OUI
-	// Neighbours reads the neighbour table (the kernel's when nil).
-	Neighbours func() (map[netip.Addr]Neighbour, error)
-	Log        *slog.Logger
+	// Neighbours reads the neighbour table (the kernel's when nil);
+	// Neighbours6 the IPv6 one.
+	Neighbours  func() (map[netip.Addr]Neighbour, error)
+	Neighbours6 func() (map[netip.Addr]Neighbour, error)
+	// NoIPv6 skips looking for the hosts' IPv6 addresses on the
+	// subnet's link (ipv6.go).
+	NoIPv6 bool
+	// NoMDNS skips the mDNS service enumeration (mdns.go).
+	NoMDNS bool
+	Log    *slog.Logger
 }
 
 // Neighbour is an entry of the kernel's neighbour (ARP) table.
@@ -84,14 +91,21 @@ type Host struct {
 	ICMP      bool       `json:"icmp"`
 	RTTMillis float64    `json:"rtt_ms,omitempty"`
 	// ARP: found alive by the neighbour table (it answered ARP).
-	ARP        bool     `json:"arp"`
-	Names      []string `json:"names,omitempty"`
-	OpenPorts  []int    `json:"open_ports"`
-	Web        []Web    `json:"web,omitempty"`
-	SNMP       *System  `json:"snmp,omitempty"`
-	Class      string   `json:"class"`
-	Confidence float64  `json:"confidence"`
-	Evidence   []string `json:"evidence"`
+	ARP bool `json:"arp"`
+	// IPv6 are its IPv6 addresses on the link (link-local and global),
+	// found by an echo to all nodes and the NDP table.
+	IPv6 []netip.Addr `json:"ipv6,omitempty"`
+	// LLDP is what switches' LLDP tables say of it.
+	LLDP []LLDPSeen `json:"lldp,omitempty"`
+	// MDNS is its answer to the mDNS service enumeration.
+	MDNS       *MDNSAnswer `json:"mdns,omitempty"`
+	Names      []string    `json:"names,omitempty"`
+	OpenPorts  []int       `json:"open_ports"`
+	Web        []Web       `json:"web,omitempty"`
+	SNMP       *System     `json:"snmp,omitempty"`
+	Class      string      `json:"class"`
+	Confidence float64     `json:"confidence"`
+	Evidence   []string    `json:"evidence"`
 }
 
 // Web is what an open web port answered.
@@ -115,6 +129,15 @@ type System struct {
 	// MIBs the agent has objects of: printer, ups, apc_ups, apc_pdu,
 	// bridge, host_resources, storage.
 	MIBs []string `json:"mibs"`
+	// Model, Serial and Firmware are the first ENTITY-MIB row's
+	// entPhysicalModelName, SerialNum and FirmwareRev (SoftwareRev when
+	// that is empty); empty when the agent has no ENTITY-MIB.
+	// Neighbours is its LLDP remote table (switches and routers).
+	Neighbours []LLDPNeighbour `json:"lldp_neighbours,omitempty"`
+	Model      string          `json:"model,omitempty"`
+	Serial     string          `json:"serial,omitempty"`
+	Firmware   string          `json:"firmware,omitempty"`
+	software   string
 	// Interfaces is ifNumber; BridgePorts dot1dBaseNumPorts.
 	Interfaces  int  `json:"interfaces"`
 	BridgePorts int  `json:"bridge_ports"`
@@ -170,6 +193,9 @@ func (o Options) WithDefaults() (Options, error) {
 	}
 	if o.Neighbours == nil {
 		o.Neighbours = readNeighbours
+	}
+	if o.Neighbours6 == nil {
+		o.Neighbours6 = readNeighbours6
 	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -289,6 +315,35 @@ func Sweep(ctx context.Context, o Options) (*Result, error) {
 	res.Addresses = len(addrs)
 	self := localAddrs()
 
+	// IPv6 addresses on the link, looked for while the IPv4 echoes run
+	// (its echo's wait for replies overlaps theirs).
+	type found6 struct {
+		byMAC map[string][]netip.Addr
+		notes []string
+	}
+	type foundMDNS struct {
+		answers map[netip.Addr]*MDNSAnswer
+		err     error
+	}
+	mdns := make(chan foundMDNS, 1)
+	if !o.NoMDNS {
+		go func() {
+			a, err := mdnsQuery(ctx, o, lim, o.Subnet)
+			mdns <- foundMDNS{a, err}
+		}()
+	} else {
+		mdns <- foundMDNS{}
+	}
+	v6 := make(chan found6, 1)
+	if !o.NoIPv6 {
+		go func() {
+			m, notes := sweep6(ctx, o, lim, o.Subnet)
+			v6 <- found6{m, notes}
+		}()
+	} else {
+		v6 <- found6{}
+	}
+
 	// Phase 1: liveness.
 	echo := make([]pingReply, len(addrs))
 	var wg sync.WaitGroup
@@ -357,6 +412,24 @@ func Sweep(ctx context.Context, o Options) (*Result, error) {
 		sort.Slice(live, func(i, j int) bool { return live[i].IP.Less(live[j].IP) })
 	}
 
+	// mDNS answers of the live hosts.
+	fm := <-mdns
+	if fm.err != nil {
+		res.Notes = append(res.Notes, "mDNS: "+fm.err.Error())
+	}
+	for _, h := range live {
+		h.MDNS = fm.answers[h.IP]
+	}
+
+	// IPv6 addresses of the live hosts, by MAC.
+	f6 := <-v6
+	res.Notes = append(res.Notes, f6.notes...)
+	for _, h := range live {
+		if h.MAC != "" {
+			h.IPv6 = f6.byMAC[h.MAC]
+		}
+	}
+
 	// Phase 2: what each live host is.
 	hsem := make(chan struct{}, 32)
 	for _, h := range live {
@@ -366,12 +439,15 @@ func Sweep(ctx context.Context, o Options) (*Result, error) {
 			defer wg.Done()
 			defer func() { <-hsem }()
 			identify(ctx, o, lim, h)
-			classify(h)
 		}()
 	}
 	wg.Wait()
 	if err := ctx.Err(); err != nil {
 		return nil, err
+	}
+	lldpHints(live)
+	for _, h := range live {
+		classify(h)
 	}
 	for _, h := range live {
 		res.Hosts = append(res.Hosts, *h)

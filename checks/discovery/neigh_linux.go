@@ -25,8 +25,13 @@ const (
 // netlink: unlike /proc/net/arp it says whether an entry was confirmed
 // just now (reachable) or is an old memory (stale), which tells a host
 // that answers ARP from one that left.
-func readNeighbours() (map[netip.Addr]Neighbour, error) {
-	b, err := syscall.NetlinkRIB(syscall.RTM_GETNEIGH, syscall.AF_INET)
+func readNeighbours() (map[netip.Addr]Neighbour, error) { return readNeighbourTable(syscall.AF_INET) }
+
+// readNeighbours6 reads the IPv6 neighbour (NDP) table.
+func readNeighbours6() (map[netip.Addr]Neighbour, error) { return readNeighbourTable(syscall.AF_INET6) }
+
+func readNeighbourTable(family int) (map[netip.Addr]Neighbour, error) {
+	b, err := syscall.NetlinkRIB(syscall.RTM_GETNEIGH, family)
 	if err != nil {
 		return nil, fmt.Errorf("reading the neighbour table: %w", err)
 	}

@@ -32,8 +32,9 @@ var mibProbes = []struct{ name, root string }{
 	{"apc_pdu2", "1.3.6.1.4.1.318.1.1.26"},   // PowerNet-MIB rPDU2
 }
 
-// snmpSystem asks ip's agent for its system group and which class MIBs it
-// has: two requests (a GET, a GETNEXT), each waiting for a token.
+// snmpSystem asks ip's agent for its system group, which class MIBs it
+// has and its ENTITY-MIB model, serial and firmware: two requests (a GET,
+// a GETNEXT), each waiting for a token.
 func snmpSystem(ctx context.Context, o Options, lim *limiter, ip netip.Addr) (*System, error) {
 	g, err := session(ctx, o.SNMP, ip)
 	if err != nil {
@@ -77,19 +78,51 @@ func snmpSystem(ctx context.Context, o Options, lim *limiter, ip netip.Addr) (*S
 	if err := lim.wait(ctx); err != nil {
 		return s, nil
 	}
-	roots := make([]string, len(mibProbes))
+	roots := make([]string, len(mibProbes), len(mibProbes)+len(entityColumns))
 	for i, m := range mibProbes {
 		roots[i] = m.root
+	}
+	// The same request reads the first ENTITY-MIB row (the chassis, on
+	// most agents): model, serial, firmware and software revisions.
+	for _, c := range entityColumns {
+		roots = append(roots, c.root)
 	}
 	if next, err := g.GetNext(roots); err == nil && len(next.Variables) == len(roots) {
 		for i, v := range next.Variables {
 			name := strings.TrimPrefix(v.Name, ".")
-			if v.Type != gosnmp.EndOfMibView && strings.HasPrefix(name, roots[i]+".") {
-				s.MIBs = append(s.MIBs, strings.TrimSuffix(mibProbes[i].name, "2"))
+			if v.Type == gosnmp.EndOfMibView || !strings.HasPrefix(name, roots[i]+".") {
+				continue
 			}
+			if i < len(mibProbes) {
+				s.MIBs = append(s.MIBs, strings.TrimSuffix(mibProbes[i].name, "2"))
+				continue
+			}
+			if t := clean(text(v), 100); t != "" {
+				*entityColumns[i-len(mibProbes)].field(s) = t
+			}
+		}
+		if s.Firmware == "" {
+			s.Firmware = s.software
+		}
+	}
+	if s.Has("bridge") || s.Forwarding {
+		s.Neighbours = lldpNeighbours(ctx, g, lim)
+		if s.Enterprise == 9 { // Cisco: CDP too
+			s.Neighbours = append(s.Neighbours, cdpNeighbours(ctx, g, lim)...)
 		}
 	}
 	return s, nil
+}
+
+// entityColumns are the ENTITY-MIB entPhysicalTable columns a sweep reads.
+var entityColumns = []struct {
+	root  string
+	field func(*System) *string
+}{
+	{"1.3.6.1.2.1.47.1.1.1.1.13", func(s *System) *string { return &s.Model }},    // entPhysicalModelName
+	{"1.3.6.1.2.1.47.1.1.1.1.11", func(s *System) *string { return &s.Serial }},   // entPhysicalSerialNum
+	{"1.3.6.1.2.1.47.1.1.1.1.9", func(s *System) *string { return &s.Firmware }},  // entPhysicalFirmwareRev
+	{"1.3.6.1.2.1.47.1.1.1.1.10", func(s *System) *string { return &s.software }}, // entPhysicalSoftwareRev
 }
 
 func text(v gosnmp.SnmpPDU) string {

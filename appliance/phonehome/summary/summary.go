@@ -95,6 +95,9 @@ type Builder struct {
 	// Inventory is an agent's latest inventory; ok is false when none
 	// was collected.
 	Inventory func(agent string) (inv agentwire.Inventory, ok bool)
+	// Discovered reads the discovery changes recorded after a time,
+	// oldest first, at most n (nil: the box keeps no inventory).
+	Discovered func(after time.Time, n int) ([]wire.DiscoveryChange, error)
 	// Facts reads the box's own figures.
 	Facts func() Facts
 	// Forecasts are the capacity forecasts and the horizon they are
@@ -102,6 +105,10 @@ type Builder struct {
 	Forecasts func() ([]checks.SeriesForecast, time.Duration)
 	Clock     clock.Clock
 }
+
+// maxDiscoveredScan is how many discovery changes a summary reads at
+// most (the store keeps 10,000).
+const maxDiscoveredScan = 10_000
 
 // Build reports the site as it is now: summary seq, built for reason,
 // after the summary prev (its inventory fingerprints and build time);
@@ -129,6 +136,19 @@ func (b *Builder) Build(reason string, seq uint64, prev Previous, full bool) (wi
 	}
 	built, _ := time.Parse(time.RFC3339Nano, prev.Built)
 	s.OpenIncidents, s.ClosedIncidents = incidents(list, built, now)
+	if b.Discovered != nil {
+		// Only changes: those after the previous summary (all the
+		// box keeps, for the first one). Read one more than fits to
+		// know whether some were left out.
+		ds, err := b.Discovered(built, maxDiscoveredScan)
+		if err != nil {
+			return s, nil, fmt.Errorf("summary %d: reading the inventory's changes: %w", seq, err)
+		}
+		if n := len(ds) - wire.MaxDiscovered; n > 0 {
+			s.Inventory.DiscoveredOmitted, ds = n, ds[n:]
+		}
+		s.Inventory.Discovered = ds
+	}
 	s.SLA = SLA(list, cfg.Checks, now)
 	s.BoxHealth = boxHealth(b.Facts())
 	return s, inv, nil

@@ -132,6 +132,27 @@ type Inventory struct {
 	Gone    []string `json:"gone"`
 	Changed []Device `json:"changed"`
 	Full    []Device `json:"full,omitempty"`
+	// Discovered are the changes discovery sweeps saw since the last
+	// summary, oldest first, at most MaxDiscovered (the newest);
+	// DiscoveredOmitted counts older ones left out. Absent when none
+	// (and from boxes older than the field).
+	Discovered        []DiscoveryChange `json:"discovered,omitempty"`
+	DiscoveredOmitted int               `json:"discovered_omitted,omitempty"`
+}
+
+// MaxDiscovered bounds Inventory.Discovered.
+const MaxDiscovered = 500
+
+// DiscoveryChange is one change a discovery sweep saw on the site:
+// new_device, device_gone, device_back, mac_moved, ip_claimed or
+// firmware_changed.
+type DiscoveryChange struct {
+	Time   time.Time `json:"time"`
+	Kind   string    `json:"kind"`
+	IP     string    `json:"ip"`
+	MAC    string    `json:"mac,omitempty"`
+	OldIP  string    `json:"old_ip,omitempty"`
+	Detail string    `json:"detail"`
 }
 
 // Device is one monitored device and what the box knows of it.
@@ -252,4 +273,6 @@ type Lost struct {
 	InventoryNew     uint64 `json:"inventory_new"`
 	InventoryGone    uint64 `json:"inventory_gone"`
 	InventoryChanged uint64 `json:"inventory_changed"`
+	// InventoryDiscovered counts the discovery changes they carried.
+	InventoryDiscovered uint64 `json:"inventory_discovered,omitempty"`
 }
