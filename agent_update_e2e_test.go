@@ -225,7 +225,7 @@ func TestAgentUpdateRollsBack(t *testing.T) {
 		// v1; v2's three starts and the fourth that puts v1 back; v1.
 		{"crash", "failed", fwNew + " did not come up healthy in 3 starts", 6},
 		// v1; v2 until its window ends; v1.
-		{"unhealthy", "updated", fwNew + " not healthy within its 3s health window: firmware test fault", 3},
+		{"unhealthy", "updated", fwNew + " not healthy within its 10s health window: firmware test fault", 3},
 	} {
 		t.Run(c.fault, func(t *testing.T) { agentRollsBack(t, c.fault, c.result, c.reason, c.starts) })
 	}
@@ -262,7 +262,7 @@ func agentRollsBack(t *testing.T, fault, result, reason string, starts int) {
 	if m == nil {
 		t.Fatalf("pair-code output:\n%s", out)
 	}
-	sup := startSupervisor(t, agentBin, []string{"agent", "run", "--listen", freePort(t), "--data", filepath.Join(root, "agent"), "--update-window", "3s",
+	sup := startSupervisor(t, agentBin, []string{"agent", "run", "--listen", freePort(t), "--data", filepath.Join(root, "agent"), "--update-window", "10s",
 		"--msp-key", filepath.Join(keys, "msp.pub"), "--box", "https://" + ui, "--pair-code", m[1]}, []string{"OUTPOST_TEST_FIRMWARE_FAULT=" + fwNew + ":" + fault})
 	listed := func(v string) string {
 		out, _ := outpost(t, "agent", "list", "--data", boxData)
@@ -273,7 +273,14 @@ func agentRollsBack(t *testing.T, fault, result, reason string, starts int) {
 	}
 	waitFor(t, "agent srv1 answering as "+fwOld, patience, func() string { return listed(fwOld) })
 
-	out, code := outpost(t, "agent", "update", "--bundle", good, "srv1", "--wait", "5s", "--data", boxData)
+	// A crashing version never answers: the rollout gives up after its
+	// wait. An unhealthy one answers within its window; the wait is
+	// generous so a busy machine's slow start is not taken for a failure.
+	wait := "5s"
+	if result != "failed" {
+		wait = "90s"
+	}
+	out, code := outpost(t, "agent", "update", "--bundle", good, "srv1", "--wait", wait, "--data", boxData)
 	if wantCode := map[bool]int{true: 1, false: 0}[result == "failed"]; code != wantCode || !regexp.MustCompile(`srv1\s+`+result+`\s+`+fwOld+`\s+`+fwNew+`\s`).MatchString(out) {
 		t.Fatalf("update to a version that is %s: want %s, exit %d\n%s\nagent log:\n%s", fault, result, code, out, sup.tail())
 	}
