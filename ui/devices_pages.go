@@ -50,6 +50,8 @@ type DeviceView struct {
 	// Info is nil for a device not in the site config's devices:.
 	Info    *DeviceInfo
 	Glances []Glance
+	// Logs is the device's log search (nil when the box keeps no logs).
+	Logs *DeviceLogs
 }
 
 // stamp formats a time for fact tables; the zero time is "never".
@@ -154,6 +156,9 @@ func (s *Server) devicePages() {
 		}
 		v.Glances = b.Glances(ctx, name)
 		v.Agents = b.Agents(name)
+		if v.Logs, err = s.deviceLogs(r.Context(), name, r.URL.Query()); err != nil {
+			return err
+		}
 		return s.render(w, r, sess, name, deviceView(v))
 	})
 }

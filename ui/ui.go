@@ -142,6 +142,8 @@ type Options struct {
 	Notify    NotifyBackend
 	Sections  SectionsBackend
 	Settings  SettingsBackend
+	Logs      LogsBackend
+	Backups   BackupsBackend
 	Users     Users
 	Claim     Claim // first boot needs its code (auth.go); nil: /setup refuses
 	Clock     clock.Clock
