@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/chromedp/chromedp"
+
+	"outpost/checks"
 )
 
 // TestBrowserLogsAndBackups drives the Logs and Backups pages of a
@@ -211,6 +213,36 @@ checks:
 		t.Fatalf("job detail: %q", d)
 	}
 	screenshot(t, ctx, "backups")
+
+	// Log rules: the site's, and a shipped one added from its list.
+	visit(t, ctx, base+"/logs/rules", `[data-testid="log-rule-fw-failed-logins"]`)
+	if n := evalIn[int](t, ctx, `document.querySelectorAll('[data-testid="shipped-rules"] tbody tr').length`); n < 15 {
+		t.Fatalf("%d shipped rules listed", n)
+	}
+	screenshot(t, ctx, "log-rules")
+	if err := chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`[data-testid="shipped-ssh-brute-force"] [data-testid="add-rule"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="save-check"]`)),
+	); err != nil {
+		t.Fatal(err)
+	}
+	if id, opts := evalIn[string](t, ctx, `document.querySelector('#id').value`), evalIn[string](t, ctx, `document.querySelector('#options').value`); id != "ssh-brute-force" || opts != "rule: ssh-brute-force" {
+		t.Fatalf("the add form says id %q, options %q", id, opts)
+	}
+	if err := chromedp.Do(ctx,
+		chromedp.SetValue(chromedp.CSS("#target"), "fw"),
+		chromedp.SetValue(chromedp.CSS("#interval"), "1s"),
+		chromedp.Click(chromedp.CSS(`[data-testid="save-check"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="check-id"]`)),
+	); err != nil {
+		t.Fatal(err)
+	}
+	// 120 failed logins within the minute: more than the rule's 20.
+	waitFor(t, "the added rule to fire on fw's lines", patience, func() (bool, string) {
+		r, ok, state := latest(a, "ssh-brute-force")
+		return ok && r.Status == checks.Warning && strings.Contains(r.Detail, "more than 20 matching in 5m0s"), state
+	})
+	visit(t, ctx, base+"/logs/rules", `[data-testid="log-rule-ssh-brute-force"] [data-testid="edit-rule"]`)
 }
 
 // evalIn evaluates a script in the page and decodes its result.

@@ -4,8 +4,12 @@ import (
 	"context"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
+	"go.yaml.in/yaml/v3"
+
+	"outpost/checks"
 	"outpost/checks/backup"
 	"outpost/ui"
 )
@@ -95,4 +99,30 @@ func (b uiBackend) Backups(runs int) ([]ui.BackupView, error) {
 		out = append(out, v)
 	}
 	return out, nil
+}
+
+// ShippedRules are checks.LogRules in words.
+func (b uiBackend) ShippedRules() []ui.ShippedRule {
+	var out []ui.ShippedRule
+	for _, r := range checks.LogRules() {
+		// A copy of the rule's options, in block style.
+		var n yaml.Node
+		flow, _ := yaml.Marshal(&r.Options)
+		yaml.Unmarshal(flow, &n)
+		blockStyle(&n)
+		opts, _ := yaml.Marshal(&n)
+		out = append(out, ui.ShippedRule{Name: r.Name, Summary: r.Summary, Format: r.Format, Sets: r.Sets, Options: strings.TrimSpace(string(opts))})
+	}
+	return out
+}
+
+// blockStyle makes a node print in block style, one option a line
+// (lists stay on theirs).
+func blockStyle(n *yaml.Node) {
+	if n.Kind == yaml.MappingNode || n.Kind == yaml.DocumentNode {
+		n.Style = 0
+		for _, c := range n.Content {
+			blockStyle(c)
+		}
+	}
 }

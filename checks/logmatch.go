@@ -76,6 +76,9 @@ func (l *nameList) UnmarshalYAML(n *yaml.Node) error {
 }
 
 type logMatchOptions struct {
+	// Rule names a shipped rule (logrules.yaml) whose options the
+	// check's own override.
+	Rule      string        `yaml:"rule"`
 	Source    string        `yaml:"source"`
 	Device    nameList      `yaml:"device"`
 	Group     string        `yaml:"group"`
@@ -96,6 +99,22 @@ func newLogMatch(s Spec, deps Deps) (Checker, error) {
 	var o logMatchOptions
 	if err := s.Options.Decode(&o); err != nil {
 		return nil, err
+	}
+	if o.Rule != "" {
+		r, ok := LogRuleNamed(o.Rule)
+		if !ok {
+			return nil, &FieldError{Field: "options.rule", Msg: fmt.Sprintf("%q is not a shipped rule (one of %s)", o.Rule, logRuleNames())}
+		}
+		name := o.Rule
+		o = logMatchOptions{}
+		if err := r.Options.Decode(&o); err != nil {
+			return nil, fmt.Errorf("shipped rule %s: %w", name, err)
+		}
+		// The check's own options override the rule's.
+		if err := s.Options.Decode(&o); err != nil {
+			return nil, err
+		}
+		o.Rule = name
 	}
 	m := &LogMatch{severity: 7, threshold: o.Threshold, window: o.Window, quiet: o.Quiet, status: Critical, env: s.Env, group: o.Group, deps: deps}
 	switch o.Source {

@@ -23,6 +23,26 @@ type LogsBackend interface {
 	SearchLogs(ctx context.Context, q LogQuery) (LogResults, error)
 	// LogDevices names the site's configured devices, for the filter.
 	LogDevices() []string
+	// ShippedRules are the log rules Outpost ships, for a log_match
+	// check to name.
+	ShippedRules() []ShippedRule
+}
+
+// ShippedRule is a shipped log rule: its name, the sets it is in, what
+// it catches and the documented format it reads.
+type ShippedRule struct {
+	Name, Summary, Format string
+	Sets                  []string
+	// Options are the rule's log_match options as YAML, for reading.
+	Options string
+}
+
+// LogRulesView is the log rules page: the configured log_match checks
+// and the shipped rules.
+type LogRulesView struct {
+	Rules   []CheckRow
+	Shipped []ShippedRule
+	CanEdit bool
 }
 
 // LogQuery is a search as the page's form gives it: the filters as
@@ -116,6 +136,26 @@ func (s *Server) logPages() {
 		}
 		return s.render(w, r, sess, "Logs", logsView(view))
 	})
+	s.handle("GET", "/logs/rules", RoleViewer, func(w http.ResponseWriter, r *http.Request, sess *Session) error {
+		v := LogRulesView{Shipped: b.ShippedRules(), CanEdit: sess.Role.AtLeast(RoleAdmin) && s.o.CheckEdit != nil}
+		if s.o.Checks != nil {
+			now := s.o.Clock.Now()
+			for _, c := range s.o.Checks.CheckStates() {
+				if c.Kind == LogRuleKind {
+					v.Rules = append(v.Rules, rowOf(c, now))
+				}
+			}
+		}
+		return s.render(w, r, sess, "Log rules", logRulesView(v))
+	})
+}
+
+// LogRuleKind is the check kind of log rules.
+const LogRuleKind = "log_match"
+
+// newRuleURL is the add-a-check form filled in for a shipped rule.
+func newRuleURL(rule string) string {
+	return "/checks/new?" + url.Values{"kind": {LogRuleKind}, "id": {rule}, "options": {"rule: " + rule}}.Encode()
 }
 
 // logValues are a query's filters as URL parameters.
