@@ -95,6 +95,9 @@ type Builder struct {
 	// Facts reads the box's own figures.
 	Facts func() Facts
 	Clock clock.Clock
+	// Backups, when set, reads the backup jobs' figures over [from, to)
+	// (the SLA window); an error means their records could not be read.
+	Backups func(from, to time.Time) ([]wire.Backup, error)
 }
 
 // Build reports the site as it is now: summary seq, built for reason,
@@ -121,6 +124,11 @@ func (b *Builder) Build(reason string, seq uint64, prev Previous, full bool) (wi
 	s.OpenIncidents, s.ClosedIncidents = incidents(list, built, now)
 	s.SLA = SLA(list, cfg.Checks, now)
 	s.BoxHealth = boxHealth(b.Facts())
+	if b.Backups != nil {
+		if s.Backups, err = b.Backups(now.Add(-SLAWindow), now); err != nil {
+			return s, nil, fmt.Errorf("summary %d: reading backup jobs: %w", seq, err)
+		}
+	}
 	return s, inv, nil
 }
 
