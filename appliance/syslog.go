@@ -41,7 +41,7 @@ type logsWiring struct {
 // the logs API to the control socket. New calls it before the first
 // config is applied.
 func (a *Appliance) wireLogs() {
-	a.deps.Events = a.store
+	a.deps.Events, a.deps.Keeper = a.store, a.store
 	a.routes = append(a.routes, a.logRoutes)
 }
 
@@ -279,10 +279,10 @@ func parseLogSearch(v url.Values, now time.Time) (logSearch, error) {
 	}
 	switch src := v.Get("source"); src {
 	case "", "any":
-	case checks.SourceSyslog, checks.SourceTrap:
+	case checks.SourceSyslog, checks.SourceTrap, checks.SourceEventLog:
 		s.Source = src
 	default:
-		return s, fmt.Errorf("source %q is not syslog, trap or any", src)
+		return s, fmt.Errorf("source %q is not syslog, trap, eventlog or any", src)
 	}
 	if sev := v.Get("severity"); sev != "" {
 		var err error

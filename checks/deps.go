@@ -46,6 +46,9 @@ type Deps struct {
 	// the wiring); nil where no daemon keeps them, and forecast checks
 	// then say so.
 	Series SeriesReader
+	// Keeper keeps events checks collect (the store); nil where no
+	// daemon keeps them, and those checks only count.
+	Keeper EventKeeper
 }
 
 // WithDefaults fills a nil Clock and Log.

@@ -123,15 +123,18 @@ func newLogMatch(s Spec, deps Deps) (Checker, error) {
 		if len(o.Trap) > 0 {
 			m.source = SourceTrap
 		}
-	case SourceSyslog, SourceTrap:
+	case SourceSyslog, SourceTrap, SourceEventLog:
 		m.source = o.Source
 	case "any":
 		m.source = ""
 	default:
-		return nil, &FieldError{Field: "options.source", Msg: fmt.Sprintf("%q is not an event source (one of syslog, trap, any)", o.Source)}
+		return nil, &FieldError{Field: "options.source", Msg: fmt.Sprintf("%q is not an event source (one of syslog, trap, eventlog, any)", o.Source)}
 	}
 	if m.source == SourceTrap && (len(o.Facility) > 0 || len(o.App) > 0 || len(o.Transport) > 0) {
 		return nil, &FieldError{Field: "options.source", Msg: "facility, app and transport are fields of syslog lines; a trap rule matches trap: or regex:"}
+	}
+	if m.source == SourceEventLog && (len(o.Facility) > 0 || len(o.App) > 0 || len(o.Transport) > 0 || len(o.Trap) > 0) {
+		return nil, &FieldError{Field: "options.source", Msg: "facility, app, transport and trap are not fields of agent event log entries; an eventlog rule matches regex: (\"source: message event_id=N level=L log=LOG\")"}
 	}
 	for _, tr := range o.Transport {
 		if tr != "udp" && tr != "tcp" && tr != "tls" {

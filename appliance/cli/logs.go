@@ -32,7 +32,7 @@ func logsCmd(ctx context.Context, env *Env, args []string) error {
 	severity := fs.String("severity", "", "at least this syslog severity: emerg, alert, crit, err, warning, notice, info, debug (traps: critical is crit, warning is warning)")
 	grep := fs.String("grep", "", "a regular expression (RE2) the line's \"app: message\" (a trap's \"name: detail name=value ...\") must match; (?i) ignores case")
 	since := fs.String("since", "24h", "how far back to look (e.g. 30m, 2h, 7d)")
-	source := fs.String("source", "any", "syslog, trap, or any")
+	source := fs.String("source", "any", "syslog, trap, eventlog (agents' logs kept by agent_eventlog keep: true), or any")
 	limit := fs.Int("limit", 100, "at most this many, the newest (1 to 10000)")
 	asJSON := fs.Bool("json", false, "one JSON event per line")
 	stats := fs.Bool("stats", false, "the receiver's counters and what the store keeps, instead of lines")
