@@ -176,10 +176,10 @@ func (a *Agent) SetAllowList(p wire.Policy) error {
 }
 
 // SetAllowFlags writes the allow-list `agent install` is given: services,
-// scripts as NAME=ABSOLUTE-PATH (no arguments), logs (DefaultLogs when
-// none) and folders. It returns the list as Summary shows it.
-func (a *Agent) SetAllowFlags(services, scripts, logs, folders []string) (string, error) {
-	p := wire.Policy{Services: services, Logs: logs, Folders: folders}
+// scripts as NAME=ABSOLUTE-PATH (no arguments), and logs (DefaultLogs
+// when none). It returns the list as Summary shows it.
+func (a *Agent) SetAllowFlags(services, scripts, logs []string) (string, error) {
+	p := wire.Policy{Services: services, Logs: logs}
 	if len(p.Logs) == 0 {
 		p.Logs = DefaultLogs()
 	}
@@ -211,7 +211,7 @@ func Summary(p wire.Policy) string {
 	for _, s := range p.Scripts {
 		scripts = append(scripts, s.Name+" = "+CommandLine(s))
 	}
-	return fmt.Sprintf("services [%s]; scripts [%s]; logs [%s]; folders [%s] (the box can narrow it, never widen it)", strings.Join(p.Services, ", "), strings.Join(scripts, "; "), strings.Join(p.Logs, ", "), strings.Join(p.Folders, ", "))
+	return fmt.Sprintf("services [%s]; scripts [%s]; logs [%s] (the box can narrow it, never widen it)", strings.Join(p.Services, ", "), strings.Join(scripts, "; "), strings.Join(p.Logs, ", "))
 }
 
 // effective is what the agent does for the box now: its own allow-list
@@ -431,21 +431,6 @@ func (a *Agent) answer(ctx context.Context, q wire.Query) (ans wire.Answer) {
 		var v wire.PerfValue
 		v, err = h.Perf(ctx, *q.Perf)
 		ans.Perf = &v
-	case wire.QueryFolder:
-		if q.Folder == nil {
-			return wire.Answer{Error: "folder query without folder"}
-		}
-		eff, err := a.effective()
-		if err != nil {
-			return wire.Answer{Error: err.Error()}
-		}
-		if !allowsFolder(eff, q.Folder.Path) {
-			a.o.Log.Warn("folder read refused: not on this agent's allow-list", "folder", q.Folder.Path, "allowed", eff.Folders)
-			return wire.Answer{Error: fmt.Sprintf("folder %q is not on this agent's allow-list (an administrator adds it under folders: in %s on the server)", q.Folder.Path, a.AllowPath())}
-		}
-		var f wire.Folder
-		f, err = sysinfo.Folder(ctx, *q.Folder)
-		ans.Folder = &f
 	default:
 		return wire.Answer{Error: fmt.Sprintf("unknown query kind %q", q.Kind)}
 	}
@@ -476,7 +461,7 @@ func (a *Agent) policy(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 400, wire.Error{Error: fmt.Sprintf("policy: more than %d entries", maxAllowEntries)})
 		return
 	}
-	p.Logs, p.Folders = nil, nil // the box does not choose logs nor folders
+	p.Logs = nil // the box does not choose logs
 	a.mu.Lock()
 	a.state.BoxPolicy = p
 	err := a.saveLocked()

@@ -44,8 +44,6 @@ const allowFileDoc = `# Outpost agent allow-list: what the site's box may ask of
 #             these arguments; command is an absolute path
 #   logs:     Windows event logs (Application, System), "journal", or absolute
 #             paths of log files the box's agent_eventlog checks may read
-#   folders:  absolute paths of folders (backup targets) the box's
-#             agent_backup_folder checks may list, with what is under them
 `
 
 // allowDoc is the file's YAML shape.
@@ -53,7 +51,6 @@ type allowDoc struct {
 	Services []string      `yaml:"services"`
 	Scripts  []allowScript `yaml:"scripts"`
 	Logs     []string      `yaml:"logs"`
-	Folders  []string      `yaml:"folders"`
 }
 
 type allowScript struct {
@@ -80,7 +77,7 @@ func ParseAllowList(data []byte) (wire.Policy, error) {
 	if err := dec.Decode(&d); err != nil && !errors.Is(err, io.EOF) { // io.EOF: an empty file
 		return wire.Policy{}, err
 	}
-	p := wire.Policy{Services: d.Services, Logs: d.Logs, Folders: d.Folders}
+	p := wire.Policy{Services: d.Services, Logs: d.Logs}
 	for _, s := range d.Scripts {
 		p.Scripts = append(p.Scripts, wire.Script{Name: s.Name, Command: s.Command, Args: s.Args})
 	}
@@ -91,7 +88,7 @@ func ParseAllowList(data []byte) (wire.Policy, error) {
 // each script's command an absolute local path, logs that are a log
 // name, "journal" or an absolute path.
 func ValidateAllowList(p wire.Policy) error {
-	if len(p.Services) > maxAllowEntries || len(p.Scripts) > maxAllowEntries || len(p.Logs) > maxAllowEntries || len(p.Folders) > maxAllowEntries {
+	if len(p.Services) > maxAllowEntries || len(p.Scripts) > maxAllowEntries || len(p.Logs) > maxAllowEntries {
 		return fmt.Errorf("more than %d entries in a list", maxAllowEntries)
 	}
 	for _, s := range p.Services {
@@ -121,11 +118,6 @@ func ValidateAllowList(p wire.Policy) error {
 			return fmt.Errorf("logs: %q is neither a log name, \"journal\", nor an absolute path", l)
 		}
 	}
-	for _, f := range p.Folders {
-		if !localAbs(f) {
-			return fmt.Errorf("folders: %q is not an absolute path on this server", f)
-		}
-	}
 	return nil
 }
 
@@ -144,7 +136,7 @@ func WriteAllowList(path string, p wire.Policy) error {
 	if err := ValidateAllowList(p); err != nil {
 		return err
 	}
-	d := allowDoc{Services: p.Services, Logs: p.Logs, Folders: p.Folders}
+	d := allowDoc{Services: p.Services, Logs: p.Logs}
 	for _, s := range p.Scripts {
 		d.Scripts = append(d.Scripts, allowScript{Name: s.Name, Command: s.Command, Args: s.Args})
 	}
@@ -156,9 +148,6 @@ func WriteAllowList(path string, p wire.Policy) error {
 	}
 	if d.Logs == nil {
 		d.Logs = []string{}
-	}
-	if d.Folders == nil {
-		d.Folders = []string{}
 	}
 	data, err := yaml.Marshal(d)
 	if err != nil {
@@ -192,39 +181,6 @@ func allowsLog(p wire.Policy, log string) bool {
 	return false
 }
 
-// allowsFolder reports whether the allow-list lets the box look into
-// path: an allowed folder or one under it, both as written and with
-// symbolic links resolved (a link inside an allowed folder leads
-// nowhere else).
-func allowsFolder(p wire.Policy, path string) bool {
-	if !localAbs(path) {
-		return false
-	}
-	real, err := filepath.EvalSymlinks(path)
-	if err != nil {
-		return false
-	}
-	for _, f := range p.Folders {
-		realF, err := filepath.EvalSymlinks(f)
-		if err == nil && under(f, path) && under(realF, real) {
-			return true
-		}
-	}
-	return false
-}
-
-// under reports whether path is dir or inside it, lexically.
-func under(dir, path string) bool {
-	rel, err := filepath.Rel(filepath.Clean(dir), filepath.Clean(path))
-	if err != nil {
-		return false
-	}
-	if runtime.GOOS == "windows" && !strings.EqualFold(filepath.VolumeName(dir), filepath.VolumeName(path)) {
-		return false
-	}
-	return rel == "." || rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
-}
-
 // narrow is what the agent does for the box: the entries of the box's
 // allow-list that the agent's own also holds, identically (a script the
 // box describes with another command or arguments is refused, not
@@ -249,7 +205,7 @@ func narrow(local, box wire.Policy) (eff wire.Policy, refused []string) {
 			eff.Scripts = append(eff.Scripts, l)
 		}
 	}
-	eff.Logs, eff.Folders = local.Logs, local.Folders
+	eff.Logs = local.Logs
 	return eff, refused
 }
 

@@ -33,7 +33,7 @@ const agentUsage = `agent <subcommand>
 
 On a server (the agent), as Administrator or root:
   agent install   --box https://BOX:PORT --pair-code 123-456-789 [--box-fingerprint FP]
-                  [--allow-service NAME]... [--allow-script NAME=ABSOLUTE-PATH]... [--allow-log LOG]... [--allow-folder PATH]...
+                  [--allow-service NAME]... [--allow-script NAME=ABSOLUTE-PATH]... [--allow-log LOG]...
                   [--listen ADDR] [--data DIR]
   agent run       [--listen ADDR] [--data DIR] [--box URL --pair-code CODE [--box-fingerprint FP]] [--allow-...]
   agent uninstall
@@ -88,7 +88,6 @@ func defaultAgentData() string {
 type agentFlags struct {
 	listen, data, box, code, boxFP *string
 	services, scripts, logs        *stringList
-	folders                        *stringList
 }
 
 // stringList is a repeatable flag.
@@ -104,12 +103,11 @@ func addAgentFlags(fs *flag.FlagSet) agentFlags {
 		box:      fs.String("box", "", "the box's https://host:port, for pairing"),
 		code:     fs.String("pair-code", "", "one-time pair code from `outpost agent pair-code NAME` on the box"),
 		boxFP:    fs.String("box-fingerprint", "", "the box's HTTPS certificate fingerprint printed with the pair code (optional: the code authenticates the box)"),
-		services: &stringList{}, scripts: &stringList{}, logs: &stringList{}, folders: &stringList{},
+		services: &stringList{}, scripts: &stringList{}, logs: &stringList{},
 	}
 	fs.Var(f.services, "allow-service", "a service or systemd unit the box may restart, start and stop (repeat the flag for more)")
 	fs.Var(f.scripts, "allow-script", "NAME=ABSOLUTE-PATH: a program the box may run by name, without a shell (arguments: edit allow.yaml)")
 	fs.Var(f.logs, "allow-log", "a log the box may read: a Windows log name, journal, or an absolute file path (default: "+strings.Join(agentd.DefaultLogs(), ", ")+")")
-	fs.Var(f.folders, "allow-folder", "an absolute path of a folder (a backup target) whose files the box may list, with what is under it (repeat the flag for more)")
 	return f
 }
 
@@ -117,7 +115,7 @@ func addAgentFlags(fs *flag.FlagSet) agentFlags {
 // them, install (always) keeps an existing file or writes the default
 // one; run leaves things as they are.
 func (f agentFlags) allowList(env *Env, a *agentd.Agent, install bool) error {
-	given := len(*f.services)+len(*f.scripts)+len(*f.logs)+len(*f.folders) > 0
+	given := len(*f.services)+len(*f.scripts)+len(*f.logs) > 0
 	switch {
 	case given:
 	case !install:
@@ -132,7 +130,7 @@ func (f agentFlags) allowList(env *Env, a *agentd.Agent, install bool) error {
 			return nil
 		}
 	}
-	summary, err := a.SetAllowFlags(*f.services, *f.scripts, *f.logs, *f.folders)
+	summary, err := a.SetAllowFlags(*f.services, *f.scripts, *f.logs)
 	if err != nil {
 		return err
 	}

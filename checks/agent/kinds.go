@@ -31,7 +31,6 @@ func init() {
 	reg("agent_process", "count of processes with a name on an agent", newProcess)
 	reg("agent_eventlog", "Windows event log entries (or journal/syslog lines) matching a filter since the last poll", newEventLog)
 	reg("agent_perf", "a Windows performance counter or WMI class property on an agent, with thresholds", newPerf)
-	reg("agent_backup_folder", "a backup target folder on an agent: its newest file younger than max_age and at least min_size, the folder at least min_total", newBackupFolder)
 }
 
 // base holds what every agent_* checker shares: the agent it asks and the

@@ -74,10 +74,6 @@ type Policy struct {
 	// Logs are the logs the box may read (the agent's list only: Windows
 	// log names, "journal", or absolute paths of log files).
 	Logs []string `json:"logs,omitempty"`
-	// Folders are the folders (and what is under them) the box may
-	// look into with agent_backup_folder (the agent's list only:
-	// absolute paths).
-	Folders []string `json:"folders,omitempty"`
 }
 
 // Script is an allow-listed program the box may ask the agent to run, by
@@ -153,8 +149,6 @@ type Query struct {
 	Events *EventQuery `json:"events,omitempty"`
 	// Perf query.
 	Perf *PerfQuery `json:"perf,omitempty"`
-	// Folder query.
-	Folder *FolderQuery `json:"folder,omitempty"`
 }
 
 // Query kinds.
@@ -167,7 +161,6 @@ const (
 	QueryProcess  = "process"
 	QueryEventLog = "eventlog"
 	QueryPerf     = "perf"
-	QueryFolder   = "folder"
 )
 
 // Answer is the agent's reply to a Query: exactly one field is set, or
@@ -182,42 +175,6 @@ type Answer struct {
 	Processes *ProcessList `json:"processes,omitempty"`
 	Events    *EventBatch  `json:"events,omitempty"`
 	Perf      *PerfValue   `json:"perf,omitempty"`
-	Folder    *Folder      `json:"folder,omitempty"`
-}
-
-// FolderQuery asks what a backup target folder holds.
-type FolderQuery struct {
-	// Path is an absolute folder on the server, on (or under a folder
-	// on) the agent's allow-list.
-	Path string `json:"path"`
-	// Pattern, when set, is a file name glob (path.Match: *.vbk); only
-	// matching files count.
-	Pattern string `json:"pattern,omitempty"`
-	// Recursive looks into subfolders too (not through symbolic links).
-	Recursive bool `json:"recursive,omitempty"`
-}
-
-// Folder is what a folder holds: its files (those matching the
-// pattern), their total size, and the newest (by modification time).
-type Folder struct {
-	Path       string `json:"path"`
-	Files      int    `json:"files"`
-	TotalBytes uint64 `json:"total_bytes"`
-	// Newest is nil when no file matched.
-	Newest *FileInfo `json:"newest,omitempty"`
-	// Cut says the agent stopped after reading its bound of entries.
-	Cut bool `json:"cut,omitempty"`
-	// Read is the server's time when it read the folder: ages are
-	// judged by the server's own clock, as the files' times are.
-	Read time.Time `json:"read"`
-}
-
-// FileInfo is one file: its path relative to the folder, size and
-// modification time.
-type FileInfo struct {
-	Name     string    `json:"name"`
-	Size     uint64    `json:"size"`
-	Modified time.Time `json:"modified"`
 }
 
 // Service is a Windows service or a systemd unit.
