@@ -12,12 +12,11 @@ import (
 	"testing"
 )
 
-// TestBackupsInSummaryAndReport: a job pinged by curl (a failed run with
-// its log, then a good one) reaches the MSP in the box's summaries to a
-// real `outpost hq` (last success, failures, runs over the SLA window;
-// the summaries as sent match docs/phone-home.schema.json), and `outpost
-// report` counts its runs.
-func TestBackupsInSummaryAndReport(t *testing.T) {
+// TestBackupsInSummary: a job pinged by curl (a failed run with its log,
+// then a good one) reaches the MSP in the box's summaries to a real
+// `outpost hq` (last success, failures, runs over the SLA window; the
+// summaries as sent match docs/phone-home.schema.json).
+func TestBackupsInSummary(t *testing.T) {
 	curl, err := exec.LookPath("curl")
 	if err != nil {
 		t.Fatal("curl is needed (make test installs it)")
@@ -74,11 +73,6 @@ checks:
 		}
 		return ""
 	})
-
-	out, code = outpost(t, "report", "--data", boxData)
-	if code != 0 || !strings.Contains(out, "Backups: 1 job(s), 1 of 2 runs succeeded") || !regexp.MustCompile(`fileserver-borg\s+every 1d\s+2\s+1\s+50 %`).MatchString(out) {
-		t.Fatalf("report: %d\n%s", code, out)
-	}
 
 	hqCmd.Process.Signal(syscall.SIGTERM)
 	hqCmd.Wait()

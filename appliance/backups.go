@@ -3,7 +3,6 @@ package appliance
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -13,7 +12,6 @@ import (
 
 	"outpost/appliance/config"
 	phwire "outpost/appliance/phonehome/wire"
-	"outpost/appliance/report"
 	"outpost/checks"
 	"outpost/checks/backup"
 	"outpost/store"
@@ -126,14 +124,14 @@ func (a *Appliance) apiBackups(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, reports)
 }
 
-// BackupFigures are the configured jobs' figures over [from, to).
+// BackupFigures are the configured jobs' figures over [from, to].
 func (a *Appliance) BackupFigures(from, to time.Time) ([]backup.Figures, error) {
 	return backupFigures(a.store, a.Config(), from, to, a.o.Clock.Now())
 }
 
-// backupFigures are cfg's backup jobs' figures over [from, to) from the
-// store (the daemon's, or one `outpost report` opened itself); now is
-// the box's clock (a job it never judged is watched from now).
+// backupFigures are cfg's backup jobs' figures over [from, to] from the
+// store; now is the box's clock (a job it never judged is watched from
+// now).
 func backupFigures(st *store.Store, cfg *config.Config, from, to, now time.Time) ([]backup.Figures, error) {
 	var out []backup.Figures
 	for _, sp := range cfg.Specs() {
@@ -180,28 +178,6 @@ func (a *Appliance) backupSummary(from, to time.Time) ([]phwire.Backup, error) {
 			b.LastFailure = &t
 		}
 		out = append(out, b)
-	}
-	return out, nil
-}
-
-// backupRows are the backup jobs' figures for the monthly report over
-// [from, to) (to capped at now).
-func backupRows(st *store.Store, cfg *config.Config, from, to, now time.Time) ([]report.BackupRow, error) {
-	if now.Before(to) {
-		to = now
-	}
-	figs, err := backupFigures(st, cfg, from, to, now)
-	if err != nil {
-		return nil, fmt.Errorf("backup jobs: %w", err)
-	}
-	device := map[string]string{}
-	for _, sp := range cfg.Specs() {
-		device[sp.ID] = sp.Labels.Device
-	}
-	var out []report.BackupRow
-	for _, f := range figs {
-		out = append(out, report.BackupRow{Check: f.Check, Device: device[f.Check], Schedule: f.Schedule, Runs: f.Runs, Failed: f.Failed,
-			SuccessPercent: f.SuccessPercent(), Longest: f.Longest, LastOK: f.LastOK, Since: f.Since})
 	}
 	return out, nil
 }

@@ -119,13 +119,9 @@ func MonthReport(st *store.Store, cfg *config.Config, month string, now time.Tim
 	if err != nil {
 		return nil, err
 	}
-	bk, err := backupRows(st, cfg, from, to, now)
-	if err != nil {
-		return nil, err
-	}
 	return report.Build(reportSource{seriesReader{st}}, report.Options{
 		Site: cfg.Site, From: from, To: to, Now: now, Label: month,
-		Checks: cfg.Specs(), Maint: ws, Config: *report.Section.Of(cfg), Backups: bk,
+		Checks: cfg.Specs(), Maint: ws, Config: *report.Section.Of(cfg),
 	})
 }
 

@@ -69,9 +69,6 @@ func WritePDF(w io.Writer, r *Report) error {
 	d.kv("Incidents", fmt.Sprintf("%d: %d self-healed, %d recovered by themselves, %d needed a technician, %d open", r.Healing.Total, r.Healing.SelfHealed, r.Healing.Recovered, r.Healing.Technician, r.Healing.Open))
 	d.kv("Maintenance", fmt.Sprintf("%d window occurrence(s), %s in all (left out of uptime)", len(r.Maint), fmtDur(sumMaint(r.Maint))))
 	d.kv("Capacity", fmt.Sprintf("%d of %d series forecast to cross a threshold within %s", soon, len(r.Forecasts), fmtDur(r.Horizon)))
-	if len(r.Backups) > 0 {
-		d.kv("Backups", backupSummary(r.Backups))
-	}
 	p.Ln(2)
 	if len(r.Daily) > 0 {
 		d.dailyGraph(r.Daily, r.Target, r.From)
@@ -104,8 +101,6 @@ func WritePDF(w io.Writer, r *Report) error {
 	d.kv("Needed a technician", fmt.Sprintf("%d (%s)", h.Technician, share(h.Technician, h.Total)))
 	d.kv("Still open", fmt.Sprintf("%d", h.Open))
 	d.kv("Opened in maintenance", fmt.Sprintf("%d", h.Maintenance))
-
-	d.backups(r.Backups)
 
 	d.heading("Capacity forecasts")
 	d.forecasts(r)

@@ -76,8 +76,6 @@ type Options struct {
 	Checks []checks.Spec
 	Maint  []Window
 	Config Config
-	// Backups are the backup jobs' figures over the period (backups.go).
-	Backups []BackupRow
 }
 
 // MonthOf parses "2026-11" as that month in loc: [first day, next first day).
@@ -161,8 +159,6 @@ type Report struct {
 	Forecasts []checks.SeriesForecast `json:"forecasts"`
 	// Daily is the site's uptime % per day of the period, for the graph.
 	Daily []float64 `json:"daily"`
-	// Backups are the backup jobs' figures (backups.go).
-	Backups []BackupRow `json:"backups,omitempty"`
 }
 
 // Build computes the report.
@@ -181,7 +177,7 @@ func Build(src Source, o Options) (*Report, error) {
 	if end.Before(o.From) {
 		end = o.From
 	}
-	r := &Report{Site: o.Site, Period: o.Label, From: o.From, To: o.To, Generated: o.Now, Partial: end.Before(o.To), Target: cfg.Target, Horizon: cfg.Horizon, Backups: o.Backups}
+	r := &Report{Site: o.Site, Period: o.Label, From: o.From, To: o.To, Generated: o.Now, Partial: end.Before(o.To), Target: cfg.Target, Horizon: cfg.Horizon}
 	type member struct {
 		tl    timeline
 		group string

@@ -44,6 +44,5 @@ func WriteText(w io.Writer, r *Report) error {
 			fmt.Fprintf(w, "  %s\n", f.Sentence(r.Horizon))
 		}
 	}
-	writeBackupsText(w, r.Backups)
 	return nil
 }

@@ -89,15 +89,15 @@ type Builder struct {
 	// the SLA.
 	Results   Results
 	Incidents Incidents
+	// Backups, when set, reads the backup jobs' figures over [from, to]
+	// (the SLA window); an error means their records could not be read.
+	Backups func(from, to time.Time) ([]wire.Backup, error)
 	// Inventory is an agent's latest inventory; ok is false when none
 	// was collected.
 	Inventory func(agent string) (inv agentwire.Inventory, ok bool)
 	// Facts reads the box's own figures.
 	Facts func() Facts
 	Clock clock.Clock
-	// Backups, when set, reads the backup jobs' figures over [from, to)
-	// (the SLA window); an error means their records could not be read.
-	Backups func(from, to time.Time) ([]wire.Backup, error)
 }
 
 // Build reports the site as it is now: summary seq, built for reason,
