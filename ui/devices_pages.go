@@ -47,11 +47,11 @@ type DeviceView struct {
 	Checks    []DeviceCheck
 	Incidents []IncidentRow
 	Agents    []AgentView
+	// Logs is the device's log search (nil when the box keeps no logs).
+	Logs *DeviceLogs
 	// Info is nil for a device not in the site config's devices:.
 	Info    *DeviceInfo
 	Glances []Glance
-	// Logs is the device's log search (nil when the box keeps no logs).
-	Logs *DeviceLogs
 }
 
 // stamp formats a time for fact tables; the zero time is "never".
