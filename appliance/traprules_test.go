@@ -76,8 +76,9 @@ checks:
 		}
 		return r.Status
 	}
-	// Traps are UDP: the first may come before the receiver is bound, so
-	// the switch's linkDown is sent again until the rule sees it.
+	// Traps are UDP and unacknowledged (the first may even come before
+	// the receiver is bound): each is sent again until the rule reacts;
+	// a repeated trap changes no verdict.
 	var opened, resolved int
 	await := func(what, check string, open bool, send func()) {
 		t.Helper()
@@ -110,30 +111,25 @@ checks:
 		v2("127.0.0.2", "1.3.6.1.6.3.1.1.5.3", "1.3.6.1.2.1.2.2.1.1.7", "i", "7", "1.3.6.1.2.1.2.2.1.2.7", "s", "GigabitEthernet1/0/7")
 	}
 	await("linkDown to open the links incident", "links", true, linkDown)
-	v2("127.0.0.2", "1.3.6.1.6.3.1.1.5.4", "1.3.6.1.2.1.2.2.1.1.7", "i", "7", "1.3.6.1.2.1.2.2.1.2.7", "s", "GigabitEthernet1/0/7")
-	await("linkUp to resolve it", "links", false, nil)
+	await("linkUp to resolve it", "links", false, func() {
+		v2("127.0.0.2", "1.3.6.1.6.3.1.1.5.4", "1.3.6.1.2.1.2.2.1.1.7", "i", "7", "1.3.6.1.2.1.2.2.1.2.7", "s", "GigabitEthernet1/0/7")
+	})
 
 	// UPS-MIB: on battery, then the alarm removed.
-	v2("127.0.0.3", "1.3.6.1.2.1.33.2.1", "1.3.6.1.2.1.33.1.2.3.0", "i", "42", "1.3.6.1.2.1.33.1.2.2.0", "i", "12")
-	await("upsTrapOnBattery to open on-battery", "on-battery", true, nil)
-	alarm(alarmRemoved, 1, onBattery)
-	await("the on-battery alarm removed to resolve it", "on-battery", false, nil)
+	await("upsTrapOnBattery to open on-battery", "on-battery", true, func() {
+		v2("127.0.0.3", "1.3.6.1.2.1.33.2.1", "1.3.6.1.2.1.33.1.2.3.0", "i", "42", "1.3.6.1.2.1.33.1.2.2.0", "i", "12")
+	})
+	await("the on-battery alarm removed to resolve it", "on-battery", false, func() { alarm(alarmRemoved, 1, onBattery) })
 	// The same rule on the APC card's own traps.
-	apc(5, "UPS: On battery power in response to an input power problem.")
-	await("APC upsOnBattery to open on-battery", "on-battery", true, nil)
-	apc(9, "UPS: No longer on battery power.")
-	await("APC powerRestored to resolve it", "on-battery", false, nil)
+	await("APC upsOnBattery to open on-battery", "on-battery", true, func() { apc(5, "UPS: On battery power in response to an input power problem.") })
+	await("APC powerRestored to resolve it", "on-battery", false, func() { apc(9, "UPS: No longer on battery power.") })
 
 	// Low battery, UPS-MIB then APC; another alarm does not count.
 	alarm(alarmAdded, 3, "1.3.6.1.2.1.33.1.6.3.8") // upsAlarmInputBad
-	alarm(alarmAdded, 2, lowBattery)
-	await("the low battery alarm to open low-battery", "low-battery", true, nil)
-	alarm(alarmRemoved, 2, lowBattery)
-	await("the low battery alarm removed to resolve it", "low-battery", false, nil)
-	apc(7, "UPS: The battery power is too low to continue to support the load.")
-	await("APC lowBattery to open low-battery", "low-battery", true, nil)
-	apc(11, "UPS: The battery power is no longer low.")
-	await("APC returnFromLowBattery to resolve it", "low-battery", false, nil)
+	await("the low battery alarm to open low-battery", "low-battery", true, func() { alarm(alarmAdded, 2, lowBattery) })
+	await("the low battery alarm removed to resolve it", "low-battery", false, func() { alarm(alarmRemoved, 2, lowBattery) })
+	await("APC lowBattery to open low-battery", "low-battery", true, func() { apc(7, "UPS: The battery power is too low to continue to support the load.") })
+	await("APC returnFromLowBattery to resolve it", "low-battery", false, func() { apc(11, "UPS: The battery power is no longer low.") })
 
 	// A printer: a warning alert (toner low) is no incident; a critical
 	// one (a jam) is.
@@ -144,26 +140,41 @@ checks:
 			"1.3.6.1.2.1.43.18.1.1.7.1.5", "i", fmt.Sprint(code),
 			"1.3.6.1.2.1.43.18.1.1.8.1.5", "s", descr)
 	}
-	printerAlert(4, 1104, "Toner low")
 	waitFor(t, "the printer rule to see the warning alert", patience, func() (bool, string) {
+		printerAlert(4, 1104, "Toner low")
+		time.Sleep(100 * time.Millisecond)
 		r, ok, state := latest(a, "printer")
 		return ok && r.Status == checks.OK && strings.Contains(r.Detail, "no matching event") && printerEvents(a) > 0, state
 	})
-	printerAlert(3, 8, "Paper jam in tray 2")
-	await("a critical printer alert to open the printer incident", "printer", true, nil)
+	await("a critical printer alert to open the printer incident", "printer", true, func() { printerAlert(3, 8, "Paper jam in tray 2") })
 	if s := status("printer"); s != checks.Warning {
 		t.Fatalf("printer rule status %s, want warning", s)
 	}
 
-	// Flapping: seven link traps within the window.
-	for i := range 7 {
-		if i%2 == 0 {
-			linkDown()
+	// Flapping: seven link traps and more within the window (the
+	// linkDown and linkUp sent above count too).
+	n := 0
+	waitFor(t, "link traps to open the flapping incident", patience, func() (bool, string) {
+		if n < 7 {
+			for ; n < 7; n++ {
+				if n%2 == 0 {
+					linkDown()
+				} else {
+					v2("127.0.0.2", "1.3.6.1.6.3.1.1.5.4", "1.3.6.1.2.1.2.2.1.1.7", "i", "7")
+				}
+			}
 		} else {
-			v2("127.0.0.2", "1.3.6.1.6.3.1.1.5.4", "1.3.6.1.2.1.2.2.1.1.7", "i", "7")
+			linkDown() // one lost on the way is replaced
 		}
-	}
-	await("seven link traps to open the flapping incident", "flapping", true, nil)
+		time.Sleep(100 * time.Millisecond)
+		for _, inc := range incidentList(t, a, true) {
+			if inc.Check == "flapping" {
+				return true, ""
+			}
+		}
+		r, _, state := latest(a, "flapping")
+		return false, fmt.Sprintf("%s (%s)", state, r.Status)
+	})
 }
 
 // printerEvents counts the printer's stored traps.
