@@ -133,8 +133,8 @@ func (a *Appliance) buildSummary(reason string, seq uint64, m store.PhoneMeta, f
 		Inventory: a.agentInventory,
 		Facts:     a.boxFacts,
 		Clock:     a.o.Clock,
-		Backups:   a.backupSummary,
 	}
+	b.Backups = a.backupSummary
 	return b.Build(reason, seq, summary.Previous{Built: m.Built, Inventory: m.Inventory}, full)
 }
 
