@@ -128,3 +128,21 @@ checks:
 		return ""
 	})
 }
+
+// `outpost logs --rules` lists the shipped rules without a daemon, and a
+// config naming one validates while a misspelt one is refused with the
+// line and the names.
+func TestShippedRulesThroughTheBinary(t *testing.T) {
+	out, code := outpost(t, "logs", "--rules")
+	if code != 0 || !strings.Contains(out, "ups-on-battery-trap") || !strings.Contains(out, "sqlserver-critical") || !strings.Contains(out, "rule: ups-on-battery-trap") {
+		t.Fatalf("logs --rules: exit %d\n%s", code, out)
+	}
+	good := writeConfig(t, "site: Acme\ndevices:\n  - {name: ups, address: 127.0.0.1}\nchecks:\n  - {id: power, kind: log_match, target: ups, options: {rule: ups-on-battery-trap}}\n")
+	if out, code := outpost(t, "check", "--config", good); code != 0 {
+		t.Fatalf("a config naming a shipped rule: exit %d\n%s", code, out)
+	}
+	bad := writeConfig(t, "site: Acme\ndevices:\n  - {name: ups, address: 127.0.0.1}\nchecks:\n  - {id: power, kind: log_match, target: ups, options: {rule: ups-on-batery}}\n")
+	if out, code := outpost(t, "check", "--config", bad); code == 0 || !strings.Contains(out, `:5: checks[0].options.rule: "ups-on-batery" is not a shipped rule (one of`) {
+		t.Fatalf("a misspelt rule: exit %d\n%s", code, out)
+	}
+}

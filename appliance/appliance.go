@@ -614,7 +614,7 @@ func (a *Appliance) uiServer() (*http.Server, error) {
 		return nil, err
 	}
 	ub := uiBackend{a}
-	top.Handle("/", ui.New(ui.Options{Site: ub, Dashboard: ub, Checks: ub, CheckEdit: ub, Devices: ub, Incidents: ub, Notify: ub, Sections: ub, Settings: ub, Reports: ub, Inventory: ub,
+	top.Handle("/", ui.New(ui.Options{Site: ub, Dashboard: ub, Checks: ub, CheckEdit: ub, Devices: ub, Incidents: ub, Notify: ub, Sections: ub, Settings: ub, Reports: ub, Inventory: ub, Logs: ub, Backups: ub,
 		Users: uiUsers{a.store}, Claim: claim, Clock: a.o.Clock, Log: a.log, Secure: a.uiTLS}))
 	// Every phase of a request is bounded, so a host on the LAN cannot
 	// hold connections or memory by being slow or sending big headers.

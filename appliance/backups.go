@@ -10,8 +10,11 @@ import (
 	"strings"
 	"time"
 
+	"outpost/appliance/config"
+	phwire "outpost/appliance/phonehome/wire"
 	"outpost/checks"
 	"outpost/checks/backup"
+	"outpost/store"
 )
 
 // Backup jobs ping the box (checks/backup): the ping endpoint sits on the
@@ -119,4 +122,62 @@ func (a *Appliance) apiBackups(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, reports)
+}
+
+// BackupFigures are the configured jobs' figures over [from, to].
+func (a *Appliance) BackupFigures(from, to time.Time) ([]backup.Figures, error) {
+	return backupFigures(a.store, a.Config(), from, to, a.o.Clock.Now())
+}
+
+// backupFigures are cfg's backup jobs' figures over [from, to] from the
+// store; now is the box's clock (a job it never judged is watched from
+// now).
+func backupFigures(st *store.Store, cfg *config.Config, from, to, now time.Time) ([]backup.Figures, error) {
+	var out []backup.Figures
+	for _, sp := range cfg.Specs() {
+		if sp.Kind != backup.Kind {
+			continue
+		}
+		j, err := backup.JobOf(sp)
+		if err != nil { // validated when applied
+			continue
+		}
+		state, err := st.BackupJob(j.UUID, now)
+		if err != nil {
+			return nil, err
+		}
+		pings, err := st.BackupPings(j.UUID, 0)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, backup.FiguresOf(j, state, pings, len(pings) >= store.BackupPingsPerJob, from, to))
+	}
+	return out, nil
+}
+
+// backupSummary is the backup jobs as a phone-home summary tells them.
+func (a *Appliance) backupSummary(from, to time.Time) ([]phwire.Backup, error) {
+	figs, err := a.BackupFigures(from, to)
+	if err != nil {
+		return nil, err
+	}
+	device := map[string]string{}
+	for _, sp := range a.Config().Specs() {
+		device[sp.ID] = sp.Labels.Device
+	}
+	var out []phwire.Backup
+	for _, f := range figs {
+		b := phwire.Backup{Check: f.Check, Device: device[f.Check], Schedule: f.Schedule, Status: f.Status.String(), Detail: f.Detail,
+			Runs: f.Runs, Failed: f.Failed, SuccessPercent: f.SuccessPercent()}
+		if !f.LastSuccess.IsZero() {
+			t := f.LastSuccess.UTC()
+			b.LastSuccess = &t
+		}
+		if !f.LastFailure.IsZero() {
+			t := f.LastFailure.UTC()
+			b.LastFailure = &t
+		}
+		out = append(out, b)
+	}
+	return out, nil
 }

@@ -133,6 +133,7 @@ func (a *Appliance) buildSummary(reason string, seq uint64, m store.PhoneMeta, f
 		Forecasts:  a.Forecasts,
 		Clock:      a.o.Clock,
 	}
+	b.Backups = a.backupSummary
 	return b.Build(reason, seq, summary.Previous{Built: m.Built, Inventory: m.Inventory}, full)
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
@@ -40,7 +41,7 @@ type logsWiring struct {
 // the logs API to the control socket. New calls it before the first
 // config is applied.
 func (a *Appliance) wireLogs() {
-	a.deps.Events = a.store
+	a.deps.Events, a.deps.Keeper = a.store, a.store
 	a.routes = append(a.routes, a.logRoutes)
 }
 
@@ -211,69 +212,28 @@ func (a *Appliance) logRoutes(mux *http.ServeMux) {
 	})
 }
 
-// apiLogs searches the stored events, newest first, within the bounds
-// above: ?device=D (repeated or comma-separated), severity=S (at least),
-// grep=RE, since=DUR (default 24h), source=syslog|trap|any, limit=N.
-func (a *Appliance) apiLogs(w http.ResponseWriter, r *http.Request) {
-	v := r.URL.Query()
-	q := checks.EventQuery{Newest: true}
-	for _, d := range v["device"] {
-		for _, one := range strings.Split(d, ",") {
-			if one = strings.TrimSpace(one); one != "" && !slices.Contains(q.Devices, one) {
-				q.Devices = append(q.Devices, one)
-			}
-		}
-	}
-	switch s := v.Get("source"); s {
-	case "", "any":
-	case checks.SourceSyslog, checks.SourceTrap:
-		q.Source = s
-	default:
-		writeError(w, http.StatusBadRequest, fmt.Errorf("source %q is not syslog, trap or any", s))
-		return
-	}
-	sev := 7
-	if s := v.Get("severity"); s != "" {
-		var err error
-		if sev, err = checks.ParseSyslogSeverity(s); err != nil {
-			writeError(w, http.StatusBadRequest, err)
-			return
-		}
-	}
-	var re *regexp.Regexp
-	if g := v.Get("grep"); g != "" {
-		if len(g) > logsMaxGrep {
-			writeError(w, http.StatusBadRequest, fmt.Errorf("grep is %d bytes; at most %d", len(g), logsMaxGrep))
-			return
-		}
-		var err error
-		if re, err = regexp.Compile(g); err != nil {
-			writeError(w, http.StatusBadRequest, fmt.Errorf("grep %q is not a regular expression (RE2 syntax): %v", g, err))
-			return
-		}
-	}
-	since := 24 * time.Hour
-	if s := v.Get("since"); s != "" {
-		d, err := config.ParseDuration(s)
-		if err != nil || d <= 0 {
-			writeError(w, http.StatusBadRequest, fmt.Errorf("since %q is not a duration (e.g. 30m, 2h, 7d)", s))
-			return
-		}
-		since = d
-	}
-	limit := logsDefaultLimit
-	if s := v.Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > logsMaxLimit {
-			writeError(w, http.StatusBadRequest, fmt.Errorf("limit %q is not 1 to %d", s, logsMaxLimit))
-			return
-		}
-		limit = n
-	}
-	now := a.o.Clock.Now()
-	q.From, q.To = now.Add(-since), now
+// logSearch is one search of the stored events: the devices (none:
+// all), the least severity (0 emerg ... 7 debug), a regex over
+// checks.EventText, the source ("" any), the time range, and a page: at
+// most Limit events older than or at Before, the first Skip of those at
+// exactly Before's millisecond left out (they were on the page before).
+type logSearch struct {
+	Devices  []string
+	Severity int
+	Grep     *regexp.Regexp
+	Source   string
+	From, To time.Time
+	Skip     int
+	Limit    int
+}
+
+// searchLogs reads the store newest first and stops at s.Limit matches
+// or logsMaxScan events read, so that no search holds more than a page
+// in memory. The events come newest first.
+func (a *Appliance) searchLogs(ctx context.Context, s logSearch) (LogsAnswer, error) {
+	q := checks.EventQuery{Newest: true, Source: s.Source, Devices: s.Devices, From: s.From, To: s.To}
 	var ans LogsAnswer
-	ctx := r.Context()
+	skip, at := s.Skip, s.To.UnixMilli()
 	err := a.store.ScanEvents(q, func(e checks.Event) bool {
 		ans.Scanned++
 		if ans.Scanned >= logsMaxScan {
@@ -283,24 +243,111 @@ func (a *Appliance) apiLogs(w http.ResponseWriter, r *http.Request) {
 		if ans.Scanned%4096 == 0 && ctx.Err() != nil {
 			return false
 		}
-		if checks.EventSeverity(e) > sev || (re != nil && !re.MatchString(checks.EventText(e))) {
+		if checks.EventSeverity(e) > s.Severity || (s.Grep != nil && !s.Grep.MatchString(checks.EventText(e))) {
 			return true
 		}
-		if len(ans.Events) == limit {
+		if skip > 0 && e.Time.UnixMilli() == at {
+			skip--
+			return true
+		}
+		if len(ans.Events) == s.Limit {
 			ans.More = true
 			return false
 		}
 		ans.Events = append(ans.Events, e)
 		return true
 	})
+	if ans.Events == nil {
+		ans.Events = []checks.Event{}
+	}
+	return ans, err
+}
+
+// parseLogSearch reads a search's parameters (the control socket's
+// query, the UI's form): device=D (repeated or comma-separated),
+// severity=S (at least), grep=RE, since=DUR (default 24h),
+// source=syslog|trap|any, limit=N; before=UNIX-MS and skip=N page back.
+// Errors name the parameter and what it should be.
+func parseLogSearch(v url.Values, now time.Time) (logSearch, error) {
+	s := logSearch{Severity: 7, Limit: logsDefaultLimit}
+	for _, d := range v["device"] {
+		for _, one := range strings.Split(d, ",") {
+			if one = strings.TrimSpace(one); one != "" && !slices.Contains(s.Devices, one) {
+				s.Devices = append(s.Devices, one)
+			}
+		}
+	}
+	switch src := v.Get("source"); src {
+	case "", "any":
+	case checks.SourceSyslog, checks.SourceTrap, checks.SourceEventLog:
+		s.Source = src
+	default:
+		return s, fmt.Errorf("source %q is not syslog, trap, eventlog or any", src)
+	}
+	if sev := v.Get("severity"); sev != "" {
+		var err error
+		if s.Severity, err = checks.ParseSyslogSeverity(sev); err != nil {
+			return s, err
+		}
+	}
+	if g := v.Get("grep"); g != "" {
+		if len(g) > logsMaxGrep {
+			return s, fmt.Errorf("grep is %d bytes; at most %d", len(g), logsMaxGrep)
+		}
+		var err error
+		if s.Grep, err = regexp.Compile(g); err != nil {
+			return s, fmt.Errorf("grep %q is not a regular expression (RE2 syntax): %v", g, err)
+		}
+	}
+	since := 24 * time.Hour
+	if str := v.Get("since"); str != "" {
+		d, err := config.ParseDuration(str)
+		if err != nil || d <= 0 {
+			return s, fmt.Errorf("since %q is not a duration (e.g. 30m, 2h, 7d)", str)
+		}
+		since = d
+	}
+	if str := v.Get("limit"); str != "" {
+		n, err := strconv.Atoi(str)
+		if err != nil || n < 1 || n > logsMaxLimit {
+			return s, fmt.Errorf("limit %q is not 1 to %d", str, logsMaxLimit)
+		}
+		s.Limit = n
+	}
+	s.From, s.To = now.Add(-since), now
+	if str := v.Get("before"); str != "" {
+		ms, err := strconv.ParseInt(str, 10, 64)
+		if err != nil || ms <= 0 {
+			return s, fmt.Errorf("before %q is not a time in Unix milliseconds", str)
+		}
+		if b := time.UnixMilli(ms); b.Before(s.To) {
+			s.To = b
+		}
+	}
+	if str := v.Get("skip"); str != "" {
+		n, err := strconv.Atoi(str)
+		if err != nil || n < 0 || n > logsMaxLimit {
+			return s, fmt.Errorf("skip %q is not 0 to %d", str, logsMaxLimit)
+		}
+		s.Skip = n
+	}
+	return s, nil
+}
+
+// apiLogs searches the stored events (parseLogSearch says how) and
+// answers them oldest first.
+func (a *Appliance) apiLogs(w http.ResponseWriter, r *http.Request) {
+	s, err := parseLogSearch(r.URL.Query(), a.o.Clock.Now())
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	ans, err := a.searchLogs(r.Context(), s)
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, err)
 		return
 	}
 	slices.Reverse(ans.Events)
-	if ans.Events == nil {
-		ans.Events = []checks.Event{}
-	}
 	writeJSON(w, http.StatusOK, ans)
 }
 

@@ -38,6 +38,9 @@ type Deps struct {
 	// Events reads the stored traps and syslog lines (the store); nil
 	// where no daemon keeps them, and log_match checks then report so.
 	Events EventReader
+	// Keeper keeps events checks collect (the store); nil where no
+	// daemon keeps them, and those checks only count.
+	Keeper EventKeeper
 	// Backups is what backup jobs reported to their dead-man's switch
 	// (the store); nil where no daemon keeps pings, and backup checks
 	// then report so.

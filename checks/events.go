@@ -17,7 +17,26 @@ import (
 const (
 	SourceTrap   = "trap"
 	SourceSyslog = "syslog"
+	// SourceEventLog is an agent's event log entry or log line, kept
+	// by an agent_eventlog check with keep: true.
+	SourceEventLog = "eventlog"
 )
+
+// Fields of an agent event log Event: Name is the entry's source
+// (provider, syslog identifier), Detail its message.
+const (
+	FieldEventID = "event_id" // a Windows event ID
+	FieldLevel   = "level"    // critical, error, warning, information, ...
+	FieldLog     = "log"      // Application, System, journal, a file path
+)
+
+// EventKeeper keeps events (the store): what a check that collects
+// events (agent_eventlog with keep) hands them to.
+type EventKeeper interface {
+	// AppendEvent keeps e within the store's bounds (it never blocks
+	// and may drop, counting it).
+	AppendEvent(e Event)
+}
 
 // Fields of a syslog Event (Event.Fields). Name is the app (or "syslog"
 // when the line names none), Detail the message.

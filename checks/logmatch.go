@@ -76,6 +76,9 @@ func (l *nameList) UnmarshalYAML(n *yaml.Node) error {
 }
 
 type logMatchOptions struct {
+	// Rule names a shipped rule (logrules.yaml) whose options the
+	// check's own override.
+	Rule      string        `yaml:"rule"`
 	Source    string        `yaml:"source"`
 	Device    nameList      `yaml:"device"`
 	Group     string        `yaml:"group"`
@@ -97,6 +100,22 @@ func newLogMatch(s Spec, deps Deps) (Checker, error) {
 	if err := s.Options.Decode(&o); err != nil {
 		return nil, err
 	}
+	if o.Rule != "" {
+		r, ok := LogRuleNamed(o.Rule)
+		if !ok {
+			return nil, &FieldError{Field: "options.rule", Msg: fmt.Sprintf("%q is not a shipped rule (one of %s)", o.Rule, logRuleNames())}
+		}
+		name := o.Rule
+		o = logMatchOptions{}
+		if err := r.Options.Decode(&o); err != nil {
+			return nil, fmt.Errorf("shipped rule %s: %w", name, err)
+		}
+		// The check's own options override the rule's.
+		if err := s.Options.Decode(&o); err != nil {
+			return nil, err
+		}
+		o.Rule = name
+	}
 	m := &LogMatch{severity: 7, threshold: o.Threshold, window: o.Window, quiet: o.Quiet, status: Critical, env: s.Env, group: o.Group, deps: deps}
 	switch o.Source {
 	case "":
@@ -104,15 +123,18 @@ func newLogMatch(s Spec, deps Deps) (Checker, error) {
 		if len(o.Trap) > 0 {
 			m.source = SourceTrap
 		}
-	case SourceSyslog, SourceTrap:
+	case SourceSyslog, SourceTrap, SourceEventLog:
 		m.source = o.Source
 	case "any":
 		m.source = ""
 	default:
-		return nil, &FieldError{Field: "options.source", Msg: fmt.Sprintf("%q is not an event source (one of syslog, trap, any)", o.Source)}
+		return nil, &FieldError{Field: "options.source", Msg: fmt.Sprintf("%q is not an event source (one of syslog, trap, eventlog, any)", o.Source)}
 	}
 	if m.source == SourceTrap && (len(o.Facility) > 0 || len(o.App) > 0 || len(o.Transport) > 0) {
 		return nil, &FieldError{Field: "options.source", Msg: "facility, app and transport are fields of syslog lines; a trap rule matches trap: or regex:"}
+	}
+	if m.source == SourceEventLog && (len(o.Facility) > 0 || len(o.App) > 0 || len(o.Transport) > 0 || len(o.Trap) > 0) {
+		return nil, &FieldError{Field: "options.source", Msg: "facility, app, transport and trap are not fields of agent event log entries; an eventlog rule matches regex: (\"source: message event_id=N level=L log=LOG\")"}
 	}
 	for _, tr := range o.Transport {
 		if tr != "udp" && tr != "tcp" && tr != "tls" {

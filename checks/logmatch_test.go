@@ -199,6 +199,10 @@ func TestLogMatchOptionErrors(t *testing.T) {
 		{`{window: 48h}`, `checks[0].options.window: 48h0m0s is not 1s to 24h`},
 		{`{status: info}`, `checks[0].options.status: "info" is not warning or critical`},
 		{`{treshold: 3}`, `checks[0].options.treshold: unknown field`},
+		{`{rule: ups-on-batery}`, `checks[0].options.rule: "ups-on-batery" is not a shipped rule (one of disk-io-errors, exchange-critical,`},
+		// A shipped rule's options are checked with the check's over them.
+		{`{rule: ssh-brute-force, trap: linkDown}`, `checks[0].options.source: facility, app and transport are fields of syslog lines`},
+		{`{rule: ssh-brute-force, window: 48h}`, `checks[0].options.window: 48h0m0s is not 1s to 24h`},
 	}
 	for _, c := range cases {
 		t.Run(c.options, func(t *testing.T) {

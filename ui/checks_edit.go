@@ -47,7 +47,18 @@ func (s *Server) checkEditPages() {
 		return
 	}
 	s.handle("GET", "/checks/new", RoleAdmin, func(w http.ResponseWriter, r *http.Request, sess *Session) error {
-		return s.render(w, r, sess, "Add a check", checkFormView(CheckFormView{Form: CheckForm{Interval: "60s", Severity: "critical", Kind: "http"}, Kinds: b.Kinds(), CSRF: sess.CSRF}))
+		f := CheckForm{Interval: "60s", Severity: "critical", Kind: "http"}
+		// A link may fill the form in (the log rules page's "Add").
+		q := r.URL.Query()
+		for _, x := range []struct {
+			dst  *string
+			name string
+		}{{&f.ID, "id"}, {&f.Kind, "kind"}, {&f.Target, "target"}, {&f.Options, "options"}} {
+			if v := q.Get(x.name); v != "" {
+				*x.dst = v
+			}
+		}
+		return s.render(w, r, sess, "Add a check", checkFormView(CheckFormView{Form: f, Kinds: b.Kinds(), CSRF: sess.CSRF}))
 	})
 	s.handle("GET", "/checks/{id}/edit", RoleAdmin, func(w http.ResponseWriter, r *http.Request, sess *Session) error {
 		f, ok := b.CheckForm(r.PathValue("id"))

@@ -47,6 +47,8 @@ type DeviceView struct {
 	Checks    []DeviceCheck
 	Incidents []IncidentRow
 	Agents    []AgentView
+	// Logs is the device's log search (nil when the box keeps no logs).
+	Logs *DeviceLogs
 	// Info is nil for a device not in the site config's devices:.
 	Info    *DeviceInfo
 	Glances []Glance
@@ -185,6 +187,9 @@ func (s *Server) devicePages() {
 		}
 		v.Glances = b.Glances(ctx, name)
 		v.Agents = b.Agents(name)
+		if v.Logs, err = s.deviceLogs(r.Context(), name, r.URL.Query()); err != nil {
+			return err
+		}
 		return s.render(w, r, sess, name, deviceView(v))
 	})
 }

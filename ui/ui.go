@@ -144,6 +144,8 @@ type Options struct {
 	Sections  SectionsBackend
 	Reports   ReportsBackend
 	Settings  SettingsBackend
+	Logs      LogsBackend
+	Backups   BackupsBackend
 	Users     Users
 	Claim     Claim // first boot needs its code (auth.go); nil: /setup refuses
 	Clock     clock.Clock

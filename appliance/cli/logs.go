@@ -22,7 +22,7 @@ func init() {
 }
 
 func logsCmd(ctx context.Context, env *Env, args []string) error {
-	fs := NewFlags(env, "logs", "logs [--device D[,D]] [--severity S] [--grep RE] [--since DUR] [--source syslog|trap|any] [--limit N] [--json] [--stats] [--data DIR]")
+	fs := NewFlags(env, "logs", "logs [--device D[,D]] [--severity S] [--grep RE] [--since DUR] [--source syslog|trap|any] [--limit N] [--json] [--stats] [--rules] [--data DIR]")
 	data := DataDirFlag(fs)
 	var devices []string
 	fs.Func("device", "only this device (a configured name, or the address lines from other sources are named by); repeat or separate with commas", func(s string) error {
@@ -32,12 +32,16 @@ func logsCmd(ctx context.Context, env *Env, args []string) error {
 	severity := fs.String("severity", "", "at least this syslog severity: emerg, alert, crit, err, warning, notice, info, debug (traps: critical is crit, warning is warning)")
 	grep := fs.String("grep", "", "a regular expression (RE2) the line's \"app: message\" (a trap's \"name: detail name=value ...\") must match; (?i) ignores case")
 	since := fs.String("since", "24h", "how far back to look (e.g. 30m, 2h, 7d)")
-	source := fs.String("source", "any", "syslog, trap, or any")
+	source := fs.String("source", "any", "syslog, trap, eventlog (agents' logs kept by agent_eventlog keep: true), or any")
 	limit := fs.Int("limit", 100, "at most this many, the newest (1 to 10000)")
 	asJSON := fs.Bool("json", false, "one JSON event per line")
 	stats := fs.Bool("stats", false, "the receiver's counters and what the store keeps, instead of lines")
+	rules := fs.Bool("rules", false, "the shipped log rules a log_match check names with rule: (no daemon needed)")
 	if err := Parse(fs, args, false); err != nil {
 		return err
+	}
+	if *rules {
+		return shippedRules(env, *asJSON)
 	}
 	if *stats {
 		return logsStats(ctx, env, *data, *asJSON)
@@ -150,4 +154,26 @@ func days(d time.Duration) string {
 		return fmt.Sprintf("%dd", d/(24*time.Hour))
 	}
 	return d.String()
+}
+
+// shippedRules prints checks.LogRules: name, sets, what each catches.
+func shippedRules(env *Env, asJSON bool) error {
+	rules := checks.LogRules()
+	if asJSON {
+		enc := json.NewEncoder(env.Stdout)
+		for _, r := range rules {
+			if err := enc.Encode(map[string]any{"name": r.Name, "sets": r.Sets, "summary": r.Summary, "format": r.Format}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "RULE\tSETS\tCATCHES")
+	for _, r := range rules {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", r.Name, strings.Join(r.Sets, ","), r.Summary)
+	}
+	tw.Flush()
+	fmt.Fprintln(env.Stdout, "\nuse one: checks: [{id: ups-power, kind: log_match, target: DEVICE, options: {rule: ups-on-battery-trap}}] (docs/logs.md#shipped-rules)")
+	return nil
 }

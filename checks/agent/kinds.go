@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -19,7 +20,7 @@ func init() {
 			if s.Env != nil && s.Env.Agent(s.Target) == nil {
 				return nil, &checks.FieldError{Field: "target", Msg: fmt.Sprintf("%q is not a configured agent (add it under agents:)", s.Target)}
 			}
-			return build(s, &base{agent: s.Target, client: d.Agents})
+			return build(s, &base{agent: s.Target, client: d.Agents, keeper: d.Keeper, device: s.Labels.Device})
 		}})
 	}
 	reg("agent_service", "a Windows service or systemd unit on an agent: state and start mode", newService)
@@ -38,6 +39,10 @@ func init() {
 type base struct {
 	agent  string
 	client checks.AgentQuerier
+	// keeper keeps the events a check collects (nil: none kept); device
+	// is the device they are kept under (the check's device label).
+	keeper checks.EventKeeper
+	device string
 }
 
 // ask runs a query and turns transport failures into a Result: an agent
@@ -374,9 +379,15 @@ type EventLog struct {
 	base
 	q              wire.EventQuery
 	warnAt, critAt int
-	mu             sync.Mutex
-	cursor         string
+	// keep hands every matching entry to the event store, where log
+	// rules read it (docs/logs.md).
+	keep   bool
+	mu     sync.Mutex
+	cursor string
 }
+
+// keptEntries bounds the entries one poll of a keeping check returns.
+const keptEntries = 200
 
 var _ checks.Checker = (*EventLog)(nil)
 
@@ -390,6 +401,7 @@ func newEventLog(s checks.Spec, b *base) (checks.Checker, error) {
 		Pattern  string `yaml:"pattern"`
 		Warning  *int   `yaml:"warning"`
 		Critical *int   `yaml:"critical"`
+		Keep     bool   `yaml:"keep"`
 	}
 	if err := s.Options.Decode(&o); err != nil {
 		return nil, err
@@ -404,7 +416,10 @@ func newEventLog(s checks.Spec, b *base) (checks.Checker, error) {
 	if err := sysinfo.ValidateEventQuery(q); err != nil {
 		return nil, &checks.FieldError{Field: "options.pattern", Msg: err.Error()}
 	}
-	e := &EventLog{base: *b, q: q, warnAt: 1}
+	e := &EventLog{base: *b, q: q, warnAt: 1, keep: o.Keep}
+	if o.Keep {
+		e.q.Max = keptEntries
+	}
 	if o.Warning != nil {
 		e.warnAt = *o.Warning
 	}
@@ -433,6 +448,7 @@ func (c *EventLog) Check(ctx context.Context) checks.Result {
 	c.mu.Lock()
 	c.cursor = b.Cursor
 	c.mu.Unlock()
+	kept := c.keepEntries(b.Entries)
 	if b.Count == 0 {
 		return done(start, checks.OK, "no matching entries in "+q.Log+" since the last poll").WithValue(0)
 	}
@@ -445,7 +461,45 @@ func (c *EventLog) Check(ctx context.Context) checks.Result {
 	}
 	last := b.Entries[len(b.Entries)-1]
 	detail := fmt.Sprintf("%d matching entries in %s since the last poll; latest: %s", b.Count, q.Log, oneLine(last))
+	if c.keep {
+		detail += fmt.Sprintf(" (%d kept for log rules)", kept)
+	}
 	return done(start, st, detail).WithValue(float64(b.Count))
+}
+
+// keepEntries hands the entries to the event store, as events of the
+// check's device dated by the box's arrival (the entry's own time is
+// the field timestamp), so that log_match rules (source: eventlog)
+// read them like syslog lines and traps. It returns how many it kept.
+func (c *EventLog) keepEntries(entries []wire.Event) int {
+	if !c.keep || c.keeper == nil {
+		return 0
+	}
+	now := time.Now()
+	for _, en := range entries {
+		ev := checks.Event{Time: now, Device: c.device, Source: checks.SourceEventLog, Name: en.Source, Detail: en.Message, Severity: levelStatus(en.Level),
+			Fields: map[string]string{checks.FieldLevel: en.Level, checks.FieldLog: c.q.Log, checks.FieldTimestamp: en.Time.UTC().Format(time.RFC3339Nano), "agent": c.agent}}
+		if ev.Name == "" {
+			ev.Name = "eventlog"
+		}
+		if en.ID != 0 {
+			ev.Fields[checks.FieldEventID] = strconv.Itoa(en.ID)
+		}
+		c.keeper.AppendEvent(ev)
+	}
+	return len(entries)
+}
+
+// levelStatus is an entry level's status: critical and error are
+// critical, warning a warning, the rest ok.
+func levelStatus(level string) checks.Status {
+	switch strings.ToLower(level) {
+	case "critical", "error":
+		return checks.Critical
+	case "warning":
+		return checks.Warning
+	}
+	return checks.OK
 }
 
 func oneLine(e wire.Event) string {

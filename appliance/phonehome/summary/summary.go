@@ -92,6 +92,9 @@ type Builder struct {
 	// the SLA.
 	Results   Results
 	Incidents Incidents
+	// Backups, when set, reads the backup jobs' figures over [from, to]
+	// (the SLA window); an error means their records could not be read.
+	Backups func(from, to time.Time) ([]wire.Backup, error)
 	// Inventory is an agent's latest inventory; ok is false when none
 	// was collected.
 	Inventory func(agent string) (inv agentwire.Inventory, ok bool)
@@ -151,6 +154,11 @@ func (b *Builder) Build(reason string, seq uint64, prev Previous, full bool) (wi
 	}
 	s.SLA = SLA(list, cfg.Checks, now)
 	s.BoxHealth = boxHealth(b.Facts())
+	if b.Backups != nil {
+		if s.Backups, err = b.Backups(now.Add(-SLAWindow), now); err != nil {
+			return s, nil, fmt.Errorf("summary %d: reading backup jobs: %w", seq, err)
+		}
+	}
 	return s, inv, nil
 }
 

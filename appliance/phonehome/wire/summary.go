@@ -42,6 +42,28 @@ type Summary struct {
 	// carries them: the receiver keeps a command pending until a summary
 	// lists it.
 	Commands []CommandResult `json:"commands,omitempty"`
+	// Backups are the site's backup jobs (docs/backups.md), absent when
+	// it has none.
+	Backups []Backup `json:"backups,omitempty"`
+}
+
+// Backup is one backup job in a summary: its verdict now, its last
+// success and failure, and its runs over the SLA window.
+type Backup struct {
+	Check    string `json:"check"`
+	Device   string `json:"device,omitempty"`
+	Schedule string `json:"schedule"`
+	Status   string `json:"status"`
+	Detail   string `json:"detail"`
+	// LastSuccess and LastFailure are absent when there was none.
+	LastSuccess *time.Time `json:"last_success,omitempty"`
+	LastFailure *time.Time `json:"last_failure,omitempty"`
+	// Runs and Failed count the runs that finished within the SLA
+	// window; SuccessPercent is the share that succeeded (100 when
+	// none ran).
+	Runs           int     `json:"runs"`
+	Failed         int     `json:"failed"`
+	SuccessPercent float64 `json:"success_percent"`
 }
 
 // MaxCommandResults bounds the command results a summary carries (and
