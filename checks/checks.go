@@ -193,6 +193,9 @@ type Kind struct {
 	// unit), not a device: such a check's device defaults to BoxDevice,
 	// not to its target.
 	OnBox bool
+	// Severity, when set, is the severity of this kind's checks that set
+	// none, in place of the site's defaults.severity (a forecast warns).
+	Severity Severity
 	// New builds a Checker from a Spec, validating the target and options;
 	// the Checker keeps what it needs of deps for when it runs. Errors are
 	// configuration errors; use *FieldError to point at a field.

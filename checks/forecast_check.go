@@ -14,7 +14,7 @@ import (
 )
 
 func init() {
-	Register(Kind{Name: "forecast", Summary: "capacity forecast: warns when a series with thresholds (disk, storage, toner, UPS runtime, ...) is forecast to cross one within the horizon, or grows much faster than its history", New: newForecast})
+	Register(Kind{Name: "forecast", Severity: SeverityWarning, Summary: "capacity forecast: warns when a series with thresholds (disk, storage, toner, UPS runtime, ...) is forecast to cross one within the horizon, or grows much faster than its history", New: newForecast})
 }
 
 // SeriesReader reads a check's stored values as rollup buckets of step

@@ -280,6 +280,9 @@ func (c *Config) applyDefaults() {
 		}
 		if ch.Labels.Severity == "" {
 			ch.Labels.Severity = c.Defaults.Severity
+			if k, ok := checks.Lookup(ch.Kind); ok && k.Severity != "" {
+				ch.Labels.Severity = k.Severity
+			}
 		}
 		if ch.Labels.Device == "" {
 			// A disk check's target is a mount point, a process check's a

@@ -171,3 +171,25 @@ checks:
 		}
 	}
 }
+
+// A forecast warns: its checks take warning severity unless they say
+// otherwise, whatever the site's default severity.
+func TestForecastChecksWarnByDefault(t *testing.T) {
+	c, err := config.Parse("site.yaml", []byte(`site: s
+defaults: {severity: critical}
+checks:
+  - {id: capacity, kind: forecast, interval: 1h}
+  - {id: capacity-loud, kind: forecast, interval: 1h, labels: {severity: critical}}
+  - {id: web, kind: tcp, target: "127.0.0.1:1"}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]checks.Severity{}
+	for _, ch := range c.Checks {
+		got[ch.ID] = ch.Labels.Severity
+	}
+	if got["capacity"] != checks.SeverityWarning || got["capacity-loud"] != checks.SeverityCritical || got["web"] != checks.SeverityCritical {
+		t.Fatalf("severities %v", got)
+	}
+}
