@@ -427,6 +427,39 @@ func TestFirmwareFromPhoneHome(t *testing.T) {
 		return out + "\nhq log:\n" + hqLog.String()
 	})
 
+	// The first notice again (held back and replayed): refused, as the
+	// box took a newer one since; so is an expired one.
+	firstNotice := filepath.Join(dir, "first-notice.json")
+	copyBinary(t, notice, firstNotice)
+	newer := filepath.Join(dir, "newer-notice.json")
+	mustOutpost(t, "bundle", "notice", "--key", filepath.Join(b.keys, "msp.key"), "--bundle", file, "--url", dl.URL+"/outpost-firmware.bundle", "--out", newer)
+	mustOutpost(t, "hq", "send", "--box", id, "--firmware", newer, "--data", hqData)
+	waitFor(t, "the newer notice to be taken (the version running: passed over)", patience, func() string {
+		out, _ := outpost(t, "hq", "list", "--box", id, "--data", hqData)
+		if strings.Count(out, "done (summary") >= 2 {
+			return ""
+		}
+		return out
+	})
+	mustOutpost(t, "hq", "send", "--box", id, "--firmware", firstNotice, "--data", hqData)
+	expired := filepath.Join(dir, "expired-notice.json")
+	mustOutpost(t, "bundle", "notice", "--key", filepath.Join(b.keys, "msp.key"), "--bundle", file, "--url", dl.URL+"/outpost-firmware.bundle", "--expires", "1ms", "--out", expired)
+	waitFor(t, "the replayed notice to be refused by the box", patience, func() string {
+		out, _ := outpost(t, "hq", "list", "--box", id, "--data", hqData)
+		if strings.Contains(out, "before the newest notice this box took") {
+			return ""
+		}
+		return out
+	})
+	mustOutpost(t, "hq", "send", "--box", id, "--firmware", expired, "--data", hqData)
+	waitFor(t, "the expired notice to be refused by the box", patience, func() string {
+		out, _ := outpost(t, "hq", "list", "--box", id, "--data", hqData)
+		if strings.Contains(out, "expired at") {
+			return ""
+		}
+		return out
+	})
+
 	// Signed for other bytes than the URL serves: downloaded, refused.
 	other := b.makeLabelled(fwOld, "v3.0.0")
 	mustOutpost(t, "bundle", "notice", "--key", filepath.Join(b.keys, "msp.key"), "--bundle", other, "--url", dl.URL+"/outpost-firmware.bundle", "--out", notice)

@@ -41,10 +41,25 @@ func (a *Appliance) downloadPath(n phwire.FirmwareNotice) string {
 	return filepath.Join(a.o.DataDir, "firmware", "download-"+n.SHA256+".bundle")
 }
 
-// noteFirmware is phone home's OnFirmware: the notice is reported in the
-// next summary, kept on disk, and handed to the download loop.
-func (a *Appliance) noteFirmware(n phwire.FirmwareNotice) {
-	a.log.Warn("firmware update available (notice signed by the MSP)", "version", n.Version, "url", n.URL, "sha256", n.SHA256)
+// noteFirmware is phone home's OnFirmware (the signature and expiry
+// checked): a notice created before the newest one the box took is
+// refused (held back and replayed, it would freeze or roll the box back);
+// otherwise it is recorded as the newest, reported in the next summary,
+// kept on disk, and handed to the download loop.
+func (a *Appliance) noteFirmware(n phwire.FirmwareNotice) error {
+	err := a.store.UpdateFirmware(func(f *store.FirmwareState) error {
+		if n.Created.Before(f.LastNotice) {
+			return fmt.Errorf("it was created %s, before the newest notice this box took (%s): an old notice replayed",
+				n.Created.UTC().Format(time.RFC3339), f.LastNotice.UTC().Format(time.RFC3339))
+		}
+		f.LastNotice = n.Created
+		return nil
+	})
+	if err != nil {
+		a.log.Warn("firmware notice refused", "version", n.Version, "url", n.URL, "reason", err)
+		return err
+	}
+	a.log.Warn("firmware update available (notice signed by the MSP)", "version", n.Version, "url", n.URL, "sha256", n.SHA256, "expires", n.Expires)
 	a.setFirmwareNote("available", "version "+n.Version+" at "+n.URL)
 	if err := a.saveNotice(n); err != nil {
 		a.log.Error("firmware: keeping the notice", "err", err)
@@ -53,6 +68,7 @@ func (a *Appliance) noteFirmware(n phwire.FirmwareNotice) {
 	case a.fw.notices <- n:
 	default: // one is waiting: the newest is on disk, read when it runs
 	}
+	return nil
 }
 
 func (a *Appliance) setFirmwareNote(result, detail string) {
@@ -124,6 +140,10 @@ func (a *Appliance) runFirmwareFetch(ctx context.Context) {
 
 // fetchFirmware downloads and applies the update n names.
 func (a *Appliance) fetchFirmware(ctx context.Context, n phwire.FirmwareNotice) {
+	if now := a.o.Clock.Now(); !now.Before(n.Expires) {
+		a.refuseNotice(n, fmt.Sprintf("the notice expired at %s (box clock %s)", n.Expires.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339)))
+		return
+	}
 	if c, err := bundle.CompareVersions(n.Version, Version); err == nil && c == 0 {
 		a.log.Info("firmware notice: the box runs this version already", "version", n.Version)
 		a.doneWithNotice(n)

@@ -38,6 +38,9 @@ type FirmwareEvent struct {
 type FirmwareState struct {
 	Highest string          `json:"highest,omitempty"`
 	Events  []FirmwareEvent `json:"events,omitempty"`
+	// LastNotice is the signed creation time of the newest firmware
+	// notice the box took from phone home: an older one is refused.
+	LastNotice time.Time `json:"last_notice,omitzero"`
 }
 
 // Last is the newest event, or nil.

@@ -110,16 +110,20 @@ func binaryPlatform(path string) (goos, goarch string, err error) {
 // published at a URL: hq sends it to boxes (hq send --firmware), which
 // download the bundle from the URL, check its SHA-256 and apply it.
 func bundleNotice(env *Env, args []string) error {
-	fs := NewFlags(env, "bundle notice", "bundle notice --key msp.key --bundle outpost-firmware.bundle --url URL --out notice.json")
+	fs := NewFlags(env, "bundle notice", "bundle notice --key msp.key --bundle outpost-firmware.bundle --url URL [--expires 720h] --out notice.json")
 	keyPath := fs.String("key", "", "the MSP private key that signed the bundle")
 	bundlePath := fs.String("bundle", "", "the firmware bundle (from bundle firmware), as published at --url")
 	where := fs.String("url", "", "where boxes download the bundle (https://…, or http:// on a trusted network: the signed hash protects it)")
 	out := fs.String("out", "", "the notice file to write (JSON)")
+	expires := fs.Duration("expires", 30*24*time.Hour, "how long boxes take the notice (signed; a box also refuses a notice older than the newest it took)")
 	if err := Parse(fs, args, false); err != nil {
 		return err
 	}
 	if *keyPath == "" || *bundlePath == "" || *where == "" || *out == "" {
 		return Usagef("bundle notice needs --key, --bundle, --url and --out")
+	}
+	if *expires <= 0 {
+		return Usagef("--expires %s is not a positive duration", *expires)
 	}
 	u, err := url.Parse(*where)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
@@ -149,7 +153,8 @@ func bundleNotice(env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	n := phwire.FirmwareNotice{Version: fw.Version, URL: u.String(), SHA256: hex.EncodeToString(h.Sum(nil))}
+	now := time.Now().UTC()
+	n := phwire.FirmwareNotice{Version: fw.Version, URL: u.String(), SHA256: hex.EncodeToString(h.Sum(nil)), Created: now, Expires: now.Add(*expires)}
 	n.Signature = ed25519.Sign(key, n.NoticeBytes())
 	data, err := json.MarshalIndent(n, "", "  ")
 	if err != nil {
@@ -158,7 +163,7 @@ func bundleNotice(env *Env, args []string) error {
 	if err := usb.WriteFileSynced(*out, append(data, '\n'), 0o644); err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stdout, "wrote %s: outpost %s at %s, %d bytes, sha256 %s\nsend it with: outpost hq send --box ID --firmware %s\n", *out, n.Version, n.URL, size, n.SHA256, *out)
+	fmt.Fprintf(env.Stdout, "wrote %s: outpost %s at %s, %d bytes, sha256 %s, expires %s\nsend it with: outpost hq send --box ID --firmware %s\n", *out, n.Version, n.URL, size, n.SHA256, n.Expires.Format(time.RFC3339), *out)
 	return nil
 }
 
@@ -174,8 +179,8 @@ func readNotice(p string) (*phwire.FirmwareNotice, error) {
 	if err := dec.Decode(&n); err != nil {
 		return nil, fmt.Errorf("%s is not a firmware notice (from outpost bundle notice): %w", p, err)
 	}
-	if n.Version == "" || n.URL == "" || len(n.SHA256) != 64 || len(n.Signature) != ed25519.SignatureSize {
-		return nil, fmt.Errorf("%s is not a whole firmware notice (version, url, sha256 and signature)", p)
+	if n.Version == "" || n.URL == "" || len(n.SHA256) != 64 || n.Created.IsZero() || n.Expires.IsZero() || len(n.Signature) != ed25519.SignatureSize {
+		return nil, fmt.Errorf("%s is not a whole firmware notice (version, url, sha256, created, expires and signature; make it with outpost bundle notice)", p)
 	}
 	return &n, nil
 }

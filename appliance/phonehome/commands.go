@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"outpost/appliance/phonehome/wire"
 	"outpost/firmware/bundle"
@@ -206,10 +207,15 @@ func (p *Phone) handleCommand(ctx context.Context, c wire.Command) wire.CommandR
 		if !n.Verify(pinned) {
 			return refuse("firmware notice for version %q is not signed by the MSP key this box trusts", clip(n.Version))
 		}
-		if p.o.OnFirmware != nil {
-			p.o.OnFirmware(*n)
+		if now := p.o.Clock.Now(); !now.Before(n.Expires) {
+			return refuse("firmware notice for %s expired at %s (box clock %s)", clip(n.Version), n.Expires.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
 		}
-		return done("firmware %s noted", clip(n.Version))
+		if p.o.OnFirmware != nil {
+			if err := p.o.OnFirmware(*n); err != nil {
+				return refuse("firmware notice for %s: %v", clip(n.Version), err)
+			}
+		}
+		return done("firmware %s: downloading and applying it (box_health.last_firmware follows)", clip(n.Version))
 	}
 }
 

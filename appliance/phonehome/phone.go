@@ -93,8 +93,9 @@ type Options struct {
 	// Acks acts on acknowledgements the receiver relays; nil refuses
 	// them.
 	Acks Acks
-	// OnFirmware is told about a verified firmware notice.
-	OnFirmware func(wire.FirmwareNotice)
+	// OnFirmware is told about a verified firmware notice; an error
+	// refuses it (the command's result says why).
+	OnFirmware func(wire.FirmwareNotice) error
 	Clock      clock.Clock
 	Log        *slog.Logger
 }

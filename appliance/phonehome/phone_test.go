@@ -118,7 +118,7 @@ func newRigWith(t *testing.T, quota int64, wrap func(http.Handler) http.Handler)
 			}
 			return s, nil, nil
 		},
-		OnFirmware: func(n wire.FirmwareNotice) { r.mu.Lock(); r.fw = append(r.fw, n.Version); r.mu.Unlock() }})
+		OnFirmware: func(n wire.FirmwareNotice) error { r.mu.Lock(); r.fw = append(r.fw, n.Version); r.mu.Unlock(); return nil }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -274,10 +274,17 @@ func TestRepliesHonouredOnlyUnderPinnedKey(t *testing.T) {
 	if sites != "[From USB From HQ]" {
 		t.Fatalf("applied: %v", sites)
 	}
-	n := wire.FirmwareNotice{Version: "1.5.0", URL: "https://updates.example/outpost-1.5.0", SHA256: "ab"}
+	n := wire.FirmwareNotice{Version: "1.5.0", URL: "https://updates.example/outpost-1.5.0", SHA256: "ab", Created: time.Now().Add(-time.Minute), Expires: time.Now().Add(time.Hour)}
 	n.Signature = ed25519.Sign(other, n.NoticeBytes())
 	if c := deliver(hq.QueueRequest{Firmware: &n}); c.Result != wire.CommandRefused {
 		t.Fatalf("firmware notice signed by another key: %+v", c)
+	}
+	// Signed by the pinned key but expired: refused.
+	expired := n
+	expired.Expires = time.Now().Add(-time.Second)
+	expired.Signature = ed25519.Sign(msp, expired.NoticeBytes())
+	if c := deliver(hq.QueueRequest{Firmware: &expired}); c.Result != wire.CommandRefused || !strings.Contains(c.Detail, "expired at") {
+		t.Fatalf("expired firmware notice: %+v", c)
 	}
 	n.Signature = ed25519.Sign(msp, n.NoticeBytes())
 	if c := deliver(hq.QueueRequest{Firmware: &n}); c.Result != wire.CommandDone {

@@ -50,7 +50,7 @@ func FuzzReply(f *testing.F) {
 		b := &pinnedOnly{key: pub}
 		announced := 0
 		p := &Phone{o: Options{Bundles: b, Clock: clock.Real{}, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), URL: "https://hq.test/v1/summaries",
-			OnFirmware: func(wire.FirmwareNotice) { announced++ }}, kick: make(chan string, 8), wake: make(chan struct{}, 1)}
+			OnFirmware: func(wire.FirmwareNotice) error { announced++; return nil }}, kick: make(chan string, 8), wake: make(chan struct{}, 1)}
 		acks := &countAcks{}
 		p.o.Acks = acks
 		p.handleReply(context.Background(), rep)

@@ -3,6 +3,7 @@ package wire
 import (
 	"crypto/ed25519"
 	"errors"
+	"time"
 )
 
 // Reply is the receiver's answer to an accepted summary.
@@ -78,18 +79,24 @@ func (c Command) Kind() (string, error) {
 	return "", errors.New("the command carries more than one of a bundle, a firmware notice, an inventory request and an acknowledgement")
 }
 
-// FirmwareNotice says a firmware version is available.
+// FirmwareNotice says a firmware version is available. Created and
+// Expires are signed with the rest: a box refuses a notice past its
+// expiry, and one created before the newest it took (a notice held back
+// and replayed to freeze or roll back the box).
 type FirmwareNotice struct {
-	Version string `json:"version"`
-	URL     string `json:"url"`
-	SHA256  string `json:"sha256"`
+	Version string    `json:"version"`
+	URL     string    `json:"url"`
+	SHA256  string    `json:"sha256"`
+	Created time.Time `json:"created"`
+	Expires time.Time `json:"expires"`
 	// Signature is ed25519 over NoticeBytes, by the MSP key.
 	Signature []byte `json:"signature"`
 }
 
 // NoticeBytes is what a firmware notice's signature covers.
 func (n FirmwareNotice) NoticeBytes() []byte {
-	return []byte("outpost-firmware-notice/1\n" + n.Version + "\n" + n.URL + "\n" + n.SHA256)
+	return []byte("outpost-firmware-notice/2\n" + n.Version + "\n" + n.URL + "\n" + n.SHA256 + "\n" +
+		n.Created.UTC().Format(time.RFC3339Nano) + "\n" + n.Expires.UTC().Format(time.RFC3339Nano))
 }
 
 // Verify reports whether the notice is signed by pub (the MSP key the

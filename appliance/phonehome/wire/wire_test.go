@@ -70,13 +70,20 @@ func TestEncodeDecode(t *testing.T) {
 func TestFirmwareNotice(t *testing.T) {
 	pub, priv, _ := ed25519.GenerateKey(nil)
 	other, _, _ := ed25519.GenerateKey(nil)
-	n := wire.FirmwareNotice{Version: "1.5.0", URL: "https://updates.example/outpost-1.5.0", SHA256: "ab"}
+	n := wire.FirmwareNotice{Version: "1.5.0", URL: "https://updates.example/outpost-1.5.0", SHA256: "ab", Created: time.Now().Add(-time.Minute), Expires: time.Now().Add(time.Hour)}
 	n.Signature = ed25519.Sign(priv, n.NoticeBytes())
 	if !n.Verify(pub) || n.Verify(other) || n.Verify(nil) {
 		t.Fatal("verified with the wrong key, or not with the right one")
 	}
-	n.Version = "1.6.0"
-	if n.Verify(pub) {
-		t.Fatal("a changed notice verified")
+	for name, change := range map[string]func(*wire.FirmwareNotice){
+		"version": func(n *wire.FirmwareNotice) { n.Version = "1.6.0" },
+		"expiry":  func(n *wire.FirmwareNotice) { n.Expires = n.Expires.Add(time.Hour) },
+		"created": func(n *wire.FirmwareNotice) { n.Created = n.Created.Add(time.Hour) },
+	} {
+		c := n
+		change(&c)
+		if c.Verify(pub) {
+			t.Fatalf("a notice with its %s changed verified", name)
+		}
 	}
 }
