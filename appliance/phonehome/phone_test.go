@@ -118,7 +118,12 @@ func newRigWith(t *testing.T, quota int64, wrap func(http.Handler) http.Handler)
 			}
 			return s, nil, nil
 		},
-		OnFirmware: func(n wire.FirmwareNotice) error { r.mu.Lock(); r.fw = append(r.fw, n.Version); r.mu.Unlock(); return nil }})
+		OnFirmware: func(n wire.FirmwareNotice) error {
+			r.mu.Lock()
+			r.fw = append(r.fw, n.Version)
+			r.mu.Unlock()
+			return nil
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
