@@ -478,17 +478,24 @@ func (c *EventLog) keepEntries(entries []wire.Event) int {
 	}
 	now := time.Now()
 	for _, en := range entries {
-		ev := checks.Event{Time: now, Device: c.device, Source: checks.SourceEventLog, Name: en.Source, Detail: en.Message, Severity: levelStatus(en.Level),
-			Fields: map[string]string{checks.FieldLevel: en.Level, checks.FieldLog: c.q.Log, checks.FieldTimestamp: en.Time.UTC().Format(time.RFC3339Nano), "agent": c.agent}}
-		if ev.Name == "" {
-			ev.Name = "eventlog"
-		}
-		if en.ID != 0 {
-			ev.Fields[checks.FieldEventID] = strconv.Itoa(en.ID)
-		}
-		c.keeper.AppendEvent(ev)
+		c.keeper.AppendEvent(EntryEvent(c.agent, c.device, c.q.Log, en, now))
 	}
 	return len(entries)
+}
+
+// EntryEvent is the event a kept entry of an agent's log becomes: of the
+// device, source eventlog, named by the entry's source, dated now (the
+// entry's own time is the field timestamp).
+func EntryEvent(agent, device, log string, en wire.Event, now time.Time) checks.Event {
+	ev := checks.Event{Time: now, Device: device, Source: checks.SourceEventLog, Name: en.Source, Detail: en.Message, Severity: levelStatus(en.Level),
+		Fields: map[string]string{checks.FieldLevel: en.Level, checks.FieldLog: log, checks.FieldTimestamp: en.Time.UTC().Format(time.RFC3339Nano), "agent": agent}}
+	if ev.Name == "" {
+		ev.Name = "eventlog"
+	}
+	if en.ID != 0 {
+		ev.Fields[checks.FieldEventID] = strconv.Itoa(en.ID)
+	}
+	return ev
 }
 
 // levelStatus is an entry level's status: critical and error are
