@@ -2,6 +2,7 @@ package sysinfo
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -34,6 +35,9 @@ func TestFolderSize(t *testing.T) {
 	}
 	if f.Newest == nil || f.Newest.Bytes != 24 || !f.Newest.Modified.After(old) {
 		t.Fatalf("newest %+v: want sub/E01.log (24 bytes, written now), not the link or the 3-day-old file", f.Newest)
+	}
+	if doc, _ := json.Marshal(f); strings.Contains(string(doc), "E01") || strings.Contains(string(doc), "E00") {
+		t.Fatalf("the answer names a file: %s", doc)
 	}
 	if f, err := FolderSize(context.Background(), filepath.Join(logs, "sub"), 0); err != nil || f.Newest == nil || f.Newest.Bytes != 24 {
 		t.Fatalf("sub: %+v, %v", f, err)
