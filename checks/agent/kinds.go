@@ -32,6 +32,7 @@ func init() {
 	reg("agent_eventlog", "Windows event log entries (or journal/syslog lines) matching a filter since the last poll", newEventLog)
 	reg("agent_perf", "a Windows performance counter or WMI class property on an agent, with thresholds", newPerf)
 	reg("agent_folder", "the size of a folder on an agent (Exchange logs, a mailbox database, a backup share) in MiB, with size thresholds; forecast and growth-alarmed like any series", newFolder)
+	reg("agent_backup_target", "a backup target folder on an agent: its newest file is younger than max_age and at least min_size", newBackupTarget)
 }
 
 // base holds what every agent_* checker shares: the agent it asks and the
@@ -477,17 +478,24 @@ func (c *EventLog) keepEntries(entries []wire.Event) int {
 	}
 	now := time.Now()
 	for _, en := range entries {
-		ev := checks.Event{Time: now, Device: c.device, Source: checks.SourceEventLog, Name: en.Source, Detail: en.Message, Severity: levelStatus(en.Level),
-			Fields: map[string]string{checks.FieldLevel: en.Level, checks.FieldLog: c.q.Log, checks.FieldTimestamp: en.Time.UTC().Format(time.RFC3339Nano), "agent": c.agent}}
-		if ev.Name == "" {
-			ev.Name = "eventlog"
-		}
-		if en.ID != 0 {
-			ev.Fields[checks.FieldEventID] = strconv.Itoa(en.ID)
-		}
-		c.keeper.AppendEvent(ev)
+		c.keeper.AppendEvent(EntryEvent(c.agent, c.device, c.q.Log, en, now))
 	}
 	return len(entries)
+}
+
+// EntryEvent is the event a kept entry of an agent's log becomes: of the
+// device, source eventlog, named by the entry's source, dated now (the
+// entry's own time is the field timestamp).
+func EntryEvent(agent, device, log string, en wire.Event, now time.Time) checks.Event {
+	ev := checks.Event{Time: now, Device: device, Source: checks.SourceEventLog, Name: en.Source, Detail: en.Message, Severity: levelStatus(en.Level),
+		Fields: map[string]string{checks.FieldLevel: en.Level, checks.FieldLog: log, checks.FieldTimestamp: en.Time.UTC().Format(time.RFC3339Nano), "agent": agent}}
+	if ev.Name == "" {
+		ev.Name = "eventlog"
+	}
+	if en.ID != 0 {
+		ev.Fields[checks.FieldEventID] = strconv.Itoa(en.ID)
+	}
+	return ev
 }
 
 // levelStatus is an entry level's status: critical and error are
@@ -666,4 +674,119 @@ func (c *Folder) Check(ctx context.Context) checks.Result {
 		detail += ", warning at " + fmtBytes(c.warn)
 	}
 	return done(start, st, detail).WithValue(float64(f.Bytes) / (1 << 20))
+}
+
+// BackupTarget checks that a backup target folder on an agent (the
+// folder must be on the agent's allow-list) holds a recent, big enough
+// file: the newest file is younger than maxAge and at least minSize. It
+// reads the same folder query as agent_folder.
+type BackupTarget struct {
+	base
+	path    string
+	maxAge  time.Duration
+	minSize uint64 // bytes; 0: any size
+	now     func() time.Time
+}
+
+var _ checks.Checker = (*BackupTarget)(nil)
+
+// DefaultBackupMaxAge is agent_backup_target's max_age when unset: a
+// daily backup with two hours of slack.
+const DefaultBackupMaxAge = 26 * time.Hour
+
+func newBackupTarget(s checks.Spec, b *base) (checks.Checker, error) {
+	var o struct {
+		Path    string        `yaml:"path"`
+		MaxAge  time.Duration `yaml:"max_age"`
+		MinSize string        `yaml:"min_size"`
+	}
+	if err := s.Options.Decode(&o); err != nil {
+		return nil, err
+	}
+	if !FolderPathOK(o.Path) {
+		return nil, &checks.FieldError{Field: "options.path", Msg: fmt.Sprintf("%q is not an absolute folder path on the agent (e.g. E:\\Backups or /srv/backup)", o.Path)}
+	}
+	if o.MaxAge < 0 || (o.MaxAge > 0 && o.MaxAge < time.Minute) {
+		return nil, &checks.FieldError{Field: "options.max_age", Msg: fmt.Sprintf("%s is not an age to allow (at least 1m, e.g. 26h)", o.MaxAge)}
+	}
+	if o.MaxAge == 0 {
+		o.MaxAge = DefaultBackupMaxAge
+	}
+	c := &BackupTarget{base: *b, path: o.Path, maxAge: o.MaxAge, now: time.Now}
+	if o.MinSize != "" {
+		n, err := checks.ParseBytes(o.MinSize)
+		if err != nil {
+			return nil, &checks.FieldError{Field: "options.min_size", Msg: err.Error()}
+		}
+		c.minSize = n
+	}
+	return c, nil
+}
+
+// fmtAge prints an age to the minute (3d4h5m, 26h0m, 12m).
+func fmtAge(d time.Duration) string {
+	d = d.Round(time.Minute)
+	if d < time.Minute {
+		return "under a minute"
+	}
+	days := d / (24 * time.Hour)
+	d -= days * 24 * time.Hour
+	h, m := d/time.Hour, (d%time.Hour)/time.Minute
+	switch {
+	case days > 0:
+		return fmt.Sprintf("%dd%dh%dm", days, h, m)
+	case h > 0:
+		return fmt.Sprintf("%dh%dm", h, m)
+	}
+	return fmt.Sprintf("%dm", m)
+}
+
+// Check reads the folder's newest file; its value is that file's age in
+// hours.
+func (c *BackupTarget) Check(ctx context.Context) checks.Result {
+	start := time.Now()
+	a, r := c.ask(ctx, wire.Query{Kind: wire.QueryFolder, Name: c.path})
+	if r != nil {
+		return *r
+	}
+	f := a.Folder
+	switch {
+	case f == nil:
+		return done(start, checks.Unknown, "agent sent no folder answer")
+	case f.Files == 0 && f.Truncated:
+		return done(start, checks.Unknown, fmt.Sprintf("%s: the agent stopped at its bound before finding a file", c.path))
+	case f.Files == 0:
+		return done(start, checks.Critical, fmt.Sprintf("%s holds no files: no backup has been written there", c.path))
+	case f.Newest == nil:
+		return done(start, checks.Unknown, fmt.Sprintf("agent %s does not report the newest file's time (update the agent)", c.agent))
+	}
+	n := f.Newest
+	age := c.now().Sub(n.Modified)
+	if age < 0 {
+		age = 0 // the server's clock is ahead of the box's
+	}
+	files := fmt.Sprintf("%d files", f.Files)
+	if f.Files == 1 {
+		files = "1 file"
+	}
+	detail := fmt.Sprintf("%s: newest file written %s ago (%s), %s", c.path, fmtAge(age), fmtBytes(n.Bytes), files)
+	if f.Truncated {
+		detail += " (newest of those the agent read before its bound)"
+	}
+	if f.Skipped > 0 {
+		detail += fmt.Sprintf(", %d entries unreadable", f.Skipped)
+	}
+	var bad []string
+	if age > c.maxAge {
+		bad = append(bad, fmt.Sprintf("older than max_age %s", fmtAge(c.maxAge)))
+	}
+	if n.Bytes < c.minSize {
+		bad = append(bad, fmt.Sprintf("smaller than min_size %s", fmtBytes(c.minSize)))
+	}
+	st := checks.OK
+	if len(bad) > 0 {
+		st = checks.Critical
+		detail += ": " + strings.Join(bad, " and ")
+	}
+	return done(start, st, detail).WithValue(age.Hours())
 }

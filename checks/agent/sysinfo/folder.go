@@ -18,7 +18,9 @@ const MaxFolderEntries = 500_000
 // at most max entries (MaxFolderEntries when max is 0), within ctx.
 // Symbolic links (and Windows junctions) are counted as entries, never
 // followed, so the walk stays inside the folder; unreadable entries are
-// counted in Skipped. A path that is not a directory is an error.
+// counted in Skipped. A path that is not a directory is an error. The
+// newest regular file seen (by modification time) is reported in Newest,
+// time and size only.
 func FolderSize(ctx context.Context, path string, max int) (wire.Folder, error) {
 	if max <= 0 {
 		max = MaxFolderEntries
@@ -59,6 +61,9 @@ func FolderSize(ctx context.Context, path string, max int) (wire.Folder, error) 
 		}
 		out.Files++
 		out.Bytes += uint64(info.Size())
+		if out.Newest == nil || info.ModTime().After(out.Newest.Modified) {
+			out.Newest = &wire.NewestFile{Modified: info.ModTime(), Bytes: uint64(info.Size())}
+		}
 		return nil
 	})
 	if err != nil && !errors.Is(err, stop) {

@@ -194,6 +194,17 @@ type Folder struct {
 	Truncated bool `json:"truncated,omitempty"`
 	// Skipped counts entries that could not be read (no permission).
 	Skipped int `json:"skipped,omitempty"`
+	// Newest is the most recently modified regular file the walk saw
+	// (nil when it saw none, or from an agent older than this field):
+	// its time and size, never its name, for agent_backup_target.
+	Newest *NewestFile `json:"newest,omitempty"`
+}
+
+// NewestFile is the modification time and size of a folder's newest
+// file.
+type NewestFile struct {
+	Modified time.Time `json:"modified"`
+	Bytes    uint64    `json:"bytes"`
 }
 
 // Service is a Windows service or a systemd unit.
