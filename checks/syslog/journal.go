@@ -39,6 +39,10 @@ const (
 	// maxJournalBackoff is the longest wait after journalctl failed.
 	maxJournalBackoff = 5 * time.Minute
 	maxJournalUnits   = 64
+	// maxJournalCursor is the longest cursor taken (journald's are
+	// about 130 bytes): the store keeps fields to 256 bytes, and a cut
+	// cursor would not be found again.
+	maxJournalCursor = 250
 )
 
 // JournalConfig is `syslog.journal:`. Present (even empty), the box
@@ -55,8 +59,6 @@ type JournalConfig struct {
 	// (journalctl --directory, --file): absolute paths.
 	Directory string `yaml:"directory"`
 	File      string `yaml:"file"`
-	// Journalctl is the program run (default journalctl on PATH).
-	Journalctl string `yaml:"journalctl"`
 
 	priority int
 }
@@ -93,7 +95,7 @@ func checkJournal(j *JournalConfig) error {
 	if j.Directory != "" && j.File != "" {
 		fail("file", "give directory or file, not both")
 	}
-	for _, f := range []struct{ field, v string }{{"directory", j.Directory}, {"file", j.File}, {"journalctl", j.Journalctl}} {
+	for _, f := range []struct{ field, v string }{{"directory", j.Directory}, {"file", j.File}} {
 		if f.v != "" && (!filepath.IsAbs(f.v) || strings.ContainsAny(f.v, "\x00\n")) {
 			fail(f.field, "%q is not an absolute path", f.v)
 		}
@@ -104,7 +106,9 @@ func checkJournal(j *JournalConfig) error {
 // Args are journalctl's arguments for entries after cursor ("": those
 // since the time given).
 func (j *JournalConfig) Args(cursor string, since time.Time) []string {
-	args := []string{"--output=json", "--all", "--no-pager", "--quiet", "--priority=0.." + strconv.Itoa(j.priority)}
+	// Without --all, journalctl writes a field over 4096 bytes as null,
+	// so lines stay short and the cursor is always there.
+	args := []string{"--output=json", "--no-pager", "--quiet", "--priority=0.." + strconv.Itoa(j.priority)}
 	switch {
 	case j.Directory != "":
 		args = append(args, "--directory="+j.Directory)
@@ -123,7 +127,7 @@ func (j *JournalConfig) Args(cursor string, since time.Time) []string {
 
 // Journal reasons an entry is dropped (JournalStats.Dropped).
 const (
-	JournalTooLong = "too_long" // a line over 64 KiB
+	JournalTooLong = "too_long" // a message over 4096 bytes, a line over 64 KiB
 	JournalGarbage = "garbage"  // not a journal entry in JSON
 	JournalEmpty   = "empty"    // no MESSAGE
 )
@@ -155,15 +159,15 @@ type Journal struct {
 
 // NewJournal makes a follower of the journal c says, whose entries are
 // events of device handed to onEvent; it goes on after cursor, or
-// begins with the entries since now when cursor is "".
-func NewJournal(c JournalConfig, device, cursor string, onEvent func(checks.Event), clk clock.Clock, logf func(string, ...any)) *Journal {
+// begins with the entries since the time given when cursor is "".
+func NewJournal(c JournalConfig, device, cursor string, since time.Time, onEvent func(checks.Event), clk clock.Clock, logf func(string, ...any)) *Journal {
 	if clk == nil {
 		clk = clock.Real{}
 	}
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
-	j := &Journal{cfg: c, device: device, onEvent: onEvent, clock: clk, logf: logf, since: time.Now()}
+	j := &Journal{cfg: c, device: device, onEvent: onEvent, clock: clk, logf: logf, since: since}
 	j.st.Cursor = cursor
 	j.st.Dropped = map[string]uint64{}
 	return j
@@ -229,10 +233,7 @@ func (j *Journal) poll(ctx context.Context) (full bool, err error) {
 	j.mu.Lock()
 	cursor := j.st.Cursor
 	j.mu.Unlock()
-	prog := j.cfg.Journalctl
-	if prog == "" {
-		prog = "journalctl"
-	}
+	prog := "journalctl"
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	cmd := exec.CommandContext(rctx, prog, j.cfg.Args(cursor, j.since)...)
@@ -268,6 +269,16 @@ func (j *Journal) poll(ctx context.Context) (full bool, err error) {
 		if msg == "" {
 			msg = werr.Error()
 		}
+		if cursor != "" && strings.Contains(msg, "seek to cursor") {
+			// Not a cursor of this journal (journalctl knows none
+			// nearby): begin again with the entries since the start.
+			j.mu.Lock()
+			if j.st.Cursor == cursor {
+				j.st.Cursor = ""
+			}
+			j.mu.Unlock()
+			j.logf("journal: the stored cursor %q is not this journal's (%s): reading the entries since %s", cursor, msg, j.since.UTC().Format(time.RFC3339))
+		}
 		return false, fmt.Errorf("%s: %s", prog, msg)
 	}
 	return full, nil
@@ -289,7 +300,7 @@ func readBounded(r *bufio.Reader, limit int) (line []byte, long bool, err error)
 	}
 }
 
-var cursorField = regexp.MustCompile(`"__CURSOR"\s*:\s*"([^"\\]{1,512})"`)
+var cursorField = regexp.MustCompile(`"__CURSOR"\s*:\s*"([^"\\]{1,250})"`)
 
 // take keeps one line of journalctl's output, or counts it dropped;
 // either way the cursor goes past it.
@@ -326,8 +337,11 @@ func ParseJournalEntry(line []byte, device string, now time.Time) (e checks.Even
 	}
 	field := func(k string) string { return journalValue(raw[k]) }
 	cursor = field("__CURSOR")
-	if cursor == "" || len(cursor) > 512 {
+	if cursor == "" || len(cursor) > maxJournalCursor {
 		return e, "", JournalGarbage
+	}
+	if m, ok := raw["MESSAGE"]; ok && string(bytes.TrimSpace(m)) == "null" {
+		return e, cursor, JournalTooLong // journalctl's null: over 4096 bytes
 	}
 	msg := cleanText(field("MESSAGE"))
 	if strings.TrimSpace(msg) == "" {

@@ -2,7 +2,11 @@ package syslog
 
 import (
 	"bufio"
+	"context"
+	"fmt"
+	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -36,7 +40,9 @@ func TestParseJournalEntry(t *testing.T) {
 		{`not json`, JournalGarbage, ""},
 		{`["an","array"]`, JournalGarbage, ""},
 		{`{"MESSAGE":"no cursor"}`, JournalGarbage, ""},
-		{`{"__CURSOR":"c2","MESSAGE":null}`, JournalEmpty, "c2"},
+		{`{"__CURSOR":"` + strings.Repeat("c", 251) + `","MESSAGE":"a cursor the store would cut"}`, JournalGarbage, ""},
+		{`{"__CURSOR":"c2","MESSAGE":null}`, JournalTooLong, "c2"},
+		{`{"__CURSOR":"c5","PRIORITY":"3"}`, JournalEmpty, "c5"},
 		{`{"__CURSOR":"c3","MESSAGE":[300,1]}`, JournalEmpty, "c3"},
 		{`{"__CURSOR":"c4","MESSAGE":"   "}`, JournalEmpty, "c4"},
 	} {
@@ -79,7 +85,42 @@ func TestJournalConfigErrors(t *testing.T) {
 		t.Fatal(err, c.Interval)
 	}
 	args := strings.Join(c.Args("s=1", time.Time{}), " ")
-	if args != "--output=json --all --no-pager --quiet --priority=0..4 --unit=ssh.service --after-cursor=s=1" {
+	if args != "--output=json --no-pager --quiet --priority=0..4 --unit=ssh.service --after-cursor=s=1" {
 		t.Errorf("args %s", args)
+	}
+}
+
+// A journalctl that fails (a journal directory that is not there) is
+// retried with backoff and said in the stats; the follower never stops
+// on it.
+func TestJournalFailureIsRetried(t *testing.T) {
+	if _, err := exec.LookPath("journalctl"); err != nil {
+		t.Fatalf("journalctl (Debian's systemd, the Makefile's TEST_DEBS): %v", err)
+	}
+	c := JournalConfig{Interval: time.Second, Directory: "/nonexistent/journal"}
+	if err := checkJournal(&c); err != nil {
+		t.Fatal(err)
+	}
+	var logged []string
+	var mu sync.Mutex
+	j := NewJournal(c, "outpost", "", time.Now(), func(checks.Event) { t.Error("an event from nothing") }, nil, func(f string, args ...any) {
+		mu.Lock()
+		logged = append(logged, fmt.Sprintf(f, args...))
+		mu.Unlock()
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); j.Run(ctx) }()
+	deadline := time.Now().Add(30 * time.Second)
+	for j.Stats().Failed < 2 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	st := j.Stats()
+	mu.Lock()
+	defer mu.Unlock()
+	if st.Failed < 2 || !strings.Contains(st.Error, "/nonexistent/journal") || len(logged) != 1 || !strings.Contains(logged[0], "trying again in 2s") {
+		t.Errorf("stats %+v, logged %q", st, logged)
 	}
 }
