@@ -189,9 +189,11 @@ type LogsAnswer struct {
 // LogsStats is what GET /logs/stats answers.
 type LogsStats struct {
 	// Receiver is nil when no receiver runs.
-	Receiver *syslog.Stats  `json:"receiver,omitempty"`
-	Store    store.LogUsage `json:"store"`
-	Dropped  uint64         `json:"store_dropped"`
+	Receiver *syslog.Stats `json:"receiver,omitempty"`
+	// Journal is nil when the box's journal is not followed.
+	Journal *syslog.JournalStats `json:"journal,omitempty"`
+	Store   store.LogUsage       `json:"store"`
+	Dropped uint64               `json:"store_dropped"`
 }
 
 func (a *Appliance) logRoutes(mux *http.ServeMux) {
@@ -201,6 +203,10 @@ func (a *Appliance) logRoutes(mux *http.ServeMux) {
 		if rc := a.syslogReceiver(); rc != nil {
 			s := rc.Stats()
 			st.Receiver = &s
+		}
+		if j := a.journalFollower(); j != nil {
+			s := j.Stats()
+			st.Journal = &s
 		}
 		var err error
 		if st.Store, err = a.store.LogUsage(); err != nil {
@@ -279,10 +285,10 @@ func parseLogSearch(v url.Values, now time.Time) (logSearch, error) {
 	}
 	switch src := v.Get("source"); src {
 	case "", "any":
-	case checks.SourceSyslog, checks.SourceTrap, checks.SourceEventLog:
+	case checks.SourceSyslog, checks.SourceTrap, checks.SourceEventLog, checks.SourceJournal:
 		s.Source = src
 	default:
-		return s, fmt.Errorf("source %q is not syslog, trap, eventlog or any", src)
+		return s, fmt.Errorf("source %q is not syslog, trap, eventlog, journal or any", src)
 	}
 	if sev := v.Get("severity"); sev != "" {
 		var err error
