@@ -55,8 +55,9 @@ func writeJournal(t *testing.T, path string, entries ...map[string]string) {
 // period; `outpost logs --source journal` lists the entries; garbage
 // (an entry without a message, one over the line bound, a binary one)
 // is counted, never kept whole nor crashing the daemon; a local user's
-// entry claiming the kern facility does not feed the rule; and a restart
-// of the daemon goes on from the stored cursor, repeating nothing.
+// entry claiming the kern facility does not feed the rule; a restart
+// of the daemon goes on from the stored cursor, repeating nothing; and a
+// reload that names units reads only theirs, losing none.
 func TestJournalUnderLogRules(t *testing.T) {
 	if _, err := os.Stat(journalRemote); err != nil {
 		t.Fatalf("%s is missing (apt-get install systemd-journal-remote, see the Makefile's TEST_DEBS_NOSTART): %v", journalRemote, err)
@@ -145,7 +146,7 @@ checks:
 	box.Process.Signal(syscall.SIGTERM)
 	box.Wait()
 	writeJournal(t, jf, map[string]string{"MESSAGE": "while the box was down", "PRIORITY": "5", "SYSLOG_IDENTIFIER": "later"})
-	_, boxLog = startBox(t, cfg, data)
+	box, boxLog = startBox(t, cfg, data)
 	writeJournal(t, jf, map[string]string{"MESSAGE": "after the restart", "PRIORITY": "5", "SYSLOG_IDENTIFIER": "later"})
 	out = logs("the entries after the restart", regexp.MustCompile(`(?s)while the box was down.*after the restart`))
 	if n := strings.Count(out, "I/O error, dev sda"); n != 1 {
@@ -153,5 +154,24 @@ checks:
 	}
 	if n := strings.Count(out, "boot ok"); n != 1 {
 		t.Errorf("boot ok is listed %d times after a restart:\n%s", n, out)
+	}
+
+	// A reload that names units reads only theirs, from where it was.
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("site: Acme\nsyslog:\n  journal: {directory: '%s', interval: 1s, units: [nut-monitor.service]}\n", dir)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	box.Process.Signal(syscall.SIGHUP)
+	waitFor(t, "the reload to move the follower", patience, func() string {
+		if !strings.Contains(boxLog.String(), `following the box's journal" units=[nut-monitor.service]`) {
+			return boxLog.String()
+		}
+		return ""
+	})
+	writeJournal(t, jf,
+		map[string]string{"MESSAGE": "another unit's", "PRIORITY": "4", "SYSLOG_IDENTIFIER": "sshd", "_SYSTEMD_UNIT": "ssh.service"},
+		map[string]string{"MESSAGE": "UPS ups@localhost on battery", "PRIORITY": "4", "SYSLOG_IDENTIFIER": "upsmon", "_SYSTEMD_UNIT": "nut-monitor.service", "_PID": "812"})
+	out = logs("the unit's entry after the reload", regexp.MustCompile(`daemon\.warning upsmon\[812\]: UPS ups@localhost on battery`))
+	if strings.Contains(out, "another unit's") || strings.Count(out, "after the restart") != 1 {
+		t.Errorf("after the reload:\n%s", out)
 	}
 }

@@ -22,7 +22,7 @@ import (
 
 // The box's own systemd journal as an event source (docs/logs.md,
 // "The box's journal"): journalctl is run every Interval with
-// --after-cursor, and each entry becomes an event of the box's device
+// --cursor (the entry at the cursor left out), and each entry becomes an event of the box's device
 // with source journal, kept within the syslog retention, so log_match
 // rules read it like a syslog line.
 
@@ -103,8 +103,11 @@ func checkJournal(j *JournalConfig) error {
 	return errors.Join(errs...)
 }
 
-// Args are journalctl's arguments for entries after cursor ("": those
-// since the time given).
+// Args are journalctl's arguments for entries from cursor on ("": those
+// since the time given). --cursor, not --after-cursor: journalctl's
+// --after-cursor skips one entry past where it lands, so an entry is
+// lost when the cursor's own entry does not match the filters (a reload
+// that names units); the caller leaves out the cursor's entry itself.
 func (j *JournalConfig) Args(cursor string, since time.Time) []string {
 	// Without --all, journalctl writes a field over 4096 bytes as null,
 	// so lines stay short and the cursor is always there.
@@ -119,7 +122,7 @@ func (j *JournalConfig) Args(cursor string, since time.Time) []string {
 		args = append(args, "--unit="+u)
 	}
 	if cursor != "" {
-		return append(args, "--after-cursor="+cursor)
+		return append(args, "--cursor="+cursor)
 	}
 	us := since.UnixMicro()
 	return append(args, fmt.Sprintf("--since=@%d.%06d", us/1e6, us%1e6))
@@ -248,9 +251,16 @@ func (j *Journal) poll(ctx context.Context) (full bool, err error) {
 	}
 	n := 0
 	r := bufio.NewReaderSize(out, 64<<10)
+	first := true
 	for n < maxJournalPoll {
 		line, long, rerr := readBounded(r, maxJournalLine)
 		if len(line) > 0 || long {
+			// The entry at the cursor was read last time.
+			if first && cursor != "" && !long && bytes.Contains(line, []byte(`"__CURSOR":`+strconv.Quote(cursor))) {
+				first = false
+				continue
+			}
+			first = false
 			n++
 			j.take(line, long)
 		}

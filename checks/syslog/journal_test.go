@@ -85,7 +85,7 @@ func TestJournalConfigErrors(t *testing.T) {
 		t.Fatal(err, c.Interval)
 	}
 	args := strings.Join(c.Args("s=1", time.Time{}), " ")
-	if args != "--output=json --no-pager --quiet --priority=0..4 --unit=ssh.service --after-cursor=s=1" {
+	if args != "--output=json --no-pager --quiet --priority=0..4 --unit=ssh.service --cursor=s=1" {
 		t.Errorf("args %s", args)
 	}
 }
