@@ -70,6 +70,7 @@ syslog:
   journal: {directory: '%s', interval: 1s, priority: info}
 checks:
   - {id: box-disks, kind: log_match, interval: 1s, options: {rule: disk-io-errors, source: journal, window: 2s, quiet: 4s}}
+  - {id: any-io-error, kind: log_match, interval: 1s, options: {source: journal, regex: 'I/O error', window: 1s, quiet: 2s}}
 `, dir))
 	data := t.TempDir()
 	box, boxLog := startBox(t, cfg, data)
@@ -101,7 +102,20 @@ checks:
 	// is kept as user's, and the kern rule does not fire on it.
 	writeJournal(t, jf, map[string]string{"MESSAGE": "I/O error, dev sdz, forged", "PRIORITY": "3", "SYSLOG_FACILITY": "0", "SYSLOG_IDENTIFIER": "kernel", "_TRANSPORT": "syslog"})
 	logs("the forged line to be kept as user's", regexp.MustCompile(`outpost user\.err kernel: I/O error, dev sdz, forged`))
-	status("the disk rule to have run since", regexp.MustCompile(`box-disks\s+log_match\s+-\s+OK\s`))
+	// A rule without facility sees it, fires and goes quiet; the kern
+	// rule, which ran meanwhile, never fires.
+	seen := false
+	waitFor(t, "a rule without facility to fire on the forged line and go quiet", patience, func() string {
+		out, _ := outpost(t, "status", "--data", data)
+		if regexp.MustCompile(`box-disks\s+log_match\s+-\s+CRITICAL`).MatchString(out) {
+			t.Fatalf("the kern rule fired on a user's line:\n%s", out)
+		}
+		seen = seen || regexp.MustCompile(`any-io-error\s+log_match\s+-\s+CRITICAL\s.*dev sdz, forged`).MatchString(out)
+		if !seen || !regexp.MustCompile(`any-io-error\s+log_match\s+-\s+OK\s+.*quiet for 2s since: .*dev sdz`).MatchString(out) {
+			return out
+		}
+		return ""
+	})
 	writeJournal(t, jf,
 		map[string]string{"MESSAGE": "boot ok", "PRIORITY": "6", "SYSLOG_IDENTIFIER": "systemd", "_SYSTEMD_UNIT": "init.scope"},
 		map[string]string{"PRIORITY": "3", "SYSLOG_IDENTIFIER": "nomessage"},
