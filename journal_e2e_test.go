@@ -6,6 +6,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -146,6 +148,21 @@ checks:
 	st, _ := outpost(t, "logs", "--stats", "--data", data)
 	if !regexp.MustCompile(`journal\s+\d+ journalctl runs \(0 failed\), entries 6: 4 kept, dropped: empty 1, too_long 1`).MatchString(st) {
 		t.Errorf("logs --stats:\n%s", st)
+	}
+	m := regexp.MustCompile(`msg="outpost running" status=(\S+)`).FindStringSubmatch(boxLog.String())
+	if m == nil {
+		t.Fatalf("no status address in the box log:\n%s", boxLog.String())
+	}
+	resp, err := http.Get("http://" + m[1] + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{"outpost_journal_entries_total 6", "outpost_journal_kept_total 4", `outpost_journal_dropped_total{reason="too_long"} 1`, `outpost_journal_dropped_total{reason="empty"} 1`, "outpost_journal_failed_total 0"} {
+		if !strings.Contains(string(body), want+"\n") {
+			t.Errorf("/metrics lacks %q:\n%s", want, body)
+		}
 	}
 	status("the disk rule to resolve after its quiet period", regexp.MustCompile(`box-disks\s+log_match\s+-\s+OK\s.*quiet for 4s since: .*I/O error`))
 	waitFor(t, "the incident to resolve", patience, func() string {

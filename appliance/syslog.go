@@ -369,6 +369,11 @@ var (
 	mSyslogKept   = desc("outpost_store_log_lines", "Syslog lines the store keeps.")
 	mSyslogBytes  = desc("outpost_store_log_bytes", "Bytes of syslog lines the store keeps (within syslog.retention).")
 	mSyslogGone   = desc("outpost_store_log_removed_total", "Syslog lines the store removed, by bound: size (per device, in all, devices) or age.", "bound")
+	mJournalRuns  = desc("outpost_journal_runs_total", "journalctl runs reading the box's journal (syslog.journal).")
+	mJournalFail  = desc("outpost_journal_failed_total", "journalctl runs that failed to start or exited with an error.")
+	mJournalLines = desc("outpost_journal_entries_total", "Lines of journalctl output read.")
+	mJournalKept  = desc("outpost_journal_kept_total", "Journal entries kept as events.")
+	mJournalDrop  = desc("outpost_journal_dropped_total", "Journal entries dropped, by reason.", "reason")
 )
 
 // syslogCollector is the syslog receiver's counters and what the store
@@ -393,6 +398,16 @@ func (c syslogCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(mSyslogRaw, float64(s.Raw))
 		for reason, v := range s.Dropped {
 			counter(mSyslogDrop, float64(v), reason)
+		}
+	}
+	if j := c.a.journalFollower(); j != nil {
+		s := j.Stats()
+		counter(mJournalRuns, float64(s.Runs))
+		counter(mJournalFail, float64(s.Failed))
+		counter(mJournalLines, float64(s.Entries))
+		counter(mJournalKept, float64(s.Kept))
+		for _, reason := range []string{syslog.JournalTooLong, syslog.JournalGarbage, syslog.JournalEmpty} {
+			counter(mJournalDrop, float64(s.Dropped[reason]), reason)
 		}
 	}
 	if u, err := c.a.store.LogUsage(); err == nil {
