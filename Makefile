@@ -13,7 +13,7 @@ TEST_DEBS := chromium libnss3-tools systemd snmpd snmp snmpsim iproute2 procps w
 # default config would poll public NTP pools, and the tests start their own
 # chronyd on loopback; the tests start their own prometheus too, and their
 # own PostgreSQL clusters (initdb + pg_ctl in a temporary directory).
-TEST_DEBS_NOSTART := chrony prometheus rsyslog rsyslog-gnutls postgresql avahi-daemon
+TEST_DEBS_NOSTART := chrony prometheus rsyslog rsyslog-gnutls postgresql avahi-daemon systemd-journal-remote
 TEST_TIMEOUT ?= 12m
 
 .PHONY: build run test test-deps generate check-generated bench cross vet clean fuzz crashtest soak
@@ -41,7 +41,7 @@ test-deps:
 		printf '#!/bin/sh\nexit 101\n' | $$SUDO tee /usr/sbin/policy-rc.d >/dev/null && $$SUDO chmod +x /usr/sbin/policy-rc.d; \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; rc=$$?; \
 		$$SUDO rm -f /usr/sbin/policy-rc.d; \
-		$$SUDO systemctl disable --now chrony prometheus prometheus-node-exporter rsyslog postgresql avahi-daemon >/dev/null 2>&1 || true; \
+		$$SUDO systemctl disable --now chrony prometheus prometheus-node-exporter rsyslog postgresql avahi-daemon systemd-journal-remote.socket systemd-journal-remote >/dev/null 2>&1 || true; \
 		exit $$rc; \
 	fi
 	@# Lets the ping tests use unprivileged ICMP sockets too (the box's default).

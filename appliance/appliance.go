@@ -111,6 +111,7 @@ type Appliance struct {
 	phone    *phonehome.Phone
 	firmware firmwareNote
 	logs     logsWiring      // the syslog receiver and the logs API (syslog.go)
+	journal  journalWiring   // the box's journal follower (journal.go)
 	disc     discoveryWiring // scan now, the sweep in progress (inventory.go)
 	fw       *firmwareWiring // self-update: boot counter, health window (firmware.go)
 	ackKey   []byte
@@ -579,6 +580,7 @@ func (a *Appliance) services() ([]service, error) {
 	}
 	svcs = append(svcs, service{name: "SNMP trap receiver", run: a.runTraps})
 	svcs = append(svcs, a.syslogServices()...)
+	svcs = append(svcs, service{name: "journal", run: a.runJournal})
 	// Phone home follows the config in force (phoneConfigChanged).
 	changed := make(chan struct{}, 1)
 	a.mu.Lock()

@@ -78,7 +78,7 @@ checks:
 		{"severity=loud", http.StatusUnprocessableEntity, `"loud" is not a syslog severity`},
 		{"since=99999999d", http.StatusUnprocessableEntity, `since "99999999d" is not a duration`},
 		{"since=-1h", http.StatusUnprocessableEntity, `since "-1h" is not a duration`},
-		{"source=journal", http.StatusUnprocessableEntity, `source "journal" is not syslog, trap, eventlog or any`},
+		{"source=kernel", http.StatusUnprocessableEntity, `source "kernel" is not syslog, trap, eventlog, journal or any`},
 		{"before=yesterday", http.StatusBadRequest, `before "yesterday" is not a time in Unix milliseconds`},
 		{"skip=-3", http.StatusBadRequest, `skip "-3" is not a count`},
 		{"skip=99999999", http.StatusUnprocessableEntity, `skip "99999999" is not 0 to 10000`},

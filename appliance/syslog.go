@@ -189,9 +189,11 @@ type LogsAnswer struct {
 // LogsStats is what GET /logs/stats answers.
 type LogsStats struct {
 	// Receiver is nil when no receiver runs.
-	Receiver *syslog.Stats  `json:"receiver,omitempty"`
-	Store    store.LogUsage `json:"store"`
-	Dropped  uint64         `json:"store_dropped"`
+	Receiver *syslog.Stats `json:"receiver,omitempty"`
+	// Journal is nil when the box's journal is not followed.
+	Journal *syslog.JournalStats `json:"journal,omitempty"`
+	Store   store.LogUsage       `json:"store"`
+	Dropped uint64               `json:"store_dropped"`
 }
 
 func (a *Appliance) logRoutes(mux *http.ServeMux) {
@@ -201,6 +203,10 @@ func (a *Appliance) logRoutes(mux *http.ServeMux) {
 		if rc := a.syslogReceiver(); rc != nil {
 			s := rc.Stats()
 			st.Receiver = &s
+		}
+		if j := a.journalFollower(); j != nil {
+			s := j.Stats()
+			st.Journal = &s
 		}
 		var err error
 		if st.Store, err = a.store.LogUsage(); err != nil {
@@ -279,10 +285,10 @@ func parseLogSearch(v url.Values, now time.Time) (logSearch, error) {
 	}
 	switch src := v.Get("source"); src {
 	case "", "any":
-	case checks.SourceSyslog, checks.SourceTrap, checks.SourceEventLog:
+	case checks.SourceSyslog, checks.SourceTrap, checks.SourceEventLog, checks.SourceJournal:
 		s.Source = src
 	default:
-		return s, fmt.Errorf("source %q is not syslog, trap, eventlog or any", src)
+		return s, fmt.Errorf("source %q is not syslog, trap, eventlog, journal or any", src)
 	}
 	if sev := v.Get("severity"); sev != "" {
 		var err error
@@ -363,6 +369,11 @@ var (
 	mSyslogKept   = desc("outpost_store_log_lines", "Syslog lines the store keeps.")
 	mSyslogBytes  = desc("outpost_store_log_bytes", "Bytes of syslog lines the store keeps (within syslog.retention).")
 	mSyslogGone   = desc("outpost_store_log_removed_total", "Syslog lines the store removed, by bound: size (per device, in all, devices) or age.", "bound")
+	mJournalRuns  = desc("outpost_journal_runs_total", "journalctl runs reading the box's journal (syslog.journal).")
+	mJournalFail  = desc("outpost_journal_failed_total", "journalctl runs that failed to start or exited with an error.")
+	mJournalLines = desc("outpost_journal_entries_total", "Lines of journalctl output read.")
+	mJournalKept  = desc("outpost_journal_kept_total", "Journal entries kept as events.")
+	mJournalDrop  = desc("outpost_journal_dropped_total", "Journal entries dropped, by reason.", "reason")
 )
 
 // syslogCollector is the syslog receiver's counters and what the store
@@ -387,6 +398,16 @@ func (c syslogCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(mSyslogRaw, float64(s.Raw))
 		for reason, v := range s.Dropped {
 			counter(mSyslogDrop, float64(v), reason)
+		}
+	}
+	if j := c.a.journalFollower(); j != nil {
+		s := j.Stats()
+		counter(mJournalRuns, float64(s.Runs))
+		counter(mJournalFail, float64(s.Failed))
+		counter(mJournalLines, float64(s.Entries))
+		counter(mJournalKept, float64(s.Kept))
+		for _, reason := range []string{syslog.JournalTooLong, syslog.JournalGarbage, syslog.JournalEmpty} {
+			counter(mJournalDrop, float64(s.Dropped[reason]), reason)
 		}
 	}
 	if u, err := c.a.store.LogUsage(); err == nil {

@@ -20,7 +20,15 @@ const (
 	// SourceEventLog is an agent's event log entry or log line, kept
 	// by an agent_eventlog check with keep: true.
 	SourceEventLog = "eventlog"
+	// SourceJournal is an entry of the box's own systemd journal
+	// (syslog.journal), kept like a syslog line.
+	SourceJournal = "journal"
 )
+
+// LineSource reports whether events of source are lines kept like
+// syslog's (within the syslog retention, matched on app: message,
+// their severity a field): syslog and the box's journal.
+func LineSource(source string) bool { return source == SourceSyslog || source == SourceJournal }
 
 // Fields of an agent event log Event: Name is the entry's source
 // (provider, syslog identifier), Detail its message.
@@ -52,11 +60,14 @@ const (
 	FieldTransport = "transport" // udp, tcp, tls
 	FieldFormat    = "format"    // rfc3164, rfc5424, raw (not syslog: kept as the text)
 	FieldTrapOID   = "trap_oid"  // a trap's OID, without the leading dot
+	FieldUnit      = "unit"      // a journal entry's systemd unit
+	FieldCursor    = "cursor"    // a journal entry's cursor (where the box goes on after a restart)
 )
 
 // EventQuery selects stored events.
 type EventQuery struct {
-	// Source is SourceSyslog, SourceTrap, or "" for every source.
+	// Source is SourceSyslog, SourceTrap, SourceEventLog, SourceJournal,
+	// or "" for every source.
 	Source string
 	// Devices, when not empty, are the only devices read.
 	Devices []string
@@ -88,7 +99,7 @@ func EventText(e Event) string {
 	b.WriteString(e.Name)
 	b.WriteString(": ")
 	b.WriteString(e.Detail)
-	if e.Source != SourceSyslog && len(e.Fields) > 0 {
+	if !LineSource(e.Source) && len(e.Fields) > 0 {
 		keys := make([]string, 0, len(e.Fields))
 		for k := range e.Fields {
 			keys = append(keys, k)
@@ -166,7 +177,7 @@ func SyslogStatus(sev int) Status {
 // (critical 2, warning 4, unknown 5, ok 6), so that "at least warning"
 // means the same for traps and lines.
 func EventSeverity(e Event) int {
-	if s, ok := e.Fields[FieldSeverity]; ok && e.Source == SourceSyslog {
+	if s, ok := e.Fields[FieldSeverity]; ok && LineSource(e.Source) {
 		if i, err := ParseSyslogSeverity(s); err == nil {
 			return i
 		}

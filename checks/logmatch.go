@@ -123,12 +123,12 @@ func newLogMatch(s Spec, deps Deps) (Checker, error) {
 		if len(o.Trap) > 0 {
 			m.source = SourceTrap
 		}
-	case SourceSyslog, SourceTrap, SourceEventLog:
+	case SourceSyslog, SourceTrap, SourceEventLog, SourceJournal:
 		m.source = o.Source
 	case "any":
 		m.source = ""
 	default:
-		return nil, &FieldError{Field: "options.source", Msg: fmt.Sprintf("%q is not an event source (one of syslog, trap, eventlog, any)", o.Source)}
+		return nil, &FieldError{Field: "options.source", Msg: fmt.Sprintf("%q is not an event source (one of syslog, trap, eventlog, journal, any)", o.Source)}
 	}
 	if m.source == SourceTrap && (len(o.Facility) > 0 || len(o.App) > 0 || len(o.Transport) > 0) {
 		return nil, &FieldError{Field: "options.source", Msg: "facility, app and transport are fields of syslog lines; a trap rule matches trap: or regex:"}
@@ -142,8 +142,11 @@ func newLogMatch(s Spec, deps Deps) (Checker, error) {
 		}
 		m.transport = append(m.transport, tr)
 	}
-	if m.source == SourceSyslog && len(o.Trap) > 0 {
-		return nil, &FieldError{Field: "options.trap", Msg: "trap: matches SNMP traps, but source is syslog (use source: trap or any)"}
+	if m.source == SourceJournal && len(o.Transport) > 0 {
+		return nil, &FieldError{Field: "options.transport", Msg: "the box's journal is read from the box itself, not over a transport"}
+	}
+	if LineSource(m.source) && len(o.Trap) > 0 {
+		return nil, &FieldError{Field: "options.trap", Msg: "trap: matches SNMP traps, but source is " + m.source + " (use source: trap or any)"}
 	}
 	m.devices = []string(o.Device)
 	if len(m.devices) == 0 && o.Group == "" {

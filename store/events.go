@@ -51,7 +51,7 @@ func cut(s string, n int) string {
 // boundEvent returns e cut to the sizes the store keeps.
 func boundEvent(e checks.Event) checks.Event {
 	detail := maxEventDetail
-	if e.Source == checks.SourceSyslog {
+	if checks.LineSource(e.Source) {
 		detail = maxLogDetail
 	}
 	e.Device, e.Source, e.Name, e.Detail = cut(e.Device, maxEventName), cut(e.Source, maxEventName), cut(e.Name, maxEventName), cut(e.Detail, detail)
@@ -72,7 +72,7 @@ func boundEvent(e checks.Event) checks.Event {
 // device within EventsPerDevice (oldest go first) and the store within
 // EventDevices (the device heard from least recently goes).
 func (s *Store) putEvent(eb *bolt.Bucket, e checks.Event, seq uint32) error {
-	if e.Source == checks.SourceSyslog {
+	if checks.LineSource(e.Source) {
 		return s.putLog(eb.Tx(), e, seq)
 	}
 	b := eb.Bucket([]byte(e.Device))
@@ -695,13 +695,14 @@ func (s *Store) ScanEvents(q checks.EventQuery, fn func(checks.Event) bool) erro
 			return nil
 		})
 	}
-	if q.Source != checks.SourceSyslog {
+	if !checks.LineSource(q.Source) {
 		if err := addBucket(bucketEvents, q.Source != ""); err != nil {
 			return err
 		}
 	}
-	if q.Source == "" || q.Source == checks.SourceSyslog {
-		if err := addBucket(bucketLogs, false); err != nil {
+	if q.Source == "" || checks.LineSource(q.Source) {
+		// The box's journal entries are kept with syslog lines.
+		if err := addBucket(bucketLogs, q.Source != ""); err != nil {
 			return err
 		}
 	}

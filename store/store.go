@@ -735,7 +735,7 @@ func (s *Store) Events(device string, from, to time.Time) ([]checks.Event, error
 	})
 	s.mu.Lock()
 	for _, e := range s.events {
-		if e.Device == device && e.Source != checks.SourceSyslog && !e.Time.Before(from) && !e.Time.After(to) {
+		if e.Device == device && !checks.LineSource(e.Source) && !e.Time.Before(from) && !e.Time.After(to) {
 			out = append(out, e)
 		}
 	}

@@ -202,7 +202,7 @@ func logRows(events []checks.Event) []LogRow {
 		row := LogRow{Time: e.Time.Local().Format("2006-01-02 15:04:05"), Device: e.Device, Text: e.Detail, Sender: f[checks.FieldSender], Transport: f[checks.FieldTransport]}
 		sev := checks.EventSeverity(e)
 		row.Status = checks.SyslogStatus(sev).String()
-		if e.Source == checks.SourceSyslog {
+		if checks.LineSource(e.Source) {
 			row.Level = f[checks.FieldFacility] + "." + f[checks.FieldSeverity]
 			row.Tag = e.Name
 			if p := f[checks.FieldProcID]; p != "" {

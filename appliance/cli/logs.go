@@ -22,7 +22,7 @@ func init() {
 }
 
 func logsCmd(ctx context.Context, env *Env, args []string) error {
-	fs := NewFlags(env, "logs", "logs [--device D[,D]] [--severity S] [--grep RE] [--since DUR] [--source syslog|trap|any] [--limit N] [--json] [--stats] [--rules] [--data DIR]")
+	fs := NewFlags(env, "logs", "logs [--device D[,D]] [--severity S] [--grep RE] [--since DUR] [--source syslog|trap|eventlog|journal|any] [--limit N] [--json] [--stats] [--rules] [--data DIR]")
 	data := DataDirFlag(fs)
 	var devices []string
 	fs.Func("device", "only this device (a configured name, or the address lines from other sources are named by); repeat or separate with commas", func(s string) error {
@@ -32,7 +32,7 @@ func logsCmd(ctx context.Context, env *Env, args []string) error {
 	severity := fs.String("severity", "", "at least this syslog severity: emerg, alert, crit, err, warning, notice, info, debug (traps: critical is crit, warning is warning)")
 	grep := fs.String("grep", "", "a regular expression (RE2) the line's \"app: message\" (a trap's \"name: detail name=value ...\") must match; (?i) ignores case")
 	since := fs.String("since", "24h", "how far back to look (e.g. 30m, 2h, 7d)")
-	source := fs.String("source", "any", "syslog, trap, eventlog (agents' logs kept by agent_eventlog keep: true), or any")
+	source := fs.String("source", "any", "syslog, trap, eventlog (agents' logs kept by agent_eventlog keep: true), journal (the box's own, syslog.journal), or any")
 	limit := fs.Int("limit", 100, "at most this many, the newest (1 to 10000)")
 	asJSON := fs.Bool("json", false, "one JSON event per line")
 	stats := fs.Bool("stats", false, "the receiver's counters and what the store keeps, instead of lines")
@@ -101,7 +101,7 @@ func logsCmd(ctx context.Context, env *Env, args []string) error {
 func writeEvent(w io.Writer, e checks.Event) {
 	f := e.Fields
 	when := e.Time.Local().Format("2006-01-02 15:04:05")
-	if e.Source == checks.SourceSyslog {
+	if checks.LineSource(e.Source) {
 		tag := e.Name
 		if p := f[checks.FieldProcID]; p != "" {
 			tag += "[" + p + "]"
@@ -139,6 +139,19 @@ func logsStats(ctx context.Context, env *Env, data string, asJSON bool) error {
 		fmt.Fprintf(tw, "dropped\t%s\n", strings.Join(parts, ", "))
 	} else {
 		fmt.Fprintln(tw, "receiver\toff (syslog.udp, syslog.tcp, syslog.tls)")
+	}
+	if j := st.Journal; j != nil {
+		reasons := make([]string, 0, len(j.Dropped))
+		for k, v := range j.Dropped {
+			reasons = append(reasons, fmt.Sprintf("%s %d", k, v))
+		}
+		sort.Strings(reasons)
+		fmt.Fprintf(tw, "journal\t%d journalctl runs (%d failed), entries %d: %d kept, dropped: %s\n", j.Runs, j.Failed, j.Entries, j.Kept, strings.Join(reasons, ", "))
+		if j.Error != "" {
+			fmt.Fprintf(tw, "journal error\t%s\n", j.Error)
+		}
+	} else {
+		fmt.Fprintln(tw, "journal\toff (syslog.journal)")
 	}
 	s := st.Store
 	fmt.Fprintf(tw, "kept\t%d lines of %d devices, %s (bounds: %s per device, %s in all, %d devices, kept %s)\n", s.Lines, s.Devices, size(int64(s.Bytes)),

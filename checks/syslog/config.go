@@ -46,6 +46,9 @@ type Config struct {
 	// IdleTimeout closes a connection silent for that long.
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
 	Retention   Retention     `yaml:"retention"`
+	// Journal, when set, follows the box's own systemd journal
+	// (journal.go); nil: off.
+	Journal *JournalConfig `yaml:"journal"`
 }
 
 // RateLimit is lines per second kept, per sender address and in all;
@@ -153,6 +156,9 @@ func check(c *Config, _ checks.Site) error {
 		rt.Devices = defaultDevices
 	case rt.Devices < 1 || rt.Devices > 100_000:
 		fail("retention.devices", "%d is not 1 to 100000 (default %d)", rt.Devices, defaultDevices)
+	}
+	if c.Journal != nil {
+		errs = append(errs, checkJournal(c.Journal))
 	}
 	return errors.Join(errs...)
 }
