@@ -61,6 +61,8 @@ func freePort(t *testing.T) string {
 // on its own after pairing, healing through the agent, and revocation of
 // an agent that is down at the time, delivered when it is back.
 func TestAgentPairsWithRunningBox(t *testing.T) {
+	// Mostly waiting on the daemon: it runs beside the other waiting tests.
+	t.Parallel()
 	ui := freePort(t)
 	cfg := writeConfig(t, `site: Acme
 healing: {settle: 100ms}

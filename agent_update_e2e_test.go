@@ -28,6 +28,8 @@ import (
 // skipped; the real update restarts the agent as v2.0.0, which confirms
 // itself by answering the box, and `agent list` shows its version.
 func TestAgentUpdateThroughTheBox(t *testing.T) {
+	// Mostly waiting on the daemon: it runs beside the other waiting tests.
+	t.Parallel()
 	bins := firmwareBinaries(t)
 	root := t.TempDir()
 	keys, other := filepath.Join(root, "keys"), filepath.Join(root, "other")
@@ -218,6 +220,8 @@ func mustRead(t *testing.T, p string) []byte {
 // failed (it never answers as v2.0.0); the other did answer as v2.0.0
 // before its window ran out.
 func TestAgentUpdateRollsBack(t *testing.T) {
+	// Mostly waiting on the daemon: it runs beside the other waiting tests.
+	t.Parallel()
 	for _, c := range []struct {
 		fault, result, reason string
 		starts                int

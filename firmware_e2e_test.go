@@ -604,6 +604,8 @@ func TestFirmwareUnhealthyVersionRollsBack(t *testing.T) {
 // at every step of an update (and of a rollback) still starts a working
 // version, and knows what happened.
 func TestFirmwareSurvivesSIGKILLAtEveryStep(t *testing.T) {
+	// Mostly waiting on the daemon: it runs beside the other waiting tests.
+	t.Parallel()
 	for _, c := range []struct {
 		step, fault, final, result string
 	}{

@@ -52,6 +52,8 @@ func hangingServer(t *testing.T) string {
 // check is cancelled. Before, the daemon waited for the checks' whole
 // timeout (90 s on a site with 90 s timeouts, and systemd killed it).
 func TestSIGTERMDoesNotWaitForHangingChecks(t *testing.T) {
+	// Mostly waiting on the daemon: it runs beside the other waiting tests.
+	t.Parallel()
 	hang := hangingServer(t)
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	status := ln.Addr().String()
