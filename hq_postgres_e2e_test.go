@@ -361,7 +361,7 @@ notify:
     - {name: mail, kind: email, options: {server: '%s', security: none, from: 'Outpost HQ <hq@msp.test>', to: [oncall@msp.test]}}
   policies:
     - {name: boxes, checks: [silent], steps: [{after: 0s, channels: [mail]}]}
-`, mb.addr)), 0o644)
+`, mb.addr)), 0o600)
 	type instance struct {
 		cmd  *exec.Cmd
 		log  *logTail

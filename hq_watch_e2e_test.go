@@ -124,7 +124,7 @@ notify:
     - {name: mail, kind: email, options: {server: '%s', security: none, from: 'Outpost HQ <hq@msp.test>', to: [oncall@msp.test]}}
   policies:
     - {name: boxes, checks: [silent, lost, health], steps: [{after: 0s, channels: [mail]}], repeat: 1h}
-`, mb.addr)), 0o644)
+`, mb.addr)), 0o600)
 	hqData, boxData := t.TempDir(), t.TempDir()
 	addr, uiAddr := freePort(t), freePort(t)
 	_, hqLog := startHQLog(t, hqData, addr, uiAddr, certFile, keyFile, "--notify", notifyFile, "--watch-every", "200ms")
@@ -209,7 +209,7 @@ notify:
     - {name: mail, kind: email, options: {server: '%s', security: none, from: 'Outpost HQ <hq@msp.test>', to: [oncall@msp.test]}}
   policies:
     - {name: boxes, checks: [undelivered], steps: [{after: 0s, channels: [mail]}]}
-`, mb.addr)), 0o644)
+`, mb.addr)), 0o600)
 	hqData, boxData := t.TempDir(), t.TempDir()
 	addr, uiAddr := freePort(t), freePort(t)
 	_, hqLog := startHQLog(t, hqData, addr, uiAddr, certFile, keyFile, "--notify", notifyFile, "--watch-every", "200ms")
@@ -415,5 +415,34 @@ func TestHQAPIThroughTheBinary(t *testing.T) {
 	db, _ := os.ReadFile(filepath.Join(hqData, "hq.db"))
 	if bytes.Contains(db, []byte(token)) || bytes.Contains(db, []byte(strings.TrimPrefix(token, "ohq_"))) {
 		t.Fatal("hq.db holds the API token")
+	}
+}
+
+// TestHQRefusesSecretsOthersCanRead: hq's secrets never sit where every
+// local user can read them: a --notify file (its channels' passwords) or
+// a --remote-write-file readable by others, and a remote-write URL with a
+// password on the command line, are refused before hq starts.
+func TestHQRefusesSecretsOthersCanRead(t *testing.T) {
+	dir := t.TempDir()
+	_, certFile, keyFile, _ := testCA(t, dir, "hq")
+	notify := filepath.Join(dir, "notify.yaml")
+	os.WriteFile(notify, []byte("site: MSP\nnotify:\n  channels:\n    - {name: mail, kind: email, options: {server: '127.0.0.1:25', from: 'a@b.c', password: hunter2}}\n"), 0o644)
+	rw := filepath.Join(dir, "remote-write")
+	os.WriteFile(rw, []byte("https://user:hunter2@127.0.0.1:9090/api/v1/write\n"), 0o644)
+	run := func(extra ...string) string {
+		out, code := outpost(t, append([]string{"hq", "run", "--data", t.TempDir(), "--listen", "127.0.0.1:0", "--ui-listen", "127.0.0.1:0", "--cert", certFile, "--key", keyFile}, extra...)...)
+		if code == 0 {
+			t.Fatalf("hq run %v started:\n%s", extra, out)
+		}
+		return out
+	}
+	if out := run("--notify", notify); !strings.Contains(out, "readable by others") {
+		t.Errorf("world-readable --notify file:\n%s", out)
+	}
+	if out := run("--remote-write-file", rw); !strings.Contains(out, "readable by others") {
+		t.Errorf("world-readable --remote-write-file:\n%s", out)
+	}
+	if out := run("--remote-write", "https://user:hunter2@127.0.0.1:9090/api/v1/write"); !strings.Contains(out, "--remote-write-file") || strings.Contains(out, "hunter2") {
+		t.Errorf("password on the command line:\n%s", out)
 	}
 }

@@ -117,6 +117,7 @@ func hqRun(ctx context.Context, env *Env, args []string) error {
 	fs.Var(&authProxies, "auth-proxy", "an address or CIDR of the reverse proxy that sets --auth-header (repeatable; default loopback)")
 	metricsListen := fs.String("metrics-listen", "", "serve /metrics (hq's own health and one series set per box, for Prometheus) on this address, plain HTTP without login: loopback or a monitoring network (default: none)")
 	remoteWrite := fs.String("remote-write", "", "push the fleet series to this Prometheus remote-write endpoint (e.g. https://prometheus.msp.lan/api/v1/write; Prometheus needs --web.enable-remote-write-receiver), from the instance that runs the watcher")
+	remoteWriteFile := fs.String("remote-write-file", "", "read the --remote-write URL from this file, readable by its owner only (for a URL with user:password@: not on the command line)")
 	remoteEvery := fs.Duration("remote-write-every", time.Minute, "how often --remote-write pushes")
 	watchEvery := fs.Duration("watch-every", 10*time.Second, "how often hq looks for silent boxes and the other alerts")
 	uploadMem := sizeFlag(d.UploadBytes)
@@ -155,6 +156,18 @@ func hqRun(ctx context.Context, env *Env, args []string) error {
 		return Usagef("--watch-every %s: at least 100ms", *watchEvery)
 	}
 	watch := hq.Watch{Every: *watchEvery}
+	if *remoteWriteFile != "" {
+		if *remoteWrite != "" {
+			return Usagef("--remote-write and --remote-write-file: one or the other")
+		}
+		if *remoteWrite, err = ownerOnlyFile("--remote-write-file", *remoteWriteFile, "the store's password"); err != nil {
+			return err
+		}
+	} else if u, err := url.Parse(*remoteWrite); err == nil && u.User != nil {
+		if _, has := u.User.Password(); has {
+			return Usagef("--remote-write: a URL with a password is visible to every local user on the command line; put it in a file for --remote-write-file (mode 600)")
+		}
+	}
 	if *remoteWrite != "" {
 		if err := hq.CheckRemoteWriteURL(*remoteWrite); err != nil {
 			return Usagef("%v", err)
@@ -165,6 +178,10 @@ func hqRun(ctx context.Context, env *Env, args []string) error {
 		watch.RemoteWrite = hq.RemoteWrite{URL: *remoteWrite, Every: *remoteEvery}
 	}
 	if *notifyFile != "" {
+		// Its channels hold SMTP passwords and webhook tokens.
+		if st, err := os.Stat(*notifyFile); err == nil && runtime.GOOS != "windows" && st.Mode().Perm()&0o077 != 0 {
+			return fmt.Errorf("--notify %s: readable by others (mode %v); chmod 600 it: its channels hold passwords and tokens", *notifyFile, st.Mode().Perm())
+		}
 		// The box's own config rules: strict, file:line errors, the same
 		// notify section with its validation.
 		cfg, err := config.Load(*notifyFile)
@@ -186,24 +203,37 @@ func hqRun(ctx context.Context, env *Env, args []string) error {
 // dbFlags is the database --db or --db-file names: a postgres:// URL,
 // or "" for bbolt. The file must be its owner's alone: it may hold the
 // password.
+// ownerOnlyFile reads a one-line secret file (a URL with a password)
+// that flag names, refusing one others may read: a secret must not be on
+// the command line, which every local user sees, nor in a file they can
+// read.
+func ownerOnlyFile(flag, file, holds string) (string, error) {
+	st, err := os.Stat(file)
+	if err != nil {
+		return "", err
+	}
+	if runtime.GOOS != "windows" && st.Mode().Perm()&0o077 != 0 {
+		return "", fmt.Errorf("%s %s: readable by others (mode %v); chmod 600 it: it may hold %s", flag, file, st.Mode().Perm(), holds)
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", err
+	}
+	v := strings.TrimSpace(string(b))
+	if v == "" {
+		return "", fmt.Errorf("%s %s: empty", flag, file)
+	}
+	return v, nil
+}
+
 func dbFlags(db, file string) (string, error) {
 	if db != "" && file != "" {
 		return "", Usagef("--db and --db-file: one or the other")
 	}
 	if file != "" {
-		st, err := os.Stat(file)
-		if err != nil {
+		var err error
+		if db, err = ownerOnlyFile("--db-file", file, "the database password"); err != nil {
 			return "", err
-		}
-		if runtime.GOOS != "windows" && st.Mode().Perm()&0o077 != 0 {
-			return "", fmt.Errorf("--db-file %s: readable by others (mode %v); chmod 600 it: it may hold the database password", file, st.Mode().Perm())
-		}
-		b, err := os.ReadFile(file)
-		if err != nil {
-			return "", err
-		}
-		if db = strings.TrimSpace(string(b)); db == "" {
-			return "", fmt.Errorf("--db-file %s: empty", file)
 		}
 	}
 	if db != "" && !strings.HasPrefix(db, "postgres://") && !strings.HasPrefix(db, "postgresql://") {
