@@ -20,6 +20,7 @@ import (
 	"outpost/firmware/identity"
 	"outpost/firmware/update"
 	"outpost/store"
+	"outpost/ui"
 )
 
 // firmwareWiring is the daemon's side of self-update (firmware/update):
@@ -436,4 +437,21 @@ func (a *Appliance) requestRestart(why string) {
 	case a.fw.restart <- why:
 	default:
 	}
+}
+
+// firmwareView is the Settings page's firmware card: the last ten
+// recorded outcomes, newest first.
+func (a *Appliance) firmwareView() ui.FirmwareView {
+	var v ui.FirmwareView
+	if f, err := a.store.Firmware(); err == nil {
+		v.Highest = f.Highest
+		for i := len(f.Events) - 1; i >= 0 && len(v.Events) < 10; i-- {
+			e := f.Events[i]
+			v.Events = append(v.Events, ui.FirmwareEvent{Time: e.Time, Result: e.Result, From: e.From, To: e.To, Reason: e.Reason, Source: e.Source})
+		}
+	}
+	if p, err := a.fw.u.Pending(); err == nil && p != nil && p.State != update.Done {
+		v.Trial = fmt.Sprintf("%s -> %s, %s, start %d of %d, health window %s", p.From, p.To, p.State, p.Boots, p.MaxBoots, p.Window)
+	}
+	return v
 }

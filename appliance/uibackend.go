@@ -95,7 +95,7 @@ func (b uiBackend) About() ui.About {
 	cv := b.a.cfgVer
 	b.a.mu.RUnlock()
 	return ui.About{Version: Version, CertFingerprint: b.a.certFP, StoreSize: b.a.store.Stats().FileSize, ConfigVersion: cv.Version, ConfigApplied: cv.Applied, ConfigSource: cv.Source,
-		BoxID: b.a.id.ID(), BoxKey: b.a.id.PublicKeyString(), Provisioning: b.a.provisioningView()}
+		BoxID: b.a.id.ID(), BoxKey: b.a.id.PublicKeyString(), Provisioning: b.a.provisioningView(), Firmware: b.a.firmwareView()}
 }
 
 // uiUsers stores UI accounts and sessions in bbolt.

@@ -272,3 +272,11 @@ func Devices(states []CheckState) []DeviceRow {
 	})
 	return out
 }
+
+// dashIfEmpty shows "-" for a field with nothing to say.
+func dashIfEmpty(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

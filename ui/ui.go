@@ -126,6 +126,23 @@ type About struct {
 	// BoxID and BoxKey identify the box to the MSP (receipts, hq).
 	BoxID, BoxKey string
 	Provisioning  ProvisioningView
+	Firmware      FirmwareView
+}
+
+// FirmwareView is the Settings page's firmware card: the version running,
+// the highest the box has run (an update below it is refused), an update
+// in its health window, and the last recorded outcomes, newest first.
+type FirmwareView struct {
+	Highest string
+	// Trial is an update in its health window ("" when none).
+	Trial  string
+	Events []FirmwareEvent
+}
+
+// FirmwareEvent is one recorded update outcome.
+type FirmwareEvent struct {
+	Time                             time.Time
+	Result, From, To, Reason, Source string
 }
 
 // Options configure the UI server. Each page reads through its own
