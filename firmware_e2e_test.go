@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -419,9 +420,10 @@ func TestFirmwareFromPhoneHome(t *testing.T) {
 	if left, _ := filepath.Glob(filepath.Join(b.data, "firmware", "download-*")); len(left) > 0 {
 		t.Fatalf("downloads left behind: %v", left)
 	}
-	waitFor(t, "hq to see the box's new version", patience, func() string {
+	waitFor(t, "hq to see the box's new version and its confirmed update", patience, func() string {
 		out, _ := outpost(t, "hq", "list", "--box", id, "--data", hqData)
-		if strings.Contains(out, "version:      "+fwNew) && strings.Contains(out, "firmware "+fwNew) {
+		if strings.Contains(out, "version:      "+fwNew) && strings.Contains(out, "firmware "+fwNew) &&
+			regexp.MustCompile(`firmware:\s+confirmed `+fwOld+` -> `+fwNew+`: healthy`).MatchString(out) {
 			return ""
 		}
 		return out + "\nhq log:\n" + hqLog.String()
@@ -469,6 +471,13 @@ func TestFirmwareFromPhoneHome(t *testing.T) {
 			return ""
 		}
 		return b.status() + "\n" + b.sup.tail()
+	})
+	waitFor(t, "hq to see the refusal in the box's summary", patience, func() string {
+		out, _ := outpost(t, "hq", "list", "--box", id, "--data", hqData)
+		if regexp.MustCompile(`firmware:\s+refused .*SHA-256 is not the one the notice signed`).MatchString(out) {
+			return ""
+		}
+		return out
 	})
 	st = b.status()
 	if !strings.Contains(lastHistory(st), "SHA-256 is not the one the notice signed") || !strings.Contains(st, "running:  "+fwNew) || sha(t, b.bin) != sha(t, bins[fwNew]) {

@@ -424,6 +424,9 @@ func hqListBox(ctx context.Context, env *Env, data, id string, n int) error {
 	}
 	b := d.Box
 	fmt.Fprintf(env.Stdout, "box:          %s (site %s)\nversion:      %s\nlast seen:    %s\nlast summary: %s (seq %d)\n", b.ID, dash(b.Site), dash(b.Version), localTime(b.LastSeen), localTime(b.LastStored), b.LastSeq)
+	if f := b.LastFirmware; f != nil {
+		fmt.Fprintf(env.Stdout, "firmware:     %s %s (%s)\n", f.Result, f.Detail, localTime(f.Time))
+	}
 	if len(b.Commands) > 0 {
 		fmt.Fprintln(env.Stdout, "\ncommands (each goes with every reply until a summary from the box confirms it):")
 		tw := tabwriter.NewWriter(env.Stdout, 2, 4, 2, ' ', 0)

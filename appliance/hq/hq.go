@@ -67,6 +67,9 @@ type Box struct {
 	// summary: both at once may mean nobody was told.
 	NotifyFailing []wire.ChannelFailure `json:"notify_failing,omitempty"`
 	OpenCritical  int                   `json:"open_critical,omitempty"`
+	// LastFirmware is the newest summary's last firmware outcome (an
+	// update applied, confirmed, refused, rolled back), nil when none.
+	LastFirmware *wire.Event `json:"last_firmware,omitempty"`
 	// LastStored is when the newest summary was stored, by the
 	// receiver's clock: LastSeen moves with every signed attempt (a box
 	// retrying a refused summary too), this only with news.

@@ -286,6 +286,10 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) (wire.Reply, err
 			b.Site, b.Version, b.Interval, b.Health, b.Open, b.Lost = plain(sum.Box.Site), plain(sum.Box.Version), sum.Interval, sum.Health, len(sum.OpenIncidents), sum.Lost.Total
 			b.Behind = max(0, sum.BoxHealth.ChecksBehind)
 			b.ClockProblem = clockProblem(sum.BoxHealth.Clock)
+			b.LastFirmware = nil
+			if f := sum.BoxHealth.LastFirmware; f != nil {
+				b.LastFirmware = &wire.Event{Time: f.Time, Result: plain(f.Result), Detail: plain(f.Detail)}
+			}
 			b.NotifyFailing, b.OpenCritical = nil, 0
 			for i, f := range sum.BoxHealth.NotifyFailing {
 				if i == 8 {

@@ -1,6 +1,7 @@
 package hq
 
 import (
+	"fmt"
 	"time"
 
 	"outpost/appliance/phonehome/wire"
@@ -14,9 +15,14 @@ func row(b Box, s *Server) hqui.FleetRow {
 	if site == "" {
 		site = "(not heard from yet)"
 	}
-	return hqui.FleetRow{ID: b.ID, Site: site, Version: b.Version, Health: b.Health, Open: b.Open, LastSeen: b.LastSeen,
+	r := hqui.FleetRow{ID: b.ID, Site: site, Version: b.Version, Health: b.Health, Open: b.Open, LastSeen: b.LastSeen,
 		Silent: b.Silent(s.clock.Now()), Lost: b.Lost, Summaries: b.Summaries, Conflicts: b.Conflicts, Missing: b.Missing(),
 		LastStored: b.LastStored, Pending: b.PendingCommands(), Behind: b.Behind}
+	if f := b.LastFirmware; f != nil {
+		r.Firmware = fmt.Sprintf("%s %s (%s)", f.Result, f.Detail, f.Time.UTC().Format("2006-01-02 15:04 UTC"))
+		r.FirmwareBad = f.Result == "refused" || f.Result == "rolled back" || f.Result == "interrupted"
+	}
+	return r
 }
 
 // Fleet is the fleet page's rows, from the box records alone.
