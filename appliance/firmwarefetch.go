@@ -2,6 +2,7 @@ package appliance
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	phwire "outpost/appliance/phonehome/wire"
@@ -37,8 +39,23 @@ func (a *Appliance) noticePath() string {
 	return filepath.Join(a.o.DataDir, "firmware", "notice.json")
 }
 
+// downloadPath is where n's bundle is downloaded to, named by its hash
+// (a notice whose hash is not 64 hex digits gets a fixed name: it is
+// refused before anything is downloaded).
 func (a *Appliance) downloadPath(n phwire.FirmwareNotice) string {
-	return filepath.Join(a.o.DataDir, "firmware", "download-"+n.SHA256+".bundle")
+	name := "download-invalid.bundle"
+	if validSHA256(n.SHA256) {
+		name = "download-" + strings.ToLower(n.SHA256) + ".bundle"
+	}
+	return filepath.Join(a.o.DataDir, "firmware", name)
+}
+
+func validSHA256(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	_, err := hex.DecodeString(s)
+	return err == nil
 }
 
 // noteFirmware is phone home's OnFirmware (the signature and expiry
@@ -158,6 +175,10 @@ func (a *Appliance) fetchFirmware(ctx context.Context, n phwire.FirmwareNotice) 
 			a.refuseNotice(n, fmt.Sprintf("%s is a downgrade: this box has run %s; not downloaded", n.Version, f.Highest))
 			return
 		}
+	}
+	if !validSHA256(n.SHA256) {
+		a.refuseNotice(n, fmt.Sprintf("the notice's sha256 %q is not 64 hex digits", n.SHA256))
+		return
 	}
 	u, err := url.Parse(n.URL)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
