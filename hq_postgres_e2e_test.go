@@ -217,18 +217,25 @@ func TestHQInstancesShareOnePostgres(t *testing.T) {
 
 	for _, b := range boxes {
 		st := waitDrained(t, b.data, 20, b.log)
-		rows := pg.SQL(t, db, fmt.Sprintf("SELECT count(*), count(DISTINCT seq), min(seq), max(seq) FROM hq_summaries WHERE box = '%s'", b.id))
-		want := fmt.Sprintf("%d|%d|1|%d", st.LastAck, st.LastAck, st.LastAck)
-		if rows != want {
-			t.Errorf("box %s: summaries in the database (count|distinct|min|max) %s, want %s", b.id, rows, want)
+		// The box keeps phoning home meanwhile: one query reads every
+		// figure, and more summaries than the box had acknowledged when
+		// it drained are fine, as long as they are 1..N, once each, in
+		// order.
+		row := pg.SQL(t, db, fmt.Sprintf("SELECT count(*), count(DISTINCT seq), min(seq), max(seq), string_agg(seq::text, ',' ORDER BY received, seq) FROM hq_summaries WHERE box = '%s'", b.id))
+		f := strings.Split(row, "|")
+		if len(f) != 5 {
+			t.Fatalf("box %s: %q", b.id, row)
 		}
-		order := pg.SQL(t, db, fmt.Sprintf("SELECT string_agg(seq::text, ',' ORDER BY received, seq) FROM hq_summaries WHERE box = '%s'", b.id))
+		n, _ := strconv.ParseUint(f[0], 10, 64)
+		if want := fmt.Sprintf("%d|%d|1|%d", n, n, n); strings.Join(f[:4], "|") != want || n < st.LastAck {
+			t.Errorf("box %s: summaries in the database (count|distinct|min|max) %s, want %s with at least %d", b.id, strings.Join(f[:4], "|"), want, st.LastAck)
+		}
 		var seqs []string
-		for s := uint64(1); s <= st.LastAck; s++ {
+		for s := uint64(1); s <= n; s++ {
 			seqs = append(seqs, strconv.FormatUint(s, 10))
 		}
-		if order != strings.Join(seqs, ",") {
-			t.Errorf("box %s: summaries received in the order %s", b.id, order)
+		if f[4] != strings.Join(seqs, ",") {
+			t.Errorf("box %s: summaries received in the order %s", b.id, f[4])
 		}
 		for _, data := range []string{dataA, dataB} {
 			out, _ := outpost(t, "hq", "list", "--data", data)
