@@ -179,8 +179,8 @@ func hqRun(ctx context.Context, env *Env, args []string) error {
 	}
 	if *notifyFile != "" {
 		// Its channels hold SMTP passwords and webhook tokens.
-		if st, err := os.Stat(*notifyFile); err == nil && runtime.GOOS != "windows" && st.Mode().Perm()&0o077 != 0 {
-			return fmt.Errorf("--notify %s: readable by others (mode %v); chmod 600 it: its channels hold passwords and tokens", *notifyFile, st.Mode().Perm())
+		if err := ownerOnly("--notify", *notifyFile, "its channels' passwords and tokens"); err != nil {
+			return err
 		}
 		// The box's own config rules: strict, file:line errors, the same
 		// notify section with its validation.
@@ -208,12 +208,8 @@ func hqRun(ctx context.Context, env *Env, args []string) error {
 // the command line, which every local user sees, nor in a file they can
 // read.
 func ownerOnlyFile(flag, file, holds string) (string, error) {
-	st, err := os.Stat(file)
-	if err != nil {
+	if err := ownerOnly(flag, file, holds); err != nil {
 		return "", err
-	}
-	if runtime.GOOS != "windows" && st.Mode().Perm()&0o077 != 0 {
-		return "", fmt.Errorf("%s %s: readable by others (mode %v); chmod 600 it: it may hold %s", flag, file, st.Mode().Perm(), holds)
 	}
 	b, err := os.ReadFile(file)
 	if err != nil {
@@ -224,6 +220,18 @@ func ownerOnlyFile(flag, file, holds string) (string, error) {
 		return "", fmt.Errorf("%s %s: empty", flag, file)
 	}
 	return v, nil
+}
+
+// ownerOnly refuses a secret file that flag names when others may read it.
+func ownerOnly(flag, file, holds string) error {
+	st, err := os.Stat(file)
+	if err != nil {
+		return err
+	}
+	if runtime.GOOS != "windows" && st.Mode().Perm()&0o077 != 0 {
+		return fmt.Errorf("%s %s: readable by others (mode %v); chmod 600 it: it may hold %s", flag, file, st.Mode().Perm(), holds)
+	}
+	return nil
 }
 
 func dbFlags(db, file string) (string, error) {
