@@ -345,41 +345,45 @@ func (a *Appliance) applyFirmware(ctx context.Context, in io.Reader, req update.
 // is read again at the next start, so the version running is passed over
 // quietly rather than refused at every start.
 func (a *Appliance) stickFirmware(ctx context.Context, path, source string) {
-	open := func() (*os.File, error) {
-		fi, err := os.Lstat(path)
-		if err != nil {
-			return nil, err
-		}
-		if !fi.Mode().IsRegular() {
-			return nil, fmt.Errorf("%s is not a regular file (%s); refusing to follow it", path, fi.Mode().Type())
-		}
-		return os.Open(path)
-	}
 	req, err := a.firmwareRequest(url.Values{"source": {"stick " + source}})
 	if err != nil {
 		a.log.Error("firmware stick: cannot apply", "source", source, "err", err)
 		return
 	}
-	if f, err := open(); err == nil {
-		m, _, rerr := bundle.ReadFirmware(f)
-		f.Close()
-		if rerr == nil && m.Version == Version {
-			a.log.Info("firmware stick: the box runs this version already; the stick can be removed", "source", source, "version", m.Version)
-			return
-		}
-	}
-	f, err := open()
+	f, err := openRegular(path)
 	if err != nil {
 		a.recordFirmware(store.FirmwareEvent{Time: a.o.Clock.Now().UTC(), Result: update.Refused, From: Version, Reason: err.Error(), Source: req.Source})
 		a.log.Warn("firmware: update refused", "source", req.Source, "reason", err)
 		return
 	}
 	defer f.Close()
+	if m, _, err := bundle.ReadFirmware(f); err == nil && m.Version == Version {
+		a.log.Info("firmware stick: the box runs this version already; the stick can be removed", "source", source, "version", m.Version)
+		return
+	}
+	// Applied from the start of the file (the envelope is read again and
+	// checked under the update rules).
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		a.log.Error("firmware stick: cannot read the bundle again", "source", source, "err", err)
+		return
+	}
 	res := a.applyFirmware(ctx, f, req)
 	if res.Result == update.Applied {
 		a.log.Info("firmware stick: update installed; restarting into it", "source", source, "to", res.To)
 		a.requestRestart(fmt.Sprintf("%s installed in place of %s from a stick", res.To, res.From))
 	}
+}
+
+// openRegular opens path when it is a regular file, not a link.
+func openRegular(path string) (*os.File, error) {
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file (%s); refusing to follow it", path, fi.Mode().Type())
+	}
+	return os.Open(path)
 }
 
 // firmwareRequest reads an apply's parameters: the binary to replace
